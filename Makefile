@@ -1,0 +1,50 @@
+# healthgap: the two commands a new user needs are `make demo` and `make test`.
+# Both install what they need first (a virtualenv in .venv from PyPI; Chromium from Debian for the
+# browser tests), so they work on a fresh Debian machine with Python 3.11 and no conda.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA   ?= ../shared/data
+OUT    ?= out/demo
+
+.PHONY: demo test install install-test browser lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+# Headless Chromium for the atlas tests (Debian package; root or sudo needed once).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+## Build the bundled synthetic demo area: layers, statistics, models and the HTML atlas.
+demo: install
+	$(BIN)/healthgap demo --out $(OUT)
+
+## Install everything the tests need, then run the whole suite.
+test: install-test browser
+	$(BIN)/python -m pytest -q
+
+lint: install-test
+	$(BIN)/ruff check geo maps services data tests benchmarks
+	$(BIN)/mypy
+
+bench: install-test
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b --data $(DATA) || exit 1; done
+
+clean:
+	rm -rf out build .pytest_cache

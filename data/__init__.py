@@ -1,0 +1,1 @@
+"""Where inputs come from: source definitions, readers and the synthetic demo area."""

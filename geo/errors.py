@@ -1,0 +1,89 @@
+"""The one exception hierarchy of healthgap.
+
+Every error names what was at fault: the file, the column, the code or the parameter. The
+classes subclass the matching built-in (``ValueError`` or ``LookupError``) so that callers who do
+not know healthgap can still catch them, and services/ maps each class to one HTTP status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+class HealthgapError(Exception):
+    """Base class of every error healthgap raises on purpose."""
+
+
+class InputError(HealthgapError, ValueError):
+    """An input file or frame is not usable as given."""
+
+
+class MissingColumnError(InputError):
+    """A required column is absent; the message lists the columns that were found."""
+
+
+class CRSError(InputError):
+    """A frame or file has no CRS, or the wrong one for the operation."""
+
+
+class DuplicateCodeError(InputError):
+    """Area codes that must be unique are repeated."""
+
+
+class CodeFormatError(InputError):
+    """Area codes that are not well formed for the geography expected."""
+
+
+class GeometryError(InputError):
+    """Geometries that are empty, missing or cannot be repaired."""
+
+
+class ParameterError(HealthgapError, ValueError):
+    """A parameter has a value outside what is allowed; the message says what is allowed."""
+
+
+class JoinError(HealthgapError, ValueError):
+    """A join lost more rows than the allowed share; the message names the codes."""
+
+
+class UnknownAreaError(HealthgapError, LookupError):
+    """An area code or name that the lookups do not know."""
+
+
+class UnknownLayerError(HealthgapError, LookupError):
+    """A layer or indicator that the store does not hold."""
+
+
+class ValidationError(InputError):
+    """Several problems found in one input, collected and raised together.
+
+    Parameters
+    ----------
+    source
+        The file or frame the problems were found in.
+    problems
+        One sentence per problem.
+    """
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}")
+
+
+def preview(codes: Iterable[object], most: int = 10) -> str:
+    """Return a short, readable list of codes for an error message.
+
+    Parameters
+    ----------
+    codes
+        The codes to show.
+    most
+        How many to show before summarising the rest as ``… and N more``.
+    """
+    items = [str(c) for c in codes]
+    shown = ", ".join(items[:most])
+    if len(items) > most:
+        shown += f", … and {len(items) - most} more"
+    return shown

@@ -1,0 +1,1 @@
+"""The application layer: command line, build pipeline, FastAPI app and job runner."""
