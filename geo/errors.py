@@ -87,3 +87,7 @@ def preview(codes: Iterable[object], most: int = 10) -> str:
     if len(items) > most:
         shown += f", … and {len(items) - most} more"
     return shown
+
+
+class OfflineError(HealthgapError, RuntimeError):
+    """A page would load a resource from the network; the message names the resource."""

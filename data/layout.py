@@ -1,0 +1,66 @@
+"""Where each input sits inside a data directory laid out like ``../shared/data``.
+
+The demo generator writes the same layout, so one build command serves real and demo data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from geo.errors import InputError
+
+#: Relative path of each input inside a data directory.
+LAYOUT: dict[str, str] = {
+    "lsoa_boundaries": "geography/lsoa11_boundaries_ew_super_generalised.geojson",
+    "msoa_boundaries": "geography/msoa11_boundaries_ew_generalised.geojson",
+    "lsoa_lookup": "geography/lsoa11_msoa11_lad22_lookup_ew.csv",
+    "icb_lookup": "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
+    "imd": "imd2019/imd2019_lsoa11_england.csv",
+    "imd_indicators": "imd2019/imd2019_lsoa11_england_indicators.csv",
+    "life_expectancy": "life_expectancy/msoa11_life_expectancy_mortality_localhealth_england.csv",
+    "population": "population/lsoa11_population_mid2017_sape20dt1_ew.csv",
+    "centroids": "population/lsoa11_postcode_centroids_ew_derived.csv",
+    "gp_practices": "health_services/gp_practices_epraccur_dec2023_geocoded.csv",
+    "hospitals": "health_services/hospitals_2022_geographr.csv",
+}
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """A data directory laid out like ``../shared/data``.
+
+    Parameters
+    ----------
+    root
+        The directory.
+    """
+
+    root: Path
+
+    def path(self, key: str) -> Path:
+        """Return the path of input ``key``; raise naming the file if it is not there."""
+        if key not in LAYOUT:
+            raise InputError(f"unknown input {key!r}; known: {', '.join(LAYOUT)}")
+        p = self.root / LAYOUT[key]
+        if not p.is_file():
+            raise InputError(f"{p}: file not found (input {key!r} in data directory "
+                             f"{self.root})")
+        return p
+
+    def optional(self, key: str) -> Path | None:
+        """Return the path of input ``key`` if present, else None."""
+        p = self.root / LAYOUT[key]
+        return p if p.is_file() else None
+
+    def osm_files(self) -> list[Path]:
+        """Return the OSM extracts (``osm/*.osm.pbf`` and ``osm/*.osm``), PBF first."""
+        d = self.root / "osm"
+        if not d.is_dir():
+            return []
+        return sorted(d.glob("*.osm.pbf")) + sorted(d.glob("*.osm"))
+
+    def rasters(self) -> list[Path]:
+        """Return the GeoTIFF exposure layers under ``environment/``."""
+        d = self.root / "environment"
+        return sorted(d.glob("*.tif")) if d.is_dir() else []

@@ -1,0 +1,480 @@
+"""Readers that turn the public files people download into validated frames.
+
+Each reader names the file in every error, detects the code column in the spellings ONS and
+others use, checks that codes are unique and well formed, and returns frames indexed by code.
+Boundary readers repair invalid geometries with ``make_valid`` and say what they repaired.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from geo import BNG
+from geo.errors import (
+    CodeFormatError,
+    CRSError,
+    DuplicateCodeError,
+    GeometryError,
+    InputError,
+    MissingColumnError,
+    ParameterError,
+    preview,
+)
+
+log = logging.getLogger(__name__)
+
+#: Well-formed area codes by geography (ONS GSS codes).
+CODE_PATTERNS: dict[str, re.Pattern[str]] = {
+    "lsoa": re.compile(r"^[EW]01\d{6}$"),
+    "msoa": re.compile(r"^[EW]02\d{6}$"),
+    "lad": re.compile(r"^(E06|E07|E08|E09|W06)\d{6}$"),
+    "sicb": re.compile(r"^E38\d{6}$"),
+    "icb": re.compile(r"^E54\d{6}$"),
+}
+
+#: Code columns looked for in boundary files, by level, in order of preference.
+CODE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "lsoa": ("lsoa11cd", "lsoa21cd", "lsoa11_code", "lsoa_code", "lsoacd"),
+    "msoa": ("msoa11cd", "msoa21cd", "msoa11_code", "msoa_code", "msoacd"),
+}
+
+#: The index name each level's frames carry.
+INDEX_NAMES = {"lsoa": "lsoa11cd", "msoa": "msoa11cd", "lad": "lad22cd",
+               "sicb": "sicbl22cd", "icb": "icb22cd"}
+
+
+@dataclass
+class ReadReport:
+    """What a reader did to its input besides reading it.
+
+    Attributes
+    ----------
+    source
+        The file read.
+    rows_read
+        Rows in the file (after any ``where`` or ``bbox`` filter).
+    repaired
+        Codes whose geometry was invalid and repaired with ``make_valid``.
+    dropped
+        Codes left out, with the reason, as ``{code: reason}``.
+    notes
+        Other things the user should know (the code column used, a CRS assumed, ...).
+    """
+
+    source: str
+    rows_read: int = 0
+    repaired: list[str] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-serialisable summary."""
+        return {"source": self.source, "rows_read": self.rows_read,
+                "repaired": self.repaired, "dropped": self.dropped, "notes": self.notes}
+
+
+def read_table(path: str | Path, *, required: tuple[str, ...] = (),
+               dtype: dict[str, object] | None = None,
+               usecols: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped) as published: BOM, thousands separators, quotes.
+
+    Parameters
+    ----------
+    path
+        The file.
+    required
+        Columns that must be present; a missing one raises `MissingColumnError` naming the
+        file, the column and the columns that were found.
+    dtype
+        Column types passed to pandas; code columns are always read as strings.
+    usecols
+        Read only these columns (they are checked like ``required``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputError(f"{path}: not a readable CSV file ({exc})") from exc
+    columns = [c.strip() for c in header.columns]
+    wanted = list(dict.fromkeys([*required, *(usecols or [])]))
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise MissingColumnError(
+            f"{path}: missing column(s) {', '.join(missing)}; found: {', '.join(columns)}")
+    types: dict[str, object] = {c: str for c in columns if _looks_like_code_column(c)}
+    types.update(dtype or {})
+    frame = pd.read_csv(path, encoding="utf-8-sig", thousands=",", dtype=types,
+                        usecols=lambda c: usecols is None or c.strip() in usecols,
+                        skipinitialspace=True)
+    frame.columns = [c.strip() for c in frame.columns]
+    return frame
+
+
+def _looks_like_code_column(name: str) -> bool:
+    n = name.lower()
+    return n.endswith(("cd", "_code", "_code_h")) or n in {"pcd", "org_code", "postcode"}
+
+
+def check_codes(codes: pd.Series, *, level: str, source: str, column: str) -> None:
+    """Raise if codes are missing, malformed for ``level`` or duplicated.
+
+    Parameters
+    ----------
+    codes
+        The codes as read.
+    level
+        One of ``lsoa, msoa, lad, sicb, icb``.
+    source, column
+        Named in the error message.
+    """
+    if level not in CODE_PATTERNS:
+        raise ParameterError(f"level={level!r}: allowed {', '.join(CODE_PATTERNS)}")
+    codes = codes.astype("string")
+    blank = codes.isna() | (codes.str.strip() == "")
+    if blank.any():
+        raise CodeFormatError(f"{source}: column {column!r} has {int(blank.sum())} empty "
+                              f"code(s) at row(s) {preview((np.flatnonzero(blank) + 1).tolist())}")
+    bad = ~codes.str.match(CODE_PATTERNS[level].pattern)
+    if bad.any():
+        raise CodeFormatError(
+            f"{source}: column {column!r} has {int(bad.sum())} code(s) that are not well-formed "
+            f"{level.upper()} codes (expected {CODE_PATTERNS[level].pattern}): "
+            f"{preview(codes[bad].unique())}")
+    dup = codes[codes.duplicated()].unique()
+    if len(dup):
+        raise DuplicateCodeError(
+            f"{source}: column {column!r} has {len(dup)} duplicated code(s): {preview(dup)}")
+
+
+def detect_code_column(columns: list[str], *, level: str, source: str) -> str:
+    """Return the column that holds ``level`` codes, matching case-insensitively.
+
+    Raises `MissingColumnError` naming the candidates looked for and the columns found.
+    """
+    lower = {c.lower(): c for c in columns}
+    for candidate in CODE_COLUMNS[level]:
+        if candidate in lower:
+            return lower[candidate]
+    raise MissingColumnError(
+        f"{source}: no {level.upper()} code column; looked for "
+        f"{', '.join(c.upper() for c in CODE_COLUMNS[level])} (any case); found: "
+        f"{', '.join(columns)}")
+
+
+def read_boundaries(path: str | Path, *, level: str, codes: list[str] | None = None,
+                    bbox: tuple[float, float, float, float] | None = None,
+                    layer: str | None = None,
+                    recode: pd.Series | None = None) -> tuple[gpd.GeoDataFrame, ReadReport]:
+    """Read LSOA or MSOA boundaries from GeoJSON, GeoPackage or Shapefile into EPSG:27700.
+
+    Parameters
+    ----------
+    path
+        The boundary file, as downloaded from the ONS Open Geography Portal or elsewhere.
+    level
+        ``"lsoa"`` or ``"msoa"``.
+    codes
+        Read only these codes (filtered in the file driver, so large files read fast).
+    bbox
+        Read only features intersecting this box, given in EPSG:27700 metres.
+    layer
+        The layer of a multi-layer file (GeoPackage).
+    recode
+        A map from the file's codes to 2011 codes (for example LSOA 2021 → 2011, indexed by
+        the 2021 code). Features whose code maps to several are dissolved into one; codes not in
+        the map are dropped and reported.
+
+    Returns
+    -------
+    tuple
+        The frame indexed by ``lsoa11cd`` / ``msoa11cd`` with a name column and geometry in
+        EPSG:27700, and a `ReadReport` of what was repaired or dropped.
+    """
+    if level not in CODE_COLUMNS:
+        raise ParameterError(f"level={level!r}: allowed 'lsoa' or 'msoa'")
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise InputError(f"{source}: file not found")
+    try:
+        info = pyogrio.read_info(path, layer=layer)
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise InputError(f"{source}: not a readable vector file ({exc})") from exc
+    fields = list(info["fields"])
+    code_col = detect_code_column(fields, level=level, source=source)
+    report = ReadReport(source=source, notes=[f"code column {code_col!r}"])
+    if info["crs"] is None:
+        raise CRSError(f"{source}: the file has no CRS; set one (e.g. EPSG:27700 for British "
+                       "National Grid or EPSG:4326 for longitude/latitude) and read it again")
+    kwargs: dict[str, object] = {"layer": layer}
+    if codes is not None:
+        if not codes:
+            raise ParameterError("codes: empty list; pass None to read every feature")
+        quoted = ",".join("'" + str(c).replace("'", "''") + "'" for c in codes)
+        kwargs["where"] = f"{code_col} IN ({quoted})"
+    if bbox is not None:
+        box = gpd.GeoSeries([shapely.box(*bbox)], crs=BNG).to_crs(info["crs"])
+        kwargs["bbox"] = tuple(box.total_bounds)
+    gdf = gpd.read_file(path, engine="pyogrio", **kwargs)
+    report.rows_read = len(gdf)
+    index_name = INDEX_NAMES[level]
+    gdf = gdf.rename(columns={code_col: index_name})
+    gdf[index_name] = gdf[index_name].astype(str).str.strip()
+    if recode is not None:
+        gdf = _recode(gdf, recode, index_name=index_name, report=report)
+    check_codes(gdf[index_name], level=level, source=source, column=code_col)
+    name_col = _find_name_column(list(gdf.columns), level)
+    out = gdf.set_index(index_name)
+    out = out.rename(columns={name_col: f"{level}11nm"}) if name_col else out
+    if gdf.crs is None:  # pragma: no cover - read_info checked above
+        raise CRSError(f"{source}: the file has no CRS")
+    out = _clean_geometries(out, source=source, report=report)
+    _check_extent(out, source=source)
+    if out.crs is not None and not out.crs.equals(BNG):
+        out = out.to_crs(BNG)
+    _check_extent(out, source=source)
+    keep = [c for c in (f"{level}11nm",) if c in out.columns]
+    return gpd.GeoDataFrame(out[keep], geometry=out.geometry, crs=BNG), report
+
+
+#: Generous bounds of Great Britain in British National Grid metres.
+_GB_BNG = (-120_000.0, -20_000.0, 800_000.0, 1_300_000.0)
+
+
+def _check_extent(gdf: gpd.GeoDataFrame, *, source: str) -> None:
+    """Raise `CRSError` when coordinates cannot be in the CRS the file declares."""
+    if gdf.empty:
+        return
+    x0, y0, x1, y1 = gdf.total_bounds
+    crs = gdf.crs
+    if crs.is_geographic and (x0 < -180 or x1 > 180 or y0 < -90 or y1 > 90):
+        raise CRSError(f"{source}: coordinates ({x0:.0f}, {y0:.0f}) – ({x1:.0f}, {y1:.0f}) "
+                       f"cannot be longitude/latitude, but the file declares "
+                       f"{crs.to_string()}; the declared CRS is wrong (British National Grid "
+                       "metres would be EPSG:27700)")
+    if crs.equals(BNG) and (x0 < _GB_BNG[0] or y0 < _GB_BNG[1] or x1 > _GB_BNG[2]
+                            or y1 > _GB_BNG[3]):
+        raise CRSError(f"{source}: features fall outside Great Britain in EPSG:27700 "
+                       f"(bounds {x0:.0f}, {y0:.0f}, {x1:.0f}, {y1:.0f}); the declared CRS is "
+                       "probably wrong")
+
+
+def _find_name_column(columns: list[str], level: str) -> str | None:
+    lower = {c.lower(): c for c in columns}
+    for cand in (f"{level}11nm", f"{level}21nm", f"{level}_name", f"{level}11_name"):
+        if cand in lower:
+            return lower[cand]
+    return None
+
+
+def _recode(gdf: gpd.GeoDataFrame, recode: pd.Series, *, index_name: str,
+            report: ReadReport) -> gpd.GeoDataFrame:
+    mapped = gdf[index_name].map(recode)
+    for code in gdf.loc[mapped.isna(), index_name]:
+        report.dropped[str(code)] = "code not in the recode lookup"
+    gdf = gdf.loc[mapped.notna()].copy()
+    gdf[index_name] = mapped[mapped.notna()].astype(str)
+    if gdf[index_name].duplicated().any():
+        merged = gdf[index_name][gdf[index_name].duplicated()].unique()
+        report.notes.append(f"{len(merged)} code(s) dissolved from several source features")
+        gdf = gdf.dissolve(by=index_name, as_index=False)
+    return gdf
+
+
+def _clean_geometries(gdf: gpd.GeoDataFrame, *, source: str,
+                      report: ReadReport) -> gpd.GeoDataFrame:
+    geom = gdf.geometry
+    empty = geom.isna() | geom.is_empty
+    if empty.any():
+        raise GeometryError(f"{source}: {int(empty.sum())} feature(s) with a missing or empty "
+                            f"geometry: {preview(gdf.index[empty])}")
+    invalid = ~geom.is_valid
+    if invalid.any():
+        reasons = shapely.is_valid_reason(geom[invalid].values)
+        repaired = shapely.make_valid(geom[invalid].values)
+        # keep only the polygonal part of what make_valid returns
+        repaired = np.array([_polygonal(g) for g in repaired], dtype=object)
+        bad = [code for code, g in zip(gdf.index[invalid], repaired, strict=True)
+               if g is None or g.is_empty]
+        if bad:
+            raise GeometryError(f"{source}: invalid geometry that make_valid could not repair "
+                                f"into a polygon: {preview(bad)}")
+        gdf = gdf.copy()
+        gdf.loc[invalid, gdf.geometry.name] = repaired
+        for code, why in zip(gdf.index[invalid], reasons, strict=True):
+            report.repaired.append(str(code))
+            log.info("%s: repaired %s (%s)", source, code, why)
+        report.notes.append(f"repaired {int(invalid.sum())} invalid geometr(y/ies) with "
+                            "make_valid")
+    return gdf
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry | None:
+    if geom is None:
+        return None
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    if not parts:
+        return None
+    return shapely.union_all(parts)
+
+
+def read_lsoa_lookup(path: str | Path) -> pd.DataFrame:
+    """Read the ONS LSOA 2011 → MSOA 2011 → local authority (2022) lookup.
+
+    Returns a frame indexed by ``lsoa11cd`` with ``lsoa11nm, msoa11cd, msoa11nm, lad22cd,
+    lad22nm``.
+    """
+    cols = ("lsoa11cd", "lsoa11nm", "msoa11cd", "msoa11nm", "lad22cd", "lad22nm")
+    frame = read_table(path, required=cols)[list(cols)]
+    check_codes(frame["lsoa11cd"], level="lsoa", source=str(path), column="lsoa11cd")
+    return frame.set_index("lsoa11cd")
+
+
+#: Column names of the ONS LSOA11 → SICBL22 → ICB22 → LAD22 lookup, and ours.
+_ICB_LOOKUP_COLUMNS = {
+    "lsoa11_code": "lsoa11cd", "sicbl22_code": "sicbl22cd", "sicbl22_name": "sicbl22nm",
+    "sicbl22_code_h": "sicbl22cdh", "icb22_code": "icb22cd", "icb22_name": "icb22nm",
+    "icb22_code_h": "icb22cdh", "ltla22_code": "ltla22cd", "ltla22_name": "ltla22nm",
+}
+
+
+def read_icb_lookup(path: str | Path) -> pd.DataFrame:
+    """Read the ONS LSOA 2011 → sub-ICB location → ICB (2022) lookup for England.
+
+    Returns a frame indexed by ``lsoa11cd`` with ``sicbl22cd, sicbl22nm, sicbl22cdh, icb22cd,
+    icb22nm, icb22cdh, ltla22cd, ltla22nm`` (``cdh`` = the NHS short code, e.g. ``QNQ``).
+    """
+    frame = read_table(path, required=tuple(_ICB_LOOKUP_COLUMNS))
+    frame = frame[list(_ICB_LOOKUP_COLUMNS)].rename(columns=_ICB_LOOKUP_COLUMNS)
+    check_codes(frame["lsoa11cd"], level="lsoa", source=str(path), column="lsoa11_code")
+    for col, level in (("sicbl22cd", "sicb"), ("icb22cd", "icb")):
+        bad = ~frame[col].astype(str).str.match(CODE_PATTERNS[level].pattern)
+        if bad.any():
+            raise CodeFormatError(f"{path}: column {col!r} has malformed code(s): "
+                                  f"{preview(frame.loc[bad, col].unique())}")
+    return frame.set_index("lsoa11cd")
+
+
+#: IMD 2019 columns every build needs; the domain and sub-domain columns are kept as found.
+IMD_REQUIRED = ("lsoa11cd", "imd_score", "imd_rank", "imd_decile")
+
+
+def read_imd(path: str | Path) -> pd.DataFrame:
+    """Read IMD 2019 for English LSOAs: score, rank, decile, domain and sub-domain ranks/deciles.
+
+    Returns a frame indexed by ``lsoa11cd`` with every numeric column of the file, names as
+    published (``imd_score``, ``income_rank``, ``sub_indoors_decile``, ...).
+    """
+    frame = read_table(path, required=IMD_REQUIRED)
+    check_codes(frame["lsoa11cd"], level="lsoa", source=str(path), column="lsoa11cd")
+    frame = frame.set_index("lsoa11cd")
+    keep = [c for c in frame.columns
+            if c.startswith(("imd_", "sub_")) or c.endswith(("_rank", "_decile", "_approx"))]
+    out = frame[keep].apply(pd.to_numeric, errors="coerce")
+    bad = out["imd_score"].isna()
+    if bad.any():
+        raise InputError(f"{path}: column 'imd_score' is missing or not numeric for "
+                         f"{int(bad.sum())} LSOA(s): {preview(out.index[bad])}")
+    return out
+
+
+#: Life-expectancy column spellings: (our name, candidates in the file).
+_LE_COLUMNS = {
+    "le_male": ("le_birth_male_2015_19", "le_male", "male_le", "life_expectancy_male"),
+    "le_female": ("le_birth_female_2015_19", "le_female", "female_le",
+                  "life_expectancy_female"),
+}
+
+
+def read_life_expectancy(path: str | Path) -> pd.DataFrame:
+    """Read MSOA life expectancy at birth in the OHID Local Health format.
+
+    Suppressed values stay missing (they are never filled in); a ``<sex>_suppressed`` flag marks
+    them. Confidence limits are read when the file gives them as ``<col>_lci`` / ``<col>_uci``
+    (or ``_lower`` / ``_upper``) and named ``le_male_lci`` etc.
+
+    Returns a frame indexed by ``msoa11cd`` with ``msoa11nm, le_male, le_female`` (years),
+    ``le_male_suppressed, le_female_suppressed`` and any confidence limits found.
+    """
+    frame = read_table(path, required=("msoa11cd",))
+    check_codes(frame["msoa11cd"], level="msoa", source=str(path), column="msoa11cd")
+    out = pd.DataFrame(index=pd.Index(frame["msoa11cd"], name="msoa11cd"))
+    if "msoa11nm" in frame.columns:
+        out["msoa11nm"] = frame["msoa11nm"].to_numpy()
+    lower = {c.lower(): c for c in frame.columns}
+    found_any = False
+    for ours, candidates in _LE_COLUMNS.items():
+        col = next((lower[c] for c in candidates if c in lower), None)
+        if col is None:
+            continue
+        found_any = True
+        values = pd.to_numeric(frame[col], errors="coerce").to_numpy()
+        out[ours] = values
+        out[f"{ours}_suppressed"] = np.isnan(values)
+        for suffix, alts in (("lci", ("_lci", "_lower", "_lower_ci")),
+                             ("uci", ("_uci", "_upper", "_upper_ci"))):
+            ci = next((lower[col.lower() + a] for a in alts if col.lower() + a in lower), None)
+            if ci is not None:
+                out[f"{ours}_{suffix}"] = pd.to_numeric(frame[ci], errors="coerce").to_numpy()
+    if not found_any:
+        raise MissingColumnError(
+            f"{path}: no life-expectancy column; looked for "
+            f"{', '.join(c for cs in _LE_COLUMNS.values() for c in cs)}; found: "
+            f"{', '.join(frame.columns[:12])}{' …' if len(frame.columns) > 12 else ''}")
+    for ours in _LE_COLUMNS:
+        if ours in out:
+            v = out[ours]
+            implausible = v.notna() & ((v < 40) | (v > 110))
+            if implausible.any():
+                raise InputError(f"{path}: {ours} outside 40-110 years for "
+                                 f"{preview(out.index[implausible])}")
+    return out
+
+
+def read_population(path: str | Path) -> pd.Series:
+    """Read LSOA population (ONS mid-year estimates, or the IoD2019 denominators).
+
+    Returns a Series named ``population`` indexed by ``lsoa11cd``.
+    """
+    frame = read_table(path, required=("lsoa11cd",))
+    col = next((c for c in frame.columns if c.startswith(("population", "pop_total",
+                                                          "all_ages"))), None)
+    if col is None:
+        raise MissingColumnError(f"{path}: no population column (population*, pop_total*, "
+                                 f"all_ages); found: {', '.join(frame.columns)}")
+    check_codes(frame["lsoa11cd"], level="lsoa", source=str(path), column="lsoa11cd")
+    values = pd.to_numeric(frame[col], errors="coerce")
+    bad = values.isna() | (values < 0)
+    if bad.any():
+        raise InputError(f"{path}: column {col!r} is missing, negative or not a number for "
+                         f"{preview(frame.loc[bad, 'lsoa11cd'])}")
+    return pd.Series(values.to_numpy(), index=pd.Index(frame["lsoa11cd"], name="lsoa11cd"),
+                     name="population")
+
+
+def read_centroids(path: str | Path) -> pd.DataFrame:
+    """Read population-weighted LSOA centres (easting/northing, EPSG:27700).
+
+    The bundled file is a postcode-based proxy, not the ONS population-weighted centroids;
+    the ``centroid_source`` column says which file was used.
+    """
+    frame = read_table(path, required=("lsoa11cd", "easting", "northing"))
+    check_codes(frame["lsoa11cd"], level="lsoa", source=str(path), column="lsoa11cd")
+    out = pd.DataFrame({"pw_x": pd.to_numeric(frame["easting"], errors="coerce").to_numpy(),
+                        "pw_y": pd.to_numeric(frame["northing"], errors="coerce").to_numpy()},
+                       index=pd.Index(frame["lsoa11cd"], name="lsoa11cd"))
+    out["centroid_source"] = f"postcode-weighted proxy ({Path(path).name})"
+    return out

@@ -1,0 +1,214 @@
+"""A study area: its neighbourhoods with an edge ring, and its places and system.
+
+The edge ring is the adjacent LSOAs outside the area, kept and flagged ``in_area = False`` so that
+spatial statistics near the boundary see their real neighbours; results are reported for the
+area only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo import BNG
+from geo._validation import require_bng
+from geo.errors import JoinError, ParameterError, preview
+from geo.hierarchy import AreaRef, Hierarchy
+from geo.joins import REPORT_COLUMNS, join_on_code
+from geo.rollup import weighted_centre
+
+
+@dataclass
+class StudyArea:
+    """Neighbourhoods of one area, with their ring, and the levels above them.
+
+    Attributes
+    ----------
+    ref
+        The area.
+    lsoa
+        LSOAs of the area and its ring (EPSG:27700), columns as in ARCHITECTURE.md.
+    msoa
+        MSOAs with at least one LSOA in ``lsoa``; ``in_area`` when any of their LSOAs is in the
+        area, ``share_in_area`` the population share inside (below 1 for an MSOA split by the
+        area's boundary), ``population``, ``population_in_area``, ``pw_x``, ``pw_y``.
+    place
+        Local authorities (dissolved from the area's LSOAs).
+    system
+        ICBs (dissolved from the area's LSOAs).
+    report
+        Unmatched codes of every join so far (`geo.joins.REPORT_COLUMNS`).
+    notes
+        Things the user should know (ring size, Welsh neighbours left out, fallbacks used).
+    """
+
+    ref: AreaRef
+    lsoa: gpd.GeoDataFrame
+    msoa: gpd.GeoDataFrame
+    place: gpd.GeoDataFrame
+    system: gpd.GeoDataFrame
+    report: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def inside(self) -> gpd.GeoDataFrame:
+        """The LSOAs inside the area (the ring left out)."""
+        return self.lsoa[self.lsoa["in_area"]]
+
+    def add_report(self, report: pd.DataFrame) -> None:
+        """Append a join report."""
+        self.report = pd.concat([self.report, report], ignore_index=True)
+
+
+def select_area(hierarchy: Hierarchy, boundaries: gpd.GeoDataFrame, ref: AreaRef, *,
+                population: pd.Series, centroids: pd.DataFrame | None = None,
+                msoa_boundaries: gpd.GeoDataFrame | None = None, ring: int = 1,
+                max_loss: float = 0.0) -> StudyArea:
+    """Build the study area for ``ref`` from national frames.
+
+    Parameters
+    ----------
+    hierarchy
+        The LSOA hierarchy.
+    boundaries
+        LSOA polygons in EPSG:27700 indexed by ``lsoa11cd``, covering the area and its
+        surroundings (more is fine).
+    ref
+        The area, from `Hierarchy.resolve`.
+    population
+        LSOA population indexed by ``lsoa11cd``.
+    centroids
+        Population-weighted LSOA centres (``pw_x``, ``pw_y``, ``centroid_source``); LSOAs
+        without one get a representative point, flagged in ``centroid_source``.
+    msoa_boundaries
+        MSOA polygons; when absent, MSOAs are dissolved from their LSOAs.
+    ring
+        How many rings of adjacent LSOAs outside the area to keep (0 for none).
+    max_loss
+        Largest share of area LSOAs allowed to lack a boundary or population.
+    """
+    require_bng(boundaries, name="LSOA boundaries")
+    if ring < 0:
+        raise ParameterError(f"ring={ring}: allowed 0 or more")
+    inside_codes = hierarchy.lsoas_in(ref)
+    report_parts: list[pd.DataFrame] = []
+    notes: list[str] = []
+
+    geo_join = join_on_code(pd.DataFrame(index=inside_codes), boundaries[[]], name="boundaries",
+                            max_loss=max_loss, right_scope=pd.Index([]),
+                            reason="LSOA in the lookup has no boundary")
+    report_parts.append(geo_join.report)
+    have = inside_codes.difference(pd.Index(geo_join.unmatched_left))
+    inside = boundaries.loc[have]
+
+    codes = list(have)
+    if ring and ref.level != "england":
+        english = boundaries[boundaries.index.str.startswith("E01")
+                             & boundaries.index.isin(hierarchy.frame.index)]
+        welsh_near = 0
+        frontier = inside
+        ring_codes: list[str] = []
+        for _ in range(ring):
+            hits = english.sindex.query(frontier.geometry.values, predicate="intersects")[1]
+            new = english.index[np.unique(hits)].difference(pd.Index(codes))
+            if not len(new):
+                break
+            ring_codes.extend(new)
+            codes.extend(new)
+            frontier = english.loc[new]
+            others = boundaries[~boundaries.index.isin(english.index)]
+            if len(others):
+                welsh_near += len(np.unique(others.sindex.query(frontier.geometry.values,
+                                                                predicate="intersects")[1]))
+        notes.append(f"edge ring: {len(ring_codes)} adjacent LSOA(s) outside the area kept "
+                     f"as neighbours ({ring} ring(s)); results are for the area only")
+        if welsh_near:
+            notes.append(f"{welsh_near} adjacent non-English LSOA(s) left out of the ring "
+                         "(IMD and the ICS lookups cover England only)")
+
+    lsoa = gpd.GeoDataFrame(boundaries.loc[codes, ["geometry"]], geometry="geometry", crs=BNG)
+    lsoa.index.name = "lsoa11cd"
+    hier_cols = ["lsoa11nm", "msoa11cd", "msoa11nm", "lad22cd", "lad22nm", "sicbl22cd",
+                 "sicbl22nm", "icb22cd", "icb22nm"]
+    lsoa = lsoa.join(hierarchy.frame[hier_cols])
+    lsoa["in_area"] = lsoa.index.isin(inside_codes)
+
+    pop = join_on_code(lsoa[[]], population.to_frame("population"), name="population",
+                       max_loss=max_loss, right_scope=pd.Index([]),
+                       reason="no population estimate")
+    report_parts.append(pop.report)
+    lsoa["population"] = pop.frame["population"]
+    missing_pop = lsoa["population"].isna()
+    if missing_pop.any():
+        notes.append(f"{int(missing_pop.sum())} LSOA(s) without a population estimate: "
+                     f"{preview(lsoa.index[missing_pop])}; weighted as 0")
+        lsoa["population"] = lsoa["population"].fillna(0.0)
+
+    rep_points = lsoa.geometry.representative_point()
+    lsoa["pw_x"], lsoa["pw_y"] = rep_points.x, rep_points.y
+    lsoa["centroid_source"] = "representative point (no population-weighted centre)"
+    if centroids is not None:
+        c = centroids.reindex(lsoa.index)
+        has = c["pw_x"].notna() & c["pw_y"].notna()
+        lsoa.loc[has, "pw_x"] = c.loc[has, "pw_x"]
+        lsoa.loc[has, "pw_y"] = c.loc[has, "pw_y"]
+        lsoa.loc[has, "centroid_source"] = c.loc[has, "centroid_source"]
+        if (~has).any():
+            notes.append(f"{int((~has).sum())} LSOA(s) use a representative point instead of "
+                         f"a population-weighted centre: {preview(lsoa.index[~has])}")
+
+    msoa = _msoa_frame(lsoa, msoa_boundaries, report_parts)
+    split = msoa.index[msoa["in_area"] & (msoa["share_in_area"] < 1)]
+    if len(split):
+        notes.append(f"{len(split)} MSOA(s) lie partly inside the area: {preview(split)}; "
+                     "they count as area neighbourhoods, weighted by their population inside")
+    area_lsoa = lsoa[lsoa["in_area"]]
+    place = _dissolve(area_lsoa, "lad22cd", "lad22nm")
+    system = _dissolve(area_lsoa, "icb22cd", "icb22nm")
+    report = pd.concat([p for p in report_parts if len(p)] or
+                       [pd.DataFrame(columns=REPORT_COLUMNS)], ignore_index=True)
+    return StudyArea(ref=ref, lsoa=lsoa, msoa=msoa, place=place, system=system,
+                     report=report, notes=notes)
+
+
+def _msoa_frame(lsoa: gpd.GeoDataFrame, msoa_boundaries: gpd.GeoDataFrame | None,
+                report_parts: list[pd.DataFrame]) -> gpd.GeoDataFrame:
+    pop_in = lsoa["population"].where(lsoa["in_area"], 0.0)
+    stats = pd.DataFrame({
+        "msoa11nm": lsoa.groupby("msoa11cd")["msoa11nm"].first(),
+        "lad22cd": lsoa.groupby("msoa11cd")["lad22cd"].first(),
+        "lad22nm": lsoa.groupby("msoa11cd")["lad22nm"].first(),
+        "icb22cd": lsoa.groupby("msoa11cd")["icb22cd"].first(),
+        "population": lsoa.groupby("msoa11cd")["population"].sum(),
+        "n_lsoa": lsoa.groupby("msoa11cd").size(),
+        "pop_in": pop_in.groupby(lsoa["msoa11cd"]).sum(),
+    })
+    centre = weighted_centre(lsoa, by="msoa11cd")
+    stats = stats.join(centre)
+    stats["share_in_area"] = (stats["pop_in"] / stats["population"].replace(0, np.nan)).fillna(
+        lsoa.groupby("msoa11cd")["in_area"].mean())
+    stats["in_area"] = lsoa.groupby("msoa11cd")["in_area"].any()
+    stats = stats.rename(columns={"pop_in": "population_in_area"})
+    stats.index.name = "msoa11cd"
+    if msoa_boundaries is not None:
+        require_bng(msoa_boundaries, name="MSOA boundaries")
+        joined = join_on_code(stats, msoa_boundaries[["geometry"]], name="msoa_boundaries",
+                              max_loss=0.0, right_scope=pd.Index([]),
+                              reason="MSOA has no boundary")
+        report_parts.append(joined.report)
+        return gpd.GeoDataFrame(joined.frame, geometry="geometry", crs=BNG)
+    geom = lsoa.dissolve(by="msoa11cd").geometry
+    return gpd.GeoDataFrame(stats, geometry=geom.reindex(stats.index), crs=BNG)
+
+
+def _dissolve(lsoa: gpd.GeoDataFrame, code: str, name: str) -> gpd.GeoDataFrame:
+    if lsoa.empty:
+        raise JoinError(f"no LSOA inside the area to dissolve into {code}")
+    out = lsoa[[code, name, "population", "geometry"]].dissolve(
+        by=code, aggfunc={name: "first", "population": "sum"})
+    out["n_lsoa"] = lsoa.groupby(code).size()
+    centre = weighted_centre(lsoa, by=code)
+    return gpd.GeoDataFrame(out.join(centre), geometry="geometry", crs=BNG)

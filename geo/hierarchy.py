@@ -1,0 +1,195 @@
+"""The ICS hierarchy: LSOA → MSOA → place (local authority) → sub-ICB → system (ICB).
+
+Built from the ONS lookups; area selection by code, NHS short code or name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from geo.errors import JoinError, ParameterError, UnknownAreaError, preview
+
+#: Hierarchy levels, finest first, with the columns that hold their code and name.
+LEVELS: dict[str, tuple[str, str]] = {
+    "lsoa": ("lsoa11cd", "lsoa11nm"),
+    "msoa": ("msoa11cd", "msoa11nm"),
+    "lad": ("lad22cd", "lad22nm"),
+    "sicb": ("sicbl22cd", "sicbl22nm"),
+    "icb": ("icb22cd", "icb22nm"),
+}
+
+#: What each level is called in ICS planning.
+LEVEL_ROLES = {"lsoa": "neighbourhood (LSOA)", "msoa": "neighbourhood (MSOA)",
+               "lad": "place", "sicb": "sub-ICB", "icb": "system"}
+
+_CODE_LEVEL = [(re.compile(r"^E54\d{6}$"), "icb"), (re.compile(r"^E38\d{6}$"), "sicb"),
+               (re.compile(r"^(E06|E07|E08|E09)\d{6}$"), "lad"),
+               (re.compile(r"^E02\d{6}$"), "msoa"), (re.compile(r"^E01\d{6}$"), "lsoa")]
+
+
+@dataclass(frozen=True)
+class AreaRef:
+    """A resolved study area.
+
+    Attributes
+    ----------
+    level
+        ``england``, ``icb``, ``sicb``, ``lad`` or ``msoa``.
+    code
+        Its ONS code (``E92000001`` for England).
+    name
+        Its official name.
+    """
+
+    level: str
+    code: str
+    name: str
+
+    @property
+    def slug(self) -> str:
+        """A file-system-safe identifier (the code, lower case)."""
+        return self.code.lower()
+
+
+ENGLAND = AreaRef("england", "E92000001", "England")
+
+
+@dataclass
+class Hierarchy:
+    """Every English LSOA with its MSOA, place, sub-ICB and system.
+
+    Attributes
+    ----------
+    frame
+        Indexed by ``lsoa11cd`` with code and name columns of every level (see `LEVELS`) and
+        the NHS short codes ``sicbl22cdh``, ``icb22cdh``.
+    report
+        Codes that did not match between the two lookups (``side``, ``code``, ``reason``).
+    """
+
+    frame: pd.DataFrame
+    report: pd.DataFrame
+
+    @classmethod
+    def from_lookups(cls, lsoa_lookup: pd.DataFrame, icb_lookup: pd.DataFrame, *,
+                     max_loss: float = 0.001) -> Hierarchy:
+        """Join the LSOA→MSOA→LAD and LSOA→sub-ICB→ICB lookups on the LSOA code.
+
+        Parameters
+        ----------
+        lsoa_lookup
+            From `data.readers.read_lsoa_lookup` (England and Wales).
+        icb_lookup
+            From `data.readers.read_icb_lookup` (England).
+        max_loss
+            Largest share of English LSOAs allowed to lack a sub-ICB/ICB before this raises.
+        """
+        english = lsoa_lookup[lsoa_lookup.index.str.startswith("E01")]
+        joined = english.join(icb_lookup, how="inner")
+        rows = []
+        for code in english.index.difference(icb_lookup.index):
+            rows.append(("lsoa_lookup_only", code, "no sub-ICB/ICB in the ICB lookup"))
+        for code in icb_lookup.index.difference(english.index):
+            rows.append(("icb_lookup_only", code, "no MSOA/LAD in the LSOA lookup"))
+        report = pd.DataFrame(rows, columns=["side", "code", "reason"])
+        lost = len(english) - len(joined)
+        if len(english) and lost / len(english) > max_loss:
+            raise JoinError(f"hierarchy: {lost} English LSOA(s) have no sub-ICB/ICB: "
+                            f"{preview(report['code'])}")
+        mismatch = joined["lad22cd"] != joined["ltla22cd"]
+        if mismatch.any():
+            for code in joined.index[mismatch]:
+                rows.append(("both", code, "local authority differs between the lookups"))
+            report = pd.DataFrame(rows, columns=["side", "code", "reason"])
+        joined = joined.drop(columns=["ltla22cd", "ltla22nm"])
+        return cls(frame=joined, report=report)
+
+    def areas(self, level: str) -> pd.DataFrame:
+        """Return one row per area of ``level`` with its name, parents and LSOA count."""
+        code, name = _level_columns(level)
+        parents = [c for lv, (c, n) in LEVELS.items()
+                   if list(LEVELS).index(lv) > list(LEVELS).index(level) for c in (c, n)]
+        agg = self.frame.groupby(code).agg(
+            **{name: (name, "first")}, **{p: (p, "first") for p in parents},
+            n_lsoa=(name, "size"))
+        return agg.sort_index()
+
+    def resolve(self, query: str) -> AreaRef:
+        """Resolve a code, NHS short code or name to one area.
+
+        ``"england"`` gives all of England. Codes are matched exactly (``E54000034``,
+        ``E38…``, ``E06…``–``E09…``, ``E02…``); NHS short codes (``QNQ``, ``D4U1Y``) too; names
+        match case-insensitively, ICBs first, then sub-ICBs, then local authorities, exact
+        names before parts of names.
+
+        Raises
+        ------
+        UnknownAreaError
+            No area matches, or a name matches several (the candidates are listed).
+        """
+        q = query.strip()
+        if not q:
+            raise UnknownAreaError("area: empty; give an ICB, sub-ICB or local authority code "
+                                   "or name, or 'england'")
+        if q.lower() == "england":
+            return ENGLAND
+        for pattern, level in _CODE_LEVEL:
+            if pattern.match(q.upper()):
+                code_col, name_col = _level_columns(level)
+                hit = self.frame.loc[self.frame[code_col] == q.upper(), name_col]
+                if hit.empty:
+                    raise UnknownAreaError(f"area {q!r}: no {LEVEL_ROLES[level]} with that "
+                                           "code in the lookups")
+                return AreaRef(level, q.upper(), str(hit.iloc[0]))
+        for col, level in (("icb22cdh", "icb"), ("sicbl22cdh", "sicb")):
+            hit = self.frame.loc[self.frame[col].str.upper() == q.upper()]
+            if not hit.empty:
+                code_col, name_col = _level_columns(level)
+                return AreaRef(level, str(hit[code_col].iloc[0]), str(hit[name_col].iloc[0]))
+        needle = q.lower()
+        for level in ("icb", "sicb", "lad"):
+            code_col, name_col = _level_columns(level)
+            names = self.frame[[code_col, name_col]].drop_duplicates()
+            exact = names[names[name_col].str.lower() == needle]
+            part = names[names[name_col].str.lower().str.contains(needle, regex=False)]
+            for cand in (exact, part):
+                if len(cand) == 1:
+                    return AreaRef(level, str(cand[code_col].iloc[0]),
+                                   str(cand[name_col].iloc[0]))
+                if len(cand) > 1:
+                    listed = "; ".join(f"{c} {n}" for c, n in cand.itertuples(index=False))
+                    raise UnknownAreaError(f"area {q!r} matches {len(cand)} "
+                                           f"{LEVEL_ROLES[level]} names: {listed}. Give a "
+                                           "code or a longer name")
+        raise UnknownAreaError(f"area {q!r}: no ICB, sub-ICB or local authority has that "
+                               "code or name; try `healthgap areas` to list them")
+
+    def lsoas_in(self, area: AreaRef) -> pd.Index:
+        """Return the LSOA codes inside ``area``."""
+        if area.level == "england":
+            return self.frame.index
+        code_col, _ = _level_columns(area.level)
+        return self.frame.index[self.frame[code_col] == area.code]
+
+    def parents(self, area: AreaRef) -> dict[str, AreaRef]:
+        """Return the areas that contain ``area``, by level (empty for England)."""
+        if area.level == "england":
+            return {}
+        rows = self.frame.loc[self.lsoas_in(area)]
+        order = list(LEVELS)
+        out: dict[str, AreaRef] = {}
+        for level in order[order.index(area.level) + 1:]:
+            code_col, name_col = _level_columns(level)
+            codes = rows[code_col].unique()
+            if len(codes) == 1:
+                out[level] = AreaRef(level, str(codes[0]), str(rows[name_col].iloc[0]))
+        return out
+
+
+def _level_columns(level: str) -> tuple[str, str]:
+    if level not in LEVELS:
+        raise ParameterError(f"level {level!r}: allowed {', '.join(LEVELS)}")
+    return LEVELS[level]

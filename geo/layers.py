@@ -1,0 +1,119 @@
+"""Deprivation and outcome layers joined to a study area's neighbourhoods, and rolled up.
+
+IMD 2019 is joined to every LSOA (area and ring) with national deciles as published and deciles
+within the area; life expectancy is joined to MSOAs, where it is published, and never spread to
+LSOAs. Suppressed values stay missing and are reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from geo.areas import StudyArea
+from geo.errors import InputError
+from geo.joins import REPORT_COLUMNS, join_on_code
+from geo.rollup import weighted_rollup
+
+#: Indicators rolled up from LSOA to MSOA, place and system by population weight.
+LSOA_ROLLUP = ("imd_score", "income_score_rate_approx", "employment_score_rate_approx")
+
+#: Life-expectancy columns, by sex.
+LE_COLUMNS = ("le_male", "le_female")
+
+
+def area_deciles(values: pd.Series, *, most_deprived_high: bool = True) -> pd.Series:
+    """Deciles within a set of areas, 1 = most deprived tenth, as equal counts by rank.
+
+    Parameters
+    ----------
+    values
+        Deprivation scores (missing values get a missing decile).
+    most_deprived_high
+        True when a higher value means more deprived (IMD score).
+    """
+    ranks = values.rank(ascending=not most_deprived_high, method="first")
+    n = int(values.notna().sum())
+    if n == 0:
+        return pd.Series(np.nan, index=values.index)
+    return np.ceil(ranks * 10 / n).clip(1, 10)
+
+
+def join_imd(area: StudyArea, imd: pd.DataFrame, *, max_loss: float = 0.0) -> StudyArea:
+    """Join IMD 2019 to every LSOA of the area and its ring.
+
+    Adds every column of ``imd`` and ``imd_decile_area`` (deciles of the IMD score among the
+    LSOAs inside the area; missing for the ring). An area LSOA without IMD raises unless
+    ``max_loss`` allows it; every miss is in ``area.report``.
+    """
+    res = join_on_code(area.lsoa, imd, name="imd", max_loss=max_loss,
+                       right_scope=pd.Index([]), reason="no IMD 2019 row")
+    area.add_report(res.report)
+    lsoa = res.frame
+    lsoa["imd_decile_area"] = np.nan
+    inside = lsoa["in_area"]
+    lsoa.loc[inside, "imd_decile_area"] = area_deciles(lsoa.loc[inside, "imd_score"])
+    area.lsoa = lsoa
+    return area
+
+
+def join_life_expectancy(area: StudyArea, le: pd.DataFrame, *,
+                         max_loss: float = 0.0) -> StudyArea:
+    """Join MSOA life expectancy; suppressed values stay missing and are reported.
+
+    An MSOA absent from the file is an error beyond ``max_loss``; an MSOA present but
+    suppressed is kept with a missing value and a ``suppressed`` row in ``area.report``.
+    """
+    cols = [c for c in le.columns if c.startswith("le_")]
+    if not cols:
+        raise InputError("life expectancy frame has no le_* column")
+    res = join_on_code(area.msoa, le[cols], name="life_expectancy", max_loss=max_loss,
+                       right_scope=pd.Index([]), reason="MSOA not in the life-expectancy file")
+    area.add_report(res.report)
+    msoa = res.frame
+    rows = []
+    for sex in LE_COLUMNS:
+        flag = f"{sex}_suppressed"
+        if flag not in msoa:
+            continue
+        msoa[flag] = msoa[flag].fillna(False).astype(bool)
+        for code in msoa.index[msoa[flag] & msoa["in_area"]]:
+            rows.append(("life_expectancy", "suppressed", str(code),
+                         f"{sex.replace('le_', '')} life expectancy suppressed in the source"))
+    if rows:
+        area.add_report(pd.DataFrame(rows, columns=REPORT_COLUMNS))
+    area.msoa = msoa
+    return area
+
+
+def roll_up(area: StudyArea) -> StudyArea:
+    """Roll LSOA indicators up to MSOA, place and system, and MSOA LE up to place and system.
+
+    Means are population-weighted over the LSOAs (or MSOAs) inside the area; a place or system
+    LE is the population-weighted mean of its MSOAs' published LE, an approximation to the LE of
+    the combined population (which would need the deaths and populations by age), and is
+    labelled ``*_pwmean`` to say so.
+    """
+    inside = area.inside
+    cols = [c for c in LSOA_ROLLUP if c in inside.columns]
+    for level, code in (("msoa", "msoa11cd"), ("place", "lad22cd"), ("system", "icb22cd")):
+        frame = getattr(area, level)
+        src = area.lsoa if level == "msoa" else inside
+        up = weighted_rollup(pd.DataFrame(src), cols, by=code)
+        up = up.drop(columns=["population", "n_children"])
+        frame = frame.drop(columns=[c for c in up.columns if c in frame.columns])
+        setattr(area, level, frame.join(up))
+    msoa_in = area.msoa[area.msoa["in_area"]]
+    le_cols = [c for c in LE_COLUMNS if c in msoa_in.columns]
+    if le_cols:
+        for level, code in (("place", "lad22cd"), ("system", "icb22cd")):
+            up = weighted_rollup(pd.DataFrame(msoa_in), le_cols, by=code,
+                                 weight="population_in_area")
+            frame = getattr(area, level)
+            for c in le_cols:
+                frame[f"{c}_pwmean"] = up[c]
+                frame[f"{c}_min"] = msoa_in.groupby(code)[c].min()
+                frame[f"{c}_max"] = msoa_in.groupby(code)[c].max()
+                frame[f"{c}_range"] = frame[f"{c}_max"] - frame[f"{c}_min"]
+            setattr(area, level, frame)
+    return area

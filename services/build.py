@@ -1,0 +1,280 @@
+"""The build pipeline: read inputs, build an area's layers, statistics and models, write the store.
+
+One function, `build`, runs the stages in order and reports each to an ``on_stage`` callback (the
+CLI draws a progress bar from it; the API's job runner records it as the job's status).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from data import readers
+from data.layout import DataDir
+from geo.areas import StudyArea, select_area
+from geo.errors import ParameterError
+from geo.hierarchy import AreaRef, Hierarchy
+from geo.layers import join_imd, join_life_expectancy, roll_up
+from services.store import BuildStore
+
+log = logging.getLogger(__name__)
+
+#: Packages whose versions every manifest records.
+VERSIONED = ("healthgap", "numpy", "pandas", "scipy", "geopandas", "shapely", "pyogrio",
+             "pyproj", "libpysal", "esda", "spreg", "mgwr", "access", "osmnx", "networkx",
+             "rasterio", "exactextract", "numba", "statsmodels", "folium", "mapclassify")
+
+StageCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class BuildOptions:
+    """Parameters of one build; every field is recorded in the manifest.
+
+    Attributes
+    ----------
+    area
+        An ICB, sub-ICB or local authority code or name, or ``england``.
+    data_dir
+        A directory laid out like ``../shared/data`` (or the generated demo).
+    out_dir
+        Where the GeoPackage, atlas and reports go.
+    ring
+        Rings of adjacent LSOAs kept outside the area as neighbours.
+    max_loss
+        Largest share of rows a join may lose before the build stops.
+    weights
+        Spatial weights for the statistics: ``queen``, ``rook``, ``knn``, ``distance_band``.
+    permutations
+        Permutations for the local statistics (an integer, or ``auto`` for the smallest count
+        at which the FDR rule can flag an area).
+    seed
+        Seed of every permutation and simulation.
+    alpha
+        Significance level of the local statistics.
+    correction
+        Multiple-testing rule: ``fdr``, ``bonferroni`` or ``none``.
+    access
+        Build the service-access and environment layers when an OSM extract is present.
+    models
+        Fit the life-expectancy models.
+    maps
+        Write the HTML atlas.
+    synthetic
+        The inputs are the generated demo (said on every page and in the manifest).
+    """
+
+    area: str
+    data_dir: Path
+    out_dir: Path
+    ring: int = 1
+    max_loss: float = 0.0
+    weights: str = "queen"
+    permutations: int | str = 999
+    seed: int = 2019
+    alpha: float = 0.05
+    correction: str = "fdr"
+    access: bool = True
+    models: bool = True
+    maps: bool = True
+    synthetic: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as JSON-friendly values."""
+        d = asdict(self)
+        d["data_dir"] = str(self.data_dir)
+        d["out_dir"] = str(self.out_dir)
+        return d
+
+
+@dataclass
+class BuildResult:
+    """What a build produced."""
+
+    area: StudyArea
+    store: BuildStore
+    manifest: dict[str, Any]
+    outputs: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    """Return the SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a result depends on."""
+    out = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def load_hierarchy(data: DataDir) -> Hierarchy:
+    """Read the two ONS lookups and join them."""
+    return Hierarchy.from_lookups(readers.read_lsoa_lookup(data.path("lsoa_lookup")),
+                                  readers.read_icb_lookup(data.path("icb_lookup")))
+
+
+def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 1,
+              max_loss: float = 0.0) -> StudyArea:
+    """Read the boundaries, population and centres an area needs and select it.
+
+    Only the features near the area are read from the national boundary files (a box around
+    the area's LSOA centres, 10 km wider than the ring needs).
+    """
+    centroids = readers.read_centroids(data.path("centroids"))
+    bbox = None
+    if ref.level != "england":
+        codes = hierarchy.lsoas_in(ref)
+        c = centroids.reindex(codes).dropna(subset=["pw_x", "pw_y"])
+        if len(c) == len(codes):
+            margin = 10_000.0 * max(ring, 1)
+            bbox = (c["pw_x"].min() - margin, c["pw_y"].min() - margin,
+                    c["pw_x"].max() + margin, c["pw_y"].max() + margin)
+    lsoa_b, lsoa_rep = readers.read_boundaries(data.path("lsoa_boundaries"), level="lsoa",
+                                               bbox=bbox)
+    msoa_path = data.optional("msoa_boundaries")
+    msoa_b = None
+    if msoa_path is not None:
+        msoa_b, _ = readers.read_boundaries(msoa_path, level="msoa", bbox=bbox)
+    area = select_area(hierarchy, lsoa_b, ref,
+                       population=readers.read_population(data.path("population")),
+                       centroids=centroids, msoa_boundaries=msoa_b, ring=ring,
+                       max_loss=max_loss)
+    if lsoa_rep.repaired:
+        area.notes.append(f"{len(lsoa_rep.repaired)} LSOA geometr(y/ies) repaired with "
+                          f"make_valid: {', '.join(lsoa_rep.repaired[:10])}")
+    return area
+
+
+def build(options: BuildOptions, *, on_stage: StageCallback | None = None) -> BuildResult:
+    """Run every stage for one area and write ``<out_dir>/healthgap.gpkg``.
+
+    Parameters
+    ----------
+    options
+        What to build, from what, and with which parameters.
+    on_stage
+        Called as ``on_stage(stage, index, total)`` when each stage starts.
+    """
+    if options.correction not in ("fdr", "bonferroni", "none"):
+        raise ParameterError(f"correction={options.correction!r}: allowed fdr, bonferroni, "
+                             "none")
+    data = DataDir(Path(options.data_dir))
+    stages: list[tuple[str, Callable[[_Ctx], None]]] = [
+        ("read inputs and select the area", _stage_area),
+        ("join deprivation and life expectancy", _stage_layers),
+        ("write the GeoPackage", _stage_write),
+    ]
+    ctx = _Ctx(options=options, data=data)
+    for i, (name, fn) in enumerate(stages):
+        if on_stage:
+            on_stage(name, i, len(stages))
+        t0 = time.perf_counter()
+        fn(ctx)
+        ctx.timings[name] = round(time.perf_counter() - t0, 3)
+        log.info("%s: %.1f s", name, ctx.timings[name])
+    if on_stage:
+        on_stage("done", len(stages), len(stages))
+    assert ctx.area is not None and ctx.store is not None
+    return BuildResult(area=ctx.area, store=ctx.store, manifest=ctx.manifest,
+                       outputs=ctx.outputs, timings=ctx.timings)
+
+
+@dataclass
+class _Ctx:
+    options: BuildOptions
+    data: DataDir
+    hierarchy: Hierarchy | None = None
+    area: StudyArea | None = None
+    store: BuildStore | None = None
+    inputs: dict[str, Path] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def _stage_area(ctx: _Ctx) -> None:
+    o = ctx.options
+    for key in ("lsoa_lookup", "icb_lookup", "lsoa_boundaries", "population", "centroids"):
+        ctx.inputs[key] = ctx.data.path(key)
+    if (p := ctx.data.optional("msoa_boundaries")) is not None:
+        ctx.inputs["msoa_boundaries"] = p
+    ctx.hierarchy = load_hierarchy(ctx.data)
+    ref = ctx.hierarchy.resolve(o.area)
+    ctx.area = load_area(ctx.data, ref, ctx.hierarchy, ring=o.ring, max_loss=o.max_loss)
+
+
+def _stage_layers(ctx: _Ctx) -> None:
+    assert ctx.area is not None
+    o = ctx.options
+    ctx.inputs["imd"] = ctx.data.path("imd")
+    ctx.inputs["life_expectancy"] = ctx.data.path("life_expectancy")
+    join_imd(ctx.area, readers.read_imd(ctx.inputs["imd"]), max_loss=o.max_loss)
+    join_life_expectancy(ctx.area, readers.read_life_expectancy(ctx.inputs["life_expectancy"]),
+                         max_loss=o.max_loss)
+    roll_up(ctx.area)
+
+
+def _stage_write(ctx: _Ctx) -> None:
+    assert ctx.area is not None
+    o = ctx.options
+    area = ctx.area
+    out = Path(o.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = BuildStore(out)
+    if store.exists:
+        store.path.unlink()
+    for name in ("lsoa", "msoa", "place", "system"):
+        store.write_layer(name, getattr(area, name))
+    store.write_layer("join_report", area.report)
+    for name, table in ctx.tables.items():
+        store.write_layer(name, table)
+    inside = area.inside
+    ctx.manifest = {
+        "healthgap_version": package_versions()["healthgap"],
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "area": {"level": area.ref.level, "code": area.ref.code, "name": area.ref.name},
+        "synthetic": o.synthetic,
+        "parameters": o.to_dict(),
+        "inputs": {k: {"file": p.name, "path": str(p), "sha256": sha256_file(p),
+                       "bytes": p.stat().st_size} for k, p in sorted(ctx.inputs.items())},
+        "versions": package_versions(),
+        "counts": {"lsoa_in_area": int(len(inside)),
+                   "lsoa_ring": int((~area.lsoa["in_area"]).sum()),
+                   "msoa_in_area": int(area.msoa["in_area"].sum()),
+                   "places": int(len(area.place)), "systems": int(len(area.system)),
+                   "lsoa_with_imd": int(inside["imd_score"].notna().sum()),
+                   "msoa_le_male": int(area.msoa.loc[area.msoa["in_area"], "le_male"]
+                                       .notna().sum()),
+                   "msoa_le_male_suppressed": int(area.msoa.loc[area.msoa["in_area"],
+                                                                "le_male_suppressed"].sum()),
+                   "join_report_rows": int(len(area.report))},
+        "notes": area.notes,
+        "timings_s": ctx.timings,
+        "results": ctx.results,
+    }
+    store.write_manifest(ctx.manifest)
+    ctx.store = store
+    ctx.outputs["geopackage"] = store.path

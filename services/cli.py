@@ -1,0 +1,143 @@
+"""The ``healthgap`` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from geo.errors import HealthgapError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="healthgap: where, and why, life expectancy is unequal between the "
+                       "neighbourhoods of England's Integrated Care Systems.")
+console = Console(stderr=True)
+out = Console()
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+
+DataOpt = Annotated[Path, typer.Option("--data", help="Data directory laid out like "
+                                       "../shared/data.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Output directory (default "
+                                             "out/<area code>).")]
+
+
+def _run_build(options: object) -> object:
+    from services.build import build
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task("starting", total=1)
+
+        def on_stage(stage: str, i: int, n: int) -> None:
+            progress.update(task, description=stage, completed=i, total=n)
+
+        return build(options, on_stage=on_stage)  # type: ignore[arg-type]
+
+
+def _report(result: object) -> None:
+    from services.build import BuildResult
+
+    assert isinstance(result, BuildResult)
+    counts = result.manifest["counts"]
+    table = Table(title=f"{result.area.ref.name} ({result.area.ref.code})")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for k, v in counts.items():
+        table.add_row(k.replace("_", " "), str(v))
+    out.print(table)
+    for note in result.area.notes:
+        out.print(f"[dim]note:[/dim] {note}")
+    for name, path in result.outputs.items():
+        out.print(f"{name}: [bold]{path}[/bold]")
+
+
+@app.command()
+def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or local authority "
+                                            "code or name, or 'england'.")],
+          data: DataOpt = DEFAULT_DATA, out_dir: OutOpt = None,
+          ring: Annotated[int, typer.Option(help="Rings of neighbours kept outside the "
+                                            "area.")] = 1,
+          weights: Annotated[str, typer.Option(help="queen, rook, knn, distance_band.")] = "queen",
+          permutations: Annotated[str, typer.Option(help="Permutations, or 'auto'.")] = "999",
+          seed: Annotated[int, typer.Option(help="Seed of every permutation.")] = 2019,
+          correction: Annotated[str, typer.Option(help="fdr, bonferroni or none.")] = "fdr",
+          max_loss: Annotated[float, typer.Option(help="Largest share of rows a join may "
+                                                  "lose.")] = 0.0,
+          access: Annotated[bool, typer.Option(help="Build access/environment layers.")] = True,
+          models: Annotated[bool, typer.Option(help="Fit the life-expectancy models.")] = True,
+          maps: Annotated[bool, typer.Option(help="Write the HTML atlas.")] = True) -> None:
+    """Build an area's layers, statistics, models and atlas into one GeoPackage."""
+    from services.build import BuildOptions
+
+    perms: int | str = permutations if permutations == "auto" else _int(permutations,
+                                                                         "--permutations")
+    target = out_dir or Path("out") / area.strip().lower().replace(" ", "-")
+    result = _run_build(BuildOptions(area=area, data_dir=data, out_dir=target, ring=ring,
+                                     weights=weights, permutations=perms, seed=seed,
+                                     correction=correction, max_loss=max_loss, access=access,
+                                     models=models, maps=maps))
+    _report(result)
+
+
+@app.command()
+def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] =
+         Path("out/demo"),
+         seed: Annotated[int, typer.Option(help="Seed of the synthetic area.")] = 2019) -> None:
+    """Generate the synthetic demo area and build it (no internet needed)."""
+    from data.demo import DEMO_ICB, generate_demo
+    from services.build import BuildOptions
+
+    data_dir = out_dir / "data"
+    console.print(f"generating the SYNTHETIC demo area in {data_dir}")
+    generate_demo(data_dir, seed=seed)
+    result = _run_build(BuildOptions(area=DEMO_ICB, data_dir=data_dir, out_dir=out_dir,
+                                     seed=seed, synthetic=True))
+    _report(result)
+    out.print("[bold yellow]The demo data is SYNTHETIC: it describes no real place.[/bold yellow]")
+
+
+@app.command()
+def areas(data: DataOpt = DEFAULT_DATA,
+          level: Annotated[str, typer.Option(help="icb, sicb or lad.")] = "icb") -> None:
+    """List the ICBs (or sub-ICBs, local authorities) with their codes."""
+    from services.build import load_hierarchy
+    from data.layout import DataDir
+
+    h = load_hierarchy(DataDir(data))
+    frame = h.areas(level)
+    table = Table()
+    table.add_column("code")
+    for col in frame.columns:
+        table.add_column(col)
+    for code, row in frame.iterrows():
+        table.add_row(str(code), *[str(v) for v in row])
+    out.print(table)
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name}={value!r}: a whole number or 'auto'") from None
+
+
+def main() -> None:
+    """Entry point: run the app and turn healthgap's errors into one clear line."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except HealthgapError as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

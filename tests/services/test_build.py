@@ -1,0 +1,98 @@
+"""`healthgap build` on real data: Frimley's counts reconciled with the lookups."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data import readers
+from services.build import BuildOptions, build
+from services.store import BuildStore
+
+
+@pytest.fixture(scope="module")
+def frimley(shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("frimley")
+    opts = BuildOptions(area="E54000034", data_dir=shared_data, out_dir=out, access=False,
+                        models=False, maps=False)
+    return build(opts)
+
+
+def test_frimley_counts(frimley, shared_data):
+    area = frimley.area
+    inside = area.inside
+    assert len(inside) == 440
+    assert int(area.msoa["in_area"].sum()) == 89
+    # reconcile with the lookups directly
+    icb = pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv")
+    codes = set(icb.loc[icb["icb22_code"] == "E54000034", "lsoa11_code"])
+    assert set(inside.index) == codes
+    lk = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv")
+    msoas = set(lk.loc[lk["lsoa11cd"].isin(codes), "msoa11cd"])
+    assert set(area.msoa.index[area.msoa["in_area"]]) == msoas
+    # every LSOA has IMD; every MSOA has LE or is listed as suppressed
+    assert inside["imd_score"].notna().all()
+    m = area.msoa[area.msoa["in_area"]]
+    for sex in ("le_male", "le_female"):
+        missing = set(m.index[m[sex].isna()])
+        listed = set(area.report.loc[(area.report["side"] == "suppressed")
+                                     & area.report["reason"].str.startswith(sex[3:]), "code"])
+        assert missing == listed
+    # ring: adjacent, outside, flagged
+    ring = area.lsoa[~area.lsoa["in_area"]]
+    assert len(ring) > 0 and not set(ring.index) & codes
+    assert ring.geometry.intersects(inside.union_all()).all()
+
+
+def test_area_deciles_within_frimley(frimley):
+    inside = frimley.area.inside
+    assert inside["imd_decile_area"].value_counts().to_dict() == {d: 44 for d in range(1, 11)}
+    # decile 1 = most deprived within the area
+    most = inside.loc[inside["imd_decile_area"] == 1, "imd_score"].min()
+    least = inside.loc[inside["imd_decile_area"] == 10, "imd_score"].max()
+    assert most > least
+
+
+def test_rollup_matches_independent_pandas(frimley, shared_data):
+    inside = frimley.area.inside
+    pop = readers.read_population(shared_data / "population/"
+                                  "lsoa11_population_mid2017_sape20dt1_ew.csv")
+    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv",
+                      index_col="lsoa11cd")["imd_score"]
+    w = pop.reindex(inside.index)
+    expected = float(np.average(imd.reindex(inside.index), weights=w))
+    assert frimley.area.system["imd_score"].iloc[0] == pytest.approx(expected, rel=1e-12)
+    # the system LE range is the range over its MSOAs
+    m = frimley.area.msoa[frimley.area.msoa["in_area"]]
+    assert frimley.area.system["le_male_range"].iloc[0] == pytest.approx(
+        m["le_male"].max() - m["le_male"].min())
+
+
+def test_store_and_manifest(frimley, shared_data):
+    store = BuildStore(frimley.store.path)
+    layers = store.layers()
+    for name in ("lsoa", "msoa", "place", "system"):
+        assert layers[name] in ("Polygon", "MultiPolygon", "Unknown")
+    assert layers["manifest"] is None and layers["join_report"] is None
+    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    assert len(lsoa) == len(frimley.area.lsoa) and lsoa.crs.to_epsg() == 27700
+    man = store.read_manifest()
+    assert man["area"]["code"] == "E54000034"
+    imd = man["inputs"]["imd"]
+    import hashlib
+    assert imd["sha256"] == hashlib.sha256(
+        (shared_data / "imd2019/imd2019_lsoa11_england.csv").read_bytes()).hexdigest()
+    assert man["versions"]["geopandas"] and man["parameters"]["seed"] == 2019
+    assert man["counts"]["lsoa_in_area"] == 440
+
+
+def test_cli_unknown_area_is_one_clear_line(shared_data, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "services.cli", "build", "--area", "Atlantis",
+                        "--data", str(shared_data), "--out", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "error: area 'Atlantis'" in r.stderr and "Traceback" not in r.stderr

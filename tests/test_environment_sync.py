@@ -1,0 +1,31 @@
+"""environment.yml (conda) lists the same packages, with the same lower bounds, as pyproject."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+
+from tests.conftest import REPO
+
+#: pip name -> conda-forge name where they differ
+CONDA_NAMES = {"osmium": "pyosmium"}
+
+
+def _parse(spec: str) -> tuple[str, str]:
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*(.*)$", spec)
+    assert m, spec
+    return m.group(1).lower(), m.group(3).replace(" ", "")
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pip = dict(_parse(s) for s in project["dependencies"]
+               + project["optional-dependencies"]["test"])
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    assert "conda-forge" in env["channels"]
+    conda = dict(_parse(s) for s in env["dependencies"] if isinstance(s, str))
+    conda.pop("python")
+    expected = {CONDA_NAMES.get(k, k): v for k, v in pip.items()}
+    assert conda == expected
