@@ -71,6 +71,10 @@ class ValidationError(InputError):
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, list[str]]]:
+        """Pickle with both arguments (errors cross process boundaries in batch runs)."""
+        return (type(self), (self.source, self.problems))
+
 
 def preview(codes: Iterable[object], most: int = 10) -> str:
     """Return a short, readable list of codes for an error message.

@@ -122,6 +122,51 @@ def areas(data: DataOpt = DEFAULT_DATA,
     out.print(table)
 
 
+@app.command()
+def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separated ICB "
+                                            "codes/names.")] = "all",
+          data: DataOpt = DEFAULT_DATA,
+          out_dir: Annotated[Path, typer.Option("--out", help="Root of the builds.")] =
+          Path("out/batch"),
+          scheduler: Annotated[str | None, typer.Option(help="tcp://host:port of an existing "
+                                                        "Dask scheduler.")] = None,
+          workers: Annotated[int, typer.Option(help="LocalCluster worker processes.")] = 2,
+          retries: Annotated[int, typer.Option(help="Retries of a failing ICB.")] = 1,
+          force: Annotated[bool, typer.Option(help="Rebuild up-to-date ICBs too.")] = False,
+          maps: Annotated[bool, typer.Option(help="Write each ICB's atlas.")] = True) -> None:
+    """Build every ICS atlas (each with its edge ring) as tasks on Dask distributed."""
+    from data.layout import DataDir
+    from services.batch import run_batch
+    from services.build import BuildOptions, load_hierarchy
+
+    h = load_hierarchy(DataDir(data))
+    codes = (list(h.areas("icb").index) if icbs.strip().lower() == "all"
+             else [h.resolve(q).code for q in icbs.split(",") if q.strip()])
+    template = BuildOptions(area="", data_dir=data, out_dir=out_dir, maps=maps)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("building ICSs", total=len(codes))
+
+        def done(o: object) -> None:
+            progress.advance(task)
+            progress.console.print(f"{o.area}: {o.status} {o.error}")  # type: ignore[attr-defined]
+
+        report = run_batch(codes, data_dir=data, out_root=out_dir, template=template,
+                           scheduler=scheduler, n_workers=workers, retries=retries,
+                           force=force, on_done=done)
+    table = Table(title=f"batch of {len(codes)} ICB(s) in {report.seconds:.0f} s")
+    for c in ("area", "status", "seconds", "attempts", "error"):
+        table.add_column(c)
+    for o in report.outcomes:
+        table.add_row(o.area, o.status, f"{o.seconds:.1f}", str(o.attempts), o.error[:80])
+    out.print(table)
+    (out_dir / "batch_report.json").write_text(__import__("json").dumps(report.to_dict(),
+                                                                        indent=2))
+    if report.by_status("failed"):
+        raise typer.Exit(code=1)
+
+
 def _int(value: str, name: str) -> int:
     try:
         return int(value)
