@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import platform
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -106,6 +107,7 @@ class BuildResult:
     manifest: dict[str, Any]
     outputs: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    peak_mb: dict[str, float] = field(default_factory=dict)
 
 
 def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
@@ -192,12 +194,13 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None) -> Bu
         t0 = time.perf_counter()
         fn(ctx)
         ctx.timings[name] = round(time.perf_counter() - t0, 3)
-        log.info("%s: %.1f s", name, ctx.timings[name])
+        ctx.peak_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        log.info("%s: %.1f s, peak %.0f MB", name, ctx.timings[name], ctx.peak_mb[name])
     if on_stage:
         on_stage("done", len(stages), len(stages))
     assert ctx.area is not None and ctx.store is not None
     return BuildResult(area=ctx.area, store=ctx.store, manifest=ctx.manifest,
-                       outputs=ctx.outputs, timings=ctx.timings)
+                       outputs=ctx.outputs, timings=ctx.timings, peak_mb=ctx.peak_mb)
 
 
 @dataclass
@@ -212,6 +215,7 @@ class _Ctx:
     manifest: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    peak_mb: dict[str, float] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
 
 
