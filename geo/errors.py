@@ -95,3 +95,11 @@ def preview(codes: Iterable[object], most: int = 10) -> str:
 
 class OfflineError(HealthgapError, RuntimeError):
     """A page would load a resource from the network; the message names the resource."""
+
+
+class DownloadError(HealthgapError, OSError):
+    """A source could not be downloaded; the message names the source id, the URL and why."""
+
+
+class ChecksumError(InputError):
+    """A file's SHA-256 is not the one expected; the message names the source, both digests."""
