@@ -1,0 +1,155 @@
+"""Private helpers shared by the life-expectancy model modules.
+
+Used by :mod:`geo.gradients`, :mod:`geo.inequality` and :mod:`geo.regression`: package versions
+for the manifest, weights from confidence intervals, numeric column checks and a small base class
+that turns a fitted model into a JSON-friendly dictionary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from geo.errors import InputError, MissingColumnError, ParameterError, preview
+
+MILE_KM = 1.609344
+"""Kilometres in one statute mile."""
+
+Z95 = 1.959963984540054
+"""Two-sided 95 % standard normal quantile; Local Health intervals are 95 % intervals."""
+
+_BASE_PACKAGES = ("numpy", "scipy", "pandas")
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    """Return the installed version of each package (and numpy, scipy, pandas).
+
+    Parameters
+    ----------
+    *names
+        Distribution names, e.g. ``"spreg"``, ``"statsmodels"``.
+    """
+    out: dict[str, str] = {}
+    for name in (*_BASE_PACKAGES, *names):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def jsonable(value: Any) -> Any:
+    """Convert numpy/pandas scalars, arrays and frames into plain Python for JSON."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, pd.DataFrame):
+        return [jsonable(r) for r in value.reset_index().to_dict(orient="records")]
+    if isinstance(value, pd.Series):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def numeric_column(frame: pd.DataFrame, column: str, *, name: str) -> pd.Series:
+    """Return ``frame[column]`` as float; raise if absent or not numeric.
+
+    Empty strings and other missing markers stay missing (NaN); they are never filled.
+    """
+    if column not in frame.columns:
+        raise MissingColumnError(
+            f"{name}: missing column {column!r}; found: {', '.join(map(str, frame.columns))}"
+        )
+    col = frame[column]
+    if not pd.api.types.is_numeric_dtype(col):
+        converted = pd.to_numeric(col.replace("", np.nan), errors="coerce")
+        bad = col[converted.isna() & col.notna() & (col.astype(str).str.strip() != "")]
+        if len(bad):
+            raise InputError(
+                f"{name}: column {column!r} has non-numeric values at "
+                f"{preview(bad.index)} (e.g. {bad.iloc[0]!r})"
+            )
+        col = converted
+    return col.astype(float)
+
+
+def variance_from_ci(lci: pd.Series, uci: pd.Series, *, z: float = Z95) -> pd.Series:
+    """Return the sampling variance implied by a symmetric interval: ((uci - lci) / 2z)^2."""
+    width = uci - lci
+    if (width < 0).any():
+        bad = width.index[width < 0]
+        raise InputError(f"confidence interval has upper < lower for {preview(bad)}")
+    return (width / (2.0 * z)) ** 2
+
+
+def check_positive(value: float, *, name: str, allow_zero: bool = False) -> float:
+    """Raise `ParameterError` unless ``value`` is a finite positive number."""
+    ok = math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        allowed = "a finite number >= 0" if allow_zero else "a finite number > 0"
+        raise ParameterError(f"{name} must be {allowed}; got {value!r}")
+    return float(value)
+
+
+def check_choice(value: str | None, allowed: Iterable[str | None], *, name: str) -> None:
+    """Raise `ParameterError` unless ``value`` is one of ``allowed``."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ParameterError(f"{name} must be one of {allowed}; got {value!r}")
+
+
+def check_confidence(confidence: float) -> float:
+    """Return ``confidence`` if it lies strictly between 0.5 and 1."""
+    if not (0.5 < confidence < 1.0):
+        raise ParameterError(
+            f"confidence must be between 0.5 and 1 (e.g. 0.95); got {confidence!r}"
+        )
+    return float(confidence)
+
+
+class FittedModel:
+    """Mixin: ``params`` (constructor arguments) and ``to_dict()`` for the build manifest.
+
+    Subclasses list their fitted attributes in ``_results`` and the packages whose versions
+    matter in ``_packages``.
+    """
+
+    _results: tuple[str, ...] = ()
+    _packages: tuple[str, ...] = ()
+    _params: dict[str, Any]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Constructor parameters (including any seed), as given."""
+        return dict(self._params)
+
+    def _check_fitted(self) -> None:
+        if not self._results or not hasattr(self, self._results[0]):
+            raise ParameterError(f"{type(self).__name__} is not fitted; call fit() first")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return parameters, package versions and fitted results as plain Python.
+
+        Large per-area frames are left out; they are available as attributes.
+        """
+        self._check_fitted()
+        results = {name: jsonable(getattr(self, name)) for name in self._results}
+        return {
+            "model": type(self).__name__,
+            "params": jsonable(self.params),
+            "versions": package_versions(*self._packages),
+            "results": results,
+        }
