@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from geo.errors import HealthgapError
+from geo.errors import HealthgapError, InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="healthgap: where, and why, life expectancy is unequal between the "
@@ -108,8 +108,8 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output directory."
 def areas(data: DataOpt = DEFAULT_DATA,
           level: Annotated[str, typer.Option(help="icb, sicb or lad.")] = "icb") -> None:
     """List the ICBs (or sub-ICBs, local authorities) with their codes."""
-    from services.build import load_hierarchy
     from data.layout import DataDir
+    from services.build import load_hierarchy
 
     h = load_hierarchy(DataDir(data))
     frame = h.areas(level)
@@ -165,6 +165,35 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
                                                                         indent=2))
     if report.by_status("failed"):
         raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(store: Annotated[Path, typer.Option("--store", help="A build directory (holding "
+                                             "healthgap.gpkg) or a directory of builds, one "
+                                             "subdirectory per area.")] = Path("out"),
+          host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
+    """Serve the builds over HTTP: GeoJSON layers, maps, statistics and model reruns.
+
+    Other settings come from HEALTHGAP_* environment variables (see services/settings.py).
+    The OpenAPI documentation is at /docs.
+    """
+    import uvicorn
+
+    from services.api.app import create_app
+    from services.api.catalog import Catalog
+    from services.settings import Settings
+
+    settings = Settings(store_root=store)
+    logging.getLogger().setLevel(settings.log_level.upper())
+    builds = Catalog(store).scan()
+    if not builds:
+        raise InputError(f"{store}: no build found (a healthgap.gpkg here or in a "
+                         "subdirectory); run `healthgap build` first")
+    console.print(f"serving {len(builds)} build(s): {', '.join(sorted(builds))} on "
+                  f"http://{host}:{port} (docs at /docs)")
+    uvicorn.run(create_app(settings), host=host, port=port,
+                log_level=settings.log_level.lower(), log_config=None)
 
 
 def _int(value: str, name: str) -> int:

@@ -1,0 +1,174 @@
+"""The FastAPI application: `create_app(settings)` wires routers, errors, gzip and limits.
+
+Run it with ``healthgap serve --store DIR``; the OpenAPI documentation is at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services import errors
+from services.api.deps import CatalogDep, ServiceState, get_settings
+from services.api.routers import areas, layers, maps, runs, stats
+from services.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Where, and why, life expectancy is unequal between the neighbourhoods of England's Integrated
+Care Systems: the layers, statistics, models and maps of each build, and model reruns.
+
+* **Areas**: the served builds (one per ICB or other study area), their places and
+  neighbourhoods, and any area with its parents and children.
+* **Layers**: each layer's fields (label, units, source) and its features as GeoJSON
+  (`application/geo+json`; EPSG:4326 by default, EPSG:27700 on request with a `crs` member),
+  with bbox filter, property selection, simplification, paging (`next` links and `Link`
+  header) and ETags; or its attribute table as CSV.
+* **Maps**: the build's HTML atlas pages.
+* **Statistics and models**: the results the build stored.
+* **Runs**: rerun a model with other parameters; the run id is a hash of the inputs and the
+  parameters, so the same request gives the same run.
+
+Errors are `application/problem+json`.
+"""
+
+
+class RequestGuard:
+    """Pure ASGI middleware: correlation id, request body limit and a last-resort 500.
+
+    * Every response carries ``X-Request-ID`` (the client's, if well formed, else a new one).
+    * A body longer than ``max_body_bytes`` (declared or streamed) gets a 413 problem.
+    * An exception that escapes the routes is logged with the correlation id and answered with
+      a generic 500 problem (no traceback, no path), unless the response had already started.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = int(max_body_bytes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        rid = errors.request_id(request)
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", rid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        if scope.get("method") in ("POST", "PUT", "PATCH"):
+            body, too_large = await self._read_body(request, receive)
+            if too_large:
+                response = errors.problem_response(
+                    request, 413, "Request body too large",
+                    f"the request body is larger than {self.max_body_bytes} bytes, the most "
+                    "this service accepts", type_="urn:healthgap:problem:payload-too-large")
+                await response(scope, receive, send_with_id)
+                return
+            receive = _replay(body)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if started:
+                raise
+            response = errors._internal(request, exc)
+            await response(scope, receive, send_with_id)
+
+    async def _read_body(self, request: Request, receive: Receive) -> tuple[bytes, bool]:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            return b"", True
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_body_bytes:
+                return b"", True
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks), False
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application.
+
+    Parameters
+    ----------
+    settings
+        The service settings; default: `services.api.deps.get_settings` (the environment).
+        When given, they are also what the ``get_settings`` dependency returns in this app.
+    """
+    settings = settings or get_settings()
+    state = ServiceState()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if state.jobs is not None:
+            state.jobs.shutdown()
+
+    app = FastAPI(title="healthgap", version=_version(), description=DESCRIPTION,
+                  lifespan=lifespan,
+                  openapi_tags=[{"name": "areas", "description": "Builds, places, "
+                                 "neighbourhoods."},
+                                {"name": "layers", "description": "GeoJSON and CSV."},
+                                {"name": "maps", "description": "The HTML atlas."},
+                                {"name": "stats", "description": "Statistics and models."},
+                                {"name": "runs", "description": "Model reruns."}])
+    app.state.services = state
+    app.dependency_overrides[get_settings] = lambda: settings
+    errors.install(app)
+    for module in (areas, layers, maps, stats, runs):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["areas"], summary="Liveness and the number of served builds")
+    def health(catalog: CatalogDep) -> dict[str, Any]:
+        return {"status": "ok", "builds": len(catalog.builds())}
+
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("healthgap")
+    except metadata.PackageNotFoundError:
+        return "0"

@@ -1,0 +1,343 @@
+"""Layers: what a build holds (fields, units, sources) and its data as GeoJSON or CSV.
+
+GeoJSON output is EPSG:4326 by default (RFC 7946). ``crs=EPSG:27700`` returns British National
+Grid coordinates and adds the ``crs`` member ``urn:ogc:def:crs:EPSG::27700`` and the
+``Content-Crs`` header. ``bbox`` is in the output CRS unless ``bbox-crs`` says otherwise.
+Simplification is done in EPSG:27700 (tolerance in metres, topology-preserving per feature)
+before any reprojection.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from fastapi import APIRouter, Query, Request, Response
+from pyproj import Transformer
+
+from geo import BNG, WGS84
+from geo.errors import CRSError, ParameterError, UnknownAreaError, UnknownLayerError
+from geo.indicators import describe
+from services.api import _geojson
+from services.api.catalog import CODE_PATTERN, Build, LayerInfo, check_code
+from services.api.deps import BuildDep, LayerPath, LayersDep, SettingsDep
+from services.api.paging import (
+    GZIP_MINIMUM,
+    accepts_gzip,
+    etag_for,
+    not_modified,
+    page_links,
+    page_slice,
+    quoted,
+)
+from services.api.schemas import (
+    CRS_NAMES,
+    CrsName,
+    FeatureCollection,
+    FieldPublic,
+    LayerPublic,
+    Link,
+    Problem,
+)
+
+router = APIRouter(tags=["layers"])
+
+GEOJSON = "application/geo+json"
+CSV = "text/csv"
+_PROBLEM = {"content": {"application/problem+json": {}}, "model": Problem}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {**_PROBLEM, "description": "Unknown area or layer"},
+    422: {**_PROBLEM, "description": "Invalid parameter (bbox, CRS, properties, limit...)"},
+}
+#: Columns that may restrict features to one containing area (``within=``).
+WITHIN_COLUMNS = ("lad22cd", "msoa11cd", "sicbl22cd", "icb22cd")
+#: Accepted bbox ranges per CRS: longitude/latitude, and a generous British National Grid.
+BBOX_LIMITS = {WGS84: (-180.0, -90.0, 180.0, 90.0), BNG: (-1e6, -1e6, 2e6, 2e6)}
+
+
+class GeoJSONResponse(Response):
+    """A pre-rendered GeoJSON body."""
+
+    media_type = GEOJSON
+
+
+class CSVResponse(Response):
+    """A pre-rendered CSV body."""
+
+    media_type = f"{CSV}; charset=utf-8"
+
+
+def _layer_public(request: Request, build: Build, info: LayerInfo) -> LayerPublic:
+    fields = []
+    for name, dtype in info.fields:
+        d = describe(name)
+        fields.append(FieldPublic(name=name, type=dtype, label=d.label, units=d.units,
+                                  source=d.source, higher_is_worse=d.higher_is_worse,
+                                  kind=d.kind))
+    bbox = None
+    if info.bounds is not None and all(math.isfinite(b) for b in info.bounds):
+        t = Transformer.from_crs(info.crs or BNG, WGS84, always_xy=True)
+        bbox = [round(v, 6) for v in t.transform_bounds(*info.bounds)]
+    links = [Link(href=str(request.url_for("get_layer", area=build.code, layer=info.name)),
+                  rel="self", type="application/json"),
+             Link(href=str(request.url_for("layer_table", area=build.code, layer=info.name)),
+                  rel="alternate", type=CSV, title="attribute table")]
+    if info.spatial:
+        links.append(Link(href=str(request.url_for("layer_items", area=build.code,
+                                                   layer=info.name)),
+                          rel="items", type=GEOJSON, title="features"))
+    return LayerPublic(name=info.name, kind="features" if info.spatial else "table",
+                       geometry_type=info.geometry_type, count=info.count,
+                       crs=info.crs if info.spatial else None, bbox_4326=bbox, fields=fields,
+                       links=links)
+
+
+@router.get("/areas/{area}/layers", response_model=list[LayerPublic], name="list_layers",
+            summary="The layers of a build with their fields, units and sources",
+            responses={404: ERRORS[404]})
+def list_layers(request: Request, build: BuildDep, layers: LayersDep) -> list[LayerPublic]:
+    """List every layer (features) and table of a build with its fields.
+
+    Fields are described from the indicator catalogue: label, units, source, which way is worse.
+    """
+    return [_layer_public(request, build, info)
+            for _, info in sorted(layers.layers(build).items())]
+
+
+@router.get("/areas/{area}/layers/{layer}", response_model=LayerPublic, name="get_layer",
+            summary="One layer's fields, extent and links", responses={404: ERRORS[404]})
+def get_layer(request: Request, build: BuildDep, layer: LayerPath,
+              layers: LayersDep) -> LayerPublic:
+    """Describe one layer."""
+    return _layer_public(request, build, layers.layer(build, layer))
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _parse_bbox(text: str, crs: str) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    lo = BBOX_LIMITS[crs]
+    allowed = (f"bbox: four numbers minx,miny,maxx,maxy in {crs} with minx < maxx, "
+               f"miny < maxy, within {lo[0]:g},{lo[1]:g},{lo[2]:g},{lo[3]:g}")
+    if len(parts) != 4:
+        raise ParameterError(f"bbox={text[:80]!r}: {allowed}")
+    try:
+        box = tuple(float(p) for p in parts)
+    except ValueError:
+        raise ParameterError(f"bbox={text[:80]!r}: {allowed}") from None
+    x0, y0, x1, y1 = box
+    if not all(math.isfinite(v) for v in box) or not (x0 < x1 and y0 < y1):
+        raise ParameterError(f"bbox={text[:80]!r}: {allowed}")
+    if x0 < lo[0] or y0 < lo[1] or x1 > lo[2] or y1 > lo[3]:
+        raise ParameterError(f"bbox={text[:80]!r}: {allowed}")
+    return x0, y0, x1, y1
+
+
+def _check_crs(value: str, name: str) -> str:
+    if value not in CRS_NAMES:
+        raise CRSError(f"{name}={value!r}: allowed {', '.join(CRS_NAMES)}")
+    return value
+
+
+def _columns(info: LayerInfo, frame: pd.DataFrame, properties: str | None) -> list[str] | None:
+    if properties is None:
+        return None
+    known = [str(c) for c in frame.columns if c != getattr(frame, "_geometry_column_name", None)]
+    wanted = [p.strip() for p in properties.split(",") if p.strip()]
+    unknown = [p for p in wanted if p not in known and p != frame.index.name]
+    if unknown:
+        shown = ", ".join(repr(u[:64]) for u in unknown[:5])
+        raise ParameterError(f"properties: {shown} not in layer {info.name!r}; allowed: "
+                             f"{', '.join(known)}")
+    return [p for p in dict.fromkeys(wanted) if p != frame.index.name]
+
+
+def _filter(build: Build, info: LayerInfo, frame: pd.DataFrame, *, ring: bool,
+            within: str | None) -> np.ndarray:
+    """Boolean mask of the rows kept by the ring and ``within`` filters."""
+    keep = np.ones(len(frame), dtype=bool)
+    if not ring and "in_area" in frame.columns:
+        keep &= frame["in_area"].fillna(0).astype(bool).to_numpy()
+    if within is not None:
+        code = check_code(within)
+        cols = [c for c in WITHIN_COLUMNS if c in frame.columns]
+        hit = None
+        for col in cols:
+            m = (frame[col] == code).to_numpy()
+            if m.any():
+                hit = m
+                break
+        if hit is None:
+            raise UnknownAreaError(f"within={code!r}: no feature of layer {info.name!r} in "
+                                   f"build {build.code} lies in that area (matched on "
+                                   f"{', '.join(cols) or 'no code column'})")
+        keep &= hit
+    return keep
+
+
+def _conditional(request: Request, tag: str, headers: dict[str, str]) -> Response | None:
+    match = not_modified(request, tag)
+    if match is None:
+        return None
+    return Response(status_code=304, headers={**headers, "ETag": match})
+
+
+def _finish(request: Request, body: bytes, tag: str, headers: dict[str, str],
+            response_class: type[Response]) -> Response:
+    gz = accepts_gzip(request) and len(body) >= GZIP_MINIMUM
+    out = {**headers, "ETag": quoted(tag, gzip=gz), "Cache-Control": "public, max-age=60"}
+    return response_class(content=body, headers=out)
+
+
+# --------------------------------------------------------------------------- GeoJSON
+
+
+@router.get("/areas/{area}/layers/{layer}/items", name="layer_items",
+            response_class=GeoJSONResponse, summary="A layer's features as GeoJSON",
+            responses={200: {"model": FeatureCollection, "description": "A page of features",
+                             "content": {GEOJSON: {}}},
+                       304: {"description": "Not modified (If-None-Match matched the ETag)"},
+                       **ERRORS})
+def layer_items(
+    request: Request, build: BuildDep, layer: LayerPath, layers: LayersDep,
+    settings: SettingsDep,
+    crs: Annotated[CrsName, Query(description="Output CRS: EPSG:4326 (default, RFC 7946) or "
+                                  "EPSG:27700 (British National Grid, with a crs member).")
+                   ] = "EPSG:4326",
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy; features "
+                                      "intersecting it. In the output CRS unless bbox-crs is "
+                                      "given.", max_length=200,
+                                      examples=["-0.9,51.2,-0.6,51.4"])] = None,
+    bbox_crs: Annotated[CrsName | None, Query(alias="bbox-crs", description="CRS of bbox.")
+                        ] = None,
+    properties: Annotated[str | None, Query(description="Comma-separated attribute names to "
+                                            "return (default: all).", max_length=2000)] = None,
+    simplify: Annotated[float, Query(ge=0, description="Simplification tolerance in metres "
+                                     "(EPSG:27700, before reprojection); 0 = none.")] = 0.0,
+    within: Annotated[str | None, Query(description="Only features inside this area (place, "
+                                        "sub-ICB or MSOA code).", pattern=CODE_PATTERN)
+                      ] = None,
+    ring: Annotated[bool, Query(description="Include the edge ring of neighbours outside the "
+                                "area (never part of the results).")] = False,
+    limit: Annotated[int | None, Query(ge=1, description="Features per page (default and "
+                                       "maximum set by the service).")] = None,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Features to skip.")] = 0,
+) -> Response:
+    """Return one page of a layer as a GeoJSON FeatureCollection.
+
+    The collection carries ``numberMatched``, ``numberReturned`` and ``links`` (``self``,
+    ``next``, ``prev``); the ``Link`` header repeats ``next``/``prev``. The strong ``ETag``
+    depends on the store file's SHA-256 and the query; send it back in ``If-None-Match`` to get
+    ``304 Not Modified``. Features are ordered by area code.
+    """
+    info = layers.layer(build, layer)
+    if not info.spatial:
+        raise UnknownLayerError(f"layer {layer!r} of build {build.code} is a table without "
+                                f"geometries; fetch it as CSV from "
+                                f"{request.url_for('layer_table', area=build.code, layer=layer)}")
+    _check_crs(crs, "crs")
+    box_crs = _check_crs(bbox_crs or crs, "bbox-crs")
+    box = _parse_bbox(bbox, box_crs) if bbox is not None else None
+    if simplify > settings.max_simplify_m or not math.isfinite(simplify):
+        raise ParameterError(f"simplify={simplify}: a tolerance in metres from 0 to "
+                             f"{settings.max_simplify_m:g}")
+    start, stop = page_slice(offset, limit, default=settings.default_page_size,
+                             most=settings.max_page_size)
+    base = layers.frame(build, layer)
+    assert isinstance(base, gpd.GeoDataFrame)
+    cols = _columns(info, base, properties)
+    norm = {"crs": crs, "bbox": box, "bbox_crs": box_crs if box else None, "properties": cols,
+            "simplify": simplify, "within": within.upper() if within else None, "ring": ring,
+            "start": start, "stop": stop}
+    tag = etag_for(build.digest(), f"items/{layer}", norm)
+    headers = {"Content-Crs": f"<http://www.opengis.net/def/crs/EPSG/0/{crs.split(':')[1]}>"}
+    if (r := _conditional(request, tag, headers)) is not None:
+        return r
+
+    keep = _filter(build, info, base, ring=ring, within=within)
+    if box is not None:
+        boxed = layers.frame(build, layer, crs=box_crs) if box_crs != BNG else base
+        hits = boxed.sindex.query(shapely.box(*box), predicate="intersects")
+        in_box = np.zeros(len(base), dtype=bool)
+        in_box[hits] = True
+        keep &= in_box
+    positions = np.flatnonzero(keep)
+    order = np.argsort(base.index.to_numpy()[positions], kind="stable")
+    positions = positions[order]
+    total = len(positions)
+    page_pos = positions[start:stop]
+    if simplify > 0:
+        page = base.iloc[page_pos].copy()
+        page.geometry = page.geometry.simplify(simplify, preserve_topology=True)
+        if crs != BNG:
+            page = page.to_crs(crs)
+    else:
+        page = layers.frame(build, layer, crs=crs).iloc[page_pos]
+    if cols is not None:
+        page = page[[*cols, page.geometry.name]]
+    links, link_header = page_links(request, start, min(stop, max(total, start)), total,
+                                    media_type=GEOJSON)
+    members = {"numberMatched": int(total), "numberReturned": int(len(page)),
+               "links": [lk.model_dump(exclude_none=True) for lk in links]}
+    body = _geojson.feature_collection(page, crs=crs, members=members, name=layer)
+    if link_header:
+        headers["Link"] = link_header
+    return _finish(request, body, tag, headers, GeoJSONResponse)
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+@router.get("/areas/{area}/layers/{layer}/table", name="layer_table", response_class=CSVResponse,
+            summary="A layer's attribute table as CSV",
+            responses={200: {"description": "CSV, one row per feature (no geometry)",
+                             "content": {CSV: {"schema": {"type": "string"}}}},
+                       304: {"description": "Not modified"}, **ERRORS})
+def layer_table(
+    request: Request, build: BuildDep, layer: LayerPath, layers: LayersDep,
+    settings: SettingsDep,
+    properties: Annotated[str | None, Query(description="Comma-separated columns (default: "
+                                            "all).", max_length=2000)] = None,
+    within: Annotated[str | None, Query(description="Only rows inside this area.",
+                                        pattern=CODE_PATTERN)] = None,
+    ring: Annotated[bool, Query(description="Include the edge ring.")] = False,
+    limit: Annotated[int | None, Query(ge=1, description="Rows (default and maximum: the "
+                                       "service's max_table_rows).")] = None,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> Response:
+    """Return the attribute table of a layer or table as CSV.
+
+    Rows are ordered by area code, paged with the ``Link`` header, and carry an ETag.
+    """
+    info = layers.layer(build, layer)
+    base = layers.frame(build, layer)
+    cols = _columns(info, base, properties)
+    start, stop = page_slice(offset, limit, default=settings.max_table_rows,
+                             most=settings.max_table_rows)
+    norm = {"properties": cols, "within": within.upper() if within else None, "ring": ring,
+            "start": start, "stop": stop}
+    tag = etag_for(build.digest(), f"table/{layer}", norm)
+    if (r := _conditional(request, tag, {})) is not None:
+        return r
+    keep = _filter(build, info, base, ring=ring, within=within)
+    rows = base[keep]
+    if isinstance(rows, gpd.GeoDataFrame):
+        rows = pd.DataFrame(rows.drop(columns=[rows.geometry.name]))
+    if rows.index.name:
+        rows = rows.sort_index(kind="stable")
+    total = len(rows)
+    rows = rows.iloc[start:stop]
+    if cols is not None:
+        rows = rows[cols]
+    _, link_header = page_links(request, start, min(stop, max(total, start)), total,
+                                media_type=CSV)
+    headers = {"Content-Disposition": f'inline; filename="{build.code}_{layer}.csv"',
+               "X-Total-Count": str(total)}
+    if link_header:
+        headers["Link"] = link_header
+    return _finish(request, _geojson.csv_bytes(rows), tag, headers, CSVResponse)

@@ -1,0 +1,87 @@
+"""Maps: the HTML pages of a build's atlas, served only if they are in the atlas listing.
+
+A page name from a request is never joined to a path: the atlas directory is listed (regular
+files with a page suffix, no symbolic links, nothing outside the atlas), and the request must
+equal one of the listed names exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse
+
+from services.api.catalog import PAGE_SUFFIXES, Build
+from services.api.deps import BuildDep
+from services.api.schemas import MapList, MapPage, Problem
+from services.errors import UnknownPageError
+
+router = APIRouter(tags=["maps"])
+
+_PROBLEM = {"content": {"application/problem+json": {}}, "model": Problem}
+#: Pages deeper than this are not listed.
+MAX_DEPTH = 3
+#: Pages listed at most.
+MAX_PAGES = 2000
+#: Headers sent with every page: the atlas pages carry their own scripts and styles inline.
+PAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "public, max-age=300"}
+
+
+def atlas_pages(build: Build) -> dict[str, Path]:
+    """Return ``{page name: file}`` for every page file in the build's atlas directory."""
+    root = build.atlas
+    if not root.is_dir() or root.is_symlink():
+        return {}
+    real_root = root.resolve()
+    out: dict[str, Path] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        rel_dir = Path(dirpath).relative_to(root)
+        if len(rel_dir.parts) >= MAX_DEPTH:
+            dirnames.clear()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and not (Path(dirpath) / d).is_symlink())
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.startswith(".") or not name.endswith(PAGE_SUFFIXES) or path.is_symlink():
+                continue
+            if not path.is_file() or not path.resolve().is_relative_to(real_root):
+                continue
+            out[(rel_dir / name).as_posix()] = path
+            if len(out) >= MAX_PAGES:
+                return out
+    return out
+
+
+@router.get("/areas/{area}/maps", response_model=MapList, name="list_maps",
+            summary="The atlas pages of a build",
+            responses={404: {**_PROBLEM, "description": "Unknown area"}})
+def list_maps(request: Request, build: BuildDep) -> MapList:
+    """List the HTML pages of the build's atlas (empty when the build has no atlas)."""
+    pages = [MapPage(name=name, bytes=path.stat().st_size,
+                     href=str(request.url_for("get_map", area=build.code, page=name)))
+             for name, path in atlas_pages(build).items()]
+    return MapList(area=build.code, pages=pages)
+
+
+@router.get("/areas/{area}/maps/{page:path}", name="get_map", response_class=HTMLResponse,
+            summary="One atlas page (HTML)",
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                             "description": "The page"},
+                       404: {**_PROBLEM, "description": "Unknown area or page"}})
+def get_map(build: BuildDep,
+            page: Annotated[str, PathParam(description="A page name from /areas/{area}/maps, "
+                                           "e.g. index.html.", max_length=300)]) -> HTMLResponse:
+    """Return an atlas page. Only names in the atlas listing are served."""
+    pages = atlas_pages(build)
+    path = pages.get(page)
+    if path is None:
+        shown = page if len(page) <= 80 else f"{page[:80]}…"
+        listed = ", ".join(sorted(pages)[:10]) or "none (this build has no atlas)"
+        raise UnknownPageError(f"map page {shown!r} is not in the atlas of {build.code}; "
+                               f"pages: {listed}")
+    return HTMLResponse(path.read_bytes(), headers=PAGE_HEADERS)

@@ -1,0 +1,172 @@
+"""The one table that maps exception types to HTTP statuses, and the problem+json handlers.
+
+Every error response is ``application/problem+json`` (RFC 9457) with ``type``, ``title``,
+``status``, ``detail`` and ``instance`` members, plus ``request_id`` (the correlation id also sent
+as the ``X-Request-ID`` header). A 4xx says what was wrong and what is allowed; a 5xx never
+shows internals (no traceback, no file path): its detail is generic and the exception is logged
+on the server under the same correlation id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo.errors import (
+    CRSError,
+    HealthgapError,
+    InputError,
+    JoinError,
+    ParameterError,
+    UnknownAreaError,
+    UnknownLayerError,
+)
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class UnknownRunError(HealthgapError, LookupError):
+    """A run id that the job runner does not know (never submitted, or forgotten)."""
+
+
+class UnknownPageError(HealthgapError, LookupError):
+    """A map page that is not in the build's atlas."""
+
+
+class PayloadTooLargeError(HealthgapError, ValueError):
+    """A request body larger than the service accepts."""
+
+
+class BusyError(HealthgapError, RuntimeError):
+    """The job queue is full; the client should retry later."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """How one exception type is answered."""
+
+    status: int
+    slug: str
+    title: str
+
+    @property
+    def type(self) -> str:
+        """The problem type URI."""
+        return f"urn:healthgap:problem:{self.slug}"
+
+
+#: Exception type -> answer. The most specific class in an exception's MRO wins.
+PROBLEMS: dict[type[BaseException], Problem] = {
+    UnknownAreaError: Problem(404, "unknown-area", "Unknown area"),
+    UnknownLayerError: Problem(404, "unknown-layer", "Unknown layer or indicator"),
+    UnknownRunError: Problem(404, "unknown-run", "Unknown run"),
+    UnknownPageError: Problem(404, "unknown-page", "Unknown map page"),
+    CRSError: Problem(422, "invalid-crs", "Invalid coordinate reference system"),
+    ParameterError: Problem(422, "invalid-parameter", "Invalid parameter"),
+    InputError: Problem(422, "invalid-input", "Input not usable"),
+    JoinError: Problem(422, "join-failed", "Join lost too many rows"),
+    PayloadTooLargeError: Problem(413, "payload-too-large", "Request body too large"),
+    BusyError: Problem(503, "busy", "Service busy"),
+    RequestValidationError: Problem(422, "invalid-request", "Invalid request"),
+}
+
+_INTERNAL = Problem(500, "internal-error", "Internal server error")
+
+
+def problem_for(exc: BaseException) -> Problem:
+    """Return the `Problem` of an exception: its most specific mapped class, else a 500."""
+    for cls in type(exc).__mro__:
+        if cls in PROBLEMS:
+            return PROBLEMS[cls]
+    return _INTERNAL
+
+
+def request_id(request: Request) -> str:
+    """Return the request's correlation id (set by the middleware, else a new one)."""
+    rid = getattr(request.state, "request_id", None)
+    if not rid:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.state.request_id = rid
+    return str(rid)
+
+
+def problem_response(request: Request, status: int, title: str, detail: str, *,
+                     type_: str = "about:blank", headers: dict[str, str] | None = None,
+                     **extra: Any) -> JSONResponse:
+    """Build an ``application/problem+json`` response for ``request``."""
+    rid = request_id(request)
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail,
+                            "instance": request.url.path, "request_id": rid, **extra}
+    out_headers = {REQUEST_ID_HEADER: rid, **(headers or {})}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=out_headers)
+
+
+def _internal(request: Request, exc: BaseException) -> JSONResponse:
+    rid = request_id(request)
+    logger.error("request %s %s failed [request_id=%s]", request.method, request.url.path, rid,
+                 exc_info=(type(exc), exc, exc.__traceback__))
+    return problem_response(request, 500, _INTERNAL.title,
+                            f"The server could not complete the request. Quote request id {rid} "
+                            "when reporting it.", type_=_INTERNAL.type)
+
+
+async def healthgap_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Answer a healthgap error with its mapped status and its own message."""
+    p = problem_for(exc)
+    if p.status >= 500 and p is _INTERNAL:
+        return _internal(request, exc)
+    headers = {"Retry-After": "5"} if p.status == 503 else None
+    return problem_response(request, p.status, p.title, str(exc), type_=p.type, headers=headers)
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Answer FastAPI's request validation errors as one readable 422 problem."""
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for e in exc.errors():
+        loc = ".".join(str(part) for part in e.get("loc", ()))
+        errors.append({"loc": loc, "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))})
+    detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors) or "invalid request"
+    p = PROBLEMS[RequestValidationError]
+    return problem_response(request, p.status, p.title, detail, type_=p.type, errors=errors)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Answer Starlette/FastAPI HTTP exceptions (unknown route, wrong method...) as problems."""
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status >= 500:
+        return _internal(request, exc)
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    detail = exc.detail if isinstance(exc.detail, str) else phrase
+    if status == 404 and detail == "Not Found":
+        detail = f"no endpoint at {request.url.path}; see /docs for the endpoints"
+    return problem_response(request, status, phrase, detail,
+                            headers=dict(exc.headers or {}))
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Answer any other exception with a generic 500 and log it with the correlation id."""
+    return _internal(request, exc)
+
+
+def install(app: FastAPI) -> None:
+    """Register every handler on ``app``."""
+    app.add_exception_handler(HealthgapError, healthgap_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unhandled_error_handler)
