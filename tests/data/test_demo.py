@@ -10,7 +10,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -62,8 +65,13 @@ def _lookup(demo: Path) -> pd.DataFrame:
 
 
 def test_same_seed_same_bytes_other_seed_differs(demo: Path, tmp_path: Path) -> None:
+    # again in a fresh interpreter with another string-hash seed: nothing may depend on it
     again = tmp_path / "again"
-    generate_demo(again, seed=2019, n_lsoa=N_LSOA)
+    code = ("import sys; from data.demo import generate_demo; "
+            f"generate_demo(sys.argv[1], seed=2019, n_lsoa={N_LSOA})")
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code, str(again)], check=True, env=env,
+                   cwd=Path(__file__).resolve().parents[2])
     first, second = _hashes(demo), _hashes(again)
     assert first == second
     assert set(first) == {*DEMO_FILES, "README.txt", MANIFEST_NAME}
@@ -359,6 +367,18 @@ def test_life_expectancy_follows_deprivation(demo: Path) -> None:
     assert gap_m >= 10.0
     assert 0 < gap_f < gap_m
     assert male.Score.corr(male.le_birth_male_2015_19) < -0.8
+    # life expectancy is spatially autocorrelated too (esda, queen weights on MSOAs)
+    import esda
+    from libpysal.graph import Graph
+
+    msoa = gpd.read_file(demo / MSOA_GEOJSON, engine="pyogrio").to_crs(27700)
+    msoa = msoa.set_index("msoa11cd").loc[male.msoa11cd]
+    g = Graph.build_contiguity(msoa, rook=False)
+    assert len(g.isolates) == 0
+    np.random.seed(2019)
+    mi = esda.Moran(male.set_index("msoa11cd").le_birth_male_2015_19.loc[g.unique_ids].to_numpy(),
+                    g.transform("r").to_W(), permutations=199)
+    assert mi.I > 0.3 and mi.p_sim <= 0.01
     both = m.dropna(subset=["le_birth_male_2015_19", "le_birth_female_2015_19"])
     assert (both.le_birth_female_2015_19 > both.le_birth_male_2015_19).mean() > 0.9
     # the MSOA score is the population-weighted mean of its LSOAs' scores
