@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from data._checksum import sha256_file
 from data.layout import LAYOUT, DataDir
-from services.build import BuildOptions, build, package_versions, sha256_file
+from services.build import BuildOptions, build, package_versions
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def input_hashes(data: DataDir) -> dict[str, str]:
 
 
 def fingerprint(options: BuildOptions, hashes: dict[str, str]) -> str:
-    """A hash of everything a build's output depends on (inputs, parameters, versions)."""
+    """Return a hash of everything a build's output depends on (inputs, parameters, versions)."""
     params = options.to_dict()
     params.pop("out_dir")
     params.pop("data_dir")

@@ -6,7 +6,6 @@ CLI draws a progress bar from it; the API's job runner records it as the job's s
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import platform
 import resource
@@ -21,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from data import readers
+from data._checksum import sha256_file
 from data.layout import DataDir
 from geo.areas import StudyArea, select_area
 from geo.errors import ParameterError
@@ -91,7 +91,7 @@ class BuildOptions:
     synthetic: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as JSON-friendly values."""
+        """Return the options as JSON-friendly values."""
         d = asdict(self)
         d["data_dir"] = str(self.data_dir)
         d["out_dir"] = str(self.out_dir)
@@ -108,15 +108,6 @@ class BuildResult:
     outputs: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     peak_mb: dict[str, float] = field(default_factory=dict)
-
-
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    """Return the SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def package_versions() -> dict[str, str]:
