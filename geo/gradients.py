@@ -162,6 +162,14 @@ class NeighbourGradients(FittedModel):
     in_area
         Optional boolean column marking areas inside the study area. When given and present in
         the frame, pairs that touch an edge-ring area (``False``) are left out and counted.
+    lci, uci
+        Optional columns with each area's 95 % interval. Published small-area life expectancy
+        is noisy, and the absolute difference of two noisy estimates is positive even when the
+        true difference is zero; with intervals, each pair also gets ``se_diff`` =
+        sqrt(se_a^2 + se_b^2), ``z`` = (le_a - le_b) / se_diff and ``significant`` (|z| > 1.96),
+        and ``summary_`` gives the gradient expected from noise alone,
+        sqrt(2/pi) * se_diff / distance, as ``median_noise_years_per_mile``. An area with a
+        value but no interval is then left out like a missing value.
 
     Attributes
     ----------
@@ -183,16 +191,24 @@ class NeighbourGradients(FittedModel):
         centre_x: str = "pw_x",
         centre_y: str = "pw_y",
         in_area: str | None = "in_area",
+        lci: str | None = None,
+        uci: str | None = None,
     ) -> None:
+        if (lci is None) != (uci is None):
+            raise ParameterError("lci= and uci= must be given together")
         self.value = value
         self.centre_x = centre_x
         self.centre_y = centre_y
         self.in_area = in_area
+        self.lci = lci
+        self.uci = uci
         self._params = {
             "value": value,
             "centre_x": centre_x,
             "centre_y": centre_y,
             "in_area": in_area,
+            "lci": lci,
+            "uci": uci,
         }
 
     def fit(self, frame: pd.DataFrame, graph: Graph) -> NeighbourGradients:
@@ -228,6 +244,12 @@ class NeighbourGradients(FittedModel):
             n_edge = int(edge.sum())
             keep &= ~edge
         values = le.to_numpy()
+        if self.lci is not None and self.uci is not None:
+            var = variance_from_ci(numeric_column(frame, self.lci, name=name),
+                                   numeric_column(frame, self.uci, name=name)).to_numpy()
+            values = np.where(np.isnan(var), np.nan, values)  # no interval: treated as missing
+        else:
+            var = None
         missing = np.isnan(values[ia]) | np.isnan(values[ib])
         missing_pairs = keep & missing
         missing_codes = sorted(
@@ -260,6 +282,12 @@ class NeighbourGradients(FittedModel):
             geometry=gpd.GeoSeries(lines, crs=BNG),
             crs=BNG,
         )
+        if var is not None:
+            se_diff = np.sqrt(var[ia] + var[ib])
+            out["se_diff"] = se_diff
+            out["z"] = (values[ia] - values[ib]) / se_diff
+            out["significant"] = np.abs(out["z"]) > 1.959963984540054
+            out["noise_years_per_mile"] = np.sqrt(2.0 / np.pi) * se_diff / d_km * MILE_KM
         out = out.sort_values(
             ["years_per_mile", "code_a", "code_b"], ascending=[False, True, True],
             kind="mergesort",
@@ -284,6 +312,11 @@ class NeighbourGradients(FittedModel):
             "max_years_per_mile": float(g.max()) if len(g) else float("nan"),
             "median_distance_km": float(out["distance_km"].median()) if len(g) else float("nan"),
         }
+        if var is not None and len(g):
+            self.summary_["share_significant"] = float(out["significant"].mean())
+            self.summary_["median_noise_years_per_mile"] = float(
+                out["noise_years_per_mile"].median()
+            )
         if missing_pairs.any():
             logger.info(
                 "%d neighbour pair(s) left out: missing %s in %s",

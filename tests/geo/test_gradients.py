@@ -98,6 +98,27 @@ def test_neighbour_gradients_match_brute_force_adjacency():
     assert fit.report_["n_pairs"] + 8 == fit.report_["n_pairs_in_graph"] == 42
 
 
+def test_neighbour_gradients_with_intervals_give_z_and_noise_floor():
+    g = _grid(3, seed=4)
+    g["lci"] = g["le"] - 1.959963984540054 * 1.5
+    g["uci"] = g["le"] + 1.959963984540054 * 1.5
+    g.loc["E02002002", ["lci", "uci"]] = np.nan  # a value without an interval
+    fit = NeighbourGradients(value="le", lci="lci", uci="uci").fit(
+        g, Graph.build_contiguity(g, rook=False))
+    for r in fit.pairs_.itertuples():
+        assert r.se_diff == pytest.approx(np.sqrt(2) * 1.5)
+        assert r.z == pytest.approx((r.le_a - r.le_b) / (np.sqrt(2) * 1.5))
+        assert r.significant == (abs(r.z) > 1.96)
+        # E|N(0, s^2)| = s * sqrt(2 / pi): the gradient two equal areas would show from noise
+        assert r.noise_years_per_mile == pytest.approx(
+            np.sqrt(2 / np.pi) * np.sqrt(2) * 1.5 / r.distance_miles)
+    assert fit.report_["missing_value_codes"] == ["E02002002"]
+    assert fit.report_["n_pairs_missing_value"] == 3
+    assert 0 <= fit.summary_["share_significant"] <= 1
+    with pytest.raises(ParameterError, match="together"):
+        NeighbourGradients(lci="lci")
+
+
 def test_neighbour_gradients_edge_ring_and_isolates():
     g = _grid(3)
     g["in_area"] = True
