@@ -482,3 +482,170 @@ def run_sii(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
                        n_quantiles=p.n_quantiles, repetitions=p.repetitions,
                        confidence=p.confidence, seed=p.seed).fit(frame)
     return model.to_dict()
+
+
+_CODES = {"lsoa": "lsoa11cd", "msoa": "msoa11cd"}
+
+
+class _WeightsParams(RunParams):
+    """Spatial weights options shared by the spatial kinds."""
+
+    level: Literal["lsoa", "msoa"] = "msoa"
+    indicator: Annotated[str, _Column] = Field("le_male", description="Indicator column.")
+    weights: Literal["queen", "rook", "knn", "distance_band", "kernel"] = "queen"
+    k: int = Field(8, ge=1, le=50, description="Neighbours for knn (and adaptive kernels).")
+    bandwidth: float | None = Field(None, gt=0, le=200_000, description="Metres: the band "
+                                    "for distance_band, the fixed bandwidth for kernel.")
+    seed: int = Field(2019, ge=0, le=2**32 - 1)
+
+    def requires(self) -> dict[str, list[str]]:
+        """Return the indicator of the level's layer."""
+        return {self.level: [self.indicator]}
+
+
+def _spatial_frame(frames: StoreFrames, p: _WeightsParams) -> Any:
+    """Read the level's layer and build weights over the rows with a value (ring included)."""
+    from geo.weights import build_weights
+
+    frames.progress(0.05, f"reading {p.level}")
+    frame = frames.layer(p.level, index=_CODES[p.level])
+    if "in_area" in frame.columns:
+        frame["in_area"] = frame["in_area"].fillna(0).astype(bool)
+    has_value = frame[p.indicator].notna()
+    frames.progress(0.15, f"building {p.weights} weights")
+    extra: dict[str, Any] = {}
+    if p.weights == "distance_band" and p.bandwidth is not None:
+        extra["threshold"] = p.bandwidth
+    if p.weights == "kernel" and p.bandwidth is not None:
+        extra["bandwidth"] = p.bandwidth
+    weights = build_weights(frame, kind=p.weights, k=p.k, include=has_value, **extra)
+    left_out = [str(c) for c in frame.index[~has_value & frame.get("in_area", True)]]
+    return frame[has_value], weights, left_out
+
+
+class MoranParams(_WeightsParams):
+    """Global Moran's I of an indicator with permutation inference."""
+
+    kind: Literal["moran"] = "moran"
+    permutations: int = Field(999, ge=1, le=99_999)
+
+
+@register("moran", MoranParams, "Global Moran's I of an indicator over the area (edge ring as "
+          "neighbours only), analytical and permutation inference.")
+def run_moran(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
+    """Global Moran's I with `geo.autocorrelation.GlobalMoran`."""
+    from geo.autocorrelation import GlobalMoran
+
+    p = MoranParams(**params)
+    frame, weights, left_out = _spatial_frame(frames, p)
+    frames.progress(0.3, f"{p.permutations} permutations")
+    stat = GlobalMoran(permutations=p.permutations, seed=p.seed).fit(frame[p.indicator],
+                                                                     weights)
+    return {"statistic": stat.to_dict(), "weights": weights.summary(),
+            "left_out_missing": left_out}
+
+
+class LisaParams(_WeightsParams):
+    """Local Moran's I (LISA) clusters of an indicator."""
+
+    kind: Literal["lisa"] = "lisa"
+    permutations: int = Field(999, ge=1, le=99_999)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    correction: Literal["fdr", "bonferroni", "none"] = "fdr"
+    p_value: Literal["folded", "two-sided"] = "folded"
+
+
+@register("lisa", LisaParams, "Local Moran's I (LISA): High-High, Low-Low and outlier "
+          "neighbourhoods, with conditional permutations and an FDR/Bonferroni correction.")
+def run_lisa(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
+    """LISA with `geo.local.LocalMoran`; one row per neighbourhood inside the area."""
+    from geo.local import LocalMoran
+
+    p = LisaParams(**params)
+    frame, weights, left_out = _spatial_frame(frames, p)
+    frames.progress(0.3, f"{p.permutations} conditional permutations per area")
+    stat = LocalMoran(permutations=p.permutations, seed=p.seed, alpha=p.alpha,
+                      correction=None if p.correction == "none" else p.correction,
+                      p_value=p.p_value).fit(frame[p.indicator], weights)
+    frames.progress(0.95, "collecting results")
+    areas = stat.to_frame()
+    areas.index.name = _CODES[p.level]
+    return {"summary": stat.summary(), "weights": weights.summary(), "areas": areas,
+            "left_out_missing": left_out}
+
+
+class RegressionParams(_WeightsParams):
+    """A life-expectancy regression with spatial diagnostics, or a spatial lag/error model."""
+
+    kind: Literal["regression"] = "regression"
+    predictors: list[Annotated[str, _Column]] = Field(
+        default_factory=lambda: ["imd_score"], min_length=1, max_length=10,
+        description="Predictor columns of the same layer.")
+    model: Literal["ols", "lag", "error"] = "ols"
+
+    def requires(self) -> dict[str, list[str]]:
+        """Return the outcome and predictors of the level's layer."""
+        return {self.level: [self.indicator, *self.predictors]}
+
+
+@register("regression", RegressionParams, "OLS of an indicator on predictors with Moran's I of "
+          "the residuals and the LM tests, or a maximum-likelihood spatial lag or error model.")
+def run_regression(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
+    """`geo.regression` OLSDiagnostics / SpatialLagModel / SpatialErrorModel on the area."""
+    from geo.regression import OLSDiagnostics, SpatialErrorModel, SpatialLagModel
+    from geo.weights import build_weights
+
+    p = RegressionParams(**params)
+    frames.progress(0.05, f"reading {p.level}")
+    frame = _inside(frames.layer(p.level, index=_CODES[p.level]))
+    used = frame[[p.indicator, *p.predictors]].notna().all(axis=1)
+    frames.progress(0.2, f"building {p.weights} weights")
+    extra: dict[str, Any] = {}
+    if p.weights == "distance_band" and p.bandwidth is not None:
+        extra["threshold"] = p.bandwidth
+    if p.weights == "kernel" and p.bandwidth is not None:
+        extra["bandwidth"] = p.bandwidth
+    weights = build_weights(frame.drop(columns=["in_area"], errors="ignore"), kind=p.weights,
+                            k=p.k, include=used, **extra)
+    frames.progress(0.4, f"fitting {p.model}")
+    cls = {"ols": OLSDiagnostics, "lag": SpatialLagModel, "error": SpatialErrorModel}[p.model]
+    model = cls(y=p.indicator, x=list(p.predictors)).fit(frame[used], weights.graph)
+    return {"model": model.to_dict(), "weights": weights.summary(),
+            "left_out_missing": [str(c) for c in frame.index[~used]]}
+
+
+class DecayParams(RunParams):
+    """Life expectancy against travel time: which decay form fits, and its parameter."""
+
+    kind: Literal["decay"] = "decay"
+    level: Literal["lsoa", "msoa"] = "msoa"
+    indicator: Annotated[str, _Column] = Field("le_male", description="Outcome column.")
+    time: Annotated[str, _Column] = Field(description="Travel-time column of the same layer "
+                                          "(from the access stage), any unit.")
+    forms: list[Literal["linear", "exponential", "power", "gaussian"]] = Field(
+        default_factory=lambda: ["linear", "exponential", "power", "gaussian"], min_length=1,
+        max_length=4, description="Decay functions to fit and compare by AIC.")
+    weights: Literal["none", "population"] = "population"
+    n_boot: int = Field(0, ge=0, le=2000, description="Bootstrap resamples of the best "
+                        "form's parameter (0 = none).")
+    seed: int = Field(2019, ge=0, le=2**32 - 1)
+
+    def requires(self) -> dict[str, list[str]]:
+        """Return the outcome, time and population columns of the level's layer."""
+        return {self.level: [self.indicator, self.time, "population"]}
+
+
+@register("decay", DecayParams, "Fit linear, exponential, power and Gaussian decay of an "
+          "indicator with travel time; compare the forms by AIC.")
+def run_decay(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
+    """`geo.gradients.DecayFit` on the neighbourhoods inside the area."""
+    from geo.gradients import DecayFit
+
+    p = DecayParams(**params)
+    frames.progress(0.05, f"reading {p.level}")
+    frame = _inside(frames.layer(p.level, index=_CODES[p.level]))
+    frames.progress(0.2, f"fitting {', '.join(p.forms)}")
+    model = DecayFit(time=p.time, value=p.indicator, forms=list(dict.fromkeys(p.forms)),
+                     weights=None if p.weights == "none" else p.weights, n_boot=p.n_boot,
+                     seed=p.seed).fit(frame)
+    return model.to_dict()

@@ -32,7 +32,7 @@ def is_boolean_column(name: str) -> bool:
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Return plain-Python rows (NaN as None, 0/1 flags as booleans) of an attribute frame."""
-    out = json.loads(_attributes(frame).to_json(orient="records", double_precision=10))
+    out = json.loads(_attributes(frame).to_json(orient="records", double_precision=15))
     return out if isinstance(out, list) else []
 
 
@@ -52,7 +52,7 @@ def property_objects(frame: pd.DataFrame) -> list[str]:
         return []
     if len(frame.columns) == 0:
         return ["{}"] * len(frame)
-    text = _attributes(frame).to_json(orient="records", lines=True, double_precision=10)
+    text = _attributes(frame).to_json(orient="records", lines=True, double_precision=15)
     return text.rstrip("\n").split("\n")
 
 

@@ -16,10 +16,9 @@ from services.api.schemas import AreaList, AreaPublic, AreaRef, BuildPublic, Lin
 
 router = APIRouter(tags=["areas"])
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "Unknown area",
-                   "content": {"application/problem+json": {}}}}
-INVALID: dict[int | str, dict[str, Any]] = {422: {"model": Problem, "description": "Invalid parameter",
-                 "content": {"application/problem+json": {}}}}
+_PROBLEM = {"model": Problem, "content": {"application/problem+json": {}}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {**_PROBLEM, "description": "Unknown area"}}
+INVALID: dict[int | str, dict[str, Any]] = {422: {**_PROBLEM, "description": "Invalid parameter"}}
 
 #: Which level a code's prefix denotes.
 _PREFIX_LEVEL = {"E01": "lsoa", "E02": "msoa", "E06": "lad", "E07": "lad", "E08": "lad",

@@ -31,11 +31,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 NOT_STATS = frozenset({"join_report"})
 #: Columns a statistics table may be filtered on.
 FILTERS = ("level", "indicator", "statistic", "model", "kind", "form", "sex")
-#: Suffixes of per-area statistic columns on the neighbourhood layers: ``<indicator>_<suffix>``.
-LOCAL_SUFFIXES = ("lisa_i", "lisa_z", "lisa_p", "lisa_p_adj", "lisa_q", "lisa_cluster",
-                  "lisa_sig", "lisa_label", "gi_z", "gi_p", "gi_p_adj", "gi_cluster",
-                  "gi_sig", "local_i", "local_p", "cluster", "quadrant", "significant")
-_LOCAL = re.compile(rf"^(?P<indicator>[a-z0-9_]+?)_(?P<suffix>{'|'.join(LOCAL_SUFFIXES)})$")
+#: Families of per-area statistic columns on the neighbourhood layers, named
+#: ``<indicator>_<family>_<field>`` (e.g. ``le_male_lisa_label``, ``imd_score_gistar_z``).
+LOCAL_FAMILIES = ("lisa", "bilisa", "gistar", "gi", "geary", "local")
+_LOCAL = re.compile(rf"^(?P<indicator>[a-z0-9_]+?)_(?:{'|'.join(LOCAL_FAMILIES)})_[a-z0-9_]+$")
 _NEIGHBOURHOODS = ("lsoa", "msoa")
 
 Indicator = Annotated[str | None, Query(description="Indicator column, e.g. le_male.",

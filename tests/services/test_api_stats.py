@@ -1,0 +1,101 @@
+"""Stored statistics through the API: global rows, local (LISA) columns and model tables.
+
+The store copy gets the tables a full build writes, computed here with esda so that what the
+API serves can be checked against an independent value.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import esda
+import numpy as np
+import pandas as pd
+import pytest
+from libpysal.graph import Graph
+
+from services.api import create_app
+from services.settings import Settings
+from services.store import BuildStore
+from tests.services._api_helpers import FRIMLEY, frimley_root
+
+with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+B = f"/areas/{FRIMLEY}"
+
+
+@pytest.fixture(scope="module")
+def built(shared_data, tmp_path_factory):
+    copy = tmp_path_factory.mktemp("stats") / "root"
+    shutil.copytree(frimley_root(shared_data), copy)
+    store = BuildStore(copy / FRIMLEY)
+    msoa = store.read_layer("msoa", index="msoa11cd")
+    m = msoa[(msoa["in_area"] == 1) & msoa["le_male"].notna()]
+    g = Graph.build_contiguity(m.geometry, rook=False).transform("R")
+    rows = []
+    for ind in ("le_male", "imd_score"):
+        mi = esda.Moran(m[ind].to_numpy(), g.to_W(), permutations=0)
+        rows.append({"level": "msoa", "indicator": ind, "statistic": "moran_i", "value": mi.I,
+                     "z": mi.z_rand, "p_value": mi.p_rand})
+    store.write_layer("stats_global", pd.DataFrame(rows))
+    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    gl = Graph.build_contiguity(lsoa.geometry, rook=False).transform("R")
+    lisa = esda.Moran_Local(lsoa["imd_score"].to_numpy(), gl.to_W(), permutations=0)
+    lsoa["imd_score_lisa_i"] = lisa.Is
+    lsoa["imd_score_lisa_quadrant"] = lisa.q
+    store.write_layer("lsoa", lsoa)
+    store.write_layer("inequality", pd.DataFrame(
+        {"indicator": ["le_male", "le_female"], "level": ["msoa", "msoa"],
+         "model": ["sii", "sii"], "value": [6.3, 4.9]}))
+    s = Settings(store_root=copy, job_executor="thread")
+    with TestClient(create_app(s)) as c:
+        yield c, rows, pd.Series(lisa.Is, index=lsoa.index), lsoa
+
+
+def test_stats_index_lists_what_is_stored(built):
+    client, *_ = built
+    body = client.get(f"{B}/stats").json()
+    assert {t["name"] for t in body["tables"]} == {"stats_global", "inequality"}
+    assert body["local"] == [{"level": "lsoa", "indicator": "imd_score",
+                              "columns": ["imd_score_lisa_i", "imd_score_lisa_quadrant"],
+                              "href": body["local"][0]["href"]}]
+
+
+def test_global_rows_filtered(built):
+    client, rows, *_ = built
+    body = client.get(f"{B}/stats/global", params={"level": "msoa",
+                                                    "indicator": "le_male"}).json()
+    assert body["numberMatched"] == 1
+    assert body["rows"][0]["value"] == pytest.approx(rows[0]["value"], rel=1e-12)
+    assert body["filters"] == {"level": "msoa", "indicator": "le_male"}
+    all_rows = client.get(f"{B}/stats/global").json()
+    assert all_rows["numberMatched"] == 2
+    r = client.get(f"{B}/stats/global", params={"indicator": "le_female"})
+    assert r.status_code == 404 and "le_female" in r.json()["detail"]
+    assert "imd_score" in r.json()["detail"]
+
+
+def test_local_rows_are_inside_the_area(built):
+    client, _, ref_is, lsoa = built
+    body = client.get(f"{B}/stats/local", params={"level": "lsoa",
+                                                   "indicator": "imd_score"}).json()
+    got = pd.DataFrame(body["rows"]).set_index("lsoa11cd")
+    inside = lsoa.index[lsoa["in_area"] == 1]
+    assert sorted(got.index) == sorted(inside) and body["numberMatched"] == 440
+    np.testing.assert_allclose(got["imd_score_lisa_i"], ref_is[got.index], rtol=1e-12)
+    r = client.get(f"{B}/stats/local", params={"level": "msoa", "indicator": "le_male"})
+    assert r.status_code == 404 and "lsoa/imd_score" in r.json()["detail"]
+
+
+def test_model_table(built):
+    client, *_ = built
+    body = client.get(f"{B}/stats/tables/inequality", params={"indicator": "le_female"}).json()
+    assert body["rows"] == [{"indicator": "le_female", "level": "msoa", "model": "sii",
+                             "value": 4.9}]
+    r = client.get(f"{B}/stats/tables/lsoa")
+    assert r.status_code == 404 and "inequality" in r.json()["detail"]
+    r = client.get(f"{B}/stats/tables/inequality", params={"model": "theil"})
+    assert r.status_code == 404 and "sii" in r.json()["detail"]
