@@ -297,7 +297,8 @@ def outlet_density(
     lsoa
         Polygons in EPSG:27700 indexed by code, with a population column.
     population
-        Name of the population column (residents, > 0).
+        Name of the population column (residents, >= 0). Where it is 0 or missing the counts are
+        given and the rates are NaN.
     min_coverage
         LSOAs with less of their area inside the extract's coverage get NaN.
 
@@ -311,9 +312,10 @@ def outlet_density(
     if population not in lsoa:
         raise MissingColumnError(f"lsoa: missing {population!r}; found {list(lsoa.columns)}")
     pop = pd.to_numeric(lsoa[population], errors="coerce")
-    if pop.isna().any() or (pop <= 0).any():
-        bad = lsoa.index[pop.isna() | (pop <= 0)]
-        raise InputError(f"lsoa: {population!r} must be > 0; bad for {list(bad[:10])}")
+    if (pop < 0).any():
+        bad = lsoa.index[pop < 0]
+        raise InputError(f"lsoa: {population!r} must be >= 0; negative for {list(bad[:10])}")
+    per = pop.where(pop > 0)  # no residents (or unknown): a count but no rate
     cover = _covered(lsoa, features.coverage)
     out = pd.DataFrame(index=lsoa.index)
     zones = gpd.GeoDataFrame(
@@ -325,7 +327,7 @@ def outlet_density(
         n = joined[joined["kind"] == kind].groupby(key).size()
         count = n.reindex(lsoa.index).fillna(0).astype(float)
         out[f"{kind}_n"] = count
-        out[f"{kind}_per_1000"] = count / pop * 1000.0
+        out[f"{kind}_per_1000"] = count / per * 1000.0
     out["osm_coverage"] = cover
     out.loc[cover < min_coverage, [c for c in out.columns if c != "osm_coverage"]] = np.nan
     return out

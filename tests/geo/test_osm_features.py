@@ -11,7 +11,7 @@ import shapely
 from pyproj import Transformer
 
 from geo import BNG
-from geo.errors import CRSError, MissingColumnError
+from geo.errors import CRSError, InputError, MissingColumnError
 from geo.osm_features import green_space_share, outlet_density, read_osm_features
 from tests.geo._rutland import rutland_lsoa
 
@@ -155,6 +155,12 @@ def test_coverage_and_input_checks(hand_file):
         green_space_share(feats, lsoa.to_crs(4326))
     with pytest.raises(MissingColumnError, match="population"):
         outlet_density(feats, lsoa.drop(columns="population"))
+    with pytest.raises(InputError, match="negative"):
+        outlet_density(feats, lsoa.assign(population=[-1.0, 1.0, 1.0]))
+    # no residents: the count stands, the rate is undefined
+    empty = outlet_density(feats, lsoa.assign(population=[0.0, 1000.0, 1500.0]))
+    assert empty.loc["E01000001", "fast_food_n"] == 1
+    assert np.isnan(empty.loc["E01000001", "fast_food_per_1000"])
 
 
 def test_rutland(shared_data):
