@@ -718,9 +718,12 @@ class Semivariogram(FittedModel):
     bins_ : pandas.DataFrame
         ``lower_m, upper_m, mean_distance_m, gamma, n_pairs`` per bin.
     models_ : pandas.DataFrame
-        ``nugget, partial_sill, sill, range_m, effective_range_m, wrss, aic`` per model.
+        ``nugget, partial_sill, sill, range_m, effective_range_m, wrss, aic`` per model, plus a
+        ``nugget_only`` baseline (gamma(h) = c0, no spatial structure);
+        ``delta_aic_vs_nugget`` < -2 means the data support spatial structure, and
+        ``range_at_bound`` flags a range pinned at a search limit (not identified).
     best_model_ : str
-        Model with the smallest AIC.
+        Model with the smallest AIC (``"nugget_only"`` = no spatial structure detected).
     report_ : dict
         Areas left out for a missing value.
     """
@@ -835,9 +838,21 @@ class Semivariogram(FittedModel):
                 "effective_range_m": rng * 3.0 if model == "exponential" else rng,
                 "wrss": wrss,
                 "aic": float(aic),
+                "range_at_bound": bool(not dmax * 1e-4 * 1.01 < rng < dmax * 10.0 * 0.99),
             }
+        # baseline: no spatial structure at all, gamma(h) = c0
+        c0 = float(np.sum(n * g) / np.sum(n))
+        wrss0 = float(np.sum(n * (g - c0) ** 2))
+        m = len(g)
+        rows["nugget_only"] = {
+            "nugget": c0, "partial_sill": 0.0, "sill": c0, "range_m": np.nan,
+            "effective_range_m": np.nan, "wrss": wrss0,
+            "aic": float(m * np.log(wrss0 / m) + 2 * 1) if wrss0 > 0 else -np.inf,
+            "range_at_bound": False,
+        }
         out = pd.DataFrame.from_dict(rows, orient="index")
         out.index.name = "model"
+        out["delta_aic_vs_nugget"] = out["aic"] - out.loc["nugget_only", "aic"]
         return out
 
 

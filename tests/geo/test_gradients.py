@@ -311,6 +311,23 @@ def test_semivariogram_recovers_exponential_field():
     assert sph["range_m"] > expo["range_m"]  # the spherical range is where the sill is reached
     assert 3.5 <= sph["sill"] <= 5.5
     assert sv.report_["n_used"] == n
+    assert sv.models_.loc["exponential", "delta_aic_vs_nugget"] < -10  # structure is real
+    assert not sv.models_["range_at_bound"].any()
+
+
+def test_semivariogram_nugget_baseline_on_pure_noise():
+    # pure noise (variance 4): the no-structure baseline should win or tie (delta AIC > -2) in
+    # most of 10 replicates, and its sill estimate the variance
+    wins = 0
+    for seed in range(10):
+        rng = np.random.default_rng(200 + seed)
+        n = 300
+        frame = pd.DataFrame({"pw_x": rng.uniform(0, 40000, n),
+                              "pw_y": rng.uniform(0, 40000, n), "le": rng.normal(80, 2, n)})
+        sv = Semivariogram(value="le", n_bins=10).fit(frame)
+        wins += bool((sv.models_["delta_aic_vs_nugget"] > -2).all())
+        assert sv.models_.loc["nugget_only", "sill"] == pytest.approx(4.0, rel=0.25)
+    assert wins >= 7
 
 
 # --------------------------------------------------------------------------- correlogram
