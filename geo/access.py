@@ -396,7 +396,8 @@ def e2sfca_and_gravity(
     -------
     pandas.DataFrame
         Indexed like ``demand``: ``e2sfca`` (supply per person) and ``gravity``; 0 for origins
-        with no pair in the catchment.
+        with no pair in the catchment; ``e2sfca`` is NaN where a reachable facility has no
+        demand at all (every origin that reaches it has population 0).
     """
     from access import Access
 
@@ -433,7 +434,9 @@ def e2sfca_and_gravity(
 
     e2 = model.enhanced_two_stage_fca(name="e2sfca", max_cost=catchment_min, weight_fn=weight)
     grav = model.weighted_catchment(name="gravity", max_cost=catchment_min, weight_fn=weight)
-    out["e2sfca"] = e2["e2sfca_supply"].reindex(out.index).fillna(0.0).astype(float)
+    e2sfca = e2["e2sfca_supply"].reindex(out.index).fillna(0.0).astype(float)
+    # a facility whose only reachable demand is zero has no defined ratio: NaN, not inf
+    out["e2sfca"] = e2sfca.where(np.isfinite(e2sfca))
     out["gravity"] = grav["gravity_supply"].reindex(out.index).fillna(0.0).astype(float)
     return out
 

@@ -163,6 +163,18 @@ def test_e2sfca_catchment_drops_far_pairs_and_fills_zero():
     assert got.loc["d", "gravity"] == 0.0
 
 
+def test_zero_demand_gives_nan_not_inf():
+    costs = pd.DataFrame({"origin": ["a"], "dest": ["X"], "time_min": [5.0]})
+    got = e2sfca_and_gravity(
+        costs,
+        demand=pd.Series({"a": 0.0}),
+        supply=pd.Series({"X": 1.0}),
+        catchment_min=30.0,
+        decay=decay_function("linear", threshold=30.0),
+    )
+    assert np.isnan(got.loc["a", "e2sfca"]) and got.loc["a", "gravity"] == pytest.approx(5 / 6)
+
+
 def test_matches_access_called_directly():
     costs, demand, supply = toy_costs()
     got = e2sfca_and_gravity(
