@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from data import readers
@@ -73,6 +74,11 @@ class BuildOptions:
         Write the HTML atlas.
     synthetic
         The inputs are the generated demo (said on every page and in the manifest).
+    max_snap_m
+        Furthest an LSOA centre or facility may be from the road network and still be routed
+        (1.5 km by default: the postcode-based centres of rural LSOAs fall between villages).
+    facility_buffer_m
+        Facilities this far outside the area are kept, so trips across the boundary count.
     """
 
     area: str
@@ -89,6 +95,8 @@ class BuildOptions:
     models: bool = True
     maps: bool = True
     synthetic: bool = False
+    max_snap_m: float = 1500.0
+    facility_buffer_m: float = 15_000.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the options as JSON-friendly values."""
@@ -176,6 +184,7 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None) -> Bu
     stages: list[tuple[str, Callable[[_Ctx], None]]] = [
         ("read inputs and select the area", _stage_area),
         ("join deprivation and life expectancy", _stage_layers),
+        ("service access and environment", _stage_access),
         ("write the GeoPackage", _stage_write),
     ]
     ctx = _Ctx(options=options, data=data)
@@ -203,6 +212,7 @@ class _Ctx:
     store: BuildStore | None = None
     inputs: dict[str, Path] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    layers: dict[str, pd.DataFrame] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -232,6 +242,85 @@ def _stage_layers(ctx: _Ctx) -> None:
     roll_up(ctx.area)
 
 
+def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
+    """Return the first OSM extract whose header box covers the area, if any."""
+    from geo._osm import file_bounds
+
+    box = area.inside.to_crs("EPSG:4326").total_bounds
+    for path in data.osm_files():
+        b = file_bounds(path)
+        if b and b[0] <= box[0] and b[1] <= box[1] and b[2] >= box[2] and b[3] >= box[3]:
+            return path
+    return None
+
+
+def _stage_access(ctx: _Ctx) -> None:
+    """Join IMD's own access/environment indicators; route to services; summarise rasters."""
+    from geo.access import ServiceAccess, read_imd_indicators
+    from geo.facilities import read_facilities, read_gp_practices
+    from geo.joins import join_on_code
+    from geo.network import read_network
+    from geo.osm_features import green_space_share, outlet_density, read_osm_features
+    from geo.raster import zonal_stats
+
+    assert ctx.area is not None
+    o, area = ctx.options, ctx.area
+    if (p := ctx.data.optional("imd_indicators")) is not None:
+        ctx.inputs["imd_indicators"] = p
+        ind = read_imd_indicators(p, codes=list(area.lsoa.index))
+        res = join_on_code(area.lsoa, ind, name="imd_indicators", max_loss=o.max_loss,
+                           right_scope=pd.Index([]), reason="no IoD2019 indicator row")
+        area.lsoa = res.frame
+        area.add_report(res.report)
+    if not o.access:
+        area.notes.append("service-access layers not built (--no-access)")
+        return
+    osm = _covering_osm(ctx.data, area)
+    if osm is None:
+        area.notes.append("no OSM extract in the data directory covers the area: network "
+                          "access and OSM features not built (IMD's own road distances to "
+                          "services are joined instead)")
+    else:
+        ctx.inputs[f"osm/{osm.name}"] = osm
+        kinds = []
+        window = area.lsoa.total_bounds + np.array([-1, -1, 1, 1]) * o.facility_buffer_m
+        if (gp := ctx.data.optional("gp_practices")) is not None:
+            ctx.inputs["gp_practices"] = gp
+            read = read_gp_practices(gp)
+            kinds.append(read.facilities)
+            ctx.tables["facility_report_gp"] = read.report
+        if (hosp := ctx.data.optional("hospitals")) is not None:
+            ctx.inputs["hospitals"] = hosp
+            read = read_facilities(hosp, kind="hospital", name="hospital_name")
+            kinds.append(read.facilities)
+            ctx.tables["facility_report_hospital"] = read.report
+        if kinds:
+            fac = pd.concat(kinds)
+            fac = fac.cx[window[0]:window[2], window[1]:window[3]]
+            graph = read_network(osm, bounds=area.lsoa, mode="drive",
+                                 cache_dir=Path(o.out_dir) / ".cache")
+            acc = ServiceAccess(max_snap_m=o.max_snap_m).fit(area.lsoa, fac, graph)
+            cols = [c for c in acc.result_.columns if c not in area.lsoa.columns]
+            area.lsoa = area.lsoa.join(acc.result_[cols])
+            ctx.layers["facilities"] = fac.join(acc.facility_status_[["routable", "snap_m"]],
+                                                on="code") if "code" in fac else fac
+            ctx.results["access"] = {"network": osm.name, "mode": "drive",
+                                     "facilities": {k: int(v) for k, v in
+                                                    fac["kind"].value_counts().items()},
+                                     "max_snap_m": o.max_snap_m,
+                                     "unrouted_lsoa_in_area": int(acc.result_.loc[
+                                         area.lsoa["in_area"]].filter(like="_access_reason")
+                                         .notna().any(axis=1).sum())}
+        feats = read_osm_features(osm)
+        for table in (green_space_share(feats, area.lsoa), outlet_density(feats, area.lsoa)):
+            new = [c for c in table.columns if c not in area.lsoa.columns]
+            area.lsoa = area.lsoa.join(table[new])
+    for raster in ctx.data.rasters():
+        ctx.inputs[f"environment/{raster.name}"] = raster
+        zs = zonal_stats(raster, area.lsoa)
+        area.lsoa = area.lsoa.join(zs[[c for c in zs.columns if c not in area.lsoa.columns]])
+
+
 def _stage_write(ctx: _Ctx) -> None:
     assert ctx.area is not None
     o = ctx.options
@@ -244,7 +333,7 @@ def _stage_write(ctx: _Ctx) -> None:
     for name in ("lsoa", "msoa", "place", "system"):
         store.write_layer(name, getattr(area, name))
     store.write_layer("join_report", area.report)
-    for name, table in ctx.tables.items():
+    for name, table in {**ctx.layers, **ctx.tables}.items():
         store.write_layer(name, table)
     inside = area.inside
     ctx.manifest = {
