@@ -1,0 +1,323 @@
+"""Offline assets: the vendored Leaflet and topojson-client, inlined into every page.
+
+Folium links its JavaScript and CSS from CDNs. A page that must open on a locked-down laptop with
+no network cannot do that, so healthgap pages carry everything inline: Leaflet's script and style
+sheet (its few images turned into ``data:`` URIs), topojson-client, the page style sheet and an SVG
+hatch pattern for suppressed values. :func:`remote_resources` finds anything a page would still
+fetch from the network; :func:`check_offline` turns that into an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import re
+from pathlib import Path
+
+from geo.errors import OfflineError
+
+VENDOR_DIR = Path(__file__).resolve().parent / "static" / "vendor"
+LEAFLET_VERSION = "1.9.4"
+TOPOJSON_CLIENT_VERSION = "3.1.0"
+_LEAFLET = VENDOR_DIR / f"leaflet-{LEAFLET_VERSION}"
+_TOPOJSON = VENDOR_DIR / f"topojson-client-{TOPOJSON_CLIENT_VERSION}"
+
+VENDORED_SHA256 = {
+    "leaflet-1.9.4/leaflet.js": "db49d009c841f5ca34a888c96511ae936fd9f5533e90d8b2c4d57596f4e5641a",
+    "leaflet-1.9.4/leaflet.css": "a7837102824184820dfa198d1ebcd109ff6d0ff9a2672a074b9a1b4d147d04c6",
+    "leaflet-1.9.4/images/layers.png": (
+        "1dbbe9d028e292f36fcba8f8b3a28d5e8932754fc2215b9ac69e4cdecf5107c6"
+    ),
+    "leaflet-1.9.4/images/layers-2x.png": (
+        "066daca850d8ffbef007af00b06eac0015728dee279c51f3cb6c716df7c42edf"
+    ),
+    "leaflet-1.9.4/images/marker-icon.png": (
+        "574c3a5cca85f4114085b6841596d62f00d7c892c7b03f28cbfa301deb1dc437"
+    ),
+    "topojson-client-3.1.0/topojson-client.min.js": (
+        "25cd02ae486cc5063e0215a4e4cfb15de83700c87ac48bac4d57dc6aaf3ebb89"
+    ),
+}
+"""SHA-256 of every vendored file, relative to :data:`VENDOR_DIR`."""
+
+HATCH_ID = "hg-hatch"
+"""Id of the SVG pattern that fills suppressed / no-data areas on SVG-rendered maps."""
+
+MISSING_GREY = "#bdbdbd"
+"""Fill of suppressed / no-data areas where a pattern cannot be used (canvas rendering)."""
+
+TRANSPARENT_PNG = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
+)
+"""A 1 x 1 transparent PNG, shown instead of basemap tiles that cannot be fetched offline."""
+
+_PAGE_CSS = """
+.leaflet-container { font: 13px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, Arial,
+  sans-serif; background: #f4f4f2; }
+.hg-box { background: rgba(255, 255, 255, 0.96); padding: 8px 10px; border-radius: 4px;
+  box-shadow: 0 1px 5px rgba(0, 0, 0, 0.35); color: #222; }
+.hg-legend { max-width: 320px; }
+.hg-legend h4 { margin: 0 0 2px; font-size: 14px; }
+.hg-legend .hg-sub { margin: 0 0 6px; color: #444; font-size: 12px; }
+.hg-legend .hg-row { display: flex; align-items: center; margin: 2px 0; }
+.hg-legend .hg-sw { width: 24px; height: 15px; margin-right: 7px; flex: none;
+  border: 1px solid #666; box-sizing: border-box; }
+.hg-legend .hg-line { width: 24px; margin-right: 7px; flex: none; }
+.hg-legend .hg-dot { width: 12px; height: 12px; margin: 0 13px 0 6px; flex: none;
+  border-radius: 50%; border: 1px solid #333; box-sizing: border-box; }
+.hg-legend .hg-n { color: #666; margin-left: 4px; }
+.hg-legend .hg-note { margin-top: 6px; color: #444; font-size: 12px; }
+.hg-hatch { background: repeating-linear-gradient(45deg, #969696 0 2px, #f0f0f0 2px 5px); }
+.hg-title { max-width: 46vw; }
+.hg-title h1 { margin: 0; font-size: 16px; }
+.hg-title p { margin: 2px 0 0; font-size: 12px; color: #444; }
+.hg-title a { color: #005eb8; }
+.hg-banner { position: absolute; top: 0; left: 50%; transform: translateX(-50%); z-index: 1001;
+  background: #b10026; color: #fff; font: bold 15px/1.2 system-ui, Arial, sans-serif;
+  letter-spacing: 0.08em; padding: 5px 16px; border-radius: 0 0 5px 5px; pointer-events: none;
+  white-space: nowrap; }
+.leaflet-control-attribution { max-width: 55vw; white-space: normal; }
+.hg-code { color: #555; }
+.hg-cmp { color: #444; }
+.hg-charts { max-width: min(560px, 60vw); max-height: 70vh; overflow: auto; }
+.hg-charts summary { cursor: pointer; font-weight: bold; }
+.hg-charts figure { margin: 8px 0 0; }
+.hg-charts figcaption { font-size: 12px; color: #444; }
+.hg-charts svg { max-width: 100%; height: auto; }
+.leaflet-tooltip { font-size: 13px; }
+"""
+
+_HATCH_SVG = (
+    '<svg width="0" height="0" style="position:absolute" aria-hidden="true" focusable="false">'
+    f'<defs><pattern id="{HATCH_ID}" patternUnits="userSpaceOnUse" width="6" height="6" '
+    'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f0f0f0"/>'
+    '<line x1="1.5" y1="0" x2="1.5" y2="6" stroke="#969696" stroke-width="3"/></pattern></defs>'
+    "</svg>"
+)
+
+
+_PAGE_JS = r"""
+var hg = (function () {
+  "use strict";
+  var TYPES = {P: "Polygon", M: "MultiPolygon", L: "LineString", N: "MultiLineString",
+               T: "Point"};
+  var ENT = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"};
+  function esc(s) {
+    return String(s).replace(/[&<>"']/g, function (c) { return ENT[c]; });
+  }
+  function num(v, dec) {
+    return Number(v).toLocaleString("en-GB",
+      {minimumFractionDigits: dec, maximumFractionDigits: dec});
+  }
+  function missing(v) { return v === null || v === undefined; }
+  /* Unpack a healthgap layer (columns + TopoJSON arcs) into a GeoJSON FeatureCollection. */
+  function features(d) {
+    var geoms = [], keys = Object.keys(d.p);
+    for (var i = 0; i < d.t.length; i++) {
+      var ch = d.t.charAt(i), props = {};
+      for (var j = 0; j < keys.length; j++) { props[keys[j]] = d.p[keys[j]][i]; }
+      var g = {type: TYPES[ch] || null, id: d.id[i], properties: props};
+      if (ch === "T") { g.coordinates = d.g[i]; } else if (TYPES[ch]) { g.arcs = d.g[i]; }
+      geoms.push(g);
+    }
+    var topo = {type: "Topology", transform: d.tr, arcs: d.a,
+                objects: {a: {type: "GeometryCollection", geometries: geoms}}};
+    return topojson.feature(topo, topo.objects.a);
+  }
+  function style(spec) {
+    return function (f) {
+      var c = f.properties.c;
+      if (spec.classes.length === 1) { return spec.classes[0]; }
+      return (missing(c) || c < 0) ? spec.missing : spec.classes[c];
+    };
+  }
+  function tip(spec) {
+    return function (layer) {
+      var p = layer.feature.properties, h = "";
+      if (spec.title && !missing(p[spec.title])) { h += "<b>" + esc(p[spec.title]) + "</b> "; }
+      if (spec.code) { h += '<span class="hg-code">' + esc(layer.feature.id) + "</span>"; }
+      spec.rows.forEach(function (r) {
+        var v = p[r.key], s;
+        if (missing(v)) { s = spec.missing; }
+        else if (r.dec === undefined || r.dec === null) { s = esc(v); }
+        else {
+          s = num(v, r.dec) + (r.units ? " " + esc(r.units) : "");
+          if (r.ci && !missing(p[r.ci[0]]) && !missing(p[r.ci[1]])) {
+            s += " (" + esc(r.ciLabel) + " " + num(p[r.ci[0]], r.dec) + "\u2013" +
+                 num(p[r.ci[1]], r.dec) + ")";
+          }
+        }
+        h += (h ? "<br>" : "") + esc(r.label) + ": " + s;
+      });
+      (spec.extra || []).forEach(function (e) {
+        h += '<br><span class="hg-cmp">' + esc(e) + "</span>";
+      });
+      return h;
+    };
+  }
+  function layer(d, spec) {
+    var st = style(spec.style), lyr;
+    var opts = {
+      style: st,
+      interactive: spec.interactive,
+      onEachFeature: function (f, l) {
+        if (spec.tip) { l.bindTooltip(tip(spec.tip), {sticky: !spec.points}); }
+        if (spec.interactive && !spec.points) {
+          l.on("mouseover", function (e) { e.target.setStyle({weight: 2.5, color: "#111"}); });
+          l.on("mouseout", function (e) { lyr.resetStyle(e.target); });
+        }
+      }
+    };
+    if (spec.points) { opts.pointToLayer = function (f, ll) { return L.circleMarker(ll, st(f)); }; }
+    if (spec.canvas) { opts.renderer = L.canvas({padding: 0.5}); }
+    lyr = L.geoJson(features(d), opts);
+    return lyr;
+  }
+  function control(map, position, cls, html) {
+    var c = L.control({position: position});
+    c.onAdd = function () {
+      var div = L.DomUtil.create("div", cls);
+      div.innerHTML = html;
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      return div;
+    };
+    c.addTo(map);
+    return c;
+  }
+  return {esc: esc, num: num, features: features, style: style, tip: tip, layer: layer,
+          control: control};
+})();
+"""
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+@functools.cache
+def leaflet_js() -> str:
+    """Return Leaflet's script (vendored, unchanged)."""
+    return _read(_LEAFLET / "leaflet.js")
+
+
+@functools.cache
+def topojson_js() -> str:
+    """Return topojson-client's script (vendored, unchanged)."""
+    return _read(_TOPOJSON / "topojson-client.min.js")
+
+
+@functools.cache
+def leaflet_css() -> str:
+    """Return Leaflet's style sheet with its image references turned into ``data:`` URIs."""
+    css = _read(_LEAFLET / "leaflet.css")
+
+    def inline(match: re.Match[str]) -> str:
+        ref = match.group(1)
+        image = _LEAFLET / ref
+        payload = base64.b64encode(image.read_bytes()).decode("ascii")
+        return f"url(data:image/png;base64,{payload})"
+
+    return re.sub(r"url\((images/[A-Za-z0-9_.-]+\.png)\)", inline, css)
+
+
+def page_css() -> str:
+    """Return the healthgap style sheet (legend, title, banner, chart panel)."""
+    return _PAGE_CSS
+
+
+def page_js() -> str:
+    """Return the healthgap page script (``hg.layer``, ``hg.tip``, ``hg.control``, ...)."""
+    return _PAGE_JS
+
+
+def hatch_svg() -> str:
+    """Return a hidden inline SVG that defines the hatch pattern for suppressed values."""
+    return _HATCH_SVG
+
+
+@functools.cache
+def head_html() -> str:
+    """Return the ``<style>`` and ``<script>`` blocks every page carries in its head."""
+    return (
+        f"<style>{leaflet_css()}</style>\n<style>{page_css()}</style>\n"
+        f"<script>{leaflet_js()}</script>\n<script>{topojson_js()}</script>\n"
+        f"<script>{page_js()}</script>\n"
+    )
+
+
+def vendored_files() -> dict[str, str]:
+    """Return the SHA-256 of every vendored file as found on disk.
+
+    Returns
+    -------
+    dict
+        Path relative to :data:`VENDOR_DIR` → hex digest, for the files in
+        :data:`VENDORED_SHA256`.
+    """
+    return {
+        rel: hashlib.sha256((VENDOR_DIR / rel).read_bytes()).hexdigest()
+        for rel in VENDORED_SHA256
+    }
+
+
+_SRC_HREF = re.compile(
+    r"<(script|link|img|iframe|source|embed|object)\b[^>]*?\b(?:src|href|data)\s*=\s*"
+    r"[\"']?\s*((?:https?:)?//[^\"'\s>]+)",
+    re.IGNORECASE,
+)
+_CSS_URL = re.compile(r"url\(\s*[\"']?\s*((?:https?:)?//[^)\"'\s]+)", re.IGNORECASE)
+_CSS_IMPORT = re.compile(r"@import\s+[\"']((?:https?:)?//[^\"']+)", re.IGNORECASE)
+
+
+def remote_resources(html: str) -> list[str]:
+    """List the network resources an HTML page would load.
+
+    Looks at ``src``/``href``/``data`` attributes of the tags that load resources (``script``,
+    ``link``, ``img``, ``iframe``, ``source``, ``embed``, ``object``) and at CSS ``url(...)`` and
+    ``@import``. Plain ``<a href>`` links are not resources and are not listed.
+
+    Parameters
+    ----------
+    html
+        The page.
+
+    Returns
+    -------
+    list of str
+        The remote URLs, in order of appearance, without repeats.
+    """
+    found: list[str] = []
+    for pattern, group in ((_SRC_HREF, 2), (_CSS_URL, 1), (_CSS_IMPORT, 1)):
+        for match in pattern.finditer(html):
+            url = match.group(group)
+            if url not in found:
+                found.append(url)
+    return found
+
+
+def check_offline(html: str, *, page: str) -> None:
+    """Raise if a page would load anything from the network.
+
+    Parameters
+    ----------
+    html
+        The rendered page.
+    page
+        The page's name or file, used in the message.
+
+    Raises
+    ------
+    OfflineError
+        Naming every remote resource found.
+    """
+    remote = remote_resources(html)
+    if remote:
+        more = f", … and {len(remote) - 5} more" if len(remote) > 5 else ""
+        shown = ", ".join(remote[:5]) + more
+        raise OfflineError(
+            f"{page}: the page would load {len(remote)} resource(s) from the network ({shown}); "
+            "healthgap pages must open offline, so vendor the file in maps/static/vendor/ and "
+            "inline it (see maps/_assets.py), or drop the plugin that adds it"
+        )

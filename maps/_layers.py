@@ -1,0 +1,472 @@
+"""The pieces every healthgap map is made of.
+
+:class:`AtlasMap` is a :class:`folium.Map` that links nothing from the network: it inlines the
+vendored Leaflet and topojson-client, and adds the title box, attribution line, scale bar and, for
+demo builds, the "SYNTHETIC DEMO DATA" banner. :class:`TopoLayer` draws a frame from a compact
+TopoJSON payload with one style per class evaluated in the browser (so styles are not repeated per
+feature). :class:`Control` places any HTML (legends, chart panels) in a Leaflet control.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from branca.element import Element, MacroElement
+from folium.map import Layer
+from folium.template import Template
+
+from geo.errors import InputError, ParameterError
+from maps import _assets
+from maps._geometry import (
+    LEVEL_NAMES,
+    bounds_latlon,
+    check_frame,
+    resolve_name_column,
+    to_js,
+    topology,
+    web_geometries,
+)
+
+ONS_ATTRIBUTION = (
+    "Source: Office for National Statistics licensed under the Open Government Licence v.3.0"
+)
+OS_ATTRIBUTION = "Contains OS data © Crown copyright and database right"
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+DEFAULT_ATTRIBUTION = (OS_ATTRIBUTION, ONS_ATTRIBUTION)
+"""Attribution shown on every map unless told otherwise (OGL v3 boundary data)."""
+
+SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA"
+
+CANVAS_THRESHOLD = 5000
+"""Above this many features a layer is drawn on a canvas rather than as SVG paths."""
+
+BOUNDARY_STYLES: tuple[dict[str, Any], ...] = (
+    {"color": "#252525", "weight": 1.6, "opacity": 0.9, "fill": False},
+    {"color": "#000000", "weight": 3.2, "opacity": 1.0, "fill": False},
+    {"color": "#54278f", "weight": 2.4, "opacity": 1.0, "fill": False, "dashArray": "6 4"},
+)
+"""Outline styles of boundary layers, in the order the boundaries are given."""
+
+
+class AtlasMap(folium.Map):
+    """A folium map whose page opens with no network.
+
+    Parameters
+    ----------
+    title
+        Shown in the title box and as the page title.
+    subtitle
+        A line under the title (period, source...).
+    synthetic
+        Add the "SYNTHETIC DEMO DATA" banner.
+    attribution
+        Attribution lines shown bottom right.
+    basemap
+        Offer OpenStreetMap tiles as an optional layer, off when the page opens (tiles need a
+        network; offline they are replaced by a transparent image).
+    prefer_canvas
+        Draw vector layers on a canvas (faster for tens of thousands of polygons).
+    index_href
+        Link back to the atlas index shown in the title box, or None.
+    """
+
+    default_js: list[tuple[str, str]] = []
+    default_css: list[tuple[str, str]] = []
+
+    def __init__(
+        self,
+        *,
+        title: str,
+        subtitle: str = "",
+        synthetic: bool = False,
+        attribution: Sequence[str] = DEFAULT_ATTRIBUTION,
+        basemap: bool = False,
+        prefer_canvas: bool = False,
+        index_href: str | None = None,
+    ) -> None:
+        super().__init__(
+            location=[52.8, -1.6],
+            zoom_start=7,
+            tiles=None,
+            control_scale=True,
+            prefer_canvas=prefer_canvas,
+        )
+        self.title = title
+        self.subtitle = subtitle
+        self.synthetic = synthetic
+        self.attribution = list(attribution)
+        self.index_href = index_href
+        self.legend_rows: list[str] = []
+        if basemap:
+            folium.TileLayer(
+                "OpenStreetMap",
+                name="OpenStreetMap basemap (needs internet)",
+                overlay=True,
+                show=False,
+                control=True,
+                errorTileUrl=_assets.TRANSPARENT_PNG,
+            ).add_to(self)
+            if OSM_ATTRIBUTION not in self.attribution:
+                self.attribution.append(OSM_ATTRIBUTION)
+
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
+        """Add the inline assets, title box, attribution and banner, then render the map."""
+        figure = self.get_root()
+        figure.title = self.title  # type: ignore[attr-defined]
+        figure.header.add_child(RawHTML(_assets.head_html()), name="hg_assets")  # type: ignore[attr-defined]
+        figure.html.add_child(RawHTML(_assets.hatch_svg()), name="hg_hatch")  # type: ignore[attr-defined]
+        if self.synthetic:
+            figure.html.add_child(  # type: ignore[attr-defined]
+                RawHTML(
+                    "<style>.leaflet-top { top: 34px; }</style>"
+                    f'<div class="hg-banner" role="note">{SYNTHETIC_BANNER}: not real '
+                    "figures for any neighbourhood</div>"
+                ),
+                name="hg_banner",
+            )
+        self.add_child(Control(self._title_html(), position="topleft", css="hg-box hg-title"),
+                       name="hg_title")
+        self.add_child(_Attribution(self.attribution), name="hg_attribution")
+        super().render(**kwargs)
+
+    def _title_html(self) -> str:
+        parts = [f"<h1>{html.escape(self.title)}</h1>"]
+        if self.subtitle:
+            parts.append(f"<p>{html.escape(self.subtitle)}</p>")
+        if self.synthetic:
+            parts.append(f"<p><b>{SYNTHETIC_BANNER}</b></p>")
+        if self.index_href:
+            parts.append(f'<p><a href="{html.escape(self.index_href)}">&larr; Atlas index</a></p>')
+        return "".join(parts)
+
+
+class RawHTML(Element):
+    """HTML inserted as it is (not parsed as a Jinja template, unlike ``branca.Element``)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "RawHTML"
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:
+        """Return the HTML unchanged."""
+        return self.text
+
+
+class _Attribution(MacroElement):
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {%- for line in this.lines %}
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ line|tojson }});
+        {%- endfor %}
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        super().__init__()
+        self._name = "Attribution"
+        self.lines = [html.escape(line) for line in lines]
+
+
+class Control(MacroElement):
+    """Any HTML in a Leaflet control (legend, chart panel, title box).
+
+    Parameters
+    ----------
+    html_text
+        The content (already escaped where needed).
+    position
+        ``"topleft"``, ``"topright"``, ``"bottomleft"`` or ``"bottomright"``.
+    css
+        CSS classes of the control's box.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = hg.control({{ this._parent.get_name() }},
+            {{ this.position|tojson }}, {{ this.css|tojson }}, {{ this.html_text|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self, html_text: str, *, position: str = "bottomright", css: str = "hg-box"
+    ) -> None:
+        super().__init__()
+        if position not in {"topleft", "topright", "bottomleft", "bottomright"}:
+            raise ParameterError(
+                f"position: expected topleft, topright, bottomleft or bottomright, got {position!r}"
+            )
+        self._name = "Control"
+        self.html_text = html_text
+        self.position = position
+        self.css = css
+
+
+class TopoLayer(Layer):
+    """A vector layer drawn from a compact TopoJSON payload, styled by class in the browser.
+
+    Parameters
+    ----------
+    payload
+        From :func:`encode`.
+    styles
+        ``{"classes": [style, ...], "missing": style}``; a feature's ``c`` property picks its
+        class (missing or negative: the ``missing`` style). One class styles every feature.
+    tip
+        Tooltip spec (see ``hg.tip`` in maps/_assets.py) or None for no tooltip.
+    name
+        Layer name in the layer control.
+    interactive
+        Whether the features take the mouse (tooltips, highlight).
+    points
+        Draw points as circle markers.
+    canvas
+        Draw on a canvas instead of SVG.
+    show
+        Shown when the page opens.
+    control
+        Listed in the layer control.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = hg.layer({{ this.payload_js }}, {{ this.spec_js }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        styles: Mapping[str, Any],
+        tip: Mapping[str, Any] | None,
+        name: str,
+        interactive: bool = True,
+        points: bool = False,
+        canvas: bool = False,
+        show: bool = True,
+        control: bool = True,
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=control, show=show)
+        self._name = "TopoLayer"
+        self.payload_js = to_js(payload)
+        self.spec = {
+            "style": dict(styles),
+            "tip": dict(tip) if tip is not None else None,
+            "interactive": interactive,
+            "points": points,
+            "canvas": canvas,
+        }
+        self.spec_js = to_js(self.spec)
+        self.n_features = len(payload["t"])
+
+
+def encode(
+    geoms: gpd.GeoSeries,
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    precision: int,
+) -> dict[str, Any]:
+    """Pack geometries (EPSG:4326) and their shown properties into a compact layer payload.
+
+    The payload holds the TopoJSON arcs and transform (``a``, ``tr``), one arc-reference list (or
+    point) per feature (``g``), a string of one-letter geometry types (``t``), the codes (``id``)
+    and the properties as columns (``p``): per-feature keys are not repeated.
+
+    Parameters
+    ----------
+    geoms
+        Geometries in EPSG:4326, indexed by code.
+    columns
+        Property name → one value per feature (None for missing).
+    precision
+        Decimal places of degrees kept.
+
+    Returns
+    -------
+    dict
+        The payload ``hg.features`` unpacks in the browser.
+    """
+    topo = topology(geoms, [{}] * len(geoms), precision=precision)
+    letters = {"Polygon": "P", "MultiPolygon": "M", "LineString": "L", "MultiLineString": "N",
+               "Point": "T", None: "0"}
+    t_chars, g_refs = [], []
+    for obj in topo["objects"]["a"]["geometries"]:
+        t_chars.append(letters[obj.get("type")])
+        g_refs.append(obj.get("arcs", obj.get("coordinates")))
+    for key, col in columns.items():
+        if len(col) != len(geoms):
+            raise InputError(f"column {key!r}: {len(col)} values for {len(geoms)} features")
+    return {
+        "tr": topo["transform"],
+        "a": topo["arcs"],
+        "t": "".join(t_chars),
+        "g": g_refs,
+        "id": [str(c) for c in geoms.index],
+        "p": {k: list(v) for k, v in columns.items()},
+    }
+
+
+def clean(values: pd.Series | Sequence[Any], decimals: int | None = None) -> list[Any]:
+    """Return JSON-ready values: NaN → None, numbers rounded to ``decimals``, numpy → Python."""
+    out: list[Any] = []
+    for v in list(values):
+        if v is None or (isinstance(v, float | np.floating) and not np.isfinite(v)):
+            out.append(None)
+        elif v is pd.NA or v is pd.NaT:
+            out.append(None)
+        elif isinstance(v, bool | np.bool_):
+            out.append(bool(v))
+        elif isinstance(v, int | np.integer):
+            out.append(int(v))
+        elif isinstance(v, float | np.floating):
+            f = float(v)
+            out.append(round(f, decimals) if decimals is not None else f)
+        else:
+            out.append(str(v))
+    return out
+
+
+def default_precision(n_features: int) -> int:
+    """Return the coordinate decimals kept: 5 (≈1 m) up to 5,000 features, else 4 (≈10 m)."""
+    return 5 if n_features <= CANVAS_THRESHOLD else 4
+
+
+def use_canvas(renderer: str, n_features: int) -> bool:
+    """Decide between SVG and canvas drawing (``"auto"``: canvas above 5,000 features)."""
+    if renderer == "auto":
+        return n_features > CANVAS_THRESHOLD
+    if renderer in {"svg", "canvas"}:
+        return renderer == "canvas"
+    raise ParameterError(f"renderer: expected 'auto', 'svg' or 'canvas', got {renderer!r}")
+
+
+def fit(m: folium.Map, geoms: gpd.GeoSeries) -> None:
+    """Zoom the map to geometries in EPSG:4326."""
+    m.fit_bounds(bounds_latlon(geoms))
+
+
+def add_boundaries(
+    m: AtlasMap,
+    boundaries: Sequence[gpd.GeoDataFrame] | Mapping[str, gpd.GeoDataFrame] | None,
+    *,
+    simplify: float | str | None = "auto",
+) -> list[str]:
+    """Draw place and system boundaries as outline-only layers over the neighbourhoods.
+
+    Parameters
+    ----------
+    m
+        The map.
+    boundaries
+        Polygon frames in EPSG:27700 (e.g. ``[place_gdf, system_gdf]``), or a mapping of layer
+        name → frame. Layer names default to the level of the frame's index (``lad22cd`` →
+        "Places (local authorities)").
+    simplify
+        Passed to :func:`maps._geometry.web_geometries`.
+
+    Returns
+    -------
+    list of str
+        Legend rows (HTML) describing the outlines.
+    """
+    if boundaries is None:
+        return []
+    if isinstance(boundaries, gpd.GeoDataFrame):
+        raise ParameterError(
+            "boundaries: expected a list of frames or a mapping name → frame, got one "
+            "GeoDataFrame; wrap it in a list"
+        )
+    items: list[tuple[str | None, Any]]
+    if isinstance(boundaries, Mapping):
+        items = [(str(k), v) for k, v in boundaries.items()]
+    else:
+        items = [(None, b) for b in boundaries]
+    rows = []
+    for i, (given, gdf) in enumerate(items):
+        what = f"boundaries[{given if given is not None else i}]"
+        check_frame(gdf, what=what, geom_types=("Polygon", "MultiPolygon"))
+        name = given or LEVEL_NAMES.get(str(gdf.index.name), f"Boundaries {i + 1}")
+        style = BOUNDARY_STYLES[min(i, len(BOUNDARY_STYLES) - 1)]
+        name_col = resolve_name_column(gdf, "auto", what=what)
+        geoms = web_geometries(gdf, simplify=simplify)
+        names = clean(gdf[name_col]) if name_col else [None] * len(gdf)
+        payload = encode(geoms, {"n": names}, precision=5)
+        TopoLayer(
+            payload,
+            styles={"classes": [style], "missing": style},
+            tip=None,
+            name=name,
+            interactive=False,
+        ).add_to(m)
+        dash = "dashed" if "dashArray" in style else "solid"
+        rows.append(
+            f'<div class="hg-row"><span class="hg-line" style="border-top:'
+            f'{max(2, round(float(style["weight"])))}px {dash} {style["color"]}"></span>'
+            f"{html.escape(name)}</div>"
+        )
+    return rows
+
+
+def legend_html(
+    *,
+    title: str,
+    subtitle: str = "",
+    rows: Sequence[str],
+    notes: Sequence[str] = (),
+) -> str:
+    """Build the legend box HTML (rows are already HTML; title and notes are escaped)."""
+    parts = [f"<h4>{html.escape(title)}</h4>"]
+    if subtitle:
+        parts.append(f'<p class="hg-sub">{html.escape(subtitle)}</p>')
+    parts.extend(rows)
+    parts.extend(f'<div class="hg-note">{html.escape(n)}</div>' for n in notes)
+    return "".join(parts)
+
+
+def swatch_row(label: str, fill: str, *, count: int | None = None, hatch: bool = False) -> str:
+    """One legend row with a colour swatch (or the hatch used for suppressed values)."""
+    n = f'<span class="hg-n">({count:,})</span>' if count is not None else ""
+    if hatch:
+        box = '<span class="hg-sw hg-hatch"></span>'
+    else:
+        box = f'<span class="hg-sw" style="background:{html.escape(fill)}"></span>'
+    return f'<div class="hg-row">{box}<span>{html.escape(label)}{n}</span></div>'
+
+
+def dot_row(label: str, fill: str, *, count: int | None = None) -> str:
+    """One legend row with a circle marker symbol."""
+    n = f'<span class="hg-n">({count:,})</span>' if count is not None else ""
+    return (
+        f'<div class="hg-row"><span class="hg-dot" style="background:{html.escape(fill)}">'
+        f"</span><span>{html.escape(label)}{n}</span></div>"
+    )
+
+
+def missing_style(canvas: bool) -> dict[str, Any]:
+    """Style of suppressed / no-data areas: hatched on SVG, plain grey on canvas."""
+    fill = _assets.MISSING_GREY if canvas else f"url(#{_assets.HATCH_ID})"
+    return {"fillColor": fill, "fillOpacity": 1.0, "color": "#ffffff", "weight": 0.5,
+            "opacity": 1.0}
+
+
+def fill_style(colour: str, *, canvas: bool) -> dict[str, Any]:
+    """Style of a filled class.
+
+    SVG maps (a system or a place) outline each area in white. Canvas maps (tens of thousands of
+    areas) outline each area in its own colour: white outlines would wash out dense cities.
+    """
+    return {"fillColor": colour, "fillOpacity": 0.85, "color": colour if canvas else "#ffffff",
+            "weight": 0.5, "opacity": 1.0}

@@ -1,0 +1,351 @@
+"""Choropleth maps of one indicator per neighbourhood.
+
+Classes come from mapclassify (the rule is in :mod:`maps._classify`), the legend states the units
+and the classes, tooltips give the name, code, value (with its confidence interval where given)
+and the England and system values for comparison. Suppressed or missing values are hatched and
+labelled "Suppressed / no data".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo.errors import InputError, ParameterError, preview
+from maps._classify import Classification, classify, fmt, palette
+from maps._geometry import check_frame, resolve_name_column, web_geometries
+from maps._layers import (
+    DEFAULT_ATTRIBUTION,
+    AtlasMap,
+    Control,
+    TopoLayer,
+    add_boundaries,
+    clean,
+    default_precision,
+    encode,
+    fill_style,
+    fit,
+    legend_html,
+    missing_style,
+    swatch_row,
+    use_canvas,
+)
+
+MISSING_LABEL = "Suppressed / no data"
+
+
+@dataclass(frozen=True)
+class ChoroplethLayer:
+    """What :func:`add_choropleth` drew.
+
+    Attributes
+    ----------
+    layer
+        The folium layer.
+    classes
+        The classification.
+    colours
+        One fill colour per class.
+    legend_rows
+        Legend rows (HTML) for the classes and the missing values.
+    notes
+        Legend notes (classification rule, comparisons).
+    canvas
+        Whether the layer is drawn on a canvas.
+    """
+
+    layer: TopoLayer
+    classes: Classification
+    colours: list[str]
+    legend_rows: list[str]
+    notes: list[str]
+    canvas: bool
+
+
+def _decimals(values: pd.Series, decimals: int | None) -> int:
+    if decimals is not None:
+        if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= 6:
+            raise ParameterError(f"decimals: expected an integer from 0 to 6, got {decimals!r}")
+        return decimals
+    y = values.to_numpy(dtype=float, na_value=np.nan)
+    y = y[np.isfinite(y)]
+    return 0 if len(y) and np.allclose(y, np.round(y)) else 1
+
+
+def _with_units(value: float, decimals: int, units: str) -> str:
+    return f"{fmt(value, decimals)} {units}".strip()
+
+
+def add_choropleth(
+    m: AtlasMap,
+    gdf: gpd.GeoDataFrame,
+    column: str,
+    *,
+    label: str,
+    units: str = "",
+    scheme: str = "auto",
+    k: int = 5,
+    bins: Sequence[float] | None = None,
+    reverse: bool = False,
+    cmap: str = "YlGnBu",
+    decimals: int | None = None,
+    compare: Mapping[str, float] | None = None,
+    ci: tuple[str, str] | None = None,
+    ci_level: int = 95,
+    name_col: str | None = "auto",
+    rank_total: int | None = None,
+    category_labels: Mapping[float, str] | None = None,
+    simplify: float | str | None = "auto",
+    precision: int | None = None,
+    renderer: str = "auto",
+    layer_name: str | None = None,
+) -> ChoroplethLayer:
+    """Draw a classed indicator layer on a map (see :func:`choropleth` for the parameters).
+
+    Returns
+    -------
+    ChoroplethLayer
+        The layer, classes, colours and legend rows, for builders that add more on top.
+    """
+    what = f"choropleth of {column!r}"
+    check_frame(gdf, what=what, columns=[column], geom_types=("Polygon", "MultiPolygon"))
+    names_col = resolve_name_column(gdf, name_col, what=what)
+    values = gdf[column]
+    if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        raise InputError(f"{what}: column {column!r} must hold numbers, got dtype {values.dtype}")
+    dec = _decimals(values, decimals)
+    classes = classify(
+        values,
+        scheme=scheme,
+        k=k,
+        bins=bins,
+        decimals=dec,
+        rank_total=rank_total,
+        category_labels=category_labels or _default_category_labels(column, label),
+        column=column,
+    )
+    colours = palette(classes.k, cmap=cmap, reverse=reverse)
+    canvas = use_canvas(renderer, len(gdf))
+
+    columns: dict[str, list[Any]] = {}
+    if names_col:
+        columns["n"] = clean(gdf[names_col])
+    columns["v"] = clean(values, dec)
+    columns["c"] = classes.index.tolist()
+    row: dict[str, Any] = {"label": label, "key": "v", "dec": dec, "units": units}
+    if ci is not None:
+        lci, uci = _check_ci(gdf, column, ci, what=what)
+        columns["l"] = clean(gdf[lci], dec)
+        columns["u"] = clean(gdf[uci], dec)
+        row.update(ci=["l", "u"], ciLabel=f"{ci_level}% CI")
+    extra = _comparisons(compare, dec, units)
+    tip = {"title": "n" if names_col else None, "code": True, "missing": MISSING_LABEL,
+           "rows": [row], "extra": extra}
+
+    geoms = web_geometries(gdf, simplify=simplify)
+    payload = encode(geoms, columns, precision=precision or default_precision(len(gdf)))
+    styles = {"classes": [fill_style(c, canvas=canvas) for c in colours],
+              "missing": missing_style(canvas)}
+    layer = TopoLayer(payload, styles=styles, tip=tip, name=layer_name or label, canvas=canvas)
+    layer.add_to(m)
+    fit(m, geoms)
+
+    rows = [
+        swatch_row(lab, colour, count=n)
+        for lab, colour, n in zip(classes.labels, colours, classes.counts, strict=True)
+    ]
+    if classes.n_missing:
+        rows.append(
+            swatch_row(MISSING_LABEL, missing_style(canvas)["fillColor"], count=classes.n_missing,
+                       hatch=not canvas)
+        )
+    notes = [classes.note]
+    if extra:
+        notes.append("For comparison: " + "; ".join(extra) + ".")
+    return ChoroplethLayer(layer, classes, colours, rows, notes, canvas)
+
+
+def _default_category_labels(column: str, label: str) -> dict[float, str] | None:
+    text = f"{column} {label}".lower()
+    if "decile" in text and ("depriv" in text or column.lower().startswith("imd")):
+        labels = {float(i): str(i) for i in range(1, 11)}
+        labels[1.0] = "1 (most deprived 10%)"
+        labels[10.0] = "10 (least deprived 10%)"
+        return labels
+    return None
+
+
+def _check_ci(
+    gdf: gpd.GeoDataFrame, column: str, ci: tuple[str, str], *, what: str
+) -> tuple[str, str]:
+    if not isinstance(ci, tuple | list) or len(ci) != 2:
+        raise ParameterError(f"ci: expected (lower_column, upper_column), got {ci!r}")
+    lci, uci = str(ci[0]), str(ci[1])
+    check_frame(gdf, what=what, columns=[lci, uci])
+    v = gdf[column].to_numpy(dtype=float, na_value=np.nan)
+    lo = gdf[lci].to_numpy(dtype=float, na_value=np.nan)
+    hi = gdf[uci].to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        bad = (lo > v) | (v > hi)
+    if bad.any():
+        raise InputError(
+            f"{what}: the interval ({lci!r}, {uci!r}) does not contain the value for "
+            f"{int(bad.sum())} area(s): {preview(gdf.index[bad])}; are the columns swapped?"
+        )
+    return lci, uci
+
+
+def _comparisons(compare: Mapping[str, float] | None, decimals: int, units: str) -> list[str]:
+    if compare is None:
+        return []
+    if not isinstance(compare, Mapping):
+        raise ParameterError(
+            f"compare: expected a mapping such as {{'England': 79.6}}, got {type(compare).__name__}"
+        )
+    out = []
+    for name, value in compare.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ParameterError(f"compare[{name!r}]: expected a number, got {value!r}") from None
+        out.append(f"{name}: {_with_units(number, decimals, units)}")
+    return out
+
+
+def choropleth(
+    gdf: gpd.GeoDataFrame,
+    column: str,
+    *,
+    label: str,
+    units: str = "",
+    scheme: str = "auto",
+    k: int = 5,
+    bins: Sequence[float] | None = None,
+    reverse: bool = False,
+    cmap: str = "YlGnBu",
+    decimals: int | None = None,
+    compare: Mapping[str, float] | None = None,
+    ci: tuple[str, str] | None = None,
+    ci_level: int = 95,
+    name_col: str | None = "auto",
+    rank_total: int | None = None,
+    category_labels: Mapping[float, str] | None = None,
+    boundaries: Sequence[gpd.GeoDataFrame] | Mapping[str, gpd.GeoDataFrame] | None = None,
+    title: str | None = None,
+    subtitle: str = "",
+    attribution: Sequence[str] = DEFAULT_ATTRIBUTION,
+    synthetic: bool = False,
+    basemap: bool = False,
+    simplify: float | str | None = "auto",
+    precision: int | None = None,
+    renderer: str = "auto",
+) -> AtlasMap:
+    """Map one indicator per neighbourhood.
+
+    Parameters
+    ----------
+    gdf
+        Neighbourhoods in EPSG:27700, indexed by area code, with ``column`` (NaN = suppressed).
+    column
+        The indicator.
+    label
+        Plain-English name of the indicator (legend title, tooltip).
+    units
+        Units shown in the legend and tooltips (e.g. ``"years"``).
+    scheme
+        ``"auto"`` (rule in :mod:`maps._classify`), ``"quantiles"``, ``"natural_breaks"``,
+        ``"equal_interval"``, ``"categories"`` or ``"rank_deciles"``.
+    k
+        Number of classes (2 to 10) for quantiles, natural breaks and equal intervals.
+    bins
+        Explicit upper class bounds, overriding ``scheme``.
+    reverse
+        Reverse the colours (dark = low).
+    cmap
+        Matplotlib sequential colour map.
+    decimals
+        Decimals shown; default 0 for whole numbers, else 1.
+    compare
+        Reference values shown in tooltips and the legend, e.g. ``{"England": 79.6,
+        "ICS": 81.2}``.
+    ci
+        ``(lower_column, upper_column)`` of a confidence interval shown in tooltips.
+    ci_level
+        Confidence level of ``ci`` in percent (tooltip label).
+    name_col
+        Name column; ``"auto"`` uses the one matching the index (``lsoa11cd`` → ``lsoa11nm``).
+    rank_total
+        National number of ranked areas, for rank columns (deciles of rank).
+    category_labels
+        Legend labels for categorical classes, by value.
+    boundaries
+        Place and system polygons drawn as outlines over the neighbourhoods, e.g.
+        ``[place_gdf, system_gdf]`` or ``{"Places": place_gdf}``.
+    title
+        Page title; defaults to ``label``.
+    subtitle
+        Line under the title (period, source).
+    attribution
+        Attribution lines.
+    synthetic
+        Show the "SYNTHETIC DEMO DATA" banner.
+    basemap
+        Offer OpenStreetMap tiles as an optional layer (off at first; needs a network).
+    simplify
+        Coverage simplification tolerance in metres, ``"auto"`` or None.
+    precision
+        Coordinate decimals kept; default 5 up to 5,000 areas, else 4.
+    renderer
+        ``"auto"`` (canvas above 5,000 areas), ``"svg"`` or ``"canvas"``.
+
+    Returns
+    -------
+    AtlasMap
+        A folium map whose page opens offline.
+    """
+    canvas = use_canvas(renderer, len(gdf)) if hasattr(gdf, "__len__") else False
+    m = AtlasMap(
+        title=title or label,
+        subtitle=subtitle,
+        synthetic=synthetic,
+        attribution=attribution,
+        basemap=basemap,
+        prefer_canvas=canvas,
+    )
+    drawn = add_choropleth(
+        m,
+        gdf,
+        column,
+        label=label,
+        units=units,
+        scheme=scheme,
+        k=k,
+        bins=bins,
+        reverse=reverse,
+        cmap=cmap,
+        decimals=decimals,
+        compare=compare,
+        ci=ci,
+        ci_level=ci_level,
+        name_col=name_col,
+        rank_total=rank_total,
+        category_labels=category_labels,
+        simplify=simplify,
+        precision=precision,
+        renderer=renderer,
+    )
+    outline_rows = add_boundaries(m, boundaries)
+    legend_title = f"{label} ({units})" if units else label
+    Control(
+        legend_html(title=legend_title, rows=drawn.legend_rows + outline_rows, notes=drawn.notes),
+        position="bottomright",
+        css="hg-box hg-legend",
+    ).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    return m

@@ -1,0 +1,79 @@
+"""Realistic frames for the map tests, built straight from ../shared/data.
+
+Frimley ICB (E54000034): 440 LSOAs, IMD 2019, the super-generalised ONS boundaries, places (local
+authorities) and the system dissolved from them, and MSOA life expectancy 2015-19.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+FRIMLEY = "E54000034"
+
+
+def read_lsoa_boundaries(data: Path, codes: set[str] | None = None) -> gpd.GeoDataFrame:
+    path = data / "geography" / "lsoa11_boundaries_ew_super_generalised.geojson"
+    gdf = gpd.read_file(path, columns=["LSOA11CD", "LSOA11NM"], engine="pyogrio")
+    gdf = gdf[gdf["LSOA11CD"].str.startswith("E")]
+    if codes is not None:
+        gdf = gdf[gdf["LSOA11CD"].isin(codes)]
+    gdf = gdf.rename(columns={"LSOA11CD": "lsoa11cd", "LSOA11NM": "lsoa11nm"})
+    return gdf.set_index("lsoa11cd").to_crs(27700)
+
+
+def england_lsoa_imd(data: Path) -> gpd.GeoDataFrame:
+    """Every English LSOA with IMD 2019 score and decile (EPSG:27700)."""
+    gdf = read_lsoa_boundaries(data)
+    imd = pd.read_csv(data / "imd2019" / "imd2019_lsoa11_england.csv",
+                      usecols=["lsoa11cd", "imd_score", "imd_rank", "imd_decile"])
+    return gdf.join(imd.set_index("lsoa11cd"), how="left")
+
+
+@pytest.fixture(scope="session")
+def frimley_lsoa(shared_data: Path) -> gpd.GeoDataFrame:
+    geography = shared_data / "geography"
+    lookup = pd.read_csv(geography / "lsoa11_sicbl22_icb22_ltla22_lookup_england.csv")
+    lookup = lookup[lookup["icb22_code"] == FRIMLEY]
+    assert len(lookup) == 440  # documented in shared/data/SOURCES.md
+    gdf = read_lsoa_boundaries(shared_data, set(lookup["lsoa11_code"]))
+    lk = lookup.set_index("lsoa11_code")[["ltla22_code", "ltla22_name", "icb22_code", "icb22_name"]]
+    lk.columns = ["lad22cd", "lad22nm", "icb22cd", "icb22nm"]
+    msoa = pd.read_csv(shared_data / "geography" / "lsoa11_msoa11_lad22_lookup_ew.csv",
+                       usecols=["lsoa11cd", "msoa11cd"]).set_index("lsoa11cd")
+    imd = pd.read_csv(shared_data / "imd2019" / "imd2019_lsoa11_england.csv",
+                      usecols=["lsoa11cd", "imd_score", "imd_rank", "imd_decile",
+                               "health_decile"]).set_index("lsoa11cd")
+    gdf = gdf.join(lk).join(msoa).join(imd)
+    assert len(gdf) == 440 and gdf["imd_score"].notna().all()
+    return gdf
+
+
+@pytest.fixture(scope="session")
+def frimley_places(frimley_lsoa: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    places = frimley_lsoa[["lad22cd", "lad22nm", "geometry"]].dissolve(by="lad22cd")
+    return places
+
+
+@pytest.fixture(scope="session")
+def frimley_system(frimley_lsoa: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    return frimley_lsoa[["icb22cd", "icb22nm", "geometry"]].dissolve(by="icb22cd")
+
+
+@pytest.fixture(scope="session")
+def frimley_msoa(shared_data: Path, frimley_lsoa: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    codes = set(frimley_lsoa["msoa11cd"])
+    gdf = gpd.read_file(shared_data / "geography" / "msoa11_boundaries_ew_generalised.geojson",
+                        engine="pyogrio")
+    gdf = gdf[gdf["msoa11cd"].isin(codes)].set_index("msoa11cd").to_crs(27700)
+    le = pd.read_csv(
+        shared_data / "life_expectancy"
+        / "msoa11_life_expectancy_mortality_localhealth_england.csv",
+        usecols=["msoa11cd", "le_birth_male_2015_19", "le_birth_female_2015_19"],
+    ).set_index("msoa11cd")
+    gdf = gdf.join(le)
+    assert len(gdf) == len(codes)
+    return gdf
