@@ -75,8 +75,14 @@ def _design(
     return used, report
 
 
-def _weights(graph: Graph, codes: pd.Index, report: dict[str, Any], *, transform: str) -> Any:
-    """Cut the graph to ``codes``, row-standardise, and return a libpysal W in that order."""
+def _weights(
+    graph: Graph, codes: pd.Index, report: dict[str, Any], *, transform: str
+) -> tuple[Any, pd.Index, sparse.csr_matrix]:
+    """Cut the graph to ``codes`` and transform it.
+
+    Returns the libpysal W, the codes in its order, and the untransformed weights (sparse, same
+    order).
+    """
     if not isinstance(graph, Graph):
         raise InputError(f"graph: expected libpysal.graph.Graph, got {type(graph).__name__}")
     ids = pd.Index(graph.unique_ids)
@@ -91,10 +97,31 @@ def _weights(graph: Graph, codes: pd.Index, report: dict[str, Any], *, transform
     if len(sub.isolates):
         logger.warning("spatial weights have %d isolate(s): %s", len(sub.isolates),
                        preview(sub.isolates))
-    if transform != "b":
-        sub = sub.transform(transform)
-    w = sub.to_W()
-    return w, pd.Index(sub.unique_ids)
+    raw = sparse.csr_matrix(sub.sparse)
+    w = sub.transform(transform).to_W()
+    if list(w.id_order) != list(sub.unique_ids):  # defensive: spreg relies on this order
+        raise InputError("graph: weights order differs from the graph's codes")
+    return w, pd.Index(sub.unique_ids), raw
+
+
+def _eigenvalues(raw: sparse.csr_matrix, w: sparse.csr_matrix, transform: str) -> np.ndarray:
+    """Eigenvalues of the transformed weights W.
+
+    For a symmetric graph, binary W is symmetric and row-standardised W = D^-1 C is similar to
+    the symmetric D^-1/2 C D^-1/2, so the fast symmetric solver applies (isolates have a zero
+    row and eigenvalue 0 either way). Otherwise the general dense solver is used.
+    """
+    symmetric = raw.nnz == 0 or abs(raw - raw.T).max() == 0
+    if symmetric:
+        if transform == "b":
+            sym = (raw != 0).astype(float)
+        else:
+            d = np.asarray(raw.sum(axis=1)).ravel()
+            d[d == 0] = 1.0
+            inv = sparse.diags(1.0 / np.sqrt(d))
+            sym = inv @ raw @ inv
+        return np.linalg.eigvalsh(sym.toarray()).astype(complex)
+    return np.linalg.eigvals(w.toarray())
 
 
 def _spreg_quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -131,7 +158,8 @@ class _SpatialBase(FittedModel):
 
     def _prepare(self, frame: pd.DataFrame, graph: Graph) -> tuple[np.ndarray, np.ndarray, Any]:
         used, report = _design(frame, self.y, self.x, name=f"{type(self).__name__} frame")
-        w, order = _weights(graph, used.index, report, transform=self.transform)
+        w, order, raw = _weights(graph, used.index, report, transform=self.transform)
+        self._raw_weights = raw
         used = used.loc[order]
         self.report_ = report
         self.codes_ = order
@@ -323,7 +351,7 @@ class SpatialLagModel(_SpatialBase):
         self.pseudo_r2_ = float(m.pr2)
         wmat = sparse.csr_matrix(w.sparse)
         n = wmat.shape[0]
-        eig = np.linalg.eigvals(wmat.toarray())
+        eig = _eigenvalues(self._raw_weights, wmat, self.transform)
         ones = np.ones(n)
         ident = sparse.identity(n, format="csc")
 
