@@ -153,10 +153,28 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
         return _internal(request, exc)
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     detail = exc.detail if isinstance(exc.detail, str) else phrase
+    headers = dict(exc.headers or {})
     if status == 404 and detail == "Not Found":
         detail = f"no endpoint at {request.url.path}; see /docs for the endpoints"
-    return problem_response(request, status, phrase, detail,
-                            headers=dict(exc.headers or {}))
+    if status == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+    return problem_response(request, status, phrase, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app fully matches at the request's path (for ``Allow``)."""
+    from starlette.routing import Match
+
+    routes = getattr(request.app, "routes", [])
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(dict(scope))[0] == Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -372,9 +372,16 @@ class JobRunner:
                 job._t0 = time.perf_counter()
             job.finished_utc = _now()
             job.duration_s = round(time.perf_counter() - job._t0, 3)
+            if fut.cancelled():
+                job.status, job.message = "failed", "cancelled: the server stopped"
+                job.retryable = True
+                job.error = {"type": "urn:healthgap:problem:cancelled", "title": "Cancelled",
+                             "status": 503, "detail": "the server stopped before the run "
+                                                      "finished; submit it again"}
+                return
             try:
                 out = fut.result()
-            except BaseException as exc:  # the pool broke or the run was cancelled
+            except BaseException as exc:  # the pool broke
                 out = {"ok": False, "healthgap": False, "status": 500, "message": str(exc),
                        "exception": type(exc).__name__, "traceback": ""}
                 if isinstance(exc, BrokenProcessPool):
@@ -614,6 +621,10 @@ def run_regression(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any
             "left_out_missing": [str(c) for c in frame.index[~used]]}
 
 
+DecayForm = Literal["linear", "exponential", "power", "gaussian"]
+DECAY_FORMS: tuple[DecayForm, ...] = ("linear", "exponential", "power", "gaussian")
+
+
 class DecayParams(RunParams):
     """Life expectancy against travel time: which decay form fits, and its parameter."""
 
@@ -622,8 +633,8 @@ class DecayParams(RunParams):
     indicator: Annotated[str, _Column] = Field("le_male", description="Outcome column.")
     time: Annotated[str, _Column] = Field(description="Travel-time column of the same layer "
                                           "(from the access stage), any unit.")
-    forms: list[Literal["linear", "exponential", "power", "gaussian"]] = Field(
-        default_factory=lambda: ["linear", "exponential", "power", "gaussian"], min_length=1,
+    forms: list[DecayForm] = Field(
+        default_factory=lambda: list(DECAY_FORMS), min_length=1,
         max_length=4, description="Decay functions to fit and compare by AIC.")
     weights: Literal["none", "population"] = "population"
     n_boot: int = Field(0, ge=0, le=2000, description="Bootstrap resamples of the best "

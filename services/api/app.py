@@ -5,6 +5,7 @@ Run it with ``healthgap serve --store DIR``; the OpenAPI documentation is at ``/
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services import errors
 from services.api.deps import CatalogDep, ServiceState, get_settings
+from services.api.paging import GZIP_MINIMUM
 from services.api.routers import areas, layers, maps, runs, stats
+from services.errors import PROBLEM_JSON
 from services.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -160,9 +163,57 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health(catalog: CatalogDep) -> dict[str, Any]:
         return {"status": "ok", "builds": len(catalog.builds())}
 
-    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _document_problems(original())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=5)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app
+
+
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_GENERIC = {400: "Body is not valid JSON", 404: "Unknown area, layer, page or run", 405: "Method not allowed",
+            413: "Request body too large", 422: "Invalid parameter", 503: "Busy; retry later"}
+
+
+def _document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the API does on errors.
+
+    Every 4xx/5xx response is ``application/problem+json`` with the `Problem` schema (FastAPI
+    documents its own ``HTTPValidationError`` as ``application/json``); every operation with
+    parameters documents 422, one with a path parameter 404, and a POST 400, 413 and 503.
+    """
+    for item in schema.get("paths", {}).values():
+        for method, op in item.items():
+            responses = op.setdefault("responses", {})
+            params = op.get("parameters", [])
+            wanted = []
+            if params or "requestBody" in op:
+                wanted.append(422)
+            if any(p.get("in") == "path" for p in params):
+                wanted.append(404)
+            if method == "post":
+                wanted += [400, 413, 503]
+            for code in wanted:
+                responses.setdefault(str(code), {"description": _GENERIC[code]})
+            for code, resp in responses.items():
+                if code[0] in "45":
+                    resp["content"] = dict(_PROBLEM_CONTENT)
+                for media in resp.get("content", {}).values():
+                    sch = media.get("schema", {})
+                    if "$ref" in sch and sch.get("type") == "string":
+                        del sch["type"]
+    components = schema.get("components", {}).get("schemas", {})
+    text = json.dumps(schema.get("paths", {}))
+    for name in ("HTTPValidationError", "ValidationError"):
+        if name in components and f"/{name}\"" not in text:
+            del components[name]
+    return schema
 
 
 def _version() -> str:
