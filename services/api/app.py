@@ -177,8 +177,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 _PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-_GENERIC = {400: "Body is not valid JSON", 404: "Unknown area, layer, page or run", 405: "Method not allowed",
-            413: "Request body too large", 422: "Invalid parameter", 503: "Busy; retry later"}
+_GENERIC = {400: "Body is not valid JSON", 404: "Unknown area, layer, page or run",
+            405: "Method not allowed", 413: "Request body too large", 422: "Invalid parameter",
+            503: "Busy; retry later"}
 
 
 def _document_problems(schema: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
 from services.api import create_app
 from services.settings import Settings
-from tests.services._api_helpers import frimley_root
 from tests.conftest import shared_data_dir
+from tests.services._api_helpers import frimley_root
 
 EXAMPLES_PER_OPERATION = 75
 MIN_REQUESTS = 1000
