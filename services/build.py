@@ -185,6 +185,7 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None) -> Bu
         ("read inputs and select the area", _stage_area),
         ("join deprivation and life expectancy", _stage_layers),
         ("service access and environment", _stage_access),
+        ("life-expectancy models", _stage_models),
         ("write the GeoPackage", _stage_write),
     ]
     ctx = _Ctx(options=options, data=data)
@@ -319,6 +320,21 @@ def _stage_access(ctx: _Ctx) -> None:
         ctx.inputs[f"environment/{raster.name}"] = raster
         zs = zonal_stats(raster, area.lsoa)
         area.lsoa = area.lsoa.join(zs[[c for c in zs.columns if c not in area.lsoa.columns]])
+
+
+def _stage_models(ctx: _Ctx) -> None:
+    """Fit the life-expectancy models (geo/gradients, inequality, regression)."""
+    from services.analysis import run_models
+
+    assert ctx.area is not None
+    if not ctx.options.models:
+        ctx.area.notes.append("life-expectancy models not fitted (--no-models)")
+        return
+    out = run_models(ctx.area, seed=ctx.options.seed, weights=ctx.options.weights)
+    ctx.layers.update(out.layers)
+    ctx.tables.update(out.tables)
+    ctx.results["models"] = out.results
+    ctx.area.notes.extend(out.notes)
 
 
 def _stage_write(ctx: _Ctx) -> None:

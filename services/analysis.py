@@ -1,0 +1,257 @@
+"""The analysis stages of a build: which geo/ models run on which columns of a study area.
+
+Thin on purpose: every figure is computed in geo/; this module chooses the inputs (MSOA life
+expectancy, its determinants rolled up from LSOAs), runs the models and returns frames and
+JSON-friendly results for the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo.areas import StudyArea
+from geo.rollup import weighted_rollup
+
+log = logging.getLogger(__name__)
+
+SEXES = ("le_male", "le_female")
+
+#: Candidate determinants by group (County Health Rankings groups), first present wins order.
+DETERMINANTS: dict[str, tuple[str, ...]] = {
+    "socioeconomic": ("income_score_rate_approx", "employment_score_rate_approx"),
+    "built_environment": ("air_quality_ratio_sum", "housing_poor_condition_share",
+                          "green_share"),
+    "clinical_care": ("gp_time_min", "gp_road_distance_km", "hospital_time_min"),
+    "behaviours": ("fast_food_per_1000", "off_licence_per_1000"),
+}
+
+#: Regressors of the spatial regression, one per group where available.
+REGRESSORS = (("income_score_rate_approx",), ("air_quality_ratio_sum",),
+              ("gp_time_min", "gp_road_distance_km"))
+
+#: Above this many areas the O(n^2) and GWR models are left out (and said so).
+MAX_DENSE = 2500
+
+
+@dataclass
+class Outputs:
+    """What an analysis stage adds to the store."""
+
+    layers: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def msoa_determinants(area: StudyArea) -> list[str]:
+    """Roll the determinant columns present on the LSOAs up to the MSOAs (population-weighted).
+
+    Adds them to ``area.msoa`` and returns their names.
+    """
+    wanted = [c for cols in DETERMINANTS.values() for c in cols if c in area.lsoa.columns]
+    wanted = [c for c in wanted if c not in area.msoa.columns]
+    if wanted:
+        up = weighted_rollup(pd.DataFrame(area.lsoa), wanted, by="msoa11cd")
+        area.msoa = area.msoa.join(up[wanted])
+    return [c for cols in DETERMINANTS.values() for c in cols if c in area.msoa.columns]
+
+
+def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs:
+    """Fit the life-expectancy models for an area at MSOA level.
+
+    Health cliffs and headline gradients, SII/RII and the decile gap per level, Theil/MLD
+    decomposition, Shapley R² of the determinant groups, OLS with spatial diagnostics, spatial lag
+    and error models, GWR, the semivariogram and correlogram, and LE against travel time.
+    """
+    from geo.gradients import (
+        DecayFit,
+        MoranCorrelogram,
+        NeighbourGradients,
+        Semivariogram,
+        headline_gradients,
+    )
+    from geo.inequality import ShapleyR2, SlopeIndex, TheilDecomposition
+    from geo.regression import LocalRegression, OLSDiagnostics, SpatialErrorModel, SpatialLagModel
+    from geo.weights import build_weights
+
+    out = Outputs()
+    msoa = area.msoa
+    msoa_determinants(area)
+    msoa = area.msoa
+    inside = msoa[msoa["in_area"]]
+    sexes = [s for s in SEXES if s in msoa.columns and msoa[s].notna().sum() >= 3]
+    big = len(inside) > MAX_DENSE
+
+    # health cliffs: every adjacent pair (ring included as neighbours, reported for the area)
+    cliffs = []
+    headline: dict[str, Any] = {}
+    for sex in sexes:
+        have = msoa[msoa[sex].notna()]
+        w = build_weights(have, kind="queen")
+        ng = NeighbourGradients(value=sex).fit(have, w.graph)
+        pairs = ng.pairs_.copy()
+        pairs.insert(0, "sex", sex.replace("le_", ""))
+        cliffs.append(pairs)
+        out.results[f"cliffs_{sex}"] = ng.to_dict()
+    if cliffs:
+        out.layers["cliffs"] = gpd.GeoDataFrame(pd.concat(cliffs, ignore_index=True),
+                                                geometry="geometry", crs=msoa.crs)
+    have_all = inside.dropna(subset=sexes)
+    if sexes and len(have_all) >= 3:
+        w_in = build_weights(have_all, kind="queen")
+        hl = headline_gradients(have_all, w_in.graph, values=tuple(sexes))
+        headline = hl.to_dict()
+        out.tables["model_headline"] = hl.table().reset_index()
+        out.results["headline"] = headline
+
+    # inequality per level
+    sii_rows = []
+    for sex in sexes:
+        frame = inside[inside[sex].notna() & inside["imd_score"].notna()]
+        for level, code_col in (("system", "icb22cd"), ("place", "lad22cd")):
+            for code, grp in frame.groupby(code_col):
+                n_q = 10 if len(grp) >= 20 else 5 if len(grp) >= 10 else 0
+                if not n_q:
+                    continue
+                si = SlopeIndex(value=sex, population="population_in_area", score="imd_score",
+                                n_quantiles=n_q, repetitions=20_000, seed=seed).fit(grp)
+                sii_rows.append({"sex": sex.replace("le_", ""), "level": level, "code": code,
+                                 "n_msoa": len(grp), "quantiles": n_q, "sii": si.sii_,
+                                 "sii_lci": si.sii_ci_[0], "sii_uci": si.sii_ci_[1],
+                                 "rii": si.rii_, "gap": si.gap_,
+                                 "le_min": grp[sex].min(), "le_max": grp[sex].max(),
+                                 "le_range": grp[sex].max() - grp[sex].min()})
+        if len(frame) >= 3:
+            th = TheilDecomposition(value=sex, population="population_in_area",
+                                    levels=("lad22cd", "icb22cd"),
+                                    labels=("neighbourhood", "place", "system")).fit(frame)
+            comps = th.components_.copy()
+            comps.insert(0, "sex", sex.replace("le_", ""))
+            out.tables.setdefault("model_theil", pd.DataFrame())
+            out.tables["model_theil"] = pd.concat([out.tables["model_theil"],
+                                                   comps.reset_index()], ignore_index=True)
+            out.results[f"theil_{sex}"] = th.to_dict()
+    if sii_rows:
+        out.tables["model_sii"] = pd.DataFrame(sii_rows)
+
+    # determinants: Shapley R² by group, beside the County Health Rankings split
+    groups = {g: [c for c in cols if c in inside.columns] for g, cols in DETERMINANTS.items()}
+    groups = {g: cols for g, cols in groups.items() if cols}
+    if "behaviours" not in groups:
+        out.notes.append("no health-behaviour proxies in the inputs: the Shapley decomposition "
+                         "has no behaviours group")
+    shap_rows = []
+    for sex in sexes:
+        cols = [c for cs in groups.values() for c in cs]
+        frame = inside.dropna(subset=[sex, *cols])
+        if len(frame) > len(cols) + 5 and groups:
+            sh = ShapleyR2(outcome=sex, groups=groups, weights="population_in_area").fit(frame)
+            t = sh.table_.copy()
+            t.insert(0, "sex", sex.replace("le_", ""))
+            shap_rows.append(t)
+            out.results[f"shapley_{sex}"] = sh.to_dict()
+    if shap_rows:
+        out.tables["model_shapley"] = pd.concat(shap_rows, ignore_index=True)
+
+    # spatial regression
+    x = [next(c for c in alts if c in inside.columns) for alts in REGRESSORS
+         if any(c in inside.columns for c in alts)]
+    coef_rows, diag_rows = [], []
+    for sex in sexes[:1] if big else sexes:
+        frame = inside.dropna(subset=[sex, *x])
+        if len(frame) <= len(x) + 5:
+            continue
+        w = build_weights(frame, kind=weights if weights in ("queen", "rook") else "queen")
+        models: list[tuple[str, Any]] = [
+            ("ols", OLSDiagnostics(y=sex, x=x).fit(frame, w.graph)),
+            ("lag", SpatialLagModel(y=sex, x=x, method="LU" if big else "full",
+                                    seed=seed).fit(frame, w.graph)),
+            ("error", SpatialErrorModel(y=sex, x=x, method="LU" if big else "full")
+             .fit(frame, w.graph)),
+        ]
+        for name, m in models:
+            c = m.coefficients_.copy()
+            c.insert(0, "model", name)
+            c.insert(0, "sex", sex.replace("le_", ""))
+            coef_rows.append(c.reset_index().rename(columns={"index": "term"}))
+            d = {"sex": sex.replace("le_", ""), "model": name, "n": len(frame),
+                 "log_likelihood": getattr(m, "log_likelihood_", np.nan),
+                 "aic": getattr(m, "aic_", np.nan)}
+            if name == "lag":
+                d["rho"] = m.rho_
+            if name == "error":
+                d["lambda"] = m.lambda_
+            diag_rows.append(d)
+            out.results[f"regression_{name}_{sex}"] = m.to_dict()
+        ols = models[0][1]
+        diag = ols.diagnostics_.copy()
+        diag.insert(0, "sex", sex.replace("le_", ""))
+        out.tables.setdefault("model_ols_diagnostics", pd.DataFrame())
+        out.tables["model_ols_diagnostics"] = pd.concat(
+            [out.tables["model_ols_diagnostics"], diag.reset_index()], ignore_index=True)
+        lag = models[1][1]
+        if getattr(lag, "impacts_", None) is not None:
+            imp = lag.impacts_.copy()
+            imp.insert(0, "sex", sex.replace("le_", ""))
+            out.tables.setdefault("model_impacts", pd.DataFrame())
+            out.tables["model_impacts"] = pd.concat([out.tables["model_impacts"],
+                                                     imp.reset_index()], ignore_index=True)
+        if not big and len(frame) >= 30:
+            try:
+                gwr = LocalRegression(y=sex, x=x).fit(frame)
+            except Exception as exc:  # a singular local fit is reported, not fatal
+                out.notes.append(f"GWR for {sex} not fitted: {exc}")
+            else:
+                local = gwr.local_.add_prefix(f"gwr_{sex.replace('le_', '')}_")
+                area.msoa = area.msoa.join(local)
+                out.results[f"gwr_{sex}"] = gwr.to_dict()
+    if big:
+        out.notes.append(f"{len(inside)} MSOAs: GWR left out and the spatial models use the "
+                         "sparse LU log-determinant (large-n settings)")
+    if coef_rows:
+        out.tables["model_regression"] = pd.concat(coef_rows, ignore_index=True)
+        out.tables["model_fit"] = pd.DataFrame(diag_rows)
+
+    # distance: semivariogram, correlogram, LE against travel time / distance to a GP
+    if not big:
+        vrows, crows, drows = [], [], []
+        for sex in sexes:
+            frame = inside.dropna(subset=[sex])
+            if len(frame) < 12:
+                continue
+            sv = Semivariogram(value=sex).fit(frame)
+            b = sv.bins_.copy()
+            b.insert(0, "sex", sex.replace("le_", ""))
+            vrows.append(b.reset_index(drop=True))
+            out.results[f"semivariogram_{sex}"] = sv.to_dict()
+            mc = MoranCorrelogram(value=sex, permutations=99, seed=seed).fit(frame)
+            t = mc.table_.copy()
+            t.insert(0, "sex", sex.replace("le_", ""))
+            crows.append(t.reset_index(drop=True))
+            tcol = next((c for c in ("gp_time_min", "gp_road_distance_km")
+                         if c in frame.columns), None)
+            if tcol is not None:
+                f2 = frame.dropna(subset=[tcol])
+                try:
+                    df = DecayFit(time=tcol, value=sex, seed=seed).fit(f2)
+                except Exception as exc:  # a form that cannot be fitted is reported
+                    out.notes.append(f"decay fit of {sex} on {tcol} failed: {exc}")
+                else:
+                    t = df.table_.copy()
+                    t.insert(0, "time", tcol)
+                    t.insert(0, "sex", sex.replace("le_", ""))
+                    drows.append(t.reset_index())
+                    out.results[f"decay_{sex}"] = df.to_dict()
+        if vrows:
+            out.tables["model_semivariogram"] = pd.concat(vrows, ignore_index=True)
+        if crows:
+            out.tables["model_correlogram"] = pd.concat(crows, ignore_index=True)
+        if drows:
+            out.tables["model_decay"] = pd.concat(drows, ignore_index=True)
+    return out
