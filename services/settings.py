@@ -45,6 +45,8 @@ class Settings(BaseSettings):
         Upper bounds of the permutation and simulation counts a rerun may ask for.
     cache_layers
         Layer frames kept in memory across requests.
+    response_cache_mb
+        Rendered GeoJSON/CSV bodies kept in memory, keyed by their strong ETag (0 = none).
     log_level
         Level of the service's log (configured only by the app entry point).
     """
@@ -64,4 +66,5 @@ class Settings(BaseSettings):
     max_permutations: int = Field(default=99_999, ge=99)
     max_repetitions: int = Field(default=100_000, ge=1000)
     cache_layers: int = Field(default=32, ge=1)
+    response_cache_mb: float = Field(default=128.0, ge=0)
     log_level: str = "INFO"

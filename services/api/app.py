@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services import errors
 from services.api.deps import CatalogDep, ServiceState, get_settings
-from services.api.paging import GZIP_MINIMUM
+from services.api.paging import GZIP_LEVEL, GZIP_MINIMUM
 from services.api.routers import areas, layers, maps, runs, stats
 from services.errors import PROBLEM_JSON
 from services.settings import Settings
@@ -171,7 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=5)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=GZIP_LEVEL)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app
 

@@ -337,6 +337,44 @@ class LayerCache:
                          lambda: base.to_crs(crs))
 
 
+class ResponseCache:
+    """Rendered response bodies keyed by their strong ETag, bounded in bytes (LRU).
+
+    Parameters
+    ----------
+    max_bytes
+        Total body bytes kept; 0 keeps nothing.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self._items: OrderedDict[Any, tuple[bytes, bool, dict[str, str]]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> tuple[bytes, bool, dict[str, str]] | None:
+        """Return ``(body, gzipped, headers)`` or None."""
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: Any, body: bytes, gzipped: bool, headers: dict[str, str]) -> None:
+        """Keep a body and its headers (dropping the least recently used beyond the bound)."""
+        if len(body) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old[0])
+            self._items[key] = (body, gzipped, dict(headers))
+            self._bytes += len(body)
+            while self._bytes > self.max_bytes and self._items:
+                _, (dropped, _, _) = self._items.popitem(last=False)
+                self._bytes -= len(dropped)
+
+
 def _code_column(name: str, frame: pd.DataFrame) -> str | None:
     """Return the column that identifies a layer's features (unique, non-null), if there is one."""
     candidates = [CODE_COLUMNS[name]] if name in CODE_COLUMNS else []

@@ -13,7 +13,14 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from services.api.catalog import CODE_PATTERN, LAYER_PATTERN, Build, Catalog, LayerCache
+from services.api.catalog import (
+    CODE_PATTERN,
+    LAYER_PATTERN,
+    Build,
+    Catalog,
+    LayerCache,
+    ResponseCache,
+)
 from services.jobs import JobRunner
 from services.settings import Settings
 
@@ -24,6 +31,7 @@ class ServiceState:
 
     catalogs: dict[tuple[str, float], Catalog] = field(default_factory=dict)
     layers: LayerCache | None = None
+    responses: ResponseCache | None = None
     jobs: JobRunner | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,6 +69,14 @@ def get_layers(state: StateDep, settings: SettingsDep) -> LayerCache:
         return state.layers
 
 
+def get_responses(state: StateDep, settings: SettingsDep) -> ResponseCache:
+    """Return the app's cache of rendered bodies."""
+    with state.lock:
+        if state.responses is None:
+            state.responses = ResponseCache(int(settings.response_cache_mb * 1024 * 1024))
+        return state.responses
+
+
 def get_jobs(state: StateDep, settings: SettingsDep) -> JobRunner:
     """Return the app's job runner (started on first use, stopped with the app)."""
     with state.lock:
@@ -74,6 +90,7 @@ def get_jobs(state: StateDep, settings: SettingsDep) -> JobRunner:
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 LayersDep = Annotated[LayerCache, Depends(get_layers)]
 JobsDep = Annotated[JobRunner, Depends(get_jobs)]
+ResponsesDep = Annotated[ResponseCache, Depends(get_responses)]
 
 AreaPath = Annotated[str, Path(description="Area code of a served build (an ICB such as "
                                "E54000034, or the code the build was made for).",

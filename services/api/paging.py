@@ -13,6 +13,8 @@ from services.api.schemas import Link
 
 #: Bodies at least this long are gzipped (when the client accepts gzip); see app.py.
 GZIP_MINIMUM = 1000
+#: zlib level of the middleware and of the cached GeoJSON/CSV bodies.
+GZIP_LEVEL = 5
 
 
 def page_slice(offset: int, limit: int | None, *, default: int, most: int) -> tuple[int, int]:

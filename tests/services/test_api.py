@@ -525,3 +525,21 @@ def test_area_path_traversal_refused(atlas_client, area):
     r = atlas_client.get(f"/areas/{area}/layers")
     assert r.status_code in (404, 422)
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_cached_bodies_equal_fresh_ones(client, settings):
+    fresh = settings.model_copy(update={"response_cache_mb": 0.0})
+    queries = [("items", {"limit": 50, "offset": 50}), ("items", {"crs": "EPSG:27700"}),
+               ("items", {"simplify": 100, "properties": "imd_score"}), ("table", {})]
+    with TestClient(create_app(fresh)) as c:
+        for kind, params in queries:
+            for enc in ("gzip", "identity"):
+                h = {"accept-encoding": enc}
+                a = client.get(f"{B}/layers/lsoa/{kind}", params=params, headers=h)
+                b = client.get(f"{B}/layers/lsoa/{kind}", params=params, headers=h)  # cached
+                c0 = c.get(f"{B}/layers/lsoa/{kind}", params=params, headers=h)
+                assert a.content == b.content == c0.content
+                assert a.headers["etag"] == b.headers["etag"] == c0.headers["etag"]
+                assert a.headers.get("link") == b.headers.get("link") == c0.headers.get("link")
+                assert (a.headers.get("content-encoding") == b.headers.get("content-encoding")
+                        == c0.headers.get("content-encoding"))

@@ -9,6 +9,7 @@ before any reprojection.
 
 from __future__ import annotations
 
+import gzip
 import math
 from typing import Annotated, Any
 
@@ -23,9 +24,10 @@ from geo import BNG, WGS84
 from geo.errors import CRSError, ParameterError, UnknownAreaError, UnknownLayerError
 from geo.indicators import describe
 from services.api import _geojson
-from services.api.catalog import CODE_PATTERN, Build, LayerInfo, check_code
-from services.api.deps import BuildDep, LayerPath, LayersDep, SettingsDep
+from services.api.catalog import CODE_PATTERN, Build, LayerInfo, ResponseCache, check_code
+from services.api.deps import BuildDep, LayerPath, LayersDep, ResponsesDep, SettingsDep
 from services.api.paging import (
+    GZIP_LEVEL,
     GZIP_MINIMUM,
     accepts_gzip,
     etag_for,
@@ -187,11 +189,32 @@ def _conditional(request: Request, tag: str, headers: dict[str, str]) -> Respons
     return Response(status_code=304, headers={**headers, "ETag": match})
 
 
-def _finish(request: Request, body: bytes, tag: str, headers: dict[str, str],
-            response_class: type[Response]) -> Response:
-    gz = accepts_gzip(request) and len(body) >= GZIP_MINIMUM
-    out = {**headers, "ETag": quoted(tag, gzip=gz), "Cache-Control": "public, max-age=60"}
+def _respond(body: bytes, tag: str, headers: dict[str, str], gzipped: bool,
+             response_class: type[Response]) -> Response:
+    out = {**headers, "ETag": quoted(tag, gzip=gzipped), "Cache-Control": "public, max-age=60",
+           "Vary": "Accept-Encoding"}
+    if gzipped:
+        out["Content-Encoding"] = "gzip"
     return response_class(content=body, headers=out)
+
+
+def _cached(request: Request, responses: ResponseCache, tag: str, headers: dict[str, str],
+            response_class: type[Response]) -> Response | None:
+    hit = responses.get((tag, accepts_gzip(request)))
+    if hit is None:
+        return None
+    body, gzipped, kept = hit
+    return _respond(body, tag, {**headers, **kept}, gzipped, response_class)
+
+
+def _finish(request: Request, responses: ResponseCache, body: bytes, tag: str,
+            headers: dict[str, str], response_class: type[Response]) -> Response:
+    """Encode (gzip, as the middleware would) and keep the body under its ETag."""
+    gzipped = accepts_gzip(request) and len(body) >= GZIP_MINIMUM
+    if gzipped:
+        body = gzip.compress(body, compresslevel=GZIP_LEVEL)
+    responses.put((tag, accepts_gzip(request)), body, gzipped, headers)
+    return _respond(body, tag, headers, gzipped, response_class)
 
 
 # --------------------------------------------------------------------------- GeoJSON
@@ -205,7 +228,7 @@ def _finish(request: Request, body: bytes, tag: str, headers: dict[str, str],
                        **ERRORS})
 def layer_items(
     request: Request, build: BuildDep, layer: LayerPath, layers: LayersDep,
-    settings: SettingsDep,
+    settings: SettingsDep, responses: ResponsesDep,
     crs: Annotated[CrsName, Query(description="Output CRS: EPSG:4326 (default, RFC 7946) or "
                                   "EPSG:27700 (British National Grid, with a crs member).")
                    ] = "EPSG:4326",
@@ -251,12 +274,15 @@ def layer_items(
     base = layers.frame(build, layer)
     assert isinstance(base, gpd.GeoDataFrame)
     cols = _columns(info, base, properties)
-    norm = {"crs": crs, "bbox": box, "bbox_crs": box_crs if box else None, "properties": cols,
-            "simplify": simplify, "within": within.upper() if within else None, "ring": ring,
-            "start": start, "stop": stop}
+    norm = {"base": str(request.base_url), "crs": crs, "bbox": box,
+            "bbox_crs": box_crs if box else None, "properties": cols, "simplify": simplify,
+            "within": within.upper() if within else None, "ring": ring, "start": start,
+            "stop": stop}
     tag = etag_for(build.digest(), f"items/{layer}", norm)
     headers = {"Content-Crs": f"<http://www.opengis.net/def/crs/EPSG/0/{crs.split(':')[1]}>"}
     if (r := _conditional(request, tag, headers)) is not None:
+        return r
+    if (r := _cached(request, responses, tag, headers, GeoJSONResponse)) is not None:
         return r
 
     keep = _filter(build, info, base, ring=ring, within=within)
@@ -287,7 +313,7 @@ def layer_items(
     body = _geojson.feature_collection(page, crs=crs, members=members, name=layer)
     if link_header:
         headers["Link"] = link_header
-    return _finish(request, body, tag, headers, GeoJSONResponse)
+    return _finish(request, responses, body, tag, headers, GeoJSONResponse)
 
 
 # --------------------------------------------------------------------------- CSV
@@ -300,7 +326,7 @@ def layer_items(
                        304: {"description": "Not modified"}, **ERRORS})
 def layer_table(
     request: Request, build: BuildDep, layer: LayerPath, layers: LayersDep,
-    settings: SettingsDep,
+    settings: SettingsDep, responses: ResponsesDep,
     properties: Annotated[str | None, Query(description="Comma-separated columns (default: "
                                             "all).", max_length=2000)] = None,
     within: Annotated[str | None, Query(description="Only rows inside this area.",
@@ -319,10 +345,13 @@ def layer_table(
     cols = _columns(info, base, properties)
     start, stop = page_slice(offset, limit, default=settings.max_table_rows,
                              most=settings.max_table_rows)
-    norm = {"properties": cols, "within": within.upper() if within else None, "ring": ring,
-            "start": start, "stop": stop}
+    norm = {"base": str(request.base_url), "properties": cols,
+            "within": within.upper() if within else None, "ring": ring, "start": start,
+            "stop": stop}
     tag = etag_for(build.digest(), f"table/{layer}", norm)
     if (r := _conditional(request, tag, {})) is not None:
+        return r
+    if (r := _cached(request, responses, tag, {}, CSVResponse)) is not None:
         return r
     keep = _filter(build, info, base, ring=ring, within=within)
     rows = base[keep]
@@ -340,4 +369,4 @@ def layer_table(
                "X-Total-Count": str(total)}
     if link_header:
         headers["Link"] = link_header
-    return _finish(request, _geojson.csv_bytes(rows), tag, headers, CSVResponse)
+    return _finish(request, responses, _geojson.csv_bytes(rows), tag, headers, CSVResponse)
