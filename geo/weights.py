@@ -313,7 +313,8 @@ def align_values(y: object, ids: pd.Index, name: str | None = None) -> tuple[np.
             raise JoinError(
                 f"indicator {label!r} and the weights do not cover the same areas: "
                 f"{len(missing)} area(s) of the weights have no value ({preview(missing)}); "
-                f"{len(extra)} value(s) are for areas not in the weights ({preview(extra)})"
+                f"{len(extra)} value(s) are for areas not in the weights ({preview(extra)}); "
+                "select them explicitly, e.g. y.reindex(weights.graph.unique_ids)"
             )
         try:
             values = y.reindex(ids).to_numpy(dtype=float)
