@@ -543,3 +543,55 @@ def test_cached_bodies_equal_fresh_ones(client, settings):
                 assert a.headers.get("link") == b.headers.get("link") == c0.headers.get("link")
                 assert (a.headers.get("content-encoding") == b.headers.get("content-encoding")
                         == c0.headers.get("content-encoding"))
+
+
+def test_manifest_without_paths(client, shared_data):
+    man = client.get(f"{B}/manifest").json()
+    assert man["area"]["code"] == FRIMLEY
+    import hashlib
+    imd = shared_data / "imd2019/imd2019_lsoa11_england.csv"
+    assert man["inputs"]["imd"]["sha256"] == hashlib.sha256(imd.read_bytes()).hexdigest()
+    text = json.dumps(man)
+    assert str(shared_data) not in text and "out_dir" not in text and '"path"' not in text
+
+
+def test_docs_and_openapi(client):
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    items = spec["paths"]["/areas/{area}/layers/{layer}/items"]["get"]["responses"]
+    assert "application/geo+json" in items["200"]["content"]
+    assert items["422"]["content"] == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+def test_settings_from_environment_and_overridable(root, monkeypatch):
+    from services.api.deps import get_settings
+
+    monkeypatch.setenv("HEALTHGAP_STORE_ROOT", str(root))
+    monkeypatch.setenv("HEALTHGAP_MAX_PAGE_SIZE", "7")
+    monkeypatch.setenv("HEALTHGAP_JOB_EXECUTOR", "thread")
+    get_settings.cache_clear()
+    try:
+        app = create_app()
+        with TestClient(app) as c:
+            body = _problem(c.get(f"{B}/layers/lsoa/items", params={"limit": 8}), 422)
+            assert "at most 7" in body["detail"]
+            app.dependency_overrides[get_settings] = lambda: Settings(
+                store_root=root, max_page_size=9, job_executor="thread")
+            assert c.get(f"{B}/layers/lsoa/items", params={"limit": 8}).status_code == 200
+    finally:
+        get_settings.cache_clear()
+    with pytest.raises(ValueError, match="job_executor"):
+        Settings(job_executor="fork")
+
+
+def test_serve_without_builds_is_one_clear_line(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "services.cli", "serve", "--store",
+                        str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    text = " ".join(r.stderr.split())  # rich wraps long lines
+    assert "no build found" in text and "Traceback" not in text

@@ -242,4 +242,23 @@ def list_neighbourhoods(
                     links=links)
 
 
+@router.get("/areas/{area}/manifest", summary="How the build was made (inputs, versions)",
+            responses=NOT_FOUND)
+def get_manifest(build: BuildDep) -> dict[str, Any]:
+    """Return the build's manifest without machine paths.
+
+    It holds the inputs with their SHA-256, parameters, package versions, counts and notes.
+    """
+    return _without_paths(build.manifest)
+
+
+def _without_paths(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_paths(v) for k, v in value.items()
+                if k not in ("path", "data_dir", "out_dir")}
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value]
+    return value
+
+
 __all__ = ["router", "AreaPath"]
