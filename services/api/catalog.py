@@ -39,8 +39,6 @@ _LAYER = re.compile(LAYER_PATTERN)
 PRIVATE_LAYERS = frozenset({"manifest"})
 #: The code column of each level's layer.
 CODE_COLUMNS = {"lsoa": "lsoa11cd", "msoa": "msoa11cd", "place": "lad22cd", "system": "icb22cd"}
-#: Atlas files served as map pages.
-PAGE_SUFFIXES = (".html",)
 
 
 def check_code(code: str) -> str:

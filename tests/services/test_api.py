@@ -488,7 +488,10 @@ def atlas_client(root, tmp_path_factory, settings):
     (atlas / "pages").mkdir(parents=True)
     (atlas / "index.html").write_text("<html>atlas index</html>")
     (atlas / "pages" / "le_male.html").write_text("<html>male life expectancy</html>")
-    (atlas / "notes.txt").write_text("not a page")
+    (atlas / "notes.md").write_text("not a page")
+    (atlas / "licences").mkdir()
+    (atlas / "licences" / "leaflet-LICENSE.txt").write_text("BSD-2-Clause")
+    (atlas / "manifest.json").write_text('{"data_dir": "/secret/path"}')
     secret = copy / "secret.html"
     secret.write_text("<html>SECRET outside the atlas</html>")
     (atlas / "link.html").symlink_to(secret)
@@ -504,12 +507,17 @@ def test_maps_listed_and_served(atlas_client):
     assert r.status_code == 200 and r.text == "<html>male life expectancy</html>"
     assert r.headers["content-type"].startswith("text/html")
     assert r.headers["x-content-type-options"] == "nosniff"
+    lic = atlas_client.get(f"{B}/maps/licences/leaflet-LICENSE.txt")
+    assert lic.text == "BSD-2-Clause" and lic.headers["content-type"].startswith("text/plain")
+    man = atlas_client.get(f"{B}/maps/manifest.json")  # follows the redirect
+    assert man.status_code == 200 and man.json()["area"]["code"] == FRIMLEY
+    assert "/secret/path" not in man.text
 
 
 @pytest.mark.parametrize("path", [
     "..%2Fhealthgap.gpkg", "..%2F..%2Fsecret.html", "%2E%2E/%2E%2E/secret.html",
     "pages/..%2F..%2F..%2Fsecret.html", "%2Fetc%2Fpasswd", "/etc/passwd", "//etc/passwd",
-    "..%5C..%5Csecret.html", "%252e%252e%252fsecret.html", "link.html", "notes.txt",
+    "..%5C..%5Csecret.html", "%252e%252e%252fsecret.html", "link.html", "notes.md",
     "index.html%00.txt", "pages", "pages/", "index.html/", "INDEX.HTML",
 ])
 def test_map_path_traversal_refused(atlas_client, path):

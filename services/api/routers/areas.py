@@ -242,8 +242,8 @@ def list_neighbourhoods(
                     links=links)
 
 
-@router.get("/areas/{area}/manifest", summary="How the build was made (inputs, versions)",
-            responses=NOT_FOUND)
+@router.get("/areas/{area}/manifest", name="get_manifest",
+            summary="How the build was made (inputs, versions)", responses=NOT_FOUND)
 def get_manifest(build: BuildDep) -> dict[str, Any]:
     """Return the build's manifest without machine paths.
 

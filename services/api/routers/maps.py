@@ -13,9 +13,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.api.catalog import PAGE_SUFFIXES, Build
+from services.api.catalog import Build
 from services.api.deps import BuildDep
 from services.api.schemas import MapList, MapPage, Problem
 from services.errors import UnknownPageError
@@ -23,6 +23,11 @@ from services.errors import UnknownPageError
 router = APIRouter(tags=["maps"])
 
 _PROBLEM = {"content": {"application/problem+json": {}}, "model": Problem}
+#: Files of the atlas that are served, with their media types (pages, and the licence texts
+#: they link to). The atlas's ``manifest.json`` is answered by a redirect to the path-free
+#: manifest endpoint.
+SERVED = {".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
+ATLAS_MANIFEST = "manifest.json"
 #: Pages deeper than this are not listed.
 MAX_DEPTH = 3
 #: Pages listed at most.
@@ -33,7 +38,7 @@ PAGE_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-refe
 
 
 def atlas_pages(build: Build) -> dict[str, Path]:
-    """Return ``{page name: file}`` for every page file in the build's atlas directory."""
+    """Return ``{name: file}`` for every servable file in the build's atlas directory."""
     root = build.atlas
     if not root.is_dir() or root.is_symlink():
         return {}
@@ -47,7 +52,7 @@ def atlas_pages(build: Build) -> dict[str, Path]:
                              and not (Path(dirpath) / d).is_symlink())
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if name.startswith(".") or not name.endswith(PAGE_SUFFIXES) or path.is_symlink():
+            if name.startswith(".") or path.suffix not in SERVED or path.is_symlink():
                 continue
             if not path.is_file() or not path.resolve().is_relative_to(real_root):
                 continue
@@ -64,19 +69,24 @@ def list_maps(request: Request, build: BuildDep) -> MapList:
     """List the HTML pages of the build's atlas (empty when the build has no atlas)."""
     pages = [MapPage(name=name, bytes=path.stat().st_size,
                      href=str(request.url_for("get_map", area=build.code, page=name)))
-             for name, path in atlas_pages(build).items()]
+             for name, path in atlas_pages(build).items() if path.suffix == ".html"]
     return MapList(area=build.code, pages=pages)
 
 
 @router.get("/areas/{area}/maps/{page:path}", name="get_map", response_class=HTMLResponse,
             summary="One atlas page (HTML)",
-            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}},
+                                         "text/plain": {"schema": {"type": "string"}}},
                              "description": "The page"},
+                       307: {"description": "manifest.json: see /areas/{area}/manifest"},
                        404: {**_PROBLEM, "description": "Unknown area or page"}})
-def get_map(build: BuildDep,
+def get_map(request: Request, build: BuildDep,
             page: Annotated[str, PathParam(description="A page name from /areas/{area}/maps, "
-                                           "e.g. index.html.", max_length=300)]) -> HTMLResponse:
-    """Return an atlas page. Only names in the atlas listing are served."""
+                                           "e.g. index.html.", max_length=300)]) -> Response:
+    """Return an atlas page (or a licence text it links to). Only listed names are served."""
+    if page == ATLAS_MANIFEST:
+        return RedirectResponse(str(request.url_for("get_manifest", area=build.code)),
+                                status_code=307)
     pages = atlas_pages(build)
     path = pages.get(page)
     if path is None:
@@ -84,4 +94,4 @@ def get_map(build: BuildDep,
         listed = ", ".join(sorted(pages)[:10]) or "none (this build has no atlas)"
         raise UnknownPageError(f"map page {shown!r} is not in the atlas of {build.code}; "
                                f"pages: {listed}")
-    return HTMLResponse(path.read_bytes(), headers=PAGE_HEADERS)
+    return Response(path.read_bytes(), media_type=SERVED[path.suffix], headers=PAGE_HEADERS)
