@@ -255,3 +255,83 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         if drows:
             out.tables["model_decay"] = pd.concat(drows, ignore_index=True)
     return out
+
+
+#: Indicators tested for spatial autocorrelation, by level (those present are used).
+STAT_INDICATORS = {"lsoa": ("imd_score", "gp_time_min"),
+                   "msoa": ("le_male", "le_female", "imd_score")}
+
+
+def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, seed: int,
+                   alpha: float, correction: str) -> Outputs:
+    """Global and local spatial autocorrelation of the key indicators at LSOA and MSOA level.
+
+    Global Moran's I, Geary's C and Getis-Ord G go to ``stats_global``; LISA labels and p-values,
+    Gi* z-scores and hot/cold-spot labels become columns of the level's layer (``lisa_<col>``,
+    ``lisa_<col>_p``, ``gi_<col>``, ``gi_<col>_z``); bivariate Moran of life expectancy against
+    IMD, and the LISA cluster stability across weights, go to the results.
+    """
+    from geo.autocorrelation import BivariateMoran, GlobalGeary, GlobalGetisOrdG, GlobalMoran
+    from geo.local import (
+        BivariateLocalMoran,
+        LocalGetisOrdGStar,
+        LocalMoran,
+        cluster_stability,
+    )
+    from geo.weights import build_weights
+
+    out = Outputs()
+    corr = None if correction == "none" else correction
+    local_kw: dict[str, Any] = {"permutations": permutations, "seed": seed, "alpha": alpha,
+                                "correction": corr}
+    rows: list[dict[str, Any]] = []
+    for level, cols in STAT_INDICATORS.items():
+        frame = getattr(area, level)
+        for col in cols:
+            if col not in frame.columns:
+                continue
+            have = frame[frame[col].notna()]
+            if int(have["in_area"].sum()) < 8:
+                continue
+            wr = build_weights(have, kind=weights)
+            out.results[f"weights_{level}_{col}"] = wr.summary()
+            y = have[col].astype(float)
+            for stat in (GlobalMoran, GlobalGeary, GlobalGetisOrdG):
+                if stat is GlobalGetisOrdG and (y < 0).any():
+                    continue
+                d = stat(permutations=999, seed=seed).fit(y, wr).to_dict()
+                rows.append({"level": level, **d})
+            lm = LocalMoran(**local_kw).fit(y, wr)
+            lf = lm.to_frame()
+            gi = LocalGetisOrdGStar(**local_kw).fit(y, wr).to_frame()
+            add = pd.DataFrame({f"lisa_{col}": lf["labels"], f"lisa_{col}_p": lf["p_sim"],
+                                f"lisa_{col}_q": lf["quadrant"], f"gi_{col}": gi["labels"],
+                                f"gi_{col}_z": gi["z"]})
+            frame = frame.drop(columns=[c for c in add.columns if c in frame.columns])
+            frame = frame.join(add)
+            out.results[f"lisa_{level}_{col}"] = lm.summary()
+        setattr(area, level, frame)
+    msoa = area.msoa
+    for sex in SEXES:
+        if sex not in msoa.columns or "imd_score" not in msoa.columns:
+            continue
+        have = msoa.dropna(subset=[sex, "imd_score"])
+        if int(have["in_area"].sum()) < 8:
+            continue
+        wr = build_weights(have, kind=weights)
+        d = BivariateMoran(permutations=999, seed=seed).fit(have[sex], have["imd_score"], wr)
+        rows.append({"level": "msoa", **d.to_dict()})
+        bl = BivariateLocalMoran(**local_kw).fit(have[sex], have["imd_score"], wr).to_frame()
+        area.msoa = area.msoa.drop(columns=[f"bilisa_{sex}_imd"], errors="ignore").join(
+            bl["labels"].rename(f"bilisa_{sex}_imd"))
+        if len(have) >= 30:
+            cs = cluster_stability(have, have[sex].astype(float), permutations=permutations,
+                                   seed=seed, alpha=alpha, correction=corr)
+            out.results[f"cluster_stability_{sex}"] = {
+                "share_stable": cs.share_stable, "share_stable_flagged": cs.share_stable_flagged,
+                "weights": cs.weights}
+    if rows:
+        table = pd.DataFrame(rows)
+        out.tables["stats_global"] = table.map(
+            lambda v: v if not isinstance(v, (list, dict, tuple)) else str(v))
+    return out

@@ -58,8 +58,8 @@ class BuildOptions:
     weights
         Spatial weights for the statistics: ``queen``, ``rook``, ``knn``, ``distance_band``.
     permutations
-        Permutations for the local statistics (an integer, or ``auto`` for the smallest count
-        at which the FDR rule can flag an area).
+        Permutations for the local statistics: ``auto`` (default) takes the smallest count at
+        which the FDR rule can flag a single area (n / alpha), or give an integer.
     seed
         Seed of every permutation and simulation.
     alpha
@@ -87,7 +87,7 @@ class BuildOptions:
     ring: int = 1
     max_loss: float = 0.0
     weights: str = "queen"
-    permutations: int | str = 999
+    permutations: int | str = "auto"
     seed: int = 2019
     alpha: float = 0.05
     correction: str = "fdr"
@@ -185,6 +185,7 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None) -> Bu
         ("read inputs and select the area", _stage_area),
         ("join deprivation and life expectancy", _stage_layers),
         ("service access and environment", _stage_access),
+        ("spatial statistics", _stage_statistics),
         ("life-expectancy models", _stage_models),
         ("write the GeoPackage", _stage_write),
     ]
@@ -320,6 +321,19 @@ def _stage_access(ctx: _Ctx) -> None:
         ctx.inputs[f"environment/{raster.name}"] = raster
         zs = zonal_stats(raster, area.lsoa)
         area.lsoa = area.lsoa.join(zs[[c for c in zs.columns if c not in area.lsoa.columns]])
+
+
+def _stage_statistics(ctx: _Ctx) -> None:
+    """Global and local autocorrelation (geo/autocorrelation, geo/local)."""
+    from services.analysis import run_statistics
+
+    assert ctx.area is not None
+    o = ctx.options
+    out = run_statistics(ctx.area, weights=o.weights, permutations=o.permutations, seed=o.seed,
+                         alpha=o.alpha, correction=o.correction)
+    ctx.tables.update(out.tables)
+    ctx.results["statistics"] = out.results
+    ctx.area.notes.extend(out.notes)
 
 
 def _stage_models(ctx: _Ctx) -> None:

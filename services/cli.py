@@ -66,7 +66,7 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
           ring: Annotated[int, typer.Option(help="Rings of neighbours kept outside the "
                                             "area.")] = 1,
           weights: Annotated[str, typer.Option(help="queen, rook, knn, distance_band.")] = "queen",
-          permutations: Annotated[str, typer.Option(help="Permutations, or 'auto'.")] = "999",
+          permutations: Annotated[str, typer.Option(help="Permutations, or 'auto'.")] = "auto",
           seed: Annotated[int, typer.Option(help="Seed of every permutation.")] = 2019,
           correction: Annotated[str, typer.Option(help="fdr, bonferroni or none.")] = "fdr",
           max_loss: Annotated[float, typer.Option(help="Largest share of rows a join may "

@@ -22,7 +22,8 @@ def demo(tmp_path_factory):
 def test_every_stage_lands_in_the_store(demo):
     layers = BuildStore(demo.store.path).layers()
     for name in ("lsoa", "msoa", "place", "system", "facilities", "cliffs", "model_sii",
-                 "model_regression", "model_theil", "model_shapley", "manifest"):
+                 "model_regression", "model_theil", "model_shapley", "stats_global",
+                 "manifest"):
         assert name in layers, name
     man = BuildStore(demo.store.path).read_manifest()
     assert man["synthetic"] is True
@@ -61,3 +62,23 @@ def test_same_seed_same_numbers(demo, tmp_path):
     b = BuildStore(again.store.path).read_layer("model_sii")
     assert np.array_equal(a[["sii", "sii_lci", "sii_uci"]].to_numpy(),
                           b[["sii", "sii_lci", "sii_uci"]].to_numpy())
+
+
+def test_statistics_in_the_store_match_a_direct_fit(demo):
+    from geo.autocorrelation import GlobalMoran
+    from geo.weights import build_weights
+
+    store = BuildStore(demo.store.path)
+    table = store.read_layer("stats_global")
+    row = table[(table["level"] == "lsoa") & (table["indicator"] == "imd_score")
+                & (table["statistic"] == "moran_i")].iloc[0]
+    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa["in_area"] = lsoa["in_area"].astype(bool)
+    direct = GlobalMoran(permutations=999, seed=2019).fit(lsoa["imd_score"],
+                                                          build_weights(lsoa, kind="queen"))
+    assert row["value"] == pytest.approx(direct.to_dict()["value"], abs=1e-12)
+    # LISA labels only inside the area; the ring has none
+    labels = lsoa["lisa_imd_score"]
+    assert labels[lsoa["in_area"]].notna().all() and labels[~lsoa["in_area"]].isna().all()
+    assert set(labels.dropna()) <= {"High-High", "Low-Low", "High-Low", "Low-High",
+                                    "Not significant", "No neighbours"}
