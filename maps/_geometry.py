@@ -72,6 +72,7 @@ def check_frame(
     what: str,
     columns: Sequence[str] = (),
     geom_types: Sequence[str] | None = None,
+    unique_index: bool = True,
 ) -> gpd.GeoDataFrame:
     """Check a frame handed to a map builder and return it typed.
 
@@ -85,6 +86,8 @@ def check_frame(
         Columns that must be present.
     geom_types
         Allowed geometry types (e.g. ``("Polygon", "MultiPolygon")``), or None for any.
+    unique_index
+        Require the index (the area code) to be unique.
 
     Returns
     -------
@@ -122,7 +125,7 @@ def check_frame(
             f"{what}: missing column(s) {', '.join(map(repr, missing))}; found: "
             f"{preview(found, most=20)}"
         )
-    dupes = gdf.index[gdf.index.duplicated()]
+    dupes = gdf.index[gdf.index.duplicated()] if unique_index else []
     if len(dupes):
         raise DuplicateCodeError(
             f"{what}: {len(dupes)} repeated code(s) in index {gdf.index.name!r}: {preview(dupes)}"

@@ -102,7 +102,10 @@ class AtlasMap(folium.Map):
         self.synthetic = synthetic
         self.attribution = list(attribution)
         self.index_href = index_href
-        self.legend_rows: list[str] = []
+        # The title box is added first so that it sits at the top left, under the zoom buttons;
+        # its text is filled in at render time (the atlas sets index_href and synthetic later).
+        self._title_box = Control("", position="topleft", css="hg-box hg-title")
+        self.add_child(self._title_box, name="hg_title")
         if basemap:
             folium.TileLayer(
                 "OpenStreetMap",
@@ -130,8 +133,7 @@ class AtlasMap(folium.Map):
                 ),
                 name="hg_banner",
             )
-        self.add_child(Control(self._title_html(), position="topleft", css="hg-box hg-title"),
-                       name="hg_title")
+        self._title_box.html_text = self._title_html()
         self.add_child(_Attribution(self.attribution), name="hg_attribution")
         super().render(**kwargs)
 

@@ -77,3 +77,49 @@ def frimley_msoa(shared_data: Path, frimley_lsoa: gpd.GeoDataFrame) -> gpd.GeoDa
     gdf = gdf.join(le)
     assert len(gdf) == len(codes)
     return gdf
+
+
+@pytest.fixture(scope="session")
+def frimley_lisa(frimley_lsoa: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """IMD score with real local Moran's I labels from esda (queen, row-standardised, 999
+    permutations, seed 1, alpha 0.05, no correction) and Gi* z-scores with two-sided normal
+    p-values (binary queen weights with self-weight 1)."""
+    import esda
+    import numpy as np
+    from libpysal.graph import Graph
+
+    queen = Graph.build_contiguity(frimley_lsoa, rook=False)
+    w = queen.transform("r").to_W()
+    y = frimley_lsoa["imd_score"].to_numpy()
+    lisa = esda.Moran_Local(y, w, permutations=999, seed=1)
+    quadrant = np.array(["High-High", "Low-High", "Low-Low", "High-Low"])[lisa.q - 1]
+    labels = np.where(lisa.p_sim < 0.05, quadrant, "Not significant")
+    # Gi* with analytical (normal) p-values: esda's permutation kernels for G_Local take a minute
+    # to compile, and the map only needs z and p. esda's p_norm is one-sided; double it.
+    gstar = esda.G_Local(y, queen.transform("b").to_W(), transform="B", star=True,
+                         permutations=0)
+    return frimley_lsoa.assign(lisa=labels, lisa_p=lisa.p_sim, gi_z=gstar.Zs,
+                               gi_p=np.minimum(1.0, 2 * gstar.p_norm))
+
+
+@pytest.fixture(scope="session")
+def frimley_cliffs(frimley_msoa: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Lines between the centres of rook-adjacent Frimley MSOAs with their male LE gradient,
+    in the column layout of geo.gradients (code_a, code_b, abs_diff, distance_miles, ...)."""
+    import numpy as np
+    import shapely
+    from libpysal.graph import Graph
+
+    g = Graph.build_contiguity(frimley_msoa, rook=True, strict=False)
+    centres = frimley_msoa.geometry.representative_point()
+    le = frimley_msoa["le_birth_male_2015_19"]
+    rows = []
+    for a, b in g.adjacency.index:
+        if a < b and np.isfinite(le[a]) and np.isfinite(le[b]):
+            miles = centres[a].distance(centres[b]) / 1609.344
+            gap = abs(le[a] - le[b])
+            rows.append({"code_a": a, "code_b": b, "le_a": le[a], "le_b": le[b],
+                         "abs_diff": gap, "distance_miles": miles,
+                         "years_per_mile": gap / miles,
+                         "geometry": shapely.LineString([centres[a], centres[b]])})
+    return gpd.GeoDataFrame(rows, crs=27700)

@@ -1,0 +1,165 @@
+"""Access maps: an access indicator per neighbourhood with the facilities it was measured to.
+
+Facilities are circle markers (lighter than icon markers and they need no icon font), one layer
+per kind so that each kind can be switched off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import folium
+import geopandas as gpd
+import pandas as pd
+
+from geo.errors import DuplicateCodeError, ParameterError, preview
+from maps._classify import palette
+from maps._geometry import check_frame
+from maps._layers import (
+    DEFAULT_ATTRIBUTION,
+    AtlasMap,
+    Control,
+    TopoLayer,
+    add_boundaries,
+    clean,
+    dot_row,
+    encode,
+    legend_html,
+    use_canvas,
+)
+from maps.choropleth import add_choropleth
+
+KIND_COLOURS = ("#08519c", "#54278f", "#006d2c", "#000000", "#01665e", "#8c510a")
+"""Marker colours of facility kinds, in order of first appearance: dark blues, purples and greens
+that stand out on the default yellow-to-red access colours; each marker has a white rim."""
+
+
+def access_map(
+    lsoa_gdf: gpd.GeoDataFrame,
+    column: str,
+    facilities_gdf: gpd.GeoDataFrame,
+    *,
+    label: str,
+    units: str = "minutes",
+    code_col: str = "code",
+    name_col_facilities: str = "name",
+    kind_col: str = "kind",
+    kind_colours: Mapping[str, str] | None = None,
+    scheme: str = "auto",
+    k: int = 5,
+    cmap: str = "YlOrRd",
+    reverse: bool = False,
+    decimals: int | None = None,
+    compare: Mapping[str, float] | None = None,
+    name_col: str | None = "auto",
+    boundaries: Sequence[gpd.GeoDataFrame] | Mapping[str, gpd.GeoDataFrame] | None = None,
+    title: str | None = None,
+    subtitle: str = "",
+    attribution: Sequence[str] = DEFAULT_ATTRIBUTION,
+    synthetic: bool = False,
+    basemap: bool = False,
+    simplify: float | str | None = "auto",
+    precision: int | None = None,
+    renderer: str = "auto",
+) -> AtlasMap:
+    """Map an access indicator with the facilities as markers.
+
+    Parameters
+    ----------
+    lsoa_gdf
+        Neighbourhoods in EPSG:27700, indexed by code, with ``column``.
+    column
+        The access indicator (e.g. travel time to the nearest GP practice).
+    facilities_gdf
+        Points in EPSG:27700 with ``code_col``, ``name_col_facilities`` and ``kind_col``.
+    label
+        Name of the indicator.
+    units
+        Units of the indicator.
+    code_col, name_col_facilities, kind_col
+        Facility columns.
+    kind_colours
+        Marker colour per kind; default colours from :data:`KIND_COLOURS`.
+    scheme, k, cmap, reverse, decimals, compare, name_col
+        As in :func:`maps.choropleth.choropleth` (default colours yellow → red: longer is
+        worse).
+    boundaries
+        Place and system outlines.
+    title
+        Page title; default ``label``.
+    subtitle
+        Line under the title.
+    attribution
+        Attribution lines.
+    synthetic
+        Show the "SYNTHETIC DEMO DATA" banner.
+    basemap
+        Offer OpenStreetMap tiles as an optional layer.
+    simplify
+        Coverage simplification tolerance in metres, ``"auto"`` or None.
+    precision
+        Coordinate decimals kept.
+    renderer
+        ``"auto"``, ``"svg"`` or ``"canvas"`` for the areas.
+
+    Returns
+    -------
+    AtlasMap
+        A folium map whose page opens offline.
+    """
+    what = "access_map facilities_gdf"
+    check_frame(facilities_gdf, what=what, columns=[code_col, name_col_facilities, kind_col],
+                geom_types=("Point",), unique_index=False)
+    codes = facilities_gdf[code_col].astype(str)
+    if codes.duplicated().any():
+        raise DuplicateCodeError(
+            f"{what}: {int(codes.duplicated().sum())} repeated facility code(s) in column "
+            f"{code_col!r}: {preview(codes[codes.duplicated()])}"
+        )
+    kinds = facilities_gdf[kind_col]
+    if kinds.isna().any():
+        raise ParameterError(
+            f"{what}: {int(kinds.isna().sum())} facility(ies) have no {kind_col!r}; every "
+            "facility needs a kind"
+        )
+    order = list(dict.fromkeys(str(v) for v in kinds))
+    colours = dict(kind_colours or {})
+    unknown = [kd for kd in order if kd not in colours]
+    if kind_colours is not None and unknown:
+        raise ParameterError(f"kind_colours: no colour for kind(s) {unknown}")
+    spare = list(KIND_COLOURS) + palette(max(1, len(order)), cmap="tab20")
+    for kd in order:
+        colours.setdefault(kd, spare[order.index(kd) % len(spare)])
+    canvas = use_canvas(renderer, len(lsoa_gdf))
+    m = AtlasMap(title=title or label, subtitle=subtitle, synthetic=synthetic,
+                 attribution=attribution, basemap=basemap, prefer_canvas=canvas)
+    drawn = add_choropleth(
+        m, lsoa_gdf, column, label=label, units=units, scheme=scheme, k=k, cmap=cmap,
+        reverse=reverse, decimals=decimals, compare=compare, name_col=name_col,
+        simplify=simplify, precision=precision, renderer=renderer,
+    )
+    rows = list(drawn.legend_rows)
+    outline_rows = add_boundaries(m, boundaries)
+    for kd in order:
+        sub = facilities_gdf[kinds.astype(str) == kd]
+        web = sub.geometry.to_crs(4326)
+        web.index = pd.Index([str(c) for c in sub[code_col]])
+        payload = encode(web, {"n": clean(sub[name_col_facilities]), "k": [kd] * len(sub)},
+                         precision=5)
+        style = {"radius": 5, "fillColor": colours[kd], "fillOpacity": 0.95, "color": "#ffffff",
+                 "weight": 1.5, "opacity": 1}
+        TopoLayer(
+            payload,
+            styles={"classes": [style], "missing": style},
+            tip={"title": "n", "code": True, "missing": "—",
+                 "rows": [{"label": "Kind", "key": "k"}], "extra": []},
+            name=f"{kd} ({len(sub):,})",
+            points=True,
+        ).add_to(m)
+        rows.append(dot_row(kd, colours[kd], count=len(sub)))
+    rows += outline_rows
+    legend_title = f"{label} ({units})" if units else label
+    Control(legend_html(title=legend_title, rows=rows, notes=drawn.notes),
+            position="bottomright", css="hg-box hg-legend").add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    return m

@@ -1,0 +1,349 @@
+"""The HTML atlas: one page per map, and an index.
+
+The index links every page and says how the maps were made, where the data came from under which
+licence, and what exactly was run.
+
+Every page is checked before it is written: it must not load anything from the network
+(:func:`maps._assets.check_offline`). Demo builds carry the "SYNTHETIC DEMO DATA" banner on every
+page and on the index.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geo.errors import ParameterError
+from maps import _assets
+from maps._layers import (
+    DEFAULT_ATTRIBUTION,
+    OSM_ATTRIBUTION,
+    SYNTHETIC_BANNER,
+    AtlasMap,
+)
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,80}$")
+
+METHODS_NOTE = (
+    "<p>Each map shows one measure for every neighbourhood in the area. Neighbourhoods are "
+    "Lower and Middle layer Super Output Areas (LSOAs of about 1,500 residents, MSOAs of about "
+    "7,500), the small areas national statistics are published for.</p>"
+    "<p><b>Colours.</b> Values are grouped into a few classes. Where values are spread evenly "
+    "each class holds about the same number of neighbourhoods (quantiles); where they are "
+    "skewed or clumped the classes follow natural breaks in the data (Fisher–Jenks). Deciles "
+    "keep their own ten classes. The legend gives the range and the number of neighbourhoods of "
+    "each class. Hatched areas have no published value: figures for small populations are "
+    "suppressed by the publisher.</p>"
+    "<p><b>Clusters.</b> Local Moran's I compares each neighbourhood with its neighbours: "
+    "High-High areas are high among high neighbours, Low-Low low among low, and High-Low / "
+    "Low-High stand out from their surroundings. Gi* hot and cold spots mark groups of "
+    "neighbourhoods with higher or lower values than chance would give. Each legend states the "
+    "neighbour definition, the number of random permutations and the correction for testing "
+    "many areas at once.</p>"
+    "<p><b>Cliffs.</b> Lines mark the places where life expectancy changes most steeply between "
+    "two neighbouring areas, in years per mile.</p>"
+    "<p><b>Limits.</b> These are area averages: they describe places, not the people in them. "
+    "Small-area figures have wide confidence intervals; check them in the tooltips before "
+    "drawing conclusions from one neighbourhood. Boundaries are simplified for the web.</p>"
+)
+
+_INDEX_CSS = """
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
+  color: #222; margin: 0; background: #f4f4f2; }
+main { max-width: 960px; margin: 0 auto; padding: 16px 24px 48px; background: #fff; }
+h1 { font-size: 26px; margin: 12px 0 4px; }
+h2 { font-size: 19px; margin-top: 28px; border-bottom: 2px solid #005eb8; padding-bottom: 2px; }
+h3 { font-size: 16px; margin-bottom: 4px; }
+a { color: #005eb8; }
+.banner { background: #b10026; color: #fff; font-weight: bold; letter-spacing: 0.08em;
+  padding: 8px 24px; text-align: center; }
+ul.pages { padding-left: 18px; }
+ul.pages li { margin: 6px 0; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 8px 0 16px; }
+th, td { border: 1px solid #ddd; padding: 4px 6px; text-align: left; vertical-align: top; }
+th { background: #f0f4f8; }
+code { font-size: 12px; word-break: break-all; }
+.note { color: #444; font-size: 13px; }
+"""
+
+
+@dataclass
+class Page:
+    """One map page of the atlas.
+
+    Attributes
+    ----------
+    slug
+        File name without ``.html`` (lower case letters, digits, ``-`` and ``_``).
+    title
+        Link text on the index.
+    map
+        The map, from one of the builders in maps/.
+    summary
+        One or two sentences shown under the link.
+    group
+        Section of the index the page is listed in (e.g. "Life expectancy").
+    """
+
+    slug: str
+    title: str
+    map: AtlasMap
+    summary: str = ""
+    group: str = "Maps"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _check_pages(pages: Sequence[Page]) -> None:
+    if not pages:
+        raise ParameterError("pages: expected at least one Page")
+    seen: set[str] = set()
+    for i, page in enumerate(pages):
+        if not isinstance(page, Page):
+            raise ParameterError(f"pages[{i}]: expected Page, got {type(page).__name__}")
+        if not isinstance(page.slug, str) or not _SLUG.match(page.slug) or page.slug == "index":
+            raise ParameterError(
+                f"pages[{i}].slug: expected lower-case letters, digits, '-' or '_' (not "
+                f"'index'), got {page.slug!r}"
+            )
+        if page.slug in seen:
+            raise ParameterError(f"pages[{i}].slug: {page.slug!r} is used by two pages")
+        seen.add(page.slug)
+        if not isinstance(page.map, AtlasMap):
+            raise ParameterError(
+                f"pages[{i}].map: expected a map from maps/ (AtlasMap), got "
+                f"{type(page.map).__name__}; plain folium maps link CDN scripts and do not open "
+                "offline"
+            )
+
+
+def _check_sources(sources: Sequence[Mapping[str, Any]]) -> None:
+    for i, src in enumerate(sources):
+        if not isinstance(src, Mapping):
+            raise ParameterError(f"sources[{i}]: expected a mapping, got {type(src).__name__}")
+        missing = [k for k in ("name", "licence") if not src.get(k)]
+        if missing:
+            raise ParameterError(
+                f"sources[{i}]: missing {', '.join(missing)}; every source needs a name and a "
+                f"licence (found keys: {sorted(src)})"
+            )
+
+
+def render_page(page: Page, *, synthetic: bool, index_href: str | None = "index.html") -> str:
+    """Render one page to HTML and check that it opens offline.
+
+    Parameters
+    ----------
+    page
+        The page.
+    synthetic
+        Force the "SYNTHETIC DEMO DATA" banner on.
+    index_href
+        Link back to the index, or None.
+
+    Returns
+    -------
+    str
+        The page's HTML.
+    """
+    m = page.map
+    if synthetic:
+        m.synthetic = True
+    m.index_href = index_href
+    text = m.get_root().render()
+    _assets.check_offline(text, page=f"{page.slug}.html")
+    return text
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _value_html(value: Any) -> str:
+    if isinstance(value, Mapping | list | tuple):
+        return f"<code>{_esc(json.dumps(value, sort_keys=True, default=str))}</code>"
+    return _esc(value)
+
+
+def _manifest_html(manifest: Mapping[str, Any]) -> str:
+    parts = []
+    inputs = manifest.get("inputs")
+    tabular = isinstance(inputs, list) and inputs and all(isinstance(r, Mapping) for r in inputs)
+    if tabular and isinstance(inputs, list):
+        keys: list[str] = []
+        for row in inputs:
+            keys.extend(k for k in row if k not in keys)
+        ordered = sorted(keys, key=lambda k: (k not in ("name", "path", "file"), k == "sha256", k))
+        rows = [
+            [f"<code>{_esc(r.get(k, ''))}</code>" if k == "sha256" else _value_html(r.get(k, ""))
+             for k in ordered]
+            for r in inputs
+        ]
+        parts.append("<h3>Inputs</h3>" + _table([k.replace("_", " ") for k in ordered], rows))
+    for key in ("parameters", "versions"):
+        section = manifest.get(key)
+        if isinstance(section, Mapping) and section:
+            rows = [[_esc(k), _value_html(v)] for k, v in sorted(section.items())]
+            parts.append(f"<h3>{key.capitalize()}</h3>" + _table(["name", "value"], rows))
+    shown = {"parameters", "versions"} | ({"inputs"} if tabular else set())
+    rest = {
+        k: v for k, v in manifest.items()
+        if k not in shown or not isinstance(v, Mapping | list)
+    }
+    if rest:
+        rows = [[_esc(k), _value_html(v)] for k, v in sorted(rest.items())]
+        parts.append("<h3>Run</h3>" + _table(["name", "value"], rows))
+    return "".join(parts) or "<p>No manifest was given.</p>"
+
+
+def _sources_html(sources: Sequence[Mapping[str, Any]]) -> str:
+    rows = []
+    attributions = list(DEFAULT_ATTRIBUTION)
+    for src in sources:
+        url = src.get("url")
+        name = _esc(src["name"])
+        if url:
+            name = f'<a href="{_esc(url)}">{name}</a>'
+        rows.append([
+            name,
+            _esc(src.get("publisher", "")),
+            _esc(src["licence"]),
+            _esc(src.get("attribution", "")),
+            _esc(src.get("notes", "")),
+        ])
+        for line in str(src.get("attribution", "")).split("\n"):
+            if line.strip() and line.strip() not in attributions:
+                attributions.append(line.strip())
+        licence = str(src["licence"]).lower()
+        osm = "odbl" in licence or "openstreetmap" in licence
+        if osm and OSM_ATTRIBUTION not in attributions:
+            attributions.append(OSM_ATTRIBUTION)
+    table = _table(["Data", "Publisher", "Licence", "Attribution", "Notes"], rows) if rows else (
+        "<p>No sources were listed.</p>"
+    )
+    lines = "".join(f"<li>{_esc(a)}</li>" for a in attributions)
+    return f"{table}<h3>Required attributions</h3><ul>{lines}</ul>"
+
+
+def _software_html() -> str:
+    return (
+        "<p class=\"note\">The pages open without a network: they carry "
+        f"<a href=\"licences/leaflet-LICENSE.txt\">Leaflet {_assets.LEAFLET_VERSION}</a> "
+        "(© 2010–2023 Volodymyr Agafonkin, © 2010–2011 CloudMade; BSD 2-Clause licence) and "
+        f"<a href=\"licences/topojson-client-LICENSE.txt\">topojson-client "
+        f"{_assets.TOPOJSON_CLIENT_VERSION}</a> (© 2012–2019 Michael Bostock; ISC licence) "
+        "inline. Basemap tiles, where offered, need a network and are off by default.</p>"
+    )
+
+
+def write_atlas(
+    out_dir: str | Path,
+    *,
+    pages: Sequence[Page],
+    manifest: Mapping[str, Any],
+    sources: Sequence[Mapping[str, Any]],
+    synthetic: bool,
+    title: str,
+    intro: str = "",
+    methods_html: str = METHODS_NOTE,
+) -> Path:
+    """Write every page, the index and the manifest; return the path of ``index.html``.
+
+    Parameters
+    ----------
+    out_dir
+        Folder to write into (created if needed). Pages are ``<slug>.html``; the index is
+        ``index.html``; the manifest is also written as ``manifest.json``; the licences of the
+        inlined browser libraries go to ``licences/``.
+    pages
+        The map pages.
+    manifest
+        The run manifest: ``inputs`` (list of mappings, each with a name/path and ``sha256``),
+        ``parameters`` and ``versions`` (mappings) and any other keys (e.g. ``created``).
+    sources
+        Data sources, each a mapping with ``name`` and ``licence`` and optionally
+        ``publisher``, ``attribution``, ``url``, ``notes``.
+    synthetic
+        Demo build: every page and the index say the data is synthetic.
+    title
+        Title of the atlas.
+    intro
+        A short paragraph under the title (plain text).
+    methods_html
+        The methods note (HTML); default :data:`METHODS_NOTE`.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir / "index.html"``.
+    """
+    _check_pages(pages)
+    _check_sources(sources)
+    if not isinstance(manifest, Mapping):
+        raise ParameterError(f"manifest: expected a mapping, got {type(manifest).__name__}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rendered = {page.slug: render_page(page, synthetic=synthetic) for page in pages}
+    for slug, text in rendered.items():
+        (out / f"{slug}.html").write_text(text, encoding="utf-8")
+    licences = out / "licences"
+    licences.mkdir(exist_ok=True)
+    shutil.copyfile(_assets.VENDOR_DIR / f"leaflet-{_assets.LEAFLET_VERSION}" / "LICENSE",
+                    licences / "leaflet-LICENSE.txt")
+    shutil.copyfile(
+        _assets.VENDOR_DIR / f"topojson-client-{_assets.TOPOJSON_CLIENT_VERSION}" / "LICENSE",
+        licences / "topojson-client-LICENSE.txt",
+    )
+    (out / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+    )
+
+    groups: dict[str, list[Page]] = {}
+    for page in pages:
+        groups.setdefault(page.group, []).append(page)
+    listing = []
+    for group, members in groups.items():
+        items = "".join(
+            f'<li><a href="{_esc(p.slug)}.html">{_esc(p.title)}</a>'
+            + (f"<br><span class=\"note\">{_esc(p.summary)}</span>" if p.summary else "")
+            + "</li>"
+            for p in members
+        )
+        listing.append(f"<h3>{_esc(group)}</h3><ul class=\"pages\">{items}</ul>")
+    banner = (
+        f'<div class="banner" role="note">{SYNTHETIC_BANNER}: these pages show made-up figures '
+        "for a made-up area; do not use them for decisions</div>"
+        if synthetic
+        else ""
+    )
+    body = (
+        f"{banner}<main><h1>{_esc(title)}</h1>"
+        + (f"<p>{_esc(intro)}</p>" if intro else "")
+        + "<h2>Maps</h2>" + "".join(listing)
+        + f"<h2>How these maps were made</h2>{methods_html}"
+        + f"<h2>Data sources and licences</h2>{_sources_html(sources)}"
+        + f'<h2>Run manifest</h2><p class="note">Also in <a href="manifest.json">manifest.json'
+        f"</a>.</p>{_manifest_html(manifest)}"
+        + f"<h2>Software</h2>{_software_html()}</main>"
+    )
+    index = (
+        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(title)}</title>\n<style>{_INDEX_CSS}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+    _assets.check_offline(index, page="index.html")
+    path = out / "index.html"
+    path.write_text(index, encoding="utf-8")
+    return path

@@ -1,0 +1,273 @@
+"""Life-expectancy "cliffs": the steepest gaps between neighbouring neighbourhoods.
+
+geo/ measures, for each pair of adjacent neighbourhoods, how many years of life expectancy change
+per mile across their common boundary (a line with ``years_per_mile``). This map draws the
+steepest of them as lines, thicker for steeper gaps, over the life-expectancy choropleth.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo.errors import InputError, ParameterError
+from maps._classify import fmt
+from maps._geometry import check_frame, resolve_name_column
+from maps._layers import (
+    DEFAULT_ATTRIBUTION,
+    AtlasMap,
+    Control,
+    TopoLayer,
+    add_boundaries,
+    clean,
+    encode,
+    legend_html,
+    use_canvas,
+)
+from maps.choropleth import add_choropleth
+
+CLIFF_COLOUR = "#d01c8b"
+"""Colour of cliff lines: magenta stands out on both ends of the sequential colour maps."""
+
+MIN_WIDTH, MAX_WIDTH = 3.0, 10.0
+"""Line widths (px) of the gentlest and steepest cliff drawn."""
+
+CLIFF_FIELDS = {
+    "le_a": ("Value at A", 1, None),
+    "le_b": ("Value at B", 1, None),
+    "abs_diff": ("Gap", 1, None),
+    "distance_miles": ("Distance between centres", 2, "miles"),
+    "significant": ("Gap larger than sampling noise (95%)", None, ""),
+}
+"""Columns of ``geo.gradients.NeighbourGradients.pairs_`` shown in tooltips when present:
+column → (label, decimals, units; None = the indicator's units)."""
+
+
+def steepest(cliffs: gpd.GeoDataFrame, *, gradient_col: str, top: int) -> gpd.GeoDataFrame:
+    """Return the ``top`` cliffs with the largest absolute gradient, steepest first.
+
+    Ties keep the frame's order; rows without a gradient are left out.
+
+    Parameters
+    ----------
+    cliffs
+        Lines with ``gradient_col``.
+    gradient_col
+        Years of life expectancy per mile.
+    top
+        How many to keep.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        At most ``top`` rows.
+    """
+    if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= 500:
+        raise ParameterError(f"top: expected an integer from 1 to 500, got {top!r}")
+    steep = cliffs[gradient_col].abs()
+    keep = steep.notna()
+    order = np.argsort(-steep[keep].to_numpy(dtype=float), kind="stable")
+    return cliffs[keep].iloc[order[:top]]
+
+
+def _area_names(areas: gpd.GeoDataFrame, name_col: str | None) -> dict[str, str]:
+    col = resolve_name_column(areas, name_col, what="cliffs_map areas_gdf")
+    if col is None:
+        return {}
+    return {str(k): str(v) for k, v in areas[col].items() if isinstance(v, str)}
+
+
+def cliffs_map(
+    areas_gdf: gpd.GeoDataFrame,
+    cliffs_gdf: gpd.GeoDataFrame,
+    *,
+    column: str,
+    label: str = "Life expectancy at birth",
+    units: str = "years",
+    top: int = 20,
+    gradient_col: str = "years_per_mile",
+    tooltip_cols: Mapping[str, str] | None = None,
+    scheme: str = "auto",
+    k: int = 5,
+    cmap: str = "YlGnBu",
+    decimals: int | None = None,
+    compare: Mapping[str, float] | None = None,
+    ci: tuple[str, str] | None = None,
+    name_col: str | None = "auto",
+    boundaries: Sequence[gpd.GeoDataFrame] | Mapping[str, gpd.GeoDataFrame] | None = None,
+    title: str | None = None,
+    subtitle: str = "",
+    attribution: Sequence[str] = DEFAULT_ATTRIBUTION,
+    synthetic: bool = False,
+    basemap: bool = False,
+    simplify: float | str | None = "auto",
+    precision: int | None = None,
+    renderer: str = "auto",
+) -> AtlasMap:
+    """Draw the steepest life-expectancy gradients between neighbours over the LE choropleth.
+
+    Parameters
+    ----------
+    areas_gdf
+        Neighbourhoods in EPSG:27700, indexed by code, with ``column``.
+    cliffs_gdf
+        Lines (LineString / MultiLineString) in EPSG:27700 with ``gradient_col``.
+    column
+        Life expectancy column of ``areas_gdf``.
+    label
+        Name of ``column`` (legend, tooltips).
+    units
+        Units of ``column``.
+    top
+        Number of steepest cliffs drawn.
+    gradient_col
+        Years per mile column of ``cliffs_gdf``.
+    tooltip_cols
+        Further columns of ``cliffs_gdf`` shown in line tooltips, as column → label. Default: the
+        two areas (``code_a``, ``code_b`` with their names from ``areas_gdf``) and the columns of
+        :data:`CLIFF_FIELDS` that are present; if none of those is present, every other column.
+    scheme, k, cmap, decimals, compare, ci, name_col
+        As in :func:`maps.choropleth.choropleth`, for the areas.
+    boundaries
+        Place and system outlines.
+    title
+        Page title; default "Life-expectancy cliffs: the <top> steepest gaps between neighbours".
+    subtitle
+        Line under the title.
+    attribution
+        Attribution lines.
+    synthetic
+        Show the "SYNTHETIC DEMO DATA" banner.
+    basemap
+        Offer OpenStreetMap tiles as an optional layer.
+    simplify
+        Coverage simplification tolerance in metres, ``"auto"`` or None.
+    precision
+        Coordinate decimals kept.
+    renderer
+        ``"auto"``, ``"svg"`` or ``"canvas"`` for the areas.
+
+    Returns
+    -------
+    AtlasMap
+        A folium map whose page opens offline.
+    """
+    what = "cliffs_map cliffs_gdf"
+    check_frame(cliffs_gdf, what=what, columns=[gradient_col],
+                geom_types=("LineString", "MultiLineString"), unique_index=False)
+    grad = cliffs_gdf[gradient_col]
+    if not pd.api.types.is_numeric_dtype(grad.dtype):
+        raise InputError(f"{what}: column {gradient_col!r} must hold numbers, got {grad.dtype}")
+    known = [c for c in ("code_a", "code_b", *CLIFF_FIELDS) if c in cliffs_gdf.columns]
+    if tooltip_cols is not None:
+        check_frame(cliffs_gdf, what=what, columns=list(tooltip_cols), unique_index=False)
+        shown = dict(tooltip_cols)
+    elif known:
+        shown = {}
+    else:
+        shown = {c: str(c) for c in cliffs_gdf.columns
+                 if c not in (gradient_col, cliffs_gdf.geometry.name)}
+    chosen = steepest(cliffs_gdf, gradient_col=gradient_col, top=top)
+    n_drawn = len(chosen)
+    canvas = use_canvas(renderer, len(areas_gdf))
+    m = AtlasMap(
+        title=title or f"Life-expectancy cliffs: the {n_drawn} steepest gaps between neighbours",
+        subtitle=subtitle,
+        synthetic=synthetic,
+        attribution=attribution,
+        basemap=basemap,
+        prefer_canvas=canvas,
+    )
+    drawn = add_choropleth(
+        m, areas_gdf, column, label=label, units=units, scheme=scheme, k=k, cmap=cmap,
+        decimals=decimals, compare=compare, ci=ci, name_col=name_col, simplify=simplify,
+        precision=precision, renderer=renderer,
+    )
+    steep = chosen[gradient_col].abs().to_numpy(dtype=float)
+    if n_drawn and steep.max() > steep.min():
+        widths = MIN_WIDTH + (steep - steep.min()) / (steep.max() - steep.min()) * (
+            MAX_WIDTH - MIN_WIDTH
+        )
+    else:
+        widths = np.full(n_drawn, (MIN_WIDTH + MAX_WIDTH) / 2)
+    styles = {
+        "classes": [{"color": CLIFF_COLOUR, "weight": round(float(w), 1), "opacity": 0.95,
+                     "lineCap": "round"} for w in widths],
+        "missing": {"color": CLIFF_COLOUR, "weight": MIN_WIDTH},
+    }
+    if n_drawn:
+        web = chosen.geometry.to_crs(4326)
+        web.index = pd.Index([f"cliff-{i + 1}" for i in range(n_drawn)])
+        columns: dict[str, list[Any]] = {
+            "c": list(range(n_drawn)),
+            "g": clean(chosen[gradient_col], 2),
+            "r": list(range(1, n_drawn + 1)),
+        }
+        rows: list[dict[str, Any]] = [
+            {"label": "Rank", "key": "r", "dec": 0, "units": f"of {n_drawn}"},
+            {"label": "Gradient", "key": "g", "dec": 2, "units": f"{units} per mile"},
+        ]
+        if tooltip_cols is None and known:
+            names = _area_names(areas_gdf, name_col)
+            for end in ("a", "b"):
+                col = f"code_{end}"
+                if col in chosen.columns:
+                    columns[f"e{end}"] = [
+                        f"{names.get(str(c), '')} ({c})".strip() if names.get(str(c)) else str(c)
+                        for c in chosen[col]
+                    ]
+                    rows.append({"label": f"Area {end.upper()}", "key": f"e{end}"})
+            for col, (col_label, dec, col_units) in CLIFF_FIELDS.items():
+                if col in chosen.columns:
+                    key = f"f_{col}"
+                    values = chosen[col]
+                    if dec is None:
+                        columns[key] = [None if pd.isna(v) else ("yes" if v else "no")
+                                        for v in values]
+                    else:
+                        columns[key] = clean(values, dec)
+                    rows.append({"label": col_label, "key": key, "dec": dec,
+                                 "units": units if col_units is None else col_units})
+        for i, (col, col_label) in enumerate(shown.items()):
+            values = chosen[col]
+            numeric = pd.api.types.is_numeric_dtype(values.dtype)
+            key = f"x{i}"
+            columns[key] = clean(values, 2 if numeric else None)
+            rows.append({"label": col_label, "key": key, "dec": 2 if numeric else None,
+                         "units": ""})
+        payload = encode(web, columns, precision=5)
+        TopoLayer(
+            payload,
+            styles=styles,
+            tip={"title": None, "code": False, "missing": "—", "rows": rows, "extra": []},
+            name=f"Steepest {n_drawn} cliffs",
+        ).add_to(m)
+        low, high = fmt(float(steep.min()), 1), fmt(float(steep.max()), 1)
+        line_row = (
+            f'<div class="hg-row"><span class="hg-line" style="border-top:6px solid '
+            f'{CLIFF_COLOUR}"></span>{html.escape(f"Steepest {n_drawn} gaps between neighbours")}'
+            f"</div>"
+        )
+        line_note = (
+            f"Line width grows with the gradient: {low} to {high} {units} per mile "
+            f"(top {n_drawn} of {int(cliffs_gdf[gradient_col].notna().sum()):,} neighbour pairs)."
+        )
+    else:
+        line_row = ""
+        line_note = "No neighbour pair has a gradient to draw."
+    outline_rows = add_boundaries(m, boundaries)
+    legend_title = f"{label} ({units})" if units else label
+    Control(
+        legend_html(title=legend_title, rows=drawn.legend_rows + [line_row] + outline_rows,
+                    notes=drawn.notes + [line_note]),
+        position="bottomright",
+        css="hg-box hg-legend",
+    ).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    return m

@@ -1,0 +1,133 @@
+"""LISA and Gi* maps (maps/clusters.py) from real esda results on Frimley."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geo.errors import InputError, ParameterError
+from maps.clusters import (
+    GISTAR_COLOURS,
+    LISA_COLOURS,
+    NO_NEIGHBOURS,
+    gistar_labels,
+    gistar_map,
+    lisa_map,
+)
+from tests.maps.helpers import html, layers, legend, payload
+
+WEIGHTS = "Queen contiguity, row-standardised"
+
+
+@pytest.fixture(scope="module")
+def lisa(frimley_lisa, frimley_places, frimley_system):
+    return lisa_map(frimley_lisa, "lisa", label="IMD 2019 score", weights_desc=WEIGHTS,
+                    permutations=999, correction="fdr", alpha=0.05, value_col="imd_score",
+                    boundaries=[frimley_places, frimley_system])
+
+
+def test_lisa_colours_follow_the_labels(lisa, frimley_lisa):
+    assert LISA_COLOURS == {"High-High": "#d7191c", "Low-Low": "#2c7bb6",
+                            "High-Low": "#fdae61", "Low-High": "#abd9e9",
+                            "Not significant": "#d3d3d3"}
+    main = layers(lisa)[0]
+    classes = main.spec["style"]["classes"]
+    data = payload(main)
+    drawn = [classes[c]["fillColor"] for c in data["p"]["c"]]
+    expected = [LISA_COLOURS[lab] for lab in frimley_lisa["lisa"]]
+    assert drawn == expected
+    assert data["p"]["k"] == frimley_lisa["lisa"].tolist()
+    # the esda result has all four quadrants significant somewhere in Frimley
+    assert set(frimley_lisa["lisa"]) == set(LISA_COLOURS)
+
+
+def test_lisa_legend_states_the_method_and_counts(lisa, frimley_lisa):
+    text = legend(lisa)
+    assert "Spatial weights: Queen contiguity, row-standardised." in text
+    assert "999 conditional permutations" in text
+    assert "false discovery rate control (Benjamini–Hochberg) at α = 0.05" in text
+    counts = frimley_lisa["lisa"].value_counts()
+    for lab, n in counts.items():
+        assert f"{lab}: " in text and f"({n:,})" in text
+    assert "Not tested" not in text
+
+
+def test_lisa_tooltip_shows_label_and_value(lisa):
+    rows = layers(lisa)[0].spec["tip"]["rows"]
+    assert rows[0] == {"label": "Local Moran's I clusters: IMD 2019 score", "key": "k"}
+    assert rows[1]["key"] == "v" and rows[1]["label"] == "IMD 2019 score"
+
+
+def test_missing_and_island_labels(frimley_lisa):
+    gdf = frimley_lisa.copy()
+    gdf.loc[gdf.index[0], "lisa"] = None
+    gdf.loc[gdf.index[1], "lisa"] = NO_NEIGHBOURS
+    m = lisa_map(gdf, "lisa", label="IMD", weights_desc=WEIGHTS, permutations=99,
+                 correction=None, alpha=0.1)
+    text = legend(m)
+    assert "Not tested / no data" in text and "(1)" in text
+    assert "No neighbours: not tested" in text
+    assert "no correction for multiple testing at α = 0.1" in text
+    data = payload(layers(m)[0])
+    assert data["p"]["c"][0] == -1
+    style = layers(m)[0].spec["style"]
+    assert style["classes"][data["p"]["c"][1]]["fillColor"] == "#ffffff"
+
+
+def test_unknown_labels_and_bad_parameters_are_named(frimley_lisa):
+    gdf = frimley_lisa.copy()
+    gdf.loc[gdf.index[:2], "lisa"] = "HH"
+    with pytest.raises(InputError, match=r"unknown label\(s\) \['HH'\].*allowed: High-High"):
+        lisa_map(gdf, "lisa", label="IMD", weights_desc=WEIGHTS, permutations=999,
+                 correction="fdr", alpha=0.05)
+    with pytest.raises(ParameterError, match="permutations"):
+        lisa_map(frimley_lisa, "lisa", label="IMD", weights_desc=WEIGHTS, permutations=0,
+                 correction="fdr", alpha=0.05)
+    with pytest.raises(ParameterError, match="alpha"):
+        lisa_map(frimley_lisa, "lisa", label="IMD", weights_desc=WEIGHTS, permutations=9,
+                 correction="fdr", alpha=5)
+    with pytest.raises(ParameterError, match="weights_desc"):
+        lisa_map(frimley_lisa, "lisa", label="IMD", weights_desc="", permutations=9,
+                 correction="fdr", alpha=0.05)
+
+
+def test_gistar_labels_thresholds():
+    z = pd.Series([3.0, 2.0, 1.7, 1.0, -1.7, -2.0, -3.0, 0.0, np.nan])
+    p = pd.Series([0.01, 0.05, 0.10, 0.2, 0.0999, 0.0501, 0.001, 0.001, 0.01])
+    got = gistar_labels(z, p).tolist()
+    assert got == [
+        "Hot spot (99% confidence)", "Hot spot (95% confidence)", "Hot spot (90% confidence)",
+        "Not significant", "Cold spot (90% confidence)", "Cold spot (90% confidence)",
+        "Cold spot (99% confidence)", "Not significant", None,
+    ]
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        gistar_labels(pd.Series([1.0]), pd.Series([1.5]))
+
+
+def test_gistar_map_from_esda(frimley_lisa):
+    m = gistar_map(frimley_lisa, "gi_z", p_col="gi_p", label="IMD 2019 score",
+                   weights_desc=WEIGHTS, permutations=None)
+    data = payload(layers(m)[0])
+    classes = layers(m)[0].spec["style"]["classes"]
+    expected = gistar_labels(frimley_lisa["gi_z"], frimley_lisa["gi_p"])
+    assert [classes[c]["fillColor"] for c in data["p"]["c"]] == \
+        [GISTAR_COLOURS[lab] for lab in expected]
+    text = legend(m)
+    assert "99% where p ≤ 0.01" in text and "analytical p-values" in text
+    hot = (expected.str.startswith("Hot")).sum()
+    assert hot > 0 and (expected.str.startswith("Cold")).sum() > 0
+    assert "hg-hatch" not in text
+    assert "SYNTHETIC" not in html(m)
+
+
+def test_gistar_map_with_plain_labels_and_argument_check(frimley_lisa):
+    labels = np.where(frimley_lisa["gi_p"] < 0.05,
+                      np.where(frimley_lisa["gi_z"] > 0, "Hot spot", "Cold spot"),
+                      "Not significant")
+    gdf = frimley_lisa.assign(gi_label=labels)
+    m = gistar_map(gdf, "gi_z", label_col="gi_label", label="IMD", weights_desc=WEIGHTS,
+                   permutations=999, correction="fdr", alpha=0.05)
+    assert "Hot spot" in legend(m) and "confidence" not in legend(m)
+    with pytest.raises(ParameterError, match="exactly one of p_col"):
+        gistar_map(gdf, "gi_z", label="IMD", weights_desc=WEIGHTS)
