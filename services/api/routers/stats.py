@@ -29,12 +29,34 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 #: Tables that are not statistics (served elsewhere).
 NOT_STATS = frozenset({"join_report"})
-#: Columns a statistics table may be filtered on.
-FILTERS = ("level", "indicator", "statistic", "model", "kind", "form", "sex")
-#: Families of per-area statistic columns on the neighbourhood layers, named
-#: ``<indicator>_<family>_<field>`` (e.g. ``le_male_lisa_label``, ``imd_score_gistar_z``).
+#: Families of per-area statistic columns on the neighbourhood layers. The build names them
+#: ``<family>_<indicator>[_p|_q|_z]`` (``lisa_le_male``, ``lisa_le_male_p``, ``gi_imd_score_z``,
+#: ``bilisa_le_male_imd``); ``<indicator>_<family>_<field>`` is recognised too.
 LOCAL_FAMILIES = ("lisa", "bilisa", "gistar", "gi", "geary", "local")
-_LOCAL = re.compile(rf"^(?P<indicator>[a-z0-9_]+?)_(?:{'|'.join(LOCAL_FAMILIES)})_[a-z0-9_]+$")
+_PREFIXED = re.compile(rf"^(?:{'|'.join(LOCAL_FAMILIES)})_(?P<rest>[a-z0-9_]+?)"
+                       r"(?:_(?:p|q|z|p_adj|label|sig))?$")
+_SUFFIXED = re.compile(rf"^(?P<indicator>[a-z0-9_]+?)_(?:{'|'.join(LOCAL_FAMILIES)})_[a-z0-9_]+$")
+
+
+def _local_indicator(column: str, fields: set[str]) -> str | None:
+    """Return the indicator a per-area statistic column belongs to, if it is one."""
+    m = _PREFIXED.match(column)
+    if m:
+        rest = m.group("rest")
+        for cand in (rest, rest.removesuffix("_imd")):
+            if cand in fields:
+                return cand
+        # the non-greedy match may have left a suffix-like part of the name out
+        for suffix in ("_p", "_q", "_z"):
+            cand = column.split("_", 1)[1].removesuffix(suffix)
+            if cand in fields:
+                return cand
+    m = _SUFFIXED.match(column)
+    if m and m.group("indicator") in fields:
+        return m.group("indicator")
+    return None
+
+
 _NEIGHBOURHOODS = ("lsoa", "msoa")
 
 Indicator = Annotated[str | None, Query(description="Indicator column, e.g. le_male.",
@@ -55,10 +77,11 @@ def _local_columns(layers: LayerCache, build: Build) -> dict[tuple[str, str], li
         if level not in infos:
             continue
         fields = [f for f, _ in infos[level].fields]
+        names = set(fields)
         for f in fields:
-            m = _LOCAL.match(f)
-            if m and m.group("indicator") in fields:
-                out.setdefault((level, m.group("indicator")), []).append(f)
+            indicator = _local_indicator(f, names)
+            if indicator is not None and indicator != f:
+                out.setdefault((level, indicator), []).append(f)
     return out
 
 
@@ -156,12 +179,14 @@ def stats_table(request: Request, build: BuildDep, table: LayerPath, layers: Lay
                 settings: SettingsDep, level: Level = None, indicator: Indicator = None,
                 model: Annotated[str | None, Query(pattern=LAYER_PATTERN, max_length=63)
                                  ] = None,
+                sex: Annotated[Literal["male", "female"] | None, Query()] = None,
                 limit: Annotated[int | None, Query(ge=1)] = None,
                 offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Rows:
     """Return rows of any statistics or model table a build holds.
 
-    Rows are filtered by the ``level``, ``indicator`` and ``model`` columns when given.
+    Rows are filtered by the ``level``, ``indicator``, ``model`` and ``sex`` columns when given.
     """
     return _rows(request, build, layers, table,
-                 {"level": level, "indicator": indicator, "model": model}, limit, offset,
+                 {"level": level, "indicator": indicator, "model": model, "sex": sex}, limit,
+                 offset,
                  settings.max_table_rows)
