@@ -179,13 +179,18 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
     The OpenAPI documentation is at /docs.
     """
     import uvicorn
+    from pydantic import ValidationError
 
     from services.api.app import create_app
     from services.api.catalog import Catalog
     from services.settings import Settings
 
-    settings = Settings(store_root=store)
-    logging.getLogger().setLevel(settings.log_level.upper())
+    try:
+        settings = Settings(store_root=store)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InputError(f"settings (HEALTHGAP_* environment): {problems}") from None
+    logging.getLogger().setLevel(settings.log_level)
     builds = Catalog(store).scan()
     if not builds:
         raise InputError(f"{store}: no build found (a healthgap.gpkg here or in a "

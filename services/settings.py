@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -68,3 +68,12 @@ class Settings(BaseSettings):
     cache_layers: int = Field(default=32, ge=1)
     response_cache_mb: float = Field(default=128.0, ge=0)
     log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"log_level={value!r}: allowed DEBUG, INFO, WARNING, ERROR, "
+                             "CRITICAL")
+        return level
