@@ -1,1 +1,13 @@
-"""Folium builders: take geo/ results, return a folium.Map or write one HTML file."""
+"""Folium builders: take geo/ results, return a folium.Map or write one HTML file.
+
+Every map is an :class:`maps._layers.AtlasMap` whose page opens with no network (Leaflet and
+topojson-client are vendored in ``maps/static/vendor`` and inlined):
+
+* :func:`maps.choropleth.choropleth` — one indicator per neighbourhood;
+* :func:`maps.clusters.lisa_map`, :func:`maps.clusters.gistar_map` — cluster maps;
+* :func:`maps.cliffs.cliffs_map` — steepest life-expectancy gradients between neighbours;
+* :func:`maps.access.access_map` — an access indicator with the facilities as markers;
+* :func:`maps.charts.decay_chart`, :func:`maps.charts.sii_chart`,
+  :func:`maps.charts.add_chart_panel` — inline SVG charts on a map page;
+* :func:`maps.atlas.write_atlas` — every page plus ``index.html`` (methods, sources, manifest).
+"""

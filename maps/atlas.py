@@ -15,7 +15,7 @@ import json
 import re
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,25 @@ from maps._layers import (
 )
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,80}$")
+_ELEMENT_ID = re.compile(r"\b([a-z][a-z_]*)_([0-9a-f]{32})(?![0-9a-f])")
+
+
+def stable_ids(text: str) -> str:
+    """Replace folium's random element ids (``map_<32 hex>``) by numbers in order of appearance.
+
+    Folium names every element with a random id, so the same map renders to different bytes
+    each time. Renumbering them makes a page depend only on its content, so a rebuild from the
+    same inputs gives the same file (and the same checksum).
+    """
+    numbers: dict[str, str] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        old = match.group(2)
+        if old not in numbers:
+            numbers[old] = f"{len(numbers) + 1:032x}"
+        return f"{match.group(1)}_{numbers[old]}"
+
+    return _ELEMENT_ID.sub(renumber, text)
 
 METHODS_NOTE = (
     "<p>Each map shows one measure for every neighbourhood in the area. Neighbourhoods are "
@@ -96,7 +115,6 @@ class Page:
     map: AtlasMap
     summary: str = ""
     group: str = "Maps"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _esc(value: object) -> str:
@@ -153,13 +171,13 @@ def render_page(page: Page, *, synthetic: bool, index_href: str | None = "index.
     Returns
     -------
     str
-        The page's HTML.
+        The page's HTML (element ids renumbered by :func:`stable_ids`).
     """
     m = page.map
     if synthetic:
         m.synthetic = True
     m.index_href = index_href
-    text = m.get_root().render()
+    text = stable_ids(m.get_root().render())
     _assets.check_offline(text, page=f"{page.slug}.html")
     return text
 

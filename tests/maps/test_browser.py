@@ -69,8 +69,10 @@ def atlas(tmp_path_factory, frimley_msoa, frimley_lisa, frimley_places, frimley_
                     open_at_start=True)
     lisa = lisa_map(frimley_lisa, "lisa", label="IMD 2019 score",
                     weights_desc="Queen contiguity, row-standardised", permutations=999,
-                    correction="none", alpha=0.05, boundaries=boundaries)
-    gp = pd.read_csv(shared_data / "health_services" / "gp_practices_epraccur_dec2023_geocoded.csv")
+                    correction="none", alpha=0.05, boundaries=boundaries, basemap=True)
+    gp = pd.read_csv(
+        shared_data / "health_services" / "gp_practices_epraccur_dec2023_geocoded.csv"
+    )
     gp = gp[(gp.status_code == "A") & (gp.prescribing_setting == 4)
             & gp.lsoa11cd.isin(frimley_lisa.index) & gp.easting.notna()]
     facilities = gpd.GeoDataFrame({"code": gp.org_code, "name": gp.name, "kind": "GP practice"},
@@ -192,6 +194,10 @@ def test_lisa_page_uses_the_cluster_colours(browser, atlas):
     for colour in (LISA_COLOURS["High-High"], LISA_COLOURS["Low-Low"]):
         assert pixels_near(png, blended(colour)) > 40
     assert "999 conditional permutations" in page.inner_text(".hg-legend")
+    # the optional basemap is listed but off: no tile is requested, so nothing fails offline
+    overlays = page.inner_text(".leaflet-control-layers-overlays")
+    assert "OpenStreetMap basemap (needs internet)" in overlays
+    assert page.locator(".leaflet-tile").count() == 0
     assert problems == [] and all(r.startswith("file://") for r in requests)
     context.close()
 

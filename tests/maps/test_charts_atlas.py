@@ -152,3 +152,25 @@ def test_write_atlas_rejects_bad_pages(tmp_path, frimley_lsoa):
     Fullscreen().add_to(m)
     with pytest.raises(OfflineError, match="a.html"):
         render_page(Page("a", "A", m), synthetic=False)
+
+
+def test_pages_are_reproducible_byte_for_byte(frimley_lsoa, frimley_places):
+    def build() -> str:
+        m = choropleth(frimley_lsoa, "imd_score", label="IMD", boundaries=[frimley_places])
+        return render_page(Page("imd", "IMD", m), synthetic=True)
+
+    first, second = build(), build()
+    assert first == second
+    assert "map_00000000000000000000000000000001" in first
+
+
+def test_basemap_is_optional_and_off(frimley_lsoa):
+    m = choropleth(frimley_lsoa, "imd_score", label="IMD", basemap=True)
+    page = m.get_root().render()
+    assert _assets.remote_resources(page) == []  # the tile URL is a template, not a resource
+    tiles = [c for c in m._children.values() if isinstance(c, folium.TileLayer)]
+    assert len(tiles) == 1 and tiles[0].show is False and tiles[0].overlay is True
+    assert tiles[0].options["errorTileUrl"].startswith("data:image/png")
+    assert "OpenStreetMap contributors" in page
+    plain = choropleth(frimley_lsoa, "imd_score", label="IMD")
+    assert not [c for c in plain._children.values() if isinstance(c, folium.TileLayer)]
