@@ -553,3 +553,28 @@ def _jsonable(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def band_threshold(gdf: gpd.GeoDataFrame, *, quantile: float = 0.95) -> float:
+    """A distance band (metres) that gives most areas a neighbour without swamping dense ones.
+
+    GeoDa's default band (the largest nearest-neighbour distance) is set by the most remote
+    area; over a whole country it links hundreds of urban areas to each other. This takes the
+    ``quantile`` of the nearest-neighbour distances instead; the few areas beyond it are then
+    joined to their nearest area by `build_weights` and reported as islands.
+
+    Parameters
+    ----------
+    gdf
+        Areas in EPSG:27700 (``pw_x``/``pw_y`` used when present, else centroids).
+    quantile
+        Share of areas whose nearest neighbour lies within the band, in (0, 1].
+    """
+    if not 0 < quantile <= 1:
+        raise ParameterError(f"quantile={quantile!r}: allowed (0, 1]")
+    frame = _validate_frame(gdf)
+    if len(frame) < 2:
+        raise ParameterError("band_threshold needs at least two areas")
+    xy, _ = _points(frame)
+    dist, _ = cKDTree(xy).query(xy, k=2)
+    return float(np.quantile(dist[:, 1], quantile))

@@ -278,7 +278,11 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
         LocalMoran,
         cluster_stability,
     )
-    from geo.weights import build_weights
+    from geo.weights import band_threshold, build_weights
+
+    def weights_for(frame: pd.DataFrame, kind: str) -> Any:
+        extra = {"threshold": band_threshold(frame)} if kind == "distance_band" else {}
+        return build_weights(frame, kind=kind, **extra)
 
     out = Outputs()
     corr = None if correction == "none" else correction
@@ -293,7 +297,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
             have = frame[frame[col].notna()]
             if int(have["in_area"].sum()) < 8:
                 continue
-            wr = build_weights(have, kind=weights)
+            wr = weights_for(have, weights)
             out.results[f"weights_{level}_{col}"] = wr.summary()
             y = have[col].astype(float)
             for stat in (GlobalMoran, GlobalGeary, GlobalGetisOrdG):
@@ -318,7 +322,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
         have = msoa.dropna(subset=[sex, "imd_score"])
         if int(have["in_area"].sum()) < 8:
             continue
-        wr = build_weights(have, kind=weights)
+        wr = weights_for(have, weights)
         d = BivariateMoran(permutations=999, seed=seed).fit(have[sex], have["imd_score"], wr)
         rows.append({"level": "msoa", **d.to_dict()})
         bl = BivariateLocalMoran(**local_kw).fit(have[sex], have["imd_score"], wr).to_frame()
@@ -326,7 +330,9 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
             bl["labels"].rename(f"bilisa_{sex}_imd"))
         if len(have) >= 30:
             cs = cluster_stability(have, have[sex].astype(float), permutations=permutations,
-                                   seed=seed, alpha=alpha, correction=corr)
+                                   seed=seed, alpha=alpha, correction=corr,
+                                   weights_options={"distance_band": {
+                                       "threshold": band_threshold(have)}})
             out.results[f"cluster_stability_{sex}"] = {
                 "share_stable": cs.share_stable, "share_stable_flagged": cs.share_stable_flagged,
                 "weights": cs.weights}

@@ -192,3 +192,21 @@ def test_bad_inputs_name_what_is_wrong(frimley):
     pw.loc[pw.index[3], "pw_x"] = np.nan
     with pytest.raises(InputError, match="pw_x/pw_y are missing"):
         build_weights(pw, kind="knn", k=3)
+
+
+def test_band_threshold_is_the_quantile_of_nearest_neighbour_distances():
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from geo.weights import band_threshold, build_weights
+
+    xs = np.array([0.0, 100.0, 300.0, 700.0, 5000.0])  # nearest distances 100,100,200,400,4300
+    gdf = gpd.GeoDataFrame({"pw_x": xs, "pw_y": 0.0},
+                           geometry=[shapely.Point(x, 0).buffer(10) for x in xs],
+                           index=pd.Index([f"E0100000{i}" for i in range(5)], name="lsoa11cd"),
+                           crs=27700)
+    assert band_threshold(gdf, quantile=0.8) == pytest.approx(np.quantile(
+        [100, 100, 200, 400, 4300], 0.8))
+    w = build_weights(gdf, kind="distance_band", threshold=band_threshold(gdf, quantile=0.8))
+    assert w.islands == ["E01000004"]  # the remote one is joined to its nearest and reported
