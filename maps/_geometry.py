@@ -160,6 +160,40 @@ _TYPE_NAMES = {
 }
 
 
+def in_area_only(gdf: gpd.GeoDataFrame, *, what: str) -> gpd.GeoDataFrame:
+    """Drop the edge ring: rows whose ``in_area`` column is False (kept if there is no column).
+
+    Study-area frames carry the ring of adjacent areas outside the system as neighbours for the
+    statistics; results never report them, and maps do not draw them.
+
+    Parameters
+    ----------
+    gdf
+        The frame.
+    what
+        How the frame is called in messages.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The rows inside the area.
+    """
+    if "in_area" not in gdf.columns:
+        return gdf
+    flag = gdf["in_area"]
+    if flag.isna().any() or not pd.api.types.is_bool_dtype(flag.dtype):
+        raise InputError(
+            f"{what}: column 'in_area' must be True/False without gaps, got dtype {flag.dtype}"
+        )
+    kept = gdf[flag.to_numpy(dtype=bool)]
+    if len(kept) == 0:
+        raise InputError(f"{what}: no row has in_area True; nothing inside the area to draw")
+    if len(kept) < len(gdf):
+        logger.info("%s: %d edge-ring area(s) outside the study area are not drawn", what,
+                    len(gdf) - len(kept))
+    return kept
+
+
 def resolve_name_column(gdf: gpd.GeoDataFrame, name_col: str | None, *, what: str) -> str | None:
     """Return the column holding area names, or None when the frame has none.
 

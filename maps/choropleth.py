@@ -19,7 +19,7 @@ import pandas as pd
 
 from geo.errors import InputError, ParameterError, preview
 from maps._classify import Classification, classify, fmt, palette
-from maps._geometry import check_frame, resolve_name_column, web_geometries
+from maps._geometry import check_frame, in_area_only, resolve_name_column, web_geometries
 from maps._layers import (
     DEFAULT_ATTRIBUTION,
     AtlasMap,
@@ -115,6 +115,7 @@ def add_choropleth(
     """
     what = f"choropleth of {column!r}"
     check_frame(gdf, what=what, columns=[column], geom_types=("Polygon", "MultiPolygon"))
+    gdf = in_area_only(gdf, what=what)
     names_col = resolve_name_column(gdf, name_col, what=what)
     values = gdf[column]
     if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
@@ -252,6 +253,7 @@ def choropleth(
     ----------
     gdf
         Neighbourhoods in EPSG:27700, indexed by area code, with ``column`` (NaN = suppressed).
+        Rows with ``in_area`` False (the edge ring of a study area) are not drawn.
     column
         The indicator.
     label

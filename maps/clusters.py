@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import InputError, ParameterError, preview
-from maps._geometry import check_frame, resolve_name_column, web_geometries
+from maps._geometry import check_frame, in_area_only, resolve_name_column, web_geometries
 from maps._layers import (
     DEFAULT_ATTRIBUTION,
     AtlasMap,
@@ -152,6 +152,8 @@ def _category_map(
     renderer: str,
     layer_name: str,
 ) -> AtlasMap:
+    gdf = in_area_only(gdf, what=what)
+    labels = labels.loc[gdf.index]
     colours = dict(colours)
     if (labels == NO_NEIGHBOURS).any():
         colours[NO_NEIGHBOURS] = NO_NEIGHBOURS_COLOUR
@@ -177,7 +179,7 @@ def _category_map(
     columns["c"] = index.tolist()
     rows: list[dict[str, Any]] = [{"label": legend_title, "key": "k"}]
     for key, (row_label, values, dec, units) in extra_columns.items():
-        columns[key] = clean(values, dec)
+        columns[key] = clean(values.loc[gdf.index], dec)
         rows.append({"label": row_label, "key": key, "dec": dec, "units": units})
     tip = {"title": "n" if names_col else None, "code": True, "missing": NOT_TESTED,
            "rows": rows, "extra": []}

@@ -152,3 +152,14 @@ def test_large_maps_use_canvas_and_grey_missing(frimley_lsoa):
     assert spec["canvas"] is True
     assert spec["style"]["missing"]["fillColor"].startswith("#")  # no SVG pattern on a canvas
     assert pd.Series(payload(layers(m)[0])["p"]["c"]).eq(-1).sum() == 3
+
+
+def test_edge_ring_is_not_drawn(frimley_lsoa):
+    gdf = frimley_lsoa.assign(in_area=True)
+    gdf.loc[gdf.index[:10], "in_area"] = False
+    m = choropleth(gdf, "imd_score", label="IMD")
+    assert payload(layers(m)[0])["id"] == list(gdf.index[10:])
+    gdf["in_area"] = gdf["in_area"].astype(object)
+    gdf.loc[gdf.index[0], "in_area"] = None
+    with pytest.raises(InputError, match="in_area"):
+        choropleth(gdf, "imd_score", label="IMD")

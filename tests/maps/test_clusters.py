@@ -131,3 +131,13 @@ def test_gistar_map_with_plain_labels_and_argument_check(frimley_lisa):
     assert "Hot spot" in legend(m) and "confidence" not in legend(m)
     with pytest.raises(ParameterError, match="exactly one of p_col"):
         gistar_map(gdf, "gi_z", label="IMD", weights_desc=WEIGHTS)
+
+
+def test_cluster_map_skips_the_edge_ring(frimley_lisa):
+    gdf = frimley_lisa.assign(in_area=True)
+    gdf.loc[gdf.index[-5:], "in_area"] = False
+    m = lisa_map(gdf, "lisa", label="IMD", weights_desc=WEIGHTS, permutations=999,
+                 correction="fdr", alpha=0.05, value_col="imd_score")
+    data = payload(layers(m)[0])
+    assert data["id"] == list(gdf.index[:-5])
+    np.testing.assert_allclose(data["p"]["v"], gdf["imd_score"].iloc[:-5], atol=0.051)
