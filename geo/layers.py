@@ -7,6 +7,8 @@ LSOAs. Suppressed values stay missing and are reported.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -117,3 +119,33 @@ def roll_up(area: StudyArea) -> StudyArea:
                 frame[f"{c}_range"] = frame[f"{c}_max"] - frame[f"{c}_min"]
             setattr(area, level, frame)
     return area
+
+
+def england_comparators(imd: pd.DataFrame, le: pd.DataFrame, population: pd.Series,
+                        hierarchy: Any) -> dict[str, float]:
+    """England values for map and table comparisons, population-weighted.
+
+    IMD-based columns are weighted by LSOA population over every English LSOA in the IMD file;
+    life expectancy by MSOA population (the sum of its LSOAs) over the MSOAs with a published
+    value. The England LE so formed is a population-weighted mean of MSOA LE, not ONS's
+    national life table figure, and is used only as a reference line.
+    """
+    out: dict[str, float] = {}
+    pop = population.reindex(imd.index)
+    ok = pop.notna()
+    for col in ("imd_score", "income_score_rate_approx", "employment_score_rate_approx"):
+        if col in imd.columns:
+            v = imd.loc[ok, col]
+            has = v.notna()
+            out[col] = float(np.average(v[has], weights=pop[ok][has]))
+    msoa_of = hierarchy.frame["msoa11cd"]
+    msoa_pop = population.reindex(msoa_of.index).groupby(msoa_of).sum()
+    for col in LE_COLUMNS:
+        if col in le.columns:
+            v = le[col].dropna()
+            w = msoa_pop.reindex(v.index)
+            has = w.notna() & (w > 0)
+            if has.any():
+                out[col] = float(np.average(v[has], weights=w[has]))
+                out[f"{col}_pwmean"] = out[col]
+    return out

@@ -556,7 +556,7 @@ def _jsonable(value: object) -> object:
 
 
 def band_threshold(gdf: gpd.GeoDataFrame, *, quantile: float = 0.95) -> float:
-    """A distance band (metres) that gives most areas a neighbour without swamping dense ones.
+    """Return a distance band (m) giving most areas a neighbour without swamping dense ones.
 
     GeoDa's default band (the largest nearest-neighbour distance) is set by the most remote
     area; over a whole country it links hundreds of urban areas to each other. This takes the

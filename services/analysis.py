@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from geo.areas import StudyArea
+from geo.errors import HealthgapError
 from geo.rollup import weighted_rollup
 
 log = logging.getLogger(__name__)
@@ -110,26 +111,42 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         out.tables["model_headline"] = hl.table().reset_index()
         out.results["headline"] = headline
 
-    # inequality per level
-    sii_rows = []
+    # inequality per level (a place needs >= 15 MSOAs for quintiles, >= 40 for deciles)
+    sii_rows: list[dict[str, Any]] = []
+    skipped_sii: list[str] = []
+    sii_groups: list[pd.DataFrame] = []
     for sex in sexes:
         frame = inside[inside[sex].notna() & inside["imd_score"].notna()]
         for level, code_col in (("system", "icb22cd"), ("place", "lad22cd")):
             for code, grp in frame.groupby(code_col):
-                n_q = 10 if len(grp) >= 20 else 5 if len(grp) >= 10 else 0
+                n_q = 10 if len(grp) >= 40 else 5 if len(grp) >= 15 else 0
                 if not n_q:
+                    skipped_sii.append(str(code))
                     continue
-                si = SlopeIndex(value=sex, population="population_in_area", score="imd_score",
-                                n_quantiles=n_q, repetitions=20_000, seed=seed).fit(grp)
+                try:
+                    si = SlopeIndex(value=sex, population="population_in_area",
+                                    score="imd_score", n_quantiles=n_q, repetitions=20_000,
+                                    seed=seed).fit(grp)
+                except HealthgapError as exc:
+                    out.notes.append(f"SII of {sex} for {level} {code} not computed: {exc}")
+                    continue
+                g = si.groups_.reset_index()
+                g.insert(0, "code", code)
+                g.insert(0, "level", level)
+                g.insert(0, "sex", sex.replace("le_", ""))
+                sii_groups.append(g)
                 sii_rows.append({"sex": sex.replace("le_", ""), "level": level, "code": code,
                                  "n_msoa": len(grp), "quantiles": n_q, "sii": si.sii_,
                                  "sii_lci": si.sii_ci_[0], "sii_uci": si.sii_ci_[1],
                                  "rii": si.rii_, "gap": si.gap_,
+                                 "intercept": si.intercept_,
                                  "le_min": grp[sex].min(), "le_max": grp[sex].max(),
                                  "le_range": grp[sex].max() - grp[sex].min()})
         if len(frame) >= 3:
+            # a few local authorities are split between ICBs: a place is a (LA, ICB) pair
+            frame = frame.assign(place_in_system=frame["lad22cd"] + "|" + frame["icb22cd"])
             th = TheilDecomposition(value=sex, population="population_in_area",
-                                    levels=("lad22cd", "icb22cd"),
+                                    levels=("place_in_system", "icb22cd"),
                                     labels=("neighbourhood", "place", "system")).fit(frame)
             comps = th.components_.copy()
             comps.insert(0, "sex", sex.replace("le_", ""))
@@ -139,6 +156,10 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
             out.results[f"theil_{sex}"] = th.to_dict()
     if sii_rows:
         out.tables["model_sii"] = pd.DataFrame(sii_rows)
+        out.tables["model_sii_groups"] = pd.concat(sii_groups, ignore_index=True)
+    if skipped_sii:
+        out.notes.append(f"SII not computed for {len(set(skipped_sii))} place(s) with fewer "
+                         "than 15 MSOAs (too few areas per quintile)")
 
     # determinants: Shapley R² by group, beside the County Health Rankings split
     groups = {g: [c for c in cols if c in inside.columns] for g, cols in DETERMINANTS.items()}

@@ -26,7 +26,7 @@ from data.layout import DataDir
 from geo.areas import StudyArea, select_area
 from geo.errors import ParameterError
 from geo.hierarchy import AreaRef, Hierarchy
-from geo.layers import join_imd, join_life_expectancy, roll_up
+from geo.layers import england_comparators, join_imd, join_life_expectancy, roll_up
 from services.store import BuildStore
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,7 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None) -> Bu
         ("spatial statistics", _stage_statistics),
         ("life-expectancy models", _stage_models),
         ("write the GeoPackage", _stage_write),
+        ("write the HTML atlas", _stage_atlas),
     ]
     ctx = _Ctx(options=options, data=data)
     for i, (name, fn) in enumerate(stages):
@@ -220,6 +221,7 @@ class _Ctx:
     timings: dict[str, float] = field(default_factory=dict)
     peak_mb: dict[str, float] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
+    england: dict[str, float] = field(default_factory=dict)
 
 
 def _stage_area(ctx: _Ctx) -> None:
@@ -238,10 +240,13 @@ def _stage_layers(ctx: _Ctx) -> None:
     o = ctx.options
     ctx.inputs["imd"] = ctx.data.path("imd")
     ctx.inputs["life_expectancy"] = ctx.data.path("life_expectancy")
-    join_imd(ctx.area, readers.read_imd(ctx.inputs["imd"]), max_loss=o.max_loss)
-    join_life_expectancy(ctx.area, readers.read_life_expectancy(ctx.inputs["life_expectancy"]),
-                         max_loss=o.max_loss)
+    imd = readers.read_imd(ctx.inputs["imd"])
+    le = readers.read_life_expectancy(ctx.inputs["life_expectancy"])
+    join_imd(ctx.area, imd, max_loss=o.max_loss)
+    join_life_expectancy(ctx.area, le, max_loss=o.max_loss)
     roll_up(ctx.area)
+    ctx.england = england_comparators(imd, le, readers.read_population(
+        ctx.data.path("population")), ctx.hierarchy)
 
 
 def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
@@ -349,6 +354,21 @@ def _stage_models(ctx: _Ctx) -> None:
     ctx.tables.update(out.tables)
     ctx.results["models"] = out.results
     ctx.area.notes.extend(out.notes)
+
+
+def _stage_atlas(ctx: _Ctx) -> None:
+    """Draw the maps (maps/) into ``<out>/atlas``."""
+    from services.atlas import build_atlas
+
+    assert ctx.area is not None
+    o = ctx.options
+    if not o.maps:
+        return
+    index = build_atlas(ctx.area, out_dir=Path(o.out_dir) / "atlas", layers=ctx.layers,
+                        tables=ctx.tables, manifest=ctx.manifest, england=ctx.england,
+                        synthetic=o.synthetic, weights=o.weights, alpha=o.alpha,
+                        correction=o.correction)
+    ctx.outputs["atlas"] = index
 
 
 def _stage_write(ctx: _Ctx) -> None:

@@ -201,6 +201,70 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
                 log_level=settings.log_level.lower(), log_config=None)
 
 
+@app.command()
+def fetch(ids: Annotated[list[str] | None, typer.Argument(help="Source ids (default: all); "
+                                                      "see data/sources.yml.")] = None,
+          cache: Annotated[Path, typer.Option("--cache", help="Download cache.")] =
+          Path(".cache/healthgap"),
+          base_url: Annotated[str | None, typer.Option(help="Fetch from a mirror of a data "
+                                                       "directory instead.")] = None,
+          force: Annotated[bool, typer.Option(help="Download again.")] = False) -> None:
+    """Download the official releases (ONS, MHCLG, OHID, NHS ODS, Geofabrik) into a cache."""
+    from data.fetch import fetch as run_fetch
+
+    report = run_fetch(ids or None, cache_dir=cache, base_url=base_url, force=force)
+    out.print(report.summary())
+    if not report.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def headline(store: Annotated[Path, typer.Option("--store", help="A build directory.")]) -> None:
+    """Print the headline figures of a build: LE range and SII per level, cliffs, regression."""
+    import pandas as pd
+
+    from services.store import BuildStore
+
+    st = BuildStore(store)
+    layers = st.layers()
+    man = st.read_manifest()
+    out.print(f"[bold]{man['area']['name']} ({man['area']['code']})[/bold]"
+              + ("  [yellow]SYNTHETIC DEMO DATA[/yellow]" if man.get("synthetic") else ""))
+
+    def show(title: str, frame: pd.DataFrame, cols: list[str]) -> None:
+        table = Table(title=title)
+        cols = [c for c in cols if c in frame.columns]
+        for c in cols:
+            table.add_column(c, justify="right" if frame[c].dtype.kind in "fi" else "left")
+        for _, row in frame[cols].iterrows():
+            table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row])
+        out.print(table)
+
+    if "model_sii" in layers:
+        sii = st.read_layer("model_sii")
+        show("Life expectancy range and slope index of inequality (years) per level", sii,
+             ["sex", "level", "code", "n_msoa", "le_min", "le_max", "le_range", "sii",
+              "sii_lci", "sii_uci", "gap"])
+    if "model_headline" in layers:
+        hl = st.read_layer("model_headline")
+        show("Distance decay: the system-wide claims", hl,
+             ["index", "range_years", "name_min", "name_max", "median_years_per_mile",
+              "share_pairs_at_or_above_threshold", "transect_loss_per_mile",
+              "transect_loss_per_mile_lo", "transect_loss_per_mile_hi"])
+    if "cliffs" in layers:
+        cl = st.read_layer("cliffs").head(10)
+        show("Steepest health cliffs (years per mile between neighbouring MSOAs)", cl,
+             ["sex", "code_a", "code_b", "le_a", "le_b", "distance_miles", "years_per_mile"])
+    if "model_regression" in layers:
+        rg = st.read_layer("model_regression")
+        cols = [c for c in rg.columns if c not in ("sex",)]
+        show("Regression of life expectancy (OLS, spatial lag, spatial error)", rg,
+             ["sex", *cols[:7]])
+    if "model_fit" in layers:
+        show("Model fit", st.read_layer("model_fit"),
+             ["sex", "model", "n", "log_likelihood", "aic", "rho", "lambda"])
+
+
 def _int(value: str, name: str) -> int:
     try:
         return int(value)

@@ -16,7 +16,7 @@ def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     generate_demo(root / "data", seed=2019)
     return build(BuildOptions(area=DEMO_ICB, data_dir=root / "data", out_dir=root,
-                              synthetic=True, maps=False))
+                              synthetic=True, maps=True))
 
 
 def test_every_stage_lands_in_the_store(demo):
@@ -82,3 +82,35 @@ def test_statistics_in_the_store_match_a_direct_fit(demo):
     assert labels[lsoa["in_area"]].notna().all() and labels[~lsoa["in_area"]].isna().all()
     assert set(labels.dropna()) <= {"High-High", "Low-Low", "High-Low", "Low-High",
                                     "Not significant", "No neighbours"}
+
+
+def test_atlas_links_every_page_and_says_synthetic(demo):
+    import re
+
+    index = demo.outputs["atlas"]
+    html = index.read_text()
+    pages = sorted(set(re.findall(r'href="([a-z0-9_-]+\.html)"', html)))
+    assert len(pages) >= 20
+    for must in ("lsoa-imd-score.html", "msoa-le-male.html", "lisa-msoa-le-male.html",
+                 "cliffs-le-male.html", "access-gp.html"):
+        assert must in pages
+    for page in pages:
+        text = (index.parent / page).read_text()
+        assert "SYNTHETIC" in text, page
+        # nothing is loaded from the network (links to leafletjs.com in the credits are fine)
+        assert not re.search(r'<(script|link|img|iframe)[^>]*(src|href)="https?://', text), page
+    assert "Open Government Licence" in html and "OpenStreetMap contributors" in html
+
+
+def test_headline_command_prints_the_figures(demo):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "services.cli", "headline", "--store",
+                        str(demo.store.path.parent)], capture_output=True, text=True,
+                       env={"COLUMNS": "200", "PATH": ""})
+    assert r.returncode == 0, r.stderr
+    assert "slope index of inequality" in r.stdout and "health cliffs" in r.stdout.lower()
+    sii = BuildStore(demo.store.path).read_layer("model_sii")
+    system = sii[(sii["sex"] == "male") & (sii["level"] == "system")].iloc[0]
+    assert f"{system['sii']:.2f}" in r.stdout
