@@ -96,3 +96,30 @@ def test_cli_unknown_area_is_one_clear_line(shared_data, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "error: area 'Atlantis'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_rutland_build_routes_real_gps_on_the_real_network(shared_data, tmp_path):
+    """Rutland (E06000017) is covered by the bundled Geofabrik extract: access is built."""
+    res = build(BuildOptions(area="E06000017", data_dir=shared_data, out_dir=tmp_path,
+                             models=False, maps=False))
+    inside = res.area.inside
+    assert len(inside) == 23
+    t = inside["gp_time_min"]
+    # every LSOA has a drive time or a stated reason; no placeholder numbers
+    assert (t.notna() | inside["gp_access_reason"].notna()).all()
+    assert t.notna().sum() >= 20 and t.max() < 45 and t.min() > 0
+    store = BuildStore(res.store.path)
+    fac = store.read_layer("facilities")
+    assert {"gp", "hospital"} <= set(fac["kind"])
+    # the facility reports account for every row of the national files
+    rep = store.read_layer("facility_report_gp")
+    n_rows = len(pd.read_csv(shared_data / "health_services/"
+                             "gp_practices_epraccur_dec2023_geocoded.csv"))
+    from geo.facilities import read_gp_practices
+
+    read = read_gp_practices(shared_data / "health_services/"
+                             "gp_practices_epraccur_dec2023_geocoded.csv")
+    assert len(read.facilities) + len(rep) == n_rows
+    man = store.read_manifest()
+    assert man["results"]["access"]["network"] == "rutland-latest.osm.pbf"
+    assert "osm/rutland-latest.osm.pbf" in man["inputs"]
