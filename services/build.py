@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -119,14 +118,10 @@ class BuildResult:
 
 
 def package_versions() -> dict[str, str]:
-    """Versions of the packages a result depends on."""
-    out = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    """Return the versions of Python and the packages a result depends on."""
+    from geo._models import package_versions as versions
+
+    return {"python": platform.python_version(), **versions(*VERSIONED)}
 
 
 def load_hierarchy(data: DataDir) -> Hierarchy:
