@@ -102,6 +102,10 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output directory."
                                      seed=seed, synthetic=True))
     _report(result)
     out.print("[bold yellow]The demo data is SYNTHETIC: it describes no real place.[/bold yellow]")
+    atlas = result.outputs.get("atlas")  # type: ignore[attr-defined]
+    if atlas:
+        out.print(f"Open the atlas in a browser: [bold]{Path(atlas).resolve().as_uri()}[/bold]")
+    out.print(f"Headline figures: healthgap headline --store {out_dir}")
 
 
 @app.command()
