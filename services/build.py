@@ -6,6 +6,7 @@ CLI draws a progress bar from it; the API's job runner records it as the job's s
 
 from __future__ import annotations
 
+import functools
 import logging
 import platform
 import resource
@@ -124,10 +125,30 @@ def package_versions() -> dict[str, str]:
     return {"python": platform.python_version(), **versions(*VERSIONED)}
 
 
+@functools.lru_cache(maxsize=32)
+def _cached_read(reader: str, path: str, mtime_ns: int, size: int) -> Any:
+    return getattr(readers, reader)(path)
+
+
+def read_cached(reader: str, path: Path) -> Any:
+    """Read a national input once per process (keyed by path, size and modification time).
+
+    Batch workers and the England build read the same national tables for every area; the
+    frames returned are shared, so callers must not modify them in place.
+    """
+    st = Path(path).stat()
+    return _cached_read(reader, str(path), st.st_mtime_ns, st.st_size)
+
+
 def load_hierarchy(data: DataDir) -> Hierarchy:
-    """Read the two ONS lookups and join them."""
-    return Hierarchy.from_lookups(readers.read_lsoa_lookup(data.path("lsoa_lookup")),
-                                  readers.read_icb_lookup(data.path("icb_lookup")))
+    """Read the two ONS lookups and join them (once per process)."""
+    a, b = data.path("lsoa_lookup"), data.path("icb_lookup")
+    return _cached_hierarchy(str(a), a.stat().st_mtime_ns, str(b), b.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_hierarchy(a: str, a_mtime: int, b: str, b_mtime: int) -> Hierarchy:
+    return Hierarchy.from_lookups(readers.read_lsoa_lookup(a), readers.read_icb_lookup(b))
 
 
 def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 1,
@@ -137,7 +158,7 @@ def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 
     Only the features near the area are read from the national boundary files (a box around
     the area's LSOA centres, 10 km wider than the ring needs).
     """
-    centroids = readers.read_centroids(data.path("centroids"))
+    centroids = read_cached("read_centroids", data.path("centroids"))
     bbox = None
     if ref.level != "england":
         codes = hierarchy.lsoas_in(ref)
@@ -153,7 +174,7 @@ def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 
     if msoa_path is not None:
         msoa_b, _ = readers.read_boundaries(msoa_path, level="msoa", bbox=bbox)
     area = select_area(hierarchy, lsoa_b, ref,
-                       population=readers.read_population(data.path("population")),
+                       population=read_cached("read_population", data.path("population")),
                        centroids=centroids, msoa_boundaries=msoa_b, ring=ring,
                        max_loss=max_loss)
     if lsoa_rep.repaired:
@@ -235,13 +256,14 @@ def _stage_layers(ctx: _Ctx) -> None:
     o = ctx.options
     ctx.inputs["imd"] = ctx.data.path("imd")
     ctx.inputs["life_expectancy"] = ctx.data.path("life_expectancy")
-    imd = readers.read_imd(ctx.inputs["imd"])
-    le = readers.read_life_expectancy(ctx.inputs["life_expectancy"])
+    imd = read_cached("read_imd", ctx.inputs["imd"])
+    le = read_cached("read_life_expectancy", ctx.inputs["life_expectancy"])
     join_imd(ctx.area, imd, max_loss=o.max_loss)
     join_life_expectancy(ctx.area, le, max_loss=o.max_loss)
     roll_up(ctx.area)
-    ctx.england = england_comparators(imd, le, readers.read_population(
-        ctx.data.path("population")), ctx.hierarchy)
+    ctx.england = england_comparators(imd, le, read_cached("read_population",
+                                                           ctx.data.path("population")),
+                                      ctx.hierarchy)
 
 
 def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
