@@ -49,6 +49,13 @@ class Outputs:
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def append(self, name: str, frame: pd.DataFrame, *, sex: str) -> None:
+        """Add ``frame`` (index kept as a column) to table ``name``, tagged with the sex."""
+        part = frame.reset_index()
+        part.insert(0, "sex", sex.replace("le_", ""))
+        old = self.tables.get(name)
+        self.tables[name] = part if old is None else pd.concat([old, part], ignore_index=True)
+
 
 def msoa_determinants(area: StudyArea) -> list[str]:
     """Roll the determinant columns present on the LSOAs up to the MSOAs (population-weighted).
@@ -148,11 +155,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
             th = TheilDecomposition(value=sex, population="population_in_area",
                                     levels=("place_in_system", "icb22cd"),
                                     labels=("neighbourhood", "place", "system")).fit(frame)
-            comps = th.components_.copy()
-            comps.insert(0, "sex", sex.replace("le_", ""))
-            out.tables.setdefault("model_theil", pd.DataFrame())
-            out.tables["model_theil"] = pd.concat([out.tables["model_theil"],
-                                                   comps.reset_index()], ignore_index=True)
+            out.append("model_theil", th.components_, sex=sex)
             out.results[f"theil_{sex}"] = th.to_dict()
     if sii_rows:
         out.tables["model_sii"] = pd.DataFrame(sii_rows)
@@ -211,18 +214,10 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
             diag_rows.append(d)
             out.results[f"regression_{name}_{sex}"] = m.to_dict()
         ols = models[0][1]
-        diag = ols.diagnostics_.copy()
-        diag.insert(0, "sex", sex.replace("le_", ""))
-        out.tables.setdefault("model_ols_diagnostics", pd.DataFrame())
-        out.tables["model_ols_diagnostics"] = pd.concat(
-            [out.tables["model_ols_diagnostics"], diag.reset_index()], ignore_index=True)
+        out.append("model_ols_diagnostics", ols.diagnostics_, sex=sex)
         lag = models[1][1]
         if getattr(lag, "impacts_", None) is not None:
-            imp = lag.impacts_.copy()
-            imp.insert(0, "sex", sex.replace("le_", ""))
-            out.tables.setdefault("model_impacts", pd.DataFrame())
-            out.tables["model_impacts"] = pd.concat([out.tables["model_impacts"],
-                                                     imp.reset_index()], ignore_index=True)
+            out.append("model_impacts", lag.impacts_, sex=sex)
         if not big and len(frame) >= 30:
             try:
                 gwr = LocalRegression(y=sex, x=x).fit(frame)
