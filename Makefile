@@ -40,7 +40,7 @@ test: install-test browser
 	$(BIN)/python -m pytest -q
 
 lint: install-test
-	$(BIN)/ruff check geo maps services data tests benchmarks
+	$(BIN)/ruff check healthgap geo maps services data tests benchmarks
 	$(BIN)/mypy
 
 bench: install-test

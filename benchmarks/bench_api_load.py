@@ -43,7 +43,7 @@ def free_port() -> int:
 def build_frimley(data_dir: Path, root: Path) -> Path:
     """Build Frimley (layers only) under ``root``; return ``root``."""
     sys.path.insert(0, str(REPO))
-    from services.build import BuildOptions, build
+    from healthgap.services.build import BuildOptions, build
 
     build(BuildOptions(area=AREA, data_dir=data_dir, out_dir=root / AREA, access=False,
                        models=False, maps=False))
@@ -54,7 +54,7 @@ def build_frimley(data_dir: Path, root: Path) -> Path:
 def server(store: Path, *, port: int, timeout: float = 90.0):
     """Run ``healthgap serve`` in a subprocess; yield its base URL; stop it afterwards."""
     env = {**os.environ, "HEALTHGAP_LOG_LEVEL": "WARNING", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "services.cli", "serve", "--store", str(store),
+    cmd = [sys.executable, "-m", "healthgap.services.cli", "serve", "--store", str(store),
            "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)

@@ -30,8 +30,8 @@ import pyogrio
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from geo.local import LocalMoran  # noqa: E402
-from geo.weights import build_weights  # noqa: E402
+from healthgap.geo.local import LocalMoran  # noqa: E402
+from healthgap.geo.weights import build_weights  # noqa: E402
 
 
 def peak_rss_mb() -> float:

@@ -32,8 +32,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from maps._assets import remote_resources  # noqa: E402
-from maps.choropleth import choropleth  # noqa: E402
+from healthgap.maps._assets import remote_resources  # noqa: E402
+from healthgap.maps.choropleth import choropleth  # noqa: E402
 
 FRIMLEY = "E54000034"
 MB = 1_000_000

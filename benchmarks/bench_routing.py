@@ -30,10 +30,9 @@ import geopandas as gpd  # noqa: E402
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-from geo.access import TravelCosts, lsoa_origins  # noqa: E402
-from geo.facilities import read_gp_practices  # noqa: E402
-from geo.network import RoutingNetwork, read_network  # noqa: E402
+from healthgap.geo.access import TravelCosts, lsoa_origins  # noqa: E402
+from healthgap.geo.facilities import read_gp_practices  # noqa: E402
+from healthgap.geo.network import RoutingNetwork, read_network  # noqa: E402
 
 RUTLAND = "E06000017"
 

@@ -20,9 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from data.layout import DataDir  # noqa: E402
-from services.batch import run_batch  # noqa: E402
-from services.build import BuildOptions, build, load_hierarchy  # noqa: E402
+from healthgap.data.layout import DataDir  # noqa: E402
+from healthgap.services.batch import run_batch  # noqa: E402
+from healthgap.services.build import BuildOptions, build, load_hierarchy  # noqa: E402
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from geo.errors import InputError
+from healthgap.errors import InputError
 
 _CHUNK = 1 << 20
 

@@ -42,11 +42,11 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 import shapely
+from healthgap.data._checksum import sha256_file
 from pyproj import Transformer
 from scipy.special import ndtr
 
-from data._checksum import sha256_file
-from geo.errors import ParameterError
+from healthgap.errors import ParameterError
 
 #: The ICB of the demo area (``healthgap build --area E54900001``).
 DEMO_ICB = "E54900001"

@@ -36,9 +36,9 @@ from urllib.parse import quote, urlparse
 
 import httpx
 import yaml
+from healthgap.data._checksum import sha256_file
 
-from data._checksum import sha256_file
-from geo.errors import (
+from healthgap.errors import (
     ChecksumError,
     DownloadError,
     HealthgapError,

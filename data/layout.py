@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from geo.errors import InputError
+from healthgap.errors import InputError
 
 #: Relative path of each input inside a data directory.
 LAYOUT: dict[str, str] = {

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from healthgap.geo import BNG
 
-from geo import BNG
-from geo.errors import (
+from healthgap.errors import (
     CodeFormatError,
     CRSError,
     DuplicateCodeError,

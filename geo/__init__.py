@@ -4,8 +4,6 @@ Pure and importable: GeoDataFrame / DataFrame in, frame or result object out. No
 FastAPI, Folium or the service settings.
 """
 
-BNG = "EPSG:27700"
-"""British National Grid: the CRS every analysis runs in (metres)."""
+from healthgap import BNG, WGS84
 
-WGS84 = "EPSG:4326"
-"""Longitude/latitude, used only on copies at render and serve time (maps/, services/)."""
+__all__ = ["BNG", "WGS84"]

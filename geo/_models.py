@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.errors import InputError, MissingColumnError, ParameterError, preview
+from healthgap.errors import InputError, MissingColumnError, ParameterError, preview
 
 MILE_KM = 1.609344
 """Kilometres in one statute mile."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import osmium
 
-from geo.errors import InputError, ParameterError
+from healthgap.errors import InputError, ParameterError
 
 # key -> regex that must NOT be found in the value (absent key passes); "highway" must be present.
 _DRIVE_EXCLUDE: dict[str, str] = {

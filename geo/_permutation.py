@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from geo.errors import ParameterError
+from healthgap.errors import ParameterError
 
 _TIE_RTOL = 1e-10
 _GLOBAL_BATCH = 64

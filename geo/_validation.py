@@ -6,9 +6,9 @@ from collections.abc import Iterable
 
 import geopandas as gpd
 import pandas as pd
+from healthgap.geo import BNG
 
-from geo import BNG
-from geo.errors import CRSError, InputError, MissingColumnError, ValidationError, preview
+from healthgap.errors import CRSError, InputError, MissingColumnError, ValidationError, preview
 
 
 def require_bng(gdf: object, *, name: str = "frame") -> gpd.GeoDataFrame:
@@ -40,7 +40,7 @@ def collect(source: str, checks: Iterable[tuple[bool, str]]) -> None:
 
 def require_unique_index(frame: pd.DataFrame, *, name: str = "frame") -> None:
     """Raise if the frame's index (area codes) has duplicates."""
-    from geo.errors import DuplicateCodeError
+    from healthgap.errors import DuplicateCodeError
 
     dup = frame.index[frame.index.duplicated()].unique()
     if len(dup):

@@ -45,16 +45,16 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
+from healthgap.geo import BNG
+from healthgap.geo.decay import decay_function
+from healthgap.geo.network import WALK_SPEED_KPH, RoutingNetwork
 
-from geo import BNG
-from geo.decay import decay_function
-from geo.errors import (
+from healthgap.errors import (
     CRSError,
     InputError,
     MissingColumnError,
     ParameterError,
 )
-from geo.network import WALK_SPEED_KPH, RoutingNetwork
 
 log = logging.getLogger(__name__)
 
@@ -651,7 +651,7 @@ def read_imd_indicators(
         wanted = pd.Index(codes)
         absent = wanted.difference(frame.index)
         if len(absent):
-            from geo.errors import UnknownAreaError, preview
+            from healthgap.errors import UnknownAreaError, preview
 
             raise UnknownAreaError(f"{p}: {len(absent)} LSOA code(s) not found: {preview(absent)}")
         frame = frame.loc[wanted]

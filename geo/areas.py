@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from healthgap.geo import BNG
+from healthgap.geo._validation import require_bng
+from healthgap.geo.hierarchy import AreaRef, Hierarchy
+from healthgap.geo.joins import REPORT_COLUMNS, join_on_code
+from healthgap.geo.rollup import weighted_centre
 
-from geo import BNG
-from geo._validation import require_bng
-from geo.errors import JoinError, ParameterError, preview
-from geo.hierarchy import AreaRef, Hierarchy
-from geo.joins import REPORT_COLUMNS, join_on_code
-from geo.rollup import weighted_centre
+from healthgap.errors import JoinError, ParameterError, preview
 
 
 @dataclass

@@ -14,7 +14,7 @@ Edge ring and missing values
 A global statistic describes the study area itself: when results are restricted to some areas
 (the ``report`` argument, or the weights' ``in_area``), the weights are cut down to those areas
 (``Graph.subgraph``) and transformed again before the statistic is computed; the ring is left
-out. Missing values raise :class:`~geo.errors.InputError` naming the areas; leave them out
+out. Missing values raise :class:`~healthgap.errors.InputError` naming the areas; leave them out
 explicitly when building the weights (``build_weights(..., include=...)``).
 """
 
@@ -24,17 +24,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from libpysal.graph import Graph
-from scipy import sparse, stats
-
-from geo._permutation import (
+from healthgap.geo._permutation import (
     check_permutations,
     resolve_seed,
     simulation_summary,
     total_randomization,
 )
-from geo.errors import InputError, ParameterError
-from geo.weights import Report, WeightsResult, align_values, report_mask, resolve_weights
+from healthgap.geo.weights import Report, WeightsResult, align_values, report_mask, resolve_weights
+from libpysal.graph import Graph
+from scipy import sparse, stats
+
+from healthgap.errors import InputError, ParameterError
 
 __all__ = ["BivariateMoran", "GlobalGeary", "GlobalGetisOrdG", "GlobalMoran"]
 

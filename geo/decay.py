@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from geo.errors import ParameterError
+from healthgap.errors import ParameterError
 
 DecayFunction = Callable[[ArrayLike], Any]
 """A vectorised weight function: cost(s) in, weight(s) of the same shape out."""

@@ -30,11 +30,11 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from healthgap.geo import BNG
 from pyproj import Transformer
 from shapely import points
 
-from geo import BNG
-from geo.errors import CRSError, InputError, MissingColumnError, ParameterError
+from healthgap.errors import CRSError, InputError, MissingColumnError, ParameterError
 
 ENGLAND_CODE = "E92000001"
 

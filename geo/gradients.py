@@ -21,12 +21,8 @@ import numpy as np
 import pandas as pd
 import shapely
 import statsmodels.api as sm
-from libpysal.graph import Graph
-from scipy import optimize, sparse, stats
-from scipy.spatial.distance import pdist
-
-from geo import BNG
-from geo._models import (
+from healthgap.geo import BNG
+from healthgap.geo._models import (
     MILE_KM,
     FittedModel,
     check_choice,
@@ -37,8 +33,12 @@ from geo._models import (
     package_versions,
     variance_from_ci,
 )
-from geo._validation import require_bng, require_columns, require_unique_index
-from geo.errors import InputError, ParameterError, UnknownAreaError, preview
+from healthgap.geo._validation import require_bng, require_columns, require_unique_index
+from libpysal.graph import Graph
+from scipy import optimize, sparse, stats
+from scipy.spatial.distance import pdist
+
+from healthgap.errors import InputError, ParameterError, UnknownAreaError, preview
 
 logger = logging.getLogger(__name__)
 

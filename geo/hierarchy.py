@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from geo.errors import JoinError, ParameterError, UnknownAreaError, preview
+from healthgap.errors import JoinError, ParameterError, UnknownAreaError, preview
 
 #: Hierarchy levels, finest first, with the columns that hold their code and name.
 LEVELS: dict[str, tuple[str, str]] = {

@@ -21,16 +21,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-
-from geo._models import (
+from healthgap.geo._models import (
     FittedModel,
     check_choice,
     check_confidence,
     numeric_column,
     variance_from_ci,
 )
-from geo._validation import require_columns, require_unique_index
-from geo.errors import InputError, ParameterError, preview
+from healthgap.geo._validation import require_columns, require_unique_index
+
+from healthgap.errors import InputError, ParameterError, preview
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from geo.errors import JoinError, ParameterError, preview
+from healthgap.errors import JoinError, ParameterError, preview
 
 REPORT_COLUMNS = ["join", "side", "code", "reason"]
 

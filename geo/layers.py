@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from healthgap.geo.areas import StudyArea
+from healthgap.geo.joins import REPORT_COLUMNS, join_on_code
+from healthgap.geo.rollup import weighted_rollup
 
-from geo.areas import StudyArea
-from geo.errors import InputError
-from geo.joins import REPORT_COLUMNS, join_on_code
-from geo.rollup import weighted_rollup
+from healthgap.errors import InputError
 
 #: Indicators rolled up from LSOA to MSOA, place and system by population weight.
 LSOA_ROLLUP = ("imd_score", "income_score_rate_approx", "employment_score_rate_approx")

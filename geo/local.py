@@ -37,24 +37,20 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from libpysal.graph import Graph
-from scipy import sparse
-
-from geo._permutation import (
+from healthgap.geo._permutation import (
     ConditionalResult,
     check_permutations,
     conditional_randomization,
     resolve_seed,
 )
-from geo.errors import InputError, MissingColumnError, ParameterError
-from geo.multiple_testing import (
+from healthgap.geo.multiple_testing import (
     CORRECTIONS,
     adjust,
     min_permutations_for_fdr,
     min_tied_for_fdr,
     smallest_pseudo_p,
 )
-from geo.weights import (
+from healthgap.geo.weights import (
     Report,
     WeightsResult,
     align_values,
@@ -62,6 +58,10 @@ from geo.weights import (
     report_mask,
     resolve_weights,
 )
+from libpysal.graph import Graph
+from scipy import sparse
+
+from healthgap.errors import InputError, MissingColumnError, ParameterError
 
 __all__ = [
     "BivariateLocalMoran",

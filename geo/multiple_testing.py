@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from geo.errors import ParameterError
+from healthgap.errors import ParameterError
 
 __all__ = [
     "CORRECTIONS",

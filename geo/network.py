@@ -49,14 +49,14 @@ import networkx as nx
 import numba
 import numpy as np
 import scipy.sparse as sp
+from healthgap.geo import BNG
+from healthgap.geo._osm import MODES, write_network_xml
 from numpy.typing import NDArray
 from pyproj import Transformer
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from geo import BNG
-from geo._osm import MODES, write_network_xml
-from geo.errors import CRSError, InputError, ParameterError
+from healthgap.errors import CRSError, InputError, ParameterError
 
 log = logging.getLogger(__name__)
 

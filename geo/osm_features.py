@@ -38,11 +38,11 @@ import numpy as np
 import osmium
 import pandas as pd
 import shapely
+from healthgap.geo import BNG
+from healthgap.geo._osm import check_osm_file, file_bounds
 from pyproj import Transformer
 
-from geo import BNG
-from geo._osm import check_osm_file, file_bounds
-from geo.errors import CRSError, InputError, MissingColumnError
+from healthgap.errors import CRSError, InputError, MissingColumnError
 
 log = logging.getLogger(__name__)
 

@@ -35,10 +35,16 @@ import pandas as pd
 import rasterio
 import shapely
 from affine import Affine
+from healthgap.geo import BNG
 from pyproj import CRS
 
-from geo import BNG
-from geo.errors import CRSError, DuplicateCodeError, InputError, MissingColumnError, ParameterError
+from healthgap.errors import (
+    CRSError,
+    DuplicateCodeError,
+    InputError,
+    MissingColumnError,
+    ParameterError,
+)
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,14 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from healthgap.geo._models import FittedModel, check_choice, check_confidence, numeric_column
+from healthgap.geo._validation import require_bng, require_unique_index
 from libpysal.graph import Graph
 from scipy import sparse, stats
 from scipy.sparse import linalg as splinalg
 from statsmodels.stats.diagnostic import het_breuschpagan
 
-from geo._models import FittedModel, check_choice, check_confidence, numeric_column
-from geo._validation import require_bng, require_unique_index
-from geo.errors import InputError, ParameterError, UnknownAreaError, preview
+from healthgap.errors import InputError, ParameterError, UnknownAreaError, preview
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class _SpatialBase(FittedModel):
         self.y = y
         self.x = list(x)
         self.transform = transform
-        self._params = {"y": y, "x": self.x, "transform": transform}
+        self._params: dict[str, Any] = {"y": y, "x": self.x, "transform": transform}
 
     def _prepare(self, frame: pd.DataFrame, graph: Graph) -> tuple[np.ndarray, np.ndarray, Any]:
         used, report = _design(frame, self.y, self.x, name=f"{type(self).__name__} frame")

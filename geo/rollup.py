@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from healthgap.geo._validation import require_columns
 
-from geo._validation import require_columns
-from geo.errors import ParameterError
+from healthgap.errors import ParameterError
 
 
 def weighted_rollup(frame: pd.DataFrame, columns: list[str], *, by: str,

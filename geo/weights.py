@@ -23,12 +23,12 @@ from typing import Any, Literal, TypeAlias
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from healthgap.geo import BNG
 from libpysal.graph import Graph
 from pyproj import CRS
 from scipy.spatial import cKDTree
 
-from geo import BNG
-from geo.errors import (
+from healthgap.errors import (
     CRSError,
     DuplicateCodeError,
     GeometryError,

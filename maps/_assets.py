@@ -15,7 +15,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from geo.errors import OfflineError
+from healthgap.errors import OfflineError
 
 VENDOR_DIR = Path(__file__).resolve().parent / "static" / "vendor"
 LEAFLET_VERSION = "1.9.4"

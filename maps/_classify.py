@@ -31,7 +31,7 @@ import pandas as pd
 from matplotlib.colors import to_hex
 from scipy import stats
 
-from geo.errors import InputError, ParameterError
+from healthgap.errors import InputError, ParameterError
 
 SCHEMES = ("auto", "quantiles", "natural_breaks", "equal_interval", "categories", "rank_deciles")
 """Classification schemes :func:`classify` accepts (plus explicit ``bins``)."""

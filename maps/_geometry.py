@@ -27,9 +27,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from healthgap.geo import BNG, WGS84
 
-from geo import BNG, WGS84
-from geo.errors import (
+from healthgap.errors import (
     CRSError,
     DuplicateCodeError,
     GeometryError,

@@ -20,10 +20,8 @@ import pandas as pd
 from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.template import Template
-
-from geo.errors import InputError, ParameterError
-from maps import _assets
-from maps._geometry import (
+from healthgap.maps import _assets
+from healthgap.maps._geometry import (
     LEVEL_NAMES,
     bounds_latlon,
     check_frame,
@@ -32,6 +30,8 @@ from maps._geometry import (
     topology,
     web_geometries,
 )
+
+from healthgap.errors import InputError, ParameterError
 
 ONS_ATTRIBUTION = (
     "Source: Office for National Statistics licensed under the Open Government Licence v.3.0"

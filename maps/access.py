@@ -11,11 +11,9 @@ from collections.abc import Mapping, Sequence
 import folium
 import geopandas as gpd
 import pandas as pd
-
-from geo.errors import DuplicateCodeError, ParameterError, preview
-from maps._classify import palette
-from maps._geometry import check_frame
-from maps._layers import (
+from healthgap.maps._classify import palette
+from healthgap.maps._geometry import check_frame
+from healthgap.maps._layers import (
     DEFAULT_ATTRIBUTION,
     AtlasMap,
     Control,
@@ -27,7 +25,9 @@ from maps._layers import (
     legend_html,
     use_canvas,
 )
-from maps.choropleth import add_choropleth
+from healthgap.maps.choropleth import add_choropleth
+
+from healthgap.errors import DuplicateCodeError, ParameterError, preview
 
 KIND_COLOURS = ("#08519c", "#54278f", "#006d2c", "#000000", "#01665e", "#8c510a")
 """Marker colours of facility kinds, in order of first appearance: dark blues, purples and greens

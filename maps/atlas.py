@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geo.errors import ParameterError
-from maps import _assets
-from maps._layers import (
+from healthgap.maps import _assets
+from healthgap.maps._layers import (
     DEFAULT_ATTRIBUTION,
     OSM_ATTRIBUTION,
     SYNTHETIC_BANNER,
     AtlasMap,
 )
+
+from healthgap.errors import ParameterError
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,80}$")
 _ELEMENT_ID = re.compile(r"\b([a-z][a-z_]*)_([0-9a-f]{32})(?![0-9a-f])")

@@ -16,11 +16,11 @@ from typing import Any
 import matplotlib
 import numpy as np
 import pandas as pd
+from healthgap.maps._classify import fmt
+from healthgap.maps._layers import Control
 from matplotlib.figure import Figure
 
-from geo.errors import InputError, MissingColumnError, ParameterError
-from maps._classify import fmt
-from maps._layers import Control
+from healthgap.errors import InputError, MissingColumnError, ParameterError
 
 _STYLE: dict[str, Any] = {
     "svg.fonttype": "none",

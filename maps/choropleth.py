@@ -16,11 +16,9 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-from geo.errors import InputError, ParameterError, preview
-from maps._classify import Classification, classify, fmt, palette
-from maps._geometry import check_frame, in_area_only, resolve_name_column, web_geometries
-from maps._layers import (
+from healthgap.maps._classify import Classification, classify, fmt, palette
+from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column, web_geometries
+from healthgap.maps._layers import (
     DEFAULT_ATTRIBUTION,
     AtlasMap,
     Control,
@@ -36,6 +34,8 @@ from maps._layers import (
     swatch_row,
     use_canvas,
 )
+
+from healthgap.errors import InputError, ParameterError, preview
 
 MISSING_LABEL = "Suppressed / no data"
 

@@ -15,11 +15,9 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-from geo.errors import InputError, ParameterError
-from maps._classify import fmt
-from maps._geometry import check_frame, resolve_name_column
-from maps._layers import (
+from healthgap.maps._classify import fmt
+from healthgap.maps._geometry import check_frame, resolve_name_column
+from healthgap.maps._layers import (
     DEFAULT_ATTRIBUTION,
     AtlasMap,
     Control,
@@ -30,7 +28,9 @@ from maps._layers import (
     legend_html,
     use_canvas,
 )
-from maps.choropleth import add_choropleth
+from healthgap.maps.choropleth import add_choropleth
+
+from healthgap.errors import InputError, ParameterError
 
 CLIFF_COLOUR = "#d01c8b"
 """Colour of cliff lines: magenta stands out on both ends of the sequential colour maps."""

@@ -14,10 +14,8 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-from geo.errors import InputError, ParameterError, preview
-from maps._geometry import check_frame, in_area_only, resolve_name_column, web_geometries
-from maps._layers import (
+from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column, web_geometries
+from healthgap.maps._layers import (
     DEFAULT_ATTRIBUTION,
     AtlasMap,
     Control,
@@ -33,6 +31,8 @@ from maps._layers import (
     swatch_row,
     use_canvas,
 )
+
+from healthgap.errors import InputError, ParameterError, preview
 
 LISA_COLOURS = {
     "High-High": "#d7191c",

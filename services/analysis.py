@@ -14,10 +14,10 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from healthgap.geo.areas import StudyArea
+from healthgap.geo.rollup import weighted_rollup
 
-from geo.areas import StudyArea
-from geo.errors import HealthgapError
-from geo.rollup import weighted_rollup
+from healthgap.errors import HealthgapError
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +77,21 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     decomposition, Shapley R² of the determinant groups, OLS with spatial diagnostics, spatial lag
     and error models, GWR, the semivariogram and correlogram, and LE against travel time.
     """
-    from geo.gradients import (
+    from healthgap.geo.gradients import (
         DecayFit,
         MoranCorrelogram,
         NeighbourGradients,
         Semivariogram,
         headline_gradients,
     )
-    from geo.inequality import ShapleyR2, SlopeIndex, TheilDecomposition
-    from geo.regression import LocalRegression, OLSDiagnostics, SpatialErrorModel, SpatialLagModel
-    from geo.weights import build_weights
+    from healthgap.geo.inequality import ShapleyR2, SlopeIndex, TheilDecomposition
+    from healthgap.geo.regression import (
+        LocalRegression,
+        OLSDiagnostics,
+        SpatialErrorModel,
+        SpatialLagModel,
+    )
+    from healthgap.geo.weights import build_weights
 
     out = Outputs()
     msoa = area.msoa
@@ -287,14 +292,19 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
     ``lisa_<col>_p``, ``gi_<col>``, ``gi_<col>_z``); bivariate Moran of life expectancy against
     IMD, and the LISA cluster stability across weights, go to the results.
     """
-    from geo.autocorrelation import BivariateMoran, GlobalGeary, GlobalGetisOrdG, GlobalMoran
-    from geo.local import (
+    from healthgap.geo.autocorrelation import (
+        BivariateMoran,
+        GlobalGeary,
+        GlobalGetisOrdG,
+        GlobalMoran,
+    )
+    from healthgap.geo.local import (
         BivariateLocalMoran,
         LocalGetisOrdGStar,
         LocalMoran,
         cluster_stability,
     )
-    from geo.weights import band_threshold, build_weights
+    from healthgap.geo.weights import band_threshold, build_weights
 
     def weights_for(frame: pd.DataFrame, kind: str) -> Any:
         extra = {"threshold": band_threshold(frame)} if kind == "distance_band" else {}

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from geo.areas import StudyArea
-from geo.indicators import IMD_DOMAINS, describe
+from healthgap.geo.areas import StudyArea
+from healthgap.geo.indicators import IMD_DOMAINS, describe
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +78,13 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
     weights, alpha, correction
         The statistics' settings, stated in the cluster maps' legends.
     """
-    from data.fetch import load_sources
-    from maps.access import access_map
-    from maps.atlas import Page, write_atlas
-    from maps.charts import add_chart_panel, sii_chart
-    from maps.choropleth import choropleth
-    from maps.cliffs import cliffs_map
-    from maps.clusters import gistar_map, lisa_map
+    from healthgap.data.fetch import load_sources
+    from healthgap.maps.access import access_map
+    from healthgap.maps.atlas import Page, write_atlas
+    from healthgap.maps.charts import add_chart_panel, sii_chart
+    from healthgap.maps.choropleth import choropleth
+    from healthgap.maps.cliffs import cliffs_map
+    from healthgap.maps.clusters import gistar_map, lisa_map
 
     lsoa = area.lsoa
     msoa = area.msoa

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from data._checksum import sha256_file
-from data.layout import LAYOUT, DataDir
-from services.build import BuildOptions, build, package_versions
+from healthgap.data._checksum import sha256_file
+from healthgap.data.layout import LAYOUT, DataDir
+from healthgap.services.build import BuildOptions, build, package_versions
 
 log = logging.getLogger(__name__)
 

@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from healthgap.data import readers
+from healthgap.data._checksum import sha256_file
+from healthgap.data.layout import DataDir
+from healthgap.geo.areas import StudyArea, select_area
+from healthgap.geo.hierarchy import AreaRef, Hierarchy
+from healthgap.geo.layers import england_comparators, join_imd, join_life_expectancy, roll_up
+from healthgap.services.store import BuildStore
 
-from data import readers
-from data._checksum import sha256_file
-from data.layout import DataDir
-from geo.areas import StudyArea, select_area
-from geo.errors import ParameterError
-from geo.hierarchy import AreaRef, Hierarchy
-from geo.layers import england_comparators, join_imd, join_life_expectancy, roll_up
-from services.store import BuildStore
+from healthgap.errors import ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class BuildResult:
 
 def package_versions() -> dict[str, str]:
     """Return the versions of Python and the packages a result depends on."""
-    from geo._models import package_versions as versions
+    from healthgap.geo._models import package_versions as versions
 
     return {"python": platform.python_version(), **versions(*VERSIONED)}
 
@@ -268,7 +268,7 @@ def _stage_layers(ctx: _Ctx) -> None:
 
 def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
     """Return the first OSM extract whose header box covers the area, if any."""
-    from geo._osm import file_bounds
+    from healthgap.geo._osm import file_bounds
 
     box = area.inside.to_crs("EPSG:4326").total_bounds
     for path in data.osm_files():
@@ -280,12 +280,12 @@ def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
 
 def _stage_access(ctx: _Ctx) -> None:
     """Join IMD's own access/environment indicators; route to services; summarise rasters."""
-    from geo.access import ServiceAccess, read_imd_indicators
-    from geo.facilities import read_facilities, read_gp_practices
-    from geo.joins import join_on_code
-    from geo.network import read_network
-    from geo.osm_features import green_space_share, outlet_density, read_osm_features
-    from geo.raster import zonal_stats
+    from healthgap.geo.access import ServiceAccess, read_imd_indicators
+    from healthgap.geo.facilities import read_facilities, read_gp_practices
+    from healthgap.geo.joins import join_on_code
+    from healthgap.geo.network import read_network
+    from healthgap.geo.osm_features import green_space_share, outlet_density, read_osm_features
+    from healthgap.geo.raster import zonal_stats
 
     assert ctx.area is not None
     o, area = ctx.options, ctx.area
@@ -347,7 +347,7 @@ def _stage_access(ctx: _Ctx) -> None:
 
 def _stage_statistics(ctx: _Ctx) -> None:
     """Global and local autocorrelation (geo/autocorrelation, geo/local)."""
-    from services.analysis import run_statistics
+    from healthgap.services.analysis import run_statistics
 
     assert ctx.area is not None
     o = ctx.options
@@ -360,7 +360,7 @@ def _stage_statistics(ctx: _Ctx) -> None:
 
 def _stage_models(ctx: _Ctx) -> None:
     """Fit the life-expectancy models (geo/gradients, inequality, regression)."""
-    from services.analysis import run_models
+    from healthgap.services.analysis import run_models
 
     assert ctx.area is not None
     if not ctx.options.models:
@@ -375,7 +375,7 @@ def _stage_models(ctx: _Ctx) -> None:
 
 def _stage_atlas(ctx: _Ctx) -> None:
     """Draw the maps (maps/) into ``<out>/atlas``."""
-    from services.atlas import build_atlas
+    from healthgap.services.atlas import build_atlas
 
     assert ctx.area is not None
     o = ctx.options

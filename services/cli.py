@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from geo.errors import HealthgapError, InputError
+from healthgap.errors import HealthgapError, InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="healthgap: where, and why, life expectancy is unequal between the "
@@ -30,7 +30,7 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Output directory (de
 
 
 def _run_build(options: object) -> object:
-    from services.build import build
+    from healthgap.services.build import build
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
@@ -43,7 +43,7 @@ def _run_build(options: object) -> object:
 
 
 def _report(result: object) -> None:
-    from services.build import BuildResult
+    from healthgap.services.build import BuildResult
 
     assert isinstance(result, BuildResult)
     counts = result.manifest["counts"]
@@ -75,7 +75,7 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
           models: Annotated[bool, typer.Option(help="Fit the life-expectancy models.")] = True,
           maps: Annotated[bool, typer.Option(help="Write the HTML atlas.")] = True) -> None:
     """Build an area's layers, statistics, models and atlas into one GeoPackage."""
-    from services.build import BuildOptions
+    from healthgap.services.build import BuildOptions
 
     perms: int | str = permutations if permutations == "auto" else _int(permutations,
                                                                          "--permutations")
@@ -92,8 +92,8 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output directory."
          Path("out/demo"),
          seed: Annotated[int, typer.Option(help="Seed of the synthetic area.")] = 2019) -> None:
     """Generate the synthetic demo area and build it (no internet needed)."""
-    from data.demo import DEMO_ICB, generate_demo
-    from services.build import BuildOptions
+    from healthgap.data.demo import DEMO_ICB, generate_demo
+    from healthgap.services.build import BuildOptions
 
     data_dir = out_dir / "data"
     console.print(f"generating the SYNTHETIC demo area in {data_dir}")
@@ -112,8 +112,8 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output directory."
 def areas(data: DataOpt = DEFAULT_DATA,
           level: Annotated[str, typer.Option(help="icb, sicb or lad.")] = "icb") -> None:
     """List the ICBs (or sub-ICBs, local authorities) with their codes."""
-    from data.layout import DataDir
-    from services.build import load_hierarchy
+    from healthgap.data.layout import DataDir
+    from healthgap.services.build import load_hierarchy
 
     h = load_hierarchy(DataDir(data))
     frame = h.areas(level)
@@ -139,9 +139,9 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
           force: Annotated[bool, typer.Option(help="Rebuild up-to-date ICBs too.")] = False,
           maps: Annotated[bool, typer.Option(help="Write each ICB's atlas.")] = True) -> None:
     """Build every ICS atlas (each with its edge ring) as tasks on Dask distributed."""
-    from data.layout import DataDir
-    from services.batch import run_batch
-    from services.build import BuildOptions, load_hierarchy
+    from healthgap.data.layout import DataDir
+    from healthgap.services.batch import run_batch
+    from healthgap.services.build import BuildOptions, load_hierarchy
 
     h = load_hierarchy(DataDir(data))
     codes = (list(h.areas("icb").index) if icbs.strip().lower() == "all"
@@ -183,11 +183,10 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
     The OpenAPI documentation is at /docs.
     """
     import uvicorn
+    from healthgap.services.api.app import create_app
+    from healthgap.services.api.catalog import Catalog
+    from healthgap.services.settings import Settings
     from pydantic import ValidationError
-
-    from services.api.app import create_app
-    from services.api.catalog import Catalog
-    from services.settings import Settings
 
     try:
         settings = Settings(store_root=store)
@@ -214,7 +213,7 @@ def fetch(ids: Annotated[list[str] | None, typer.Argument(help="Source ids (defa
                                                        "directory instead.")] = None,
           force: Annotated[bool, typer.Option(help="Download again.")] = False) -> None:
     """Download the official releases (ONS, MHCLG, OHID, NHS ODS, Geofabrik) into a cache."""
-    from data.fetch import fetch as run_fetch
+    from healthgap.data.fetch import fetch as run_fetch
 
     report = run_fetch(ids or None, cache_dir=cache, base_url=base_url, force=force)
     out.print(report.summary())
@@ -226,8 +225,7 @@ def fetch(ids: Annotated[list[str] | None, typer.Argument(help="Source ids (defa
 def headline(store: Annotated[Path, typer.Option("--store", help="A build directory.")]) -> None:
     """Print the headline figures of a build: LE range and SII per level, cliffs, regression."""
     import pandas as pd
-
-    from services.store import BuildStore
+    from healthgap.services.store import BuildStore
 
     st = BuildStore(store)
     layers = st.layers()

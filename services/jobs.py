@@ -33,11 +33,11 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+from healthgap.services.errors import BusyError, UnknownRunError, problem_for
+from healthgap.services.store import BuildStore
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo.errors import HealthgapError, ParameterError
-from services.errors import BusyError, UnknownRunError, problem_for
-from services.store import BuildStore
+from healthgap.errors import HealthgapError, ParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -478,7 +478,7 @@ class SiiParams(RunParams):
           "across population-weighted deprivation quantiles, with a simulated interval.")
 def run_sii(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
     """SII/RII with `geo.inequality.SlopeIndex`."""
-    from geo.inequality import SlopeIndex
+    from healthgap.geo.inequality import SlopeIndex
 
     p = SiiParams(**params)
     frames.progress(0.1, f"reading {p.level}")
@@ -512,7 +512,7 @@ class _WeightsParams(RunParams):
 
 def _spatial_frame(frames: StoreFrames, p: _WeightsParams) -> Any:
     """Read the level's layer and build weights over the rows with a value (ring included)."""
-    from geo.weights import build_weights
+    from healthgap.geo.weights import build_weights
 
     frames.progress(0.05, f"reading {p.level}")
     frame = frames.layer(p.level, index=_CODES[p.level])
@@ -541,7 +541,7 @@ class MoranParams(_WeightsParams):
           "neighbours only), analytical and permutation inference.")
 def run_moran(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
     """Global Moran's I with `geo.autocorrelation.GlobalMoran`."""
-    from geo.autocorrelation import GlobalMoran
+    from healthgap.geo.autocorrelation import GlobalMoran
 
     p = MoranParams(**params)
     frame, weights, left_out = _spatial_frame(frames, p)
@@ -566,7 +566,7 @@ class LisaParams(_WeightsParams):
           "neighbourhoods, with conditional permutations and an FDR/Bonferroni correction.")
 def run_lisa(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
     """LISA with `geo.local.LocalMoran`; one row per neighbourhood inside the area."""
-    from geo.local import LocalMoran
+    from healthgap.geo.local import LocalMoran
 
     p = LisaParams(**params)
     frame, weights, left_out = _spatial_frame(frames, p)
@@ -599,8 +599,8 @@ class RegressionParams(_WeightsParams):
           "the residuals and the LM tests, or a maximum-likelihood spatial lag or error model.")
 def run_regression(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
     """`geo.regression` OLSDiagnostics / SpatialLagModel / SpatialErrorModel on the area."""
-    from geo.regression import OLSDiagnostics, SpatialErrorModel, SpatialLagModel
-    from geo.weights import build_weights
+    from healthgap.geo.regression import OLSDiagnostics, SpatialErrorModel, SpatialLagModel
+    from healthgap.geo.weights import build_weights
 
     p = RegressionParams(**params)
     frames.progress(0.05, f"reading {p.level}")
@@ -650,7 +650,7 @@ class DecayParams(RunParams):
           "indicator with travel time; compare the forms by AIC.")
 def run_decay(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
     """`geo.gradients.DecayFit` on the neighbourhoods inside the area."""
-    from geo.gradients import DecayFit
+    from healthgap.geo.gradients import DecayFit
 
     p = DecayParams(**params)
     frames.progress(0.05, f"reading {p.level}")

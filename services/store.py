@@ -14,7 +14,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from geo.errors import InputError, UnknownLayerError
+from healthgap.errors import InputError, UnknownLayerError
 
 STORE_NAME = "healthgap.gpkg"
 

@@ -9,8 +9,9 @@ from tests.conftest import REPO
 
 
 def test_ruff_is_clean():
-    r = subprocess.run([sys.executable, "-m", "ruff", "check", "geo", "maps", "services", "data",
-                        "tests", "benchmarks"], cwd=REPO, capture_output=True, text=True)
+    dirs = ["healthgap", "geo", "maps", "services", "data", "tests", "benchmarks"]
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", *dirs], cwd=REPO,
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -12,16 +12,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from healthgap.services import errors
+from healthgap.services.api.deps import CatalogDep, ServiceState, get_settings
+from healthgap.services.api.paging import GZIP_LEVEL, GZIP_MINIMUM
+from healthgap.services.api.routers import areas, layers, maps, runs, stats
+from healthgap.services.errors import PROBLEM_JSON
+from healthgap.services.settings import Settings
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from services import errors
-from services.api.deps import CatalogDep, ServiceState, get_settings
-from services.api.paging import GZIP_LEVEL, GZIP_MINIMUM
-from services.api.routers import areas, layers, maps, runs, stats
-from services.errors import PROBLEM_JSON
-from services.settings import Settings
 
 logger = logging.getLogger(__name__)
 

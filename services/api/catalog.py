@@ -23,9 +23,9 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+from healthgap.services.store import STORE_NAME, BuildStore
 
-from geo.errors import UnknownAreaError, UnknownLayerError, preview
-from services.store import STORE_NAME, BuildStore
+from healthgap.errors import UnknownAreaError, UnknownLayerError, preview
 
 logger = logging.getLogger(__name__)
 

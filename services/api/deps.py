@@ -12,8 +12,7 @@ from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-
-from services.api.catalog import (
+from healthgap.services.api.catalog import (
     CODE_PATTERN,
     LAYER_PATTERN,
     Build,
@@ -21,8 +20,8 @@ from services.api.catalog import (
     LayerCache,
     ResponseCache,
 )
-from services.jobs import JobRunner
-from services.settings import Settings
+from healthgap.services.jobs import JobRunner
+from healthgap.services.settings import Settings
 
 
 @dataclass

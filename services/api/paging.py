@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from fastapi import Request
+from healthgap.services.api.schemas import Link
 
-from geo.errors import ParameterError
-from services.api.schemas import Link
+from healthgap.errors import ParameterError
 
 #: Bodies at least this long are gzipped (when the client accepts gzip); see app.py.
 GZIP_MINIMUM = 1000

@@ -24,9 +24,9 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from healthgap.data.demo import DEMO_FILES, DEMO_ICB, MANIFEST_NAME, NEIGHBOUR_ICB, generate_demo
 
-from data.demo import DEMO_FILES, DEMO_ICB, MANIFEST_NAME, NEIGHBOUR_ICB, generate_demo
-from geo.errors import ParameterError
+from healthgap.errors import ParameterError
 
 N_LSOA = 320
 LSOA_GEOJSON = "geography/lsoa11_boundaries_ew_super_generalised.geojson"

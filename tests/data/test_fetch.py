@@ -16,9 +16,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from healthgap.data.fetch import LOCK_NAME, Source, fetch, load_sources, sha256_file
 
-from data.fetch import LOCK_NAME, Source, fetch, load_sources, sha256_file
-from geo.errors import ChecksumError, DownloadError, ParameterError, ValidationError
+from healthgap.errors import ChecksumError, DownloadError, ParameterError, ValidationError
 
 SMALL = ("hospitals", "nhs_trusts")  # 51 kB and 17 kB real files
 
@@ -266,7 +266,7 @@ def test_sha256_file_matches_hashlib_across_chunks(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
     assert sha256_file(empty) == hashlib.sha256(b"").hexdigest()
-    from geo.errors import InputError
+    from healthgap.errors import InputError
 
     with pytest.raises(InputError, match="missing"):
         sha256_file(tmp_path / "missing")

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from healthgap.data import readers
+from healthgap.geo import BNG
 
-from data import readers
-from geo import BNG
-from geo.errors import (
+from healthgap.errors import (
     CodeFormatError,
     CRSError,
     DuplicateCodeError,
@@ -176,7 +176,7 @@ def test_wrong_crs_declared(tmp_path, small):
 
 
 def test_geo_functions_refuse_frames_not_in_bng(small):
-    from geo._validation import require_bng
+    from healthgap.geo._validation import require_bng
 
     with pytest.raises(CRSError, match="CRS is EPSG:4326; expected EPSG:27700"):
         require_bng(small.to_crs(4326), name="LSOA boundaries")

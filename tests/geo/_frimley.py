@@ -14,8 +14,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-
-from geo.rollup import weighted_centre
+from healthgap.geo.rollup import weighted_centre
 
 FRIMLEY = "E54000034"
 

@@ -58,7 +58,7 @@ def rutland_lsoa(data: Path, ring_m: float = 0.0) -> gpd.GeoDataFrame:
 @functools.lru_cache(maxsize=2)
 def rutland_drive(data: Path, cache_dir: Path):
     """Drive network around Rutland (5 km buffer) from the real Geofabrik extract."""
-    from geo.network import read_network
+    from healthgap.geo.network import read_network
 
     return read_network(
         data / "osm/rutland-latest.osm.pbf",
@@ -72,7 +72,7 @@ def rutland_drive(data: Path, cache_dir: Path):
 @functools.lru_cache(maxsize=2)
 def rutland_gps(data: Path, buffer_m: float = 10_000.0) -> gpd.GeoDataFrame:
     """Active GP practices from the real epraccur file within Rutland's box + buffer."""
-    from geo.facilities import read_gp_practices
+    from healthgap.geo.facilities import read_gp_practices
 
     read = read_gp_practices(data / "health_services/gp_practices_epraccur_dec2023_geocoded.csv")
     minx, miny, maxx, maxy = rutland_lsoa(data).total_bounds

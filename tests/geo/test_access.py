@@ -12,9 +12,8 @@ import pandas as pd
 import pytest
 import shapely
 from access import Access
-
-from geo import BNG
-from geo.access import (
+from healthgap.geo import BNG
+from healthgap.geo.access import (
     IMD_INDICATORS,
     ServiceAccess,
     TravelCosts,
@@ -22,9 +21,10 @@ from geo.access import (
     lsoa_origins,
     read_imd_indicators,
 )
-from geo.decay import decay_function, gaussian
-from geo.errors import CRSError, MissingColumnError, ParameterError, UnknownAreaError
-from geo.network import RoutingNetwork
+from healthgap.geo.decay import decay_function, gaussian
+from healthgap.geo.network import RoutingNetwork
+
+from healthgap.errors import CRSError, MissingColumnError, ParameterError, UnknownAreaError
 from tests.geo._rutland import rutland_drive, rutland_gps, rutland_lsoa
 from tests.geo.test_network import hand_graph
 

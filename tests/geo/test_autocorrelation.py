@@ -14,10 +14,10 @@ import esda
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.geo.autocorrelation import BivariateMoran, GlobalGeary, GlobalGetisOrdG, GlobalMoran
+from healthgap.geo.weights import build_weights
 
-from geo.autocorrelation import BivariateMoran, GlobalGeary, GlobalGetisOrdG, GlobalMoran
-from geo.errors import InputError, JoinError, ParameterError
-from geo.weights import build_weights
+from healthgap.errors import InputError, JoinError, ParameterError
 from tests.geo._stats_data import columbus, frimley_lsoa
 
 P = 999

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 from access import weights as access_weights
+from healthgap.geo import decay
 
-from geo import decay
-from geo.errors import ParameterError
+from healthgap.errors import ParameterError
 
 T = np.array([0.0, 0.5, 1.0, 5.0, 10.0, 12.5, 20.0, 30.0, 45.0, 90.0])
 

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from healthgap.geo import BNG
+from healthgap.geo.facilities import read_facilities, read_gp_practices, read_postcodes
 from pyproj import Transformer
 
-from geo import BNG
-from geo.errors import MissingColumnError, ParameterError
-from geo.facilities import read_facilities, read_gp_practices, read_postcodes
+from healthgap.errors import MissingColumnError, ParameterError
 
 
 @functools.lru_cache(maxsize=1)

@@ -13,19 +13,25 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from libpysal.graph import Graph
-from libpysal.weights import W
-from scipy import optimize
-from shapely.geometry import box
-
-from geo.errors import CRSError, InputError, MissingColumnError, ParameterError, UnknownAreaError
-from geo.gradients import (
+from healthgap.geo.gradients import (
     DecayFit,
     MoranCorrelogram,
     NeighbourGradients,
     Semivariogram,
     Transect,
     headline_gradients,
+)
+from libpysal.graph import Graph
+from libpysal.weights import W
+from scipy import optimize
+from shapely.geometry import box
+
+from healthgap.errors import (
+    CRSError,
+    InputError,
+    MissingColumnError,
+    ParameterError,
+    UnknownAreaError,
 )
 from tests.geo._frimley import FRIMLEY, frimley_msoa
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from healthgap.data import readers
+from healthgap.geo.hierarchy import Hierarchy
 
-from data import readers
-from geo.errors import UnknownAreaError
-from geo.hierarchy import Hierarchy
+from healthgap.errors import UnknownAreaError
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from healthgap.geo.inequality import (
+    CHR_REFERENCE,
+    ShapleyR2,
+    SlopeIndex,
+    TheilDecomposition,
+    quantile_groups,
+)
 
-from geo.errors import InputError, ParameterError
-from geo.inequality import CHR_REFERENCE, ShapleyR2, SlopeIndex, TheilDecomposition, quantile_groups
+from healthgap.errors import InputError, ParameterError
 from tests.geo._frimley import frimley_msoa
 
 # Decile inputs shaped like England male LE by IMD decile (years, people, standard errors);

@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.geo.joins import join_on_code
+from healthgap.geo.rollup import weighted_rollup
 
-from geo.errors import JoinError, ParameterError
-from geo.joins import join_on_code
-from geo.rollup import weighted_rollup
+from healthgap.errors import JoinError, ParameterError
 
 
 def test_join_reports_both_sides():

@@ -22,20 +22,20 @@ import esda
 import numpy as np
 import pandas as pd
 import pytest
-from libpysal.graph import Graph
-from scipy import sparse
-
-from geo._permutation import conditional_randomization, draw_neighbour_samples
-from geo.errors import InputError, JoinError, MissingColumnError, ParameterError
-from geo.local import (
+from healthgap.geo._permutation import conditional_randomization, draw_neighbour_samples
+from healthgap.geo.local import (
     BivariateLocalMoran,
     LocalGeary,
     LocalGetisOrdGStar,
     LocalMoran,
     cluster_stability,
 )
-from geo.multiple_testing import min_permutations_for_fdr
-from geo.weights import build_weights
+from healthgap.geo.multiple_testing import min_permutations_for_fdr
+from healthgap.geo.weights import build_weights
+from libpysal.graph import Graph
+from scipy import sparse
+
+from healthgap.errors import InputError, JoinError, MissingColumnError, ParameterError
 from tests.geo._stats_data import SCILLY, columbus, frimley_lsoa, scilly_frame
 
 P = 9999

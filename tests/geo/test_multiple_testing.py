@@ -4,10 +4,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from statsmodels.stats.multitest import multipletests
-
-from geo.errors import ParameterError
-from geo.multiple_testing import (
+from healthgap.geo.multiple_testing import (
     adjust,
     benjamini_hochberg,
     bonferroni,
@@ -15,6 +12,9 @@ from geo.multiple_testing import (
     min_tied_for_fdr,
     smallest_pseudo_p,
 )
+from statsmodels.stats.multitest import multipletests
+
+from healthgap.errors import ParameterError
 
 
 @pytest.fixture(scope="module")

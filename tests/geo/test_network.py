@@ -7,17 +7,17 @@ import socket
 import networkx as nx
 import numpy as np
 import pytest
-
-from geo import BNG
-from geo._osm import WAY_FILTERS, _passes, write_network_xml
-from geo.errors import CRSError, InputError, ParameterError
-from geo.network import (
+from healthgap.geo import BNG
+from healthgap.geo._osm import WAY_FILTERS, _passes, write_network_xml
+from healthgap.geo.network import (
     DRIVE_SPEEDS_KPH,
     RoutingNetwork,
     add_travel_times,
     parse_maxspeed,
     read_network,
 )
+
+from healthgap.errors import CRSError, InputError, ParameterError
 from tests.geo._rutland import rutland_drive, rutland_lsoa
 
 

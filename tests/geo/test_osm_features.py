@@ -8,11 +8,11 @@ import osmium
 import pandas as pd
 import pytest
 import shapely
+from healthgap.geo import BNG
+from healthgap.geo.osm_features import green_space_share, outlet_density, read_osm_features
 from pyproj import Transformer
 
-from geo import BNG
-from geo.errors import CRSError, InputError, MissingColumnError
-from geo.osm_features import green_space_share, outlet_density, read_osm_features
+from healthgap.errors import CRSError, InputError, MissingColumnError
 from tests.geo._rutland import rutland_lsoa
 
 TO_LL = Transformer.from_crs(BNG, "EPSG:4326", always_xy=True)

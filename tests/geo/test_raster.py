@@ -10,11 +10,11 @@ import pytest
 import rasterio
 import shapely
 from affine import Affine
+from healthgap.geo import BNG
+from healthgap.geo.raster import grid_csv_to_geotiff, zonal_stats
 from pyproj import Transformer
 
-from geo import BNG
-from geo.errors import CRSError, DuplicateCodeError, InputError, ParameterError
-from geo.raster import grid_csv_to_geotiff, zonal_stats
+from healthgap.errors import CRSError, DuplicateCodeError, InputError, ParameterError
 
 NODATA = -9999.0
 

@@ -22,17 +22,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import spreg
-from libpysal import examples
-from libpysal.graph import Graph
-
-from geo.errors import InputError, ParameterError, UnknownAreaError
-from geo.regression import (
+from healthgap.geo.regression import (
     LocalRegression,
     OLSDiagnostics,
     SpatialErrorModel,
     SpatialLagModel,
     likelihood_ratio,
 )
+from libpysal import examples
+from libpysal.graph import Graph
+
+from healthgap.errors import InputError, ParameterError, UnknownAreaError
 from tests.geo._frimley import frimley_msoa
 
 X = ["INC", "HOVAL"]

@@ -6,10 +6,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.geo.weights import build_weights
 from libpysal.graph import Graph
 from scipy.spatial import cKDTree
 
-from geo.errors import (
+from healthgap.errors import (
     CRSError,
     DuplicateCodeError,
     GeometryError,
@@ -17,7 +18,6 @@ from geo.errors import (
     ParameterError,
     UnknownAreaError,
 )
-from geo.weights import build_weights
 from tests.geo._stats_data import SCILLY, frimley_lsoa, scilly_frame
 
 
@@ -198,8 +198,7 @@ def test_band_threshold_is_the_quantile_of_nearest_neighbour_distances():
     import geopandas as gpd
     import numpy as np
     import shapely
-
-    from geo.weights import band_threshold, build_weights
+    from healthgap.geo.weights import band_threshold, build_weights
 
     xs = np.array([0.0, 100.0, 300.0, 700.0, 5000.0])  # nearest distances 100,100,200,400,4300
     gdf = gpd.GeoDataFrame({"pw_x": xs, "pw_y": 0.0},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from maps._layers import Control, TopoLayer
+from healthgap.maps._layers import Control, TopoLayer
 
 
 def layers(m) -> list[TopoLayer]:

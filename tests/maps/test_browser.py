@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from maps._classify import palette
-from maps.access import access_map
-from maps.atlas import Page, write_atlas
-from maps.charts import add_chart_panel, sii_chart
-from maps.choropleth import choropleth
-from maps.clusters import LISA_COLOURS, lisa_map
+from healthgap.maps._classify import palette
+from healthgap.maps.access import access_map
+from healthgap.maps.atlas import Page, write_atlas
+from healthgap.maps.charts import add_chart_panel, sii_chart
+from healthgap.maps.choropleth import choropleth
+from healthgap.maps.clusters import LISA_COLOURS, lisa_map
 
 pytestmark = pytest.mark.browser
 

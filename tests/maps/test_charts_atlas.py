@@ -9,12 +9,12 @@ import folium
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.maps import _assets
+from healthgap.maps.atlas import Page, render_page, write_atlas
+from healthgap.maps.charts import add_chart_panel, decay_chart, sii_chart
+from healthgap.maps.choropleth import choropleth
 
-from geo.errors import InputError, MissingColumnError, OfflineError, ParameterError
-from maps import _assets
-from maps.atlas import Page, render_page, write_atlas
-from maps.charts import add_chart_panel, decay_chart, sii_chart
-from maps.choropleth import choropleth
+from healthgap.errors import InputError, MissingColumnError, OfflineError, ParameterError
 
 SVG = "{http://www.w3.org/2000/svg}"
 

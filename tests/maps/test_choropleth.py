@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.maps._assets import HATCH_ID, remote_resources
+from healthgap.maps._classify import palette
+from healthgap.maps.choropleth import MISSING_LABEL, choropleth
 
-from geo.errors import CRSError, InputError, MissingColumnError, ParameterError
-from maps._assets import HATCH_ID, remote_resources
-from maps._classify import palette
-from maps.choropleth import MISSING_LABEL, choropleth
+from healthgap.errors import CRSError, InputError, MissingColumnError, ParameterError
 from tests.maps.helpers import html, layers, legend, payload
 
 

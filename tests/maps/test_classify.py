@@ -6,10 +6,10 @@ import mapclassify
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.maps._classify import bimodality_coefficient, classify, palette
 from scipy import stats
 
-from geo.errors import InputError, ParameterError
-from maps._classify import bimodality_coefficient, classify, palette
+from healthgap.errors import InputError, ParameterError
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.maps.access import access_map
+from healthgap.maps.cliffs import CLIFF_COLOUR, cliffs_map, steepest
 
-from geo.errors import DuplicateCodeError, GeometryError, MissingColumnError, ParameterError
-from maps.access import access_map
-from maps.cliffs import CLIFF_COLOUR, cliffs_map, steepest
+from healthgap.errors import DuplicateCodeError, GeometryError, MissingColumnError, ParameterError
 from tests.maps.helpers import layers, legend, payload
 
 LE = "le_birth_male_2015_19"

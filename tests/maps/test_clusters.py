@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from geo.errors import InputError, ParameterError
-from maps.clusters import (
+from healthgap.maps.clusters import (
     GISTAR_COLOURS,
     LISA_COLOURS,
     NO_NEIGHBOURS,
@@ -15,6 +13,8 @@ from maps.clusters import (
     gistar_map,
     lisa_map,
 )
+
+from healthgap.errors import InputError, ParameterError
 from tests.maps.helpers import html, layers, legend, payload
 
 WEIGHTS = "Queen contiguity, row-standardised"

@@ -7,10 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from healthgap.maps._geometry import check_frame, topology, web_geometries
 from libpysal.graph import Graph
 
-from geo.errors import CRSError, DuplicateCodeError, GeometryError, InputError, MissingColumnError
-from maps._geometry import check_frame, topology, web_geometries
+from healthgap.errors import (
+    CRSError,
+    DuplicateCodeError,
+    GeometryError,
+    InputError,
+    MissingColumnError,
+)
 from tests.maps.topojson_ref import decode_arc, decode_geometry
 
 

@@ -8,7 +8,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from services.build import BuildOptions, build
+from healthgap.services.build import BuildOptions, build
 
 FRIMLEY = "E54000034"
 _lock = threading.Lock()

@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from healthgap.geo.indicators import INDICATORS
+from healthgap.services.api import create_app
+from healthgap.services.settings import Settings
+from healthgap.services.store import BuildStore
 from shapely.geometry import box, shape
 
-from geo.indicators import INDICATORS
-from services.api import create_app
-from services.settings import Settings
-from services.store import BuildStore
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
@@ -447,7 +447,7 @@ def test_5xx_hides_internals_and_logs(settings, caplog):
         raise RuntimeError("secret /srv/private/healthgap.gpkg exploded")
 
     with TestClient(app, raise_server_exceptions=False) as c, \
-            caplog.at_level(logging.ERROR, logger="services.errors"):
+            caplog.at_level(logging.ERROR, logger="healthgap.services.errors"):
         r = c.get("/boom", headers={"x-request-id": "trace-12345678"})
     body = _problem(r, 500)
     assert "secret" not in r.text and "/srv" not in r.text and "Traceback" not in r.text
@@ -574,7 +574,7 @@ def test_docs_and_openapi(client):
 
 
 def test_settings_from_environment_and_overridable(root, monkeypatch):
-    from services.api.deps import get_settings
+    from healthgap.services.api.deps import get_settings
 
     monkeypatch.setenv("HEALTHGAP_STORE_ROOT", str(root))
     monkeypatch.setenv("HEALTHGAP_MAX_PAGE_SIZE", "7")
@@ -598,7 +598,7 @@ def test_serve_without_builds_is_one_clear_line(tmp_path):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "services.cli", "serve", "--store",
+    r = subprocess.run([sys.executable, "-m", "healthgap.services.cli", "serve", "--store",
                         str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     text = " ".join(r.stderr.split())  # rich wraps long lines

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from healthgap.services.api import create_app
+from healthgap.services.settings import Settings
+from healthgap.services.store import BuildStore
 from libpysal.graph import Graph
 
-from services.api import create_app
-from services.settings import Settings
-from services.store import BuildStore
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
@@ -142,8 +142,8 @@ def test_regression_run_matches_statsmodels(client, root):
 
 
 def test_sii_and_decay_runs_match_geo(client, root):
-    from geo.gradients import DecayFit
-    from geo.inequality import SlopeIndex
+    from healthgap.geo.gradients import DecayFit
+    from healthgap.geo.inequality import SlopeIndex
 
     m = _msoa(root)
     r = client.post(f"{B}/runs", json={"kind": "sii", "repetitions": 2000, "seed": 3})

@@ -13,11 +13,11 @@ import esda
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.services.api import create_app
+from healthgap.services.settings import Settings
+from healthgap.services.store import BuildStore
 from libpysal.graph import Graph
 
-from services.api import create_app
-from services.settings import Settings
-from services.store import BuildStore
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import pickle
 
-from geo.errors import ValidationError
-from services.batch import run_batch
-from services.build import BuildOptions
+from healthgap.services.batch import run_batch
+from healthgap.services.build import BuildOptions
+
+from healthgap.errors import ValidationError
 
 
 def test_batch_builds_reports_failure_and_skips_up_to_date(shared_data, tmp_path):

@@ -8,10 +8,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
-from data import readers
-from services.build import BuildOptions, build
-from services.store import BuildStore
+from healthgap.data import readers
+from healthgap.services.build import BuildOptions, build
+from healthgap.services.store import BuildStore
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +90,8 @@ def test_store_and_manifest(frimley, shared_data):
 
 
 def test_cli_unknown_area_is_one_clear_line(shared_data, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "services.cli", "build", "--area", "Atlantis",
+    r = subprocess.run([sys.executable, "-m", "healthgap.services.cli", "build",
+                        "--area", "Atlantis",
                         "--data", str(shared_data), "--out", str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 2
@@ -115,7 +115,7 @@ def test_rutland_build_routes_real_gps_on_the_real_network(shared_data, tmp_path
     rep = store.read_layer("facility_report_gp")
     n_rows = len(pd.read_csv(shared_data / "health_services/"
                              "gp_practices_epraccur_dec2023_geocoded.csv"))
-    from geo.facilities import read_gp_practices
+    from healthgap.geo.facilities import read_gp_practices
 
     read = read_gp_practices(shared_data / "health_services/"
                              "gp_practices_epraccur_dec2023_geocoded.csv")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from data.demo import DEMO_ICB, generate_demo
-from geo.inequality import SlopeIndex
-from services.build import BuildOptions, build
-from services.store import BuildStore
+from healthgap.data.demo import DEMO_ICB, generate_demo
+from healthgap.geo.inequality import SlopeIndex
+from healthgap.services.build import BuildOptions, build
+from healthgap.services.store import BuildStore
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +64,8 @@ def test_same_seed_same_numbers(demo, tmp_path):
 
 
 def test_statistics_in_the_store_match_a_direct_fit(demo):
-    from geo.autocorrelation import GlobalMoran
-    from geo.weights import build_weights
+    from healthgap.geo.autocorrelation import GlobalMoran
+    from healthgap.geo.weights import build_weights
 
     store = BuildStore(demo.store.path)
     table = store.read_layer("stats_global")
@@ -106,7 +105,7 @@ def test_headline_command_prints_the_figures(demo):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "services.cli", "headline", "--store",
+    r = subprocess.run([sys.executable, "-m", "healthgap.services.cli", "headline", "--store",
                         str(demo.store.path.parent)], capture_output=True, text=True,
                        env={"COLUMNS": "200", "PATH": ""})
     assert r.returncode == 0, r.stderr

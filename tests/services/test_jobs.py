@@ -10,10 +10,18 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.services.errors import BusyError, UnknownRunError
+from healthgap.services.jobs import (
+    KINDS,
+    JobRunner,
+    RunParams,
+    StoreFrames,
+    jsonable,
+    register,
+    run_id,
+)
 
-from geo.errors import ParameterError
-from services.errors import BusyError, UnknownRunError
-from services.jobs import KINDS, JobRunner, RunParams, StoreFrames, jsonable, register, run_id
+from healthgap.errors import ParameterError
 
 CALLS: list[dict[str, Any]] = []
 GATE = threading.Event()

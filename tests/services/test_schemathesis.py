@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from healthgap.services.api import create_app
+from healthgap.services.settings import Settings
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, positive_data_acceptance
 
-from services.api import create_app
-from services.settings import Settings
 from tests.conftest import shared_data_dir
 from tests.services._api_helpers import frimley_root
 

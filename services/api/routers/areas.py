@@ -6,13 +6,13 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
+from healthgap.geo.hierarchy import LEVEL_ROLES, LEVELS
+from healthgap.services.api.catalog import CODE_PATTERN, Build, Catalog, LayerCache, check_code
+from healthgap.services.api.deps import AreaPath, BuildDep, CatalogDep, LayersDep, SettingsDep
+from healthgap.services.api.paging import page_links, page_slice
+from healthgap.services.api.schemas import AreaList, AreaPublic, AreaRef, BuildPublic, Link, Problem
 
-from geo.errors import UnknownAreaError
-from geo.hierarchy import LEVEL_ROLES, LEVELS
-from services.api.catalog import CODE_PATTERN, Build, Catalog, LayerCache, check_code
-from services.api.deps import AreaPath, BuildDep, CatalogDep, LayersDep, SettingsDep
-from services.api.paging import page_links, page_slice
-from services.api.schemas import AreaList, AreaPublic, AreaRef, BuildPublic, Link, Problem
+from healthgap.errors import UnknownAreaError
 
 router = APIRouter(tags=["areas"])
 

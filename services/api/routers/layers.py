@@ -18,15 +18,12 @@ import numpy as np
 import pandas as pd
 import shapely
 from fastapi import APIRouter, Query, Request, Response
-from pyproj import Transformer
-
-from geo import BNG, WGS84
-from geo.errors import CRSError, ParameterError, UnknownAreaError, UnknownLayerError
-from geo.indicators import describe
-from services.api import _geojson
-from services.api.catalog import CODE_PATTERN, Build, LayerInfo, ResponseCache, check_code
-from services.api.deps import BuildDep, LayerPath, LayersDep, ResponsesDep, SettingsDep
-from services.api.paging import (
+from healthgap.geo import BNG, WGS84
+from healthgap.geo.indicators import describe
+from healthgap.services.api import _geojson
+from healthgap.services.api.catalog import CODE_PATTERN, Build, LayerInfo, ResponseCache, check_code
+from healthgap.services.api.deps import BuildDep, LayerPath, LayersDep, ResponsesDep, SettingsDep
+from healthgap.services.api.paging import (
     GZIP_LEVEL,
     GZIP_MINIMUM,
     accepts_gzip,
@@ -36,7 +33,7 @@ from services.api.paging import (
     page_slice,
     quoted,
 )
-from services.api.schemas import (
+from healthgap.services.api.schemas import (
     CRS_NAMES,
     CrsName,
     FeatureCollection,
@@ -45,6 +42,9 @@ from services.api.schemas import (
     Link,
     Problem,
 )
+from pyproj import Transformer
+
+from healthgap.errors import CRSError, ParameterError, UnknownAreaError, UnknownLayerError
 
 router = APIRouter(tags=["layers"])
 

@@ -14,11 +14,10 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-
-from services.api.catalog import Build
-from services.api.deps import BuildDep
-from services.api.schemas import MapList, MapPage, Problem
-from services.errors import UnknownPageError
+from healthgap.services.api.catalog import Build
+from healthgap.services.api.deps import BuildDep
+from healthgap.services.api.schemas import MapList, MapPage, Problem
+from healthgap.services.errors import UnknownPageError
 
 router = APIRouter(tags=["maps"])
 

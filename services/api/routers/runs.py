@@ -12,14 +12,14 @@ from typing import Annotated, Any, Union
 
 from fastapi import APIRouter, Body, Request, Response
 from fastapi import Path as PathParam
+from healthgap.services.api.catalog import Build, LayerCache
+from healthgap.services.api.deps import BuildDep, JobsDep, LayersDep, SettingsDep
+from healthgap.services.api.schemas import KindPublic, Link, Problem, RunList, RunPublic
+from healthgap.services.jobs import KINDS, Job, RunParams, get_kind
+from healthgap.services.jobs import run_id as make_run_id
 from pydantic import Field
 
-from geo.errors import ParameterError
-from services.api.catalog import Build, LayerCache
-from services.api.deps import BuildDep, JobsDep, LayersDep, SettingsDep
-from services.api.schemas import KindPublic, Link, Problem, RunList, RunPublic
-from services.jobs import KINDS, Job, RunParams, get_kind
-from services.jobs import run_id as make_run_id
+from healthgap.errors import ParameterError
 
 router = APIRouter(tags=["runs"])
 

@@ -12,13 +12,13 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
+from healthgap.services.api import _geojson
+from healthgap.services.api.catalog import LAYER_PATTERN, Build, LayerCache
+from healthgap.services.api.deps import BuildDep, LayerPath, LayersDep, SettingsDep
+from healthgap.services.api.paging import page_slice
+from healthgap.services.api.schemas import LocalColumns, Problem, Rows, StatsIndex, StatTable
 
-from geo.errors import UnknownLayerError
-from services.api import _geojson
-from services.api.catalog import LAYER_PATTERN, Build, LayerCache
-from services.api.deps import BuildDep, LayerPath, LayersDep, SettingsDep
-from services.api.paging import page_slice
-from services.api.schemas import LocalColumns, Problem, Rows, StatsIndex, StatTable
+from healthgap.errors import UnknownLayerError
 
 router = APIRouter(tags=["stats"])
 
