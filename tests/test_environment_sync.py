@@ -1,6 +1,7 @@
 """environment.yml (conda) lists the same packages, with the same lower bounds, as pyproject.
 
-Runtime dependencies and the ``test`` and ``bench`` extras all go into the one conda environment.
+Runtime dependencies and every extra (``test``, ``dev``, ``bench``) go into the one conda
+environment.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ def _parse(spec: str) -> tuple[str, str]:
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    extras = project["optional-dependencies"]
-    pip = dict(_parse(s) for s in project["dependencies"] + extras["test"] + extras["bench"])
+    extras = [s for group in project["optional-dependencies"].values() for s in group]
+    pip = dict(_parse(s) for s in project["dependencies"] + extras)
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     assert "conda-forge" in env["channels"]
     conda = dict(_parse(s) for s in env["dependencies"] if isinstance(s, str))
