@@ -8,7 +8,8 @@ BIN    := $(VENV)/bin
 DATA   ?= ../shared/data
 OUT    ?= out/demo
 
-.PHONY: demo test install install-test browser lint bench clean
+.PHONY: demo test install install-test install-bench browser lint bench lowest pre-commit \
+        compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +23,17 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(VENV)/.installed $@
 
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $(VENV)/.installed $(VENV)/.installed-test $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	touch $(VENV)/.installed $(VENV)/.installed-test $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+install-bench: $(VENV)/.installed-bench
 
 # Headless Chromium for the atlas tests (Debian package; root or sudo needed once).
 browser:
@@ -40,11 +50,24 @@ test: install-test browser
 	$(BIN)/python -m pytest -q
 
 lint: install-test
-	$(BIN)/ruff check healthgap geo maps services data tests benchmarks
+	$(BIN)/ruff check healthgap geo maps services data tests benchmarks scripts
 	$(BIN)/mypy
 
-bench: install-test
+## Every benchmark, each beside its peers (esda, topojson, igraph, pandana: the bench extra).
+bench: install-bench
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b --data $(DATA) || exit 1; done
 
+## The lowest allowed version of every dependency (a separate .venv-lowest) and a smoke subset.
+lowest:
+	PYTHON=$(PYTHON) .ci/lowest
+
+## Install the git pre-commit hook (ruff, mypy, file hygiene; see .pre-commit-config.yaml).
+pre-commit: $(VENV)/.installed-dev
+	$(BIN)/pre-commit install
+
+## Compare two builds layer by layer: make compare OLD=out/before NEW=out/after
+compare: install
+	$(BIN)/python scripts/compare_builds.py $(OLD) $(NEW)
+
 clean:
-	rm -rf out build .pytest_cache
+	rm -rf out build .pytest_cache .venv-lowest

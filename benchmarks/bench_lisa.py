@@ -2,26 +2,31 @@
 
 Reads the ONS super-generalised LSOA 2011 boundaries (English E01 rows) and the IMD 2019 score,
 builds queen weights (row-standardised, the Isles of Scilly joined to its nearest LSOA), then
-runs ``geo.local.LocalMoran`` and ``esda.Moran_Local`` with the same number of permutations
-and prints wall times, peak memory and how far the two agree (Is exactly; pseudo p-values up
-to Monte Carlo error, since the two draw different permutations).
+runs ``geo.local.LocalMoran`` (numba, every core) and ``esda.Moran_Local`` with the same number
+of permutations, esda both on one core (``n_jobs=1``) and on every core (``n_jobs=-1``, its
+fair peer), and prints wall times, peak memory and how far they agree (Is exactly; pseudo
+p-values up to Monte Carlo error, since the engines draw different permutations).
 
 Usage::
 
     .venv/bin/python benchmarks/bench_lisa.py [--data DIR] [--permutations 9999] [--seed 12345]
-                                              [--skip-esda]
+                                              [--esda-jobs 1,-1] [--skip-esda]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
+import geopandas as gpd
+import numba
 import numpy as np
 import pandas as pd
 import psutil
@@ -31,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from healthgap.geo.local import LocalMoran  # noqa: E402
-from healthgap.geo.weights import build_weights  # noqa: E402
+from healthgap.geo.weights import WeightsResult, build_weights  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -64,7 +69,7 @@ class RSSSampler:
         self._thread.join()
 
 
-def load(data: Path) -> tuple[object, pd.Series]:
+def load(data: Path) -> tuple[gpd.GeoDataFrame, pd.Series]:
     lsoa = pyogrio.read_dataframe(
         data / "geography" / "lsoa11_boundaries_ew_super_generalised.geojson",
         columns=["LSOA11CD"],
@@ -81,6 +86,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--permutations", type=int, default=9999)
     parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--esda-jobs", default="1,-1",
+                        help="comma-separated esda n_jobs values to time (-1: every core)")
     parser.add_argument("--skip-esda", action="store_true", help="time our engine only")
     args = parser.parse_args()
 
@@ -117,29 +124,43 @@ def main() -> None:
 
     if args.skip_esda:
         return
+    jobs = [int(j) for j in args.esda_jobs.split(",")]
+    print(f"\ncores available to this process: {len(os.sched_getaffinity(0))} "
+          f"(numba threads: {numba.get_num_threads()})")
+    refs = {j: run_esda(imd, weights, args.permutations, args.seed, j, t_ours) for j in jobs}
+    for j, ref in refs.items():
+        agreement(ours, ref, args.permutations, f"n_jobs={j}")
+
+
+def run_esda(imd: pd.Series, weights: WeightsResult, permutations: int, seed: int, n_jobs: int,
+             t_ours: float) -> Any:
+    """Time esda.Moran_Local with ``n_jobs`` workers and print it beside our time."""
     import esda
 
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = esda.Moran_Local(imd.to_numpy(), weights.graph, permutations=args.permutations,
-                               seed=args.seed, n_jobs=1, keep_simulations=False)
+        ref = esda.Moran_Local(imd.to_numpy(), weights.graph, permutations=permutations,
+                               seed=seed, n_jobs=n_jobs, keep_simulations=False)
     t_esda = time.perf_counter() - t0
-    print(f"esda : Moran_Local({args.permutations} permutations, n_jobs=1): {t_esda:.2f} s wall; "
-          f"peak RSS so far {peak_rss_mb():.0f} MB")
-    print(f"speed-up: {t_esda / t_ours:.1f}x")
+    print(f"esda : Moran_Local({permutations} permutations, n_jobs={n_jobs}): {t_esda:.2f} s "
+          f"wall; peak RSS so far {peak_rss_mb():.0f} MB; ours is {t_esda / t_ours:.1f}x faster")
+    return ref
 
+
+def agreement(ours: LocalMoran, ref: Any, permutations: int, label: str) -> None:
+    """Print how far our Is and pseudo p-values are from esda's."""
     d_is = np.abs(ours.Is_.to_numpy() - ref.Is).max()
     p1, p2 = ours.p_sim_.to_numpy(), np.asarray(ref.p_sim, dtype=float)
     diff = np.abs(p1 - p2)
     # Monte Carlo standard error of a difference of two independent estimates of p
-    se = np.sqrt(2 * np.maximum(p1 * (1 - p1), 1e-12) / args.permutations)
-    print(f"\nmax |Is ours - Is esda| = {d_is:.3g}")
-    print(f"p_sim: max |diff| = {diff.max():.4f}, mean |diff| = {diff.mean():.5f}, "
+    se = np.sqrt(2 * np.maximum(p1 * (1 - p1), 1e-12) / permutations)
+    agree = ((p1 <= 0.05) == (p2 <= 0.05)).mean()
+    print(f"\nvs esda {label}: max |Is ours - Is esda| = {d_is:.3g}")
+    print(f"  p_sim: max |diff| = {diff.max():.4f}, mean |diff| = {diff.mean():.5f}, "
           f"corr = {np.corrcoef(p1, p2)[0, 1]:.6f}, "
           f"share within 4 Monte Carlo s.e. = {(diff <= 4 * se + 1e-9).mean():.5f}")
-    agree = ((p1 <= 0.05) == (p2 <= 0.05)).mean()
-    print(f"same p<=0.05 call (uncorrected) for {agree:.4%} of areas")
+    print(f"  same p<=0.05 call (uncorrected) for {agree:.4%} of areas")
 
 
 if __name__ == "__main__":

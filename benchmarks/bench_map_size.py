@@ -8,6 +8,13 @@ boundaries of the 32,844 English LSOAs with the IMD 2019 score):
 * ours: ``maps.choropleth.choropleth`` (coverage simplification, shared arcs stored once in a
   quantized TopoJSON, short properties, one style per class, assets inlined for offline use).
 
+The encoder alone is also timed against a fair peer, the ``topojson`` package (PyPI; ``make
+bench`` installs it), on the same simplified EPSG:4326 geometries with the same two properties
+(code, score) and equal quantisation: our grid is ``10**-precision`` degrees (precision 4, about
+10 m, for all of England); topojson's ``prequantize=q`` divides the bounding box into ``q`` steps
+per axis, and ``q`` is chosen so its step is no coarser than ours on either axis (so the peer is
+at least as precise as we are). Both are serialised the same way (compact JSON).
+
 It also prints the size of an ICS map (Frimley, 440 LSOAs, with place and system outlines) and,
 with ``--browser``, how long headless Chromium takes to draw our England page offline.
 Targets: ICS map <= 2 MB, England LSOA map <= 8 MB.
@@ -15,11 +22,14 @@ Targets: ICS map <= 2 MB, England LSOA map <= 8 MB.
 Usage::
 
     .venv/bin/python benchmarks/bench_map_size.py [--data DIR] [--browser] [--keep DIR]
+                                                  [--skip-topojson]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import tempfile
 import time
@@ -33,6 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from healthgap.maps._assets import remote_resources  # noqa: E402
+from healthgap.maps._geometry import to_js, topology, web_geometries  # noqa: E402
+from healthgap.maps._layers import default_precision  # noqa: E402
 from healthgap.maps.choropleth import choropleth  # noqa: E402
 
 FRIMLEY = "E54000034"
@@ -71,6 +83,41 @@ def timed(label: str, fn):  # noqa: ANN001, ANN201
     return out
 
 
+def encoder_peers(gdf: gpd.GeoDataFrame) -> None:
+    """Time our TopoJSON encoder and the topojson package on the same geometries."""
+    import topojson
+
+    precision = default_precision(len(gdf))
+    geoms = timed("coverage simplification + reprojection (shared input)",
+                  lambda: web_geometries(gdf))
+    props = [{"c": code, "v": None if pd.isna(v) else round(float(v), 1)}
+             for code, v in zip(gdf.index, gdf["imd_score"], strict=True)]
+    minx, miny, maxx, maxy = geoms.total_bounds
+    step = 10.0 ** -precision
+    q = math.ceil(max(maxx - minx, maxy - miny) / step) + 1
+    frame = gpd.GeoDataFrame({"c": [p["c"] for p in props], "v": [p["v"] for p in props]},
+                             geometry=geoms.values, crs=geoms.crs)
+
+    t = time.perf_counter()
+    ours = to_js(topology(geoms, props, precision=precision))
+    t_ours = time.perf_counter() - t
+    t = time.perf_counter()
+    topo = topojson.Topology(frame, prequantize=q, topology=True)
+    peer = to_js(json.loads(str(topo.to_json())))
+    t_peer = time.perf_counter() - t
+    n_ours = len(json.loads(ours)["arcs"])
+    n_peer = len(json.loads(peer)["arcs"])
+    print(f"TopoJSON encoders on {len(gdf):,} simplified LSOAs, grid {step:g} degrees "
+          f"(topojson prequantize={q:,}: x step {(maxx - minx) / (q - 1):.3g}, "
+          f"y step {(maxy - miny) / (q - 1):.3g} degrees):")
+    print(f"  healthgap maps._geometry.topology : {t_ours:5.1f} s  "
+          f"{len(ours.encode()) / MB:6.2f} MB  {n_ours:,} arcs")
+    print(f"  topojson {topojson.__version__:<4} Topology.to_json    : {t_peer:5.1f} s  "
+          f"{len(peer.encode()) / MB:6.2f} MB  {n_peer:,} arcs")
+    print(f"  ours / topojson                   : time {t_ours / t_peer:.2f}x, "
+          f"size {len(ours) / len(peer):.2f}x")
+
+
 def browser_draw_seconds(path: Path) -> float:
     from playwright.sync_api import sync_playwright
 
@@ -95,6 +142,8 @@ def main() -> None:
     parser.add_argument("--browser", action="store_true",
                         help="also time headless Chromium drawing our England page")
     parser.add_argument("--keep", type=Path, default=None, help="write the pages here")
+    parser.add_argument("--skip-topojson", action="store_true",
+                        help="leave out the topojson package peer")
     args = parser.parse_args()
 
     print("reading England LSOAs and IMD 2019 ...")
@@ -129,6 +178,9 @@ def main() -> None:
           f"({len(remote_resources(ours_html))} remote resources)  target <= 8 MB")
     print(f"  ratio naive / ours               : {sizes['naive'] / sizes['ours']:6.1f} x")
     print(f"ICS (Frimley) map, healthgap       : {sizes['ics']:6.2f} MB  target <= 2 MB")
+    if not args.skip_topojson:
+        print()
+        encoder_peers(gdf)
 
     with tempfile.TemporaryDirectory(prefix="healthgap-bench-") as tmp:
         out = args.keep or Path(tmp)

@@ -131,7 +131,7 @@ def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
     on_done
         Called with each outcome as it finishes.
     """
-    from dask.distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster, as_completed
 
     t0 = time.perf_counter()
     data = DataDir(Path(data_dir))

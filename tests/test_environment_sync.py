@@ -1,4 +1,8 @@
-"""environment.yml (conda) lists the same packages, with the same lower bounds, as pyproject."""
+"""environment.yml (conda) lists the same packages, with the same lower bounds, as pyproject.
+
+Runtime dependencies and every extra (``test``, ``dev``, ``bench``) go into the one conda
+environment.
+"""
 
 from __future__ import annotations
 
@@ -21,11 +25,21 @@ def _parse(spec: str) -> tuple[str, str]:
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    pip = dict(_parse(s) for s in project["dependencies"]
-               + project["optional-dependencies"]["test"])
+    extras = [s for group in project["optional-dependencies"].values() for s in group]
+    pip = dict(_parse(s) for s in project["dependencies"] + extras)
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     assert "conda-forge" in env["channels"]
     conda = dict(_parse(s) for s in env["dependencies"] if isinstance(s, str))
     conda.pop("python")
     expected = {CONDA_NAMES.get(k, k): v for k, v in pip.items()}
     assert conda == expected
+
+
+def test_a_package_in_two_groups_has_one_lower_bound():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    groups = [project["dependencies"], *project["optional-dependencies"].values()]
+    bounds: dict[str, set[str]] = {}
+    for spec in (s for group in groups for s in group):
+        name, bound = _parse(spec)
+        bounds.setdefault(name, set()).add(bound)
+    assert {k: v for k, v in bounds.items() if len(v) > 1} == {}

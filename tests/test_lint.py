@@ -9,7 +9,7 @@ from tests.conftest import REPO
 
 
 def test_ruff_is_clean():
-    dirs = ["healthgap", "geo", "maps", "services", "data", "tests", "benchmarks"]
+    dirs = ["healthgap", "geo", "maps", "services", "data", "tests", "benchmarks", "scripts"]
     r = subprocess.run([sys.executable, "-m", "ruff", "check", *dirs], cwd=REPO,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
