@@ -48,6 +48,15 @@ class DataDir:
                              f"{self.root})")
         return p
 
+    def require(self, *keys: str) -> None:
+        """Raise `InputError` listing every one of ``keys`` whose file is missing."""
+        if not self.root.is_dir():
+            raise InputError(f"--data {self.root}: not a folder")
+        missing = [f"{self.root / LAYOUT[k]} ({k})" for k in keys if self.optional(k) is None]
+        if missing:
+            raise InputError(f"data directory {self.root}: missing input file(s): "
+                             f"{'; '.join(missing)}")
+
     def optional(self, key: str) -> Path | None:
         """Return the path of input ``key`` if present, else None."""
         p = self.root / LAYOUT[key]

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -74,17 +75,33 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
           access: Annotated[bool, typer.Option(help="Build access/environment layers.")] = True,
           models: Annotated[bool, typer.Option(help="Fit the life-expectancy models.")] = True,
           maps: Annotated[bool, typer.Option(help="Write the HTML atlas.")] = True) -> None:
-    """Build an area's layers, statistics, models and atlas into one GeoPackage."""
-    from healthgap.services.build import BuildOptions
+    """Build an area's layers, statistics, models and atlas into one GeoPackage.
+
+    Every option, the data folder, the output folder and the area are checked before any
+    computing. The build is written beside ``--out`` and swapped in only when complete, so a
+    failed or interrupted build leaves the previous one as it was.
+    """
+    from healthgap.data.layout import DataDir
+    from healthgap.services.build import REQUIRED_INPUTS, BuildOptions, load_hierarchy
+    from healthgap.services.store import check_output_dir
 
     perms: int | str = permutations if permutations == "auto" else _int(permutations,
                                                                          "--permutations")
-    target = out_dir or Path("out") / area.strip().lower().replace(" ", "-")
-    result = _run_build(BuildOptions(area=area, data_dir=data, out_dir=target, ring=ring,
-                                     weights=weights, permutations=perms, seed=seed,
-                                     correction=correction, max_loss=max_loss, access=access,
-                                     models=models, maps=maps))
-    _report(result)
+    options = BuildOptions(area=area, data_dir=data, out_dir=out_dir or Path("out"), ring=ring,
+                           weights=weights, permutations=perms, seed=seed,
+                           correction=correction, max_loss=max_loss, access=access,
+                           models=models, maps=maps)
+    options.validate()
+    if out_dir is not None:
+        check_output_dir(out_dir)
+    data_dir = DataDir(data)
+    data_dir.require(*REQUIRED_INPUTS)
+    ref = load_hierarchy(data_dir).resolve(area)
+    if out_dir is None:
+        options.out_dir = Path("out") / ref.slug
+        check_output_dir(options.out_dir)
+    console.print(f"building {ref.name} ({ref.code}, {ref.level}) into {options.out_dir}")
+    _report(_run_build(options))
 
 
 @app.command()
@@ -95,7 +112,7 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output directory."
     from healthgap.data.demo import DEMO_ICB, generate_demo
     from healthgap.services.build import BuildOptions
 
-    data_dir = out_dir / "data"
+    data_dir = out_dir.with_name(f"{out_dir.name}-data")
     console.print(f"generating the SYNTHETIC demo area in {data_dir}")
     generate_demo(data_dir, seed=seed)
     result = _run_build(BuildOptions(area=DEMO_ICB, data_dir=data_dir, out_dir=out_dir,
@@ -280,8 +297,12 @@ def main() -> None:
     try:
         app()
     except HealthgapError as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
+        console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False,
+                      soft_wrap=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted: nothing was replaced (a build in progress was discarded)")
+        sys.exit(130)
 
 
 if __name__ == "__main__":
