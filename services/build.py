@@ -12,6 +12,7 @@ import functools
 import logging
 import platform
 import resource
+import shutil
 import signal
 import threading
 import time
@@ -266,7 +267,7 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
         try:
             _run_stages(ctx, stages, on_stage)
         except Exception as exc:
-            if _disk_full(exc):
+            if _disk_full(exc, staged.staging):
                 raise OutputError(f"--out {options.out_dir}: the disk is full ({exc}); the "
                                   "previous build is unchanged") from exc
             raise
@@ -294,8 +295,16 @@ def _run_stages(ctx: _Ctx, stages: list[tuple[str, Callable[[_Ctx], None]]],
         on_stage("done", len(stages), len(stages))
 
 
-def _disk_full(exc: BaseException) -> bool:
-    """Say whether an exception (or one it was raised from) reports a full disk."""
+#: Free bytes below which a failed write is put down to a full disk (GDAL and SQLite often
+#: report only "Failed to commit transaction").
+DISK_FULL_BYTES = 1 << 20
+
+
+def _disk_full(exc: BaseException, where: Path) -> bool:
+    """Say whether an exception (or its cause) reports a full disk, or ``where`` has no room."""
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(where).free < DISK_FULL_BYTES:
+            return True
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):

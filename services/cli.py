@@ -154,7 +154,9 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
           workers: Annotated[int, typer.Option(help="LocalCluster worker processes.")] = 2,
           retries: Annotated[int, typer.Option(help="Retries of a failing ICB.")] = 1,
           force: Annotated[bool, typer.Option(help="Rebuild up-to-date ICBs too.")] = False,
-          maps: Annotated[bool, typer.Option(help="Write each ICB's atlas.")] = True) -> None:
+          maps: Annotated[bool, typer.Option(help="Write each ICB's atlas.")] = True,
+          verbose: Annotated[bool, typer.Option(help="Show Dask's own log messages.")] = False
+          ) -> None:
     """Build every ICS atlas (each with its edge ring) as tasks on Dask distributed."""
     from healthgap.data.layout import DataDir
     from healthgap.services.batch import run_batch
@@ -171,16 +173,18 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
 
         def done(o: object) -> None:
             progress.advance(task)
-            progress.console.print(f"{o.area}: {o.status} {o.error}")  # type: ignore[attr-defined]
+            progress.console.print(f"{o.area}: {o.status} {o.error}",  # type: ignore[attr-defined]
+                                   markup=False, highlight=False)
 
         report = run_batch(codes, data_dir=data, out_root=out_dir, template=template,
                            scheduler=scheduler, n_workers=workers, retries=retries,
-                           force=force, on_done=done)
+                           force=force, on_done=done, verbose=verbose)
     table = Table(title=f"batch of {len(codes)} ICB(s) in {report.seconds:.0f} s")
-    for c in ("area", "status", "seconds", "attempts", "error"):
-        table.add_column(c)
+    for c in ("area", "status", "seconds", "attempts"):
+        table.add_column(c, no_wrap=True)
+    table.add_column("error", overflow="fold")
     for o in report.outcomes:
-        table.add_row(o.area, o.status, f"{o.seconds:.1f}", str(o.attempts), o.error[:80])
+        table.add_row(o.area, o.status, f"{o.seconds:.1f}", str(o.attempts), escape(o.error))
     out.print(table)
     (out_dir / "batch_report.json").write_text(__import__("json").dumps(report.to_dict(),
                                                                         indent=2))
@@ -238,50 +242,132 @@ def fetch(ids: Annotated[list[str] | None, typer.Argument(help="Source ids (defa
         raise typer.Exit(code=1)
 
 
-@app.command()
-def headline(store: Annotated[Path, typer.Option("--store", help="A build directory.")]) -> None:
-    """Print the headline figures of a build: LE range and SII per level, cliffs, regression."""
+#: Headline tables: (layer, title, [(column, header, format)]); headers are short so that the
+#: tables fit 80 columns without cutting a value.
+HEADLINE_TABLES: list[tuple[str, str, list[tuple[str, str, str]]]] = [
+    ("model_sii", "Life expectancy range and slope index of inequality (years), per level",
+     [("sex", "sex", ""), ("level", "level", ""), ("code", "code", ""), ("n_msoa", "MSOAs", "d"),
+      ("le_min", "LE min", ".1f"), ("le_max", "LE max", ".1f"), ("le_range", "range", ".1f"),
+      ("sii_ci", "SII (95% CI)", "")]),
+    ("model_headline", "Distance decay: the system-wide claims",
+     [("index", "LE", ""), ("n_areas", "MSOAs", "d"), ("range_years", "range", ".1f"),
+      ("median_years_per_mile", "median yr/mile", ".2f"),
+      ("share_pairs_at_or_above_threshold", "share >=1 yr/mile", ".2f"),
+      ("transect_ci", "transect yr/mile", "")]),
+    ("cliffs", "Steepest health cliffs, both sexes (years of LE per mile between neighbouring "
+     "MSOAs)",
+     [("sex", "sex", ""), ("code_a", "MSOA a", ""), ("code_b", "MSOA b", ""),
+      ("le_a", "LE a", ".1f"), ("le_b", "LE b", ".1f"), ("distance_miles", "miles", ".2f"),
+      ("years_per_mile", "yr/mile", ".2f")]),
+    ("model_regression", "Regression of life expectancy (OLS, spatial lag, spatial error)",
+     [("sex", "sex", ""), ("model", "model", ""), ("variable", "term", ""),
+      ("term", "term", ""), ("estimate", "estimate", ".3f"), ("std_error", "s.e.", ".3f"),
+      ("t", "t", ".2f"), ("z", "z", ".2f"), ("p_value", "p", ".3f")]),
+    ("model_fit", "Model fit",
+     [("sex", "sex", ""), ("model", "model", ""), ("n", "n", "d"),
+      ("log_likelihood", "log lik", ".1f"), ("aic", "AIC", ".1f"), ("rho", "rho", ".3f"),
+      ("lambda", "lambda", ".3f")]),
+]
+
+#: Why the two life-expectancy ranges can differ (printed under the distance-decay table).
+RANGE_NOTE = ("The SII table's range covers every in-area MSOA with that sex's life expectancy; "
+              "the distance-decay range covers only the MSOAs with both sexes' values (the "
+              "models pair them), so an extreme MSOA whose other sex is suppressed can make it "
+              "smaller. 'MSOAs' gives the count behind each range.")
+
+
+def _cell(value: object, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if fmt == "d" and isinstance(value, int | float):
+        return f"{int(value):,}"
+    if fmt and isinstance(value, int | float):
+        return format(value, fmt)
+    return str(value)
+
+
+def _headline_table(title: str, frame: object, spec: list[tuple[str, str, str]]) -> Table:
     import pandas as pd
+    from rich import box
+
+    assert isinstance(frame, pd.DataFrame)
+    cols = [(c, h, f) for c, h, f in spec if c in frame.columns]
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
+                  collapse_padding=True)
+    rows = [[_cell(v, f) for v, (_, _, f) in zip(row, cols, strict=True)]
+            for row in frame[[c for c, _, _ in cols]].itertuples(index=False)]
+    for k, (_, header, fmt) in enumerate(cols):
+        widest = max([len(r[k]) for r in rows] or [1])
+        table.add_column(header, justify="right" if fmt else "left", min_width=widest,
+                         overflow="fold")
+    for r in rows:
+        table.add_row(*r)
+    return table
+
+
+def headline_frames(store: Path) -> dict[str, object]:
+    """Return the frames `headline` prints, by layer (cliffs sorted across both sexes)."""
     from healthgap.services.store import BuildStore
 
     st = BuildStore(store)
     layers = st.layers()
-    man = st.read_manifest()
-    out.print(f"[bold]{man['area']['name']} ({man['area']['code']})[/bold]"
+    frames: dict[str, object] = {}
+    for name, _, _ in HEADLINE_TABLES:
+        if name not in layers:
+            continue
+        if name == "cliffs":
+            cl = st.read_layer(name, columns=["sex", "code_a", "code_b", "le_a", "le_b",
+                                              "distance_miles", "years_per_mile"])
+            frames[name] = (cl.drop(columns="geometry", errors="ignore")
+                            .sort_values(["years_per_mile", "sex", "code_a", "code_b"],
+                                         ascending=[False, True, True, True])
+                            .head(10))
+        else:
+            frames[name] = _with_intervals(st.read_layer(name))
+    return frames
+
+
+#: Estimates shown with their interval in one cell: (new column, estimate, low, high).
+_INTERVALS = (("sii_ci", "sii", "sii_lci", "sii_uci"),
+              ("transect_ci", "transect_loss_per_mile", "transect_loss_per_mile_lo",
+               "transect_loss_per_mile_hi"))
+
+
+def _with_intervals(frame: object) -> object:
+    """Add ``estimate (low to high)`` text columns where a table has an estimate and its CI."""
+    import pandas as pd
+
+    assert isinstance(frame, pd.DataFrame)
+    for new, est, lo, hi in _INTERVALS:
+        if {est, lo, hi} <= set(frame.columns):
+            frame = frame.assign(**{new: [
+                f"{_cell(e, '.2f')} ({_cell(a, '.2f')}–{_cell(b, '.2f')})"
+                for e, a, b in zip(frame[est], frame[lo], frame[hi], strict=True)]})
+        elif est in frame.columns:
+            frame = frame.assign(**{new: [_cell(e, ".2f") for e in frame[est]]})
+    return frame
+
+
+@app.command()
+def headline(store: Annotated[Path, typer.Option("--store", help="A build directory.")]) -> None:
+    """Print the headline figures of a build: LE range and SII per level, cliffs, model fit.
+
+    Tables fit the terminal (80 columns and up) without cutting a value; the steepest cliffs
+    are ranked across both sexes.
+    """
+    from healthgap.services.store import BuildStore
+
+    man = BuildStore(store).read_manifest()
+    out.print(f"[bold]{escape(man['area']['name'])} ({man['area']['code']})[/bold]"
               + ("  [yellow]SYNTHETIC DEMO DATA[/yellow]" if man.get("synthetic") else ""))
-
-    def show(title: str, frame: pd.DataFrame, cols: list[str]) -> None:
-        table = Table(title=title)
-        cols = [c for c in cols if c in frame.columns]
-        for c in cols:
-            table.add_column(c, justify="right" if frame[c].dtype.kind in "fi" else "left")
-        for _, row in frame[cols].iterrows():
-            table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row])
-        out.print(table)
-
-    if "model_sii" in layers:
-        sii = st.read_layer("model_sii")
-        show("Life expectancy range and slope index of inequality (years) per level", sii,
-             ["sex", "level", "code", "n_msoa", "le_min", "le_max", "le_range", "sii",
-              "sii_lci", "sii_uci", "gap"])
-    if "model_headline" in layers:
-        hl = st.read_layer("model_headline")
-        show("Distance decay: the system-wide claims", hl,
-             ["index", "range_years", "name_min", "name_max", "median_years_per_mile",
-              "share_pairs_at_or_above_threshold", "transect_loss_per_mile",
-              "transect_loss_per_mile_lo", "transect_loss_per_mile_hi"])
-    if "cliffs" in layers:
-        cl = st.read_layer("cliffs").head(10)
-        show("Steepest health cliffs (years per mile between neighbouring MSOAs)", cl,
-             ["sex", "code_a", "code_b", "le_a", "le_b", "distance_miles", "years_per_mile"])
-    if "model_regression" in layers:
-        rg = st.read_layer("model_regression")
-        cols = [c for c in rg.columns if c not in ("sex",)]
-        show("Regression of life expectancy (OLS, spatial lag, spatial error)", rg,
-             ["sex", *cols[:7]])
-    if "model_fit" in layers:
-        show("Model fit", st.read_layer("model_fit"),
-             ["sex", "model", "n", "log_likelihood", "aic", "rho", "lambda"])
+    frames = headline_frames(store)
+    for name, title, spec in HEADLINE_TABLES:
+        if name in frames:
+            out.print(_headline_table(title, frames[name], spec))
+            if name == "model_headline":
+                out.print(f"[dim]{RANGE_NOTE}[/dim]")
+    if not frames:
+        out.print("no model tables in this build (built with --no-models?)")
 
 
 def _int(value: str, name: str) -> int:

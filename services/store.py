@@ -170,13 +170,13 @@ def check_build(directory: str | Path) -> list[str]:
 def pause_point(name: str) -> None:
     """Pause here when ``$HEALTHGAP_TEST_PAUSE_AT`` names this point (fault-injection tests).
 
-    The process prints ``paused at <name>`` on stderr and sleeps up to 120 s, so a test can
+    The process prints ``paused at <name>`` on stderr and sleeps up to 600 s, so a test can
     send a signal at a known moment of the build.
     """
     if os.environ.get(PAUSE_ENV) != name:
         return
     print(f"healthgap: paused at {name} (pid {os.getpid()})", file=sys.stderr, flush=True)
-    deadline = time.monotonic() + 120.0
+    deadline = time.monotonic() + 600.0
     while time.monotonic() < deadline:
         time.sleep(0.05)
 
