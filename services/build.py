@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import logging
 import platform
 import resource
@@ -24,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from cachetools import LRUCache, cached
+from cachetools.keys import hashkey
 from healthgap.data import readers
 from healthgap.data._checksum import sha256_file
 from healthgap.data.layout import DataDir
@@ -169,30 +170,31 @@ def package_versions() -> dict[str, str]:
     return {"python": platform.python_version(), **versions(*VERSIONED)}
 
 
-@functools.lru_cache(maxsize=32)
-def _cached_read(reader: str, path: str, mtime_ns: int, size: int) -> Any:
-    return getattr(readers, reader)(path)
+def _file_key(*parts: str | Path) -> tuple[Any, ...]:
+    """Cache key of a read: the arguments, and each file's size and modification time."""
+    stats = [Path(p).stat() for p in parts if Path(p).is_file()]
+    stamps = [(st.st_mtime_ns, st.st_size) for st in stats]
+    return hashkey(*map(str, parts), *stamps)
 
 
+@cached(LRUCache(maxsize=32), key=_file_key, lock=threading.Lock())
 def read_cached(reader: str, path: Path) -> Any:
     """Read a national input once per process (keyed by path, size and modification time).
 
     Batch workers and the England build read the same national tables for every area; the
     frames returned are shared, so callers must not modify them in place.
     """
-    st = Path(path).stat()
-    return _cached_read(reader, str(path), st.st_mtime_ns, st.st_size)
+    return getattr(readers, reader)(path)
+
+
+@cached(LRUCache(maxsize=4), key=lambda a, b: _file_key(a, b), lock=threading.Lock())
+def _cached_hierarchy(a: Path, b: Path) -> Hierarchy:
+    return Hierarchy.from_lookups(readers.read_lsoa_lookup(a), readers.read_icb_lookup(b))
 
 
 def load_hierarchy(data: DataDir) -> Hierarchy:
     """Read the two ONS lookups and join them (once per process)."""
-    a, b = data.path("lsoa_lookup"), data.path("icb_lookup")
-    return _cached_hierarchy(str(a), a.stat().st_mtime_ns, str(b), b.stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_hierarchy(a: str, a_mtime: int, b: str, b_mtime: int) -> Hierarchy:
-    return Hierarchy.from_lookups(readers.read_lsoa_lookup(a), readers.read_icb_lookup(b))
+    return _cached_hierarchy(data.path("lsoa_lookup"), data.path("icb_lookup"))
 
 
 def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 1,

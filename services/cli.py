@@ -237,7 +237,7 @@ def fetch(ids: Annotated[list[str] | None, typer.Argument(help="Source ids (defa
     from healthgap.data.fetch import fetch as run_fetch
 
     report = run_fetch(ids or None, cache_dir=cache, base_url=base_url, force=force)
-    out.print(report.summary())
+    out.print(report.table())
     if not report.ok:
         raise typer.Exit(code=1)
 

@@ -25,7 +25,7 @@ def test_batch_builds_reports_failure_and_skips_up_to_date(shared_data, tmp_path
     failed = status["E54999999"]
     assert failed.status == "failed"
     # the full error text, not a cut: type, code and the advice at its end
-    assert failed.error.startswith("UnknownAreaError: area 'E54999999'")
+    assert "UnknownAreaError: area 'E54999999': no system with that code" in failed.error
     assert failed.error.endswith("try `healthgap areas` to list them")
     assert failed.attempts == 2  # counted by the scheduler: tried once, retried once
     assert status["E54000011"].attempts == 1
