@@ -495,10 +495,23 @@ def _stage_atlas(ctx: _Ctx) -> None:
     if not o.maps:
         return
     staging = ctx.staged.staging
-    index = build_atlas(ctx.area, out_dir=staging / "atlas", layers=ctx.layers,
-                        tables=ctx.tables, manifest=ctx.manifest, england=ctx.england,
-                        synthetic=o.synthetic, weights=o.weights, alpha=o.alpha,
-                        correction=o.correction)
+    try:
+        index = build_atlas(ctx.area, out_dir=staging / "atlas", layers=ctx.layers,
+                            tables=ctx.tables, manifest=ctx.manifest, england=ctx.england,
+                            synthetic=o.synthetic, weights=o.weights, alpha=o.alpha,
+                            correction=o.correction)
+    except ParameterError as exc:
+        if not str(exc).startswith("pages:"):
+            raise
+        # too few areas for any map (Isles of Scilly alone: one LSOA): say so, keep the rest
+        note = (f"atlas not written: no map can be drawn for {len(ctx.area.inside)} LSOA(s) "
+                f"and {int(ctx.area.msoa['in_area'].sum())} MSOA(s) (a map needs at least "
+                "two areas with a value); the GeoPackage holds every layer computed")
+        ctx.area.notes.append(note)
+        ctx.manifest["atlas"] = False
+        ctx.manifest["notes"] = ctx.area.notes
+        ctx.staged.store.write_manifest(ctx.manifest)
+        return
     ctx.outputs["atlas"] = ctx.staged.final / Path(index).relative_to(staging)
 
 

@@ -151,3 +151,21 @@ def test_full_disk_leaves_the_previous_build(baseline, shared_data, tmp_path):
         assert _tree(out) == before and _leftovers(out) == []
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_isles_of_scilly_alone_builds_what_it_can_and_says_what_not(shared_data, tmp_path):
+    # E06000053 is one LSOA and one MSOA with no land neighbour (ONS lookups): too few areas
+    # for any map or spatial statistic, but the layers and the manifest are built.
+    out = tmp_path / "scilly"
+    cmd = [sys.executable, "-m", "healthgap.services.cli", "build", "--area", "E06000053",
+           "--data", str(shared_data), "--out", str(out), "--no-access", "--permutations", "99"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "COLUMNS": "200"})
+    assert run.returncode == 0, run.stderr
+    assert check_build(out) == []
+    man = BuildStore(out).read_manifest()
+    assert man["counts"]["lsoa_in_area"] == 1 and man["atlas"] is False
+    assert any(n.startswith("atlas not written: no map can be drawn for 1 LSOA(s)")
+               for n in man["notes"])
+    assert "atlas not written" in " ".join(run.stdout.split())
+    assert not (out / "atlas").exists()
