@@ -582,11 +582,20 @@ def join_columns(frame: pd.DataFrame, table: pd.DataFrame, *, source: str) -> pd
         What produced ``table`` (named in the error).
     """
     shared = [c for c in table.columns if c in frame.columns]
-    clash = [c for c in shared if not table[c].equals(frame[c].reindex(table.index))]
+    clash = [c for c in shared if not _same_values(table[c], frame[c].reindex(table.index))]
     if clash:
         raise LayerClashError(f"{source}: column(s) {', '.join(clash)} already exist with other "
                               "values; rename the new column(s) rather than overwrite or drop")
     return frame.join(table.drop(columns=shared))
+
+
+def _same_values(a: pd.Series, b: pd.Series) -> bool:
+    """Say whether two aligned columns hold the same values (missing matches missing; any dtype)."""
+    x, y = a.astype(object), b.astype(object)
+    missing = x.isna().to_numpy() & y.isna().to_numpy()
+    equal = np.array([bool(u == v) if not (pd.isna(u) or pd.isna(v)) else False
+                      for u, v in zip(x, y, strict=True)], dtype=bool)
+    return bool((missing | equal).all())
 
 
 def assemble_layers(area: StudyArea, layers: dict[str, pd.DataFrame],
