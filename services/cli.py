@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from healthgap.errors import HealthgapError, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from healthgap.services.batch import TaskOutcome
+    from healthgap.services.build import BuildOptions, BuildResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="healthgap: where, and why, life expectancy is unequal between the "
@@ -30,7 +35,7 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Output directory (de
                                              "out/<area code>).")]
 
 
-def _run_build(options: object) -> object:
+def _run_build(options: BuildOptions) -> BuildResult:
     from healthgap.services.build import build
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -40,13 +45,10 @@ def _run_build(options: object) -> object:
         def on_stage(stage: str, i: int, n: int) -> None:
             progress.update(task, description=stage, completed=i, total=n)
 
-        return build(options, on_stage=on_stage)  # type: ignore[arg-type]
+        return build(options, on_stage=on_stage)
 
 
-def _report(result: object) -> None:
-    from healthgap.services.build import BuildResult
-
-    assert isinstance(result, BuildResult)
+def _report(result: BuildResult) -> None:
     counts = result.manifest["counts"]
     table = Table(title=f"{result.area.ref.name} ({result.area.ref.code})")
     table.add_column("what")
@@ -119,7 +121,7 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output directory."
                                      seed=seed, synthetic=True))
     _report(result)
     out.print("[bold yellow]The demo data is SYNTHETIC: it describes no real place.[/bold yellow]")
-    atlas = result.outputs.get("atlas")  # type: ignore[attr-defined]
+    atlas = result.outputs.get("atlas")
     if atlas:
         out.print(f"Open the atlas in a browser: [bold]{Path(atlas).resolve().as_uri()}[/bold]")
     out.print(f"Headline figures: healthgap headline --store {out_dir}")
@@ -171,10 +173,10 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
                   console=console) as progress:
         task = progress.add_task("building ICSs", total=len(codes))
 
-        def done(o: object) -> None:
+        def done(o: TaskOutcome) -> None:
             progress.advance(task)
-            progress.console.print(f"{o.area}: {o.status} {o.error}",  # type: ignore[attr-defined]
-                                   markup=False, highlight=False)
+            progress.console.print(f"{o.area}: {o.status} {o.error}", markup=False,
+                                   highlight=False)
 
         report = run_batch(codes, data_dir=data, out_root=out_dir, template=template,
                            scheduler=scheduler, n_workers=workers, retries=retries,
@@ -286,11 +288,9 @@ def _cell(value: object, fmt: str) -> str:
     return str(value)
 
 
-def _headline_table(title: str, frame: object, spec: list[tuple[str, str, str]]) -> Table:
-    import pandas as pd
+def _headline_table(title: str, frame: pd.DataFrame, spec: list[tuple[str, str, str]]) -> Table:
     from rich import box
 
-    assert isinstance(frame, pd.DataFrame)
     cols = [(c, h, f) for c, h, f in spec if c in frame.columns]
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
                   collapse_padding=True)
@@ -305,13 +305,13 @@ def _headline_table(title: str, frame: object, spec: list[tuple[str, str, str]])
     return table
 
 
-def headline_frames(store: Path) -> dict[str, object]:
+def headline_frames(store: Path) -> dict[str, pd.DataFrame]:
     """Return the frames `headline` prints, by layer (cliffs sorted across both sexes)."""
     from healthgap.services.store import BuildStore
 
     st = BuildStore(store)
     layers = st.layers()
-    frames: dict[str, object] = {}
+    frames: dict[str, pd.DataFrame] = {}
     for name, _, _ in HEADLINE_TABLES:
         if name not in layers:
             continue
@@ -333,11 +333,8 @@ _INTERVALS = (("sii_ci", "sii", "sii_lci", "sii_uci"),
                "transect_loss_per_mile_hi"))
 
 
-def _with_intervals(frame: object) -> object:
-    """Add ``estimate (low to high)`` text columns where a table has an estimate and its CI."""
-    import pandas as pd
-
-    assert isinstance(frame, pd.DataFrame)
+def _with_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``estimate (low–high)`` text columns where a table has an estimate and its CI."""
     for new, est, lo, hi in _INTERVALS:
         if {est, lo, hi} <= set(frame.columns):
             frame = frame.assign(**{new: [
@@ -387,7 +384,8 @@ def main() -> None:
                       soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        console.print("interrupted: nothing was replaced (a build in progress was discarded)")
+        console.print("interrupted: an unfinished build was discarded; the output folder holds "
+                      "the last complete build")
         sys.exit(130)
 
 

@@ -251,6 +251,7 @@ class StagedBuild:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+        shutil.rmtree(self.staging.with_name(self.staging.name + ".old"), ignore_errors=True)
         self._unlock()
 
     def commit(self) -> None:
@@ -317,7 +318,7 @@ def _exchange(a: Path, b: Path) -> None:
     os.rename(b, aside)
     try:
         os.rename(a, b)
-    except OSError:
+    except BaseException:
         os.rename(aside, b)
         raise
     os.rename(aside, a)
