@@ -43,6 +43,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 import shapely
 from healthgap.data._checksum import sha256_file
+from healthgap.data.layout import LAYOUT
 from pyproj import Transformer
 from scipy.special import ndtr
 
@@ -63,22 +64,16 @@ LOCATION_NOTE = (
     "National Grid's extent. All codes, names and values are synthetic."
 )
 
+#: The inputs `generate_demo` writes, in the order the generator fills them (paths from
+#: `data.layout.LAYOUT`, the one list of data-file paths).
+DEMO_INPUTS: tuple[str, ...] = (
+    "lsoa_boundaries", "msoa_boundaries", "lsoa_lookup", "icb_lookup", "rural_urban", "imd",
+    "imd_indicators", "imd_msoa", "life_expectancy", "population", "population_denominators",
+    "centroids", "gp_practices", "hospitals",
+)
 #: Relative paths of the files `generate_demo` writes (besides README.txt and the manifest).
 DEMO_FILES: tuple[str, ...] = (
-    "geography/lsoa11_boundaries_ew_super_generalised.geojson",
-    "geography/msoa11_boundaries_ew_generalised.geojson",
-    "geography/lsoa11_msoa11_lad22_lookup_ew.csv",
-    "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
-    "geography/lsoa11_rural_urban_classification_ew.csv",
-    "imd2019/imd2019_lsoa11_england.csv",
-    "imd2019/imd2019_lsoa11_england_indicators.csv",
-    "imd2019/imd2019_msoa11_england_aggregated.csv",
-    "life_expectancy/msoa11_life_expectancy_mortality_localhealth_england.csv",
-    "population/lsoa11_population_mid2017_sape20dt1_ew.csv",
-    "population/lsoa11_population_mid2015_iod2019_denominators_england.csv",
-    "population/lsoa11_postcode_centroids_ew_derived.csv",
-    "health_services/gp_practices_epraccur_dec2023_geocoded.csv",
-    "health_services/hospitals_2022_geographr.csv",
+    *(LAYOUT[k] for k in DEMO_INPUTS),
     "osm/demo.osm",
     "environment/demo_no2_100m.tif",
     "environment/demo_no2_1km.csv",

@@ -14,15 +14,15 @@ Two modes:
   ``base_url + "/" + path``, i.e. from a server that holds a data directory, and written to
   ``<cache>/<path>``; the file is checked against ``mirror_sha256``.
 
-Downloads stream to a temporary file beside the target and are renamed into place only after
-the checksum matched, so a failed or tampered download never leaves a file in the cache. When no
-checksum is known the first download's SHA-256 is pinned in
+Downloads are made by `pooch` (``pooch.retrieve`` with its HTTP downloader) into a temporary
+folder beside the target; the SHA-256 is checked here (so a mismatch can name both digests) and
+the file is renamed into place only after it matched, so a failed or tampered download never
+leaves a file in the cache. When no checksum is known the first download's SHA-256 is pinned in
 ``<cache>/.healthgap-fetch-lock.json`` and later downloads must match it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -34,7 +34,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlparse
 
-import httpx
+import pooch
+import requests
 import yaml
 from healthgap.data._checksum import sha256_file
 
@@ -186,6 +187,27 @@ class FetchReport:
         kind: type[HealthgapError] = type(first) if first is not None else DownloadError
         lines = "\n".join(f"  - {i.message}" for i in self.failed)
         raise kind(f"{len(self.failed)} source(s) failed:\n{lines}")
+
+    def table(self) -> Any:
+        """Return a rich Table: one row per source with its status and what to do about it.
+
+        ``ok`` rows give the file and its SHA-256, ``failed`` rows the reason (a checksum
+        mismatch shows the expected and the actual digest), ``manual`` rows where to get it.
+        """
+        from rich import box
+        from rich.table import Table
+
+        table = Table(title=self.summary(), title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("source", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("detail", overflow="fold")
+        label = {"fetched": "ok (downloaded)", "skipped": "ok (in cache)"}
+        for i in self.items:
+            detail = i.message.removeprefix(f"{i.id}: ")
+            if i.status in label and i.path is not None:
+                detail = f"{i.path}  sha256 {i.sha256}"
+            table.add_row(i.id, label.get(i.status, i.status), detail)
+        return table
 
     def summary(self) -> str:
         """One line: counts by status."""
@@ -339,10 +361,10 @@ def fetch(ids: Iterable[str] | None = None, *, cache_dir: str | Path,
     lock = _Lock(cache / LOCK_NAME)
     report = FetchReport(cache_dir=cache)
     bar = _Progress(enabled=progress)
-    with httpx.Client(follow_redirects=True, timeout=timeout,
-                      headers={"User-Agent": "healthgap-fetch"}) as client, bar:
+    with bar:
         for sid in wanted:
-            item = _fetch_one(client, by_id[sid], cache, base_url, force, lock, bar)
+            get = _Getter(timeout=timeout, bar=bar)
+            item = _fetch_one(get, by_id[sid], cache, base_url, force, lock)
             logger.info("%s: %s %s", item.id, item.status, item.message)
             report.items.append(item)
     lock.save()
@@ -364,8 +386,8 @@ def _plan(src: Source, cache: Path, base_url: str | None) -> tuple[str | None, P
     return src.url, cache / "official" / src.id / name, src.sha256
 
 
-def _fetch_one(client: httpx.Client, src: Source, cache: Path, base_url: str | None,
-               force: bool, lock: _Lock, bar: _Progress) -> FetchItem:
+def _fetch_one(get: _Getter, src: Source, cache: Path, base_url: str | None,
+               force: bool, lock: _Lock) -> FetchItem:
     url, target, expected = _plan(src, cache, base_url)
     if url is None:
         where = src.page or "no public page"
@@ -387,8 +409,8 @@ def _fetch_one(client: httpx.Client, src: Source, cache: Path, base_url: str | N
         logger.warning("%s: %s has sha256 %s, expected %s; downloading again", src.id, target,
                        got, want)
     try:
-        got, size = _download(client, src.id, url, target, want,
-                              "pinned" if expected is None else "expected", bar)
+        got, size = _download(get, src.id, url, target, want,
+                              "pinned" if expected is None else "expected")
     except (DownloadError, ChecksumError) as exc:
         if isinstance(exc, ChecksumError) and target.is_file() and sha256_file(target) != want:
             target.unlink()  # never leave a file that does not match in the cache
@@ -400,46 +422,52 @@ def _fetch_one(client: httpx.Client, src: Source, cache: Path, base_url: str | N
                      f"{src.id}: downloaded {size:,} bytes from {url}; {verb}")
 
 
-def _download(client: httpx.Client, sid: str, url: str, target: Path, want: str | None,
-              kind: str, bar: _Progress) -> tuple[str, int]:
-    """Stream ``url`` to a temporary file beside ``target``; rename it into place if valid."""
+def _download(get: _Getter, sid: str, url: str, target: Path, want: str | None,
+              kind: str) -> tuple[str, int]:
+    """Download ``url`` beside ``target`` (pooch); rename it into place if its SHA-256 matches."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
-                                    dir=target.parent)
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            try:
-                with client.stream("GET", url) as resp:
-                    if resp.status_code >= 400:
-                        raise DownloadError(
-                            f"{sid}: GET {url} failed: HTTP {resp.status_code} "
-                            f"{resp.reason_phrase}")
-                    total = int(resp.headers.get("content-length") or 0) or None
-                    task = bar.start(sid, total)
-                    for chunk in resp.iter_bytes(_CHUNK):
-                        fh.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                        bar.advance(task, len(chunk))
-                    bar.stop(task)
-            except httpx.HTTPError as exc:
-                raise DownloadError(f"{sid}: GET {url} failed: {type(exc).__name__}: "
-                                    f"{exc}") from exc
-        got = digest.hexdigest()
+    with tempfile.TemporaryDirectory(prefix=f".{target.name}.", suffix=".part",
+                                     dir=target.parent) as tmp:
+        got_path = get(sid, url, Path(tmp) / target.name)
+        got = sha256_file(got_path)
+        size = got_path.stat().st_size
         if want is not None and got != want:
             hint = (f"; if the publisher replaced the file, remove its entry from {LOCK_NAME}"
                     if kind == "pinned" else "")
             raise ChecksumError(
                 f"{sid}: sha256 mismatch for {url}: {kind} {want}, got {got} "
                 f"({size:,} bytes); the download was discarded{hint}")
-        os.replace(tmp, target)
-        return got, size
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        os.replace(got_path, target)
+    return got, size
+
+
+class _Getter:
+    """One HTTP download by `pooch.retrieve`, its failures turned into `DownloadError`."""
+
+    def __init__(self, *, timeout: float, bar: _Progress) -> None:
+        self.timeout = timeout
+        self.bar = bar
+
+    def __call__(self, sid: str, url: str, out: Path) -> Path:
+        task = self.bar.start(sid, None)
+        downloader = pooch.HTTPDownloader(progressbar=self.bar.pooch_bar(task),
+                                          timeout=self.timeout,
+                                          headers={"User-Agent": "healthgap-fetch"})
+        try:
+            path = pooch.retrieve(url, known_hash=None, fname=out.name, path=out.parent,
+                                  downloader=downloader)
+        except requests.HTTPError as exc:
+            r = exc.response
+            why = f"HTTP {r.status_code} {r.reason}" if r is not None else str(exc)
+            if r is not None:  # pooch leaves a refused response open
+                r.close()
+            raise DownloadError(f"{sid}: GET {url} failed: {why}") from exc
+        except (requests.RequestException, OSError) as exc:
+            raise DownloadError(f"{sid}: GET {url} failed: {type(exc).__name__}: "
+                                f"{exc}") from exc
+        finally:
+            self.bar.stop(task)
+        return Path(path)
 
 
 class _Lock:
@@ -508,5 +536,34 @@ class _Progress:
             self._bar.advance(task, n)
 
     def stop(self, task: Any) -> None:
-        if self._bar is not None:
+        if self._bar is not None and task is not None:
             self._bar.remove_task(task)
+
+    def pooch_bar(self, task: Any) -> Any:
+        """Return an object pooch's downloader can drive (total, update, reset, close)."""
+        return False if self._bar is None else _PoochBar(self._bar, task)
+
+
+class _PoochBar:
+    """The progress-bar protocol of ``pooch.HTTPDownloader`` over one rich task."""
+
+    def __init__(self, bar: Any, task: Any) -> None:
+        self._bar, self._task, self._total = bar, task, 0
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    @total.setter
+    def total(self, value: int) -> None:
+        self._total = value
+        self._bar.update(self._task, total=value or None)
+
+    def update(self, n: int) -> None:
+        self._bar.advance(self._task, n)
+
+    def reset(self) -> None:
+        self._bar.reset(self._task, total=self._total or None)
+
+    def close(self) -> None:
+        pass

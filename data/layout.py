@@ -10,7 +10,9 @@ from pathlib import Path
 
 from healthgap.errors import InputError
 
-#: Relative path of each input inside a data directory.
+#: Relative path of each input inside a data directory: the one list of data-file paths (the
+#: demo generator, the build, batch fingerprints and the tests take theirs from here;
+#: ``sources.yml`` describes the same paths and a test keeps the two in step).
 LAYOUT: dict[str, str] = {
     "lsoa_boundaries": "geography/lsoa11_boundaries_ew_super_generalised.geojson",
     "msoa_boundaries": "geography/msoa11_boundaries_ew_generalised.geojson",
@@ -23,6 +25,13 @@ LAYOUT: dict[str, str] = {
     "centroids": "population/lsoa11_postcode_centroids_ew_derived.csv",
     "gp_practices": "health_services/gp_practices_epraccur_dec2023_geocoded.csv",
     "hospitals": "health_services/hospitals_2022_geographr.csv",
+    "rural_urban": "geography/lsoa11_rural_urban_classification_ew.csv",
+    "imd_msoa": "imd2019/imd2019_msoa11_england_aggregated.csv",
+    "population_denominators":
+        "population/lsoa11_population_mid2015_iod2019_denominators_england.csv",
+    "nhs_trusts": "health_services/nhs_trusts_2022_geographr.csv",
+    "postcodes": "postcodes/codepoint_open_2025_gb_postcodes.csv.gz",
+    "postcode_lookup": "postcodes/postcode_oa11_lsoa11_msoa11_lad22_lookup_ew_live_may22.csv.gz",
 }
 
 
@@ -47,6 +56,15 @@ class DataDir:
             raise InputError(f"{p}: file not found (input {key!r} in data directory "
                              f"{self.root})")
         return p
+
+    def require(self, *keys: str) -> None:
+        """Raise `InputError` listing every one of ``keys`` whose file is missing."""
+        if not self.root.is_dir():
+            raise InputError(f"--data {self.root}: not a folder")
+        missing = [f"{self.root / LAYOUT[k]} ({k})" for k in keys if self.optional(k) is None]
+        if missing:
+            raise InputError(f"data directory {self.root}: missing input file(s): "
+                             f"{'; '.join(missing)}")
 
     def optional(self, key: str) -> Path | None:
         """Return the path of input ``key`` if present, else None."""

@@ -16,6 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyproj
 import shapely
 from healthgap.geo import BNG
 
@@ -119,6 +120,46 @@ def read_table(path: str | Path, *, required: tuple[str, ...] = (),
                         skipinitialspace=True)
     frame.columns = [c.strip() for c in frame.columns]
     return frame
+
+
+#: What the sources use for a suppressed or missing value (SOURCES.md: an empty cell, or an
+#: ``NA`` written by R), as pandas reads them; anything else in a numeric column is an error.
+SUPPRESSION_MARKERS = ("", "NA")
+
+
+def to_numbers(values: pd.Series, *, source: str, column: str,
+               codes: pd.Index | pd.Series) -> pd.Series:
+    """Return ``values`` as floats; text that is not a number is an error, not a missing value.
+
+    Only the documented suppression markers (`SUPPRESSION_MARKERS`: an empty cell or ``NA``,
+    which the CSV reader has already turned into missing values) become missing.
+
+    Parameters
+    ----------
+    values
+        A column as read.
+    source, column
+        Named in the error.
+    codes
+        The area code of each row, named in the error.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the column, how many rows hold text and the first codes and values.
+    """
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        bad &= ~values.astype("string").str.strip().isin(SUPPRESSION_MARKERS).fillna(True)
+    if bad.any():
+        mask = bad.to_numpy()
+        where = [f"{c} ({v!r})" for c, v in zip(pd.Index(codes)[mask], values[mask],
+                                                 strict=True)]
+        raise InputError(f"{source}: column {column!r} has text that is not a number in "
+                         f"{int(mask.sum())} row(s): {preview(where, most=5)}; only an empty "
+                         "cell or NA marks a suppressed value")
+    return numbers.astype(float)
 
 
 def _looks_like_code_column(name: str) -> bool:
@@ -227,6 +268,12 @@ def read_boundaries(path: str | Path, *, level: str, codes: list[str] | None = N
         box = gpd.GeoSeries([shapely.box(*bbox)], crs=BNG).to_crs(info["crs"])
         kwargs["bbox"] = tuple(box.total_bounds)
     gdf = gpd.read_file(path, engine="pyogrio", **kwargs)
+    if gdf.empty and (bbox is not None or codes is not None):
+        _check_file_extent(path, layer=layer, source=source)
+        raise InputError(f"{source}: no {level.upper()} feature "
+                         f"{'inside the box ' + _box(bbox) if bbox is not None else ''}"
+                         f"{' with the codes asked for' if codes is not None else ''}; is it "
+                         "the right file?")
     report.rows_read = len(gdf)
     index_name = INDEX_NAMES[level]
     gdf = gdf.rename(columns={code_col: index_name})
@@ -252,12 +299,28 @@ def read_boundaries(path: str | Path, *, level: str, codes: list[str] | None = N
 _GB_BNG = (-120_000.0, -20_000.0, 800_000.0, 1_300_000.0)
 
 
+def _box(bbox: tuple[float, float, float, float] | None) -> str:
+    return "" if bbox is None else "({:.0f}, {:.0f}) – ({:.0f}, {:.0f}) EPSG:27700".format(*bbox)
+
+
+def _check_file_extent(path: Path, *, layer: str | None, source: str) -> None:
+    """Raise `CRSError` when the whole file's extent cannot be in the CRS it declares."""
+    info = pyogrio.read_info(path, layer=layer, force_total_bounds=True)
+    bounds = info.get("total_bounds")
+    if info["crs"] is None or bounds is None:
+        return
+    _check_bounds(tuple(bounds), pyproj.CRS.from_user_input(info["crs"]), source=source)
+
+
 def _check_extent(gdf: gpd.GeoDataFrame, *, source: str) -> None:
     """Raise `CRSError` when coordinates cannot be in the CRS the file declares."""
     if gdf.empty:
         return
-    x0, y0, x1, y1 = gdf.total_bounds
-    crs = gdf.crs
+    _check_bounds(tuple(gdf.total_bounds), gdf.crs, source=source)
+
+
+def _check_bounds(bounds: tuple[float, ...], crs: pyproj.CRS, *, source: str) -> None:
+    x0, y0, x1, y1 = bounds
     if crs.is_geographic and (x0 < -180 or x1 > 180 or y0 < -90 or y1 > 90):
         raise CRSError(f"{source}: coordinates ({x0:.0f}, {y0:.0f}) – ({x1:.0f}, {y1:.0f}) "
                        f"cannot be longitude/latitude, but the file declares "
@@ -383,7 +446,8 @@ def read_imd(path: str | Path) -> pd.DataFrame:
     frame = frame.set_index("lsoa11cd")
     keep = [c for c in frame.columns
             if c.startswith(("imd_", "sub_")) or c.endswith(("_rank", "_decile", "_approx"))]
-    out = frame[keep].apply(pd.to_numeric, errors="coerce")
+    out = pd.DataFrame({c: to_numbers(frame[c], source=str(path), column=c, codes=frame.index)
+                        for c in keep}, index=frame.index)
     bad = out["imd_score"].isna()
     if bad.any():
         raise InputError(f"{path}: column 'imd_score' is missing or not numeric for "
@@ -421,14 +485,16 @@ def read_life_expectancy(path: str | Path) -> pd.DataFrame:
         if col is None:
             continue
         found_any = True
-        values = pd.to_numeric(frame[col], errors="coerce").to_numpy()
+        values = to_numbers(frame[col], source=str(path), column=col,
+                            codes=frame["msoa11cd"]).to_numpy()
         out[ours] = values
         out[f"{ours}_suppressed"] = np.isnan(values)
         for suffix, alts in (("lci", ("_lci", "_lower", "_lower_ci")),
                              ("uci", ("_uci", "_upper", "_upper_ci"))):
             ci = next((lower[col.lower() + a] for a in alts if col.lower() + a in lower), None)
             if ci is not None:
-                out[f"{ours}_{suffix}"] = pd.to_numeric(frame[ci], errors="coerce").to_numpy()
+                out[f"{ours}_{suffix}"] = to_numbers(frame[ci], source=str(path), column=ci,
+                                                     codes=frame["msoa11cd"]).to_numpy()
     if not found_any:
         raise MissingColumnError(
             f"{path}: no life-expectancy column; looked for "
@@ -456,7 +522,7 @@ def read_population(path: str | Path) -> pd.Series:
         raise MissingColumnError(f"{path}: no population column (population*, pop_total*, "
                                  f"all_ages); found: {', '.join(frame.columns)}")
     check_codes(frame["lsoa11cd"], level="lsoa", source=str(path), column="lsoa11cd")
-    values = pd.to_numeric(frame[col], errors="coerce")
+    values = to_numbers(frame[col], source=str(path), column=col, codes=frame["lsoa11cd"])
     bad = values.isna() | (values < 0)
     if bad.any():
         raise InputError(f"{path}: column {col!r} is missing, negative or not a number for "
@@ -473,8 +539,9 @@ def read_centroids(path: str | Path) -> pd.DataFrame:
     """
     frame = read_table(path, required=("lsoa11cd", "easting", "northing"))
     check_codes(frame["lsoa11cd"], level="lsoa", source=str(path), column="lsoa11cd")
-    out = pd.DataFrame({"pw_x": pd.to_numeric(frame["easting"], errors="coerce").to_numpy(),
-                        "pw_y": pd.to_numeric(frame["northing"], errors="coerce").to_numpy()},
+    xy = {k: to_numbers(frame[c], source=str(path), column=c, codes=frame["lsoa11cd"])
+          for k, c in (("pw_x", "easting"), ("pw_y", "northing"))}
+    out = pd.DataFrame({k: v.to_numpy() for k, v in xy.items()},
                        index=pd.Index(frame["lsoa11cd"], name="lsoa11cd"))
     out["centroid_source"] = f"postcode-weighted proxy ({Path(path).name})"
     return out

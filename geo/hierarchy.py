@@ -5,6 +5,7 @@ Built from the ONS lookups; area selection by code, NHS short code or name.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -121,9 +122,12 @@ class Hierarchy:
         """Resolve a code, NHS short code or name to one area.
 
         ``"england"`` gives all of England. Codes are matched exactly (``E54000034``,
-        ``E38…``, ``E06…``–``E09…``, ``E02…``); NHS short codes (``QNQ``, ``D4U1Y``) too; names
-        match case-insensitively, ICBs first, then sub-ICBs, then local authorities, exact
-        names before parts of names.
+        ``E38…``, ``E06…``–``E09…``); NHS short codes (``QNQ``, ``D4U1Y``) too. Names match
+        case-insensitively: an exact name at any level beats a part of a name at every level
+        (``Rutland`` is the local authority, not the ICB whose name contains it); parts of
+        names are looked for in ICBs, then sub-ICBs, then local authorities. An LSOA or MSOA
+        code is refused with the areas that contain it; a name that matches nothing gets the
+        closest names as suggestions.
 
         Raises
         ------
@@ -138,34 +142,65 @@ class Hierarchy:
             return ENGLAND
         for pattern, level in _CODE_LEVEL:
             if pattern.match(q.upper()):
-                code_col, name_col = _level_columns(level)
-                hit = self.frame.loc[self.frame[code_col] == q.upper(), name_col]
-                if hit.empty:
-                    raise UnknownAreaError(f"area {q!r}: no {LEVEL_ROLES[level]} with that "
-                                           "code in the lookups")
-                return AreaRef(level, q.upper(), str(hit.iloc[0]))
+                return self._resolve_code(q.upper(), level)
         for col, level in (("icb22cdh", "icb"), ("sicbl22cdh", "sicb")):
             hit = self.frame.loc[self.frame[col].str.upper() == q.upper()]
             if not hit.empty:
                 code_col, name_col = _level_columns(level)
                 return AreaRef(level, str(hit[code_col].iloc[0]), str(hit[name_col].iloc[0]))
-        needle = q.lower()
+        return self._resolve_name(q)
+
+    def _resolve_code(self, code: str, level: str) -> AreaRef:
+        if level in ("lsoa", "msoa"):
+            rows = (self.frame.loc[[code]] if level == "lsoa" and code in self.frame.index
+                    else self.frame.loc[self.frame["msoa11cd"] == code])
+            role = LEVEL_ROLES[level]
+            if rows.empty:
+                raise UnknownAreaError(f"area {code!r}: no {role} with that code in the "
+                                       "lookups; a build covers an ICB, sub-ICB or local "
+                                       "authority")
+            r = rows.iloc[0]
+            raise UnknownAreaError(
+                f"area {code!r} is a {role}; a build covers an ICB, sub-ICB or local "
+                f"authority (or england). It lies in local authority {r['lad22cd']} "
+                f"{r['lad22nm']}, sub-ICB {r['sicbl22cd']} and ICB {r['icb22cd']} "
+                f"{r['icb22nm']}: for example --area {r['lad22cd']}")
+        code_col, name_col = _level_columns(level)
+        hit = self.frame.loc[self.frame[code_col] == code, name_col]
+        if hit.empty:
+            raise UnknownAreaError(f"area {code!r}: no {LEVEL_ROLES[level]} with that "
+                                   "code in the lookups; try `healthgap areas` to list them")
+        return AreaRef(level, code, str(hit.iloc[0]))
+
+    def _names(self) -> list[tuple[str, pd.DataFrame]]:
+        out = []
         for level in ("icb", "sicb", "lad"):
             code_col, name_col = _level_columns(level)
-            names = self.frame[[code_col, name_col]].drop_duplicates()
-            exact = names[names[name_col].str.lower() == needle]
-            part = names[names[name_col].str.lower().str.contains(needle, regex=False)]
-            for cand in (exact, part):
+            out.append((level, self.frame[[code_col, name_col]].drop_duplicates()))
+        return out
+
+    def _resolve_name(self, q: str) -> AreaRef:
+        needle = q.lower()
+        names = self._names()
+        for match in ("exact", "part"):
+            for level, frame in names:
+                col = frame.iloc[:, 1].str.lower()
+                cand = frame[col == needle if match == "exact"
+                             else col.str.contains(needle, regex=False)]
                 if len(cand) == 1:
-                    return AreaRef(level, str(cand[code_col].iloc[0]),
-                                   str(cand[name_col].iloc[0]))
+                    return AreaRef(level, str(cand.iloc[0, 0]), str(cand.iloc[0, 1]))
                 if len(cand) > 1:
-                    listed = "; ".join(f"{c} {n}" for c, n in cand.itertuples(index=False))
+                    listed = preview([f"{c} {n}" for c, n in cand.itertuples(index=False)],
+                                     most=8)
                     raise UnknownAreaError(f"area {q!r} matches {len(cand)} "
                                            f"{LEVEL_ROLES[level]} names: {listed}. Give a "
                                            "code or a longer name")
+        everything = {str(n): str(c) for _, f in names for c, n in f.itertuples(index=False)}
+        close = _close_names(needle, everything)
+        hint = (f"; did you mean {' or '.join(f'{n} ({everything[n]})' for n in close)}?"
+                if close else "; try `healthgap areas` to list them")
         raise UnknownAreaError(f"area {q!r}: no ICB, sub-ICB or local authority has that "
-                               "code or name; try `healthgap areas` to list them")
+                               f"code or name{hint}")
 
     def lsoas_in(self, area: AreaRef) -> pd.Index:
         """Return the LSOA codes inside ``area``."""
@@ -187,6 +222,21 @@ class Hierarchy:
             if len(codes) == 1:
                 out[level] = AreaRef(level, str(codes[0]), str(rows[name_col].iloc[0]))
         return out
+
+
+def _close_names(needle: str, names: dict[str, str], n: int = 3) -> list[str]:
+    """Return up to ``n`` names closest to ``needle`` (whole names, or their words)."""
+    lower = {name.lower(): name for name in names}
+    hits = difflib.get_close_matches(needle, list(lower), n=n, cutoff=0.75)
+    if len(hits) < n:
+        words: dict[str, str] = {}
+        for low in lower:
+            for w in re.findall(r"[a-z][a-z'-]+", low):
+                words.setdefault(w, low)
+        for w in difflib.get_close_matches(needle, list(words), n=n, cutoff=0.75):
+            if words[w] not in hits:
+                hits.append(words[w])
+    return [lower[h] for h in hits[:n]]
 
 
 def _level_columns(level: str) -> tuple[str, str]:

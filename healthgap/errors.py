@@ -103,3 +103,15 @@ class DownloadError(HealthgapError, OSError):
 
 class ChecksumError(InputError):
     """A file's SHA-256 is not the one expected; the message names the source, both digests."""
+
+
+class OutputError(HealthgapError, OSError):
+    """The output folder cannot take a build (a file, not writable, full); the message names it."""
+
+
+class BuildLockedError(OutputError):
+    """Another build is writing into the same output folder; the message names it and the pid."""
+
+
+class LayerClashError(HealthgapError, ValueError):
+    """Two stages produced the same output column or layer name; the message names it."""

@@ -1,16 +1,21 @@
 """Build many ICS atlases as tasks on Dask distributed.
 
 Each ICB is one task (its own edge ring, its own store). A LocalCluster is started by default;
-``scheduler="tcp://host:port"`` uses an existing cluster. A failing ICB is retried, then reported,
-without losing the others; an ICB whose inputs and parameters have not changed since its last
-successful build is not rebuilt.
+``scheduler="tcp://host:port"`` uses an existing cluster. A failing ICB is retried, then reported
+with its full error text and the attempts the scheduler counted, without losing the others. An
+ICB is skipped only when its folder holds a complete build (`check_build`) whose manifest carries
+the fingerprint of the same inputs, parameters and versions. Each LocalCluster worker runs one
+task at a time with numba limited to ``cores / workers`` threads, and Dask's own logs are quiet
+unless ``verbose``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -21,11 +26,9 @@ from typing import Any
 from healthgap.data._checksum import sha256_file
 from healthgap.data.layout import LAYOUT, DataDir
 from healthgap.services.build import BuildOptions, build, package_versions
+from healthgap.services.store import BuildStore, check_build
 
 log = logging.getLogger(__name__)
-
-FINGERPRINT_FILE = "fingerprint.json"
-ATTEMPTS_FILE = "attempts.log"
 
 
 @dataclass
@@ -80,34 +83,59 @@ def fingerprint(options: BuildOptions, hashes: dict[str, str]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _up_to_date(out_dir: Path, fp: str) -> bool:
-    f = out_dir / FINGERPRINT_FILE
-    if not (f.is_file() and (out_dir / "healthgap.gpkg").is_file()):
+def up_to_date(out_dir: Path, fp: str) -> bool:
+    """Say whether ``out_dir`` holds a complete build whose manifest carries fingerprint ``fp``."""
+    if check_build(out_dir):
         return False
     try:
-        return json.loads(f.read_text()).get("fingerprint") == fp
-    except (json.JSONDecodeError, OSError):
+        return BuildStore(out_dir).read_manifest().get("fingerprint") == fp
+    except Exception:  # an unreadable store is not up to date
         return False
 
 
-def build_one(options: BuildOptions, fp: str) -> TaskOutcome:
-    """Build one area (runs on a Dask worker); raise on failure so that Dask retries it."""
-    out = Path(options.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ATTEMPTS_FILE, "a") as f:
-        f.write(f"{time.time():.3f}\n")
+def build_one(options: BuildOptions, fp: str, numba_threads: int | None = None) -> TaskOutcome:
+    """Build one area (runs on a Dask worker); raise on failure so that Dask retries it.
+
+    Parameters
+    ----------
+    options
+        The area's build options.
+    fp
+        Its fingerprint, written into the build's manifest.
+    numba_threads
+        Threads numba may use in this worker (None leaves numba's default).
+    """
+    if numba_threads is not None:
+        import numba
+
+        with contextlib.suppress(ValueError):  # above the launch-time maximum: keep that
+            numba.set_num_threads(max(1, numba_threads))
     t0 = time.perf_counter()
-    build(options)
-    (out / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fp, "area": options.area}))
-    attempts = len((out / ATTEMPTS_FILE).read_text().split())
-    return TaskOutcome(area=options.area, status="built", out_dir=str(out),
-                       seconds=round(time.perf_counter() - t0, 2), attempts=attempts)
+    build(options, extra_manifest={"fingerprint": fp})
+    return TaskOutcome(area=options.area, status="built", out_dir=str(options.out_dir),
+                       seconds=round(time.perf_counter() - t0, 2))
+
+
+def _attempts(client: Any, key: str) -> int:
+    """Count the times the scheduler sent task ``key`` to a worker (its transition story)."""
+    def count(dask_scheduler: Any, key: str = key) -> int:
+        return sum(1 for e in dask_scheduler.story(key) if e[2] == "processing")
+
+    return int(client.run_on_scheduler(count))
+
+
+def _error_text(exc: BaseException | None) -> str:
+    """Return the full text of a task's exception (type and message, every line)."""
+    if exc is None:
+        return "unknown error"
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
 def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
               template: BuildOptions | None = None, scheduler: str | None = None,
               n_workers: int = 2, retries: int = 1, force: bool = False,
-              on_done: Callable[[TaskOutcome], None] | None = None) -> BatchReport:
+              on_done: Callable[[TaskOutcome], None] | None = None,
+              verbose: bool = False) -> BatchReport:
     """Build every area in ``areas`` as a Dask task.
 
     Parameters
@@ -130,6 +158,8 @@ def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
         Rebuild even when an area is up to date.
     on_done
         Called with each outcome as it finishes.
+    verbose
+        Let Dask log at INFO (quiet otherwise: the report says what failed and why).
     """
     from distributed import Client, LocalCluster, as_completed
 
@@ -143,42 +173,43 @@ def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
         opts = replace(base, area=code, data_dir=Path(data_dir),
                        out_dir=Path(out_root) / code.lower())
         fp = fingerprint(opts, hashes)
-        if not force and _up_to_date(Path(opts.out_dir), fp):
+        if not force and up_to_date(Path(opts.out_dir), fp):
             outcome = TaskOutcome(area=code, status="skipped", out_dir=str(opts.out_dir))
             report.outcomes.append(outcome)
             if on_done:
                 on_done(outcome)
             continue
-        attempts = Path(opts.out_dir) / ATTEMPTS_FILE
-        if attempts.exists():
-            attempts.unlink()
         todo.append((opts, fp))
     if todo:
+        level = logging.INFO if verbose else logging.CRITICAL
+        logging.getLogger("distributed").setLevel(level)
+        threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))
         cluster = None
         if scheduler:
             client = Client(scheduler)
         else:
+            env = {"NUMBA_NUM_THREADS": str(threads),
+                   "DASK_LOGGING__DISTRIBUTED": logging.getLevelName(level).lower()}
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
+                                   dashboard_address=None, host="127.0.0.1",
+                                   silence_logs=level, env=env)
             client = Client(cluster)
         report.scheduler = str(client.scheduler.address)
         try:
-            futures = {client.submit(build_one, opts, fp, retries=retries, pure=False,
+            futures = {client.submit(build_one, opts, fp, threads if cluster else None,
+                                     retries=retries, pure=False,
                                      key=f"build-{opts.area}-{fp[:12]}"): opts
                        for opts, fp in todo}
             for fut in as_completed(futures):
                 opts = futures[fut]
+                n = _attempts(client, fut.key)
                 if fut.status == "finished":
-                    outcome = fut.result()
+                    outcome = replace(fut.result(), attempts=n)
                 else:
-                    exc = fut.exception()
-                    attempts_file = Path(opts.out_dir) / ATTEMPTS_FILE
-                    n = (len(attempts_file.read_text().split())
-                         if attempts_file.exists() else 0)
-                    tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                    text = _error_text(fut.exception())
                     outcome = TaskOutcome(area=opts.area, status="failed",
-                                          out_dir=str(opts.out_dir), error=tb, attempts=n)
-                    log.warning("batch: %s failed after %d attempt(s): %s", opts.area, n, tb)
+                                          out_dir=str(opts.out_dir), error=text, attempts=n)
+                    log.warning("batch: %s failed after %d attempt(s): %s", opts.area, n, text)
                 report.outcomes.append(outcome)
                 if on_done:
                     on_done(outcome)

@@ -6,12 +6,16 @@ CLI draws a progress bar from it; the API's job runner records it as the job's s
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import errno
 import logging
 import platform
 import resource
+import shutil
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,15 +23,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from cachetools import LRUCache, cached
+from cachetools.keys import hashkey
 from healthgap.data import readers
 from healthgap.data._checksum import sha256_file
 from healthgap.data.layout import DataDir
 from healthgap.geo.areas import StudyArea, select_area
 from healthgap.geo.hierarchy import AreaRef, Hierarchy
 from healthgap.geo.layers import england_comparators, join_imd, join_life_expectancy, roll_up
-from healthgap.services.store import BuildStore
+from healthgap.services.store import BuildStore, StagedBuild, pause_point
 
-from healthgap.errors import ParameterError
+from healthgap.errors import LayerClashError, OutputError, ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +104,51 @@ class BuildOptions:
     max_snap_m: float = 1500.0
     facility_buffer_m: float = 15_000.0
 
+    def validate(self) -> None:
+        """Raise `ParameterError` naming the first option whose value is not allowed.
+
+        Called before any input is read, so a bad value is refused in well under a second.
+        """
+        for problem in _option_problems(self):
+            raise ParameterError(problem)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the options as JSON-friendly values."""
         d = asdict(self)
         d["data_dir"] = str(self.data_dir)
         d["out_dir"] = str(self.out_dir)
         return d
+
+
+#: Allowed values of the choice options, by command-line option name.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "--weights": ("queen", "rook", "knn", "distance_band"),
+    "--correction": ("fdr", "bonferroni", "none"),
+}
+
+
+def _option_problems(o: BuildOptions) -> Iterator[str]:
+    """Yield one sentence per option whose value is not allowed (named as on the CLI)."""
+    for opt, value in (("--weights", o.weights), ("--correction", o.correction)):
+        if value not in CHOICES[opt]:
+            yield f"{opt} {value!r}: allowed {', '.join(CHOICES[opt])}"
+    p = o.permutations
+    if p != "auto" and (isinstance(p, bool) or not isinstance(p, int) or p < 1):
+        yield f"--permutations {p!r}: a whole number >= 1, or 'auto'"
+    if isinstance(o.ring, bool) or not isinstance(o.ring, int) or not 0 <= o.ring <= 10:
+        yield f"--ring {o.ring!r}: a whole number from 0 to 10"
+    if not (isinstance(o.max_loss, int | float) and 0.0 <= o.max_loss < 1.0):
+        yield f"--max-loss {o.max_loss!r}: a share from 0 up to (not including) 1"
+    if not (isinstance(o.alpha, int | float) and 0.0 < o.alpha < 1.0):
+        yield f"alpha {o.alpha!r}: a significance level strictly between 0 and 1"
+    if isinstance(o.seed, bool) or not isinstance(o.seed, int) or o.seed < 0:
+        yield f"--seed {o.seed!r}: a whole number >= 0"
+    for name in ("max_snap_m", "facility_buffer_m"):
+        v = getattr(o, name)
+        if not (isinstance(v, int | float) and v >= 0 and np.isfinite(v)):
+            yield f"{name} {v!r}: a distance in metres >= 0"
+    if not Path(o.data_dir).is_dir():
+        yield f"--data {o.data_dir}: not a folder"
 
 
 @dataclass
@@ -125,30 +170,31 @@ def package_versions() -> dict[str, str]:
     return {"python": platform.python_version(), **versions(*VERSIONED)}
 
 
-@functools.lru_cache(maxsize=32)
-def _cached_read(reader: str, path: str, mtime_ns: int, size: int) -> Any:
-    return getattr(readers, reader)(path)
+def _file_key(*parts: str | Path) -> tuple[Any, ...]:
+    """Cache key of a read: the arguments, and each file's size and modification time."""
+    stats = [Path(p).stat() for p in parts if Path(p).is_file()]
+    stamps = [(st.st_mtime_ns, st.st_size) for st in stats]
+    return hashkey(*map(str, parts), *stamps)
 
 
+@cached(LRUCache(maxsize=32), key=_file_key, lock=threading.Lock())
 def read_cached(reader: str, path: Path) -> Any:
     """Read a national input once per process (keyed by path, size and modification time).
 
     Batch workers and the England build read the same national tables for every area; the
     frames returned are shared, so callers must not modify them in place.
     """
-    st = Path(path).stat()
-    return _cached_read(reader, str(path), st.st_mtime_ns, st.st_size)
+    return getattr(readers, reader)(path)
+
+
+@cached(LRUCache(maxsize=4), key=lambda a, b: _file_key(a, b), lock=threading.Lock())
+def _cached_hierarchy(a: Path, b: Path) -> Hierarchy:
+    return Hierarchy.from_lookups(readers.read_lsoa_lookup(a), readers.read_icb_lookup(b))
 
 
 def load_hierarchy(data: DataDir) -> Hierarchy:
     """Read the two ONS lookups and join them (once per process)."""
-    a, b = data.path("lsoa_lookup"), data.path("icb_lookup")
-    return _cached_hierarchy(str(a), a.stat().st_mtime_ns, str(b), b.stat().st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_hierarchy(a: str, a_mtime: int, b: str, b_mtime: int) -> Hierarchy:
-    return Hierarchy.from_lookups(readers.read_lsoa_lookup(a), readers.read_icb_lookup(b))
+    return _cached_hierarchy(data.path("lsoa_lookup"), data.path("icb_lookup"))
 
 
 def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 1,
@@ -183,8 +229,15 @@ def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 
     return area
 
 
-def build(options: BuildOptions, *, on_stage: StageCallback | None = None) -> BuildResult:
-    """Run every stage for one area and write ``<out_dir>/healthgap.gpkg``.
+def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
+          extra_manifest: dict[str, Any] | None = None) -> BuildResult:
+    """Run every stage for one area and write ``<out_dir>/healthgap.gpkg`` atomically.
+
+    Every option, the output folder, the required input files and the area are checked before
+    any computing. The build is written into a temporary sibling of ``out_dir``, checked and
+    swapped into place (`StagedBuild`): a failure or an interrupt (SIGINT, SIGTERM, a full
+    disk) leaves the previous build as it was. A second build into the same ``out_dir`` at the
+    same time is refused.
 
     Parameters
     ----------
@@ -192,11 +245,14 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None) -> Bu
         What to build, from what, and with which parameters.
     on_stage
         Called as ``on_stage(stage, index, total)`` when each stage starts.
+    extra_manifest
+        More key / value rows for the manifest (batch records its fingerprint there).
     """
-    if options.correction not in ("fdr", "bonferroni", "none"):
-        raise ParameterError(f"correction={options.correction!r}: allowed fdr, bonferroni, "
-                             "none")
+    options.validate()
     data = DataDir(Path(options.data_dir))
+    data.require(*REQUIRED_INPUTS)
+    hierarchy = load_hierarchy(data)
+    ref = hierarchy.resolve(options.area)
     stages: list[tuple[str, Callable[[_Ctx], None]]] = [
         ("read inputs and select the area", _stage_area),
         ("join deprivation and life expectancy", _stage_layers),
@@ -205,8 +261,30 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None) -> Bu
         ("life-expectancy models", _stage_models),
         ("write the GeoPackage", _stage_write),
         ("write the HTML atlas", _stage_atlas),
+        ("check the build and swap it into place", _stage_commit),
     ]
-    ctx = _Ctx(options=options, data=data)
+    with StagedBuild(options.out_dir) as staged, _sigterm_raises():
+        ctx = _Ctx(options=options, data=data, hierarchy=hierarchy, ref=ref, staged=staged,
+                   extra_manifest=dict(extra_manifest or {}))
+        try:
+            _run_stages(ctx, stages, on_stage)
+        except Exception as exc:
+            if _disk_full(exc, staged.staging):
+                raise OutputError(f"--out {options.out_dir}: the disk is full ({exc}); the "
+                                  "previous build is unchanged") from exc
+            raise
+    assert ctx.area is not None and ctx.store is not None
+    return BuildResult(area=ctx.area, store=ctx.store, manifest=ctx.manifest,
+                       outputs=ctx.outputs, timings=ctx.timings, peak_mb=ctx.peak_mb)
+
+
+#: Inputs every build reads (checked before any computing).
+REQUIRED_INPUTS = ("lsoa_lookup", "icb_lookup", "lsoa_boundaries", "population", "centroids",
+                   "imd", "life_expectancy")
+
+
+def _run_stages(ctx: _Ctx, stages: list[tuple[str, Callable[[_Ctx], None]]],
+                on_stage: StageCallback | None) -> None:
     for i, (name, fn) in enumerate(stages):
         if on_stage:
             on_stage(name, i, len(stages))
@@ -217,16 +295,54 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None) -> Bu
         log.info("%s: %.1f s, peak %.0f MB", name, ctx.timings[name], ctx.peak_mb[name])
     if on_stage:
         on_stage("done", len(stages), len(stages))
-    assert ctx.area is not None and ctx.store is not None
-    return BuildResult(area=ctx.area, store=ctx.store, manifest=ctx.manifest,
-                       outputs=ctx.outputs, timings=ctx.timings, peak_mb=ctx.peak_mb)
+
+
+#: Free bytes below which a failed write is put down to a full disk (GDAL and SQLite often
+#: report only "Failed to commit transaction").
+DISK_FULL_BYTES = 1 << 20
+
+
+def _disk_full(exc: BaseException, where: Path) -> bool:
+    """Say whether an exception (or its cause) reports a full disk, or ``where`` has no room."""
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(where).free < DISK_FULL_BYTES:
+            return True
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(seen).lower()
+        if "no space left" in text or "disk is full" in text or "disk full" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit(143) during a build (main thread), so clean-up runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
 class _Ctx:
     options: BuildOptions
     data: DataDir
-    hierarchy: Hierarchy | None = None
+    hierarchy: Hierarchy
+    ref: AreaRef
+    staged: StagedBuild
+    extra_manifest: dict[str, Any] = field(default_factory=dict)
     area: StudyArea | None = None
     store: BuildStore | None = None
     inputs: dict[str, Path] = field(default_factory=dict)
@@ -246,9 +362,7 @@ def _stage_area(ctx: _Ctx) -> None:
         ctx.inputs[key] = ctx.data.path(key)
     if (p := ctx.data.optional("msoa_boundaries")) is not None:
         ctx.inputs["msoa_boundaries"] = p
-    ctx.hierarchy = load_hierarchy(ctx.data)
-    ref = ctx.hierarchy.resolve(o.area)
-    ctx.area = load_area(ctx.data, ref, ctx.hierarchy, ring=o.ring, max_loss=o.max_loss)
+    ctx.area = load_area(ctx.data, ctx.ref, ctx.hierarchy, ring=o.ring, max_loss=o.max_loss)
 
 
 def _stage_layers(ctx: _Ctx) -> None:
@@ -322,10 +436,9 @@ def _stage_access(ctx: _Ctx) -> None:
             fac = pd.concat(kinds)
             fac = fac.cx[window[0]:window[2], window[1]:window[3]]
             graph = read_network(osm, bounds=area.lsoa, mode="drive",
-                                 cache_dir=Path(o.out_dir) / ".cache")
+                                 cache_dir=Path(o.out_dir).parent / ".healthgap-cache")
             acc = ServiceAccess(max_snap_m=o.max_snap_m).fit(area.lsoa, fac, graph)
-            cols = [c for c in acc.result_.columns if c not in area.lsoa.columns]
-            area.lsoa = area.lsoa.join(acc.result_[cols])
+            area.lsoa = join_columns(area.lsoa, acc.result_, source="service access")
             ctx.layers["facilities"] = fac.join(acc.facility_status_[["routable", "snap_m"]],
                                                 on="code") if "code" in fac else fac
             ctx.results["access"] = {"network": osm.name, "mode": "drive",
@@ -336,13 +449,13 @@ def _stage_access(ctx: _Ctx) -> None:
                                          area.lsoa["in_area"]].filter(like="_access_reason")
                                          .notna().any(axis=1).sum())}
         feats = read_osm_features(osm)
-        for table in (green_space_share(feats, area.lsoa), outlet_density(feats, area.lsoa)):
-            new = [c for c in table.columns if c not in area.lsoa.columns]
-            area.lsoa = area.lsoa.join(table[new])
+        for what, table in (("green space", green_space_share(feats, area.lsoa)),
+                            ("outlet density", outlet_density(feats, area.lsoa))):
+            area.lsoa = join_columns(area.lsoa, table, source=what)
     for raster in ctx.data.rasters():
         ctx.inputs[f"environment/{raster.name}"] = raster
-        zs = zonal_stats(raster, area.lsoa)
-        area.lsoa = area.lsoa.join(zs[[c for c in zs.columns if c not in area.lsoa.columns]])
+        area.lsoa = join_columns(area.lsoa, zonal_stats(raster, area.lsoa),
+                                 source=f"raster {raster.name}")
 
 
 def _stage_statistics(ctx: _Ctx) -> None:
@@ -381,27 +494,45 @@ def _stage_atlas(ctx: _Ctx) -> None:
     o = ctx.options
     if not o.maps:
         return
-    index = build_atlas(ctx.area, out_dir=Path(o.out_dir) / "atlas", layers=ctx.layers,
-                        tables=ctx.tables, manifest=ctx.manifest, england=ctx.england,
-                        synthetic=o.synthetic, weights=o.weights, alpha=o.alpha,
-                        correction=o.correction)
-    ctx.outputs["atlas"] = index
+    staging = ctx.staged.staging
+    try:
+        index = build_atlas(ctx.area, out_dir=staging / "atlas", layers=ctx.layers,
+                            tables=ctx.tables, manifest=ctx.manifest, england=ctx.england,
+                            synthetic=o.synthetic, weights=o.weights, alpha=o.alpha,
+                            correction=o.correction)
+    except ParameterError as exc:
+        if not str(exc).startswith("pages:"):
+            raise
+        # too few areas for any map (Isles of Scilly alone: one LSOA): say so, keep the rest
+        note = (f"atlas not written: no map can be drawn for {len(ctx.area.inside)} LSOA(s) "
+                f"and {int(ctx.area.msoa['in_area'].sum())} MSOA(s) (a map needs at least "
+                "two areas with a value); the GeoPackage holds every layer computed")
+        ctx.area.notes.append(note)
+        ctx.manifest["atlas"] = False
+        ctx.manifest["notes"] = ctx.area.notes
+        ctx.staged.store.write_manifest(ctx.manifest)
+        return
+    ctx.outputs["atlas"] = ctx.staged.final / Path(index).relative_to(staging)
+
+
+def _stage_commit(ctx: _Ctx) -> None:
+    """Check the staged build (manifest, every layer, atlas) and swap it into place."""
+    ctx.staged.commit()
+    ctx.store = BuildStore(ctx.staged.final)
+    ctx.outputs["geopackage"] = ctx.store.path
 
 
 def _stage_write(ctx: _Ctx) -> None:
     assert ctx.area is not None
     o = ctx.options
     area = ctx.area
-    out = Path(o.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    store = BuildStore(out)
-    if store.exists:
-        store.path.unlink()
-    for name in ("lsoa", "msoa", "place", "system"):
-        store.write_layer(name, getattr(area, name))
-    store.write_layer("join_report", area.report)
-    for name, table in {**ctx.layers, **ctx.tables}.items():
-        store.write_layer(name, table)
+    store = ctx.staged.store
+    layers = assemble_layers(area, ctx.layers, ctx.tables)
+    pause_point("before-write")
+    for i, (name, frame) in enumerate(layers.items()):
+        store.write_layer(name, frame)
+        if i == 0:
+            pause_point("during-write")
     inside = area.inside
     ctx.manifest = {
         "healthgap_version": package_versions()["healthgap"],
@@ -425,7 +556,80 @@ def _stage_write(ctx: _Ctx) -> None:
         "notes": area.notes,
         "timings_s": ctx.timings,
         "results": ctx.results,
+        "layers": list(layers),
+        "atlas": bool(o.maps),
+        **ctx.extra_manifest,
     }
     store.write_manifest(ctx.manifest)
-    ctx.store = store
-    ctx.outputs["geopackage"] = store.path
+
+
+#: Layers written from the study area's level frames, smallest first (those present are written).
+LEVEL_LAYERS = ("lsoa", "msoa", "neighbourhood", "place", "system")
+
+
+def join_columns(frame: pd.DataFrame, table: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """Join ``table``'s columns onto ``frame`` by index, refusing a clashing column by name.
+
+    A column already in ``frame`` is accepted only when ``table`` carries the same values
+    through (``centroid_source`` from the access model, for example); a different value under
+    an existing name raises `LayerClashError` instead of being dropped.
+
+    Parameters
+    ----------
+    frame, table
+        Indexed by the same codes.
+    source
+        What produced ``table`` (named in the error).
+    """
+    shared = [c for c in table.columns if c in frame.columns]
+    clash = [c for c in shared if not _same_values(table[c], frame[c].reindex(table.index))]
+    if clash:
+        raise LayerClashError(f"{source}: column(s) {', '.join(clash)} already exist with other "
+                              "values; rename the new column(s) rather than overwrite or drop")
+    return frame.join(table.drop(columns=shared))
+
+
+def _same_values(a: pd.Series, b: pd.Series) -> bool:
+    """Say whether two aligned columns hold the same values (missing matches missing; any dtype)."""
+    x, y = a.astype(object), b.astype(object)
+    missing = x.isna().to_numpy() & y.isna().to_numpy()
+    equal = np.array([bool(u == v) if not (pd.isna(u) or pd.isna(v)) else False
+                      for u, v in zip(x, y, strict=True)], dtype=bool)
+    return bool((missing | equal).all())
+
+
+def assemble_layers(area: StudyArea, layers: dict[str, pd.DataFrame],
+                    tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Collect every output layer in write order, refusing clashing layer or column names.
+
+    Parameters
+    ----------
+    area
+        Its level frames (`LEVEL_LAYERS` present) and join report come first.
+    layers, tables
+        Derived layers (facilities, cliffs, ...) and tables (statistics, models) by name.
+
+    Raises
+    ------
+    LayerClashError
+        A name given twice (or ``manifest``), or a layer with a repeated column name.
+    """
+    out: dict[str, pd.DataFrame] = {}
+    for name in LEVEL_LAYERS:
+        frame = getattr(area, name, None)
+        if frame is not None:
+            out[name] = frame
+    out["join_report"] = area.report
+    for group, named in (("layers", layers), ("tables", tables)):
+        for name, frame in named.items():
+            if name in out or name == "manifest":
+                raise LayerClashError(f"output layer {name!r} (from the build's {group}) is "
+                                      "produced twice; each layer name must be unique")
+            out[name] = frame
+    for name, frame in out.items():
+        cols = list(frame.columns) + ([frame.index.name] if frame.index.name else [])
+        dup = sorted({str(c) for c in cols if cols.count(c) > 1})
+        if dup:
+            raise LayerClashError(f"output layer {name!r}: column(s) {', '.join(dup)} appear "
+                                  "more than once")
+    return out

@@ -5,14 +5,20 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from healthgap.errors import HealthgapError, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from healthgap.services.batch import TaskOutcome
+    from healthgap.services.build import BuildOptions, BuildResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="healthgap: where, and why, life expectancy is unequal between the "
@@ -29,7 +35,7 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Output directory (de
                                              "out/<area code>).")]
 
 
-def _run_build(options: object) -> object:
+def _run_build(options: BuildOptions) -> BuildResult:
     from healthgap.services.build import build
 
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -39,13 +45,10 @@ def _run_build(options: object) -> object:
         def on_stage(stage: str, i: int, n: int) -> None:
             progress.update(task, description=stage, completed=i, total=n)
 
-        return build(options, on_stage=on_stage)  # type: ignore[arg-type]
+        return build(options, on_stage=on_stage)
 
 
-def _report(result: object) -> None:
-    from healthgap.services.build import BuildResult
-
-    assert isinstance(result, BuildResult)
+def _report(result: BuildResult) -> None:
     counts = result.manifest["counts"]
     table = Table(title=f"{result.area.ref.name} ({result.area.ref.code})")
     table.add_column("what")
@@ -74,17 +77,33 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
           access: Annotated[bool, typer.Option(help="Build access/environment layers.")] = True,
           models: Annotated[bool, typer.Option(help="Fit the life-expectancy models.")] = True,
           maps: Annotated[bool, typer.Option(help="Write the HTML atlas.")] = True) -> None:
-    """Build an area's layers, statistics, models and atlas into one GeoPackage."""
-    from healthgap.services.build import BuildOptions
+    """Build an area's layers, statistics, models and atlas into one GeoPackage.
+
+    Every option, the data folder, the output folder and the area are checked before any
+    computing. The build is written beside ``--out`` and swapped in only when complete, so a
+    failed or interrupted build leaves the previous one as it was.
+    """
+    from healthgap.data.layout import DataDir
+    from healthgap.services.build import REQUIRED_INPUTS, BuildOptions, load_hierarchy
+    from healthgap.services.store import check_output_dir
 
     perms: int | str = permutations if permutations == "auto" else _int(permutations,
                                                                          "--permutations")
-    target = out_dir or Path("out") / area.strip().lower().replace(" ", "-")
-    result = _run_build(BuildOptions(area=area, data_dir=data, out_dir=target, ring=ring,
-                                     weights=weights, permutations=perms, seed=seed,
-                                     correction=correction, max_loss=max_loss, access=access,
-                                     models=models, maps=maps))
-    _report(result)
+    options = BuildOptions(area=area, data_dir=data, out_dir=out_dir or Path("out"), ring=ring,
+                           weights=weights, permutations=perms, seed=seed,
+                           correction=correction, max_loss=max_loss, access=access,
+                           models=models, maps=maps)
+    options.validate()
+    if out_dir is not None:
+        check_output_dir(out_dir)
+    data_dir = DataDir(data)
+    data_dir.require(*REQUIRED_INPUTS)
+    ref = load_hierarchy(data_dir).resolve(area)
+    if out_dir is None:
+        options.out_dir = Path("out") / ref.slug
+        check_output_dir(options.out_dir)
+    console.print(f"building {ref.name} ({ref.code}, {ref.level}) into {options.out_dir}")
+    _report(_run_build(options))
 
 
 @app.command()
@@ -95,14 +114,14 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output directory."
     from healthgap.data.demo import DEMO_ICB, generate_demo
     from healthgap.services.build import BuildOptions
 
-    data_dir = out_dir / "data"
+    data_dir = out_dir.with_name(f"{out_dir.name}-data")
     console.print(f"generating the SYNTHETIC demo area in {data_dir}")
     generate_demo(data_dir, seed=seed)
     result = _run_build(BuildOptions(area=DEMO_ICB, data_dir=data_dir, out_dir=out_dir,
                                      seed=seed, synthetic=True))
     _report(result)
     out.print("[bold yellow]The demo data is SYNTHETIC: it describes no real place.[/bold yellow]")
-    atlas = result.outputs.get("atlas")  # type: ignore[attr-defined]
+    atlas = result.outputs.get("atlas")
     if atlas:
         out.print(f"Open the atlas in a browser: [bold]{Path(atlas).resolve().as_uri()}[/bold]")
     out.print(f"Headline figures: healthgap headline --store {out_dir}")
@@ -137,7 +156,9 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
           workers: Annotated[int, typer.Option(help="LocalCluster worker processes.")] = 2,
           retries: Annotated[int, typer.Option(help="Retries of a failing ICB.")] = 1,
           force: Annotated[bool, typer.Option(help="Rebuild up-to-date ICBs too.")] = False,
-          maps: Annotated[bool, typer.Option(help="Write each ICB's atlas.")] = True) -> None:
+          maps: Annotated[bool, typer.Option(help="Write each ICB's atlas.")] = True,
+          verbose: Annotated[bool, typer.Option(help="Show Dask's own log messages.")] = False
+          ) -> None:
     """Build every ICS atlas (each with its edge ring) as tasks on Dask distributed."""
     from healthgap.data.layout import DataDir
     from healthgap.services.batch import run_batch
@@ -152,18 +173,20 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
                   console=console) as progress:
         task = progress.add_task("building ICSs", total=len(codes))
 
-        def done(o: object) -> None:
+        def done(o: TaskOutcome) -> None:
             progress.advance(task)
-            progress.console.print(f"{o.area}: {o.status} {o.error}")  # type: ignore[attr-defined]
+            progress.console.print(f"{o.area}: {o.status} {o.error}", markup=False,
+                                   highlight=False)
 
         report = run_batch(codes, data_dir=data, out_root=out_dir, template=template,
                            scheduler=scheduler, n_workers=workers, retries=retries,
-                           force=force, on_done=done)
+                           force=force, on_done=done, verbose=verbose)
     table = Table(title=f"batch of {len(codes)} ICB(s) in {report.seconds:.0f} s")
-    for c in ("area", "status", "seconds", "attempts", "error"):
-        table.add_column(c)
+    for c in ("area", "status", "seconds", "attempts"):
+        table.add_column(c, no_wrap=True)
+    table.add_column("error", overflow="fold")
     for o in report.outcomes:
-        table.add_row(o.area, o.status, f"{o.seconds:.1f}", str(o.attempts), o.error[:80])
+        table.add_row(o.area, o.status, f"{o.seconds:.1f}", str(o.attempts), escape(o.error))
     out.print(table)
     (out_dir / "batch_report.json").write_text(__import__("json").dumps(report.to_dict(),
                                                                         indent=2))
@@ -216,55 +239,132 @@ def fetch(ids: Annotated[list[str] | None, typer.Argument(help="Source ids (defa
     from healthgap.data.fetch import fetch as run_fetch
 
     report = run_fetch(ids or None, cache_dir=cache, base_url=base_url, force=force)
-    out.print(report.summary())
+    out.print(report.table())
     if not report.ok:
         raise typer.Exit(code=1)
 
 
-@app.command()
-def headline(store: Annotated[Path, typer.Option("--store", help="A build directory.")]) -> None:
-    """Print the headline figures of a build: LE range and SII per level, cliffs, regression."""
-    import pandas as pd
+#: Headline tables: (layer, title, [(column, header, format)]); headers are short so that the
+#: tables fit 80 columns without cutting a value.
+HEADLINE_TABLES: list[tuple[str, str, list[tuple[str, str, str]]]] = [
+    ("model_sii", "Life expectancy range and slope index of inequality (years), per level",
+     [("sex", "sex", ""), ("level", "level", ""), ("code", "code", ""), ("n_msoa", "MSOAs", "d"),
+      ("le_min", "LE min", ".1f"), ("le_max", "LE max", ".1f"), ("le_range", "range", ".1f"),
+      ("sii_ci", "SII (95% CI)", "")]),
+    ("model_headline", "Distance decay: the system-wide claims",
+     [("index", "LE", ""), ("n_areas", "MSOAs", "d"), ("range_years", "range", ".1f"),
+      ("median_years_per_mile", "median yr/mile", ".2f"),
+      ("share_pairs_at_or_above_threshold", "share >=1 yr/mile", ".2f"),
+      ("transect_ci", "transect yr/mile", "")]),
+    ("cliffs", "Steepest health cliffs, both sexes (years of LE per mile between neighbouring "
+     "MSOAs)",
+     [("sex", "sex", ""), ("code_a", "MSOA a", ""), ("code_b", "MSOA b", ""),
+      ("le_a", "LE a", ".1f"), ("le_b", "LE b", ".1f"), ("distance_miles", "miles", ".2f"),
+      ("years_per_mile", "yr/mile", ".2f")]),
+    ("model_regression", "Regression of life expectancy (OLS, spatial lag, spatial error)",
+     [("sex", "sex", ""), ("model", "model", ""), ("variable", "term", ""),
+      ("term", "term", ""), ("estimate", "estimate", ".3f"), ("std_error", "s.e.", ".3f"),
+      ("t", "t", ".2f"), ("z", "z", ".2f"), ("p_value", "p", ".3f")]),
+    ("model_fit", "Model fit",
+     [("sex", "sex", ""), ("model", "model", ""), ("n", "n", "d"),
+      ("log_likelihood", "log lik", ".1f"), ("aic", "AIC", ".1f"), ("rho", "rho", ".3f"),
+      ("lambda", "lambda", ".3f")]),
+]
+
+#: Why the two life-expectancy ranges can differ (printed under the distance-decay table).
+RANGE_NOTE = ("The SII table's range covers every in-area MSOA with that sex's life expectancy; "
+              "the distance-decay range covers only the MSOAs with both sexes' values (the "
+              "models pair them), so an extreme MSOA whose other sex is suppressed can make it "
+              "smaller. 'MSOAs' gives the count behind each range.")
+
+
+def _cell(value: object, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if fmt == "d" and isinstance(value, int | float):
+        return f"{int(value):,}"
+    if fmt and isinstance(value, int | float):
+        return format(value, fmt)
+    return str(value)
+
+
+def _headline_table(title: str, frame: pd.DataFrame, spec: list[tuple[str, str, str]]) -> Table:
+    from rich import box
+
+    cols = [(c, h, f) for c, h, f in spec if c in frame.columns]
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left",
+                  collapse_padding=True)
+    rows = [[_cell(v, f) for v, (_, _, f) in zip(row, cols, strict=True)]
+            for row in frame[[c for c, _, _ in cols]].itertuples(index=False)]
+    for k, (_, header, fmt) in enumerate(cols):
+        widest = max([len(r[k]) for r in rows] or [1])
+        table.add_column(header, justify="right" if fmt else "left", min_width=widest,
+                         overflow="fold")
+    for r in rows:
+        table.add_row(*r)
+    return table
+
+
+def headline_frames(store: Path) -> dict[str, pd.DataFrame]:
+    """Return the frames `headline` prints, by layer (cliffs sorted across both sexes)."""
     from healthgap.services.store import BuildStore
 
     st = BuildStore(store)
     layers = st.layers()
-    man = st.read_manifest()
-    out.print(f"[bold]{man['area']['name']} ({man['area']['code']})[/bold]"
+    frames: dict[str, pd.DataFrame] = {}
+    for name, _, _ in HEADLINE_TABLES:
+        if name not in layers:
+            continue
+        if name == "cliffs":
+            cl = st.read_layer(name, columns=["sex", "code_a", "code_b", "le_a", "le_b",
+                                              "distance_miles", "years_per_mile"])
+            frames[name] = (cl.drop(columns="geometry", errors="ignore")
+                            .sort_values(["years_per_mile", "sex", "code_a", "code_b"],
+                                         ascending=[False, True, True, True])
+                            .head(10))
+        else:
+            frames[name] = _with_intervals(st.read_layer(name))
+    return frames
+
+
+#: Estimates shown with their interval in one cell: (new column, estimate, low, high).
+_INTERVALS = (("sii_ci", "sii", "sii_lci", "sii_uci"),
+              ("transect_ci", "transect_loss_per_mile", "transect_loss_per_mile_lo",
+               "transect_loss_per_mile_hi"))
+
+
+def _with_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``estimate (low–high)`` text columns where a table has an estimate and its CI."""
+    for new, est, lo, hi in _INTERVALS:
+        if {est, lo, hi} <= set(frame.columns):
+            frame = frame.assign(**{new: [
+                f"{_cell(e, '.2f')} ({_cell(a, '.2f')}–{_cell(b, '.2f')})"
+                for e, a, b in zip(frame[est], frame[lo], frame[hi], strict=True)]})
+        elif est in frame.columns:
+            frame = frame.assign(**{new: [_cell(e, ".2f") for e in frame[est]]})
+    return frame
+
+
+@app.command()
+def headline(store: Annotated[Path, typer.Option("--store", help="A build directory.")]) -> None:
+    """Print the headline figures of a build: LE range and SII per level, cliffs, model fit.
+
+    Tables fit the terminal (80 columns and up) without cutting a value; the steepest cliffs
+    are ranked across both sexes.
+    """
+    from healthgap.services.store import BuildStore
+
+    man = BuildStore(store).read_manifest()
+    out.print(f"[bold]{escape(man['area']['name'])} ({man['area']['code']})[/bold]"
               + ("  [yellow]SYNTHETIC DEMO DATA[/yellow]" if man.get("synthetic") else ""))
-
-    def show(title: str, frame: pd.DataFrame, cols: list[str]) -> None:
-        table = Table(title=title)
-        cols = [c for c in cols if c in frame.columns]
-        for c in cols:
-            table.add_column(c, justify="right" if frame[c].dtype.kind in "fi" else "left")
-        for _, row in frame[cols].iterrows():
-            table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row])
-        out.print(table)
-
-    if "model_sii" in layers:
-        sii = st.read_layer("model_sii")
-        show("Life expectancy range and slope index of inequality (years) per level", sii,
-             ["sex", "level", "code", "n_msoa", "le_min", "le_max", "le_range", "sii",
-              "sii_lci", "sii_uci", "gap"])
-    if "model_headline" in layers:
-        hl = st.read_layer("model_headline")
-        show("Distance decay: the system-wide claims", hl,
-             ["index", "range_years", "name_min", "name_max", "median_years_per_mile",
-              "share_pairs_at_or_above_threshold", "transect_loss_per_mile",
-              "transect_loss_per_mile_lo", "transect_loss_per_mile_hi"])
-    if "cliffs" in layers:
-        cl = st.read_layer("cliffs").head(10)
-        show("Steepest health cliffs (years per mile between neighbouring MSOAs)", cl,
-             ["sex", "code_a", "code_b", "le_a", "le_b", "distance_miles", "years_per_mile"])
-    if "model_regression" in layers:
-        rg = st.read_layer("model_regression")
-        cols = [c for c in rg.columns if c not in ("sex",)]
-        show("Regression of life expectancy (OLS, spatial lag, spatial error)", rg,
-             ["sex", *cols[:7]])
-    if "model_fit" in layers:
-        show("Model fit", st.read_layer("model_fit"),
-             ["sex", "model", "n", "log_likelihood", "aic", "rho", "lambda"])
+    frames = headline_frames(store)
+    for name, title, spec in HEADLINE_TABLES:
+        if name in frames:
+            out.print(_headline_table(title, frames[name], spec))
+            if name == "model_headline":
+                out.print(f"[dim]{RANGE_NOTE}[/dim]")
+    if not frames:
+        out.print("no model tables in this build (built with --no-models?)")
 
 
 def _int(value: str, name: str) -> int:
@@ -280,8 +380,13 @@ def main() -> None:
     try:
         app()
     except HealthgapError as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
+        console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False,
+                      soft_wrap=True)
         sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted: an unfinished build was discarded; the output folder holds "
+                      "the last complete build")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -270,3 +270,54 @@ def test_sha256_file_matches_hashlib_across_chunks(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="missing"):
         sha256_file(tmp_path / "missing")
+
+
+def _render(table: object, width: int = 400) -> str:
+    from rich.console import Console
+
+    console = Console(record=True, width=width)
+    console.print(table)
+    return " ".join(console.export_text().split())
+
+
+def test_table_names_each_source_with_its_reason(server: tuple[str, list[str]],
+                                                 tmp_path: Path) -> None:
+    base, _ = server
+    wrong = "0" * 64
+    sources = [dataclasses.replace(s, mirror_sha256=wrong) if s.id == "hospitals" else s
+               for s in load_sources()]
+    report = fetch(["hospitals", "nhs_trusts"], cache_dir=tmp_path, base_url=base,
+                   progress=False, sources=sources)
+    text = _render(report.table())
+    real = _by_id()["hospitals"].mirror_sha256
+    assert "1 fetched, 0 skipped, 1 failed, 0 manual" in text
+    assert f"hospitals failed sha256 mismatch for {base}/health_services/" in text
+    assert f"expected {wrong}, got {real}" in text
+    trusts = tmp_path / _by_id()["nhs_trusts"].path
+    assert f"nhs_trusts ok (downloaded) {trusts} sha256 {sha256_file(trusts)}" in text
+
+
+def test_cli_fetch_offline_prints_a_row_per_source(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # a port nobody listens on: "offline"
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = subprocess.run([sys.executable, "-m", "healthgap.services.cli", "fetch", "hospitals",
+                          "--cache", str(tmp_path), "--base-url", f"http://127.0.0.1:{port}"],
+                         capture_output=True, text=True, timeout=120,
+                         env={"COLUMNS": "400", "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 1
+    text = " ".join(run.stdout.split())
+    assert f"hospitals failed GET http://127.0.0.1:{port}/health_services/" in text
+    assert "ConnectionError" in text
+    manual = subprocess.run([sys.executable, "-m", "healthgap.services.cli", "fetch",
+                             "lsoa11_boundaries", "--cache", str(tmp_path / "m")],
+                            capture_output=True, text=True, timeout=120,
+                            env={"COLUMNS": "400", "PATH": "/usr/bin:/bin"})
+    assert manual.returncode == 0
+    text = " ".join(manual.stdout.split())
+    assert "lsoa11_boundaries manual no single-file official download; see https://" in text
+    assert "services1.arcgis.com" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -184,3 +186,54 @@ def test_geo_functions_refuse_frames_not_in_bng(small):
         require_bng(small.set_crs(None, allow_override=True))
     with pytest.raises(InputError, match="expected GeoDataFrame, got DataFrame"):
         require_bng(pd.DataFrame(small.drop(columns="geometry")))
+
+
+def test_geojson_in_metres_without_crs_is_a_crs_error_through_the_bbox_read(tmp_path, small):
+    # A GeoJSON with no "crs" member is longitude/latitude by RFC 7946, so BNG metres written
+    # without one are declared EPSG:4326; the build reads with a box around the area, which
+    # then matched nothing ("327 of 327 rows found no match"). Now: CRSError naming the file.
+    path = tmp_path / "nocrs.geojson"
+    doc = json.loads(small.to_json(to_wgs84=False, drop_id=True))
+    doc.pop("crs")
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CRSError, match=r"nocrs\.geojson: coordinates .* cannot be "
+                       r"longitude/latitude"):
+        readers.read_boundaries(path, level="lsoa", bbox=(529000, 179000, 531000, 181000))
+
+
+def test_no_feature_in_the_box_names_the_file(tmp_path, small):
+    path = _write(small, tmp_path / "b.gpkg", "GPKG")
+    with pytest.raises(InputError, match=r"b\.gpkg: no LSOA feature inside the box"):
+        readers.read_boundaries(path, level="lsoa", bbox=(400000, 400000, 401000, 401000))
+
+
+def _le_file(tmp_path, male_value):
+    path = tmp_path / "le.csv"
+    path.write_text("msoa11cd,msoa11nm,le_birth_male_2015_19,le_birth_female_2015_19\n"
+                    "E02000001,City of London 001,91.1,90.2\n"
+                    f"E02000002,Barking 001,{male_value},82.0\n"
+                    "E02000003,Barking 002,,83.0\n")
+    return path
+
+
+def test_text_in_a_number_column_is_an_error_naming_file_column_rows_and_codes(tmp_path):
+    with pytest.raises(InputError, match=r"le\.csv: column 'le_birth_male_2015_19' has text "
+                       r"that is not a number in 1 row\(s\): E02000002 \('abc'\)"):
+        readers.read_life_expectancy(_le_file(tmp_path, "abc"))
+
+
+@pytest.mark.parametrize("marker", ["", "NA"])
+def test_documented_suppression_markers_stay_missing(tmp_path, marker):
+    le = readers.read_life_expectancy(_le_file(tmp_path, marker))
+    assert le["le_male_suppressed"].tolist() == [False, True, True]
+    assert le.loc["E02000001", "le_male"] == 91.1
+
+
+def test_text_in_an_imd_decile_is_an_error(tmp_path, shared_data):
+    src = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv", nrows=20, dtype=str)
+    src.loc[3, "income_decile"] = "abc"
+    path = tmp_path / "imd.csv"
+    src.to_csv(path, index=False)
+    with pytest.raises(InputError, match=rf"imd\.csv: column 'income_decile' has text that is "
+                       rf"not a number in 1 row\(s\): {src.loc[3, 'lsoa11cd']} \('abc'\)"):
+        readers.read_imd(path)

@@ -67,3 +67,28 @@ def test_all_42_icbs_resolve(hierarchy):
     assert icbs["n_lsoa"].sum() == 32844
     for code in icbs.index:
         assert hierarchy.resolve(code).code == code
+
+
+def test_exact_local_authority_name_beats_an_icb_containing_it(hierarchy):
+    # "Rutland" is part of the ICB name "NHS Leicester, Leicestershire and Rutland ICB" and the
+    # exact name of local authority E06000017 (ONS LAD 2022 names); the exact name wins.
+    ref = hierarchy.resolve("Rutland")
+    assert (ref.level, ref.code) == ("lad", "E06000017")
+    assert len(hierarchy.lsoas_in(ref)) == 23  # ONS lookup: Rutland has 23 LSOAs (2011)
+    assert hierarchy.resolve("leicester").code == "E06000016"  # the city, not the ICB
+
+
+@pytest.mark.parametrize("typo,suggested", [("Frimly", "E54000034"),
+                                            ("Manchestr", "E08000003"),
+                                            ("Ruttland", "E06000017")])
+def test_typos_get_suggestions(hierarchy, typo, suggested):
+    with pytest.raises(UnknownAreaError, match=f"did you mean .*{suggested}"):
+        hierarchy.resolve(typo)
+
+
+@pytest.mark.parametrize("code,role", [("E01000001", "LSOA"), ("E02000001", "MSOA")])
+def test_lsoa_and_msoa_codes_name_the_areas_that_contain_them(hierarchy, code, role):
+    # E01000001 "City of London 001A" and E02000001 lie in City of London (E09000001).
+    with pytest.raises(UnknownAreaError, match=rf"{code}' is a neighbourhood \({role}\); a "
+                       r"build covers an ICB, sub-ICB or local authority.*--area E09000001"):
+        hierarchy.resolve(code)

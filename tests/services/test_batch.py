@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import pickle
+from dataclasses import replace
 
-from healthgap.services.batch import run_batch
+from healthgap.data.layout import DataDir
+from healthgap.services.batch import fingerprint, input_hashes, run_batch, up_to_date
 from healthgap.services.build import BuildOptions
+from healthgap.services.store import BuildStore, check_build
 
 from healthgap.errors import ValidationError
 
@@ -21,8 +23,12 @@ def test_batch_builds_reports_failure_and_skips_up_to_date(shared_data, tmp_path
     assert [o.area for o in report.outcomes] == areas
     assert status["E54000011"].status == "built" and status["E54000038"].status == "built"
     failed = status["E54999999"]
-    assert failed.status == "failed" and "E54999999" in failed.error
-    assert failed.attempts == 2  # tried once, retried once
+    assert failed.status == "failed"
+    # the full error text, not a cut: type, code and the advice at its end
+    assert "UnknownAreaError: area 'E54999999': no system with that code" in failed.error
+    assert failed.error.endswith("try `healthgap areas` to list them")
+    assert failed.attempts == 2  # counted by the scheduler: tried once, retried once
+    assert status["E54000011"].attempts == 1
     assert (tmp_path / "e54000011" / "healthgap.gpkg").is_file()
     assert report.scheduler.startswith("tcp://127.0.0.1")
 
@@ -37,8 +43,21 @@ def test_batch_builds_reports_failure_and_skips_up_to_date(shared_data, tmp_path
     third = run_batch(["E54000011"], data_dir=shared_data, out_root=tmp_path,
                       template=changed, n_workers=1)
     assert third.outcomes[0].status == "built"
-    fp = json.loads((tmp_path / "e54000011" / "fingerprint.json").read_text())
-    assert fp["area"] == "E54000011"
+    man = BuildStore(tmp_path / "e54000011").read_manifest()
+    assert man["fingerprint"] == fingerprint(
+        replace(changed, area="E54000011", out_dir=tmp_path / "e54000011"),
+        input_hashes(DataDir(shared_data)))
+
+    # a half-written build (no manifest) is never called up to date
+    store = BuildStore(tmp_path / "e54000038")
+    layers = [n for n in store.layers() if n != "manifest"]
+    half = tmp_path / "half" / "e54000038"
+    half.parent.mkdir()
+    for name in layers:  # every layer but the manifest, as an interrupted old-style write left
+        BuildStore(half).write_layer(name, store.read_layer(name))
+    fp = store.read_manifest()["fingerprint"]
+    assert up_to_date(tmp_path / "e54000038", fp)
+    assert not up_to_date(half, fp) and "no manifest" in check_build(half)[0]
 
 
 def test_errors_cross_process_boundaries():

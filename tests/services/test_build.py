@@ -123,3 +123,23 @@ def test_rutland_build_routes_real_gps_on_the_real_network(shared_data, tmp_path
     man = store.read_manifest()
     assert man["results"]["access"]["network"] == "rutland-latest.osm.pbf"
     assert "osm/rutland-latest.osm.pbf" in man["inputs"]
+
+
+def test_assembly_refuses_a_clashing_column_by_name():
+    from healthgap.services.build import join_columns
+
+    from healthgap.errors import LayerClashError
+
+    lsoa = pd.DataFrame({"centroid_source": ["proxy", "proxy"], "imd_score": [10.0, 20.0]},
+                        index=pd.Index(["E01000001", "E01000002"], name="lsoa11cd"))
+    # the same values carried through (another dtype) are accepted, new columns joined
+    same = pd.DataFrame({"centroid_source": pd.Series(["proxy", "proxy"], dtype="string",
+                                                      index=lsoa.index),
+                         "gp_time_min": [5.0, 7.5]})
+    joined = join_columns(lsoa, same, source="service access")
+    assert list(joined.columns) == ["centroid_source", "imd_score", "gp_time_min"]
+    assert joined["imd_score"].tolist() == [10.0, 20.0]
+    # a recomputed column under an existing name is refused by name, not silently dropped
+    other = pd.DataFrame({"imd_score": [11.0, 20.0]}, index=lsoa.index)
+    with pytest.raises(LayerClashError, match=r"raster x\.tif: column\(s\) imd_score already"):
+        join_columns(lsoa, other, source="raster x.tif")

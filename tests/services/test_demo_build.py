@@ -13,8 +13,8 @@ from healthgap.services.store import BuildStore
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
-    generate_demo(root / "data", seed=2019)
-    return build(BuildOptions(area=DEMO_ICB, data_dir=root / "data", out_dir=root,
+    generate_demo(root / "data", seed=2019)  # inputs beside, not inside, the build
+    return build(BuildOptions(area=DEMO_ICB, data_dir=root / "data", out_dir=root / "build",
                               synthetic=True, maps=True))
 
 

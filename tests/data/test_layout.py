@@ -1,0 +1,37 @@
+"""The one list of data-file paths (`data.layout.LAYOUT`) agrees with sources.yml and the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from healthgap.data.demo import DEMO_FILES
+from healthgap.data.fetch import load_sources
+from healthgap.data.layout import LAYOUT, DataDir
+
+from healthgap.errors import InputError
+
+
+def test_every_layout_path_is_a_described_source_and_a_shared_file(shared_data: Path) -> None:
+    described = {s.path for s in load_sources()}
+    assert set(LAYOUT.values()) <= described
+    for key, rel in LAYOUT.items():
+        assert (shared_data / rel).is_file(), key
+
+
+def test_demo_writes_layout_paths() -> None:
+    tabular = [f for f in DEMO_FILES if not f.startswith(("osm/", "environment/"))]
+    assert set(tabular) <= set(LAYOUT.values())
+
+
+def test_require_lists_every_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "imd2019").mkdir()
+    (tmp_path / LAYOUT["imd"]).write_text("lsoa11cd\n")
+    with pytest.raises(InputError) as info:
+        DataDir(tmp_path).require("imd", "population", "centroids")
+    text = str(info.value)
+    assert str(tmp_path / LAYOUT["population"]) in text
+    assert str(tmp_path / LAYOUT["centroids"]) in text
+    assert LAYOUT["imd"] not in text
+    with pytest.raises(InputError, match="not a folder"):
+        DataDir(tmp_path / "nowhere").require("imd")
