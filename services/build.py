@@ -24,7 +24,13 @@ from healthgap.data._checksum import sha256_file
 from healthgap.data.layout import DataDir
 from healthgap.geo.areas import StudyArea, select_area
 from healthgap.geo.hierarchy import AreaRef, Hierarchy
-from healthgap.geo.layers import england_comparators, join_imd, join_life_expectancy, roll_up
+from healthgap.geo.layers import (
+    england_comparators,
+    join_imd,
+    join_life_expectancy,
+    national_msoa,
+    roll_up,
+)
 from healthgap.services.store import BuildStore
 
 from healthgap.errors import ParameterError
@@ -238,6 +244,7 @@ class _Ctx:
     peak_mb: dict[str, float] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     england: dict[str, float] = field(default_factory=dict)
+    national: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
 
 def _stage_area(ctx: _Ctx) -> None:
@@ -264,6 +271,9 @@ def _stage_layers(ctx: _Ctx) -> None:
     ctx.england = england_comparators(imd, le, read_cached("read_population",
                                                            ctx.data.path("population")),
                                       ctx.hierarchy)
+    # England by the same method as the area (every English MSOA from all its LSOAs)
+    ctx.national = national_msoa(ctx.hierarchy, imd, le,
+                                 read_cached("read_population", ctx.data.path("population")))
 
 
 def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
@@ -371,6 +381,13 @@ def _stage_models(ctx: _Ctx) -> None:
     ctx.tables.update(out.tables)
     ctx.results["models"] = out.results
     ctx.area.notes.extend(out.notes)
+    if ctx.national is not None:
+        from healthgap.services.analysis import run_england
+
+        eng = run_england(*ctx.national, seed=ctx.options.seed, tables=ctx.tables)
+        ctx.tables.update(eng.tables)
+        ctx.results["england"] = eng.results["england"]
+        ctx.area.notes.extend(eng.notes)
 
 
 def _stage_atlas(ctx: _Ctx) -> None:
