@@ -264,7 +264,9 @@ def area_sii(area: StudyArea, sexes: list[str], *, seed: int) -> dict[str, Any]:
         members = pd.DataFrame({"msoa11cd": m.index, "lad22cd": m["lad22cd"],
                                 "icb22cd": m["icb22cd"], "in_area": True,
                                 "population": m["population_in_area"]}, index=m.index)
-    levels = {"system": ("icb22cd", list(area.system.index)),
+    # a system is reported only when the build holds all of it (an ICB or England build)
+    levels = {"system": ("icb22cd", list(area.system.index)
+                         if area.ref.level in ("icb", "england") else []),
               "place": ("lad22cd", list(area.place.index))}
     return sii_tables(area.msoa, members, levels=levels, values=sexes, seed=seed)
 
