@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo.areas import StudyArea
+from healthgap.geo.outcomes import OUTCOME_STATS
 from healthgap.geo.rollup import weighted_rollup
 
 log = logging.getLogger(__name__)
@@ -315,6 +316,8 @@ def run_england(msoa: pd.DataFrame, members: pd.DataFrame, *, seed: int,
 #: Indicators tested for spatial autocorrelation, by level (those present are used).
 STAT_INDICATORS = {"lsoa": ("imd_score", "gp_time_min"),
                    "msoa": ("le_male", "le_female", "imd_score")}
+# outcomes beyond life expectancy (issue #13.5): SMRs and emergency admissions at MSOA level
+STAT_INDICATORS["msoa"] += OUTCOME_STATS
 
 
 def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, seed: int,

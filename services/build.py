@@ -274,6 +274,31 @@ def _stage_layers(ctx: _Ctx) -> None:
     # England by the same method as the area (every English MSOA from all its LSOAs)
     ctx.national = national_msoa(ctx.hierarchy, imd, le,
                                  read_cached("read_population", ctx.data.path("population")))
+    _stage_outcomes(ctx)
+
+
+#: What a build's area is called in the tables, by the level it was resolved at.
+AREA_LEVEL = {"icb": "system", "lad": "place", "sicb": "sicb", "england": "england"}
+
+
+def _stage_outcomes(ctx: _Ctx) -> None:
+    """Join the Local Health SMRs and admission ratios; the gap table for the area and England."""
+    from healthgap.geo.outcomes import OUTCOMES, join_outcomes, outcome_gap
+
+    assert ctx.area is not None and ctx.national is not None
+    outcomes = read_cached("read_local_health_outcomes", ctx.inputs["life_expectancy"])
+    join_outcomes(ctx.area, outcomes, max_loss=ctx.options.max_loss)
+    area, seed = ctx.area, ctx.options.seed
+    cols = [*OUTCOMES, "le_male", "le_female"]
+    parts = [outcome_gap(area.msoa, area.members, columns=cols, seed=seed,
+                         level=AREA_LEVEL.get(area.ref.level, area.ref.level),
+                         code=area.ref.code)]
+    if area.ref.level != "england":
+        msoa, members = ctx.national
+        parts.append(outcome_gap(msoa.join(outcomes[[c for c in OUTCOMES if c in outcomes]]),
+                                 members, columns=cols, seed=seed, level="england",
+                                 code="E92000001"))
+    ctx.tables["outcome_gap"] = pd.concat(parts, ignore_index=True)
 
 
 def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
