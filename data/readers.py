@@ -522,7 +522,11 @@ def read_local_health_outcomes(path: str | Path) -> pd.DataFrame:
     pandas.DataFrame
         Indexed by ``msoa11cd``, one float column per outcome found.
     """
-    frame = read_table(path, required=("msoa11cd",))
+    read_table(path, required=("msoa11cd",), usecols=["msoa11cd"])  # file and heading checks
+    # every cell as text, pandas' default NA spellings off: "n/a" in a ratio is an error, and
+    # only an empty cell (suppressed in the source) is missing
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame.columns = [c.strip() for c in frame.columns]
     check_codes(frame["msoa11cd"], level="msoa", source=str(path), column="msoa11cd")
     keys = {_heading_key(c): c for c in frame.columns}
     out = pd.DataFrame(index=pd.Index(frame["msoa11cd"], name="msoa11cd"))
@@ -546,8 +550,8 @@ def read_local_health_outcomes(path: str | Path) -> pd.DataFrame:
 
 def _ratio_column(values: pd.Series, *, path: str | Path, column: str,
                   codes: pd.Index) -> np.ndarray:
-    text = values.astype("string").str.strip()
-    num = pd.to_numeric(text, errors="coerce")
+    text = values.astype("string").str.strip().str.replace(",", "", regex=False)
+    num = pd.to_numeric(text.replace("", pd.NA), errors="coerce")
     bad = (num.isna() & text.notna() & (text != "")).to_numpy() | (num < 0).fillna(False)
     if bad.any():
         raise InputError(f"{path}: column {_heading_key(column)!r} has text or a negative "
