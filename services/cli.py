@@ -246,7 +246,20 @@ def headline(store: Annotated[Path, typer.Option("--store", help="A build direct
         sii = st.read_layer("model_sii")
         show("Life expectancy range and slope index of inequality (years) per level", sii,
              ["sex", "level", "code", "n_msoa", "le_min", "le_max", "le_range", "sii",
-              "sii_lci", "sii_uci", "gap"])
+              "sii_lci", "sii_uci", "rii", "gap"])
+    if "model_sii_vs_england" in layers:
+        show("Against England, same method (SII in years; difference with its 95% interval)",
+             st.read_layer("model_sii_vs_england"),
+             ["sex", "level", "code", "sii", "england_sii", "sii_difference",
+              "sii_difference_lo", "sii_difference_hi", "compared_with_england"])
+    eng = man.get("results", {}).get("england", {})
+    if eng.get("methods"):
+        out.print(f"[dim]{eng['methods']}[/dim]")
+    if "outcome_gap" in layers:
+        show("What makes up the gap: most vs least deprived fifth, Core20 vs the rest (ratios)",
+             st.read_layer("outcome_gap"),
+             ["level", "outcome", "q1_q5_ratio", "q1_q5_ratio_lo", "q1_q5_ratio_hi",
+              "core20_rest_ratio", "core20_rest_ratio_lo", "core20_rest_ratio_hi"])
     if "model_headline" in layers:
         hl = st.read_layer("model_headline")
         show("Distance decay: the system-wide claims", hl,
