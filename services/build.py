@@ -33,7 +33,7 @@ from healthgap.geo.layers import (
 )
 from healthgap.services.store import BuildStore
 
-from healthgap.errors import ParameterError
+from healthgap.errors import MissingColumnError, ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +286,11 @@ def _stage_outcomes(ctx: _Ctx) -> None:
     from healthgap.geo.outcomes import OUTCOMES, join_outcomes, outcome_gap
 
     assert ctx.area is not None and ctx.national is not None
-    outcomes = read_cached("read_local_health_outcomes", ctx.inputs["life_expectancy"])
+    try:
+        outcomes = read_cached("read_local_health_outcomes", ctx.inputs["life_expectancy"])
+    except MissingColumnError as exc:
+        ctx.area.notes.append(f"outcomes beyond life expectancy not built: {exc}")
+        return
     join_outcomes(ctx.area, outcomes, max_loss=ctx.options.max_loss)
     area, seed = ctx.area, ctx.options.seed
     cols = [*OUTCOMES, "le_male", "le_female"]
