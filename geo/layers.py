@@ -20,6 +20,13 @@ from healthgap.errors import InputError
 #: Indicators rolled up from LSOA to MSOA, place and system by population weight.
 LSOA_ROLLUP = ("imd_score", "income_score_rate_approx", "employment_score_rate_approx")
 
+#: Standardised outcome ratios (England = 100) joined by `healthgap.geo.outcomes`.
+OUTCOME_COLUMNS = ("smr_all_causes", "smr_all_causes_u75", "smr_preventable_u75", "smr_cancer",
+                   "smr_cancer_u75", "smr_circulatory", "smr_circulatory_u75", "smr_chd",
+                   "smr_stroke", "smr_respiratory", "sar_emergency_all", "sar_emergency_chd",
+                   "sar_emergency_stroke", "sar_emergency_mi", "sar_emergency_copd",
+                   "sar_emergency_hip_fracture_65")
+
 #: Life-expectancy columns, by sex.
 LE_COLUMNS = ("le_male", "le_female")
 
@@ -162,7 +169,9 @@ def england_comparators(imd: pd.DataFrame, le: pd.DataFrame, population: pd.Seri
     IMD-based columns are weighted by LSOA population over every English LSOA in the IMD file;
     life expectancy by MSOA population (the sum of its LSOAs) over the MSOAs with a published
     value. The England LE so formed is a population-weighted mean of MSOA LE, not ONS's
-    national life table figure, and is used only as a reference line.
+    national life table figure, and is used only as a reference line. ``core20_share`` is the
+    share of England's population in Core20 LSOAs; the standardised mortality and admission
+    ratios are 100 for England by definition.
     """
     out: dict[str, float] = {}
     pop = population.reindex(imd.index)
@@ -172,6 +181,13 @@ def england_comparators(imd: pd.DataFrame, le: pd.DataFrame, population: pd.Seri
             v = imd.loc[ok, col]
             has = v.notna()
             out[col] = float(np.average(v[has], weights=pop[ok][has]))
+    if "imd_decile" in imd.columns:  # Core20: England's 20 % most deprived LSOAs (by people)
+        from healthgap.geo.core20 import core20_flag
+
+        flag = core20_flag(imd).fillna(False).astype(bool)[ok]
+        out["core20_share"] = float(pop[ok][flag].sum() / pop[ok].sum())
+    for name in OUTCOME_COLUMNS:  # standardised ratios: England = 100 by definition
+        out[name] = 100.0
     msoa_of = hierarchy.frame["msoa11cd"]
     msoa_pop = population.reindex(msoa_of.index).groupby(msoa_of).sum()
     for col in LE_COLUMNS:

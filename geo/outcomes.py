@@ -23,19 +23,14 @@ from healthgap.geo.areas import StudyArea
 from healthgap.geo.core20 import core20_flag
 from healthgap.geo.inequality import quantile_groups
 from healthgap.geo.joins import REPORT_COLUMNS, join_on_code
-from healthgap.geo.layers import msoa_rollup
+from healthgap.geo.layers import OUTCOME_COLUMNS, msoa_rollup
 from healthgap.geo.rollup import membership
 
 from healthgap.errors import InputError, ParameterError
 
 __all__ = ["OUTCOMES", "OUTCOME_STATS", "join_outcomes", "outcome_gap"]
 
-OUTCOMES: tuple[str, ...] = (
-    "smr_all_causes", "smr_all_causes_u75", "smr_preventable_u75", "smr_cancer",
-    "smr_cancer_u75", "smr_circulatory", "smr_circulatory_u75", "smr_chd", "smr_stroke",
-    "smr_respiratory", "sar_emergency_all", "sar_emergency_chd", "sar_emergency_stroke",
-    "sar_emergency_mi", "sar_emergency_copd", "sar_emergency_hip_fracture_65",
-)
+OUTCOMES: tuple[str, ...] = OUTCOME_COLUMNS
 """Outcome columns joined to MSOAs (names as in `healthgap.data.readers.LOCAL_HEALTH_OUTCOMES`)."""
 
 OUTCOME_STATS: tuple[str, ...] = (

@@ -220,3 +220,19 @@ def test_compare_with_england_by_hand():
     assert out.loc["X", "england_sii"] == 8.0
     with pytest.raises(Exception, match="no england row"):
         compare_with_england(sii[sii["level"] != "england"])
+
+
+def test_england_comparators_core20_share_by_hand(data, shared_data):
+    from healthgap.geo.layers import england_comparators
+
+    comp = england_comparators(read_cached("read_imd", data.path("imd")),
+                               read_cached("read_life_expectancy", data.path("life_expectancy")),
+                               read_cached("read_population", data.path("population")),
+                               load_hierarchy(data))
+    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
+    pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
+    f = imd.merge(pop, on="lsoa11cd")
+    expected = f.loc[f["imd_decile"] <= 2, "population_mid2017"].sum() / f[
+        "population_mid2017"].sum()
+    assert comp["core20_share"] == pytest.approx(expected, rel=1e-12)
+    assert comp["smr_all_causes"] == 100.0  # a standardised ratio is 100 for England
