@@ -272,9 +272,42 @@ def _stage_layers(ctx: _Ctx) -> None:
                                                            ctx.data.path("population")),
                                       ctx.hierarchy)
     # England by the same method as the area (every English MSOA from all its LSOAs)
-    ctx.national = national_msoa(ctx.hierarchy, imd, le,
-                                 read_cached("read_population", ctx.data.path("population")))
+    ctx.national = national_frames(ctx.data)
     _stage_outcomes(ctx)
+
+
+def _national_key(data: DataDir) -> tuple[tuple[str, int], ...]:
+    keys = ("lsoa_lookup", "icb_lookup", "imd", "life_expectancy", "population")
+    return tuple((str(data.path(k)), data.path(k).stat().st_mtime_ns) for k in keys)
+
+
+def national_frames(data: DataDir) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every English MSOA built from all its LSOAs, and its members (once per process).
+
+    The frames are shared between builds (batch workers), so callers must not modify them.
+    """
+    return _cached_national(*_national_key(data))
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_national(*key: tuple[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    lookup, icb, imd, le, pop = (Path(p) for p, _ in key)
+    hierarchy = _cached_hierarchy(str(lookup), key[0][1], str(icb), key[1][1])
+    return national_msoa(hierarchy, read_cached("read_imd", imd),
+                         read_cached("read_life_expectancy", le),
+                         read_cached("read_population", pop))
+
+
+@functools.lru_cache(maxsize=4)
+def _england_gap(*key: tuple[str, int], seed: int) -> pd.DataFrame:
+    """England's rows of the gap table (the same for every build with this seed)."""
+    from healthgap.geo.outcomes import OUTCOMES, outcome_gap
+
+    msoa, members = _cached_national(*key)
+    outcomes = read_cached("read_local_health_outcomes", Path(key[3][0]))
+    return outcome_gap(msoa.join(outcomes[[c for c in OUTCOMES if c in outcomes]]), members,
+                       columns=[*OUTCOMES, "le_male", "le_female"], seed=seed,
+                       level="england", code="E92000001")
 
 
 #: What a build's area is called in the tables, by the level it was resolved at.
@@ -298,10 +331,7 @@ def _stage_outcomes(ctx: _Ctx) -> None:
                          level=AREA_LEVEL.get(area.ref.level, area.ref.level),
                          code=area.ref.code)]
     if area.ref.level != "england":
-        msoa, members = ctx.national
-        parts.append(outcome_gap(msoa.join(outcomes[[c for c in OUTCOMES if c in outcomes]]),
-                                 members, columns=cols, seed=seed, level="england",
-                                 code="E92000001"))
+        parts.append(_england_gap(*_national_key(ctx.data), seed=seed))
     ctx.tables["outcome_gap"] = pd.concat(parts, ignore_index=True)
 
 
