@@ -545,3 +545,82 @@ def read_centroids(path: str | Path) -> pd.DataFrame:
                        index=pd.Index(frame["lsoa11cd"], name="lsoa11cd"))
     out["centroid_source"] = f"postcode-weighted proxy ({Path(path).name})"
     return out
+
+
+#: Local Health outcome columns (standardised mortality and emergency admission ratios,
+#: England = 100): our name -> the file's heading, lower-cased with spaces and commas squeezed.
+LOCAL_HEALTH_OUTCOMES: dict[str, str] = {
+    "smr_all_causes": "deaths from all causes all ages",
+    "smr_all_causes_u75": "deaths from all causes under 75 years",
+    "smr_preventable_u75": "deaths from causes considered preventable under 75 years smr",
+    "smr_cancer": "deaths from all cancer all ages",
+    "smr_cancer_u75": "deaths from all cancer under 75 years",
+    "smr_circulatory": "deaths from circulatory disease all ages",
+    "smr_circulatory_u75": "deaths from circulatory disease under 75 years",
+    "smr_chd": "deaths from coronary heart disease all ages",
+    "smr_stroke": "deaths from stroke all ages",
+    "smr_respiratory": "deaths from respiratory diseases all ages",
+    "sar_emergency_all": "emergency hospital admissions for all causes",
+    "sar_emergency_chd": "emergency hospital admissions for coronary heart disease",
+    "sar_emergency_stroke": "emergency hospital admissions for stroke",
+    "sar_emergency_mi": "emergency hospital admissions for myocardial infarction (heart attack)",
+    "sar_emergency_copd": "emergency hospital admissions for chronic obstructive pulmonary "
+                          "disease (copd)",
+    "sar_emergency_hip_fracture_65": "emergency hospital admissions for hip fracture in 65+",
+}
+
+
+def _heading_key(name: str) -> str:
+    return " ".join(str(name).replace(",", " ").lower().split())
+
+
+def read_local_health_outcomes(path: str | Path) -> pd.DataFrame:
+    """Read the MSOA standardised mortality and emergency admission ratios of Local Health.
+
+    The OHID Local Health file that carries MSOA life expectancy also has SMRs and emergency
+    admission ratios (England = 100) under long multi-line headings; they are renamed as in
+    `LOCAL_HEALTH_OUTCOMES`. Empty cells (suppressed in the source) stay missing; text in a
+    ratio column, or a negative ratio, is an error naming the file, column and MSOAs. Lower
+    and upper 95 % limits are read when the file has them as ``<heading> lower/upper CI`` and
+    named ``<ours>_lci`` / ``<ours>_uci`` (this copy has none).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``msoa11cd``, one float column per outcome found.
+    """
+    read_table(path, required=("msoa11cd",), usecols=["msoa11cd"])  # file and heading checks
+    # every cell as text, pandas' default NA spellings off: "n/a" in a ratio is an error, and
+    # only an empty cell (suppressed in the source) is missing
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame.columns = [c.strip() for c in frame.columns]
+    check_codes(frame["msoa11cd"], level="msoa", source=str(path), column="msoa11cd")
+    keys = {_heading_key(c): c for c in frame.columns}
+    out = pd.DataFrame(index=pd.Index(frame["msoa11cd"], name="msoa11cd"))
+    for ours, heading in LOCAL_HEALTH_OUTCOMES.items():
+        col = keys.get(heading)
+        if col is None:
+            continue
+        out[ours] = _ratio_column(frame[col], path=path, column=col, codes=out.index)
+        for suffix, tail in (("lci", " lower ci"), ("uci", " upper ci")):
+            ci = keys.get(heading + tail)
+            if ci is not None:
+                out[f"{ours}_{suffix}"] = _ratio_column(frame[ci], path=path, column=ci,
+                                                        codes=out.index)
+    if out.empty or not len(out.columns):
+        raise MissingColumnError(
+            f"{path}: no Local Health SMR or admission-ratio column; looked for headings like "
+            f"{LOCAL_HEALTH_OUTCOMES['smr_all_causes']!r}; found: "
+            f"{', '.join(_heading_key(c) for c in frame.columns[:8])} …")
+    return out
+
+
+def _ratio_column(values: pd.Series, *, path: str | Path, column: str,
+                  codes: pd.Index) -> np.ndarray:
+    text = values.astype("string").str.strip().str.replace(",", "", regex=False)
+    num = pd.to_numeric(text.replace("", pd.NA), errors="coerce")
+    bad = (num.isna() & text.notna() & (text != "")).to_numpy() | (num < 0).fillna(False)
+    if bad.any():
+        raise InputError(f"{path}: column {_heading_key(column)!r} has text or a negative "
+                         f"ratio for {preview(codes[np.asarray(bad)])}")
+    return num.to_numpy(dtype=float, na_value=np.nan)

@@ -7,6 +7,7 @@ area only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -43,6 +44,12 @@ class StudyArea:
         Unmatched codes of every join so far (`geo.joins.REPORT_COLUMNS`).
     notes
         Things the user should know (ring size, Welsh neighbours left out, fallbacks used).
+    members
+        Every English LSOA of every MSOA in ``msoa`` (not only those of the area and ring),
+        indexed by ``lsoa11cd``: ``msoa11cd, lad22cd, icb22cd, population, pw_x, pw_y,
+        in_area`` and, once joined, the LSOA indicators. MSOA values are built from these
+        (`SPLIT_MSOA_RULE`), so an MSOA's figures never depend on where the area's boundary
+        or ring cuts it.
     """
 
     ref: AreaRef
@@ -52,6 +59,7 @@ class StudyArea:
     system: gpd.GeoDataFrame
     report: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    members: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def inside(self) -> gpd.GeoDataFrame:
@@ -160,39 +168,144 @@ def select_area(hierarchy: Hierarchy, boundaries: gpd.GeoDataFrame, ref: AreaRef
             notes.append(f"{int((~has).sum())} LSOA(s) use a representative point instead of "
                          f"a population-weighted centre: {preview(lsoa.index[~has])}")
 
-    msoa = _msoa_frame(lsoa, msoa_boundaries, report_parts)
+    members = msoa_members(hierarchy, lsoa["msoa11cd"].unique(), population=population,
+                           centroids=centroids, inside=inside_codes, fallback=lsoa)
+    if (members["centroid_source"] == "none").any():
+        lacking = members.index[members["centroid_source"] == "none"]
+        notes.append(f"{len(lacking)} LSOA(s) of the area's MSOAs have no centre and are left "
+                     f"out of their MSOA's centre (not its population): {preview(lacking)}")
+    msoa = _msoa_frame(members, boundaries, msoa_boundaries, report_parts)
     split = msoa.index[msoa["in_area"] & (msoa["share_in_area"] < 1)]
     if len(split):
         notes.append(f"{len(split)} MSOA(s) lie partly inside the area: {preview(split)}; "
-                     "they count as area neighbourhoods, weighted by their population inside")
+                     "their values come from all their LSOAs and they count in the area's "
+                     "figures weighted by their population inside (the split-MSOA rule)")
     area_lsoa = lsoa[lsoa["in_area"]]
     place = _dissolve(area_lsoa, "lad22cd", "lad22nm")
     system = _dissolve(area_lsoa, "icb22cd", "icb22nm")
     report = pd.concat([p for p in report_parts if len(p)] or
                        [pd.DataFrame(columns=REPORT_COLUMNS)], ignore_index=True)
     return StudyArea(ref=ref, lsoa=lsoa, msoa=msoa, place=place, system=system,
-                     report=report, notes=notes)
+                     report=report, notes=notes, members=members)
 
 
-def _msoa_frame(lsoa: gpd.GeoDataFrame, msoa_boundaries: gpd.GeoDataFrame | None,
-                report_parts: list[pd.DataFrame]) -> gpd.GeoDataFrame:
-    pop_in = lsoa["population"].where(lsoa["in_area"], 0.0)
+SPLIT_MSOA_RULE = (
+    "An MSOA is built from all of its LSOAs, wherever the study area's boundary or edge ring "
+    "cuts it: its population, population-weighted centre and every LSOA indicator rolled up to "
+    "it (IMD score, Core20 share) are those of the whole MSOA, as in a national build. An MSOA "
+    "split by a boundary belongs to every area (system, place, neighbourhood) that holds at "
+    "least one of its LSOAs, and counts in that area's figures (means, quantiles, SII) with the "
+    "population of its LSOAs inside that area. Its own row carries population_in_area and "
+    "share_in_area for the build's area, and is labelled with the local authority and ICB "
+    "holding most of its population. An ICS's, place's or neighbourhood's figures are "
+    "therefore the same whether it is built alone, in a batch or inside the England build; a "
+    "place (local authority) split between two ICSs is, in an ICS build, the part inside the "
+    "system."
+)
+"""The one rule for MSOAs split by a boundary, applied in every build (methods text)."""
+
+MEMBER_COLUMNS = ("msoa11cd", "msoa11nm", "lad22cd", "lad22nm", "icb22cd", "icb22nm",
+                  "population", "pw_x", "pw_y", "centroid_source", "in_area")
+
+
+def msoa_members(hierarchy: Hierarchy, msoa_codes: Iterable[str], *, population: pd.Series,
+                 centroids: pd.DataFrame | None = None, inside: pd.Index | None = None,
+                 fallback: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every English LSOA of the given MSOAs, with population, centre and area flag.
+
+    Parameters
+    ----------
+    hierarchy
+        The LSOA hierarchy (the national lookup: every LSOA of an MSOA is found, not only
+        those read for the area).
+    msoa_codes
+        The MSOAs wanted.
+    population
+        National LSOA population indexed by ``lsoa11cd``; an LSOA without one weighs 0.
+    centroids
+        Population-weighted LSOA centres (``pw_x``, ``pw_y``, ``centroid_source``).
+    inside
+        LSOA codes inside the study area (``in_area``); all when None (a national frame).
+    fallback
+        Frame with ``pw_x``, ``pw_y``, ``centroid_source`` for LSOAs without a centre in
+        ``centroids`` (the study area's LSOAs with their representative points).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``lsoa11cd``, columns `MEMBER_COLUMNS`; ``centroid_source == "none"``
+        where no centre was found (left out of centres, kept in populations).
+    """
+    wanted = pd.Index(pd.unique(pd.Index(list(msoa_codes), dtype=object)))
+    unknown = wanted.difference(pd.Index(hierarchy.frame["msoa11cd"].unique()))
+    if len(unknown):
+        raise JoinError(f"MSOA code(s) not in the LSOA lookup: {preview(unknown)}")
+    h = hierarchy.frame
+    rows = h[h["msoa11cd"].isin(wanted)]
+    out = pd.DataFrame(rows[["msoa11cd", "msoa11nm", "lad22cd", "lad22nm", "icb22cd",
+                             "icb22nm"]])
+    out.index.name = "lsoa11cd"
+    out["population"] = pd.to_numeric(population.reindex(out.index),
+                                       errors="coerce").fillna(0.0).astype(float)
+    out["pw_x"] = np.nan
+    out["pw_y"] = np.nan
+    out["centroid_source"] = "none"
+    for src in (fallback, centroids):
+        if src is None:
+            continue
+        c = src.reindex(out.index)
+        has = c["pw_x"].notna() & c["pw_y"].notna()
+        out.loc[has, "pw_x"] = c.loc[has, "pw_x"].astype(float)
+        out.loc[has, "pw_y"] = c.loc[has, "pw_y"].astype(float)
+        out.loc[has, "centroid_source"] = c.loc[has, "centroid_source"].astype(str)
+    out["in_area"] = True if inside is None else out.index.isin(inside)
+    return out
+
+
+def msoa_from_members(members: pd.DataFrame) -> pd.DataFrame:
+    """MSOA population, area share, centre and labels from all of its LSOAs.
+
+    Parameters
+    ----------
+    members
+        From `msoa_members` (every LSOA of each MSOA).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``msoa11cd``: ``msoa11nm, lad22cd, lad22nm, icb22cd, icb22nm, population,
+        population_in_area, share_in_area, n_lsoa, n_lsoa_in_area, in_area, pw_x, pw_y``.
+        The local authority and ICB are those holding most of the MSOA's population (ties to
+        the lower code); membership of every area it touches is kept in ``members``.
+    """
+    g = members.groupby("msoa11cd", sort=True)
+    pop_in = members["population"].where(members["in_area"], 0.0)
     stats = pd.DataFrame({
-        "msoa11nm": lsoa.groupby("msoa11cd")["msoa11nm"].first(),
-        "lad22cd": lsoa.groupby("msoa11cd")["lad22cd"].first(),
-        "lad22nm": lsoa.groupby("msoa11cd")["lad22nm"].first(),
-        "icb22cd": lsoa.groupby("msoa11cd")["icb22cd"].first(),
-        "population": lsoa.groupby("msoa11cd")["population"].sum(),
-        "n_lsoa": lsoa.groupby("msoa11cd").size(),
-        "pop_in": pop_in.groupby(lsoa["msoa11cd"]).sum(),
+        "msoa11nm": g["msoa11nm"].first(),
+        "population": g["population"].sum(),
+        "population_in_area": pop_in.groupby(members["msoa11cd"]).sum(),
+        "n_lsoa": g.size(),
+        "n_lsoa_in_area": members["in_area"].astype(int).groupby(members["msoa11cd"]).sum(),
+        "in_area": g["in_area"].any(),
     })
-    centre = weighted_centre(lsoa, by="msoa11cd")
-    stats = stats.join(centre)
-    stats["share_in_area"] = (stats["pop_in"] / stats["population"].replace(0, np.nan)).fillna(
-        lsoa.groupby("msoa11cd")["in_area"].mean())
-    stats["in_area"] = lsoa.groupby("msoa11cd")["in_area"].any()
-    stats = stats.rename(columns={"pop_in": "population_in_area"})
+    for code, name in (("lad22cd", "lad22nm"), ("icb22cd", "icb22nm")):
+        by = members.groupby(["msoa11cd", code, name])["population"].sum().reset_index()
+        by = by.sort_values(["msoa11cd", "population", code], ascending=[True, False, True])
+        top = by.drop_duplicates("msoa11cd").set_index("msoa11cd")
+        stats[code] = top[code]
+        stats[name] = top[name]
+    share = stats["population_in_area"] / stats["population"].replace(0, np.nan)
+    stats["share_in_area"] = share.fillna(stats["n_lsoa_in_area"] / stats["n_lsoa"])
+    located = members[members["centroid_source"] != "none"]
+    stats = stats.join(weighted_centre(located, by="msoa11cd"))
     stats.index.name = "msoa11cd"
+    return stats
+
+
+def _msoa_frame(members: pd.DataFrame, boundaries: gpd.GeoDataFrame,
+                msoa_boundaries: gpd.GeoDataFrame | None,
+                report_parts: list[pd.DataFrame]) -> gpd.GeoDataFrame:
+    stats = msoa_from_members(members)
     if msoa_boundaries is not None:
         require_bng(msoa_boundaries, name="MSOA boundaries")
         joined = join_on_code(stats, msoa_boundaries[["geometry"]], name="msoa_boundaries",
@@ -200,7 +313,10 @@ def _msoa_frame(lsoa: gpd.GeoDataFrame, msoa_boundaries: gpd.GeoDataFrame | None
                               reason="MSOA has no boundary")
         report_parts.append(joined.report)
         return gpd.GeoDataFrame(joined.frame, geometry="geometry", crs=BNG)
-    geom = lsoa.dissolve(by="msoa11cd").geometry
+    have = members.index.intersection(boundaries.index)
+    parts = gpd.GeoDataFrame(members.loc[have, ["msoa11cd"]],
+                             geometry=boundaries.geometry.reindex(have), crs=BNG)
+    geom = parts.dissolve(by="msoa11cd").geometry
     return gpd.GeoDataFrame(stats, geometry=geom.reindex(stats.index), crs=BNG)
 
 

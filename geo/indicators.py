@@ -108,3 +108,46 @@ def register(indicator: Indicator) -> Indicator:
 def describe(column: str) -> Indicator:
     """Return the indicator for ``column``, or a plain description if it is not catalogued."""
     return INDICATORS.get(column, Indicator(column, column.replace("_", " "), "", "healthgap"))
+
+
+# --------------------------------------------------------------------------------------------
+# Outcomes beyond life expectancy (issue #13.5), and England as the benchmark (issue #18).
+# Local Health standardised mortality ratios (SMR) and emergency admission ratios (SAR) by MSOA,
+# England = 100; place and system values are population-weighted means of MSOA ratios.
+
+OUTCOME_SOURCE = ("OHID Local Health, MSOA standardised ratios (England = 100), the release of "
+                  "the 2015-19 life-expectancy file; pooled years as published (OGL v3); no "
+                  "confidence intervals in this copy")
+
+_OUTCOME_LABELS = {
+    "smr_all_causes": "Deaths from all causes, all ages (SMR)",
+    "smr_all_causes_u75": "Deaths from all causes, under 75 (SMR)",
+    "smr_preventable_u75": "Deaths from causes considered preventable, under 75 (SMR)",
+    "smr_cancer": "Deaths from all cancer, all ages (SMR)",
+    "smr_cancer_u75": "Deaths from all cancer, under 75 (SMR)",
+    "smr_circulatory": "Deaths from circulatory disease, all ages (SMR)",
+    "smr_circulatory_u75": "Deaths from circulatory disease, under 75 (SMR)",
+    "smr_chd": "Deaths from coronary heart disease, all ages (SMR)",
+    "smr_stroke": "Deaths from stroke, all ages (SMR)",
+    "smr_respiratory": "Deaths from respiratory disease, all ages (SMR)",
+    "sar_emergency_all": "Emergency hospital admissions, all causes (SAR)",
+    "sar_emergency_chd": "Emergency admissions for coronary heart disease (SAR)",
+    "sar_emergency_stroke": "Emergency admissions for stroke (SAR)",
+    "sar_emergency_mi": "Emergency admissions for heart attack (SAR)",
+    "sar_emergency_copd": "Emergency admissions for COPD (SAR)",
+    "sar_emergency_hip_fracture_65": "Emergency admissions for hip fracture, 65+ (SAR)",
+}
+
+
+def _outcome_entries() -> None:
+    for name, label in _OUTCOME_LABELS.items():
+        register(Indicator(name, label, "ratio (England = 100)", OUTCOME_SOURCE, True))
+        register(Indicator(f"{name}_pwmean", f"{label}, population-weighted mean of MSOAs",
+                           "ratio (England = 100; approximate)", OUTCOME_SOURCE, True))
+    register(Indicator("population_in_area", "Population inside the area (split MSOAs)",
+                       "people", POP_SOURCE, None))
+    register(Indicator("share_in_area", "Share of the MSOA's population inside the area",
+                       "share (0-1)", POP_SOURCE, None))
+
+
+_outcome_entries()

@@ -13,12 +13,19 @@ import numpy as np
 import pandas as pd
 from healthgap.geo.areas import StudyArea
 from healthgap.geo.joins import REPORT_COLUMNS, join_on_code
-from healthgap.geo.rollup import weighted_rollup
+from healthgap.geo.rollup import membership, weighted_rollup
 
 from healthgap.errors import InputError
 
 #: Indicators rolled up from LSOA to MSOA, place and system by population weight.
 LSOA_ROLLUP = ("imd_score", "income_score_rate_approx", "employment_score_rate_approx")
+
+#: Standardised outcome ratios (England = 100) joined by `healthgap.geo.outcomes`.
+OUTCOME_COLUMNS = ("smr_all_causes", "smr_all_causes_u75", "smr_preventable_u75", "smr_cancer",
+                   "smr_cancer_u75", "smr_circulatory", "smr_circulatory_u75", "smr_chd",
+                   "smr_stroke", "smr_respiratory", "sar_emergency_all", "sar_emergency_chd",
+                   "sar_emergency_stroke", "sar_emergency_mi", "sar_emergency_copd",
+                   "sar_emergency_hip_fracture_65")
 
 #: Life-expectancy columns, by sex.
 LE_COLUMNS = ("le_male", "le_female")
@@ -56,7 +63,19 @@ def join_imd(area: StudyArea, imd: pd.DataFrame, *, max_loss: float = 0.0) -> St
     inside = lsoa["in_area"]
     lsoa.loc[inside, "imd_decile_area"] = area_deciles(lsoa.loc[inside, "imd_score"])
     area.lsoa = lsoa
+    if len(area.members):
+        area.members = _join_members(area.members, imd)
     return area
+
+
+def _join_members(members: pd.DataFrame, imd: pd.DataFrame) -> pd.DataFrame:
+    """Add the IMD columns to every LSOA of the area's MSOAs.
+
+    A member without IMD is left out of its MSOA's mean and shows in the
+    ``<column>_coverage`` of the roll-up.
+    """
+    cols = [c for c in imd.columns if c not in members.columns]
+    return members.join(imd[cols])
 
 
 def join_life_expectancy(area: StudyArea, le: pd.DataFrame, *,
@@ -100,25 +119,47 @@ def roll_up(area: StudyArea) -> StudyArea:
     cols = [c for c in LSOA_ROLLUP if c in inside.columns]
     for level, code in (("msoa", "msoa11cd"), ("place", "lad22cd"), ("system", "icb22cd")):
         frame = getattr(area, level)
-        src = area.lsoa if level == "msoa" else inside
-        up = weighted_rollup(pd.DataFrame(src), cols, by=code)
+        src = inside
+        if level == "msoa":  # every MSOA from all its LSOAs (geo.areas.SPLIT_MSOA_RULE)
+            src = area.members if len(area.members) else area.lsoa
+        up = weighted_rollup(pd.DataFrame(src), [c for c in cols if c in src.columns], by=code)
         up = up.drop(columns=["population", "n_children"])
         frame = frame.drop(columns=[c for c in up.columns if c in frame.columns])
         setattr(area, level, frame.join(up))
-    msoa_in = area.msoa[area.msoa["in_area"]]
-    le_cols = [c for c in LE_COLUMNS if c in msoa_in.columns]
+    le_cols = [c for c in LE_COLUMNS if c in area.msoa.columns]
     if le_cols:
         for level, code in (("place", "lad22cd"), ("system", "icb22cd")):
-            up = weighted_rollup(pd.DataFrame(msoa_in), le_cols, by=code,
-                                 weight="population_in_area")
-            frame = getattr(area, level)
-            for c in le_cols:
-                frame[f"{c}_pwmean"] = up[c]
-                frame[f"{c}_min"] = msoa_in.groupby(code)[c].min()
-                frame[f"{c}_max"] = msoa_in.groupby(code)[c].max()
-                frame[f"{c}_range"] = frame[f"{c}_max"] - frame[f"{c}_min"]
-            setattr(area, level, frame)
+            setattr(area, level, msoa_rollup(area, getattr(area, level), le_cols, by=code,
+                                             ranges=True))
     return area
+
+
+def msoa_rollup(area: StudyArea, frame: pd.DataFrame, columns: list[str], *, by: str,
+                ranges: bool = False) -> pd.DataFrame:
+    """Roll MSOA values up to the areas of ``frame`` by the split-MSOA rule.
+
+    Each area's value is the mean of its MSOAs weighted by their population inside the area
+    (`healthgap.geo.rollup.membership`), labelled ``<column>_pwmean``; with ``ranges`` also
+    ``_min``, ``_max`` and ``_range`` over those MSOAs.
+    """
+    if len(area.members):
+        rows = membership(area.members, by=by)
+    else:  # a frame built without members: each MSOA in the area of its own label
+        msoa_in = area.msoa[area.msoa["in_area"]]
+        rows = pd.DataFrame({by: msoa_in[by], "msoa11cd": msoa_in.index,
+                             "population_in_group": msoa_in["population_in_area"]})
+    vals = pd.DataFrame(area.msoa[columns]).reindex(rows["msoa11cd"])
+    vals.index = rows.index
+    src = pd.concat([rows, vals], axis=1)
+    up = weighted_rollup(src, columns, by=by, weight="population_in_group")
+    frame = frame.copy()
+    for c in columns:
+        frame[f"{c}_pwmean"] = up[c]
+        if ranges:
+            frame[f"{c}_min"] = src.groupby(by)[c].min()
+            frame[f"{c}_max"] = src.groupby(by)[c].max()
+            frame[f"{c}_range"] = frame[f"{c}_max"] - frame[f"{c}_min"]
+    return frame
 
 
 def england_comparators(imd: pd.DataFrame, le: pd.DataFrame, population: pd.Series,
@@ -128,7 +169,9 @@ def england_comparators(imd: pd.DataFrame, le: pd.DataFrame, population: pd.Seri
     IMD-based columns are weighted by LSOA population over every English LSOA in the IMD file;
     life expectancy by MSOA population (the sum of its LSOAs) over the MSOAs with a published
     value. The England LE so formed is a population-weighted mean of MSOA LE, not ONS's
-    national life table figure, and is used only as a reference line.
+    national life table figure, and is used only as a reference line. ``core20_share`` is the
+    share of England's population in Core20 LSOAs; the standardised mortality and admission
+    ratios are 100 for England by definition.
     """
     out: dict[str, float] = {}
     pop = population.reindex(imd.index)
@@ -138,6 +181,13 @@ def england_comparators(imd: pd.DataFrame, le: pd.DataFrame, population: pd.Seri
             v = imd.loc[ok, col]
             has = v.notna()
             out[col] = float(np.average(v[has], weights=pop[ok][has]))
+    if "imd_decile" in imd.columns:  # Core20: England's 20 % most deprived LSOAs (by people)
+        from healthgap.geo.core20 import core20_flag
+
+        flag = core20_flag(imd).fillna(False).astype(bool)[ok]
+        out["core20_share"] = float(pop[ok][flag].sum() / pop[ok].sum())
+    for name in OUTCOME_COLUMNS:  # standardised ratios: England = 100 by definition
+        out[name] = 100.0
     msoa_of = hierarchy.frame["msoa11cd"]
     msoa_pop = population.reindex(msoa_of.index).groupby(msoa_of).sum()
     for col in LE_COLUMNS:
@@ -149,3 +199,45 @@ def england_comparators(imd: pd.DataFrame, le: pd.DataFrame, population: pd.Seri
                 out[col] = float(np.average(v[has], weights=w[has]))
                 out[f"{col}_pwmean"] = out[col]
     return out
+
+
+def national_msoa(hierarchy: Any, imd: pd.DataFrame, le: pd.DataFrame, population: pd.Series,
+                  *, centroids: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every English MSOA built from all its LSOAs, as a national build builds it.
+
+    The same functions as `select_area`, `join_imd` and `roll_up` (`msoa_members`,
+    `msoa_from_members`, `weighted_rollup`), without geometry: England as a comparator costs
+    a second or two from national tables a build has already read.
+
+    Parameters
+    ----------
+    hierarchy
+        The LSOA hierarchy (`healthgap.geo.hierarchy.Hierarchy`).
+    imd
+        IMD 2019 by LSOA (`read_imd`).
+    le
+        MSOA life expectancy (`read_life_expectancy`).
+    population
+        LSOA population.
+    centroids
+        LSOA centres (optional; only the MSOA centres need them).
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        The MSOA frame (``population``, ``population_in_area``, the `LSOA_ROLLUP` columns and
+        the ``le_*`` columns) and its members (every English LSOA with its IMD columns).
+    """
+    from healthgap.geo.areas import msoa_from_members, msoa_members
+
+    codes = hierarchy.frame["msoa11cd"].unique()
+    members = msoa_members(hierarchy, codes, population=population, centroids=centroids)
+    members = _join_members(members, imd)
+    msoa = msoa_from_members(members)
+    cols = [c for c in LSOA_ROLLUP if c in members.columns]
+    up = weighted_rollup(pd.DataFrame(members), cols, by="msoa11cd")
+    msoa = msoa.join(up.drop(columns=["population", "n_children"]))
+    le_cols = [c for c in le.columns if c.startswith("le_")]
+    # an MSOA absent from the file gets a missing value, left out of (and counted in) the SII
+    msoa = msoa.join(le[le_cols])
+    return msoa, members

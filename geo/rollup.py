@@ -63,3 +63,66 @@ def weighted_centre(frame: pd.DataFrame, *, by: str, x: str = "pw_x", y: str = "
     tot = w.groupby(g).sum().replace(0, np.nan)
     return pd.DataFrame({x: (frame[x] * w).groupby(g).sum() / tot,
                          y: (frame[y] * w).groupby(g).sum() / tot})
+
+
+def membership(members: pd.DataFrame, *, by: str, parent: str = "msoa11cd",
+               weight: str = "population") -> pd.DataFrame:
+    """Return which MSOAs make up each area of ``by``, with how many people (split-MSOA rule).
+
+    An MSOA belongs to every area holding at least one of its LSOAs inside the study area,
+    weighted by the population of those LSOAs; see `healthgap.geo.areas.SPLIT_MSOA_RULE`.
+
+    Parameters
+    ----------
+    members
+        LSOAs of the MSOAs (`healthgap.geo.areas.msoa_members`), with ``in_area``.
+    by
+        The area code column (``lad22cd``, ``icb22cd``, ``nbhd_cd``...).
+    parent
+        The MSOA code column.
+    weight
+        The LSOA population column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (area, MSOA): ``by``, ``parent``, ``population_in_group`` (people of the
+        MSOA inside the area) and ``share_of_msoa``.
+    """
+    require_columns(members, [by, parent, weight, "in_area"], name="membership input")
+    inside = members[members["in_area"].astype(bool) & members[by].notna()]
+    w = pd.to_numeric(inside[weight], errors="coerce").fillna(0.0)
+    out = w.groupby([inside[by], inside[parent]]).sum().rename("population_in_group")
+    out = out.reset_index()
+    total = pd.to_numeric(members[weight], errors="coerce").fillna(0.0).groupby(
+        members[parent]).sum()
+    out["share_of_msoa"] = (out["population_in_group"]
+                            / out[parent].map(total).replace(0, np.nan)).fillna(0.0)
+    return out
+
+
+def group_frame(msoa: pd.DataFrame, member_rows: pd.DataFrame, *, by: str, code: str,
+                parent: str = "msoa11cd") -> pd.DataFrame:
+    """Return the MSOAs of one area with their values and their population inside it.
+
+    Parameters
+    ----------
+    msoa
+        MSOA values indexed by ``parent``.
+    member_rows
+        From `membership`.
+    by, code
+        The area column and the area's code.
+    parent
+        The MSOA code column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows of ``msoa`` for the area's MSOAs (sorted by code), with ``population_in_group``.
+    """
+    rows = member_rows[member_rows[by] == code].set_index(parent)["population_in_group"]
+    rows = rows.sort_index()
+    frame = pd.DataFrame(msoa.reindex(rows.index))
+    frame["population_in_group"] = rows
+    return frame

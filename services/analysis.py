@@ -15,9 +15,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo.areas import StudyArea
+from healthgap.geo.outcomes import OUTCOME_STATS
 from healthgap.geo.rollup import weighted_rollup
-
-from healthgap.errors import HealthgapError
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         Semivariogram,
         headline_gradients,
     )
-    from healthgap.geo.inequality import ShapleyR2, SlopeIndex, TheilDecomposition
+    from healthgap.geo.inequality import ShapleyR2, TheilDecomposition
     from healthgap.geo.regression import (
         LocalRegression,
         OLSDiagnostics,
@@ -123,37 +122,13 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         out.tables["model_headline"] = hl.table().reset_index()
         out.results["headline"] = headline
 
-    # inequality per level (a place needs >= 15 MSOAs for quintiles, >= 40 for deciles)
-    sii_rows: list[dict[str, Any]] = []
-    skipped_sii: list[str] = []
-    sii_groups: list[pd.DataFrame] = []
+    # inequality per level (a place needs >= 15 MSOAs for quintiles, >= 40 for deciles), by
+    # the split-MSOA rule so an area's figures do not depend on how it was built
+    sii_out = area_sii(area, sexes, seed=seed)
+    out.notes.extend(sii_out["notes"])
+    skipped_sii: list[str] = sii_out["skipped"]
     for sex in sexes:
         frame = inside[inside[sex].notna() & inside["imd_score"].notna()]
-        for level, code_col in (("system", "icb22cd"), ("place", "lad22cd")):
-            for code, grp in frame.groupby(code_col):
-                n_q = 10 if len(grp) >= 40 else 5 if len(grp) >= 15 else 0
-                if not n_q:
-                    skipped_sii.append(str(code))
-                    continue
-                try:
-                    si = SlopeIndex(value=sex, population="population_in_area",
-                                    score="imd_score", n_quantiles=n_q, repetitions=20_000,
-                                    seed=seed).fit(grp)
-                except HealthgapError as exc:
-                    out.notes.append(f"SII of {sex} for {level} {code} not computed: {exc}")
-                    continue
-                g = si.groups_.reset_index()
-                g.insert(0, "code", code)
-                g.insert(0, "level", level)
-                g.insert(0, "sex", sex.replace("le_", ""))
-                sii_groups.append(g)
-                sii_rows.append({"sex": sex.replace("le_", ""), "level": level, "code": code,
-                                 "n_msoa": len(grp), "quantiles": n_q, "sii": si.sii_,
-                                 "sii_lci": si.sii_ci_[0], "sii_uci": si.sii_ci_[1],
-                                 "rii": si.rii_, "gap": si.gap_,
-                                 "intercept": si.intercept_,
-                                 "le_min": grp[sex].min(), "le_max": grp[sex].max(),
-                                 "le_range": grp[sex].max() - grp[sex].min()})
         if len(frame) >= 3:
             # a few local authorities are split between ICBs: a place is a (LA, ICB) pair
             frame = frame.assign(place_in_system=frame["lad22cd"] + "|" + frame["icb22cd"])
@@ -162,9 +137,11 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
                                     labels=("neighbourhood", "place", "system")).fit(frame)
             out.append("model_theil", th.components_, sex=sex)
             out.results[f"theil_{sex}"] = th.to_dict()
-    if sii_rows:
-        out.tables["model_sii"] = pd.DataFrame(sii_rows)
-        out.tables["model_sii_groups"] = pd.concat(sii_groups, ignore_index=True)
+    if sii_out["rows"]:
+        out.tables["model_sii"] = pd.DataFrame(sii_out["rows"])
+        q = sii_out["quantiles"]
+        out.tables["model_quantiles"] = q
+        out.tables["model_sii_groups"] = q.rename(columns={"le": "value"})
     if skipped_sii:
         out.notes.append(f"SII not computed for {len(set(skipped_sii))} place(s) with fewer "
                          "than 15 MSOAs (too few areas per quintile)")
@@ -278,9 +255,69 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     return out
 
 
+def area_sii(area: StudyArea, sexes: list[str], *, seed: int) -> dict[str, Any]:
+    """SII per system and place of the area by the split-MSOA rule (`geo.england.sii_tables`)."""
+    from healthgap.geo.england import sii_tables
+
+    members = area.members
+    if not len(members):  # a frame built without members: each MSOA is its own member
+        m = area.msoa[area.msoa["in_area"]]
+        members = pd.DataFrame({"msoa11cd": m.index, "lad22cd": m["lad22cd"],
+                                "icb22cd": m["icb22cd"], "in_area": True,
+                                "population": m["population_in_area"]}, index=m.index)
+    # a system is reported only when the build holds all of it (an ICB or England build)
+    levels = {"system": ("icb22cd", list(area.system.index)
+                         if area.ref.level in ("icb", "england") else []),
+              "place": ("lad22cd", list(area.place.index))}
+    return sii_tables(area.msoa, members, levels=levels, values=sexes, seed=seed)
+
+
+def run_england(msoa: pd.DataFrame, members: pd.DataFrame, *, seed: int,
+                tables: dict[str, pd.DataFrame]) -> Outputs:
+    """England as the benchmark: its SII rows and tenths, and every area compared with it.
+
+    England's rows (level ``england``, code ``E92000001``) come from the national MSOA frame
+    (`geo.layers.national_msoa`) by the same method as the area's, in every build; they are
+    appended to ``model_sii`` and ``model_quantiles`` and each area's SII is set beside them in
+    ``model_sii_vs_england``. The methods text with ONS's published figures goes to the results
+    (``england.methods``).
+    """
+    from healthgap.geo.england import (
+        ONS_REFERENCE,
+        compare_with_england,
+        england_sii,
+        expected_attenuation,
+        methods_text,
+    )
+
+    out = Outputs()
+    sexes = [s for s in SEXES if s in msoa.columns]
+    eng = england_sii(msoa, members, values=sexes, seed=seed)
+    rows = pd.DataFrame(eng["rows"])
+    old = tables.get("model_sii")
+    sii = rows if old is None else pd.concat([old, rows], ignore_index=True)
+    out.tables["model_sii"] = sii
+    q = tables.get("model_quantiles")
+    out.tables["model_quantiles"] = (eng["quantiles"] if q is None else
+                                     pd.concat([q, eng["quantiles"]], ignore_index=True))
+    if old is not None and len(old):
+        out.tables["model_sii_vs_england"] = compare_with_england(sii)
+    k = expected_attenuation(members)
+    by_sex = rows.set_index("sex")["sii"]
+    out.results["england"] = {
+        "code": "E92000001", "sii": {s: float(v) for s, v in by_sex.items()},
+        "expected_attenuation": k, "ons_reference": ONS_REFERENCE,
+        "methods": methods_text(k=k, sii_male=float(by_sex.get("male", np.nan)),
+                                sii_female=float(by_sex.get("female", np.nan)))}
+    out.notes.extend(eng["notes"])
+    return out
+
+
 #: Indicators tested for spatial autocorrelation, by level (those present are used).
 STAT_INDICATORS = {"lsoa": ("imd_score", "gp_time_min"),
                    "msoa": ("le_male", "le_female", "imd_score")}
+# outcomes beyond life expectancy (issue #13.5): SMRs and emergency admissions at MSOA level
+STAT_INDICATORS["msoa"] += OUTCOME_STATS
 
 
 def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, seed: int,

@@ -30,10 +30,16 @@ from healthgap.data._checksum import sha256_file
 from healthgap.data.layout import DataDir
 from healthgap.geo.areas import StudyArea, select_area
 from healthgap.geo.hierarchy import AreaRef, Hierarchy
-from healthgap.geo.layers import england_comparators, join_imd, join_life_expectancy, roll_up
+from healthgap.geo.layers import (
+    england_comparators,
+    join_imd,
+    join_life_expectancy,
+    national_msoa,
+    roll_up,
+)
 from healthgap.services.store import BuildStore, StagedBuild, pause_point
 
-from healthgap.errors import LayerClashError, OutputError, ParameterError
+from healthgap.errors import LayerClashError, MissingColumnError, OutputError, ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +360,7 @@ class _Ctx:
     peak_mb: dict[str, float] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     england: dict[str, float] = field(default_factory=dict)
+    national: tuple[pd.DataFrame, pd.DataFrame] | None = None
 
 
 def _stage_area(ctx: _Ctx) -> None:
@@ -378,6 +385,70 @@ def _stage_layers(ctx: _Ctx) -> None:
     ctx.england = england_comparators(imd, le, read_cached("read_population",
                                                            ctx.data.path("population")),
                                       ctx.hierarchy)
+    # England by the same method as the area (every English MSOA from all its LSOAs)
+    ctx.national = national_frames(ctx.data)
+    _stage_outcomes(ctx)
+
+
+_NATIONAL_INPUTS = ("lsoa_lookup", "icb_lookup", "imd", "life_expectancy", "population")
+
+
+def _national_paths(data: DataDir) -> tuple[Path, ...]:
+    return tuple(data.path(k) for k in _NATIONAL_INPUTS)
+
+
+def national_frames(data: DataDir) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every English MSOA built from all its LSOAs, and its members (once per process).
+
+    The frames are shared between builds (batch workers), so callers must not modify them.
+    """
+    return _cached_national(*_national_paths(data))
+
+
+@cached(LRUCache(maxsize=2), key=_file_key, lock=threading.Lock())
+def _cached_national(lookup: Path, icb: Path, imd: Path, le: Path,
+                     pop: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return national_msoa(_cached_hierarchy(lookup, icb), read_cached("read_imd", imd),
+                         read_cached("read_life_expectancy", le),
+                         read_cached("read_population", pop))
+
+
+@cached(LRUCache(maxsize=4), key=lambda *paths, seed: (*_file_key(*paths), seed),
+        lock=threading.Lock())
+def _england_gap(*paths: Path, seed: int) -> pd.DataFrame:
+    """England's rows of the gap table (the same for every build with this seed)."""
+    from healthgap.geo.outcomes import OUTCOMES, outcome_gap
+
+    msoa, members = _cached_national(*paths)
+    outcomes = read_cached("read_local_health_outcomes", paths[3])
+    return outcome_gap(msoa.join(outcomes[[c for c in OUTCOMES if c in outcomes]]), members,
+                       columns=[*OUTCOMES, "le_male", "le_female"], seed=seed,
+                       level="england", code="E92000001")
+
+
+#: What a build's area is called in the tables, by the level it was resolved at.
+AREA_LEVEL = {"icb": "system", "lad": "place", "sicb": "sicb", "england": "england"}
+
+
+def _stage_outcomes(ctx: _Ctx) -> None:
+    """Join the Local Health SMRs and admission ratios; the gap table for the area and England."""
+    from healthgap.geo.outcomes import OUTCOMES, join_outcomes, outcome_gap
+
+    assert ctx.area is not None and ctx.national is not None
+    try:
+        outcomes = read_cached("read_local_health_outcomes", ctx.inputs["life_expectancy"])
+    except MissingColumnError as exc:
+        ctx.area.notes.append(f"outcomes beyond life expectancy not built: {exc}")
+        return
+    join_outcomes(ctx.area, outcomes, max_loss=ctx.options.max_loss)
+    area, seed = ctx.area, ctx.options.seed
+    cols = [*OUTCOMES, "le_male", "le_female"]
+    parts = [outcome_gap(area.msoa, area.members, columns=cols, seed=seed,
+                         level=AREA_LEVEL.get(area.ref.level, area.ref.level),
+                         code=area.ref.code)]
+    if area.ref.level != "england":
+        parts.append(_england_gap(*_national_paths(ctx.data), seed=seed))
+    ctx.tables["outcome_gap"] = pd.concat(parts, ignore_index=True)
 
 
 def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
@@ -484,6 +555,13 @@ def _stage_models(ctx: _Ctx) -> None:
     ctx.tables.update(out.tables)
     ctx.results["models"] = out.results
     ctx.area.notes.extend(out.notes)
+    if ctx.national is not None:
+        from healthgap.services.analysis import run_england
+
+        eng = run_england(*ctx.national, seed=ctx.options.seed, tables=ctx.tables)
+        ctx.tables.update(eng.tables)
+        ctx.results["england"] = eng.results["england"]
+        ctx.area.notes.extend(eng.notes)
 
 
 def _stage_atlas(ctx: _Ctx) -> None:

@@ -251,6 +251,15 @@ HEADLINE_TABLES: list[tuple[str, str, list[tuple[str, str, str]]]] = [
      [("sex", "sex", ""), ("level", "level", ""), ("code", "code", ""), ("n_msoa", "MSOAs", "d"),
       ("le_min", "LE min", ".1f"), ("le_max", "LE max", ".1f"), ("le_range", "range", ".1f"),
       ("sii_ci", "SII (95% CI)", "")]),
+    ("model_sii_vs_england", "Against England, same method (SII in years, difference with its "
+     "95% interval)",
+     [("sex", "sex", ""), ("level", "level", ""), ("code", "code", ""), ("sii", "SII", ".2f"),
+      ("england_sii", "England", ".2f"), ("sii_difference_ci", "difference (95% CI)", ""),
+      ("compared_with_england", "vs England", "")]),
+    ("outcome_gap", "What makes up the gap: most vs least deprived fifth, Core20 vs the rest "
+     "(ratios)",
+     [("level", "level", ""), ("outcome", "outcome", ""), ("q1_q5_ratio_ci", "Q1/Q5 (95% CI)", ""),
+      ("core20_rest_ratio_ci", "Core20/rest (95% CI)", "")]),
     ("model_headline", "Distance decay: the system-wide claims",
      [("index", "LE", ""), ("n_areas", "MSOAs", "d"), ("range_years", "range", ".1f"),
       ("median_years_per_mile", "median yr/mile", ".2f"),
@@ -329,6 +338,10 @@ def headline_frames(store: Path) -> dict[str, pd.DataFrame]:
 
 #: Estimates shown with their interval in one cell: (new column, estimate, low, high).
 _INTERVALS = (("sii_ci", "sii", "sii_lci", "sii_uci"),
+              ("sii_difference_ci", "sii_difference", "sii_difference_lo", "sii_difference_hi"),
+              ("q1_q5_ratio_ci", "q1_q5_ratio", "q1_q5_ratio_lo", "q1_q5_ratio_hi"),
+              ("core20_rest_ratio_ci", "core20_rest_ratio", "core20_rest_ratio_lo",
+               "core20_rest_ratio_hi"),
               ("transect_ci", "transect_loss_per_mile", "transect_loss_per_mile_lo",
                "transect_loss_per_mile_hi"))
 
@@ -365,6 +378,9 @@ def headline(store: Annotated[Path, typer.Option("--store", help="A build direct
                 out.print(f"[dim]{RANGE_NOTE}[/dim]")
     if not frames:
         out.print("no model tables in this build (built with --no-models?)")
+    methods = man.get("results", {}).get("england", {}).get("methods")
+    if methods:
+        out.print(f"[dim]{escape(methods)}[/dim]")
 
 
 def _int(value: str, name: str) -> int:

@@ -1,0 +1,298 @@
+"""England as the benchmark: inequality per area by one rule, England's figures, the comparison.
+
+* `sii_tables`: the slope index of inequality (SII), PHE's relative index (RII) and the gap for
+  every area of every level, by the split-MSOA rule (`healthgap.geo.areas.SPLIT_MSOA_RULE`), so
+  an area's figures are the same whether it is built alone, in a batch or inside England.
+* `england_sii`: the same for England as a whole (level ``england``, code ``E92000001``),
+  from the national MSOA frame (`healthgap.geo.layers.national_msoa`).
+* `compare_with_england`: each area's SII against England's, same method, with the interval of
+  the difference and whether the area is significantly more or less unequal.
+* `expected_attenuation`: how far this MSOA method is expected to shrink an LSOA-decile SII,
+  computed from IMD and population alone, to set beside ONS's published figures
+  (`ONS_REFERENCE`, `METHODS_ENGLAND_SII`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from healthgap.geo._models import Z95
+from healthgap.geo.inequality import SlopeIndex, quantile_groups
+from healthgap.geo.rollup import group_frame, membership
+
+from healthgap.errors import HealthgapError, InputError, ParameterError
+
+__all__ = [
+    "ENGLAND_CODE",
+    "METHODS_ENGLAND_SII",
+    "ONS_REFERENCE",
+    "compare_with_england",
+    "england_sii",
+    "expected_attenuation",
+    "quantile_count",
+    "sii_tables",
+]
+
+ENGLAND_CODE = "E92000001"
+"""ONS code of England: the ``code`` of every ``level == "england"`` row."""
+
+ONS_REFERENCE: dict[str, Any] = {
+    "release": "Health state life expectancies by national deprivation deciles, England: "
+               "2017 to 2019",
+    "publisher": "Office for National Statistics",
+    "released": "2021-03-22",
+    "url": "https://www.ons.gov.uk/peoplepopulationandcommunity/healthandsocialcare/"
+           "healthinequalities/bulletins/healthstatelifeexpectanciesbyindexofmultipledeprivation"
+           "imd/2017to2019",
+    "period": "2017-2019",
+    "method": "life tables from deaths and populations by LSOA decile of IMD 2019; SII from a "
+              "population-weighted regression across the ten deciles",
+    "sii_male": 9.4,
+    "sii_female": 7.6,
+}
+"""ONS's published SII of life expectancy at birth in England (years), the reference values."""
+
+REPETITIONS = 20_000
+"""Monte Carlo draws of every SII interval in a build."""
+
+
+def quantile_count(n_areas: int) -> int:
+    """Return the quantiles an SII is formed from: 10 from 40 MSOAs, 5 from 15, else 0."""
+    return 10 if n_areas >= 40 else 5 if n_areas >= 15 else 0
+
+
+def _record(si: SlopeIndex, grp: pd.DataFrame, *, sex: str, level: str, code: str,
+            n_q: int, value: str) -> dict[str, Any]:
+    v = grp[value]
+    return {"sex": sex, "level": level, "code": code, "n_areas": len(grp), "n_msoa": len(grp),
+            "quantiles": n_q, "sii": si.sii_, "sii_lo": si.sii_ci_[0], "sii_hi": si.sii_ci_[1],
+            "sii_lci": si.sii_ci_[0], "sii_uci": si.sii_ci_[1],
+            "rii": si.rii_ratio_, "rii_lo": si.rii_ratio_ci_[0], "rii_hi": si.rii_ratio_ci_[1],
+            "rii_mean": si.rii_, "gap": si.gap_, "gap_lo": si.gap_ci_[0],
+            "gap_hi": si.gap_ci_[1], "intercept": si.intercept_, "mean": si.mean_,
+            "le_min": float(v.min()), "le_max": float(v.max()),
+            "le_range": float(v.max() - v.min()),
+            "population": float(grp["population_in_group"].sum()),
+            "method": (f"PHE SII over {n_q} population-weighted IMD 2019 quantiles of MSOAs "
+                       "(MSOA life expectancy 2015-19, split-MSOA rule); rii = fitted value at "
+                       "the least deprived end / at the most deprived end (PHE); rii_mean = "
+                       "SII / mean")}
+
+
+def sii_tables(msoa: pd.DataFrame, members: pd.DataFrame, *,
+               levels: Mapping[str, tuple[str, Iterable[str]]], values: Iterable[str],
+               seed: int, score: str = "imd_score") -> dict[str, Any]:
+    """SII, PHE's RII and the gap for every area of every level, by the split-MSOA rule.
+
+    Parameters
+    ----------
+    msoa
+        MSOA values (life expectancy, ``score``) indexed by ``msoa11cd``, each built from all of
+        its LSOAs.
+    members
+        The LSOAs of those MSOAs with ``in_area`` and the area code columns
+        (`healthgap.geo.areas.msoa_members`).
+    levels
+        ``{level: (code column in members, codes to report)}``, e.g.
+        ``{"system": ("icb22cd", ["E54000034"])}``.
+    values
+        Life-expectancy columns (``le_male``, ``le_female``).
+    seed
+        Seed of the simulated intervals.
+    score
+        The deprivation score column of ``msoa`` (higher = more deprived).
+
+    Returns
+    -------
+    dict
+        ``rows`` (one dict per level, code and sex), ``quantiles`` (a frame: level, code, sex,
+        quantile, le, se, population, n_areas, rank), ``skipped`` (codes with too few MSOAs)
+        and ``notes``.
+    """
+    rows: list[dict[str, Any]] = []
+    parts: list[pd.DataFrame] = []
+    skipped: list[str] = []
+    notes: list[str] = []
+    for level, (by, codes) in levels.items():
+        member_rows = membership(members, by=by)
+        for code in codes:
+            base = group_frame(msoa, member_rows, by=by, code=str(code))
+            for value in values:
+                sex = value.replace("le_", "")
+                grp = base[base[value].notna() & base[score].notna()]
+                n_q = quantile_count(len(grp))
+                if not n_q:
+                    skipped.append(str(code))
+                    continue
+                try:
+                    si = SlopeIndex(value=value, population="population_in_group", score=score,
+                                    n_quantiles=n_q, repetitions=REPETITIONS,
+                                    seed=seed).fit(grp)
+                except HealthgapError as exc:
+                    notes.append(f"SII of {value} for {level} {code} not computed: {exc}")
+                    continue
+                rows.append(_record(si, grp, sex=sex, level=level, code=str(code), n_q=n_q,
+                                    value=value))
+                g = si.groups_.reset_index().rename(columns={"value": "le"})
+                g.insert(0, "sex", sex)
+                g.insert(0, "code", str(code))
+                g.insert(0, "level", level)
+                parts.append(g)
+    quantiles = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return {"rows": rows, "quantiles": quantiles, "skipped": sorted(set(skipped)),
+            "notes": notes}
+
+
+def england_sii(msoa: pd.DataFrame, members: pd.DataFrame, *, values: Iterable[str],
+                seed: int) -> dict[str, Any]:
+    """England's SII, RII and gap from the national MSOA frame, by the same method.
+
+    Parameters
+    ----------
+    msoa, members
+        From `healthgap.geo.layers.national_msoa` (every English MSOA and LSOA).
+    values, seed
+        As in `sii_tables`.
+    """
+    missing = members["msoa11cd"].drop_duplicates().pipe(pd.Index).difference(msoa.index)
+    if len(missing):
+        raise InputError(f"england_sii: {len(missing)} MSOA(s) of the members have no row in "
+                         "the MSOA frame")
+    allm = members.assign(ctry=ENGLAND_CODE, in_area=True)
+    return sii_tables(msoa, allm, levels={"england": ("ctry", [ENGLAND_CODE])}, values=values,
+                      seed=seed)
+
+
+def _se(lo: pd.Series, hi: pd.Series) -> pd.Series:
+    return (hi - lo) / (2.0 * Z95)
+
+
+def compare_with_england(sii: pd.DataFrame) -> pd.DataFrame:
+    """Each area's SII against England's (same method), with the difference and its interval.
+
+    The difference's 95 % interval combines the two simulated intervals as if independent
+    (normal approximation, se = half-width / 1.96). An area's MSOAs are also England's, but an
+    ICS holds 1-5 % of England's population, so the covariance this leaves out is small. An
+    area is ``more unequal`` (``less unequal``) than England when the whole interval of the
+    difference lies above (below) zero, else ``similar``.
+
+    Parameters
+    ----------
+    sii
+        ``model_sii`` rows, with ``level == "england"`` rows for each sex.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-England (level, code, sex): ``sii``, ``sii_lo``, ``sii_hi``,
+        ``england_sii``, ``england_sii_lo``, ``england_sii_hi``, ``difference``,
+        ``difference_lo``, ``difference_hi``, ``compared_with_england``, and the same for
+        ``rii``.
+    """
+    for col in ("level", "code", "sex", "sii", "sii_lo", "sii_hi", "rii", "rii_lo", "rii_hi"):
+        if col not in sii.columns:
+            raise ParameterError(f"compare_with_england: column {col!r} missing from model_sii")
+    eng = sii[sii["level"] == "england"].set_index("sex")
+    if eng.empty:
+        raise InputError("compare_with_england: model_sii has no england row")
+    areas = sii[sii["level"] != "england"].copy()
+    out = areas[["level", "code", "sex", "n_areas", "sii", "sii_lo", "sii_hi", "rii", "rii_lo",
+                 "rii_hi"]].reset_index(drop=True)
+    for stat in ("sii", "rii"):
+        e = eng.reindex(out["sex"])
+        out[f"england_{stat}"] = e[stat].to_numpy()
+        out[f"england_{stat}_lo"] = e[f"{stat}_lo"].to_numpy()
+        out[f"england_{stat}_hi"] = e[f"{stat}_hi"].to_numpy()
+        diff = out[stat] - out[f"england_{stat}"]
+        se = np.sqrt(_se(out[f"{stat}_lo"], out[f"{stat}_hi"]) ** 2
+                     + _se(out[f"england_{stat}_lo"], out[f"england_{stat}_hi"]) ** 2)
+        out[f"{stat}_difference"] = diff
+        out[f"{stat}_difference_lo"] = diff - Z95 * se
+        out[f"{stat}_difference_hi"] = diff + Z95 * se
+    lo, hi = out["sii_difference_lo"], out["sii_difference_hi"]
+    out["compared_with_england"] = np.where(lo > 0, "more unequal",
+                                            np.where(hi < 0, "less unequal", "similar"))
+    out.loc[out["england_sii"].isna(), "compared_with_england"] = "no England figure"
+    out["method"] = ("same method as England (PHE SII over population-weighted IMD quantiles of "
+                     "MSOAs); difference interval: normal approximation, the two simulated "
+                     "intervals combined as independent")
+    return out
+
+
+def expected_attenuation(members: pd.DataFrame, *, score: str = "imd_score",
+                         n_quantiles: int = 10) -> float:
+    """Return the factor by which MSOA deciles shrink an LSOA-decile slope, from IMD alone.
+
+    Place every LSOA at its population-weighted national rank (0 = most deprived end, 1 =
+    least); an MSOA's LSOAs sit at the mean of their ranks. Form population-weighted deciles
+    of MSOAs by their IMD score, as the build does, and fit the PHE regression of the deciles'
+    mean LSOA rank on their own rank. If life expectancy were linear in the LSOA rank with
+    slope b (ONS's SII), the MSOA-decile SII would be ``k * b``: ``k`` is returned. It needs no
+    life expectancy, so it is an independent prediction of the approximation's size.
+
+    Parameters
+    ----------
+    members
+        Every English LSOA (``msoa11cd``, ``population``, ``score``).
+    score
+        The LSOA IMD score column.
+    n_quantiles
+        Deciles (10), as the England SII uses.
+    """
+    m = members[members[score].notna()]
+    pop = m["population"].astype(float)
+    order = pd.DataFrame({"s": m[score], "c": m.index}).sort_values(
+        ["s", "c"], ascending=[False, True], kind="mergesort").index
+    cum = pop.reindex(order).cumsum()
+    lsoa_rank = ((cum - pop.reindex(order) / 2.0) / pop.sum()).reindex(m.index)
+    g = m.assign(r=lsoa_rank, w=pop)
+    msoa_pop = g.groupby("msoa11cd")["w"].sum()
+    msoa_r = (g["r"] * g["w"]).groupby(g["msoa11cd"]).sum() / msoa_pop
+    msoa_score = (g[score] * g["w"]).groupby(g["msoa11cd"]).sum() / msoa_pop
+    q = quantile_groups(msoa_score, msoa_pop, n=n_quantiles)
+    dpop = msoa_pop.groupby(q).sum()
+    dmean = (msoa_r * msoa_pop).groupby(q).sum() / dpop
+    prop = dpop / dpop.sum()
+    x = (np.cumsum(prop) - prop / 2.0).to_numpy()
+    w = np.sqrt(dpop.to_numpy())
+    design = np.column_stack([w, x * w])
+    coef = np.linalg.lstsq(design, dmean.to_numpy() * w, rcond=None)[0]
+    return float(coef[1])
+
+
+METHODS_ENGLAND_SII = (
+    "Inequality in life expectancy is computed here from MSOA values: the published life "
+    "expectancy of each MSOA (OHID Local Health, 2015-19) is placed in population-weighted "
+    "tenths (fifths for smaller areas) of the MSOA's IMD 2019 score (the population-weighted "
+    "mean over all its LSOAs), and the slope index of inequality (SII) is PHE's weighted "
+    "regression across those groups, with Monte Carlo intervals. England's SII is computed "
+    "the same way from the national files in every build, so a system's SII can be set beside "
+    "it. ONS publishes England's SII from deaths and populations by LSOA decile of IMD 2019: "
+    "9.4 years for males and 7.6 for females in 2017-19 (ONS, 'Health state life expectancies "
+    "by national deprivation deciles, England: 2017 to 2019', 22 March 2021). Our MSOA figure "
+    "is smaller because an MSOA mixes LSOAs of different deprivation, so its tenths are less "
+    "extreme than LSOA tenths: from IMD and population alone (no life expectancy) the MSOA "
+    "tenths span about {k:.0%} of the LSOA-rank range, which predicts an SII of about "
+    "{pm:.1f} (male) and {pf:.1f} (female) years against ONS's; this build's England SII is "
+    "{sm:.1f} and {sf:.1f}. Periods also differ (2015-19 pooled here, 2017-19 at ONS). Compare "
+    "systems with England by this method, not with ONS's figure."
+)
+"""Methods text for the story page and methods note; format with `methods_text`."""
+
+
+def methods_text(*, k: float, sii_male: float, sii_female: float) -> str:
+    """Return `METHODS_ENGLAND_SII` filled with a build's figures.
+
+    Parameters
+    ----------
+    k
+        From `expected_attenuation`.
+    sii_male, sii_female
+        England's SII by this method.
+    """
+    return METHODS_ENGLAND_SII.format(k=k, pm=k * ONS_REFERENCE["sii_male"],
+                                      pf=k * ONS_REFERENCE["sii_female"], sm=sii_male,
+                                      sf=sii_female)
