@@ -35,7 +35,7 @@ def test_environment_yml_matches_pyproject():
     assert conda == expected
 
 
-def test_a_package_in_two_groups_has_one_lower_bound():
+def test_a_package_in_two_groups_has_one_lower_bound() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     groups = [project["dependencies"], *project["optional-dependencies"].values()]
     bounds: dict[str, set[str]] = {}
