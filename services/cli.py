@@ -315,7 +315,7 @@ def whatif(store: Annotated[Path, typer.Option("--store", help="A build director
         else:
             json_out.write_text(text)
     for sentence in result.summary.sentences:
-        console.print(sentence)
+        console.print(sentence, soft_wrap=True)
     table = Table(title="Residents crossing a travel-time threshold (in the area)")
     for c in ("kind", "threshold", "lost", "lost Core20", "gained", "gained Core20"):
         table.add_column(c, justify="right")

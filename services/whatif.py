@@ -51,15 +51,14 @@ WHATIF_LAYERS = ("whatif_lsoa", "whatif_facilities", "whatif_summary", "whatif_s
                  "whatif_scenario")
 
 _LOCK = threading.Lock()
-_BASELINES: OrderedDict[tuple[str, int, bool], Baseline] = OrderedDict()
+_BASELINES: OrderedDict[tuple[str, bool], Baseline] = OrderedDict()
 _POSTCODES: dict[str, pd.DataFrame] = {}
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """A build's LSOAs and facilities with their routed baseline."""
+    """A build's LSOAs and facilities with their routed baseline (shared by copies of it)."""
 
-    build_dir: Path
     lsoa: gpd.GeoDataFrame
     facilities: gpd.GeoDataFrame
     engine: AccessScenarios
@@ -209,7 +208,7 @@ def _network(build_dir: Path, manifest: Mapping[str, Any], lsoa: gpd.GeoDataFram
 def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
                   data_dir: str | Path | None = None,
                   scenario: Scenario | None = None) -> Baseline:
-    """Return the build's routed baseline (cached per process by build file and time).
+    """Return the build's routed baseline (cached per process, keyed by the build's manifest).
 
     Parameters
     ----------
@@ -226,12 +225,13 @@ def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
     store = BuildStore(build_dir)
     if not store.exists:
         raise InputError(f"{store.path}: no build here; run `healthgap build` first")
-    key = (str(store.path.resolve()), store.path.stat().st_mtime_ns, straight_line)
+    manifest = store.read_manifest()
+    # a build (or a copy of it) is known by its manifest: inputs, parameters and build time
+    key = (json.dumps(manifest, sort_keys=True, default=str), straight_line)
     with _LOCK:
         if key in _BASELINES:
             _BASELINES.move_to_end(key)
             return _BASELINES[key]
-    manifest = store.read_manifest()
     layers = store.layers()
     if "facilities" not in layers:
         raise InputError(f"{store.path}: the build has no facilities layer (built with "
@@ -255,7 +255,7 @@ def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
         check_openings(scenario, network, max_snap_m=max_snap_m)
     engine = AccessScenarios(max_snap_m=max_snap_m).fit(lsoa, fac, network)
     dd = data_dir or params.get("data_dir")
-    base = Baseline(Path(build_dir), lsoa, fac, engine, Path(dd) if dd else None, note)
+    base = Baseline(lsoa, fac, engine, Path(dd) if dd else None, note)
     with _LOCK:
         _BASELINES[key] = base
         while len(_BASELINES) > 4:
@@ -310,7 +310,7 @@ def run_whatif(build_dir: str | Path, spec: Mapping[str, Any], *, straight_line:
     summary = summarise(result, base.lsoa)
     written: tuple[str, ...] = ()
     if write:
-        write_whatif(base, result, summary)
+        write_whatif(Path(build_dir), base, result, summary)
         written = WHATIF_LAYERS
     return Outcome(scenario, result, summary, written)
 
@@ -336,9 +336,10 @@ def _changed_facilities(base: Baseline, scenario: Scenario) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=base.facilities.crs)
 
 
-def write_whatif(base: Baseline, result: ScenarioResult, summary: ScenarioSummary) -> None:
+def write_whatif(build_dir: Path, base: Baseline, result: ScenarioResult,
+                 summary: ScenarioSummary) -> None:
     """Write the ``whatif_*`` layers: copy the GeoPackage, write, check, rename over."""
-    store = BuildStore(base.build_dir)
+    store = BuildStore(build_dir)
     tmp = store.path.with_name(f".whatif-{os.getpid()}.tmp.{STORE_NAME}")
     shutil.copy2(store.path, tmp)
     try:
