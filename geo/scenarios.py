@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -46,9 +46,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo import BNG
-from healthgap.geo.access import _check_frame, _decay, _positive, lsoa_origins
+from healthgap.geo.access import ServiceAccess, _positive, check_access_inputs, lsoa_origins
 from healthgap.geo.facilities import normalise_postcode
-from healthgap.geo.network import WALK_SPEED_KPH, RoutingNetwork
+from healthgap.geo.network import RoutingNetwork
 from numpy.typing import NDArray
 from pyproj import Transformer
 from scipy.sparse.csgraph import dijkstra
@@ -525,22 +525,13 @@ class AccessScenarios:
 
     Parameters
     ----------
-    thresholds_min
-        Count facilities reachable within each of these many minutes; a nearest time crossing
-        one of them is a gain or loss of access.
-    catchment_min
-        Catchment of E2SFCA (minutes).
-    decay, decay_params
-        As in :class:`geo.access.ServiceAccess` (Gaussian, ``sigma = 10`` minutes by default).
-    max_snap_m
-        Origins and facilities further than this from the main network are not routed; an
-        opening further than this is refused before routing.
-    access_speed_kph
-        Speed of the straight stretch between a point and its network node.
+    access
+        The access model whose options the scenarios use (thresholds, catchment, decay, snap
+        limit, walking speed at both ends, and the straight-line estimate's speed and detour
+        factor): a :class:`geo.access.ServiceAccess`, as the build configures it. Default:
+        ``ServiceAccess()``.
     horizon_min
         Route each facility this far (``inf`` = the whole graph, as the build's nearest search).
-    fallback_speed_kph, detour_factor
-        The straight-line estimate (used only when ``fit`` gets no network).
 
     Attributes
     ----------
@@ -550,42 +541,17 @@ class AccessScenarios:
         ``"network"`` or ``"straight_line_estimate"``.
     """
 
-    def __init__(
-        self,
-        *,
-        thresholds_min: Sequence[float] = (10, 15, 20, 30),
-        catchment_min: float = 30.0,
-        decay: str | Callable[[Any], Any] = "gaussian",
-        decay_params: Mapping[str, Any] | None = None,
-        max_snap_m: float = 500.0,
-        access_speed_kph: float = WALK_SPEED_KPH,
-        horizon_min: float = np.inf,
-        fallback_speed_kph: float = 30.0,
-        detour_factor: float = 1.3,
-    ) -> None:
-        self.thresholds_min = tuple(float(t) for t in thresholds_min)
-        self.catchment_min = catchment_min
-        self.decay = decay
-        self.decay_params = decay_params
-        self.max_snap_m = max_snap_m
-        self.access_speed_kph = access_speed_kph
+    def __init__(self, access: ServiceAccess | None = None, *,
+                 horizon_min: float = np.inf) -> None:
+        self.access = access if access is not None else ServiceAccess()
         self.horizon_min = horizon_min
-        self.fallback_speed_kph = fallback_speed_kph
-        self.detour_factor = detour_factor
+
+    @property
+    def max_snap_m(self) -> float:
+        """The snap limit (m) of the access model."""
+        return float(self.access.max_snap_m)
 
     # ---------------------------------------------------------------- fitting
-
-    def _validate(self) -> None:
-        for t in self.thresholds_min:
-            _positive("thresholds_min", t)
-        _positive("catchment_min", self.catchment_min)
-        _positive("max_snap_m", self.max_snap_m, allow_zero=True)
-        _positive("access_speed_kph", self.access_speed_kph)
-        _positive("fallback_speed_kph", self.fallback_speed_kph)
-        if _positive("detour_factor", self.detour_factor) < 1:
-            raise ParameterError(f"detour_factor must be >= 1, got {self.detour_factor!r}")
-        if not (self.horizon_min == np.inf or _positive("horizon_min", self.horizon_min)):
-            raise ParameterError(f"horizon_min must be > 0, got {self.horizon_min!r}")
 
     def fit(
         self,
@@ -610,30 +576,19 @@ class AccessScenarios:
         AccessScenarios
             self, with :attr:`baseline_`.
         """
-        self._validate()
-        params = self.decay_params
-        if params is None and self.decay == "gaussian":
-            params = {"sigma": 10.0}
-        self._weight = _decay(self.decay, params)
-        _check_frame(lsoa, "lsoa")
-        _check_frame(facilities, "facilities")
-        missing = [c for c in ("code", "kind", "supply") if c not in facilities]
-        if missing:
-            raise MissingColumnError(f"facilities: missing {missing}; found "
-                                     f"{list(facilities.columns)}")
-        if "population" not in lsoa:
-            raise MissingColumnError(f"lsoa: missing 'population'; found {list(lsoa.columns)}")
-        pop = pd.to_numeric(lsoa["population"], errors="coerce")
-        if pop.isna().any() or (pop < 0).any():
-            raise InputError(f"lsoa: population missing or negative for "
-                             f"{preview(lsoa.index[pop.isna() | (pop < 0)])}")
+        thresholds, catchment, self._weight = self.access.settings()
+        self.thresholds_min = tuple(thresholds)
+        self.catchment_min = catchment
+        if not (self.horizon_min == np.inf or _positive("horizon_min", self.horizon_min)):
+            raise ParameterError(f"horizon_min must be > 0, got {self.horizon_min!r}")
+        pop = check_access_inputs(lsoa, facilities)
         self.index_ = lsoa.index
         self.population_ = pop.to_numpy(dtype=float)
         origins = lsoa_origins(lsoa)
         self.origin_xy_ = origins[["x", "y"]].to_numpy(dtype=float)
         self.network_ = network
         self.method_ = NETWORK if network is not None else STRAIGHT_LINE
-        self._walk_mps = float(self.access_speed_kph) / 3.6
+        self._walk_mps = float(self.access.access_speed_kph) / 3.6
         if network is not None:
             self._o_node, self._o_snap = network.snap(self.origin_xy_)
             self.origin_ok_ = self._o_snap <= self.max_snap_m
@@ -681,8 +636,8 @@ class AccessScenarios:
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         if self.network_ is None:
             diff = self.origin_xy_[:, None, :] - xy[None, :, :]
-            dist = np.sqrt((diff**2).sum(axis=2)) * float(self.detour_factor)
-            return dist / (float(self.fallback_speed_kph) / 3.6) / 60.0
+            dist = np.sqrt((diff**2).sum(axis=2)) * float(self.access.detour_factor)
+            return dist / (float(self.access.fallback_speed_kph) / 3.6) / 60.0
         f_node, f_snap = self.network_.snap(xy)
         ok = f_snap <= self.max_snap_m
         tt = np.full((len(self._o_node), len(xy)), np.inf)
@@ -763,7 +718,7 @@ class AccessScenarios:
                     if o.kind not in self.baseline_]
         if problems:
             raise ValidationError(scenario.name, problems)
-        check_openings(scenario, self.network_, max_snap_m=float(self.max_snap_m))
+        check_openings(scenario, self.network_, max_snap_m=self.max_snap_m)
 
     def evaluate(self, scenario: Scenario, *, incremental: bool = True) -> ScenarioResult:
         """Apply a scenario to the baseline.

@@ -29,6 +29,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+from healthgap.geo.access import ServiceAccess
 from healthgap.geo.scenarios import (
     AccessScenarios,
     Scenario,
@@ -253,7 +254,7 @@ def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
     max_snap_m = float(params.get("max_snap_m", 500.0))
     if scenario is not None:
         check_openings(scenario, network, max_snap_m=max_snap_m)
-    engine = AccessScenarios(max_snap_m=max_snap_m).fit(lsoa, fac, network)
+    engine = AccessScenarios(ServiceAccess(max_snap_m=max_snap_m)).fit(lsoa, fac, network)
     dd = data_dir or params.get("data_dir")
     base = Baseline(lsoa, fac, engine, Path(dd) if dd else None, note)
     with _LOCK:

@@ -33,7 +33,7 @@ def rutland(shared_data, tmp_path_factory):
     gps = rutland_gps(shared_data)
     net = RoutingNetwork.from_graph(
         rutland_drive(shared_data, tmp_path_factory.getbasetemp() / "osm"))
-    engine = AccessScenarios(max_snap_m=SNAP).fit(lsoa, gps, net)
+    engine = AccessScenarios(ServiceAccess(max_snap_m=SNAP)).fit(lsoa, gps, net)
     return lsoa, gps, net, engine
 
 
