@@ -671,7 +671,7 @@ def run_decay(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
 class WhatifOpen(BaseModel):
     """One facility to open (or the new place of a moved one): exactly one location."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     code: str | None = Field(None, max_length=20)
     name: str | None = Field(None, max_length=200)
@@ -687,7 +687,7 @@ class WhatifOpen(BaseModel):
 class WhatifMove(BaseModel):
     """A facility that moves: its code and exactly one new location."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     code: str = Field(max_length=20)
     supply: float | None = Field(None, gt=0)
@@ -703,12 +703,12 @@ class WhatifParams(RunParams):
 
     kind: Literal["whatif"] = "whatif"
     name: str = Field("scenario", max_length=100)
-    close: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list,
+    close: list[Annotated[str, Field(max_length=20, strict=True)]] = Field(default_factory=list,
                                                               max_length=500)
     open: list[WhatifOpen] = Field(default_factory=list, max_length=100)
     move: list[WhatifMove] = Field(default_factory=list, max_length=100)
-    supply: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
-    straight_line: bool = Field(False, description="Where the build has no road network, give "
+    supply: dict[str, Annotated[float, Field(gt=0, strict=True)]] = Field(default_factory=dict)
+    straight_line: bool = Field(False, strict=True, description="Where the build has no road network, give "
                                 "a straight-line estimate (labelled as such) instead of failing.")
 
     def spec(self) -> dict[str, Any]:
