@@ -201,3 +201,46 @@ def test_straight_line_estimate_is_labelled_and_hand_checked(rutland):
     res = est.evaluate(_scenario(gps, {"close": ["C82010"]}))
     assert (res.table["method"] == STRAIGHT_LINE).all()
     assert np.isfinite(res.table["gp_time_min_after"]).all()
+
+
+def test_summary_counts_shares_and_gap_by_hand(rutland, shared_data):
+    from healthgap.geo.inequality import quantile_groups
+    from healthgap.geo.scenarios import summarise
+
+    lsoa, gps, _, engine = rutland
+    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv",
+                      usecols=["lsoa11cd", "imd_score", "imd_decile"], index_col="lsoa11cd")
+    frame = lsoa.join(imd)
+    frame["lad22cd"] = np.where(frame["in_area"], "E06000017", "ring")
+    # Rutland has no Core20 LSOA: flag two by hand to check the Core20 sums
+    frame["core20"] = frame.index.isin([CHOSEN, "E01013805"])
+    _, code = _nearest_of(engine, CHOSEN)
+    res = engine.evaluate(_scenario(gps, {"close": [code]}))
+    sm = summarise(res, frame, seed=7)
+    inside = frame[frame["in_area"]]
+    t = res.table.loc[inside.index]
+    pop = inside["population"]
+    for thr in (10, 15, 20, 30):
+        lost = (t["gp_time_min_before"] <= thr) & ~(t["gp_time_min_after"] <= thr)
+        row = sm.crossings.query("threshold_min == @thr and direction == 'lost'").iloc[0]
+        assert row["population"] == pop[lost].sum()
+        assert row["core20_population"] == pop[lost & inside["core20"]].sum()
+        share = sm.shares.query("code == 'E06000017' and threshold_min == @thr").iloc[0]
+        assert share["share_beyond_after"] == pytest.approx(
+            pop[~(t["gp_time_min_after"] <= thr)].sum() / pop.sum(), rel=1e-12)
+    assert sm.crossings.query("threshold_min == 15 and direction == 'lost'")[
+        "core20_population"].iloc[0] == inside.loc[CHOSEN, "population"]
+    # access gap: weighted least squares of quintile mean times on mid-rank (PHE SII), by hand
+    for when in ("before", "after"):
+        data = inside.assign(t=t[f"gp_time_min_{when}"]).dropna(subset=["t"])
+        q = quantile_groups(data["imd_score"], data["population"], n=5)
+        g = data.groupby(q).apply(lambda d: pd.Series({
+            "p": d["population"].sum(),
+            "v": np.average(d["t"], weights=d["population"])}), include_groups=False)
+        share = g["p"] / g["p"].sum()
+        rank = np.cumsum(share) - share / 2  # 0 = most deprived end
+        slope = np.polyfit(rank, g["v"], 1, w=np.sqrt(g["p"]))[0]
+        got = sm.gap.query("when == @when").iloc[0]
+        assert got["sii"] == pytest.approx(-slope, rel=1e-9)  # most minus least deprived
+        assert got["sii_lo"] < got["sii"] < got["sii_hi"] and got["n_quantiles"] == 5
+    assert any("Core20" in s for s in sm.sentences)
