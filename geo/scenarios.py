@@ -1024,7 +1024,10 @@ def _sentences(result: ScenarioResult, table: pd.DataFrame, crossings: pd.DataFr
                        f"to the nearest {noun}, most minus least deprived) {trend}: "
                        f"{b['sii']:.1f} min (95% interval {b['sii_lo']:.1f} to "
                        f"{b['sii_hi']:.1f}) before, {a['sii']:.1f} min ({a['sii_lo']:.1f} to "
-                       f"{a['sii_hi']:.1f}) after.")
+                       f"{a['sii_hi']:.1f}) after."
+                       + (" The two intervals overlap: the change is within the uncertainty "
+                          "of the estimate." if a["sii_lo"] <= b["sii_hi"]
+                          and b["sii_lo"] <= a["sii_hi"] else ""))
         elif len(g):
             out.append(f"The access gap by deprivation could not be estimated: "
                        f"{g['note'].iloc[0]}")

@@ -123,7 +123,7 @@ body {{ font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans
   margin: 0 16px 24px; color: #222; }}
 .hg-row {{ display: flex; gap: 8px; flex-wrap: wrap; }}
 .hg-map {{ flex: 1 1 300px; min-width: 280px; }}
-.hg-map > div {{ height: 420px; border: 1px solid #ccc; }}
+.hg-mapbox {{ height: 420px; border: 1px solid #ccc; }}
 .hg-key span {{ display: inline-block; width: 18px; height: 10px; margin-right: 2px; }}
 .hg-warn {{ background: #fff3cd; padding: 6px 10px; border-left: 4px solid #b8860b; }}
 table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; border-bottom: 1px solid #ddd;
@@ -132,11 +132,11 @@ table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; border-bottom
 <h1>{title}</h1>{estimate}
 <ul id="summary">{summary}</ul>
 <div class="hg-row">
- <div class="hg-map"><h3>{html.escape(labels["before"])}</h3><div id="m-before">
+ <div class="hg-map"><h3>{html.escape(labels["before"])}</h3><div class="hg-mapbox" id="m-before">
  </div><div class="hg-key" id="k-before"></div></div>
- <div class="hg-map"><h3>{html.escape(labels["after"])}</h3><div id="m-after">
+ <div class="hg-map"><h3>{html.escape(labels["after"])}</h3><div class="hg-mapbox" id="m-after">
  </div><div class="hg-key" id="k-after"></div></div>
- <div class="hg-map"><h3>{html.escape(labels["change"])}</h3><div id="m-change">
+ <div class="hg-map"><h3>{html.escape(labels["change"])}</h3><div class="hg-mapbox" id="m-change">
  </div><div class="hg-key" id="k-change"></div></div>
 </div>
 {table}
