@@ -708,8 +708,9 @@ class WhatifParams(RunParams):
     open: list[WhatifOpen] = Field(default_factory=list, max_length=100)
     move: list[WhatifMove] = Field(default_factory=list, max_length=100)
     supply: dict[str, Annotated[float, Field(gt=0, strict=True)]] = Field(default_factory=dict)
-    straight_line: bool = Field(False, strict=True, description="Where the build has no road network, give "
-                                "a straight-line estimate (labelled as such) instead of failing.")
+    straight_line: bool = Field(False, strict=True, description="Where the build has no road "
+                                "network, give a straight-line estimate (labelled as such) "
+                                "instead of failing.")
 
     def spec(self) -> dict[str, Any]:
         """Return the scenario mapping `services.whatif.run_whatif` takes."""
