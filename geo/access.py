@@ -441,6 +441,28 @@ def e2sfca_and_gravity(
     return out
 
 
+def check_access_inputs(lsoa: Any, facilities: Any) -> pd.Series:
+    """Check the LSOA and facility frames of an access model; return the population.
+
+    Raises
+    ------
+    CRSError, InputError, MissingColumnError
+        Naming the frame and what is wrong (CRS, ``code, kind, supply``, ``population``).
+    """
+    _check_frame(lsoa, "lsoa")
+    _check_frame(facilities, "facilities")
+    missing = [c for c in ("code", "kind", "supply") if c not in facilities]
+    if missing:
+        raise MissingColumnError(f"facilities: missing {missing}; found {list(facilities.columns)}")
+    if "population" not in lsoa:
+        raise MissingColumnError(f"lsoa: missing 'population'; found {list(lsoa.columns)}")
+    population = pd.to_numeric(lsoa["population"], errors="coerce")
+    if population.isna().any() or (population < 0).any():
+        bad = lsoa.index[population.isna() | (population < 0)]
+        raise InputError(f"lsoa: population missing or negative for {list(bad[:10])}")
+    return population
+
+
 class ServiceAccess:
     """Access from every LSOA to each kind of facility.
 
@@ -496,6 +518,35 @@ class ServiceAccess:
         self.detour_factor = detour_factor
         self.nearest_limit_min = nearest_limit_min
 
+    def settings(self) -> tuple[list[float], float, Callable[[Any], Any]]:
+        """Return the checked thresholds, catchment and decay weight function.
+
+        Raises
+        ------
+        ParameterError
+            Naming the first parameter out of range (the routing ones as in
+            :class:`TravelCosts`).
+        """
+        thresholds = [_positive("thresholds_min", t) for t in self.thresholds_min]
+        catchment = _positive("catchment_min", self.catchment_min)
+        self.travel_costs(max([*thresholds, catchment]))._validate()
+        params = self.decay_params
+        if params is None and self.decay == "gaussian":
+            params = {"sigma": 10.0}
+        return thresholds, catchment, _decay(self.decay, params)
+
+    def travel_costs(self, cutoff_min: float) -> TravelCosts:
+        """Return the :class:`TravelCosts` router with these options."""
+        return TravelCosts(
+            cutoff_min=cutoff_min,
+            nearest_limit_min=self.nearest_limit_min,
+            max_snap_m=self.max_snap_m,
+            access_speed_kph=self.access_speed_kph,
+            fallback=self.fallback,
+            fallback_speed_kph=self.fallback_speed_kph,
+            detour_factor=self.detour_factor,
+        )
+
     def fit(
         self,
         lsoa: gpd.GeoDataFrame,
@@ -519,25 +570,8 @@ class ServiceAccess:
         ServiceAccess
             self, with :attr:`result_`, :attr:`costs_` and :attr:`facility_status_`.
         """
-        thresholds = [_positive("thresholds_min", t) for t in self.thresholds_min]
-        catchment = _positive("catchment_min", self.catchment_min)
-        params = self.decay_params
-        if params is None and self.decay == "gaussian":
-            params = {"sigma": 10.0}
-        weight = _decay(self.decay, params)
-        _check_frame(lsoa, "lsoa")
-        _check_frame(facilities, "facilities")
-        missing = [c for c in ("code", "kind", "supply") if c not in facilities]
-        if missing:
-            raise MissingColumnError(
-                f"facilities: missing {missing}; found {list(facilities.columns)}"
-            )
-        if "population" not in lsoa:
-            raise MissingColumnError(f"lsoa: missing 'population'; found {list(lsoa.columns)}")
-        population = pd.to_numeric(lsoa["population"], errors="coerce")
-        if population.isna().any() or (population < 0).any():
-            bad = lsoa.index[population.isna() | (population < 0)]
-            raise InputError(f"lsoa: population missing or negative for {list(bad[:10])}")
+        thresholds, catchment, weight = self.settings()
+        population = check_access_inputs(lsoa, facilities)
 
         net = _as_network(network)
         origins = lsoa_origins(lsoa)
@@ -546,15 +580,7 @@ class ServiceAccess:
         all_costs, status = [], []
         for kind in sorted(facilities["kind"].astype(str).unique()):
             fac = facilities[facilities["kind"].astype(str) == kind]
-            tc = TravelCosts(
-                cutoff_min=cutoff,
-                nearest_limit_min=self.nearest_limit_min,
-                max_snap_m=self.max_snap_m,
-                access_speed_kph=self.access_speed_kph,
-                fallback=self.fallback,
-                fallback_speed_kph=self.fallback_speed_kph,
-                detour_factor=self.detour_factor,
-            ).fit(net, origins, fac)
+            tc = self.travel_costs(cutoff).fit(net, origins, fac)
             near = tc.nearest_
             result["snap_m"] = near["snap_m"]
             result[f"{kind}_nearest_code"] = near["nearest_code"]

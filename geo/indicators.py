@@ -151,3 +151,50 @@ def _outcome_entries() -> None:
 
 
 _outcome_entries()
+
+# --------------------------------------------------------------------------- what-if (#17)
+# Columns of the ``whatif_lsoa`` layer written by ``healthgap whatif`` (geo/scenarios.py), one
+# set per facility kind. Appended as a separate block so merges with other catalogue edits stay
+# simple.
+
+WHATIF_SOURCE = ("healthgap what-if scenario: travel times routed on OpenStreetMap (ODbL) roads "
+                 "to NHS ODS practices (OGL v3), before and after the scenario's changes")
+WHATIF_KINDS = {"gp": "GP practice", "hospital": "hospital"}
+WHATIF_THRESHOLDS_MIN = (10, 15, 20, 30)
+
+
+def _whatif_catalogue() -> list[Indicator]:
+    items = []
+    for kind, noun in WHATIF_KINDS.items():
+        for when, words in (("before", "before the scenario"), ("after", "after the scenario")):
+            items.append(Indicator(f"{kind}_time_min_{when}",
+                                   f"Time to the nearest {noun} {words}", "minutes",
+                                   WHATIF_SOURCE, True))
+            items.append(Indicator(f"{kind}_e2sfca_per_1000_{when}",
+                                   f"{noun.capitalize()} access (E2SFCA) {words}",
+                                   "supply per 1,000 residents", WHATIF_SOURCE, False))
+            for t in WHATIF_THRESHOLDS_MIN:
+                items.append(Indicator(f"{kind}_n_{t}min_{when}",
+                                       f"{noun.capitalize()}s within {t} minutes {words}",
+                                       "count", WHATIF_SOURCE, False))
+        items.append(Indicator(f"{kind}_time_min_change",
+                               f"Change in time to the nearest {noun}",
+                               "minutes (positive = further)", WHATIF_SOURCE, True))
+        items.append(Indicator(f"{kind}_e2sfca_per_1000_change",
+                               f"Change in {noun} access (E2SFCA)",
+                               "supply per 1,000 residents", WHATIF_SOURCE, False))
+        for t in WHATIF_THRESHOLDS_MIN:
+            items.append(Indicator(f"{kind}_n_{t}min_change",
+                                   f"Change in {noun}s within {t} minutes", "count",
+                                   WHATIF_SOURCE, False))
+            items.append(Indicator(f"{kind}_lost_{t}min",
+                                   f"Loses a {noun} within {t} minutes", "yes/no",
+                                   WHATIF_SOURCE, True, "category"))
+            items.append(Indicator(f"{kind}_gained_{t}min",
+                                   f"Gains a {noun} within {t} minutes", "yes/no",
+                                   WHATIF_SOURCE, False, "category"))
+    return items
+
+
+for _item in _whatif_catalogue():
+    INDICATORS.setdefault(_item.name, _item)

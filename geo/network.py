@@ -3,9 +3,9 @@
 The graph is built with osmnx 2.x from a **local** file only: the ways of the travel mode that
 touch the study area's box plus a buffer (default 5 km, so trips that leave the area and come back
 are routed) are written to an OSM XML file with pyosmium (:mod:`geo._osm`, which reproduces osmnx's
-``drive``/``walk`` way filters) and read with ``osmnx.graph_from_xml``. No Overpass or Nominatim
-call is ever made; while osmnx runs, its endpoints are pointed at an unroutable address so a call
-would fail rather than reach the internet.
+``drive``/``walk`` way filters) and read with ``osmnx.graph_from_xml``, which parses the local
+file and makes no Overpass or Nominatim call. osmnx's global settings are never changed (they
+are process-wide and not thread-safe). Why the XML round trip stays: see ARCHITECTURE.md.
 
 Travel time
 -----------
@@ -35,11 +35,10 @@ trees by pointer jumping, without a second search.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,31 +195,6 @@ def add_travel_times(
     return G
 
 
-@contextlib.contextmanager
-def _offline_osmnx() -> Iterator[Any]:
-    """Point osmnx's web endpoints at an unroutable address while the block runs, then restore."""
-    import osmnx as ox
-
-    names = (
-        "overpass_url",
-        "nominatim_url",
-        "elevation_url_template",
-        "use_cache",
-        "doh_url_template",
-    )
-    saved = {name: getattr(ox.settings, name) for name in names}
-    try:
-        ox.settings.overpass_url = "http://0.0.0.0:9/offline"
-        ox.settings.nominatim_url = "http://0.0.0.0:9/offline"
-        ox.settings.elevation_url_template = "http://0.0.0.0:9/offline"
-        ox.settings.doh_url_template = None
-        ox.settings.use_cache = False
-        yield ox
-    finally:
-        for name, value in saved.items():
-            setattr(ox.settings, name, value)
-
-
 def _bounds_27700(bounds: Any) -> tuple[float, float, float, float]:
     """Return ``(minx, miny, maxx, maxy)`` in EPSG:27700 from a frame, geometry or 4-tuple."""
     if isinstance(bounds, gpd.GeoDataFrame | gpd.GeoSeries):
@@ -303,11 +277,14 @@ def read_network(
     extract = write_network_xml(
         osm_path, mode=mode, bbox=(west, south, east, north), cache_dir=folder
     )
-    with _offline_osmnx() as ox:
-        G = ox.graph_from_xml(
-            extract.path, bidirectional=(mode == "walk"), simplify=simplify, retain_all=True
-        )
-        G = ox.project_graph(G, to_crs=BNG)
+    import osmnx as ox
+
+    # graph_from_xml reads the local file only; osmnx's global settings are left alone (they
+    # are process-wide and not thread-safe)
+    G = ox.graph_from_xml(
+        extract.path, bidirectional=(mode == "walk"), simplify=simplify, retain_all=True
+    )
+    G = ox.project_graph(G, to_crs=BNG)
     G.graph["mode"] = mode
     G.graph["source"] = str(osm_path)
     add_travel_times(

@@ -383,6 +383,70 @@ def headline(store: Annotated[Path, typer.Option("--store", help="A build direct
         out.print(f"[dim]{escape(methods)}[/dim]")
 
 
+@app.command()
+def whatif(store: Annotated[Path, typer.Option("--store", help="A build directory.")],
+           scenario: Annotated[Path | None, typer.Option("--scenario", help="Scenario file "
+                                                        "(YAML or JSON).")] = None,
+           close: Annotated[list[str] | None, typer.Option("--close", help="Close the facility "
+                                                           "with this code (repeatable).")
+                            ] = None,
+           open_: Annotated[list[str] | None, typer.Option("--open", help="Open a facility at "
+                                                           "'POSTCODE', 'x,y' (EPSG:27700) or "
+                                                           "'lon,lat', then ':supply=N', "
+                                                           "':kind=gp', ':code=..', ':name=..' "
+                                                           "(repeatable).")] = None,
+           supply: Annotated[list[str] | None, typer.Option("--supply", help="CODE=N: change "
+                                                            "a facility's supply "
+                                                            "(repeatable).")] = None,
+           name: Annotated[str | None, typer.Option(help="Name of the scenario.")] = None,
+           straight_line: Annotated[bool, typer.Option(help="Where the build has no road "
+                                                       "network, give a straight-line "
+                                                       "ESTIMATE instead of an error.")
+                                    ] = False,
+           data: Annotated[Path | None, typer.Option("--data", help="Data directory for the "
+                                                     "postcode lookup (default: the "
+                                                     "build's).")] = None,
+           write: Annotated[bool, typer.Option(help="Write the whatif_* layers and the "
+                                               "atlas page into the build.")] = True,
+           json_out: Annotated[Path | None, typer.Option("--json", help="Also write every "
+                                                         "number as JSON to this file "
+                                                         "('-' = stdout).")] = None) -> None:
+    """Show who gains or loses access if facilities open, close, move or change size."""
+    import json
+
+    from healthgap.services.whatif import merge_spec, read_scenario_file, run_whatif
+
+    spec = merge_spec(read_scenario_file(scenario) if scenario else None, close=close,
+                      open_=open_, supply=supply, name=name)
+    result = run_whatif(store, spec, straight_line=straight_line, data_dir=data, write=write)
+    if write:
+        from healthgap.services.whatif import write_page
+
+        page = write_page(store)
+        console.print(f"atlas page: [bold]{page}[/bold]")
+    if json_out is not None:
+        text = json.dumps(result.to_dict(), indent=1)
+        if str(json_out) == "-":
+            out.print_json(text)
+        else:
+            json_out.write_text(text)
+    for sentence in result.summary.sentences:
+        console.print(sentence, soft_wrap=True)
+    table = Table(title="Residents crossing a travel-time threshold (in the area)")
+    for c in ("kind", "threshold", "lost", "lost Core20", "gained", "gained Core20"):
+        table.add_column(c, justify="right")
+    cr = result.summary.crossings
+    for (kind, t), g in cr.groupby(["kind", "threshold_min"]):
+        lost = g[g["direction"] == "lost"].iloc[0]
+        gained = g[g["direction"] == "gained"].iloc[0]
+        table.add_row(str(kind), f"{t:g} min", f"{lost['population']:,.0f}",
+                      f"{lost['core20_population']:,.0f}", f"{gained['population']:,.0f}",
+                      f"{gained['core20_population']:,.0f}")
+    console.print(table)
+    if write:
+        console.print(f"wrote {', '.join(result.written)} into {store}")
+
+
 def _int(value: str, name: str) -> int:
     try:
         return int(value)

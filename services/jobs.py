@@ -660,3 +660,75 @@ def run_decay(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
                      weights=None if p.weights == "none" else p.weights, n_boot=p.n_boot,
                      seed=p.seed).fit(frame)
     return model.to_dict()
+
+
+# --------------------------------------------------------------------------- what-if (#17)
+# One self-contained kind: the scenario is computed by `services.whatif.run_whatif`, the same
+# function the `healthgap whatif` command calls, so the API and the CLI give the same numbers.
+# A run reads the build but never writes into it (the CLI writes the whatif_* layers).
+
+
+class WhatifOpen(BaseModel):
+    """One facility to open (or the new place of a moved one): exactly one location."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    code: str | None = Field(None, max_length=20)
+    name: str | None = Field(None, max_length=200)
+    kind: str = Field("gp", max_length=40)
+    supply: float | None = Field(None, gt=0, description="Default: the median of its kind.")
+    postcode: str | None = Field(None, max_length=10)
+    x: float | None = Field(None, description="Easting, EPSG:27700 metres.")
+    y: float | None = None
+    lon: float | None = Field(None, ge=-9.0, le=2.5)
+    lat: float | None = Field(None, ge=49.0, le=61.5)
+
+
+class WhatifMove(BaseModel):
+    """A facility that moves: its code and exactly one new location."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    code: str = Field(max_length=20)
+    supply: float | None = Field(None, gt=0)
+    postcode: str | None = Field(None, max_length=10)
+    x: float | None = None
+    y: float | None = None
+    lon: float | None = Field(None, ge=-9.0, le=2.5)
+    lat: float | None = Field(None, ge=49.0, le=61.5)
+
+
+class WhatifParams(RunParams):
+    """A what-if access scenario: close, open, move or resize facilities."""
+
+    kind: Literal["whatif"] = "whatif"
+    name: str = Field("scenario", max_length=100)
+    close: list[Annotated[str, Field(max_length=20, strict=True)]] = Field(default_factory=list,
+                                                              max_length=500)
+    open: list[WhatifOpen] = Field(default_factory=list, max_length=100)
+    move: list[WhatifMove] = Field(default_factory=list, max_length=100)
+    supply: dict[str, Annotated[float, Field(gt=0, strict=True)]] = Field(default_factory=dict)
+    straight_line: bool = Field(False, strict=True, description="Where the build has no road "
+                                "network, give a straight-line estimate (labelled as such) "
+                                "instead of failing.")
+
+    def spec(self) -> dict[str, Any]:
+        """Return the scenario mapping `services.whatif.run_whatif` takes."""
+        return {"name": self.name, "close": list(self.close),
+                "open": [o.model_dump(exclude_none=True) for o in self.open],
+                "move": [m.model_dump(exclude_none=True) for m in self.move],
+                "supply": dict(self.supply)}
+
+
+@register("whatif", WhatifParams, "What if facilities open, close, move or change supply: "
+          "per-LSOA change in access, residents crossing each travel-time threshold, and the "
+          "access gap by deprivation before and after.")
+def run_whatif_kind(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
+    """`services.whatif.run_whatif` on the build, without writing into it."""
+    from healthgap.services.whatif import run_whatif
+
+    p = WhatifParams(**params)
+    frames.progress(0.05, "checking the scenario and routing the baseline")
+    out = run_whatif(frames.store.path.parent, p.spec(), straight_line=p.straight_line,
+                     write=False)
+    return out.to_dict()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import socket
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -259,3 +261,71 @@ def test_rutland_costs_match_networkx(rutland):
     near_t, _, which = net.nearest(targets)
     np.testing.assert_allclose(near_t[sources], t.min(axis=1), rtol=1e-9)
     np.testing.assert_array_equal(which[sources], t.argmin(axis=1))
+
+
+# --------------------------------------------------------------------------- osmnx filters (#12)
+
+_CLAUSE = re.compile(r'\["([^"]+)"(?:(!~)"([^"]*)")?\]')
+
+
+def _osmnx_filter(mode):
+    """Parse osmnx's own Overpass way filter into (required keys, {key: excluded regex})."""
+    from osmnx import _overpass
+
+    text = _overpass._get_network_filter(mode)
+    clauses = _CLAUSE.findall(text)
+    # everything in the string is a clause we understand: fails if osmnx adds another operator
+    assert "".join(f'["{k}"' + (f'!~"{v}"' if op else "") + "]" for k, op, v in clauses) == text
+    required = {k for k, op, _ in clauses if not op}
+    excluded = {k: v for k, op, v in clauses if op}
+    return required, excluded
+
+
+@pytest.mark.parametrize("mode", ["drive", "walk"])
+def test_way_filters_equal_osmnx_private_filters(mode):
+    required, excluded = _osmnx_filter(mode)
+    assert required == {"highway"}
+    assert {k: p.pattern for k, p in WAY_FILTERS[mode].items()} == excluded
+
+
+def _overpass_passes(tags, required, excluded):
+    """Overpass semantics: required keys present; ``!~`` passes if absent or no match."""
+    return all(k in tags for k in required) and all(
+        k not in tags or re.search(rx, tags[k]) is None for k, rx in excluded.items())
+
+
+def test_way_filters_agree_with_osmnx_on_every_rutland_way(shared_data):
+    import osmium
+
+    seen = set()
+    for way in osmium.FileProcessor(str(shared_data / "osm/rutland-latest.osm.pbf"),
+                                    osmium.osm.WAY):
+        if "highway" in way.tags:
+            seen.add(tuple(sorted((t.k, t.v) for t in way.tags
+                                  if not t.k.startswith(("name", "ref", "source")))))
+    assert len(seen) > 500
+    for mode in ("drive", "walk"):
+        required, excluded = _osmnx_filter(mode)
+        for tags in map(dict, seen):
+            assert _passes(tags, WAY_FILTERS[mode]) is _overpass_passes(tags, required,
+                                                                        excluded), (mode, tags)
+
+
+def _settings_snapshot():
+    import osmnx as ox
+
+    return {k: v for k, v in vars(ox.settings).items()
+            if not k.startswith("_") and not callable(v) and not isinstance(v, type(ox))}
+
+
+def test_read_network_leaves_osmnx_settings_alone(shared_data, tmp_path):
+    before = _settings_snapshot()
+    read_network(shared_data / "osm/leeds_its_example.osm",
+                 bounds=(429000.0, 434000.0, 430500.0, 435000.0), mode="walk",
+                 buffer_m=2000.0, cache_dir=tmp_path)
+    assert _settings_snapshot() == before
+    # and nothing in geo/ assigns osmnx settings
+    import healthgap.geo as geo_pkg
+
+    for path in Path(geo_pkg.__file__).parent.glob("*.py"):
+        assert not re.search(r"\bsettings\.\w+\s*=", path.read_text()), path

@@ -1,0 +1,403 @@
+"""What-if access scenarios on a finished build: one function for the CLI and the API.
+
+:func:`run_whatif` reads a build (its LSOAs, facilities and manifest), rebuilds the road network
+from the OSM extract the build used (reusing the build's filtered extract in ``<out>/.cache``),
+routes the baseline once per process (kept in a small in-memory cache, so a second scenario on
+the same build is answered from memory), applies the scenario with
+:class:`healthgap.geo.scenarios.AccessScenarios` and, when asked, writes the result into the
+build atomically: the GeoPackage is copied to a temporary sibling, the ``whatif_*`` layers are
+written to the copy, the copy is read back and checked, and only then renamed over the original.
+
+Layers written: ``whatif_lsoa`` (polygons, one row per LSOA with before/after/change),
+``whatif_facilities`` (points of the facilities the scenario closes, opens, moves or resizes),
+``whatif_summary`` (crossings and access gap rows), ``whatif_shares`` (per place / neighbourhood
+share beyond each threshold) and ``whatif_scenario`` (the resolved scenario, key/value JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from healthgap.geo.access import ServiceAccess
+from healthgap.geo.scenarios import (
+    AccessScenarios,
+    Scenario,
+    ScenarioResult,
+    ScenarioSummary,
+    check_openings,
+    parse_scenario,
+    summarise,
+)
+from healthgap.services.store import STORE_NAME, BuildStore
+
+from healthgap.errors import InputError, ParameterError
+
+log = logging.getLogger(__name__)
+
+POSTCODE_FILES = ("postcodes/codepoint_open_*.csv.gz", "postcodes/codepoint_open_*.csv")
+"""Where the postcode lookup (OS Code-Point Open) sits inside a data directory."""
+
+WHATIF_LAYERS = ("whatif_lsoa", "whatif_facilities", "whatif_summary", "whatif_shares",
+                 "whatif_scenario")
+
+_LOCK = threading.Lock()
+_BASELINES: OrderedDict[tuple[str, bool], Baseline] = OrderedDict()
+_POSTCODES: dict[str, pd.DataFrame] = {}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A build's LSOAs and facilities with their routed baseline (shared by copies of it)."""
+
+    lsoa: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    engine: AccessScenarios
+    data_dir: Path | None
+    network_note: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :func:`run_whatif` computed (and wrote)."""
+
+    scenario: Scenario
+    result: ScenarioResult
+    summary: ScenarioSummary
+    written: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the numbers as JSON-friendly values (what the API run returns)."""
+        from healthgap.services.jobs import jsonable
+
+        table = self.result.table
+        return jsonable({
+            "scenario": self.scenario.to_dict(),
+            "method": self.result.method,
+            "touched": self.result.touched,
+            "crossings": self.summary.crossings,
+            "gap": self.summary.gap,
+            "shares": self.summary.shares,
+            "sentences": list(self.summary.sentences),
+            "lsoa": table.reset_index().rename(columns={"index": "lsoa11cd"}),
+            "written": list(self.written),
+        })
+
+
+def read_scenario_file(path: str | Path) -> dict[str, Any]:
+    """Read a scenario from a YAML (``.yml``/``.yaml``) or JSON file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"scenario file not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() == ".json":
+            spec = json.loads(text)
+        elif p.suffix.lower() in (".yml", ".yaml"):
+            import yaml
+
+            spec = yaml.safe_load(text)
+        else:
+            raise InputError(f"{p}: a scenario file is .yaml, .yml or .json")
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise InputError(f"{p}: not valid {p.suffix[1:].upper()}: {exc}") from None
+    except Exception as exc:  # yaml.YAMLError
+        if type(exc).__module__.startswith("yaml"):
+            raise InputError(f"{p}: not valid YAML: {exc}") from None
+        raise
+    if not isinstance(spec, dict):
+        raise InputError(f"{p}: a scenario is a mapping of keys (name, close, open, move, "
+                         f"supply), got {type(spec).__name__}")
+    return spec
+
+
+def merge_spec(file_spec: Mapping[str, Any] | None, *, close: list[str] | None = None,
+               open_: list[str] | None = None, supply: list[str] | None = None,
+               name: str | None = None) -> dict[str, Any]:
+    """Add command-line changes (``--close``, ``--open``, ``--supply CODE=N``) to a file's."""
+    spec: dict[str, Any] = dict(file_spec or {})
+    if close:
+        spec["close"] = [*_listed(spec.get("close")), *close]
+    if open_:
+        spec["open"] = [*_listed(spec.get("open")), *open_]
+    if supply:
+        extra: dict[str, Any] = {}
+        for item in supply:
+            if "=" not in item:
+                raise ParameterError(f"--supply {item!r}: expected CODE=NUMBER")
+            code, value = (s.strip() for s in item.split("=", 1))
+            extra[code] = value
+        base = spec.get("supply") or {}
+        if not isinstance(base, Mapping):
+            raise ParameterError("--supply cannot be combined with a scenario file whose supply "
+                                 "is a list; use a mapping code: supply")
+        spec["supply"] = {**base, **extra}
+    if name:
+        spec["name"] = name
+    return spec
+
+
+def _listed(value: Any) -> list[Any]:
+    return [] if value is None else list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _postcodes(data_dir: Path | None, wanted: list[str]) -> pd.DataFrame | None:
+    """Return the rows of the postcode lookup for the postcodes a scenario names."""
+    if not wanted:
+        return None
+    if data_dir is None:
+        raise InputError("the scenario names a postcode but the build's data directory is "
+                         "unknown; give --data")
+    files = [f for pattern in POSTCODE_FILES for f in sorted(data_dir.glob(pattern))]
+    if not files:
+        raise InputError(f"{data_dir}: no postcode lookup ({' or '.join(POSTCODE_FILES)}); "
+                         "give the opening as x,y or lon,lat instead")
+    key = str(files[0])
+    cached = _POSTCODES.get(key)
+    todo = [w for w in wanted if cached is None or w not in cached.attrs.get("asked", set())]
+    if todo:
+        from healthgap.geo.facilities import lookup_postcodes
+
+        found = lookup_postcodes(files[0], todo)
+        merged = found if cached is None else pd.concat([cached, found])
+        merged = merged[~merged.index.duplicated()]
+        merged.attrs["asked"] = set(cached.attrs.get("asked", set()) if cached is not None
+                                    else set()) | set(todo)
+        _POSTCODES[key] = merged
+    return _POSTCODES[key]
+
+
+def _named_postcodes(spec: Mapping[str, Any]) -> list[str]:
+    """Return the postcodes a scenario names (in openings and moves)."""
+    from healthgap.geo.facilities import normalise_postcode
+    from healthgap.geo.scenarios import parse_open_option
+
+    out = []
+    for it in [*_listed(spec.get("open")), *_listed(spec.get("move"))]:
+        if isinstance(it, str):
+            it = parse_open_option(it)
+        if isinstance(it, Mapping) and "postcode" in it:
+            out.append(str(it["postcode"]))
+    return list(normalise_postcode(pd.Series(out, dtype="string")).dropna()) if out else []
+
+
+def _network(build_dir: Path, manifest: Mapping[str, Any], lsoa: gpd.GeoDataFrame) -> Any:
+    """Return the build's routing network, or None with no OSM extract."""
+    from healthgap.geo.network import RoutingNetwork, read_network
+
+    osm = [v for k, v in (manifest.get("inputs") or {}).items() if k.startswith("osm/")]
+    if not osm:
+        return None
+    path = Path(osm[0]["path"] if isinstance(osm[0], Mapping) else osm[0])
+    if not path.is_file():
+        raise InputError(f"{path}: the OSM extract this build was routed on is not there any "
+                         "more; the scenario cannot be routed")
+    graph = read_network(path, bounds=lsoa, mode="drive", cache_dir=build_dir / ".cache")
+    return RoutingNetwork.from_graph(graph)
+
+
+def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
+                  data_dir: str | Path | None = None,
+                  scenario: Scenario | None = None) -> Baseline:
+    """Return the build's routed baseline (cached per process, keyed by the build's manifest).
+
+    Parameters
+    ----------
+    build_dir
+        A build directory (holding ``healthgap.gpkg``).
+    straight_line
+        Where the build has no road network, use a straight-line estimate instead of failing.
+    data_dir
+        The data directory (default: the one in the build's manifest).
+    scenario
+        Checked against the network (openings within the snap limit) before the baseline is
+        routed.
+    """
+    store = BuildStore(build_dir)
+    if not store.exists:
+        raise InputError(f"{store.path}: no build here; run `healthgap build` first")
+    manifest = store.read_manifest()
+    # a build (or a copy of it) is known by its manifest: inputs, parameters and build time
+    key = (json.dumps(manifest, sort_keys=True, default=str), straight_line)
+    with _LOCK:
+        if key in _BASELINES:
+            _BASELINES.move_to_end(key)
+            return _BASELINES[key]
+    layers = store.layers()
+    if "facilities" not in layers:
+        raise InputError(f"{store.path}: the build has no facilities layer (built with "
+                         "--no-access, or no facility file); nothing to change")
+    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa["in_area"] = lsoa["in_area"].astype(bool)
+    fac = store.read_layer("facilities")
+    fac = fac[[c for c in ("code", "name", "kind", "supply", "geometry") if c in fac]]
+    params = manifest.get("parameters") or {}
+    network = _network(Path(build_dir), manifest, lsoa)
+    note = ""
+    if network is None:
+        note = ("no road network: no OpenStreetMap extract covered this area when it was built, "
+                "so access cannot be routed")
+        if not straight_line:
+            raise InputError(f"{store.path}: {note}. Re-run with --straight-line for a "
+                             "straight-line estimate (crow-fly distance x 1.3 at 30 km/h, "
+                             "labelled as an estimate), or add an OSM extract and rebuild")
+    max_snap_m = float(params.get("max_snap_m", 500.0))
+    if scenario is not None:
+        check_openings(scenario, network, max_snap_m=max_snap_m)
+    engine = AccessScenarios(ServiceAccess(max_snap_m=max_snap_m)).fit(lsoa, fac, network)
+    dd = data_dir or params.get("data_dir")
+    base = Baseline(lsoa, fac, engine, Path(dd) if dd else None, note)
+    with _LOCK:
+        _BASELINES[key] = base
+        while len(_BASELINES) > 4:
+            _BASELINES.popitem(last=False)
+    return base
+
+
+def check_scenario(build_dir: str | Path, spec: Mapping[str, Any], *,
+                   data_dir: str | Path | None = None) -> Scenario:
+    """Check a scenario against the build's facilities and the postcode lookup (no routing)."""
+    store = BuildStore(build_dir)
+    if not store.exists:
+        raise InputError(f"{store.path}: no build here; run `healthgap build` first")
+    if "facilities" not in store.layers():
+        raise InputError(f"{store.path}: the build has no facilities layer (built with "
+                         "--no-access, or no facility file); nothing to change")
+    fac = store.read_layer("facilities")
+    dd = data_dir or (store.read_manifest().get("parameters") or {}).get("data_dir")
+    postcodes = _postcodes(Path(dd) if dd else None, _named_postcodes(spec))
+    return parse_scenario(spec, fac, postcodes=postcodes,
+                          source=str(spec.get("name") or "scenario"))
+
+
+def run_whatif(build_dir: str | Path, spec: Mapping[str, Any], *, straight_line: bool = False,
+               data_dir: str | Path | None = None, write: bool = True,
+               incremental: bool = True) -> Outcome:
+    """Check a scenario, apply it to the build's access and (optionally) write the result.
+
+    Parameters
+    ----------
+    build_dir
+        The build directory.
+    spec
+        Scenario mapping (see :func:`healthgap.geo.scenarios.parse_scenario`).
+    straight_line
+        Allow a straight-line estimate where the build has no road network.
+    data_dir
+        Data directory for the postcode lookup (default: the build's).
+    write
+        Write the ``whatif_*`` layers into the build (atomically).
+    incremental
+        Reuse the baseline's routes (default); False recomputes the changed kinds in full.
+
+    Returns
+    -------
+    Outcome
+    """
+    scenario = check_scenario(build_dir, spec, data_dir=data_dir)
+    base = load_baseline(build_dir, straight_line=straight_line, data_dir=data_dir,
+                         scenario=scenario)
+    result = base.engine.evaluate(scenario, incremental=incremental)
+    summary = summarise(result, base.lsoa)
+    written: tuple[str, ...] = ()
+    if write:
+        write_whatif(Path(build_dir), base, result, summary)
+        written = WHATIF_LAYERS
+    return Outcome(scenario, result, summary, written)
+
+
+def _changed_facilities(base: Baseline, scenario: Scenario) -> gpd.GeoDataFrame:
+    """Return the facilities the scenario touches, with their action."""
+    fac = base.facilities.assign(code=base.facilities["code"].astype(str))
+    rows = []
+    for code in scenario.close:
+        r = fac[fac["code"] == code].iloc[0]
+        action = "moved_from" if code in scenario.moved else "closed"
+        rows.append({"code": code, "name": r.get("name"), "kind": r["kind"],
+                     "supply": float(r["supply"]), "action": action, "geometry": r.geometry})
+    for o in scenario.open:
+        action = "moved_to" if o.code in scenario.moved else "opened"
+        rows.append({"code": o.code, "name": o.name, "kind": o.kind, "supply": o.supply,
+                     "action": action, "geometry": gpd.points_from_xy([o.x], [o.y])[0]})
+    for code, s in scenario.supply:
+        r = fac[fac["code"] == code].iloc[0]
+        rows.append({"code": code, "name": r.get("name"), "kind": r["kind"], "supply": s,
+                     "action": f"supply {float(r['supply']):g} -> {s:g}",
+                     "geometry": r.geometry})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=base.facilities.crs)
+
+
+def write_whatif(build_dir: Path, base: Baseline, result: ScenarioResult,
+                 summary: ScenarioSummary) -> None:
+    """Write the ``whatif_*`` layers: copy the GeoPackage, write, check, rename over."""
+    store = BuildStore(build_dir)
+    tmp = store.path.with_name(f".whatif-{os.getpid()}.tmp.{STORE_NAME}")
+    shutil.copy2(store.path, tmp)
+    try:
+        copy = BuildStore(tmp)
+        lsoa = gpd.GeoDataFrame(
+            base.lsoa[["lsoa11nm", "in_area", "population", "geometry"]
+                      if "lsoa11nm" in base.lsoa else ["in_area", "population", "geometry"]]
+            .join(result.table), geometry="geometry", crs=base.lsoa.crs)
+        lsoa.index.name = "lsoa11cd"
+        tables = {
+            "whatif_lsoa": lsoa,
+            "whatif_facilities": _changed_facilities(base, result.scenario),
+            "whatif_summary": pd.concat(
+                [summary.crossings.assign(table="crossings"), summary.gap.assign(table="gap")],
+                ignore_index=True),
+            "whatif_shares": summary.shares,
+            "whatif_scenario": pd.DataFrame(
+                {"key": ["scenario", "method", "sentences", "note"],
+                 "value": [json.dumps(result.scenario.to_dict()), result.method,
+                           json.dumps(list(summary.sentences)), base.network_note]}),
+        }
+        for name, frame in tables.items():
+            copy.write_layer(name, frame)
+        _check_written(copy, tables)
+        os.replace(tmp, store.path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_written(store: BuildStore, tables: Mapping[str, pd.DataFrame]) -> None:
+    """Read the copy back: every layer there with every row, and the original layers intact."""
+    layers = store.layers()
+    for name, frame in tables.items():
+        if name not in layers:
+            raise InputError(f"{store.path}: layer {name!r} missing after writing")
+        back = store.read_layer(name)
+        if len(back) != len(frame):
+            raise InputError(f"{store.path}: layer {name!r} has {len(back)} rows, wrote "
+                             f"{len(frame)}")
+    for name in ("lsoa", "facilities", "manifest"):
+        if name not in layers:
+            raise InputError(f"{store.path}: layer {name!r} lost while writing the scenario")
+
+
+def write_page(build_dir: str | Path, *, kind: str = "gp") -> Path:
+    """Write ``<build>/atlas/whatif.html`` from the ``whatif_*`` layers the build holds."""
+    from healthgap.maps.whatif import write_whatif_page
+
+    store = BuildStore(build_dir)
+    layers = store.layers()
+    if "whatif_lsoa" not in layers:
+        raise InputError(f"{store.path}: no what-if scenario in this build; run "
+                         "`healthgap whatif --store ...` first")
+    meta = store.read_layer("whatif_scenario").set_index("key")["value"]
+    return write_whatif_page(
+        Path(build_dir) / "atlas",
+        store.read_layer("whatif_lsoa", index="lsoa11cd"),
+        store.read_layer("whatif_facilities"),
+        scenario=json.loads(meta["scenario"]), sentences=json.loads(meta["sentences"]),
+        method=str(meta["method"]), shares=store.read_layer("whatif_shares"), kind=kind)
