@@ -54,18 +54,22 @@ METHODS_NOTE = (
     "<p>Each map shows one measure for every neighbourhood in the area. Neighbourhoods are "
     "Lower and Middle layer Super Output Areas (LSOAs of about 1,500 residents, MSOAs of about "
     "7,500), the small areas national statistics are published for.</p>"
-    "<p><b>Colours.</b> Values are grouped into a few classes. Where values are spread evenly "
+    "<p><b>Colours.</b> Every map draws the worse end of its measure in dark red (low life "
+    "expectancy, high deprivation, long travel times) and the better end pale; measures that "
+    "are neither better nor worse when higher are drawn in blues. Values are grouped into a "
+    "few classes. Where values are spread evenly "
     "each class holds about the same number of neighbourhoods (quantiles); where they are "
     "skewed or clumped the classes follow natural breaks in the data (Fisher–Jenks). Deciles "
     "keep their own ten classes. The legend gives the range and the number of neighbourhoods of "
     "each class. Hatched areas have no published value: figures for small populations are "
     "suppressed by the publisher.</p>"
-    "<p><b>Clusters.</b> Local Moran's I compares each neighbourhood with its neighbours: "
-    "High-High areas are high among high neighbours, Low-Low low among low, and High-Low / "
-    "Low-High stand out from their surroundings. Gi* hot and cold spots mark groups of "
-    "neighbourhoods with higher or lower values than chance would give. Each legend states the "
-    "neighbour definition, the number of random permutations and the correction for testing "
-    "many areas at once.</p>"
+    "<p><b>Clusters.</b> Local Moran's I compares each neighbourhood with its neighbours: a "
+    "\u201ccluster of low life expectancy\u201d is a group of neighbouring areas that are all "
+    "low, and an area \u201camong high neighbours\u201d stands out from its surroundings. Gi* "
+    "hot and cold spots mark groups of neighbourhoods with higher or lower values than chance "
+    "would give; where they say the same as the local Moran's I map they are not drawn again. "
+    "Each legend states the neighbour definition, the number of random permutations and the "
+    "correction for testing many areas at once; a map with no significant cluster says so.</p>"
     "<p><b>Cliffs.</b> Lines mark the places where life expectancy changes most steeply between "
     "two neighbouring areas, in years per mile.</p>"
     "<p><b>Limits.</b> These are area averages: they describe places, not the people in them. "
@@ -90,6 +94,12 @@ th, td { border: 1px solid #ddd; padding: 4px 6px; text-align: left; vertical-al
 th { background: #f0f4f8; }
 code { font-size: 12px; word-break: break-all; }
 .note { color: #444; font-size: 13px; }
+.story p, .story li { max-width: 46em; }
+.story .missing { color: #555; }
+.story figure { margin: 8px 0; }
+.story svg { max-width: 100%; height: auto; }
+.sw { display: inline-block; width: 1.2em; height: 0.8em; vertical-align: middle; }
+@media print { .banner { position: static; } a { color: #000; } }
 """
 
 
@@ -276,6 +286,8 @@ def write_atlas(
     title: str,
     intro: str = "",
     methods_html: str = METHODS_NOTE,
+    story_html: str = "",
+    skipped: Sequence[str] = (),
 ) -> Path:
     """Write every page, the index and the manifest; return the path of ``index.html``.
 
@@ -301,6 +313,12 @@ def write_atlas(
         A short paragraph under the title (plain text).
     methods_html
         The methods note (HTML); default :data:`METHODS_NOTE`.
+    story_html
+        The story section (HTML from :func:`maps.story.story_html`), shown first: the index is
+        the atlas front page.
+    skipped
+        Sentences naming pages deliberately not drawn (e.g. a Gi* map that would repeat the
+        LISA map), listed under the maps.
 
     Returns
     -------
@@ -349,7 +367,10 @@ def write_atlas(
     body = (
         f"{banner}<main><h1>{_esc(title)}</h1>"
         + (f"<p>{_esc(intro)}</p>" if intro else "")
+        + story_html
         + "<h2>Maps</h2>" + "".join(listing)
+        + ("<ul class=\"note\">" + "".join(f"<li>{_esc(t)}</li>" for t in skipped) + "</ul>"
+           if skipped else "")
         + f"<h2>How these maps were made</h2>{methods_html}"
         + f"<h2>Data sources and licences</h2>{_sources_html(sources)}"
         + f'<h2>Run manifest</h2><p class="note">Also in <a href="manifest.json">manifest.json'
