@@ -25,7 +25,7 @@ NHS_SOURCE = "NHS Digital ODS practice and hospital lists (OGL v3); roads: " + O
 IMD_PERIOD = "IMD 2019 (most data 2015-16)"
 LE_PERIOD = "2015-19"
 POP_PERIOD = "mid-2017"
-OSM_PERIOD = "OpenStreetMap extract used for the build"
+OSM_PERIOD = "the build's OpenStreetMap extract"
 
 IMD_DOMAINS = {"income": "Income", "employment": "Employment",
                "education": "Education, skills and training",
@@ -183,7 +183,8 @@ def _environment_entries() -> list[Indicator]:
         Indicator("no_central_heating_share", "Homes without central heating",
                   "share of dwellings", IMD_SOURCE, True, period=IMD_PERIOD),
         Indicator("road_traffic_accident_rate", "Road injuries to pedestrians and cyclists",
-                  "rate (MHCLG indicator)", IMD_SOURCE, True, period=IMD_PERIOD),
+                  "rate", IMD_SOURCE, True, period=IMD_PERIOD,
+                  scale="MHCLG's rate relative to residents and workers, as published"),
         Indicator("green_share", "Green space", "share of the area", OSM_SOURCE, False,
                   period=OSM_PERIOD, noun="green space"),
         Indicator("fast_food_per_1000", "Fast-food outlets", "per 1,000 residents", OSM_SOURCE,
@@ -202,20 +203,22 @@ def _access_entries() -> list[Indicator]:
                   IMD_SOURCE, True, period=IMD_PERIOD, noun=f"road distance to {what}")
         for key, what in road.items()
     ]
+    lists = {"gp": "GP practices December 2023", "hospital": "hospital sites 2022"}
     for key, what in (("gp", "GP practice"), ("hospital", "hospital")):
+        period = f"{lists[key]}; roads from the build's OpenStreetMap extract"
         items += [
             Indicator(f"{key}_time_min", f"Drive time to the nearest {what}", "minutes",
-                      NHS_SOURCE, True, period=OSM_PERIOD, noun=f"drive time to a {what}"),
+                      NHS_SOURCE, True, period=period, noun=f"drive time to a {what}"),
             Indicator(f"{key}_distance_km", f"Road distance to the nearest {what}", "km",
-                      NHS_SOURCE, True, period=OSM_PERIOD),
+                      NHS_SOURCE, True, period=period),
             Indicator(f"{key}_e2sfca_per_1000", f"{what.capitalize()} accessibility "
                       "(enhanced two-step floating catchment)", "per 1,000 residents",
-                      NHS_SOURCE, False, period=OSM_PERIOD, noun=f"{what} accessibility"),
+                      NHS_SOURCE, False, period=period, noun=f"{what} accessibility"),
         ]
         for minutes in (10, 15, 20, 30):
             items.append(Indicator(f"{key}_n_{minutes}min", f"{what.capitalize()}s within "
                                    f"{minutes} minutes' drive", "count", NHS_SOURCE, False,
-                                   period=OSM_PERIOD))
+                                   period=period))
     return items
 
 

@@ -326,8 +326,9 @@ var hg = (function () {
       });
       if (!hit) { out.textContent = "Nothing found for “" + input.value + "”"; return; }
       if (!map.hasLayer(hit.owner.layer)) { map.addLayer(hit.owner.layer); }
-      if (hit.layer.getBounds) { map.fitBounds(hit.layer.getBounds(), {maxZoom: 14}); }
-      else { map.setView(hit.layer.getLatLng(), 14); }
+      if (hit.layer.getBounds) {
+        map.fitBounds(hit.layer.getBounds(), {maxZoom: 14, animate: false});
+      } else { map.setView(hit.layer.getLatLng(), 14, {animate: false}); }
       if (hit.layer.getTooltip()) { hit.layer.openTooltip(centre(hit.layer)); }
       out.textContent = "Showing " + (hit.name ? hit.name + " (" + hit.code + ")" : hit.code);
     }

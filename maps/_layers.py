@@ -375,6 +375,9 @@ class TopoLayer(Layer):
         Zoom level from which each feature's name is written on the map (None: never).
     class_labels
         Legend label of each class, written into the page's CSV download.
+    meta
+        Extra keys of the layer's spec (e.g. the indicator's column and direction), readable
+        in the page as ``hg.registry[i].spec``.
     """
 
     _template = Template(
@@ -399,6 +402,7 @@ class TopoLayer(Layer):
         control: bool = True,
         label_zoom: int | None = None,
         class_labels: Sequence[str] | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(name=name, overlay=True, control=control, show=show)
         self._name = "TopoLayer"
@@ -412,6 +416,7 @@ class TopoLayer(Layer):
             "name": name,
             "labels": label_zoom,
             "classLabels": list(class_labels) if class_labels is not None else None,
+            **dict(meta or {}),
         }
         self.spec_js = to_js(self.spec)
         self.n_features = len(payload["t"])

@@ -179,7 +179,8 @@ def add_choropleth(
     styles = {"classes": [fill_style(c, canvas=canvas) for c in colours],
               "missing": missing_style(canvas)}
     layer = TopoLayer(payload, styles=styles, tip=tip, name=layer_name or label, canvas=canvas,
-                      class_labels=classes.labels)
+                      class_labels=classes.labels,
+                      meta={"column": column, "direction": indicator.direction})
     layer.add_to(m)
     fit(m, geoms)
 

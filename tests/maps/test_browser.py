@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from healthgap.maps._classify import palette
+from healthgap.geo.indicators import INDICATORS
+from healthgap.maps._classify import grammar_palette
 from healthgap.maps._layers import PageOptions
 from healthgap.maps.access import access_map
 from healthgap.maps.atlas import Page, write_atlas
 from healthgap.maps.charts import add_chart_panel, sii_chart
 from healthgap.maps.choropleth import choropleth
-from healthgap.maps.clusters import LISA_COLOURS, lisa_map
+from healthgap.maps.clusters import lisa_map, lisa_styles
 
 pytestmark = pytest.mark.browser
 
@@ -142,8 +143,9 @@ def hover_tooltip(page, lat: float, lon: float) -> str:
         }""", [lat, lon])
     page.mouse.move(x - 2, y - 2)
     page.mouse.move(x, y)
-    page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
-    return page.inner_text(".leaflet-tooltip")
+    tip = ".leaflet-tooltip:not(.hg-label)"  # not a place-name label
+    page.wait_for_selector(tip, timeout=5_000)
+    return page.inner_text(tip)
 
 
 def test_choropleth_page_draws_classes_legend_and_tooltip(browser, atlas):
@@ -151,7 +153,7 @@ def test_choropleth_page_draws_classes_legend_and_tooltip(browser, atlas):
     le = atlas["le"]
     drawn = fills(page)
     n_missing = int(le[LE].isna().sum())
-    expected = set(palette(5)) | {"url(#hg-hatch)", "none"}
+    expected = set(grammar_palette(5, "better")) | {"url(#hg-hatch)", "none"}
     assert set(drawn) == expected
     assert sum(n for f, n in drawn.items() if f != "none") == len(le)
     assert drawn["url(#hg-hatch)"] == n_missing == 1
@@ -170,7 +172,7 @@ def test_choropleth_page_draws_classes_legend_and_tooltip(browser, atlas):
     png = page.screenshot()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "le.png").write_bytes(png)
-    for colour in palette(5):
+    for colour in grammar_palette(5, "better"):
         assert pixels_near(png, blended(colour)) > 40, colour
     # hover one MSOA and read its tooltip
     code = le[LE].dropna().index[0]
@@ -190,11 +192,12 @@ def test_lisa_page_uses_the_cluster_colours(browser, atlas):
     context, page, requests, problems = open_offline(browser, atlas["index"].parent / "lisa.html")
     drawn = fills(page)
     labels = atlas["lisa"]["lisa"]
-    expected = {LISA_COLOURS[lab]: n for lab, n in labels.value_counts().items()}
+    styles = lisa_styles(INDICATORS["imd_score"])
+    expected = {styles[lab].colour: n for lab, n in labels.value_counts().items()}
     assert {f: n for f, n in drawn.items() if f != "none"} == expected
     png = page.screenshot()
     (SCREENSHOTS / "lisa.png").write_bytes(png)
-    for colour in (LISA_COLOURS["High-High"], LISA_COLOURS["Low-Low"]):
+    for colour in (styles["High-High"].colour, styles["Low-Low"].colour):
         assert pixels_near(png, blended(colour)) > 40
     assert "999 conditional permutations" in page.inner_text(".hg-legend")
     # the optional basemap is listed but off: no tile is requested, so nothing fails offline
