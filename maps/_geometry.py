@@ -110,7 +110,19 @@ def check_frame(
     GeometryError
         If a geometry is missing or empty, or of a type not allowed.
     """
-    gdf = require_bng(gdf, name=what)
+    frame = require_bng(gdf, name=what)
+    return _check_contents(frame, what=what, columns=columns, geom_types=geom_types,
+                           unique_index=unique_index)
+
+
+def _check_contents(
+    gdf: gpd.GeoDataFrame,
+    *,
+    what: str,
+    columns: Sequence[str],
+    geom_types: Sequence[str] | None,
+    unique_index: bool,
+) -> gpd.GeoDataFrame:
     if len(gdf) == 0:
         raise InputError(f"{what}: the frame has no rows")
     missing = [c for c in columns if c not in gdf.columns]

@@ -139,8 +139,8 @@ class PageOptions:
         Control(legend_html(title=legend_title, subtitle=subtitle,
                             rows=[*rows, *outline_rows], notes=notes),
                 position="bottomright", css="hg-box hg-legend").add_to(m)
-        folium.LayerControl(collapsed=JsCode(f"window.matchMedia({PHONE_QUERY!r}).matches"),
-                            position="topright").add_to(m)
+        phone = JsCode(f"window.matchMedia({PHONE_QUERY!r}).matches")
+        folium.LayerControl(collapsed=phone, position="topright").add_to(m)  # type: ignore[arg-type]
         m.add_child(_PageTools(), name="hg_tools")
 
 
