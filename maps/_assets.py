@@ -104,7 +104,13 @@ a:focus, button:focus, input:focus, summary:focus,
   .hg-title h1 { font-size: 13px; }
   .hg-title p { display: none; }
   .hg-legend { max-width: 70vw; max-height: 40vh; overflow: auto; padding: 4px 6px; }
-  .hg-search input { width: 9em; }
+  .hg-search { padding: 3px 4px; }
+  .hg-search label { position: absolute; width: 1px; height: 1px; overflow: hidden;
+    clip: rect(0 0 0 0); white-space: nowrap; }
+  .hg-search br { display: none; }
+  .hg-search input { width: 8.5em; }
+  .hg-banner { white-space: normal; width: 100%; font-size: 11px; padding: 3px 6px;
+    border-radius: 0; text-align: center; box-sizing: border-box; }
   .hg-charts { max-width: 80vw; }
   .leaflet-control-attribution { max-width: 100vw; font-size: 9px; }
 }
