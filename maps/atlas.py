@@ -26,6 +26,7 @@ from healthgap.maps._layers import (
     SYNTHETIC_BANNER,
     AtlasMap,
 )
+from healthgap.maps.multiples import StaticPage
 
 from healthgap.errors import ParameterError
 
@@ -132,13 +133,14 @@ def _esc(value: object) -> str:
     return html.escape(str(value))
 
 
-def _check_pages(pages: Sequence[Page]) -> None:
+def _check_pages(pages: Sequence[Page | StaticPage]) -> None:
     if not pages:
         raise ParameterError("pages: expected at least one Page")
     seen: set[str] = set()
     for i, page in enumerate(pages):
-        if not isinstance(page, Page):
-            raise ParameterError(f"pages[{i}]: expected Page, got {type(page).__name__}")
+        if not isinstance(page, Page | StaticPage):
+            raise ParameterError(f"pages[{i}]: expected Page or StaticPage, got "
+                                 f"{type(page).__name__}")
         if not isinstance(page.slug, str) or not _SLUG.match(page.slug) or page.slug == "index":
             raise ParameterError(
                 f"pages[{i}].slug: expected lower-case letters, digits, '-' or '_' (not "
@@ -147,7 +149,7 @@ def _check_pages(pages: Sequence[Page]) -> None:
         if page.slug in seen:
             raise ParameterError(f"pages[{i}].slug: {page.slug!r} is used by two pages")
         seen.add(page.slug)
-        if not isinstance(page.map, AtlasMap):
+        if isinstance(page, Page) and not isinstance(page.map, AtlasMap):
             raise ParameterError(
                 f"pages[{i}].map: expected a map from maps/ (AtlasMap), got "
                 f"{type(page.map).__name__}; plain folium maps link CDN scripts and do not open "
@@ -165,6 +167,30 @@ def _check_sources(sources: Sequence[Mapping[str, Any]]) -> None:
                 f"sources[{i}]: missing {', '.join(missing)}; every source needs a name and a "
                 f"licence (found keys: {sorted(src)})"
             )
+
+
+def render_static(page: StaticPage, *, synthetic: bool) -> str:
+    """Render a page that is not a map (e.g. small multiples) in the atlas's style."""
+    banner = (f'<div class="banner" role="note">{SYNTHETIC_BANNER}: made-up figures for a '
+              "made-up area</div>" if synthetic else "")
+    text = (
+        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(page.title)}</title>\n<style>{_INDEX_CSS}{_STATIC_CSS}</style>\n"
+        f'</head>\n<body>\n{banner}<main><p><a href="index.html">&larr; Atlas index</a></p>'
+        f"{page.body}</main>\n</body>\n</html>\n"
+    )
+    _assets.check_offline(text, page=f"{page.slug}.html")
+    return text
+
+
+_STATIC_CSS = """
+.grid { display: flex; flex-wrap: wrap; gap: 12px; }
+figure.sm { margin: 0; width: 250px; }
+figure.sm svg { width: 100%; height: auto; }
+figure.sm figcaption { font-size: 13px; }
+@media print { @page { size: A4 landscape; margin: 8mm; } figure.sm { width: 32%; } }
+"""
 
 
 def render_page(page: Page, *, synthetic: bool, index_href: str | None = "index.html") -> str:
@@ -279,7 +305,7 @@ def _software_html() -> str:
 def write_atlas(
     out_dir: str | Path,
     *,
-    pages: Sequence[Page],
+    pages: Sequence[Page | StaticPage],
     manifest: Mapping[str, Any],
     sources: Sequence[Mapping[str, Any]],
     synthetic: bool,
@@ -331,7 +357,8 @@ def write_atlas(
         raise ParameterError(f"manifest: expected a mapping, got {type(manifest).__name__}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rendered = {page.slug: render_page(page, synthetic=synthetic) for page in pages}
+    rendered = {page.slug: render_page(page, synthetic=synthetic) if isinstance(page, Page)
+                else render_static(page, synthetic=synthetic) for page in pages}
     for slug, text in rendered.items():
         (out / f"{slug}.html").write_text(text, encoding="utf-8")
     licences = out / "licences"
@@ -346,7 +373,7 @@ def write_atlas(
         json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
     )
 
-    groups: dict[str, list[Page]] = {}
+    groups: dict[str, list[Page | StaticPage]] = {}
     for page in pages:
         groups.setdefault(page.group, []).append(page)
     listing = []

@@ -108,6 +108,7 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
     for col, slug, summary in PLACE_PAGES:
         ctx.choropleth(area.place, col, slug, summary)
     ctx.access(layers.get("facilities"))
+    ctx.extras()
     skipped += ctx.clusters(manifest, weights, alpha, correction)
     ctx.cliffs(layers.get("cliffs"), tables)
 
@@ -172,6 +173,29 @@ class _Pages:
                        page=self.page([col], ind.label), **kw)
         self.pages.append(Page(slug=slug, title=ind.label, map=m, summary=summary,
                                group=_group(col)))
+
+    def extras(self) -> None:
+        """Add the bivariate deprivation × life-expectancy maps and the IMD domains page."""
+        from healthgap.maps.atlas import Page
+        from healthgap.maps.bivariate import bivariate_map
+        from healthgap.maps.multiples import MAX_AREAS, imd_domains_page
+
+        msoa = self.area.msoa
+        for sex in ("male", "female"):
+            col = f"le_{sex}"
+            if {"imd_score", col} <= set(msoa.columns) and msoa[col].notna().sum() >= 9:
+                words = describe(col).words
+                title = f"Deprivation and {words}"
+                m = bivariate_map(msoa, x_col="imd_score", y_col=col,
+                                  page=self.page(["imd_score", col], title))
+                self.pages.append(Page(slug=f"bivariate-imd-le-{sex}", title=title, map=m,
+                                       summary="Thirds of deprivation against thirds of "
+                                       f"{words}: where the two go together and where not.",
+                                       group="Life expectancy"))
+        lsoa = self.area.lsoa
+        cols = [f"{d}_decile" for d in IMD_DOMAINS]
+        if set(cols) <= set(lsoa.columns) and len(self.area.inside) <= MAX_AREAS:
+            self.pages.append(imd_domains_page(lsoa, area_name=self.area.ref.name))
 
     def access(self, facilities: pd.DataFrame | None) -> None:
         from healthgap.maps.access import access_map

@@ -170,3 +170,33 @@ def test_edge_ring_is_not_drawn(frimley_lsoa):
     gdf.loc[gdf.index[0], "in_area"] = None
     with pytest.raises(InputError, match="in_area"):
         choropleth(gdf, "imd_score", label="IMD")
+
+
+def test_bivariate_map_cells_are_tertiles_of_each_measure(frimley_lsoa):
+    from healthgap.maps.bivariate import BIVARIATE_COLOURS, bivariate_map
+
+    gdf = frimley_lsoa.assign(le_male=90 - frimley_lsoa["imd_score"] / 4
+                              + np.sin(np.arange(len(frimley_lsoa))) * 3)
+    m = bivariate_map(gdf, x_col="imd_score", y_col="le_male")
+    data = payload(layers(m)[0])
+    # hand rule: thirds by rank within the area; deprivation worse when high, LE when low
+    x_third = pd.qcut(gdf["imd_score"], 3, labels=False).to_numpy()
+    y_third = 2 - pd.qcut(gdf["le_male"], 3, labels=False).to_numpy()
+    assert data["p"]["c"] == (y_third * 3 + x_third).tolist()
+    styles = layers(m)[0].spec["style"]["classes"]
+    worst = int(np.argmax(gdf["imd_score"].to_numpy() - gdf["le_male"].to_numpy()))
+    assert styles[data["p"]["c"][worst]]["fillColor"] == BIVARIATE_COLOURS[2][2]
+    assert "hg-bivariate" in legend(m)
+
+
+def test_imd_domains_small_multiples(frimley_lsoa):
+    from healthgap.geo.indicators import IMD_DOMAINS
+    from healthgap.maps.multiples import imd_domains_page
+
+    gdf = frimley_lsoa.assign(**{f"{d}_decile": ((np.arange(len(frimley_lsoa)) + i) % 10 + 1)
+                                 for i, d in enumerate(IMD_DOMAINS)})
+    page = imd_domains_page(gdf, area_name="Frimley")
+    assert page.body.count("<svg") == 7
+    # hand count: deciles cycle 1..10, so 2 in 10 of the 440 LSOAs are in deciles 1-2 (20%)
+    assert page.body.count("20% of the area") == 14  # text alternative and caption of each
+    assert "Frimley" in page.title
