@@ -38,7 +38,25 @@ def demo_build(tmp_path_factory) -> Path:
 
 
 def map_pages(root: Path) -> list[Path]:
-    return sorted(p for p in (root / "atlas").glob("*.html") if p.name != "index.html")
+    return sorted(p for p in (root / "atlas").glob("*.html")
+                  if p.name != "index.html" and 'class="folium-map"' in p.read_text())
+
+
+def test_the_static_pages_and_the_bivariate_maps(browser, demo_build):  # noqa: F811
+    names = {p.name for p in (demo_build / "atlas").glob("*.html")}
+    assert {"imd-domains.html", "bivariate-imd-le-male.html"} <= names
+    context, page, requests, problems = open_offline(browser,
+                                                     demo_build / "atlas" / "imd-domains.html")
+    try:
+        assert problems == [] and all(u.startswith("file://") for u in requests)
+        assert page.evaluate("document.documentElement.lang") == "en-GB"
+        labels = page.eval_on_selector_all("figure [role=img]",
+                                           "els => els.map(e => e.getAttribute('aria-label'))")
+        assert len(labels) == 7 and all("most deprived fifth" in t for t in labels)
+    finally:
+        context.close()
+    index = (demo_build / "atlas" / "index.html").read_text()
+    assert 'href="imd-domains.html"' in index and 'href="bivariate-imd-le-male.html"' in index
 
 
 def read(root: Path, layer: str) -> pd.DataFrame:
@@ -275,5 +293,31 @@ def test_print_layout_puts_the_legend_beside_the_map(browser, demo_build):  # no
         assert box["layers"] == "none"
         pdf = page.pdf(format="A4", landscape=True, print_background=True)
         assert pdf[:4] == b"%PDF" and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type/Page") <= 2
+    finally:
+        context.close()
+
+
+def test_layer_control_works_from_the_keyboard(browser, demo_build):  # noqa: F811
+    context, page, _, problems = open_offline(browser, demo_build / "atlas" / "msoa-le-male.html")
+    try:
+        boxes = "document.querySelectorAll('.leaflet-control-layers-overlays input')"
+        assert page.evaluate(f"{boxes}.length") >= 2
+        # Tab from the page start until a layer checkbox has the focus, then Space unticks it
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.matches("
+                             "'.leaflet-control-layers-overlays input')"):
+                break
+        else:
+            pytest.fail("no layer checkbox reachable with Tab")
+        name = page.evaluate("document.activeElement.parentElement.textContent.trim()")
+        shown = page.evaluate("hg.registry.filter(r => r.spec.column)[0].layer._map !== null")
+        assert shown
+        page.keyboard.press("Space")
+        assert page.evaluate("document.activeElement.checked") is False
+        if name == INDICATORS["le_male"].label:
+            assert page.evaluate(
+                "hg.registry.filter(r => r.spec.column)[0].layer._map") is None
+        assert problems == []
     finally:
         context.close()
