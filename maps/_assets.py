@@ -342,6 +342,10 @@ var hg = (function () {
     input.addEventListener("keydown", function (e) { if (e.key === "Enter") { go(); } });
   }
   function tools(map, areaZoom) {
+    /* Keyboard order: the controls (search, legend, layers) before the areas, each of which
+       Leaflet makes focusable to show its tooltip. Controls are placed by CSS, not DOM order. */
+    var box = map.getContainer(), cc = box.querySelector(".leaflet-control-container");
+    if (cc) { box.insertBefore(cc, box.firstChild); }
     search(map);
     labels(map, areaZoom);
     var name = (document.title || "map").replace(/[^A-Za-z0-9]+/g, "-")
