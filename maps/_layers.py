@@ -49,6 +49,9 @@ SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA"
 PLACE_LABEL_ZOOM = 8
 """Zoom level from which place (local authority) names are written on the map."""
 
+LABEL_ZOOMS = {"lad22cd": PLACE_LABEL_ZOOM, "nbhd_cd": 11}
+"""Zoom level from which the names of boundary outlines are written, by their code index."""
+
 AREA_LABEL_ZOOM = 13
 """Zoom level from which neighbourhood names are written on the map (those in view)."""
 
@@ -559,7 +562,7 @@ def add_boundaries(
             tip=None,
             name=name,
             interactive=False,
-            label_zoom=PLACE_LABEL_ZOOM if i == 0 else None,
+            label_zoom=LABEL_ZOOMS.get(str(gdf.index.name)),
         ).add_to(m)
         dash = "dashed" if "dashArray" in style else "solid"
         rows.append(

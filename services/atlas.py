@@ -61,7 +61,11 @@ def _boundaries(area: StudyArea) -> dict[str, pd.DataFrame]:
     level = area.ref.level
     system_word = {"icb": "System (integrated care board)", "sicb": "Sub-ICB location",
                    "lad": "Local authority", "england": "England"}.get(level, "Area")
-    out = {"Places (local authorities)": area.place}
+    out: dict[str, pd.DataFrame] = {}
+    nbhd = getattr(area, "neighbourhood", None)  # issue #14's layer, where the build has it
+    if isinstance(nbhd, pd.DataFrame) and len(nbhd) and "geometry" in nbhd.columns:
+        out["Neighbourhoods"] = nbhd  # thinnest outline first
+    out["Places (local authorities)"] = area.place
     if level != "lad":
         out[system_word] = area.system
     return out
