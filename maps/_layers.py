@@ -625,3 +625,45 @@ def fill_style(colour: str, *, canvas: bool) -> dict[str, Any]:
     """
     return {"fillColor": colour, "fillOpacity": 0.85, "color": colour if canvas else "#ffffff",
             "weight": 0.5, "opacity": 1.0}
+
+
+def draw_classes(
+    m: AtlasMap,
+    gdf: gpd.GeoDataFrame,
+    *,
+    columns: Mapping[str, list[Any]],
+    colours: Sequence[str],
+    class_labels: Sequence[str],
+    tip: Mapping[str, Any],
+    name: str,
+    page: PageOptions,
+    meta: Mapping[str, Any] | None = None,
+) -> tuple[TopoLayer, bool]:
+    """Draw areas filled by class (``columns["c"]``; -1 = missing) and zoom the map to them.
+
+    The one drawing step of the choropleth, cluster and bivariate maps: simplify and encode the
+    geometries, one fill per class (missing values hatched, or grey on a canvas).
+
+    Returns
+    -------
+    tuple
+        The layer and whether it is drawn on a canvas.
+    """
+    canvas = use_canvas(page.renderer, len(gdf))
+    geoms = web_geometries(gdf, simplify=page.simplify)
+    payload = encode(geoms, columns, precision=page.precision or default_precision(len(gdf)))
+    styles = {"classes": [fill_style(c, canvas=canvas) for c in colours],
+              "missing": missing_style(canvas)}
+    layer = TopoLayer(payload, styles=styles, tip=tip, name=name, canvas=canvas,
+                      class_labels=class_labels, meta=meta)
+    layer.add_to(m)
+    fit(m, geoms)
+    return layer, canvas
+
+
+def missing_row(label: str, n_missing: int, canvas: bool) -> list[str]:
+    """Return the legend row of areas without a value (none when every area has one)."""
+    if not n_missing:
+        return []
+    return [swatch_row(label, missing_style(canvas)["fillColor"], count=n_missing,
+                       hatch=not canvas)]

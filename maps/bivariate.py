@@ -16,21 +16,15 @@ import numpy as np
 import pandas as pd
 from healthgap.geo.indicators import Indicator, describe
 from healthgap.maps._classify import classify
-from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column, web_geometries
+from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column
 from healthgap.maps._layers import (
     DEFAULT_PAGE,
     AtlasMap,
     PageOptions,
-    TopoLayer,
     check_options,
     clean,
-    default_precision,
-    encode,
-    fill_style,
-    fit,
-    missing_style,
-    swatch_row,
-    use_canvas,
+    draw_classes,
+    missing_row,
 )
 
 from healthgap.errors import InputError
@@ -98,7 +92,6 @@ def bivariate_map(
     colours = [BIVARIATE_COLOURS[r][c] for r in range(3) for c in range(3)]
     words = [f"{xi.words.capitalize()}: {_third(c)}; {yi.words}: {_third(r)}"
              for r in range(3) for c in range(3)]
-    canvas = use_canvas(page.renderer, len(gdf))
     m = page.new_map(default_title=f"{xi.words.capitalize()} and {yi.words}",
                      n_features=len(gdf), osm=xi.uses_osm or yi.uses_osm)
     names = resolve_name_column(gdf, name_col, what=what)
@@ -108,20 +101,12 @@ def bivariate_map(
     tip = {"title": "n" if names else None, "code": True, "missing": "No value",
            "rows": [{"label": xi.label, "key": "x", "dec": 1, "units": xi.units},
                     {"label": yi.label, "key": "y", "dec": 1, "units": yi.units}], "extra": []}
-    geoms = web_geometries(gdf, simplify=page.simplify)
-    payload = encode(geoms, columns, precision=page.precision or default_precision(len(gdf)))
-    TopoLayer(payload, styles={"classes": [fill_style(c, canvas=canvas) for c in colours],
-                               "missing": missing_style(canvas)},
-              tip=tip, name=f"{xi.words.capitalize()} and {yi.words}", canvas=canvas,
-              class_labels=words, meta={"bivariate": [x_col, y_col]}).add_to(m)
-    fit(m, geoms)
+    _, canvas = draw_classes(m, gdf, columns=columns, colours=colours, class_labels=words,
+                             tip=tip, name=f"{xi.words.capitalize()} and {yi.words}", page=page,
+                             meta={"bivariate": [x_col, y_col]})
     counts = np.bincount(cell[cell >= 0], minlength=9)
-    grid = _grid(counts, xi, yi)
-    rows = [grid]
-    n_missing = int((cell < 0).sum())
-    if n_missing:
-        rows.append(swatch_row("No value for one of the two", missing_style(canvas)["fillColor"],
-                               count=n_missing, hatch=not canvas))
+    rows = [_grid(counts, xi, yi),
+            *missing_row("No value for one of the two", int((cell < 0).sum()), canvas)]
     notes = [f"Thirds of the area's neighbourhoods for each measure. Darkest: the worse third "
              f"for both ({'high' if xi.direction == 'worse' else 'low'} {xi.words}, "
              f"{'high' if yi.direction == 'worse' else 'low'} {yi.words})."]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from healthgap.geo.indicators import DIRECTIONS, Indicator, describe
 from healthgap.maps._classify import Classification, classify, fmt, grammar_palette
-from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column, web_geometries
+from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column
 from healthgap.maps._layers import (
     DEFAULT_PAGE,
     AtlasMap,
@@ -25,13 +25,9 @@ from healthgap.maps._layers import (
     TopoLayer,
     check_options,
     clean,
-    default_precision,
-    encode,
-    fill_style,
-    fit,
-    missing_style,
+    draw_classes,
+    missing_row,
     swatch_row,
-    use_canvas,
 )
 
 from healthgap.errors import InputError, ParameterError, preview
@@ -157,8 +153,6 @@ def add_choropleth(
         column=column,
     )
     colours = grammar_palette(classes.k, indicator.direction)
-    canvas = use_canvas(page.renderer, len(gdf))
-
     columns: dict[str, list[Any]] = {}
     if names_col:
         columns["n"] = clean(gdf[names_col])
@@ -174,25 +168,15 @@ def add_choropleth(
     tip = {"title": "n" if names_col else None, "code": True, "missing": MISSING_LABEL,
            "rows": [row], "extra": extra}
 
-    geoms = web_geometries(gdf, simplify=page.simplify)
-    payload = encode(geoms, columns, precision=page.precision or default_precision(len(gdf)))
-    styles = {"classes": [fill_style(c, canvas=canvas) for c in colours],
-              "missing": missing_style(canvas)}
-    layer = TopoLayer(payload, styles=styles, tip=tip, name=layer_name or label, canvas=canvas,
-                      class_labels=classes.labels,
-                      meta={"column": column, "direction": indicator.direction})
-    layer.add_to(m)
-    fit(m, geoms)
-
+    layer, canvas = draw_classes(m, gdf, columns=columns, colours=colours,
+                                 class_labels=classes.labels, tip=tip,
+                                 name=layer_name or label, page=page,
+                                 meta={"column": column, "direction": indicator.direction})
     rows = [
         swatch_row(lab, colour, count=n)
         for lab, colour, n in zip(classes.labels, colours, classes.counts, strict=True)
     ]
-    if classes.n_missing:
-        rows.append(
-            swatch_row(MISSING_LABEL, missing_style(canvas)["fillColor"], count=classes.n_missing,
-                       hatch=not canvas)
-        )
+    rows += missing_row(MISSING_LABEL, classes.n_missing, canvas)
     notes = [worse_end_note(indicator), classes.note]
     if extra:
         notes.append("For comparison: " + "; ".join(extra) + ".")

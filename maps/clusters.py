@@ -16,21 +16,16 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo.indicators import Indicator
-from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column, web_geometries
+from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column
 from healthgap.maps._layers import (
     DEFAULT_PAGE,
     AtlasMap,
     PageOptions,
-    TopoLayer,
     check_options,
     clean,
-    default_precision,
-    encode,
-    fill_style,
-    fit,
-    missing_style,
+    draw_classes,
+    missing_row,
     swatch_row,
-    use_canvas,
 )
 from healthgap.maps.choropleth import resolve_indicator
 
@@ -249,7 +244,6 @@ def _category_map(
     m = page.new_map(default_title=default_title, n_features=len(gdf), osm=osm)
     if not significant.any():
         m.subtitle = (m.subtitle + " · " if m.subtitle else "") + empty
-    canvas = use_canvas(page.renderer, len(gdf))
     lookup = {lab: i for i, lab in enumerate(order)}
     index = np.array([lookup.get(v, -1) if isinstance(v, str) else -1 for v in labels],
                      dtype=np.int64)
@@ -264,20 +258,14 @@ def _category_map(
         rows.append({"label": row_label, "key": key, "dec": dec, "units": units})
     tip = {"title": "n" if names_col else None, "code": True, "missing": NOT_TESTED,
            "rows": rows, "extra": []}
-    geoms = web_geometries(gdf, simplify=page.simplify)
-    payload = encode(geoms, columns, precision=page.precision or default_precision(len(gdf)))
-    fills = {"classes": [fill_style(styles[lab].colour, canvas=canvas) for lab in order],
-             "missing": missing_style(canvas)}
-    TopoLayer(payload, styles=fills, tip=tip, name=layer_name, canvas=canvas,
-              class_labels=[styles[lab].words for lab in order]).add_to(m)
-    fit(m, geoms)
+    _, canvas = draw_classes(m, gdf, columns=columns,
+                             colours=[styles[lab].colour for lab in order],
+                             class_labels=[styles[lab].words for lab in order], tip=tip,
+                             name=layer_name, page=page)
     counts = np.bincount(index[index >= 0], minlength=len(order))
     legend_rows = [swatch_row(styles[lab].words, styles[lab].colour, count=int(n))
                    for lab, n in zip(order, counts, strict=True)]
-    n_missing = int((index < 0).sum())
-    if n_missing:
-        legend_rows.append(swatch_row(NOT_TESTED, missing_style(canvas)["fillColor"],
-                                      count=n_missing, hatch=not canvas))
+    legend_rows += missing_row(NOT_TESTED, int((index < 0).sum()), canvas)
     if not significant.any():
         legend_rows.insert(0, f'<p class="hg-empty">{html.escape(empty)}.</p>')
     page.finish(m, legend_title=legend_title, rows=legend_rows, notes=notes)
