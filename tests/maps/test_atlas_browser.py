@@ -79,26 +79,44 @@ WORST_JS = """() => hg.registry.filter(r => r.spec.column).map(r => {
 })"""
 
 
-def test_every_page_opens_offline_in_english_and_draws_the_worst_area_in_the_worse_colour(
-        browser, demo_build):  # noqa: F811
-    checked: dict[str, int] = {}
+@pytest.fixture(scope="module")
+def page_facts(browser, demo_build):  # noqa: F811
+    """Open every map page once and read what the tests below check."""
+    facts = {}
     for path in map_pages(demo_build):
         context, page, requests, problems = open_offline(browser, path)
         try:
-            assert problems == [], (path.name, problems)
-            assert all(u.startswith("file://") for u in requests)
-            assert page.evaluate("document.documentElement.lang") == "en-GB"
-            viewport = page.get_attribute('meta[name="viewport"]', "content")
-            assert "user-scalable=no" not in viewport and "maximum-scale" not in viewport
-            for layer in page.evaluate(WORST_JS):
-                ind = describe(layer["column"])
-                # the direction drawn is the catalogue's, not something the page decided
-                assert layer["direction"] == ind.direction, (path.name, layer)
-                if ind.direction != "neutral":
-                    assert layer["fill"] == WORSE_COLOUR, (path.name, layer)
-                    checked[layer["column"]] = checked.get(layer["column"], 0) + 1
+            facts[path.name] = {
+                "problems": problems, "requests": requests,
+                "lang": page.evaluate("document.documentElement.lang"),
+                "viewport": page.get_attribute('meta[name="viewport"]', "content"),
+                "worst": page.evaluate(WORST_JS),
+                "columns": page.evaluate("hg.registry.filter(r => r.spec.column)"
+                                         ".map(r => r.spec.column)"),
+                "title": page.title(), "h1": page.inner_text(".hg-title h1"),
+                "legend": page.inner_text(".hg-legend"),
+                "credit": page.inner_text(".leaflet-control-attribution"),
+            }
         finally:
             context.close()
+    return facts
+
+
+def test_every_page_opens_offline_in_english_and_draws_the_worst_area_in_the_worse_colour(
+        page_facts):
+    checked: dict[str, int] = {}
+    for name, f in page_facts.items():
+        assert f["problems"] == [], (name, f["problems"])
+        assert all(u.startswith("file://") for u in f["requests"])
+        assert f["lang"] == "en-GB"
+        assert "user-scalable=no" not in f["viewport"] and "maximum-scale" not in f["viewport"]
+        for layer in f["worst"]:
+            ind = describe(layer["column"])
+            # the direction drawn is the catalogue's, not something the page decided
+            assert layer["direction"] == ind.direction, (name, layer)
+            if ind.direction != "neutral":
+                assert layer["fill"] == WORSE_COLOUR, (name, layer)
+                checked[layer["column"]] = checked.get(layer["column"], 0) + 1
     # male life expectancy appears on its choropleth and its cliffs page; both checked
     assert checked.get("le_male", 0) >= 2 and checked.get("imd_score", 0) >= 1
     assert checked.get("imd_decile", 0) >= 1  # decile 1 (most deprived) is the worse end
@@ -107,43 +125,28 @@ def test_every_page_opens_offline_in_english_and_draws_the_worst_area_in_the_wor
 RAW = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
 
 
-def test_no_title_or_legend_shows_a_raw_column_name(browser, demo_build):  # noqa: F811
+def test_no_title_or_legend_shows_a_raw_column_name(page_facts, demo_build):
     columns: set[str] = set()
     for layer in ("lsoa", "msoa", "place", "system"):
         columns |= {c for c in read(demo_build, layer).columns if "_" in c}
     assert {"le_male", "imd_score", "gp_road_distance_km"} <= columns
-    for path in map_pages(demo_build):
-        context, page, _, _ = open_offline(browser, path)
-        try:
-            texts = [page.title(), page.inner_text(".hg-title h1"),
-                     page.inner_text(".hg-legend")]
-            for text in texts:
-                raw = [w for w in RAW.findall(text) if w in columns]
-                assert raw == [], (path.name, raw, text[:200])
-            assert "High-High" not in texts[2] and "Low-Low" not in texts[2]
-            # the title names the indicator's area and period (from the catalogue)
-            columns = page.evaluate("hg.registry.filter(r => r.spec.column)"
-                                    ".map(r => r.spec.column)")
-            assert "Synthetic Demo" in texts[0], texts[0]
-            for c in columns:
-                assert describe(c).period in texts[0], (texts[0], c)
-        finally:
-            context.close()
+    for name, f in page_facts.items():
+        for text in (f["title"], f["h1"], f["legend"]):
+            raw = [w for w in RAW.findall(text) if w in columns]
+            assert raw == [], (name, raw, text[:200])
+        assert "High-High" not in f["legend"] and "Low-Low" not in f["legend"]
+        # the title names the area and the indicator's period (from the catalogue)
+        assert "Synthetic Demo" in f["title"], f["title"]
+        for c in f["columns"]:
+            assert describe(c).period in f["title"], (f["title"], c)
 
 
-def test_pages_drawn_from_openstreetmap_credit_it(browser, demo_build):  # noqa: F811
+def test_pages_drawn_from_openstreetmap_credit_it(page_facts):
     osm_pages = 0
-    for path in map_pages(demo_build):
-        context, page, _, _ = open_offline(browser, path)
-        try:
-            columns = page.evaluate("hg.registry.filter(r => r.spec.column)"
-                                    ".map(r => r.spec.column)")
-            credit = page.inner_text(".leaflet-control-attribution")
-            if any(describe(c).uses_osm for c in columns):
-                osm_pages += 1
-                assert OSM_ATTRIBUTION in credit, path.name
-        finally:
-            context.close()
+    for name, f in page_facts.items():
+        if any(describe(c).uses_osm for c in f["columns"]):
+            osm_pages += 1
+            assert OSM_ATTRIBUTION in f["credit"], name
     assert osm_pages >= 3  # green space, fast food, drive times
 
 
