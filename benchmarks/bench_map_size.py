@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from healthgap.maps._assets import remote_resources  # noqa: E402
 from healthgap.maps._geometry import to_js, topology, web_geometries  # noqa: E402
-from healthgap.maps._layers import default_precision  # noqa: E402
+from healthgap.maps._layers import PageOptions, default_precision  # noqa: E402
 from healthgap.maps.choropleth import choropleth  # noqa: E402
 
 FRIMLEY = "E54000034"
@@ -170,7 +170,7 @@ def main() -> None:
     print(f"ICS map (Frimley, {len(ics)} LSOAs, place and system outlines):")
     ics_html = timed("build + render", lambda: choropleth(
         ics, "imd_score", label="IMD 2019 score",
-        boundaries=[places, system]).get_root().render())
+        page=PageOptions(boundaries=[places, system])).get_root().render())
 
     sizes = {name: len(text.encode("utf-8")) / MB
              for name, text in (("naive", naive_html), ("ours", ours_html), ("ics", ics_html))}

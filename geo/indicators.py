@@ -1,7 +1,15 @@
-"""What each indicator column means: label, units, source and which way is worse.
+"""The one indicator catalogue: what each column means and which way is worse.
 
-One table that maps (legends, tooltips) and the API (layer fields) both read, so that a column
-is described the same way everywhere.
+Every table, map, legend, tooltip and API field reads an indicator's words from here, so the same
+column is described the same way everywhere and its *worse* end is always drawn the same way.
+
+An entry gives the title in words (``label``), the unit (``units``, said once: never repeated in
+the label), whether a higher value is better, worse or neither (``higher_is_worse``), the source
+(publisher and licence), the period the data describe, and a short noun used in sentences
+("cluster of low *male life expectancy*").
+
+To add indicators, append :class:`Indicator` entries to a block of your own at the end of
+:func:`_catalogue` (or call :func:`register` from the stage that makes the column).
 """
 
 from __future__ import annotations
@@ -11,6 +19,13 @@ from dataclasses import asdict, dataclass
 IMD_SOURCE = "English Indices of Deprivation 2019, MHCLG (OGL v3)"
 LE_SOURCE = "OHID Local Health, life expectancy at birth 2015-19 (OGL v3)"
 POP_SOURCE = "ONS small-area population estimates mid-2017 (OGL v3)"
+OSM_SOURCE = "OpenStreetMap contributors (ODbL)"
+NHS_SOURCE = "NHS Digital ODS practice and hospital lists (OGL v3); roads: " + OSM_SOURCE
+
+IMD_PERIOD = "IMD 2019 (most data 2015-16)"
+LE_PERIOD = "2015-19"
+POP_PERIOD = "mid-2017"
+OSM_PERIOD = "the build's OpenStreetMap extract"
 
 IMD_DOMAINS = {"income": "Income", "employment": "Employment",
                "education": "Education, skills and training",
@@ -22,6 +37,9 @@ IMD_SUBDOMAINS = {"children_and_young_people": "Children and young people",
                   "wider_barriers": "Wider barriers", "indoors": "Indoors living environment",
                   "outdoors": "Outdoors living environment"}
 
+DIRECTIONS = ("worse", "better", "neutral")
+"""What a higher value means: :attr:`Indicator.direction`."""
+
 
 @dataclass(frozen=True)
 class Indicator:
@@ -32,9 +50,9 @@ class Indicator:
     name
         The column name.
     label
-        A plain-English label.
+        The indicator in words (legend and page titles); no units in it.
     units
-        Units as shown in legends (``years``, ``score``, ``rank (1 = most deprived)``...).
+        The unit, said once (``years``, ``score``, ``km``...); empty for a pure number.
     source
         Publisher and licence.
     higher_is_worse
@@ -42,6 +60,13 @@ class Indicator:
         (life expectancy), None when neither (counts, codes).
     kind
         ``continuous``, ``rank``, ``decile`` or ``category``.
+    period
+        The period the data describe (``2015-19``, ``mid-2017``...).
+    noun
+        A short noun phrase for sentences ("male life expectancy", "deprivation"); defaults to
+        the label in lower case.
+    scale
+        How to read the values, when the unit alone does not say (``1 = most deprived 10%``).
     """
 
     name: str
@@ -50,49 +75,162 @@ class Indicator:
     source: str
     higher_is_worse: bool | None = None
     kind: str = "continuous"
+    period: str = ""
+    noun: str = ""
+    scale: str = ""
+
+    @property
+    def direction(self) -> str:
+        """``"worse"``, ``"better"`` or ``"neutral"``: what a higher value means."""
+        if self.higher_is_worse is None:
+            return "neutral"
+        return "worse" if self.higher_is_worse else "better"
+
+    @property
+    def words(self) -> str:
+        """The short noun phrase used in sentences."""
+        return self.noun or self.label[:1].lower() + self.label[1:]
+
+    @property
+    def uses_osm(self) -> bool:
+        """Whether the indicator is derived from OpenStreetMap data (ODbL credit needed)."""
+        return "openstreetmap" in self.source.lower()
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly form."""
-        return asdict(self)
+        return {**asdict(self), "direction": self.direction}
+
+
+_RANK = "rank"
+_RANK_SCALE = "1 = most deprived of 32,844 neighbourhoods"
+_DECILE = "decile"
+_DECILE_SCALE = "1 = most deprived 10% of England"
+
+
+def _imd_entries() -> list[Indicator]:
+    items = [
+        Indicator("imd_score", "Deprivation (IMD 2019 score)", "score", IMD_SOURCE, True,
+                  period=IMD_PERIOD, noun="deprivation", scale="higher = more deprived"),
+        Indicator("imd_rank", "Deprivation rank in England (IMD 2019)", _RANK, IMD_SOURCE,
+                  False, _RANK, IMD_PERIOD, "deprivation rank", _RANK_SCALE),
+        Indicator("imd_decile", "Deprivation decile in England (IMD 2019)", _DECILE, IMD_SOURCE,
+                  False, _DECILE, IMD_PERIOD, "deprivation decile", _DECILE_SCALE),
+        Indicator("imd_decile_area", "Deprivation decile within the area (IMD 2019)", _DECILE,
+                  IMD_SOURCE, False, _DECILE, IMD_PERIOD, "deprivation decile within the area",
+                  "1 = most deprived 10% of the area"),
+        Indicator("income_score_rate_approx", "Income deprivation rate (approximate)",
+                  "share of residents", IMD_SOURCE, True, period=IMD_PERIOD,
+                  noun="income deprivation"),
+        Indicator("employment_score_rate_approx", "Employment deprivation rate (approximate)",
+                  "share of working-age residents", IMD_SOURCE, True, period=IMD_PERIOD,
+                  noun="employment deprivation"),
+    ]
+    for key, label in IMD_DOMAINS.items():
+        noun = f"{label.lower()} deprivation"
+        items.append(Indicator(f"{key}_rank", f"{label} deprivation rank (IMD 2019 domain)",
+                               _RANK, IMD_SOURCE, False, _RANK, IMD_PERIOD, noun + " rank",
+                               _RANK_SCALE))
+        items.append(Indicator(f"{key}_decile", f"{label} deprivation decile (IMD 2019 domain)",
+                               _DECILE, IMD_SOURCE, False, _DECILE, IMD_PERIOD,
+                               noun + " decile", _DECILE_SCALE))
+    for key, label in IMD_SUBDOMAINS.items():
+        items.append(Indicator(f"sub_{key}_rank", f"{label} deprivation rank (IMD 2019 "
+                               "sub-domain)", _RANK, IMD_SOURCE, False, _RANK, IMD_PERIOD,
+                               scale=_RANK_SCALE))
+        items.append(Indicator(f"sub_{key}_decile", f"{label} deprivation decile (IMD 2019 "
+                               "sub-domain)", _DECILE, IMD_SOURCE, False, _DECILE, IMD_PERIOD,
+                               scale=_DECILE_SCALE))
+    return items
+
+
+def _le_entries() -> list[Indicator]:
+    items = []
+    for sex in ("male", "female"):
+        title = sex.capitalize()
+        items += [
+            Indicator(f"le_{sex}", f"{title} life expectancy at birth", "years", LE_SOURCE,
+                      False, period=LE_PERIOD, noun=f"{sex} life expectancy"),
+            Indicator(f"le_{sex}_pwmean", f"{title} life expectancy at birth (population-"
+                      "weighted mean of neighbourhoods)", "years", LE_SOURCE, False,
+                      period=LE_PERIOD, noun=f"{sex} life expectancy"),
+            Indicator(f"le_{sex}_min", f"Lowest {sex} life expectancy of the neighbourhoods",
+                      "years", LE_SOURCE, False, period=LE_PERIOD),
+            Indicator(f"le_{sex}_max", f"Highest {sex} life expectancy of the neighbourhoods",
+                      "years", LE_SOURCE, False, period=LE_PERIOD),
+            Indicator(f"le_{sex}_range", f"Gap in {sex} life expectancy between neighbourhoods",
+                      "years", LE_SOURCE, True, period=LE_PERIOD,
+                      noun=f"gap in {sex} life expectancy"),
+        ]
+    return items
+
+
+def _environment_entries() -> list[Indicator]:
+    items = [
+        Indicator("air_quality_ratio_sum", "Air pollution (IMD air-quality indicator)",
+                  "sum of ratios to limit values", IMD_SOURCE, True, period=IMD_PERIOD,
+                  noun="air pollution",
+                  scale="NO2, particulates, benzene and SO2, each divided by its limit"),
+        Indicator("no2_ratio_to_limit", "Nitrogen dioxide (ratio to its limit value)", "ratio",
+                  IMD_SOURCE, True, period=IMD_PERIOD, noun="nitrogen dioxide"),
+        Indicator("pm_ratio_to_limit", "Particulates (ratio to their limit value)", "ratio",
+                  IMD_SOURCE, True, period=IMD_PERIOD, noun="particulates"),
+        Indicator("benzene_ratio_to_limit", "Benzene (ratio to its limit value)", "ratio",
+                  IMD_SOURCE, True, period=IMD_PERIOD, noun="benzene"),
+        Indicator("so2_ratio_to_limit", "Sulphur dioxide (ratio to its limit value)", "ratio",
+                  IMD_SOURCE, True, period=IMD_PERIOD, noun="sulphur dioxide"),
+        Indicator("housing_poor_condition_share", "Housing in poor condition",
+                  "share of dwellings", IMD_SOURCE, True, period=IMD_PERIOD),
+        Indicator("no_central_heating_share", "Homes without central heating",
+                  "share of dwellings", IMD_SOURCE, True, period=IMD_PERIOD),
+        Indicator("road_traffic_accident_rate", "Road injuries to pedestrians and cyclists",
+                  "rate", IMD_SOURCE, True, period=IMD_PERIOD,
+                  scale="MHCLG's rate relative to residents and workers, as published"),
+        Indicator("green_share", "Green space", "share of the area", OSM_SOURCE, False,
+                  period=OSM_PERIOD, noun="green space"),
+        Indicator("fast_food_per_1000", "Fast-food outlets", "per 1,000 residents", OSM_SOURCE,
+                  True, period=OSM_PERIOD, noun="fast-food outlet density"),
+        Indicator("off_licence_per_1000", "Off-licences", "per 1,000 residents", OSM_SOURCE,
+                  True, period=OSM_PERIOD, noun="off-licence density"),
+    ]
+    return items
+
+
+def _access_entries() -> list[Indicator]:
+    road = {"gp": "a GP surgery", "store": "a general store or supermarket",
+            "primary_school": "a primary school", "post_office": "a post office"}
+    items = [
+        Indicator(f"{key}_road_distance_km", f"Road distance to {what} (IMD)", "km",
+                  IMD_SOURCE, True, period=IMD_PERIOD, noun=f"road distance to {what}")
+        for key, what in road.items()
+    ]
+    lists = {"gp": "GP practices December 2023", "hospital": "hospital sites 2022"}
+    for key, what in (("gp", "GP practice"), ("hospital", "hospital")):
+        period = f"{lists[key]}; roads from the build's OpenStreetMap extract"
+        items += [
+            Indicator(f"{key}_time_min", f"Drive time to the nearest {what}", "minutes",
+                      NHS_SOURCE, True, period=period, noun=f"drive time to a {what}"),
+            Indicator(f"{key}_distance_km", f"Road distance to the nearest {what}", "km",
+                      NHS_SOURCE, True, period=period),
+            Indicator(f"{key}_e2sfca_per_1000", f"{what.capitalize()} accessibility "
+                      "(enhanced two-step floating catchment)", "per 1,000 residents",
+                      NHS_SOURCE, False, period=period, noun=f"{what} accessibility"),
+        ]
+        for minutes in (10, 15, 20, 30):
+            items.append(Indicator(f"{key}_n_{minutes}min", f"{what.capitalize()}s within "
+                                   f"{minutes} minutes' drive", "count", NHS_SOURCE, False,
+                                   period=period))
+    return items
 
 
 def _catalogue() -> dict[str, Indicator]:
     items = [
-        Indicator("population", "Population (mid-2017)", "people", POP_SOURCE, None),
-        Indicator("imd_score", "IMD 2019 score", "score (higher = more deprived)", IMD_SOURCE,
-                  True),
-        Indicator("imd_rank", "IMD 2019 rank in England", "rank (1 = most deprived of 32,844)",
-                  IMD_SOURCE, False, "rank"),
-        Indicator("imd_decile", "IMD 2019 national decile", "decile (1 = most deprived 10%)",
-                  IMD_SOURCE, False, "decile"),
-        Indicator("imd_decile_area", "IMD 2019 decile within the area",
-                  "decile (1 = most deprived 10% of the area)", IMD_SOURCE, False, "decile"),
-        Indicator("income_score_rate_approx", "Income deprivation rate (approximate)",
-                  "share of residents", IMD_SOURCE, True),
-        Indicator("employment_score_rate_approx", "Employment deprivation rate (approximate)",
-                  "share of working-age residents", IMD_SOURCE, True),
-        Indicator("le_male", "Male life expectancy at birth", "years", LE_SOURCE, False),
-        Indicator("le_female", "Female life expectancy at birth", "years", LE_SOURCE, False),
-        Indicator("le_male_pwmean", "Male life expectancy (population-weighted mean of MSOAs)",
-                  "years", LE_SOURCE, False),
-        Indicator("le_female_pwmean",
-                  "Female life expectancy (population-weighted mean of MSOAs)", "years",
-                  LE_SOURCE, False),
-        Indicator("le_male_range", "Gap in male life expectancy between neighbourhoods",
-                  "years", LE_SOURCE, True),
-        Indicator("le_female_range", "Gap in female life expectancy between neighbourhoods",
-                  "years", LE_SOURCE, True),
+        Indicator("population", "Population", "people", POP_SOURCE, None, period=POP_PERIOD),
+        *_imd_entries(),
+        *_le_entries(),
+        *_environment_entries(),
+        *_access_entries(),
     ]
-    for key, label in IMD_DOMAINS.items():
-        items.append(Indicator(f"{key}_rank", f"IMD 2019 {label} rank",
-                               "rank (1 = most deprived of 32,844)", IMD_SOURCE, False, "rank"))
-        items.append(Indicator(f"{key}_decile", f"IMD 2019 {label} decile",
-                               "decile (1 = most deprived 10%)", IMD_SOURCE, False, "decile"))
-    for key, label in IMD_SUBDOMAINS.items():
-        items.append(Indicator(f"sub_{key}_rank", f"IMD 2019 {label} sub-domain rank",
-                               "rank (1 = most deprived of 32,844)", IMD_SOURCE, False, "rank"))
-        items.append(Indicator(f"sub_{key}_decile", f"IMD 2019 {label} sub-domain decile",
-                               "decile (1 = most deprived 10%)", IMD_SOURCE, False, "decile"))
+    # ---- entries added by other stages: append a block of your own below this line ----
     return {i.name: i for i in items}
 
 
@@ -198,3 +336,8 @@ def _whatif_catalogue() -> list[Indicator]:
 
 for _item in _whatif_catalogue():
     INDICATORS.setdefault(_item.name, _item)
+
+
+def is_catalogued(column: str) -> bool:
+    """Whether ``column`` has an entry (pages refuse to title a map with a raw column name)."""
+    return column in INDICATORS

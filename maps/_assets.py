@@ -86,6 +86,51 @@ _PAGE_CSS = """
 .hg-charts figcaption { font-size: 12px; color: #444; }
 .hg-charts svg { max-width: 100%; height: auto; }
 .leaflet-tooltip { font-size: 13px; }
+.hg-fold > summary { cursor: pointer; list-style-position: outside; }
+.hg-fold > summary h4 { display: inline; }
+.hg-csv { margin: 6px 0 0; }
+.hg-csv button, .hg-search input { font: inherit; }
+.hg-search input { width: 15em; padding: 3px 5px; }
+.hg-search .hg-found { font-size: 12px; color: #444; margin-top: 2px; }
+.leaflet-tooltip.hg-label { background: rgba(255, 255, 255, 0.75); border: 0; box-shadow: none;
+  padding: 0 3px; font-weight: 600; color: #111; }
+.leaflet-tooltip.hg-label::before { display: none; }
+.leaflet-tooltip.hg-label-area { font-weight: 400; font-size: 11px; }
+.hg-empty { font-weight: bold; color: #222; }
+a:focus, button:focus, input:focus, summary:focus,
+.leaflet-control-layers-toggle:focus { outline: 3px solid #ffbf47; outline-offset: 1px; }
+@media (max-width: 600px) {
+  .hg-title { max-width: 62vw; padding: 4px 6px; }
+  .hg-title h1 { font-size: 13px; }
+  .hg-title p { display: none; }
+  .hg-legend { max-width: 70vw; max-height: 40vh; overflow: auto; padding: 4px 6px; }
+  .hg-search { padding: 3px 4px; }
+  .hg-search label { position: absolute; width: 1px; height: 1px; overflow: hidden;
+    clip: rect(0 0 0 0); white-space: nowrap; }
+  .hg-search br { display: none; }
+  .hg-search input { width: 8.5em; }
+  .hg-banner { white-space: normal; width: 100%; font-size: 11px; padding: 3px 6px;
+    border-radius: 0; text-align: center; box-sizing: border-box; }
+  .hg-charts { max-width: 80vw; }
+  .leaflet-control-attribution { max-width: 100vw; font-size: 9px; }
+}
+@media print {
+  @page { size: A4 landscape; margin: 8mm; }
+  html, body { width: 281mm; height: 190mm; margin: 0; }
+  .folium-map { position: absolute !important; left: 0; top: 0; width: 185mm !important;
+    height: 190mm !important; }
+  .leaflet-control-zoom, .leaflet-control-layers, .hg-search, .hg-csv,
+  .hg-charts, .hg-banner { display: none !important; }
+  .leaflet-top.leaflet-left, .leaflet-bottom.leaflet-right { position: fixed; left: 190mm;
+    width: 88mm; right: auto; }
+  .leaflet-top.leaflet-left { top: 0; }
+  .leaflet-bottom.leaflet-right { top: 50mm; bottom: auto; }
+  .leaflet-top.leaflet-left .leaflet-control, .leaflet-bottom.leaflet-right .leaflet-control {
+    float: none; margin: 0 0 3mm; clear: both; box-shadow: none; }
+  .hg-title, .hg-legend { max-width: none; }
+  .leaflet-control-attribution { max-width: none; }
+  .leaflet-control-scale { display: none; }
+}
 """
 
 _HATCH_SVG = (
@@ -172,7 +217,149 @@ var hg = (function () {
     if (spec.points) { opts.pointToLayer = function (f, ll) { return L.circleMarker(ll, st(f)); }; }
     if (spec.canvas) { opts.renderer = L.canvas({padding: 0.5}); }
     lyr = L.geoJson(features(d), opts);
+    registry.push({layer: lyr, spec: spec, data: d});
     return lyr;
+  }
+  var registry = [];
+  function cell(v) {
+    if (missing(v)) { return ""; }
+    var t = String(v);
+    return /[",\n]/.test(t) ? "\"" + t.replace(/"/g, "\"\"") + "\"" : t;
+  }
+  /* A CSV of what the page draws: every data layer's rows, with the tooltip's labels. */
+  function csv() {
+    var lines = [];
+    registry.forEach(function (r) {
+      if (!r.spec.tip) { return; }
+      var t = r.spec.tip, head = ["layer", "code"], keys = [];
+      if (t.title) { head.push("name"); keys.push(t.title); }
+      t.rows.forEach(function (row) {
+        head.push(row.label + (row.units ? " (" + row.units + ")" : ""));
+        keys.push(row.key);
+        if (row.ci) {
+          head.push(row.ciLabel + " lower"); keys.push(row.ci[0]);
+          head.push(row.ciLabel + " upper"); keys.push(row.ci[1]);
+        }
+      });
+      if (r.spec.classLabels) { head.push("map class"); }
+      if (!lines.length) { lines.push(head.map(cell).join(",")); }
+      for (var i = 0; i < r.data.id.length; i++) {
+        var row = [r.spec.name, r.data.id[i]];
+        keys.forEach(function (k) { row.push(r.data.p[k] ? r.data.p[k][i] : null); });
+        if (r.spec.classLabels) {
+          var c = r.data.p.c ? r.data.p.c[i] : null;
+          row.push(missing(c) || c < 0 ? t.missing : r.spec.classLabels[c]);
+        }
+        lines.push(row.map(cell).join(","));
+      }
+    });
+    return lines.join("\r\n") + "\r\n";
+  }
+  function download(name) {
+    var blob = new Blob(["\ufeff" + csv()], {type: "text/csv;charset=utf-8"});
+    var a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 0);
+  }
+  function centre(l) { return l.getBounds ? l.getBounds().getCenter() : l.getLatLng(); }
+  /* Names on the map: places from their zoom on, neighbourhoods in view from AREA_ZOOM on. */
+  function labels(map, areaZoom) {
+    var group = L.layerGroup().addTo(map);
+    function redraw() {
+      group.clearLayers();
+      var z = map.getZoom(), view = map.getBounds();
+      registry.forEach(function (r) {
+        var nameKey = r.spec.tip ? r.spec.tip.title : (r.spec.labels !== null ? "n" : null);
+        var from = r.spec.tip ? areaZoom : r.spec.labels;
+        if (!nameKey || from === null || from === undefined || z < from || r.spec.points) {
+          return;
+        }
+        if (!map.hasLayer(r.layer)) { return; }
+        var n = 0;
+        r.layer.eachLayer(function (l) {
+          var name = l.feature.properties[nameKey], at = centre(l);
+          if (missing(name) || n >= 250 || !view.contains(at)) { return; }
+          n += 1;
+          group.addLayer(L.tooltip({permanent: true, direction: "center",
+            className: r.spec.tip ? "hg-label hg-label-area" : "hg-label",
+            interactive: false}).setLatLng(at).setContent(esc(name)));
+        });
+      });
+    }
+    map.on("zoomend moveend overlayadd overlayremove", redraw);
+    redraw();
+  }
+  /* Find a neighbourhood or place by code or name and zoom to it. */
+  function search(map) {
+    var entries = [];
+    registry.forEach(function (r) {
+      var key = r.spec.tip ? r.spec.tip.title : (r.spec.labels !== null ? "n" : null);
+      r.layer.eachLayer(function (l) {
+        var name = key ? l.feature.properties[key] : null;
+        entries.push({code: String(l.feature.id), name: missing(name) ? "" : String(name),
+                      layer: l, owner: r});
+      });
+    });
+    if (!entries.length) { return; }
+    var id = "hg-find-" + Math.random().toString(36).slice(2), opts = "";
+    var seen = {};
+    entries.forEach(function (e) {
+      var text = e.name ? e.name + " (" + e.code + ")" : e.code;
+      if (!seen[text]) { seen[text] = 1; opts += '<option value="' + esc(text) + '">'; }
+    });
+    var box = control(map, "topleft", "hg-box hg-search",
+      '<label for="' + id + '">Find a place or neighbourhood</label><br>' +
+      '<input id="' + id + '" type="search" list="' + id + '-list" autocomplete="off" ' +
+      'placeholder="name or code"><datalist id="' + id + '-list">' + opts + '</datalist>' +
+      '<div class="hg-found" role="status" aria-live="polite"></div>');
+    var div = box.getContainer(), input = div.querySelector("input"),
+        out = div.querySelector(".hg-found");
+    function go() {
+      var q = input.value.trim().toLowerCase(), m = /\(([^()]+)\)\s*$/.exec(q), hit = null;
+      if (!q) { return; }
+      var code = m ? m[1] : q;
+      entries.forEach(function (e) {
+        if (!hit && e.code.toLowerCase() === code) { hit = e; }
+      });
+      entries.forEach(function (e) {
+        if (!hit && e.name.toLowerCase() === q) { hit = e; }
+      });
+      entries.forEach(function (e) {
+        if (!hit && e.name && e.name.toLowerCase().indexOf(q) === 0) { hit = e; }
+      });
+      if (!hit) { out.textContent = "Nothing found for “" + input.value + "”"; return; }
+      if (!map.hasLayer(hit.owner.layer)) { map.addLayer(hit.owner.layer); }
+      if (hit.layer.getBounds) {
+        map.fitBounds(hit.layer.getBounds(), {maxZoom: 14, animate: false});
+      } else { map.setView(hit.layer.getLatLng(), 14, {animate: false}); }
+      if (hit.layer.getTooltip()) { hit.layer.openTooltip(centre(hit.layer)); }
+      out.textContent = "Showing " + (hit.name ? hit.name + " (" + hit.code + ")" : hit.code);
+    }
+    input.addEventListener("change", go);
+    input.addEventListener("keydown", function (e) { if (e.key === "Enter") { go(); } });
+  }
+  function tools(map, areaZoom) {
+    /* Keyboard order: the controls (search, legend, layers) before the areas, each of which
+       Leaflet makes focusable to show its tooltip. Controls are placed by CSS, not DOM order. */
+    var box = map.getContainer(), cc = box.querySelector(".leaflet-control-container");
+    if (cc) { box.insertBefore(cc, box.firstChild); }
+    search(map);
+    labels(map, areaZoom);
+    var name = (document.title || "map").replace(/[^A-Za-z0-9]+/g, "-")
+      .replace(/^-|-$/g, "").toLowerCase().slice(0, 80) + ".csv";
+    document.querySelectorAll(".hg-download").forEach(function (b) {
+      b.addEventListener("click", function () { download(name); });
+    });
+    if (window.matchMedia("(max-width: 600px)").matches) {
+      document.querySelectorAll("details.hg-fold").forEach(function (d) { d.open = false; });
+    }
+    var fitted = map.getBounds();
+    window.addEventListener("beforeprint", function () {
+      map.invalidateSize(); map.fitBounds(fitted);
+    });
   }
   function control(map, position, cls, html) {
     var c = L.control({position: position});
@@ -187,7 +374,7 @@ var hg = (function () {
     return c;
   }
   return {esc: esc, num: num, features: features, style: style, tip: tip, layer: layer,
-          control: control};
+          control: control, csv: csv, tools: tools, registry: registry};
 })();
 """
 

@@ -254,7 +254,8 @@ def classify(
     counts = np.bincount(index[present], minlength=len(edges)).tolist()
     labels = []
     lower = float(y.min()) if resolved != "rank_deciles" else 1.0
-    label_decimals = 0 if resolved == "rank_deciles" else decimals
+    label_decimals = 0 if resolved == "rank_deciles" else _distinct_decimals(lower, edges,
+                                                                             decimals)
     for i, upper in enumerate(edges):
         lo = lower if i == 0 else edges[i - 1]
         if resolved == "rank_deciles":
@@ -263,6 +264,19 @@ def classify(
         else:
             labels.append(f"{fmt(lo, label_decimals)} – {fmt(upper, label_decimals)}")
     return Classification(resolved, index, labels, counts, edges, None, note)
+
+
+def _distinct_decimals(lower: float, edges: Sequence[float], decimals: int) -> int:
+    """Return the fewest decimals (``decimals`` to 6) that print every class bound apart.
+
+    So no legend class reads "0.1 – 0.1" and no two classes share a printed bound.
+    """
+    bounds = [lower, *edges]
+    for d in range(decimals, 7):
+        shown = [fmt(b, d) for b in bounds]
+        if len(set(shown)) == len(shown) or d == 6:
+            return d
+    return decimals
 
 
 def _mapclassify_bins(y: np.ndarray, scheme: str, k: int) -> tuple[list[float], str]:
@@ -312,3 +326,39 @@ def palette(n: int, *, cmap: str = "YlGnBu", reverse: bool = False) -> list[str]
         positions = np.linspace(0.12, 0.95, n)
     colours = [to_hex(colour_map(float(p))) for p in positions]
     return colours[::-1] if reverse else colours
+
+
+WORSE_CMAP = "YlOrRd"
+"""Colour map of every indicator with a worse end: pale = better, dark red = worse."""
+
+NEUTRAL_CMAP = "YlGnBu"
+"""Colour map of indicators where higher is neither better nor worse (counts, population)."""
+
+
+def grammar_palette(n: int, direction: str) -> list[str]:
+    """Return ``n`` class colours in the order of the values (lowest class first).
+
+    The one colour grammar of the atlas: for an indicator whose higher values are worse the
+    highest class is dark red; for one whose higher values are better the *lowest* class is dark
+    red; neutral indicators use a blue scale with no red in it. So the worse end of every
+    indicator is drawn in :data:`WORSE_COLOUR` on every page.
+
+    Parameters
+    ----------
+    n
+        Number of classes.
+    direction
+        ``"worse"``, ``"better"`` or ``"neutral"`` (what a higher value means; see
+        ``geo.indicators.Indicator.direction``).
+    """
+    if direction == "worse":
+        return palette(n, cmap=WORSE_CMAP)
+    if direction == "better":
+        return palette(n, cmap=WORSE_CMAP, reverse=True)
+    if direction == "neutral":
+        return palette(n, cmap=NEUTRAL_CMAP)
+    raise ParameterError(f"direction: expected 'worse', 'better' or 'neutral', got {direction!r}")
+
+
+WORSE_COLOUR = palette(2, cmap=WORSE_CMAP)[-1]
+"""The colour of the worse end of every indicator with a direction."""

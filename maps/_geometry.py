@@ -27,10 +27,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from healthgap.geo import BNG, WGS84
+from healthgap.geo import WGS84
+from healthgap.geo._validation import require_bng
 
 from healthgap.errors import (
-    CRSError,
     DuplicateCodeError,
     GeometryError,
     InputError,
@@ -47,6 +47,7 @@ NAME_COLUMNS = {
     "lad22cd": "lad22nm",
     "sicbl22cd": "sicbl22nm",
     "icb22cd": "icb22nm",
+    "nbhd_cd": "nbhd_nm",
 }
 """Name column of each area-code index."""
 
@@ -55,7 +56,8 @@ LEVEL_NAMES = {
     "msoa11cd": "Neighbourhoods (MSOA)",
     "lad22cd": "Places (local authorities)",
     "sicbl22cd": "Sub-ICB locations",
-    "icb22cd": "Integrated care system",
+    "icb22cd": "System (integrated care board)",
+    "nbhd_cd": "Neighbourhoods",
 }
 """Plain-English layer name of each area-code index."""
 
@@ -99,7 +101,8 @@ def check_frame(
     InputError
         If it is not a GeoDataFrame or is empty.
     CRSError
-        If its CRS is missing or not EPSG:27700.
+        If its CRS is missing or not British National Grid (the one rule of
+        ``geo._validation.require_bng``: a BNG CRS without an EPSG code is accepted).
     MissingColumnError
         If a required column is absent.
     DuplicateCodeError
@@ -107,17 +110,21 @@ def check_frame(
     GeometryError
         If a geometry is missing or empty, or of a type not allowed.
     """
-    if not isinstance(gdf, gpd.GeoDataFrame):
-        raise InputError(f"{what}: expected GeoDataFrame, got {type(gdf).__name__}")
+    frame = require_bng(gdf, name=what)
+    return _check_contents(frame, what=what, columns=columns, geom_types=geom_types,
+                           unique_index=unique_index)
+
+
+def _check_contents(
+    gdf: gpd.GeoDataFrame,
+    *,
+    what: str,
+    columns: Sequence[str],
+    geom_types: Sequence[str] | None,
+    unique_index: bool,
+) -> gpd.GeoDataFrame:
     if len(gdf) == 0:
         raise InputError(f"{what}: the frame has no rows")
-    if gdf.crs is None:
-        raise CRSError(f"{what}: the frame has no CRS; expected {BNG} (British National Grid)")
-    if gdf.crs.to_epsg() != 27700:
-        raise CRSError(
-            f"{what}: expected CRS {BNG} (British National Grid), got {gdf.crs.to_string()}; "
-            "maps/ reprojects a copy to EPSG:4326 itself"
-        )
     missing = [c for c in columns if c not in gdf.columns]
     if missing:
         found = [str(c) for c in gdf.columns if c != gdf.geometry.name]

@@ -10,16 +10,19 @@ feature). :class:`Control` places any HTML (legends, chart panels) in a Leaflet 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 from folium.template import Template
+from folium.utilities import JsCode
 from healthgap.maps import _assets
 from healthgap.maps._geometry import (
     LEVEL_NAMES,
@@ -43,6 +46,15 @@ DEFAULT_ATTRIBUTION = (OS_ATTRIBUTION, ONS_ATTRIBUTION)
 
 SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA"
 
+PLACE_LABEL_ZOOM = 8
+"""Zoom level from which place (local authority) names are written on the map."""
+
+LABEL_ZOOMS = {"lad22cd": PLACE_LABEL_ZOOM, "nbhd_cd": 11}
+"""Zoom level from which the names of boundary outlines are written, by their code index."""
+
+AREA_LABEL_ZOOM = 13
+"""Zoom level from which neighbourhood names are written on the map (those in view)."""
+
 CANVAS_THRESHOLD = 5000
 """Above this many features a layer is drawn on a canvas rather than as SVG paths."""
 
@@ -52,6 +64,129 @@ BOUNDARY_STYLES: tuple[dict[str, Any], ...] = (
     {"color": "#54278f", "weight": 2.4, "opacity": 1.0, "fill": False, "dashArray": "6 4"},
 )
 """Outline styles of boundary layers, in the order the boundaries are given."""
+
+PHONE_QUERY = "(max-width: 600px)"
+"""Media query of the phone layout: legend and layer list start folded away."""
+
+Boundaries = Sequence[gpd.GeoDataFrame] | Mapping[str, gpd.GeoDataFrame] | None
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """The page options every map builder takes (one object instead of nine arguments).
+
+    Attributes
+    ----------
+    boundaries
+        Place and system polygons drawn as outlines over the neighbourhoods, e.g.
+        ``[place_gdf, system_gdf]`` or ``{"Places": place_gdf}``; their names are drawn as
+        labels.
+    title
+        Page title; each builder has a default made from the indicator's words.
+    subtitle
+        Line under the title (area, period, source).
+    attribution
+        Attribution lines (the OpenStreetMap credit is added by the builders wherever OSM data
+        is drawn).
+    synthetic
+        Show the "SYNTHETIC DEMO DATA" banner.
+    basemap
+        Offer OpenStreetMap tiles as an optional layer (off at first; needs a network).
+    simplify
+        Coverage simplification tolerance in metres, ``"auto"`` or None.
+    precision
+        Coordinate decimals kept; default 5 up to 5,000 areas, else 4.
+    renderer
+        ``"auto"`` (canvas above 5,000 areas), ``"svg"`` or ``"canvas"``.
+    """
+
+    boundaries: Boundaries = None
+    title: str | None = None
+    subtitle: str = ""
+    attribution: Sequence[str] = DEFAULT_ATTRIBUTION
+    synthetic: bool = False
+    basemap: bool = False
+    simplify: float | str | None = "auto"
+    precision: int | None = None
+    renderer: str = "auto"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_(self, **changes: Any) -> PageOptions:
+        """Return a copy with some options changed."""
+        return replace(self, **changes)
+
+    def new_map(self, *, default_title: str, n_features: int, osm: bool = False) -> AtlasMap:
+        """Start a page: an :class:`AtlasMap` with these options.
+
+        Parameters
+        ----------
+        default_title
+            Title used when :attr:`title` is None.
+        n_features
+            Number of areas drawn (chooses SVG or canvas).
+        osm
+            The page draws OpenStreetMap-derived data: credit OpenStreetMap (ODbL).
+        """
+        attribution = list(self.attribution)
+        if osm and OSM_ATTRIBUTION not in attribution:
+            attribution.append(OSM_ATTRIBUTION)
+        return AtlasMap(title=self.title or default_title, subtitle=self.subtitle,
+                        synthetic=self.synthetic, attribution=attribution,
+                        basemap=self.basemap,
+                        prefer_canvas=use_canvas(self.renderer, n_features))
+
+    def finish(self, m: AtlasMap, *, legend_title: str, rows: Sequence[str],
+               notes: Sequence[str] = (), subtitle: str = "") -> None:
+        """Add the boundaries, the collapsible legend, the layer control and the search box."""
+        outline_rows = add_boundaries(m, self.boundaries, simplify=self.simplify)
+        Control(legend_html(title=legend_title, subtitle=subtitle,
+                            rows=[*rows, *outline_rows], notes=notes),
+                position="bottomright", css="hg-box hg-legend").add_to(m)
+        phone = JsCode(f"window.matchMedia({PHONE_QUERY!r}).matches")
+        folium.LayerControl(collapsed=phone, position="topright").add_to(m)  # type: ignore[arg-type]
+        m.add_child(_PageTools(), name="hg_tools")
+
+
+DEFAULT_PAGE = PageOptions()
+"""The default page options."""
+
+
+def check_options(page: object) -> PageOptions:
+    """Return ``page`` if it is a :class:`PageOptions`, else raise naming the parameter."""
+    if not isinstance(page, PageOptions):
+        raise ParameterError(f"page: expected PageOptions, got {type(page).__name__}")
+    return page
+
+
+class _PageFigure(Figure):
+    """The HTML page of a map: English language, zoomable on phones (no ``user-scalable=no``)."""
+
+    def render(self, **kwargs: Any) -> str:
+        """Render, then declare the language and allow pinch-zoom."""
+        text = super().render(**kwargs)
+        text = text.replace("<html>", '<html lang="en-GB">', 1)
+        return _VIEWPORT.sub('<meta name="viewport" content="width=device-width, '
+                             'initial-scale=1" />', text)
+
+
+_VIEWPORT = re.compile(r'<meta name="viewport"[^>]*user-scalable=no"\s*/>')
+
+
+class _PageTools(MacroElement):
+    """Search box, data download, place and neighbourhood labels (see ``hg.tools``)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        hg.tools({{ this._parent.get_name() }}, {{ this.area_zoom }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "PageTools"
+        self.area_zoom = AREA_LABEL_ZOOM
 
 
 class AtlasMap(folium.Map):
@@ -97,6 +232,7 @@ class AtlasMap(folium.Map):
             control_scale=True,
             prefer_canvas=prefer_canvas,
         )
+        _PageFigure().add_child(self)
         self.title = title
         self.subtitle = subtitle
         self.synthetic = synthetic
@@ -238,6 +374,13 @@ class TopoLayer(Layer):
         Shown when the page opens.
     control
         Listed in the layer control.
+    label_zoom
+        Zoom level from which each feature's name is written on the map (None: never).
+    class_labels
+        Legend label of each class, written into the page's CSV download.
+    meta
+        Extra keys of the layer's spec (e.g. the indicator's column and direction), readable
+        in the page as ``hg.registry[i].spec``.
     """
 
     _template = Template(
@@ -260,6 +403,9 @@ class TopoLayer(Layer):
         canvas: bool = False,
         show: bool = True,
         control: bool = True,
+        label_zoom: int | None = None,
+        class_labels: Sequence[str] | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(name=name, overlay=True, control=control, show=show)
         self._name = "TopoLayer"
@@ -270,6 +416,10 @@ class TopoLayer(Layer):
             "interactive": interactive,
             "points": points,
             "canvas": canvas,
+            "name": name,
+            "labels": label_zoom,
+            "classLabels": list(class_labels) if class_labels is not None else None,
+            **dict(meta or {}),
         }
         self.spec_js = to_js(self.spec)
         self.n_features = len(payload["t"])
@@ -412,6 +562,7 @@ def add_boundaries(
             tip=None,
             name=name,
             interactive=False,
+            label_zoom=LABEL_ZOOMS.get(str(gdf.index.name)),
         ).add_to(m)
         dash = "dashed" if "dashArray" in style else "solid"
         rows.append(
@@ -430,11 +581,13 @@ def legend_html(
     notes: Sequence[str] = (),
 ) -> str:
     """Build the legend box HTML (rows are already HTML; title and notes are escaped)."""
-    parts = [f"<h4>{html.escape(title)}</h4>"]
+    parts = [f'<details class="hg-fold" open><summary><h4>{html.escape(title)}</h4></summary>']
     if subtitle:
         parts.append(f'<p class="hg-sub">{html.escape(subtitle)}</p>')
     parts.extend(rows)
     parts.extend(f'<div class="hg-note">{html.escape(n)}</div>' for n in notes)
+    parts.append('<p class="hg-csv"><button type="button" class="hg-download">Download the '
+                 "data on this map (CSV)</button></p></details>")
     return "".join(parts)
 
 
@@ -472,3 +625,45 @@ def fill_style(colour: str, *, canvas: bool) -> dict[str, Any]:
     """
     return {"fillColor": colour, "fillOpacity": 0.85, "color": colour if canvas else "#ffffff",
             "weight": 0.5, "opacity": 1.0}
+
+
+def draw_classes(
+    m: AtlasMap,
+    gdf: gpd.GeoDataFrame,
+    *,
+    columns: Mapping[str, list[Any]],
+    colours: Sequence[str],
+    class_labels: Sequence[str],
+    tip: Mapping[str, Any],
+    name: str,
+    page: PageOptions,
+    meta: Mapping[str, Any] | None = None,
+) -> tuple[TopoLayer, bool]:
+    """Draw areas filled by class (``columns["c"]``; -1 = missing) and zoom the map to them.
+
+    The one drawing step of the choropleth, cluster and bivariate maps: simplify and encode the
+    geometries, one fill per class (missing values hatched, or grey on a canvas).
+
+    Returns
+    -------
+    tuple
+        The layer and whether it is drawn on a canvas.
+    """
+    canvas = use_canvas(page.renderer, len(gdf))
+    geoms = web_geometries(gdf, simplify=page.simplify)
+    payload = encode(geoms, columns, precision=page.precision or default_precision(len(gdf)))
+    styles = {"classes": [fill_style(c, canvas=canvas) for c in colours],
+              "missing": missing_style(canvas)}
+    layer = TopoLayer(payload, styles=styles, tip=tip, name=name, canvas=canvas,
+                      class_labels=class_labels, meta=meta)
+    layer.add_to(m)
+    fit(m, geoms)
+    return layer, canvas
+
+
+def missing_row(label: str, n_missing: int, canvas: bool) -> list[str]:
+    """Return the legend row of areas without a value (none when every area has one)."""
+    if not n_missing:
+        return []
+    return [swatch_row(label, missing_style(canvas)["fillColor"], count=n_missing,
+                       hatch=not canvas)]

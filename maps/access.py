@@ -6,26 +6,24 @@ per kind so that each kind can be switched off.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-import folium
 import geopandas as gpd
 import pandas as pd
+from healthgap.geo.indicators import Indicator, is_catalogued
 from healthgap.maps._classify import palette
 from healthgap.maps._geometry import check_frame
 from healthgap.maps._layers import (
-    DEFAULT_ATTRIBUTION,
+    DEFAULT_PAGE,
     AtlasMap,
-    Control,
+    PageOptions,
     TopoLayer,
-    add_boundaries,
+    check_options,
     clean,
     dot_row,
     encode,
-    legend_html,
-    use_canvas,
 )
-from healthgap.maps.choropleth import add_choropleth
+from healthgap.maps.choropleth import add_choropleth, legend_title, resolve_indicator
 
 from healthgap.errors import DuplicateCodeError, ParameterError, preview
 
@@ -39,28 +37,20 @@ def access_map(
     column: str,
     facilities_gdf: gpd.GeoDataFrame,
     *,
-    label: str,
-    units: str = "minutes",
+    indicator: Indicator | None = None,
+    label: str | None = None,
+    units: str | None = None,
+    direction: str | None = None,
     code_col: str = "code",
     name_col_facilities: str = "name",
     kind_col: str = "kind",
     kind_colours: Mapping[str, str] | None = None,
     scheme: str = "auto",
     k: int = 5,
-    cmap: str = "YlOrRd",
-    reverse: bool = False,
     decimals: int | None = None,
     compare: Mapping[str, float] | None = None,
     name_col: str | None = "auto",
-    boundaries: Sequence[gpd.GeoDataFrame] | Mapping[str, gpd.GeoDataFrame] | None = None,
-    title: str | None = None,
-    subtitle: str = "",
-    attribution: Sequence[str] = DEFAULT_ATTRIBUTION,
-    synthetic: bool = False,
-    basemap: bool = False,
-    simplify: float | str | None = "auto",
-    precision: int | None = None,
-    renderer: str = "auto",
+    page: PageOptions = DEFAULT_PAGE,
 ) -> AtlasMap:
     """Map an access indicator with the facilities as markers.
 
@@ -72,41 +62,27 @@ def access_map(
         The access indicator (e.g. travel time to the nearest GP practice).
     facilities_gdf
         Points in EPSG:27700 with ``code_col``, ``name_col_facilities`` and ``kind_col``.
-    label
-        Name of the indicator.
-    units
-        Units of the indicator.
+    indicator, label, units, direction
+        The column's catalogue entry and overrides (see :func:`maps.choropleth.choropleth`;
+        a column not in the catalogue defaults to "worse when higher", as travel times are).
     code_col, name_col_facilities, kind_col
         Facility columns.
     kind_colours
         Marker colour per kind; default colours from :data:`KIND_COLOURS`.
-    scheme, k, cmap, reverse, decimals, compare, name_col
-        As in :func:`maps.choropleth.choropleth` (default colours yellow → red: longer is
-        worse).
-    boundaries
-        Place and system outlines.
-    title
-        Page title; default ``label``.
-    subtitle
-        Line under the title.
-    attribution
-        Attribution lines.
-    synthetic
-        Show the "SYNTHETIC DEMO DATA" banner.
-    basemap
-        Offer OpenStreetMap tiles as an optional layer.
-    simplify
-        Coverage simplification tolerance in metres, ``"auto"`` or None.
-    precision
-        Coordinate decimals kept.
-    renderer
-        ``"auto"``, ``"svg"`` or ``"canvas"`` for the areas.
+    scheme, k, decimals, compare, name_col
+        As in :func:`maps.choropleth.choropleth`.
+    page
+        The page options; the default title is the indicator's label.
 
     Returns
     -------
     AtlasMap
         A folium map whose page opens offline.
     """
+    page = check_options(page)
+    if indicator is None and direction is None and not is_catalogued(column):
+        direction = "worse"
+    ind = resolve_indicator(column, indicator, label, units, direction)
     what = "access_map facilities_gdf"
     check_frame(facilities_gdf, what=what, columns=[code_col, name_col_facilities, kind_col],
                 geom_types=("Point",), unique_index=False)
@@ -130,16 +106,12 @@ def access_map(
     spare = list(KIND_COLOURS) + palette(max(1, len(order)), cmap="tab20")
     for kd in order:
         colours.setdefault(kd, spare[order.index(kd) % len(spare)])
-    canvas = use_canvas(renderer, len(lsoa_gdf))
-    m = AtlasMap(title=title or label, subtitle=subtitle, synthetic=synthetic,
-                 attribution=attribution, basemap=basemap, prefer_canvas=canvas)
+    m = page.new_map(default_title=ind.label, n_features=len(lsoa_gdf), osm=ind.uses_osm)
     drawn = add_choropleth(
-        m, lsoa_gdf, column, label=label, units=units, scheme=scheme, k=k, cmap=cmap,
-        reverse=reverse, decimals=decimals, compare=compare, name_col=name_col,
-        simplify=simplify, precision=precision, renderer=renderer,
+        m, lsoa_gdf, column, indicator=ind, scheme=scheme, k=k, decimals=decimals,
+        compare=compare, name_col=name_col, page=page,
     )
     rows = list(drawn.legend_rows)
-    outline_rows = add_boundaries(m, boundaries)
     for kd in order:
         sub = facilities_gdf[kinds.astype(str) == kd]
         web = sub.geometry.to_crs(4326)
@@ -157,9 +129,6 @@ def access_map(
             points=True,
         ).add_to(m)
         rows.append(dot_row(kd, colours[kd], count=len(sub)))
-    rows += outline_rows
-    legend_title = f"{label} ({units})" if units else label
-    Control(legend_html(title=legend_title, rows=rows, notes=drawn.notes),
-            position="bottomright", css="hg-box hg-legend").add_to(m)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    page.finish(m, legend_title=legend_title(ind), rows=rows, notes=drawn.notes,
+                subtitle=ind.scale)
     return m

@@ -26,6 +26,7 @@ from healthgap.maps._layers import (
     SYNTHETIC_BANNER,
     AtlasMap,
 )
+from healthgap.maps.multiples import StaticPage
 
 from healthgap.errors import ParameterError
 
@@ -54,18 +55,22 @@ METHODS_NOTE = (
     "<p>Each map shows one measure for every neighbourhood in the area. Neighbourhoods are "
     "Lower and Middle layer Super Output Areas (LSOAs of about 1,500 residents, MSOAs of about "
     "7,500), the small areas national statistics are published for.</p>"
-    "<p><b>Colours.</b> Values are grouped into a few classes. Where values are spread evenly "
+    "<p><b>Colours.</b> Every map draws the worse end of its measure in dark red (low life "
+    "expectancy, high deprivation, long travel times) and the better end pale; measures that "
+    "are neither better nor worse when higher are drawn in blues. Values are grouped into a "
+    "few classes. Where values are spread evenly "
     "each class holds about the same number of neighbourhoods (quantiles); where they are "
     "skewed or clumped the classes follow natural breaks in the data (Fisher–Jenks). Deciles "
     "keep their own ten classes. The legend gives the range and the number of neighbourhoods of "
     "each class. Hatched areas have no published value: figures for small populations are "
     "suppressed by the publisher.</p>"
-    "<p><b>Clusters.</b> Local Moran's I compares each neighbourhood with its neighbours: "
-    "High-High areas are high among high neighbours, Low-Low low among low, and High-Low / "
-    "Low-High stand out from their surroundings. Gi* hot and cold spots mark groups of "
-    "neighbourhoods with higher or lower values than chance would give. Each legend states the "
-    "neighbour definition, the number of random permutations and the correction for testing "
-    "many areas at once.</p>"
+    "<p><b>Clusters.</b> Local Moran's I compares each neighbourhood with its neighbours: a "
+    "\u201ccluster of low life expectancy\u201d is a group of neighbouring areas that are all "
+    "low, and an area \u201camong high neighbours\u201d stands out from its surroundings. Gi* "
+    "hot and cold spots mark groups of neighbourhoods with higher or lower values than chance "
+    "would give; where they say the same as the local Moran's I map they are not drawn again. "
+    "Each legend states the neighbour definition, the number of random permutations and the "
+    "correction for testing many areas at once; a map with no significant cluster says so.</p>"
     "<p><b>Cliffs.</b> Lines mark the places where life expectancy changes most steeply between "
     "two neighbouring areas, in years per mile.</p>"
     "<p><b>Limits.</b> These are area averages: they describe places, not the people in them. "
@@ -90,6 +95,12 @@ th, td { border: 1px solid #ddd; padding: 4px 6px; text-align: left; vertical-al
 th { background: #f0f4f8; }
 code { font-size: 12px; word-break: break-all; }
 .note { color: #444; font-size: 13px; }
+.story p, .story li { max-width: 46em; }
+.story .missing { color: #555; }
+.story figure { margin: 8px 0; }
+.story svg { max-width: 100%; height: auto; }
+.sw { display: inline-block; width: 1.2em; height: 0.8em; vertical-align: middle; }
+@media print { .banner { position: static; } a { color: #000; } }
 """
 
 
@@ -122,13 +133,14 @@ def _esc(value: object) -> str:
     return html.escape(str(value))
 
 
-def _check_pages(pages: Sequence[Page]) -> None:
+def _check_pages(pages: Sequence[Page | StaticPage]) -> None:
     if not pages:
         raise ParameterError("pages: expected at least one Page")
     seen: set[str] = set()
     for i, page in enumerate(pages):
-        if not isinstance(page, Page):
-            raise ParameterError(f"pages[{i}]: expected Page, got {type(page).__name__}")
+        if not isinstance(page, Page | StaticPage):
+            raise ParameterError(f"pages[{i}]: expected Page or StaticPage, got "
+                                 f"{type(page).__name__}")
         if not isinstance(page.slug, str) or not _SLUG.match(page.slug) or page.slug == "index":
             raise ParameterError(
                 f"pages[{i}].slug: expected lower-case letters, digits, '-' or '_' (not "
@@ -137,7 +149,7 @@ def _check_pages(pages: Sequence[Page]) -> None:
         if page.slug in seen:
             raise ParameterError(f"pages[{i}].slug: {page.slug!r} is used by two pages")
         seen.add(page.slug)
-        if not isinstance(page.map, AtlasMap):
+        if isinstance(page, Page) and not isinstance(page.map, AtlasMap):
             raise ParameterError(
                 f"pages[{i}].map: expected a map from maps/ (AtlasMap), got "
                 f"{type(page.map).__name__}; plain folium maps link CDN scripts and do not open "
@@ -155,6 +167,30 @@ def _check_sources(sources: Sequence[Mapping[str, Any]]) -> None:
                 f"sources[{i}]: missing {', '.join(missing)}; every source needs a name and a "
                 f"licence (found keys: {sorted(src)})"
             )
+
+
+def render_static(page: StaticPage, *, synthetic: bool) -> str:
+    """Render a page that is not a map (e.g. small multiples) in the atlas's style."""
+    banner = (f'<div class="banner" role="note">{SYNTHETIC_BANNER}: made-up figures for a '
+              "made-up area</div>" if synthetic else "")
+    text = (
+        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_esc(page.title)}</title>\n<style>{_INDEX_CSS}{_STATIC_CSS}</style>\n"
+        f'</head>\n<body>\n{banner}<main><p><a href="index.html">&larr; Atlas index</a></p>'
+        f"{page.body}</main>\n</body>\n</html>\n"
+    )
+    _assets.check_offline(text, page=f"{page.slug}.html")
+    return text
+
+
+_STATIC_CSS = """
+.grid { display: flex; flex-wrap: wrap; gap: 12px; }
+figure.sm { margin: 0; width: 250px; }
+figure.sm svg { width: 100%; height: auto; }
+figure.sm figcaption { font-size: 13px; }
+@media print { @page { size: A4 landscape; margin: 8mm; } figure.sm { width: 32%; } }
+"""
 
 
 def render_page(page: Page, *, synthetic: bool, index_href: str | None = "index.html") -> str:
@@ -269,13 +305,15 @@ def _software_html() -> str:
 def write_atlas(
     out_dir: str | Path,
     *,
-    pages: Sequence[Page],
+    pages: Sequence[Page | StaticPage],
     manifest: Mapping[str, Any],
     sources: Sequence[Mapping[str, Any]],
     synthetic: bool,
     title: str,
     intro: str = "",
     methods_html: str = METHODS_NOTE,
+    story_html: str = "",
+    skipped: Sequence[str] = (),
 ) -> Path:
     """Write every page, the index and the manifest; return the path of ``index.html``.
 
@@ -301,6 +339,12 @@ def write_atlas(
         A short paragraph under the title (plain text).
     methods_html
         The methods note (HTML); default :data:`METHODS_NOTE`.
+    story_html
+        The story section (HTML from :func:`maps.story.story_html`), shown first: the index is
+        the atlas front page.
+    skipped
+        Sentences naming pages deliberately not drawn (e.g. a Gi* map that would repeat the
+        LISA map), listed under the maps.
 
     Returns
     -------
@@ -313,7 +357,8 @@ def write_atlas(
         raise ParameterError(f"manifest: expected a mapping, got {type(manifest).__name__}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rendered = {page.slug: render_page(page, synthetic=synthetic) for page in pages}
+    rendered = {page.slug: render_page(page, synthetic=synthetic) if isinstance(page, Page)
+                else render_static(page, synthetic=synthetic) for page in pages}
     for slug, text in rendered.items():
         (out / f"{slug}.html").write_text(text, encoding="utf-8")
     licences = out / "licences"
@@ -328,7 +373,7 @@ def write_atlas(
         json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
     )
 
-    groups: dict[str, list[Page]] = {}
+    groups: dict[str, list[Page | StaticPage]] = {}
     for page in pages:
         groups.setdefault(page.group, []).append(page)
     listing = []
@@ -349,7 +394,10 @@ def write_atlas(
     body = (
         f"{banner}<main><h1>{_esc(title)}</h1>"
         + (f"<p>{_esc(intro)}</p>" if intro else "")
+        + story_html
         + "<h2>Maps</h2>" + "".join(listing)
+        + ("<ul class=\"note\">" + "".join(f"<li>{_esc(t)}</li>" for t in skipped) + "</ul>"
+           if skipped else "")
         + f"<h2>How these maps were made</h2>{methods_html}"
         + f"<h2>Data sources and licences</h2>{_sources_html(sources)}"
         + f'<h2>Run manifest</h2><p class="note">Also in <a href="manifest.json">manifest.json'

@@ -9,30 +9,25 @@ labelled "Suppressed / no data".
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from healthgap.maps._classify import Classification, classify, fmt, palette
-from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column, web_geometries
+from healthgap.geo.indicators import DIRECTIONS, Indicator, describe
+from healthgap.maps._classify import Classification, classify, fmt, grammar_palette
+from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column
 from healthgap.maps._layers import (
-    DEFAULT_ATTRIBUTION,
+    DEFAULT_PAGE,
     AtlasMap,
-    Control,
+    PageOptions,
     TopoLayer,
-    add_boundaries,
+    check_options,
     clean,
-    default_precision,
-    encode,
-    fill_style,
-    fit,
-    legend_html,
-    missing_style,
+    draw_classes,
+    missing_row,
     swatch_row,
-    use_canvas,
 )
 
 from healthgap.errors import InputError, ParameterError, preview
@@ -82,18 +77,45 @@ def _with_units(value: float, decimals: int, units: str) -> str:
     return f"{fmt(value, decimals)} {units}".strip()
 
 
+def resolve_indicator(
+    column: str, indicator: Indicator | None, label: str | None, units: str | None,
+    direction: str | None,
+) -> Indicator:
+    """Return the indicator drawn: the catalogue entry, with any words given by the caller."""
+    ind = indicator if indicator is not None else describe(column)
+    if not isinstance(ind, Indicator):
+        raise ParameterError(f"indicator: expected geo.indicators.Indicator, got "
+                             f"{type(ind).__name__}")
+    changes: dict[str, Any] = {}
+    if label is not None:
+        changes["label"] = label
+    if units is not None:
+        changes["units"] = units
+    if direction is not None:
+        if direction not in DIRECTIONS:
+            raise ParameterError(f"direction: expected one of {', '.join(DIRECTIONS)}, got "
+                                 f"{direction!r}")
+        changes["higher_is_worse"] = {"worse": True, "better": False, "neutral": None}[direction]
+    return replace(ind, **changes) if changes else ind
+
+
+def worse_end_note(ind: Indicator) -> str:
+    """Return a legend sentence saying which end is drawn as worse."""
+    if ind.direction == "neutral":
+        return "Higher values are neither better nor worse; darker blue = higher."
+    end = "higher" if ind.direction == "worse" else "lower"
+    return f"Dark red marks the worse end ({end} {ind.words})."
+
+
 def add_choropleth(
     m: AtlasMap,
     gdf: gpd.GeoDataFrame,
     column: str,
     *,
-    label: str,
-    units: str = "",
+    indicator: Indicator,
     scheme: str = "auto",
     k: int = 5,
     bins: Sequence[float] | None = None,
-    reverse: bool = False,
-    cmap: str = "YlGnBu",
     decimals: int | None = None,
     compare: Mapping[str, float] | None = None,
     ci: tuple[str, str] | None = None,
@@ -101,9 +123,7 @@ def add_choropleth(
     name_col: str | None = "auto",
     rank_total: int | None = None,
     category_labels: Mapping[float, str] | None = None,
-    simplify: float | str | None = "auto",
-    precision: int | None = None,
-    renderer: str = "auto",
+    page: PageOptions = DEFAULT_PAGE,
     layer_name: str | None = None,
 ) -> ChoroplethLayer:
     """Draw a classed indicator layer on a map (see :func:`choropleth` for the parameters).
@@ -120,6 +140,7 @@ def add_choropleth(
     values = gdf[column]
     if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         raise InputError(f"{what}: column {column!r} must hold numbers, got dtype {values.dtype}")
+    label, units = indicator.label, indicator.units
     dec = _decimals(values, decimals)
     classes = classify(
         values,
@@ -131,9 +152,7 @@ def add_choropleth(
         category_labels=category_labels or _default_category_labels(column, label),
         column=column,
     )
-    colours = palette(classes.k, cmap=cmap, reverse=reverse)
-    canvas = use_canvas(renderer, len(gdf))
-
+    colours = grammar_palette(classes.k, indicator.direction)
     columns: dict[str, list[Any]] = {}
     if names_col:
         columns["n"] = clean(gdf[names_col])
@@ -149,27 +168,25 @@ def add_choropleth(
     tip = {"title": "n" if names_col else None, "code": True, "missing": MISSING_LABEL,
            "rows": [row], "extra": extra}
 
-    geoms = web_geometries(gdf, simplify=simplify)
-    payload = encode(geoms, columns, precision=precision or default_precision(len(gdf)))
-    styles = {"classes": [fill_style(c, canvas=canvas) for c in colours],
-              "missing": missing_style(canvas)}
-    layer = TopoLayer(payload, styles=styles, tip=tip, name=layer_name or label, canvas=canvas)
-    layer.add_to(m)
-    fit(m, geoms)
-
+    layer, canvas = draw_classes(m, gdf, columns=columns, colours=colours,
+                                 class_labels=classes.labels, tip=tip,
+                                 name=layer_name or label, page=page,
+                                 meta={"column": column, "direction": indicator.direction})
     rows = [
         swatch_row(lab, colour, count=n)
         for lab, colour, n in zip(classes.labels, colours, classes.counts, strict=True)
     ]
-    if classes.n_missing:
-        rows.append(
-            swatch_row(MISSING_LABEL, missing_style(canvas)["fillColor"], count=classes.n_missing,
-                       hatch=not canvas)
-        )
-    notes = [classes.note]
+    rows += missing_row(MISSING_LABEL, classes.n_missing, canvas)
+    notes = [worse_end_note(indicator), classes.note]
     if extra:
         notes.append("For comparison: " + "; ".join(extra) + ".")
     return ChoroplethLayer(layer, classes, colours, rows, notes, canvas)
+
+
+def legend_title(indicator: Indicator) -> str:
+    """Return the legend heading: the indicator in words with its unit said once."""
+    units = indicator.units
+    return f"{indicator.label} ({units})" if units else indicator.label
 
 
 def _default_category_labels(column: str, label: str) -> dict[float, str] | None:
@@ -223,13 +240,13 @@ def choropleth(
     gdf: gpd.GeoDataFrame,
     column: str,
     *,
-    label: str,
-    units: str = "",
+    indicator: Indicator | None = None,
+    label: str | None = None,
+    units: str | None = None,
+    direction: str | None = None,
     scheme: str = "auto",
     k: int = 5,
     bins: Sequence[float] | None = None,
-    reverse: bool = False,
-    cmap: str = "YlGnBu",
     decimals: int | None = None,
     compare: Mapping[str, float] | None = None,
     ci: tuple[str, str] | None = None,
@@ -237,17 +254,13 @@ def choropleth(
     name_col: str | None = "auto",
     rank_total: int | None = None,
     category_labels: Mapping[float, str] | None = None,
-    boundaries: Sequence[gpd.GeoDataFrame] | Mapping[str, gpd.GeoDataFrame] | None = None,
-    title: str | None = None,
-    subtitle: str = "",
-    attribution: Sequence[str] = DEFAULT_ATTRIBUTION,
-    synthetic: bool = False,
-    basemap: bool = False,
-    simplify: float | str | None = "auto",
-    precision: int | None = None,
-    renderer: str = "auto",
+    page: PageOptions = DEFAULT_PAGE,
 ) -> AtlasMap:
     """Map one indicator per neighbourhood.
+
+    Words, unit and colours come from the indicator's catalogue entry
+    (:mod:`geo.indicators`): the worse end is dark red on every page (see
+    :func:`maps._classify.grammar_palette`).
 
     Parameters
     ----------
@@ -256,10 +269,11 @@ def choropleth(
         Rows with ``in_area`` False (the edge ring of a study area) are not drawn.
     column
         The indicator.
-    label
-        Plain-English name of the indicator (legend title, tooltip).
-    units
-        Units shown in the legend and tooltips (e.g. ``"years"``).
+    indicator
+        Its catalogue entry; default ``geo.indicators.describe(column)``.
+    label, units, direction
+        Override the entry's words, unit or direction (``"worse"``, ``"better"``,
+        ``"neutral"``: what a higher value means), e.g. for a column not in the catalogue.
     scheme
         ``"auto"`` (rule in :mod:`maps._classify`), ``"quantiles"``, ``"natural_breaks"``,
         ``"equal_interval"``, ``"categories"`` or ``"rank_deciles"``.
@@ -267,10 +281,6 @@ def choropleth(
         Number of classes (2 to 10) for quantiles, natural breaks and equal intervals.
     bins
         Explicit upper class bounds, overriding ``scheme``.
-    reverse
-        Reverse the colours (dark = low).
-    cmap
-        Matplotlib sequential colour map.
     decimals
         Decimals shown; default 0 for whole numbers, else 1.
     compare
@@ -286,68 +296,24 @@ def choropleth(
         National number of ranked areas, for rank columns (deciles of rank).
     category_labels
         Legend labels for categorical classes, by value.
-    boundaries
-        Place and system polygons drawn as outlines over the neighbourhoods, e.g.
-        ``[place_gdf, system_gdf]`` or ``{"Places": place_gdf}``.
-    title
-        Page title; defaults to ``label``.
-    subtitle
-        Line under the title (period, source).
-    attribution
-        Attribution lines.
-    synthetic
-        Show the "SYNTHETIC DEMO DATA" banner.
-    basemap
-        Offer OpenStreetMap tiles as an optional layer (off at first; needs a network).
-    simplify
-        Coverage simplification tolerance in metres, ``"auto"`` or None.
-    precision
-        Coordinate decimals kept; default 5 up to 5,000 areas, else 4.
-    renderer
-        ``"auto"`` (canvas above 5,000 areas), ``"svg"`` or ``"canvas"``.
+    page
+        The page options (boundaries, title, subtitle, attribution, banner, basemap,
+        simplification, precision, renderer).
 
     Returns
     -------
     AtlasMap
         A folium map whose page opens offline.
     """
-    canvas = use_canvas(renderer, len(gdf)) if hasattr(gdf, "__len__") else False
-    m = AtlasMap(
-        title=title or label,
-        subtitle=subtitle,
-        synthetic=synthetic,
-        attribution=attribution,
-        basemap=basemap,
-        prefer_canvas=canvas,
-    )
+    page = check_options(page)
+    ind = resolve_indicator(column, indicator, label, units, direction)
+    n = len(gdf) if hasattr(gdf, "__len__") else 0
+    m = page.new_map(default_title=ind.label, n_features=n, osm=ind.uses_osm)
     drawn = add_choropleth(
-        m,
-        gdf,
-        column,
-        label=label,
-        units=units,
-        scheme=scheme,
-        k=k,
-        bins=bins,
-        reverse=reverse,
-        cmap=cmap,
-        decimals=decimals,
-        compare=compare,
-        ci=ci,
-        ci_level=ci_level,
-        name_col=name_col,
-        rank_total=rank_total,
-        category_labels=category_labels,
-        simplify=simplify,
-        precision=precision,
-        renderer=renderer,
+        m, gdf, column, indicator=ind, scheme=scheme, k=k, bins=bins, decimals=decimals,
+        compare=compare, ci=ci, ci_level=ci_level, name_col=name_col, rank_total=rank_total,
+        category_labels=category_labels, page=page,
     )
-    outline_rows = add_boundaries(m, boundaries)
-    legend_title = f"{label} ({units})" if units else label
-    Control(
-        legend_html(title=legend_title, rows=drawn.legend_rows + outline_rows, notes=drawn.notes),
-        position="bottomright",
-        css="hg-box hg-legend",
-    ).add_to(m)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    page.finish(m, legend_title=legend_title(ind), rows=drawn.legend_rows, notes=drawn.notes,
+                subtitle=ind.scale)
     return m

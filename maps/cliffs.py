@@ -8,27 +8,25 @@ steepest of them as lines, thicker for steeper gaps, over the life-expectancy ch
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from healthgap.geo.indicators import Indicator
 from healthgap.maps._classify import fmt
 from healthgap.maps._geometry import check_frame, resolve_name_column
 from healthgap.maps._layers import (
-    DEFAULT_ATTRIBUTION,
+    DEFAULT_PAGE,
     AtlasMap,
-    Control,
+    PageOptions,
     TopoLayer,
-    add_boundaries,
+    check_options,
     clean,
     encode,
-    legend_html,
-    use_canvas,
 )
-from healthgap.maps.choropleth import add_choropleth
+from healthgap.maps.choropleth import add_choropleth, legend_title, resolve_indicator
 
 from healthgap.errors import InputError, ParameterError
 
@@ -88,29 +86,24 @@ def cliffs_map(
     cliffs_gdf: gpd.GeoDataFrame,
     *,
     column: str,
-    label: str = "Life expectancy at birth",
-    units: str = "years",
+    indicator: Indicator | None = None,
+    label: str | None = None,
+    units: str | None = None,
+    direction: str | None = None,
     top: int = 20,
     gradient_col: str = "years_per_mile",
     tooltip_cols: Mapping[str, str] | None = None,
     scheme: str = "auto",
     k: int = 5,
-    cmap: str = "YlGnBu",
     decimals: int | None = None,
     compare: Mapping[str, float] | None = None,
     ci: tuple[str, str] | None = None,
     name_col: str | None = "auto",
-    boundaries: Sequence[gpd.GeoDataFrame] | Mapping[str, gpd.GeoDataFrame] | None = None,
-    title: str | None = None,
-    subtitle: str = "",
-    attribution: Sequence[str] = DEFAULT_ATTRIBUTION,
-    synthetic: bool = False,
-    basemap: bool = False,
-    simplify: float | str | None = "auto",
-    precision: int | None = None,
-    renderer: str = "auto",
+    page: PageOptions = DEFAULT_PAGE,
 ) -> AtlasMap:
     """Draw the steepest life-expectancy gradients between neighbours over the LE choropleth.
+
+    The areas are coloured by the same grammar as every other page (the worse end dark red).
 
     Parameters
     ----------
@@ -120,10 +113,8 @@ def cliffs_map(
         Lines (LineString / MultiLineString) in EPSG:27700 with ``gradient_col``.
     column
         Life expectancy column of ``areas_gdf``.
-    label
-        Name of ``column`` (legend, tooltips).
-    units
-        Units of ``column``.
+    indicator, label, units, direction
+        The column's catalogue entry and overrides (see :func:`maps.choropleth.choropleth`).
     top
         Number of steepest cliffs drawn.
     gradient_col
@@ -132,32 +123,22 @@ def cliffs_map(
         Further columns of ``cliffs_gdf`` shown in line tooltips, as column → label. Default: the
         two areas (``code_a``, ``code_b`` with their names from ``areas_gdf``) and the columns of
         :data:`CLIFF_FIELDS` that are present; if none of those is present, every other column.
-    scheme, k, cmap, decimals, compare, ci, name_col
+    scheme, k, decimals, compare, ci, name_col
         As in :func:`maps.choropleth.choropleth`, for the areas.
-    boundaries
-        Place and system outlines.
-    title
-        Page title; default "Life-expectancy cliffs: the <top> steepest gaps between neighbours".
-    subtitle
-        Line under the title.
-    attribution
-        Attribution lines.
-    synthetic
-        Show the "SYNTHETIC DEMO DATA" banner.
-    basemap
-        Offer OpenStreetMap tiles as an optional layer.
-    simplify
-        Coverage simplification tolerance in metres, ``"auto"`` or None.
-    precision
-        Coordinate decimals kept.
-    renderer
-        ``"auto"``, ``"svg"`` or ``"canvas"`` for the areas.
+    page
+        The page options; the default title is "Life-expectancy cliffs: the <top> steepest gaps
+        between neighbours".
 
     Returns
     -------
     AtlasMap
         A folium map whose page opens offline.
     """
+    page = check_options(page)
+    ind = resolve_indicator(column, indicator, label, units, direction)
+    if not ind.units:  # cliffs are gaps in life expectancy: years unless told otherwise
+        ind = resolve_indicator(column, ind, None, "years", None)
+    units = ind.units
     what = "cliffs_map cliffs_gdf"
     check_frame(cliffs_gdf, what=what, columns=[gradient_col],
                 geom_types=("LineString", "MultiLineString"), unique_index=False)
@@ -175,19 +156,13 @@ def cliffs_map(
                  if c not in (gradient_col, cliffs_gdf.geometry.name)}
     chosen = steepest(cliffs_gdf, gradient_col=gradient_col, top=top)
     n_drawn = len(chosen)
-    canvas = use_canvas(renderer, len(areas_gdf))
-    m = AtlasMap(
-        title=title or f"Life-expectancy cliffs: the {n_drawn} steepest gaps between neighbours",
-        subtitle=subtitle,
-        synthetic=synthetic,
-        attribution=attribution,
-        basemap=basemap,
-        prefer_canvas=canvas,
+    m = page.new_map(
+        default_title=f"Life-expectancy cliffs: the {n_drawn} steepest gaps between neighbours",
+        n_features=len(areas_gdf), osm=ind.uses_osm,
     )
     drawn = add_choropleth(
-        m, areas_gdf, column, label=label, units=units, scheme=scheme, k=k, cmap=cmap,
-        decimals=decimals, compare=compare, ci=ci, name_col=name_col, simplify=simplify,
-        precision=precision, renderer=renderer,
+        m, areas_gdf, column, indicator=ind, scheme=scheme, k=k, decimals=decimals,
+        compare=compare, ci=ci, name_col=name_col, page=page,
     )
     steep = chosen[gradient_col].abs().to_numpy(dtype=float)
     if n_drawn and steep.max() > steep.min():
@@ -261,13 +236,6 @@ def cliffs_map(
     else:
         line_row = ""
         line_note = "No neighbour pair has a gradient to draw."
-    outline_rows = add_boundaries(m, boundaries)
-    legend_title = f"{label} ({units})" if units else label
-    Control(
-        legend_html(title=legend_title, rows=drawn.legend_rows + [line_row] + outline_rows,
-                    notes=drawn.notes + [line_note]),
-        position="bottomright",
-        css="hg-box hg-legend",
-    ).add_to(m)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    page.finish(m, legend_title=legend_title(ind), rows=[*drawn.legend_rows, line_row],
+                notes=[*drawn.notes, line_note], subtitle=ind.scale)
     return m

@@ -7,30 +7,27 @@ multiple-testing rule) so a reader can judge them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column, web_geometries
+from healthgap.geo.indicators import Indicator
+from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column
 from healthgap.maps._layers import (
-    DEFAULT_ATTRIBUTION,
+    DEFAULT_PAGE,
     AtlasMap,
-    Control,
-    TopoLayer,
-    add_boundaries,
+    PageOptions,
+    check_options,
     clean,
-    default_precision,
-    encode,
-    fill_style,
-    fit,
-    legend_html,
-    missing_style,
+    draw_classes,
+    missing_row,
     swatch_row,
-    use_canvas,
 )
+from healthgap.maps.choropleth import resolve_indicator
 
 from healthgap.errors import InputError, ParameterError, preview
 
@@ -41,7 +38,19 @@ LISA_COLOURS = {
     "Low-High": "#abd9e9",
     "Not significant": "#d3d3d3",
 }
-"""Fill colour of each LISA label (the usual GeoDa colours)."""
+"""GeoDa's colours of the LISA quadrants (kept for reference; pages use :func:`lisa_styles`)."""
+
+WORSE_CLUSTER, BETTER_CLUSTER = "#b2182b", "#2166ac"
+"""Clusters at the worse end are dark red, at the better end dark blue (as the choropleths)."""
+
+WORSE_OUTLIER, BETTER_OUTLIER = "#f4a582", "#92c5de"
+"""Outliers (an area unlike its neighbours) in the light tone of their end."""
+
+NOT_SIGNIFICANT_COLOUR = "#e0e0e0"
+
+SHORT_RULES = {"fdr": "FDR", "bh": "FDR", "fdr_bh": "FDR", "by": "FDR (Benjamini–Yekutieli)",
+               "fdr_by": "FDR (Benjamini–Yekutieli)", "bonferroni": "Bonferroni",
+               "holm": "Holm", "none": "p <"}
 
 LISA_MEANINGS = {
     "High-High": "high, with high neighbours",
@@ -130,34 +139,97 @@ def _method_notes(
     return notes
 
 
+@dataclass(frozen=True)
+class ClusterClass:
+    """How one cluster label is drawn and said."""
+
+    words: str
+    colour: str
+
+
+def lisa_styles(indicator: Indicator) -> dict[str, ClusterClass]:
+    """Return each LISA label's words and colour for an indicator, worse-end cluster first.
+
+    A cluster at the worse end of the indicator (high deprivation, low life expectancy) is dark
+    red on every page; one at the better end dark blue. Neutral indicators draw high as red.
+    """
+    noun = indicator.words
+    high_is_worse = indicator.direction != "better"
+    hh = ClusterClass(f"Cluster of high {noun}", WORSE_CLUSTER if high_is_worse
+                      else BETTER_CLUSTER)
+    ll = ClusterClass(f"Cluster of low {noun}", BETTER_CLUSTER if high_is_worse
+                      else WORSE_CLUSTER)
+    hl = ClusterClass(f"High {noun} among low neighbours", WORSE_OUTLIER if high_is_worse
+                      else BETTER_OUTLIER)
+    lh = ClusterClass(f"Low {noun} among high neighbours", BETTER_OUTLIER if high_is_worse
+                      else WORSE_OUTLIER)
+    first = [("High-High", hh), ("High-Low", hl)] if high_is_worse else [("Low-Low", ll),
+                                                                         ("Low-High", lh)]
+    second = [("Low-Low", ll), ("Low-High", lh)] if high_is_worse else [("High-High", hh),
+                                                                        ("High-Low", hl)]
+    return {**dict(first), **dict(second),
+            "Not significant": ClusterClass("No significant local pattern",
+                                            NOT_SIGNIFICANT_COLOUR)}
+
+
+def gistar_styles(indicator: Indicator, labels: pd.Series) -> dict[str, ClusterClass]:
+    """Return each Gi* label's words and colour: hot spots of a worse-when-high indicator red."""
+    noun = indicator.words
+    hot_is_worse = indicator.direction != "better"
+    present = set(labels.dropna()) - {NO_NEIGHBOURS}
+    plain = bool(present) and present <= set(GISTAR_SIMPLE_COLOURS)
+    out: dict[str, ClusterClass] = {}
+    reds = ["#b2182b", "#ef8a62", "#fddbc7"]
+    blues = ["#2166ac", "#67a9cf", "#d1e5f0"]
+    for kind, high in (("Hot", True), ("Cold", False)):
+        worse = high == hot_is_worse
+        tones = reds if worse else blues
+        what = f"{'high' if high else 'low'} {noun}"
+        if plain:
+            out[f"{kind} spot"] = ClusterClass(f"{kind} spot: {what}", tones[0])
+        else:
+            for i, (_, level) in enumerate(GISTAR_LEVELS):
+                out[f"{kind} spot ({level}% confidence)"] = ClusterClass(
+                    f"{kind} spot: {what} ({level}% confidence)", tones[i])
+    order = sorted(out, key=lambda k: (out[k].colour not in reds, k))
+    styled = {k: out[k] for k in order}
+    styled["Not significant"] = ClusterClass("No significant hot or cold spot",
+                                             NOT_SIGNIFICANT_COLOUR)
+    return styled
+
+
+def empty_note(correction: str | None, alpha: float | None, what: str = "clusters") -> str:
+    """Return e.g. "No significant clusters at FDR 5%"."""
+    rule = SHORT_RULES.get((correction or "none").strip().lower(), correction or "")
+    if alpha is None:
+        return f"No significant {what}."
+    if rule == "p <":
+        return f"No significant {what} at p < {alpha:g} (no correction for multiple testing)"
+    return f"No significant {what} at {rule} {alpha * 100:g}%"
+
+
 def _category_map(
     gdf: gpd.GeoDataFrame,
     labels: pd.Series,
-    colours: Mapping[str, str],
+    styles: Mapping[str, ClusterClass],
     *,
     what: str,
     legend_title: str,
-    meanings: Mapping[str, str] | None,
     extra_columns: Mapping[str, tuple[str, pd.Series, int | None, str]],
-    notes: Sequence[str],
+    notes: list[str],
     name_col: str | None,
-    boundaries: Sequence[gpd.GeoDataFrame] | Mapping[str, gpd.GeoDataFrame] | None,
-    title: str,
-    subtitle: str,
-    attribution: Sequence[str],
-    synthetic: bool,
-    basemap: bool,
-    simplify: float | str | None,
-    precision: int | None,
-    renderer: str,
+    page: PageOptions,
+    default_title: str,
     layer_name: str,
+    empty: str,
+    osm: bool,
 ) -> AtlasMap:
     gdf = in_area_only(gdf, what=what)
     labels = labels.loc[gdf.index]
-    colours = dict(colours)
+    styles = dict(styles)
     if (labels == NO_NEIGHBOURS).any():
-        colours[NO_NEIGHBOURS] = NO_NEIGHBOURS_COLOUR
-    order = list(colours)
+        styles[NO_NEIGHBOURS] = ClusterClass("No neighbours: not tested", NO_NEIGHBOURS_COLOUR)
+    order = list(styles)
     known = labels.isna() | labels.isin(order)
     if not known.all():
         bad = labels[~known]
@@ -166,44 +238,37 @@ def _category_map(
             f"({preview(bad.index)}); allowed: {', '.join(order)}"
         )
     names_col = resolve_name_column(gdf, name_col, what=what)
-    canvas = use_canvas(renderer, len(gdf))
-    m = AtlasMap(title=title, subtitle=subtitle, synthetic=synthetic, attribution=attribution,
-                 basemap=basemap, prefer_canvas=canvas)
+    significant = labels.isin([k for k in order if k not in ("Not significant", NO_NEIGHBOURS)])
+    if not significant.any():
+        notes = [empty + ".", *notes]
+    m = page.new_map(default_title=default_title, n_features=len(gdf), osm=osm)
+    if not significant.any():
+        m.subtitle = (m.subtitle + " · " if m.subtitle else "") + empty
     lookup = {lab: i for i, lab in enumerate(order)}
     index = np.array([lookup.get(v, -1) if isinstance(v, str) else -1 for v in labels],
                      dtype=np.int64)
     columns: dict[str, list[Any]] = {}
     if names_col:
         columns["n"] = clean(gdf[names_col])
-    columns["k"] = [order[i] if i >= 0 else None for i in index]
+    columns["k"] = [styles[order[i]].words if i >= 0 else None for i in index]
     columns["c"] = index.tolist()
-    rows: list[dict[str, Any]] = [{"label": legend_title, "key": "k"}]
+    rows: list[dict[str, Any]] = [{"label": "Result", "key": "k"}]
     for key, (row_label, values, dec, units) in extra_columns.items():
         columns[key] = clean(values.loc[gdf.index], dec)
         rows.append({"label": row_label, "key": key, "dec": dec, "units": units})
     tip = {"title": "n" if names_col else None, "code": True, "missing": NOT_TESTED,
            "rows": rows, "extra": []}
-    geoms = web_geometries(gdf, simplify=simplify)
-    payload = encode(geoms, columns, precision=precision or default_precision(len(gdf)))
-    styles = {"classes": [fill_style(colours[lab], canvas=canvas) for lab in order],
-              "missing": missing_style(canvas)}
-    TopoLayer(payload, styles=styles, tip=tip, name=layer_name, canvas=canvas).add_to(m)
-    fit(m, geoms)
+    _, canvas = draw_classes(m, gdf, columns=columns,
+                             colours=[styles[lab].colour for lab in order],
+                             class_labels=[styles[lab].words for lab in order], tip=tip,
+                             name=layer_name, page=page)
     counts = np.bincount(index[index >= 0], minlength=len(order))
-    legend_rows = []
-    for lab, n in zip(order, counts, strict=True):
-        shown = f"{lab}: {meanings[lab]}" if meanings and lab in meanings else lab
-        if lab == NO_NEIGHBOURS:
-            shown = "No neighbours: not tested"
-        legend_rows.append(swatch_row(shown, colours[lab], count=int(n)))
-    n_missing = int((index < 0).sum())
-    if n_missing:
-        legend_rows.append(swatch_row(NOT_TESTED, missing_style(canvas)["fillColor"],
-                                      count=n_missing, hatch=not canvas))
-    legend_rows += add_boundaries(m, boundaries)
-    Control(legend_html(title=legend_title, rows=legend_rows, notes=notes),
-            position="bottomright", css="hg-box hg-legend").add_to(m)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    legend_rows = [swatch_row(styles[lab].words, styles[lab].colour, count=int(n))
+                   for lab, n in zip(order, counts, strict=True)]
+    legend_rows += missing_row(NOT_TESTED, int((index < 0).sum()), canvas)
+    if not significant.any():
+        legend_rows.insert(0, f'<p class="hg-empty">{html.escape(empty)}.</p>')
+    page.finish(m, legend_title=legend_title, rows=legend_rows, notes=notes)
     return m
 
 
@@ -211,26 +276,21 @@ def lisa_map(
     gdf: gpd.GeoDataFrame,
     label_col: str,
     *,
-    label: str,
     weights_desc: str,
     permutations: int,
     correction: str | None,
     alpha: float,
     value_col: str | None = None,
-    units: str = "",
+    p_col: str | None = None,
+    indicator: Indicator | None = None,
+    label: str | None = None,
+    units: str | None = None,
+    direction: str | None = None,
     decimals: int = 1,
     name_col: str | None = "auto",
-    boundaries: Sequence[gpd.GeoDataFrame] | Mapping[str, gpd.GeoDataFrame] | None = None,
-    title: str | None = None,
-    subtitle: str = "",
-    attribution: Sequence[str] = DEFAULT_ATTRIBUTION,
-    synthetic: bool = False,
-    basemap: bool = False,
-    simplify: float | str | None = "auto",
-    precision: int | None = None,
-    renderer: str = "auto",
+    page: PageOptions = DEFAULT_PAGE,
 ) -> AtlasMap:
-    """Map local Moran's I cluster labels.
+    """Map local Moran's I clusters, said in words ("cluster of low life expectancy").
 
     Parameters
     ----------
@@ -240,8 +300,6 @@ def lisa_map(
         Column of labels: ``"High-High"``, ``"Low-Low"``, ``"High-Low"``, ``"Low-High"``,
         ``"Not significant"`` or ``"No neighbours"`` (islands, drawn white); missing = not
         tested (e.g. suppressed values).
-    label
-        The indicator the clusters are of (e.g. ``"Male life expectancy"``).
     weights_desc
         The spatial weights, in words (e.g. ``"Queen contiguity, row-standardised"``).
     permutations
@@ -251,65 +309,45 @@ def lisa_map(
     alpha
         Significance level.
     value_col
-        The indicator's values, shown in tooltips.
-    units
-        Units of ``value_col``.
+        The indicator's values, shown in tooltips and named in the page's data.
+    p_col
+        The pseudo p-values (after any correction), shown in tooltips.
+    indicator
+        The indicator's catalogue entry (words and which end is worse); default the entry of
+        ``value_col``.
+    label, units, direction
+        Override the entry's words, unit or direction.
     decimals
         Decimals of ``value_col`` in tooltips.
     name_col
         Name column (``"auto"``: matching the index).
-    boundaries
-        Place and system outlines (see :func:`maps.choropleth.choropleth`).
-    title
-        Page title; default "Clusters of <label> (local Moran's I)".
-    subtitle
-        Line under the title.
-    attribution
-        Attribution lines.
-    synthetic
-        Show the "SYNTHETIC DEMO DATA" banner.
-    basemap
-        Offer OpenStreetMap tiles as an optional layer.
-    simplify
-        Coverage simplification tolerance in metres, ``"auto"`` or None.
-    precision
-        Coordinate decimals kept.
-    renderer
-        ``"auto"``, ``"svg"`` or ``"canvas"``.
+    page
+        The page options; the default title is "Clusters of <indicator> (local Moran's I)".
 
     Returns
     -------
     AtlasMap
         A folium map whose page opens offline.
     """
+    page = check_options(page)
     what = f"lisa_map of {label_col!r}"
-    needed = [label_col] + ([value_col] if value_col else [])
+    needed = [label_col] + [c for c in (value_col, p_col) if c]
     check_frame(gdf, what=what, columns=needed, geom_types=("Polygon", "MultiPolygon"))
+    ind = resolve_indicator(value_col or label_col, indicator, label, units, direction)
     notes = _method_notes(weights_desc=weights_desc, permutations=permutations,
                           correction=correction, alpha=alpha)
-    extra = {}
+    extra: dict[str, tuple[str, pd.Series, int | None, str]] = {}
     if value_col:
-        extra["v"] = (label, gdf[value_col], decimals, units)
+        extra["v"] = (ind.label, gdf[value_col], decimals, ind.units)
+    if p_col:
+        extra["p"] = ("p-value", gdf[p_col], 3, "")
     return _category_map(
-        gdf,
-        gdf[label_col],
-        LISA_COLOURS,
-        what=what,
-        legend_title=f"Local Moran's I clusters: {label}",
-        meanings=LISA_MEANINGS,
-        extra_columns=extra,
-        notes=notes,
-        name_col=name_col,
-        boundaries=boundaries,
-        title=title or f"Clusters of {label} (local Moran's I)",
-        subtitle=subtitle,
-        attribution=attribution,
-        synthetic=synthetic,
-        basemap=basemap,
-        simplify=simplify,
-        precision=precision,
-        renderer=renderer,
-        layer_name=f"LISA clusters: {label}",
+        gdf, gdf[label_col], lisa_styles(ind), what=what,
+        legend_title=f"Clusters of {ind.words} (local Moran's I)", extra_columns=extra,
+        notes=notes, name_col=name_col, page=page,
+        default_title=f"Clusters of {ind.words} (local Moran's I)",
+        layer_name=f"Clusters: {ind.label}", empty=empty_note(correction, alpha),
+        osm=ind.uses_osm,
     )
 
 
@@ -357,25 +395,21 @@ def gistar_map(
     gdf: gpd.GeoDataFrame,
     z_col: str,
     *,
-    label: str,
     weights_desc: str,
     p_col: str | None = None,
     label_col: str | None = None,
+    value_col: str | None = None,
     permutations: int | None = None,
     correction: str | None = "none",
     alpha: float | None = None,
+    indicator: Indicator | None = None,
+    label: str | None = None,
+    units: str | None = None,
+    direction: str | None = None,
     name_col: str | None = "auto",
-    boundaries: Sequence[gpd.GeoDataFrame] | Mapping[str, gpd.GeoDataFrame] | None = None,
-    title: str | None = None,
-    subtitle: str = "",
-    attribution: Sequence[str] = DEFAULT_ATTRIBUTION,
-    synthetic: bool = False,
-    basemap: bool = False,
-    simplify: float | str | None = "auto",
-    precision: int | None = None,
-    renderer: str = "auto",
+    page: PageOptions = DEFAULT_PAGE,
 ) -> AtlasMap:
-    """Map Getis–Ord Gi* hot and cold spots at 90, 95 and 99% confidence.
+    """Map Getis–Ord Gi* hot and cold spots, said in words, with z-score and p-value.
 
     Parameters
     ----------
@@ -383,86 +417,78 @@ def gistar_map(
         Neighbourhoods in EPSG:27700, indexed by area code.
     z_col
         Gi* z-scores (shown in tooltips; their sign makes hot or cold).
-    label
-        The indicator (e.g. ``"IMD 2019 score"``).
     weights_desc
         The spatial weights, in words.
     p_col
-        p-values; classes follow :func:`gistar_labels`. Give this or ``label_col``.
+        p-values; with no ``label_col`` the classes follow :func:`gistar_labels`; with one they
+        are shown in tooltips beside the label they led to.
     label_col
         Ready-made labels: either the confidence classes of :data:`GISTAR_COLOURS`, or the plain
         labels of ``geo.local.LocalGetisOrdGStar.labels_`` (``"Hot spot"``, ``"Cold spot"``,
         ``"Not significant"``, ``"No neighbours"``: significant at the level used there).
+    value_col
+        The indicator's values, shown in tooltips.
     permutations
         Number of permutations behind the p-values, or None for analytical p-values.
     correction
         Multiple-testing rule applied to the p-values.
     alpha
         Significance level behind plain ``label_col`` labels (shown in the legend), or None.
+    indicator, label, units, direction
+        The indicator's catalogue entry and overrides (see :func:`lisa_map`).
     name_col
         Name column (``"auto"``: matching the index).
-    boundaries
-        Place and system outlines.
-    title
-        Page title; default "Hot and cold spots of <label> (Gi*)".
-    subtitle
-        Line under the title.
-    attribution
-        Attribution lines.
-    synthetic
-        Show the "SYNTHETIC DEMO DATA" banner.
-    basemap
-        Offer OpenStreetMap tiles as an optional layer.
-    simplify
-        Coverage simplification tolerance in metres, ``"auto"`` or None.
-    precision
-        Coordinate decimals kept.
-    renderer
-        ``"auto"``, ``"svg"`` or ``"canvas"``.
+    page
+        The page options; the default title is "Hot and cold spots of <indicator> (Gi*)".
 
     Returns
     -------
     AtlasMap
         A folium map whose page opens offline.
     """
+    page = check_options(page)
     what = f"gistar_map of {z_col!r}"
-    if (p_col is None) == (label_col is None):
-        raise ParameterError("gistar_map: give exactly one of p_col (p-values) or label_col "
-                             f"(ready-made labels); got p_col={p_col!r}, label_col={label_col!r}")
-    needed = [z_col] + [c for c in (p_col, label_col) if c]
+    if p_col is None and label_col is None:
+        raise ParameterError("gistar_map: give p_col (p-values) or label_col (ready-made "
+                             f"labels); got p_col={p_col!r}, label_col={label_col!r}")
+    needed = [z_col] + [c for c in (p_col, label_col, value_col) if c]
     check_frame(gdf, what=what, columns=needed, geom_types=("Polygon", "MultiPolygon"))
-    labels = gistar_labels(gdf[z_col], gdf[p_col]) if p_col else gdf[label_col]
-    present = set(labels.dropna()) - {NO_NEIGHBOURS}
-    simple = bool(present) and present <= set(GISTAR_SIMPLE_COLOURS)
-    colours = GISTAR_SIMPLE_COLOURS if (label_col and simple) else GISTAR_COLOURS
+    ind = resolve_indicator(value_col or z_col, indicator, label, units, direction)
+    labels = gdf[label_col] if label_col else gistar_labels(gdf[z_col], gdf[str(p_col)])
     notes = _method_notes(weights_desc=weights_desc, permutations=permutations,
                           correction=correction, alpha=alpha)
-    if p_col:
+    if p_col and not label_col:
         notes.append("Confidence: 99% where p ≤ 0.01, 95% where p ≤ 0.05, 90% where p ≤ 0.10.")
-    extra: dict[str, tuple[str, pd.Series, int | None, str]] = {
-        "z": ("Gi* z-score", gdf[z_col], 2, "")
-    }
+    extra: dict[str, tuple[str, pd.Series, int | None, str]] = {}
+    if value_col:
+        extra["v"] = (ind.label, gdf[value_col], 1, ind.units)
+    extra["z"] = ("Gi* z-score", gdf[z_col], 2, "")
     if p_col:
         extra["p"] = ("p-value", gdf[p_col], 3, "")
+    else:
+        notes.append("p-values were not stored with these labels.")
     return _category_map(
-        gdf,
-        labels,
-        colours,
-        what=what,
-        legend_title=f"Gi* hot and cold spots: {label}",
-        meanings=None,
-        extra_columns=extra,
-        notes=notes,
-        name_col=name_col,
-        boundaries=boundaries,
-        title=title or f"Hot and cold spots of {label} (Gi*)",
-        subtitle=subtitle,
-        attribution=attribution,
-        synthetic=synthetic,
-        basemap=basemap,
-        simplify=simplify,
-        precision=precision,
-        renderer=renderer,
-        layer_name=f"Gi* hot and cold spots: {label}",
+        gdf, labels, gistar_styles(ind, labels), what=what,
+        legend_title=f"Hot and cold spots of {ind.words} (Gi*)", extra_columns=extra,
+        notes=notes, name_col=name_col, page=page,
+        default_title=f"Hot and cold spots of {ind.words} (Gi*)",
+        layer_name=f"Hot and cold spots: {ind.label}",
+        empty=empty_note(correction, alpha, "hot or cold spots"), osm=ind.uses_osm,
     )
 
+
+def same_pattern(lisa: pd.Series, gistar: pd.Series) -> bool:
+    """Whether Gi* says exactly what LISA says (hot = High-High, cold = Low-Low, else nothing).
+
+    The atlas draws no Gi* page that would repeat the LISA page of the same indicator.
+    """
+    def norm_lisa(v: object) -> str:
+        return {"High-High": "high", "Low-Low": "low"}.get(str(v), "none")
+
+    def norm_gi(v: object) -> str:
+        text = str(v)
+        return "high" if text.startswith("Hot") else "low" if text.startswith("Cold") else "none"
+
+    a = lisa.map(norm_lisa)
+    b = gistar.reindex(lisa.index).map(norm_gi)
+    return bool((a == b).all())

@@ -13,6 +13,8 @@ from typing import Any
 import pandas as pd
 from healthgap.geo.areas import StudyArea
 from healthgap.geo.indicators import IMD_DOMAINS, describe
+from healthgap.maps._layers import PageOptions
+from healthgap.maps.story import StoryInputs, story_html
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +51,29 @@ PLACE_PAGES = [
 ]
 
 
-def _england_mean(values: pd.Series | None) -> float | None:
-    if values is None or values.dropna().empty:
-        return None
-    return float(values.dropna().mean())
+LEVEL_WORDS = {"icb": "integrated care system", "sicb": "sub-ICB location",
+               "lad": "local authority", "msoa": "neighbourhood", "england": "country"}
+"""What a build's area is, in words (a local-authority build is not an "integrated care
+system")."""
+
+
+def _boundaries(area: StudyArea) -> dict[str, pd.DataFrame]:
+    level = area.ref.level
+    system_word = {"icb": "System (integrated care board)", "sicb": "Sub-ICB location",
+                   "lad": "Local authority", "england": "England"}.get(level, "Area")
+    out: dict[str, pd.DataFrame] = {}
+    nbhd = getattr(area, "neighbourhood", None)  # issue #14's layer, where the build has it
+    if isinstance(nbhd, pd.DataFrame) and len(nbhd) and "geometry" in nbhd.columns:
+        out["Neighbourhoods"] = nbhd  # thinnest outline first
+    out["Places (local authorities)"] = area.place
+    if level != "lad":
+        out[system_word] = area.system
+    return out
+
+
+def _period(cols: list[str]) -> str:
+    periods = [describe(c).period for c in cols if describe(c).period]
+    return "; ".join(dict.fromkeys(periods))
 
 
 def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFrame],
@@ -78,110 +99,202 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
     weights, alpha, correction
         The statistics' settings, stated in the cluster maps' legends.
     """
-    from healthgap.data.fetch import load_sources
-    from healthgap.maps.access import access_map
-    from healthgap.maps.atlas import Page, write_atlas
-    from healthgap.maps.charts import add_chart_panel, sii_chart
-    from healthgap.maps.choropleth import choropleth
-    from healthgap.maps.cliffs import cliffs_map
-    from healthgap.maps.clusters import gistar_map, lisa_map
+    from healthgap.maps.atlas import write_atlas
 
-    lsoa = area.lsoa
-    msoa = area.msoa
-    boundaries = [area.place, area.system]
-    common = {"boundaries": boundaries, "synthetic": synthetic}
     pages: list[Any] = []
+    skipped: list[str] = []
+    base = PageOptions(boundaries=_boundaries(area), synthetic=synthetic)
+    ctx = _Pages(area, england, base, pages)
+    for col, slug, summary in LSOA_PAGES:
+        ctx.choropleth(area.lsoa, col, slug, summary)
+    for col, slug, summary in MSOA_PAGES:
+        ctx.choropleth(area.msoa, col, slug, summary, system_col=f"{col}_pwmean")
+    for col, slug, summary in PLACE_PAGES:
+        ctx.choropleth(area.place, col, slug, summary)
+    ctx.access(layers.get("facilities"))
+    ctx.extras()
+    skipped += ctx.clusters(manifest, weights, alpha, correction)
+    ctx.cliffs(layers.get("cliffs"), tables)
 
-    def compare(level_frame: pd.DataFrame, col: str, system_col: str | None = None) -> dict:
+    sources = _sources(manifest)
+    atlas_manifest = dict(manifest)
+    atlas_manifest["inputs"] = [{"name": k, **v} for k, v in manifest.get("inputs", {}).items()]
+    title = f"healthgap atlas: {area.ref.name}"
+    word = LEVEL_WORDS.get(area.ref.level, "area")
+    intro = (f"{area.ref.name} ({word}): {len(area.inside)} neighbourhoods (LSOAs) in "
+             f"{int(area.msoa['in_area'].sum())} MSOAs, {len(area.place)} place(s). Life "
+             "expectancy is published by MSOA; deprivation by LSOA.")
+    story = StoryInputs(
+        area_name=area.ref.name, level_word=word, msoa=area.msoa, place=area.place,
+        system=area.system, sii=tables.get("model_sii"),
+        neighbourhood=getattr(area, "neighbourhood", None), england=england,
+        notes=list(area.notes), sources=sources,
+        period=[f"Life expectancy {describe('le_male').period}",
+                f"deprivation {describe('imd_score').period}",
+                f"population {describe('population').period}"],
+        synthetic=synthetic,
+    )
+    return write_atlas(out_dir, pages=pages, manifest=atlas_manifest, sources=sources,
+                       synthetic=synthetic, title=title, intro=intro,
+                       story_html=story_html(story), skipped=skipped)
+
+
+class _Pages:
+    """Adds the atlas pages of one build to a list (one method per kind of page)."""
+
+    def __init__(self, area: StudyArea, england: dict[str, float], base: PageOptions,
+                 pages: list[Any]) -> None:
+        self.area, self.england, self.base, self.pages = area, england, base, pages
+
+    def page(self, cols: list[str], title: str) -> PageOptions:
+        """Return page options with the indicator, the area and the period in the title."""
+        period = _period(cols)
+        return self.base.with_(title=f"{title}, {self.area.ref.name}"
+                               + (f", {period}" if period else ""),
+                               subtitle=describe(cols[0]).source)
+
+    def compare(self, col: str, system_col: str | None = None) -> dict[str, float]:
         out: dict[str, float] = {}
-        if col in england:
-            out["England"] = england[col]
+        if col in self.england:
+            out["England"] = self.england[col]
         sys_col = system_col or col
-        if sys_col in area.system.columns and area.system[sys_col].notna().any():
-            out["This system"] = float(area.system[sys_col].iloc[0])
+        system = self.area.system
+        if sys_col in system.columns and system[sys_col].notna().any():
+            out[f"This {LEVEL_WORDS.get(self.area.ref.level, 'area')}"] = float(
+                system[sys_col].iloc[0])
         return out
 
-    def add_choropleth(frame: pd.DataFrame, col: str, slug: str, summary: str,
-                       system_col: str | None = None) -> None:
+    def choropleth(self, frame: pd.DataFrame, col: str, slug: str, summary: str,
+                   system_col: str | None = None) -> None:
+        from healthgap.maps.atlas import Page
+        from healthgap.maps.choropleth import choropleth
+
         if col not in frame.columns or frame[col].notna().sum() < 2:
             return
         ind = describe(col)
-        kw: dict[str, Any] = {}
-        if col.endswith("_rank"):
-            kw["rank_total"] = 32844
-        m = choropleth(frame, col, label=ind.label, units=ind.units,
-                       reverse=ind.higher_is_worse is False and ind.kind == "continuous",
-                       compare=compare(frame, col, system_col) or None, **common, **kw)
-        pages.append(Page(slug=slug, title=ind.label, map=m, summary=summary,
-                          group=_group(col)))
+        kw: dict[str, Any] = {"rank_total": 32844} if col.endswith("_rank") else {}
+        m = choropleth(frame, col, indicator=ind, compare=self.compare(col, system_col) or None,
+                       page=self.page([col], ind.label), **kw)
+        self.pages.append(Page(slug=slug, title=ind.label, map=m, summary=summary,
+                               group=_group(col)))
 
-    for col, slug, summary in LSOA_PAGES:
-        add_choropleth(lsoa, col, slug, summary)
-    for col, slug, summary in MSOA_PAGES:
-        add_choropleth(msoa, col, slug, summary, system_col=f"{col}_pwmean")
-    for col, slug, summary in PLACE_PAGES:
-        add_choropleth(area.place, col, slug, summary)
+    def extras(self) -> None:
+        """Add the bivariate deprivation × life-expectancy maps and the IMD domains page."""
+        from healthgap.maps.atlas import Page
+        from healthgap.maps.bivariate import bivariate_map
+        from healthgap.maps.multiples import MAX_AREAS, imd_domains_page
 
-    facilities = layers.get("facilities")
-    for kind in ("gp", "hospital"):
-        col = f"{kind}_time_min"
-        if facilities is not None and col in lsoa.columns and lsoa[col].notna().any():
+        msoa = self.area.msoa
+        for sex in ("male", "female"):
+            col = f"le_{sex}"
+            if {"imd_score", col} <= set(msoa.columns) and msoa[col].notna().sum() >= 9:
+                words = describe(col).words
+                title = f"Deprivation and {words}"
+                m = bivariate_map(msoa, x_col="imd_score", y_col=col,
+                                  page=self.page(["imd_score", col], title))
+                self.pages.append(Page(slug=f"bivariate-imd-le-{sex}", title=title, map=m,
+                                       summary="Thirds of deprivation against thirds of "
+                                       f"{words}: where the two go together and where not.",
+                                       group="Life expectancy"))
+        lsoa = self.area.lsoa
+        cols = [f"{d}_decile" for d in IMD_DOMAINS]
+        if set(cols) <= set(lsoa.columns) and len(self.area.inside) <= MAX_AREAS:
+            self.pages.append(imd_domains_page(lsoa, area_name=self.area.ref.name))
+
+    def access(self, facilities: pd.DataFrame | None) -> None:
+        from healthgap.maps.access import access_map
+        from healthgap.maps.atlas import Page
+
+        lsoa = self.area.lsoa
+        for kind in ("gp", "hospital"):
+            col = f"{kind}_time_min"
+            if facilities is None or col not in lsoa.columns or not lsoa[col].notna().any():
+                continue
             fac = facilities[facilities["kind"] == kind]
-            m = access_map(lsoa, col, fac, label=f"Drive time to the nearest "
-                           f"{'GP practice' if kind == 'gp' else 'hospital'}",
-                           units="minutes", **common)
-            what = "GP practice" if kind == "gp" else "hospital"
-            pages.append(Page(slug=f"access-{kind}", title=f"Drive time to a {what}",
-                              map=m, summary="Network drive time from each neighbourhood's "
-                              "population-weighted centre; facilities as markers.",
-                              group="Service access"))
+            ind = describe(col)
+            m = access_map(lsoa, col, fac, indicator=ind, page=self.page([col], ind.label))
+            self.pages.append(Page(slug=f"access-{kind}", title=ind.label, map=m,
+                                   summary="Network drive time from each neighbourhood's "
+                                   "population-weighted centre; facilities as markers.",
+                                   group="Service access"))
 
-    wdesc = f"{weights} contiguity, row-standardised"
-    for frame, col, level in ((lsoa, "imd_score", "LSOA"), (msoa, "le_male", "MSOA"),
-                              (msoa, "le_female", "MSOA")):
-        lab = f"lisa_{col}"
-        if lab not in frame.columns:
-            continue
-        perms = _permutations(manifest, level.lower(), col)
-        m = lisa_map(frame, lab, label=describe(col).label,
-                     weights_desc=wdesc, permutations=perms, correction=correction,
-                     alpha=alpha, value_col=col, units=describe(col).units, **common)
-        pages.append(Page(slug=f"lisa-{level.lower()}-{col.replace('_', '-')}",
-                          title=f"LISA clusters: {describe(col).label} ({level})", map=m,
-                          summary="Local Moran's I with conditional permutation inference.",
-                          group="Spatial clusters"))
-        gi = f"gi_{col}"
-        if gi in frame.columns:
-            m = gistar_map(frame, f"{gi}_z", label=describe(col).label,
-                           weights_desc=wdesc, label_col=gi,
-                           permutations=perms, correction=correction, alpha=alpha, **common)
-            pages.append(Page(slug=f"gistar-{level.lower()}-{col.replace('_', '-')}",
-                              title=f"Gi* hot and cold spots: {describe(col).label} ({level})",
-                              map=m, summary="Getis-Ord Gi* with permutation inference.",
-                              group="Spatial clusters"))
+    def clusters(self, manifest: dict[str, Any], weights: str, alpha: float,
+                 correction: str) -> list[str]:
+        from healthgap.maps.atlas import Page
+        from healthgap.maps.clusters import gistar_map, lisa_map, same_pattern
 
-    cliffs = layers.get("cliffs")
-    if cliffs is not None and len(cliffs):
+        skipped = []
+        wdesc = f"{weights} contiguity, row-standardised"
+        area = self.area
+        for frame, col, level in ((area.lsoa, "imd_score", "LSOA"),
+                                  (area.msoa, "imd_score", "MSOA"),
+                                  (area.msoa, "le_male", "MSOA"), (area.msoa, "le_female", "MSOA")):
+            lab = f"lisa_{col}"
+            if lab not in frame.columns or col not in frame.columns:
+                continue
+            ind = describe(col)
+            perms = _permutations(manifest, level.lower(), col)
+            p_col = f"{lab}_p" if f"{lab}_p" in frame.columns else None
+            title = f"Clusters of {ind.words} ({level}s)"
+            m = lisa_map(frame, lab, indicator=ind, weights_desc=wdesc, permutations=perms or 1,
+                         correction=correction, alpha=alpha, value_col=col, p_col=p_col,
+                         page=self.page([col], title))
+            slug = f"lisa-{level.lower()}-{col.replace('_', '-')}"
+            self.pages.append(Page(slug=slug, title=title, map=m,
+                                   summary="Local Moran's I with conditional permutation "
+                                   "inference.", group="Spatial clusters"))
+            gi = f"gi_{col}"
+            if gi not in frame.columns or f"{gi}_z" not in frame.columns:
+                continue
+            inside = frame[frame["in_area"].astype(bool)] if "in_area" in frame else frame
+            if same_pattern(inside[lab], inside[gi]):
+                skipped.append(f"Gi* hot and cold spots of {ind.words} ({level}s) are not drawn: "
+                               "they mark exactly the areas of the local Moran's I clusters.")
+                continue
+            gp = f"{gi}_p" if f"{gi}_p" in frame.columns else None
+            title = f"Hot and cold spots of {ind.words} ({level}s)"
+            m = gistar_map(frame, f"{gi}_z", indicator=ind, weights_desc=wdesc, label_col=gi,
+                           p_col=gp, value_col=col, permutations=perms, correction=correction,
+                           alpha=alpha, page=self.page([col], title))
+            self.pages.append(Page(slug=f"gistar-{level.lower()}-{col.replace('_', '-')}",
+                                   title=title, map=m, summary="Getis-Ord Gi*: where high or "
+                                   "low values group together beyond each area's own value.",
+                                   group="Spatial clusters"))
+        return skipped
+
+    def cliffs(self, cliffs: pd.DataFrame | None, tables: dict[str, pd.DataFrame]) -> None:
+        from healthgap.maps.atlas import Page
+        from healthgap.maps.charts import add_chart_panel, sii_chart
+        from healthgap.maps.cliffs import cliffs_map
+
+        msoa = self.area.msoa
+        if cliffs is None or not len(cliffs):
+            return
         for sex in ("male", "female"):
             c = cliffs[cliffs["sex"] == sex]
             col = f"le_{sex}"
             if c.empty or col not in msoa.columns:
                 continue
-            m = cliffs_map(msoa, c, column=col, label=describe(col).label, top=20, **common)
+            ind = describe(col)
+            title = f"Life-expectancy cliffs: {ind.words}"
+            m = cliffs_map(msoa, c, column=col, indicator=ind, top=20,
+                           page=self.page([col], title))
             sii = tables.get("model_sii")
-            charts = []
-            if sii is not None:
+            groups = tables.get("model_sii_groups")
+            if sii is not None and groups is not None:
                 row = sii[(sii["sex"] == sex) & (sii["level"] == "system")]
-                groups = tables.get("model_sii_groups")
-                if len(row) and groups is not None:
-                    g = groups[(groups["sex"] == sex) & (groups["level"] == "system")]
-                    charts.append(_sii_chart(g, col, row.iloc[0], sii_chart))
-            if charts:
-                add_chart_panel(m, charts, title="Inequality charts")
-            pages.append(Page(slug=f"cliffs-le-{sex}", title=f"Health cliffs: {sex} life "
-                              "expectancy", map=m, summary="The steepest differences in life "
-                              "expectancy between neighbouring MSOAs, in years per mile.",
-                              group="Life-expectancy models"))
+                g = groups[(groups["sex"] == sex) & (groups["level"] == "system")]
+                if len(row) and len(g):
+                    add_chart_panel(m, [_sii_chart(g, col, row.iloc[0], sii_chart)],
+                                    title="Inequality chart")
+            self.pages.append(Page(slug=f"cliffs-le-{sex}", title=title, map=m,
+                                   summary="The steepest differences in life expectancy between "
+                                   "neighbouring MSOAs, in years per mile.",
+                                   group="Life-expectancy models"))
+
+
+def _sources(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    from healthgap.data.fetch import load_sources
 
     sources = []
     try:
@@ -196,14 +309,7 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
         log.warning("could not read data/sources.yml: %s", exc)
     if not sources:
         sources = [{"name": k, "licence": "see SOURCES.md"} for k in manifest.get("inputs", {})]
-    atlas_manifest = dict(manifest)
-    atlas_manifest["inputs"] = [{"name": k, **v} for k, v in manifest.get("inputs", {}).items()]
-    title = f"healthgap atlas: {area.ref.name}"
-    intro = (f"{len(area.inside)} neighbourhoods (LSOAs) in {int(msoa['in_area'].sum())} MSOAs, "
-             f"{len(area.place)} place(s). Life expectancy is published by MSOA; deprivation "
-             "by LSOA.")
-    return write_atlas(out_dir, pages=pages, manifest=atlas_manifest, sources=sources,
-                       synthetic=synthetic, title=title, intro=intro)
+    return sources
 
 
 def _group(col: str) -> str:
@@ -224,8 +330,9 @@ def _permutations(manifest: dict[str, Any], level: str, col: str) -> int | None:
 
 def _sii_chart(groups: pd.DataFrame, col: str, row: pd.Series, sii_chart: Any) -> Any:
     pts = groups.rename(columns={"quantile": "q"})
+    lo, hi = ("sii_lo", "sii_hi") if "sii_lo" in row.index else ("sii_lci", "sii_uci")
     return sii_chart(pts, slope=float(row["sii"]), intercept=float(row["intercept"]),
                      label=describe(col).label, units="years",
-                     slope_ci=(float(row["sii_lci"]), float(row["sii_uci"])),
+                     slope_ci=(float(row[lo]), float(row[hi])),
                      caption=f"{int(row['quantiles'])} population-weighted IMD groups of MSOAs; "
                              "line fitted by weighted least squares (PHE method).")

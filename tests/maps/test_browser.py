@@ -17,12 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from healthgap.maps._classify import palette
+from healthgap.geo.indicators import INDICATORS
+from healthgap.maps._classify import grammar_palette
+from healthgap.maps._layers import PageOptions
 from healthgap.maps.access import access_map
 from healthgap.maps.atlas import Page, write_atlas
 from healthgap.maps.charts import add_chart_panel, sii_chart
 from healthgap.maps.choropleth import choropleth
-from healthgap.maps.clusters import LISA_COLOURS, lisa_map
+from healthgap.maps.clusters import lisa_map, lisa_styles
 
 pytestmark = pytest.mark.browser
 
@@ -61,14 +63,16 @@ def atlas(tmp_path_factory, frimley_msoa, frimley_lisa, frimley_places, frimley_
     boundaries = [frimley_places, frimley_system]
     le = frimley_msoa.assign(lci=frimley_msoa[LE] - 1.1, uci=frimley_msoa[LE] + 1.1)
     le_map = choropleth(le, LE, label="Male life expectancy", units="years",
-                        compare={"England": 79.6}, ci=("lci", "uci"), boundaries=boundaries)
+                        compare={"England": 79.6}, ci=("lci", "uci"), direction="better",
+                        page=PageOptions(boundaries=boundaries))
     ranks = np.arange(0.05, 1.0, 0.1)
     add_chart_panel(le_map, [sii_chart(pd.DataFrame({"rank": ranks, "value": 76 + 8 * ranks}),
                                        slope=8.0, intercept=76.0, label="Male LE")],
                     open_at_start=True)
     lisa = lisa_map(frimley_lisa, "lisa", label="IMD 2019 score",
                     weights_desc="Queen contiguity, row-standardised", permutations=999,
-                    correction="none", alpha=0.05, boundaries=boundaries, basemap=True)
+                    correction="none", alpha=0.05, direction="worse",
+                    page=PageOptions(boundaries=boundaries, basemap=True))
     gp = pd.read_csv(
         shared_data / "health_services" / "gp_practices_epraccur_dec2023_geocoded.csv"
     )
@@ -78,7 +82,8 @@ def atlas(tmp_path_factory, frimley_msoa, frimley_lisa, frimley_places, frimley_
                                   geometry=gpd.points_from_xy(gp.easting, gp.northing),
                                   crs=27700)
     access = access_map(frimley_lisa.assign(t=frimley_lisa["imd_score"] / 3), "t", facilities,
-                        label="Travel time (made up)", units="minutes", boundaries=boundaries)
+                        label="Travel time (made up)", units="minutes",
+                        page=PageOptions(boundaries=boundaries))
     index = write_atlas(out, pages=[Page("le", "Life expectancy", le_map),
                                     Page("lisa", "LISA", lisa),
                                     Page("access", "Access", access)],
@@ -138,8 +143,9 @@ def hover_tooltip(page, lat: float, lon: float) -> str:
         }""", [lat, lon])
     page.mouse.move(x - 2, y - 2)
     page.mouse.move(x, y)
-    page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
-    return page.inner_text(".leaflet-tooltip")
+    tip = ".leaflet-tooltip:not(.hg-label)"  # not a place-name label
+    page.wait_for_selector(tip, timeout=5_000)
+    return page.inner_text(tip)
 
 
 def test_choropleth_page_draws_classes_legend_and_tooltip(browser, atlas):
@@ -147,7 +153,7 @@ def test_choropleth_page_draws_classes_legend_and_tooltip(browser, atlas):
     le = atlas["le"]
     drawn = fills(page)
     n_missing = int(le[LE].isna().sum())
-    expected = set(palette(5)) | {"url(#hg-hatch)", "none"}
+    expected = set(grammar_palette(5, "better")) | {"url(#hg-hatch)", "none"}
     assert set(drawn) == expected
     assert sum(n for f, n in drawn.items() if f != "none") == len(le)
     assert drawn["url(#hg-hatch)"] == n_missing == 1
@@ -166,7 +172,7 @@ def test_choropleth_page_draws_classes_legend_and_tooltip(browser, atlas):
     png = page.screenshot()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / "le.png").write_bytes(png)
-    for colour in palette(5):
+    for colour in grammar_palette(5, "better"):
         assert pixels_near(png, blended(colour)) > 40, colour
     # hover one MSOA and read its tooltip
     code = le[LE].dropna().index[0]
@@ -186,11 +192,12 @@ def test_lisa_page_uses_the_cluster_colours(browser, atlas):
     context, page, requests, problems = open_offline(browser, atlas["index"].parent / "lisa.html")
     drawn = fills(page)
     labels = atlas["lisa"]["lisa"]
-    expected = {LISA_COLOURS[lab]: n for lab, n in labels.value_counts().items()}
+    styles = lisa_styles(INDICATORS["imd_score"])
+    expected = {styles[lab].colour: n for lab, n in labels.value_counts().items()}
     assert {f: n for f, n in drawn.items() if f != "none"} == expected
     png = page.screenshot()
     (SCREENSHOTS / "lisa.png").write_bytes(png)
-    for colour in (LISA_COLOURS["High-High"], LISA_COLOURS["Low-Low"]):
+    for colour in (styles["High-High"].colour, styles["Low-Low"].colour):
         assert pixels_near(png, blended(colour)) > 40
     assert "999 conditional permutations" in page.inner_text(".hg-legend")
     # the optional basemap is listed but off: no tile is requested, so nothing fails offline

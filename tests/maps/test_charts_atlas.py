@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from healthgap.maps import _assets
+from healthgap.maps._layers import PageOptions
 from healthgap.maps.atlas import Page, render_page, write_atlas
 from healthgap.maps.charts import add_chart_panel, decay_chart, sii_chart
 from healthgap.maps.choropleth import choropleth
@@ -156,7 +157,8 @@ def test_write_atlas_rejects_bad_pages(tmp_path, frimley_lsoa):
 
 def test_pages_are_reproducible_byte_for_byte(frimley_lsoa, frimley_places):
     def build() -> str:
-        m = choropleth(frimley_lsoa, "imd_score", label="IMD", boundaries=[frimley_places])
+        m = choropleth(frimley_lsoa, "imd_score", label="IMD",
+                       page=PageOptions(boundaries=[frimley_places]))
         return render_page(Page("imd", "IMD", m), synthetic=True)
 
     first, second = build(), build()
@@ -165,7 +167,7 @@ def test_pages_are_reproducible_byte_for_byte(frimley_lsoa, frimley_places):
 
 
 def test_basemap_is_optional_and_off(frimley_lsoa):
-    m = choropleth(frimley_lsoa, "imd_score", label="IMD", basemap=True)
+    m = choropleth(frimley_lsoa, "imd_score", label="IMD", page=PageOptions(basemap=True))
     page = m.get_root().render()
     assert _assets.remote_resources(page) == []  # the tile URL is a template, not a resource
     tiles = [c for c in m._children.values() if isinstance(c, folium.TileLayer)]

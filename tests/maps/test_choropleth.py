@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from healthgap.maps._assets import HATCH_ID, remote_resources
-from healthgap.maps._classify import palette
+from healthgap.maps._classify import WORSE_COLOUR, grammar_palette
+from healthgap.maps._layers import PageOptions
 from healthgap.maps.choropleth import MISSING_LABEL, choropleth
 
 from healthgap.errors import CRSError, InputError, MissingColumnError, ParameterError
@@ -26,7 +27,9 @@ def le_frame(frimley_msoa):
 def le_map(le_frame, frimley_places, frimley_system):
     return choropleth(le_frame, "le_birth_male_2015_19", label="Male life expectancy",
                       units="years", compare={"England": 79.6, "ICS": 81.2},
-                      ci=("lci", "uci"), boundaries=[frimley_places, frimley_system])
+                      ci=("lci", "uci"),
+                      direction="better",
+                      page=PageOptions(boundaries=[frimley_places, frimley_system]))
 
 
 def test_every_area_is_drawn_with_its_class(le_map, le_frame):
@@ -56,9 +59,10 @@ def test_legend_has_units_classes_counts_and_missing(le_map, le_frame):
     assert "Quantiles (5 classes" in text
     v = le_frame["le_birth_male_2015_19"].dropna()
     assert f"{v.min():.1f} – " in text and f" – {v.max():.1f}" in text
-    for colour in palette(5):
+    for colour in grammar_palette(5, "better"):
         assert colour in text
-    assert "Places (local authorities)" in text and "Integrated care system" in text
+    assert "Places (local authorities)" in text and "System (integrated care board)" in text
+    assert "Dark red marks the worse end (lower male life expectancy)" in text
 
 
 def test_tooltip_spec_has_name_code_value_ci_and_comparisons(le_map):
@@ -77,7 +81,9 @@ def test_tooltip_spec_has_name_code_value_ci_and_comparisons(le_map):
 def test_missing_values_are_hatched_and_classes_coloured(le_map):
     styles = layers(le_map)[0].spec["style"]
     assert styles["missing"]["fillColor"] == f"url(#{HATCH_ID})"
-    assert [s["fillColor"] for s in styles["classes"]] == palette(5)
+    # higher life expectancy is better: the lowest class carries the worse colour
+    assert [s["fillColor"] for s in styles["classes"]] == grammar_palette(5, "better")
+    assert styles["classes"][0]["fillColor"] == WORSE_COLOUR
     assert HATCH_ID in html(le_map)
 
 
@@ -89,7 +95,7 @@ def test_no_missing_row_without_missing_values(frimley_lsoa):
 def test_boundaries_are_outline_only_layers(le_map):
     outlines = layers(le_map)[1:]
     assert [o.layer_name for o in outlines] == ["Places (local authorities)",
-                                                "Integrated care system"]
+                                                "System (integrated care board)"]
     for o in outlines:
         style = o.spec["style"]["classes"][0]
         assert style["fill"] is False
@@ -108,13 +114,14 @@ def test_page_loads_nothing_from_the_network(le_map):
 
 
 def test_synthetic_banner(frimley_lsoa):
-    m = choropleth(frimley_lsoa, "imd_score", label="IMD 2019 score", synthetic=True)
+    m = choropleth(frimley_lsoa, "imd_score", label="IMD 2019 score",
+                   page=PageOptions(synthetic=True))
     assert html(m).count("SYNTHETIC DEMO DATA") >= 2  # banner and title box
 
 
 def test_ics_map_sizes_are_small(le_map, frimley_lsoa, frimley_places, frimley_system):
     lsoa_map = choropleth(frimley_lsoa, "imd_score", label="IMD 2019 score",
-                          boundaries=[frimley_places, frimley_system])
+                          page=PageOptions(boundaries=[frimley_places, frimley_system]))
     for m in (le_map, lsoa_map):
         size = len(html(m).encode("utf-8"))
         assert size <= 2_000_000, size
@@ -141,13 +148,13 @@ def test_bad_input_is_named(le_frame, frimley_lsoa):
     with pytest.raises(ParameterError, match="compare\\['England'\\]"):
         choropleth(frimley_lsoa, "imd_score", label="x", compare={"England": "high"})
     with pytest.raises(ParameterError, match="renderer"):
-        choropleth(frimley_lsoa, "imd_score", label="x", renderer="webgl")
+        choropleth(frimley_lsoa, "imd_score", label="x", page=PageOptions(renderer="webgl"))
 
 
 def test_large_maps_use_canvas_and_grey_missing(frimley_lsoa):
     gdf = frimley_lsoa.copy()
     gdf.loc[gdf.index[:3], "imd_score"] = np.nan
-    m = choropleth(gdf, "imd_score", label="IMD", renderer="canvas")
+    m = choropleth(gdf, "imd_score", label="IMD", page=PageOptions(renderer="canvas"))
     spec = layers(m)[0].spec
     assert spec["canvas"] is True
     assert spec["style"]["missing"]["fillColor"].startswith("#")  # no SVG pattern on a canvas
@@ -163,3 +170,33 @@ def test_edge_ring_is_not_drawn(frimley_lsoa):
     gdf.loc[gdf.index[0], "in_area"] = None
     with pytest.raises(InputError, match="in_area"):
         choropleth(gdf, "imd_score", label="IMD")
+
+
+def test_bivariate_map_cells_are_tertiles_of_each_measure(frimley_lsoa):
+    from healthgap.maps.bivariate import BIVARIATE_COLOURS, bivariate_map
+
+    gdf = frimley_lsoa.assign(le_male=90 - frimley_lsoa["imd_score"] / 4
+                              + np.sin(np.arange(len(frimley_lsoa))) * 3)
+    m = bivariate_map(gdf, x_col="imd_score", y_col="le_male")
+    data = payload(layers(m)[0])
+    # hand rule: thirds by rank within the area; deprivation worse when high, LE when low
+    x_third = pd.qcut(gdf["imd_score"], 3, labels=False).to_numpy()
+    y_third = 2 - pd.qcut(gdf["le_male"], 3, labels=False).to_numpy()
+    assert data["p"]["c"] == (y_third * 3 + x_third).tolist()
+    styles = layers(m)[0].spec["style"]["classes"]
+    worst = int(np.argmax(gdf["imd_score"].to_numpy() - gdf["le_male"].to_numpy()))
+    assert styles[data["p"]["c"][worst]]["fillColor"] == BIVARIATE_COLOURS[2][2]
+    assert "hg-bivariate" in legend(m)
+
+
+def test_imd_domains_small_multiples(frimley_lsoa):
+    from healthgap.geo.indicators import IMD_DOMAINS
+    from healthgap.maps.multiples import imd_domains_page
+
+    gdf = frimley_lsoa.assign(**{f"{d}_decile": ((np.arange(len(frimley_lsoa)) + i) % 10 + 1)
+                                 for i, d in enumerate(IMD_DOMAINS)})
+    page = imd_domains_page(gdf, area_name="Frimley")
+    assert page.body.count("<svg") == 7
+    # hand count: deciles cycle 1..10, so 2 in 10 of the 440 LSOAs are in deciles 1-2 (20%)
+    assert page.body.count("20% of the area") == 14  # text alternative and caption of each
+    assert "Frimley" in page.title

@@ -6,6 +6,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.maps._layers import PageOptions
 from healthgap.maps.access import access_map
 from healthgap.maps.cliffs import CLIFF_COLOUR, cliffs_map, steepest
 
@@ -26,10 +27,10 @@ def test_steepest_picks_the_largest_gradients(frimley_cliffs):
 def test_cliffs_map_draws_top_lines_over_the_choropleth(frimley_msoa, frimley_cliffs,
                                                         frimley_places, frimley_system):
     m = cliffs_map(frimley_msoa, frimley_cliffs, column=LE, label="Male life expectancy",
-                   top=20, boundaries=[frimley_places, frimley_system])
+                   top=20, page=PageOptions(boundaries=[frimley_places, frimley_system]))
     names = [lyr.layer_name for lyr in layers(m)]
     assert names == ["Male life expectancy", "Steepest 20 cliffs",
-                     "Places (local authorities)", "Integrated care system"]
+                     "Places (local authorities)", "System (integrated care board)"]
     lines = layers(m)[1]
     data = payload(lines)
     assert data["t"] == "L" * 20

@@ -5,13 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.geo.indicators import INDICATORS
+from healthgap.maps._layers import PageOptions
 from healthgap.maps.clusters import (
+    BETTER_CLUSTER,
+    BETTER_OUTLIER,
     GISTAR_COLOURS,
     LISA_COLOURS,
     NO_NEIGHBOURS,
+    NOT_SIGNIFICANT_COLOUR,
+    WORSE_CLUSTER,
+    WORSE_OUTLIER,
+    ClusterClass,
     gistar_labels,
     gistar_map,
     lisa_map,
+    lisa_styles,
+    same_pattern,
 )
 
 from healthgap.errors import InputError, ParameterError
@@ -22,24 +32,58 @@ WEIGHTS = "Queen contiguity, row-standardised"
 
 @pytest.fixture(scope="module")
 def lisa(frimley_lisa, frimley_places, frimley_system):
-    return lisa_map(frimley_lisa, "lisa", label="IMD 2019 score", weights_desc=WEIGHTS,
+    return lisa_map(frimley_lisa, "lisa", weights_desc=WEIGHTS,
                     permutations=999, correction="fdr", alpha=0.05, value_col="imd_score",
-                    boundaries=[frimley_places, frimley_system])
+                    page=PageOptions(boundaries=[frimley_places, frimley_system]))
 
 
-def test_lisa_colours_follow_the_labels(lisa, frimley_lisa):
-    assert LISA_COLOURS == {"High-High": "#d7191c", "Low-Low": "#2c7bb6",
-                            "High-Low": "#fdae61", "Low-High": "#abd9e9",
-                            "Not significant": "#d3d3d3"}
+WORDS_IMD = {"High-High": "Cluster of high deprivation",
+             "Low-Low": "Cluster of low deprivation",
+             "High-Low": "High deprivation among low neighbours",
+             "Low-High": "Low deprivation among high neighbours",
+             "Not significant": "No significant local pattern"}
+
+
+def test_lisa_colours_follow_the_labels_and_the_worse_end(lisa, frimley_lisa):
     main = layers(lisa)[0]
     classes = main.spec["style"]["classes"]
     data = payload(main)
     drawn = [classes[c]["fillColor"] for c in data["p"]["c"]]
-    expected = [LISA_COLOURS[lab] for lab in frimley_lisa["lisa"]]
-    assert drawn == expected
-    assert data["p"]["k"] == frimley_lisa["lisa"].tolist()
+    # deprivation: higher is worse, so High-High is the worse-end (red) cluster
+    colour = {"High-High": WORSE_CLUSTER, "Low-Low": BETTER_CLUSTER, "High-Low": WORSE_OUTLIER,
+              "Low-High": BETTER_OUTLIER, "Not significant": NOT_SIGNIFICANT_COLOUR}
+    assert drawn == [colour[lab] for lab in frimley_lisa["lisa"]]
+    assert data["p"]["k"] == [WORDS_IMD[lab] for lab in frimley_lisa["lisa"]]
     # the esda result has all four quadrants significant somewhere in Frimley
     assert set(frimley_lisa["lisa"]) == set(LISA_COLOURS)
+
+
+def test_lisa_worse_cluster_is_red_for_life_expectancy_too(frimley_lisa):
+    # higher life expectancy is better: Low-Low is the worse-end (red) cluster
+    styles = lisa_styles(INDICATORS["le_male"])
+    assert styles["Low-Low"] == ClusterClass("Cluster of low male life expectancy",
+                                             WORSE_CLUSTER)
+    assert styles["High-High"].colour == BETTER_CLUSTER
+    assert list(styles)[0] == "Low-Low"  # the worse-end cluster heads the legend
+
+
+def test_empty_cluster_map_says_so(frimley_lisa):
+    gdf = frimley_lisa.assign(lisa="Not significant")
+    m = lisa_map(gdf, "lisa", indicator=INDICATORS["imd_score"], weights_desc=WEIGHTS,
+                 permutations=999, correction="fdr", alpha=0.05)
+    assert "No significant clusters at FDR 5%." in legend(m)
+    assert "No significant clusters at FDR 5%" in m.subtitle
+    assert "No significant clusters" not in legend(lisa_map(
+        frimley_lisa, "lisa", indicator=INDICATORS["imd_score"], weights_desc=WEIGHTS,
+        permutations=999, correction="fdr", alpha=0.05))
+
+
+def test_same_pattern_spots_a_gistar_map_that_repeats_lisa():
+    lisa = pd.Series(["High-High", "Low-Low", "Not significant", "High-Low"])
+    assert same_pattern(lisa, pd.Series(["Hot spot", "Cold spot", "Not significant",
+                                         "Not significant"]))
+    assert not same_pattern(lisa, pd.Series(["Hot spot", "Not significant",
+                                             "Not significant", "Not significant"]))
 
 
 def test_lisa_legend_states_the_method_and_counts(lisa, frimley_lisa):
@@ -49,14 +93,15 @@ def test_lisa_legend_states_the_method_and_counts(lisa, frimley_lisa):
     assert "false discovery rate control (Benjamini–Hochberg) at α = 0.05" in text
     counts = frimley_lisa["lisa"].value_counts()
     for lab, n in counts.items():
-        assert f"{lab}: " in text and f"({n:,})" in text
+        assert f"{WORDS_IMD[lab]}<span class=\"hg-n\">({n:,})" in text
+    assert "High-High" not in text
     assert "Not tested" not in text
 
 
 def test_lisa_tooltip_shows_label_and_value(lisa):
     rows = layers(lisa)[0].spec["tip"]["rows"]
-    assert rows[0] == {"label": "Local Moran's I clusters: IMD 2019 score", "key": "k"}
-    assert rows[1]["key"] == "v" and rows[1]["label"] == "IMD 2019 score"
+    assert rows[0] == {"label": "Result", "key": "k"}
+    assert rows[1]["key"] == "v" and rows[1]["label"] == "Deprivation (IMD 2019 score)"
 
 
 def test_missing_and_island_labels(frimley_lisa):
@@ -106,13 +151,17 @@ def test_gistar_labels_thresholds():
 
 
 def test_gistar_map_from_esda(frimley_lisa):
-    m = gistar_map(frimley_lisa, "gi_z", p_col="gi_p", label="IMD 2019 score",
+    m = gistar_map(frimley_lisa, "gi_z", p_col="gi_p", value_col="imd_score",
                    weights_desc=WEIGHTS, permutations=None)
     data = payload(layers(m)[0])
     classes = layers(m)[0].spec["style"]["classes"]
     expected = gistar_labels(frimley_lisa["gi_z"], frimley_lisa["gi_p"])
+    # deprivation is worse when high: hot spots take the red tones of GISTAR_COLOURS
     assert [classes[c]["fillColor"] for c in data["p"]["c"]] == \
-        [GISTAR_COLOURS[lab] for lab in expected]
+        [GISTAR_COLOURS[lab].replace("#d3d3d3", NOT_SIGNIFICANT_COLOUR) for lab in expected]
+    rows = [r["label"] for r in layers(m)[0].spec["tip"]["rows"]]
+    assert rows == ["Result", "Deprivation (IMD 2019 score)", "Gi* z-score", "p-value"]
+    assert "Hot spot: high deprivation (99% confidence)" in data["p"]["k"]
     text = legend(m)
     assert "99% where p ≤ 0.01" in text and "analytical p-values" in text
     hot = (expected.str.startswith("Hot")).sum()
@@ -129,7 +178,7 @@ def test_gistar_map_with_plain_labels_and_argument_check(frimley_lisa):
     m = gistar_map(gdf, "gi_z", label_col="gi_label", label="IMD", weights_desc=WEIGHTS,
                    permutations=999, correction="fdr", alpha=0.05)
     assert "Hot spot" in legend(m) and "confidence" not in legend(m)
-    with pytest.raises(ParameterError, match="exactly one of p_col"):
+    with pytest.raises(ParameterError, match="give p_col"):
         gistar_map(gdf, "gi_z", label="IMD", weights_desc=WEIGHTS)
 
 

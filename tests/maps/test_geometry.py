@@ -113,7 +113,7 @@ def test_points_and_lines_encode(frimley_lsoa):
 def test_check_frame_errors_name_what_is_wrong(frimley_lsoa):
     with pytest.raises(InputError, match="expected GeoDataFrame, got DataFrame"):
         check_frame(pd.DataFrame({"a": [1]}), what="x")
-    with pytest.raises(CRSError, match="EPSG:27700.*got EPSG:4326"):
+    with pytest.raises(CRSError, match="EPSG:4326.*expected EPSG:27700"):
         check_frame(frimley_lsoa.to_crs(4326), what="x")
     with pytest.raises(MissingColumnError, match="'le'.*found: .*imd_score"):
         check_frame(frimley_lsoa, what="x", columns=["le"])

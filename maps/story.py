@@ -1,0 +1,370 @@
+"""The story page: the atlas front page, in plain sentences an analyst can paste into a paper.
+
+Every number on the page comes from the frames and tables the build wrote to its GeoPackage
+(passed in a :class:`StoryInputs`); each is wrapped in ``<data class="hg-num" data-key=…
+value=…>`` with the unrounded value, so a test can check it against the GeoPackage. A paragraph
+whose inputs the build did not produce says so ("not computed in this build") instead of
+guessing.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from healthgap.maps._classify import WORSE_COLOUR, fmt
+from healthgap.maps.charts import _STYLE, _to_svg
+from matplotlib.figure import Figure
+
+NOT_COMPUTED = "not computed in this build"
+SEXES = ("male", "female")
+
+
+@dataclass(frozen=True)
+class StoryInputs:
+    """What the story page reads: the build's own layers and tables.
+
+    Attributes
+    ----------
+    area_name
+        The area's name (e.g. "NHS Frimley ICB").
+    level_word
+        What the area is, in words ("integrated care system", "local authority").
+    msoa
+        The ``msoa`` layer (rows inside the area are used), with ``msoa11nm`` and ``le_male`` /
+        ``le_female`` where built.
+    place
+        The ``place`` layer (``lad22nm``, ``le_<sex>_pwmean``).
+    system
+        The ``system`` layer (one row; ``core20_pop`` / ``core20_share`` where built).
+    sii
+        The ``model_sii`` table, or None.
+    neighbourhood
+        The ``neighbourhood`` layer, or None.
+    england
+        England comparators by column, as the build used them.
+    notes
+        The build's caveats (one sentence each).
+    sources
+        Data sources (``name``, ``licence``, ``publisher``).
+    period
+        The data periods in words.
+    synthetic
+        Demo build.
+    """
+
+    area_name: str
+    level_word: str
+    msoa: pd.DataFrame
+    place: pd.DataFrame
+    system: pd.DataFrame
+    sii: pd.DataFrame | None = None
+    neighbourhood: pd.DataFrame | None = None
+    england: Mapping[str, float] = field(default_factory=dict)
+    notes: Sequence[str] = ()
+    sources: Sequence[Mapping[str, Any]] = ()
+    period: Sequence[str] = ()
+    synthetic: bool = False
+
+
+def number(key: str, value: float, decimals: int, units: str = "", *, source: str) -> str:
+    """Return a number for a sentence, wrapped with its key, unrounded value and source."""
+    text = fmt(value, decimals) + (f" {units}" if units else "")
+    return (f'<data class="hg-num" data-key="{html.escape(key)}" data-source='
+            f'"{html.escape(source)}" value="{float(value)!r}">{html.escape(text)}</data>')
+
+
+def _esc(v: object) -> str:
+    return html.escape(str(v))
+
+
+def _inside(frame: pd.DataFrame) -> pd.DataFrame:
+    if "in_area" in frame.columns:
+        return frame[frame["in_area"].astype(bool)]
+    return frame
+
+
+def _missing(title: str, why: str = NOT_COMPUTED) -> str:
+    return f'<p class="missing"><b>{_esc(title)}:</b> {_esc(why)}.</p>'
+
+
+def le_range(s: StoryInputs) -> str:
+    """Return the paragraph: the highest and lowest life expectancy of the area's neighbourhoods."""
+    msoa = _inside(s.msoa)
+    parts = []
+    for sex in SEXES:
+        col = f"le_{sex}"
+        if col not in msoa.columns or msoa[col].notna().sum() < 2:
+            continue
+        v = msoa[col].dropna()
+        lo_code, hi_code = v.idxmin(), v.idxmax()
+        name = msoa["msoa11nm"] if "msoa11nm" in msoa.columns else pd.Series(dtype=object)
+        lo_name, hi_name = name.get(lo_code, lo_code), name.get(hi_code, hi_code)
+        src = "layer:msoa"
+        parts.append(
+            f"{sex.capitalize()} life expectancy at birth ranges from "
+            f"{number(f'{col}_min', v.min(), 1, 'years', source=src)} in {_esc(lo_name)} "
+            f"({_esc(lo_code)}) to {number(f'{col}_max', v.max(), 1, 'years', source=src)} in "
+            f"{_esc(hi_name)} ({_esc(hi_code)}): a range of "
+            f"{number(f'{col}_range', v.max() - v.min(), 1, 'years', source=src)} across "
+            f"{number(f'{col}_n', len(v), 0, source=src)} neighbourhoods (MSOAs)."
+        )
+    if not parts:
+        return _missing("Life-expectancy range")
+    return "<p>" + " ".join(parts) + "</p>"
+
+
+def _sii_columns(sii: pd.DataFrame) -> tuple[str, str] | None:
+    for lo, hi in (("sii_lo", "sii_hi"), ("sii_lci", "sii_uci")):
+        if lo in sii.columns and hi in sii.columns:
+            return lo, hi
+    return None
+
+
+def _top_rows(sii: pd.DataFrame, level: str) -> pd.DataFrame:
+    return sii[sii["level"] == level] if "level" in sii.columns else sii.iloc[0:0]
+
+
+def inequality(s: StoryInputs) -> str:
+    """Return the paragraphs: the gap between deprivation tenths and the SII with CIs."""
+    if s.sii is None or not {"sex", "level", "sii"} <= set(s.sii.columns):
+        return (_missing("Gap between the most and least deprived tenths")
+                + _missing("Slope index of inequality"))
+    sii = s.sii
+    top = _top_rows(sii, "system")
+    england = _top_rows(sii, "england")
+    bounds = _sii_columns(sii)
+    gaps, slopes = [], []
+    for sex in SEXES:
+        row = top[top["sex"] == sex]
+        if row.empty:
+            continue
+        r = row.iloc[0]
+        src = "table:model_sii"
+        if "gap" in sii.columns and pd.notna(r["gap"]):
+            n = int(r["quantiles"]) if "quantiles" in sii.columns and pd.notna(
+                r["quantiles"]) else 10
+            part = "tenths" if n == 10 else "fifths" if n == 5 else f"{n} groups"
+            gaps.append(
+                f"{sex.capitalize()} life expectancy is "
+                f"{number(f'gap_{sex}', r['gap'], 1, 'years', source=src)} lower in the most "
+                f"deprived {part[:-1] if part.endswith('s') else part} of neighbourhoods than in "
+                f"the least deprived (deprivation {part} by population; no interval is given "
+                "for this gap)."
+            )
+        text = (f"The slope index of inequality in {sex} life expectancy is "
+                f"{number(f'sii_{sex}', r['sii'], 1, 'years', source=src)}")
+        if bounds and pd.notna(r[bounds[0]]) and pd.notna(r[bounds[1]]):
+            text += (f" (95% confidence interval "
+                     f"{number(f'sii_{sex}_lo', r[bounds[0]], 1, source=src)} to "
+                     f"{number(f'sii_{sex}_hi', r[bounds[1]], 1, source=src)})")
+        else:
+            text += " (the model gives no interval)"
+        text += ": the modelled gap between the most and the least deprived ends of the area."
+        text += _against_england(england, sex, r, bounds)
+        slopes.append(text)
+    out = "<p>" + " ".join(gaps) + "</p>" if gaps else _missing(
+        "Gap between the most and least deprived tenths")
+    out += "<p>" + " ".join(slopes) + "</p>" if slopes else _missing(
+        "Slope index of inequality")
+    return out
+
+
+def _against_england(england: pd.DataFrame, sex: str, r: pd.Series,
+                     bounds: tuple[str, str] | None) -> str:
+    e = england[england["sex"] == sex] if len(england) else england
+    if e.empty:
+        return " England's slope index is " + NOT_COMPUTED + "."
+    er = e.iloc[0]
+    src = "table:model_sii"
+    text = f" For England it is {number(f'sii_{sex}_england', er['sii'], 1, 'years', source=src)}"
+    if bounds and all(pd.notna(x) for x in (r[bounds[0]], r[bounds[1]], er[bounds[0]],
+                                            er[bounds[1]])):
+        text += (f" ({number(f'sii_{sex}_england_lo', er[bounds[0]], 1, source=src)} to "
+                 f"{number(f'sii_{sex}_england_hi', er[bounds[1]], 1, source=src)})")
+        verdict = compare_intervals((r[bounds[0]], r[bounds[1]]), (er[bounds[0]], er[bounds[1]]))
+        text += {"higher": ", so the area's gap is wider than England's",
+                 "lower": ", so the area's gap is narrower than England's",
+                 "similar": ", so the area's gap is similar to England's (the intervals "
+                            "overlap)"}[verdict]
+    else:
+        text += " (no interval is given, so no comparison is made)"
+    return text + "."
+
+
+def compare_intervals(a: tuple[float, float], b: tuple[float, float]) -> str:
+    """Return "higher", "lower" or "similar": whether interval ``a`` lies wholly above/below ``b``.
+
+    A conservative test (non-overlap of two 95% intervals), as Fingertips does for its
+    "similar / better / worse" comparisons against a benchmark with its own interval.
+    """
+    if a[0] > b[1]:
+        return "higher"
+    if a[1] < b[0]:
+        return "lower"
+    return "similar"
+
+
+def core20(s: StoryInputs) -> str:
+    """Return the paragraph: how many people live in Core20 neighbourhoods."""
+    sysrow = s.system
+    if sysrow.empty or not {"core20_pop", "core20_share"} <= set(sysrow.columns):
+        return _missing("Core20 population")
+    r = sysrow.iloc[0]
+    src = "layer:system"
+    text = (f"{number('core20_pop', r['core20_pop'], 0, source=src)} people, "
+            f"{number('core20_share', 100 * r['core20_share'], 1, '%', source=src)} of the "
+            f"{_esc(s.level_word)}'s population, live in Core20 neighbourhoods (the most "
+            "deprived fifth of England by IMD 2019)")
+    if "core20_share" in s.england:
+        eng = number("core20_share_england", 100 * s.england["core20_share"], 1, "%",
+                     source="comparator")
+        text += f", against {eng} for England"
+    return f"<p>{text}.</p>"
+
+
+def places_chart(s: StoryInputs) -> str:
+    """Return a ranked bar chart of places' life expectancy, with a table as its text."""
+    place = s.place
+    cols = [c for c in (f"le_{sex}_pwmean" for sex in SEXES) if c in place.columns]
+    if not cols or place[cols].notna().sum().max() == 0 or "lad22nm" not in place.columns:
+        return _missing("Places ranked by life expectancy")
+    order = place.sort_values(cols[0])
+    names = [str(n) for n in order["lad22nm"]]
+    with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
+        fig = Figure(figsize=(6.4, 0.5 + 0.42 * len(order) * len(cols)))
+        ax = fig.add_subplot()
+        y = np.arange(len(order))
+        height = 0.8 / len(cols)
+        shades = ("#08519c", "#6baed6")
+        for i, col in enumerate(cols):
+            ax.barh(y + i * height, order[col].to_numpy(dtype=float), height=height,
+                    color=shades[i % 2], label=col.split("_")[1].capitalize())
+        lo = float(np.nanmin(order[cols].to_numpy(dtype=float)))
+        ax.set_xlim(math.floor(lo) - 2, None)
+        ax.set_yticks(y + height * (len(cols) - 1) / 2, names)
+        ax.set_xlabel("Life expectancy at birth (years)")
+        ax.legend(frameon=False, loc="lower right")
+        svg = _to_svg(fig, salt="story:places")
+    rows = "".join(
+        "<tr><td>" + _esc(n) + "</td>" + "".join(
+            "<td>" + (number(f"place_{code}_{c}", r[c], 1, source="layer:place")
+                      if pd.notna(r[c]) else "no value") + "</td>" for c in cols) + "</tr>"
+        for n, (code, r) in zip(names, order.iterrows(), strict=True)
+    )
+    head = "".join(f"<th>{c.split('_')[1].capitalize()} life expectancy (years)</th>"
+                   for c in cols)
+    alt = (f"Bar chart of {len(order)} places ranked by male life expectancy; the same figures "
+           "are in the table below.")
+    return (f'<figure><div role="img" aria-label="{_esc(alt)}">{svg}</div>'
+            f"<figcaption>Places ranked by life expectancy (population-weighted mean of their "
+            f"neighbourhoods). {_esc(alt)}</figcaption></figure>"
+            f"<table><thead><tr><th>Place</th>{head}</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def lowest(s: StoryInputs, n: int = 5) -> str:
+    """Return the paragraph: the neighbourhoods with the lowest life expectancy, named."""
+    msoa = _inside(s.msoa)
+    items = []
+    for sex in SEXES:
+        col = f"le_{sex}"
+        if col not in msoa.columns or msoa[col].notna().sum() == 0:
+            continue
+        worst = msoa[col].dropna().sort_values(kind="stable").head(n)
+        names = msoa["msoa11nm"] if "msoa11nm" in msoa.columns else pd.Series(dtype=object)
+        listed = "; ".join(
+            f"{_esc(names.get(code, code))} ({_esc(code)}) "
+            f"{number(f'lowest_{sex}_{code}', v, 1, 'years', source='layer:msoa')}"
+            for code, v in worst.items()
+        )
+        items.append(f"<li>{sex.capitalize()}: {listed}.</li>")
+    if not items:
+        return _missing("Neighbourhoods with the lowest life expectancy")
+    return (f"<p>The {n} neighbourhoods (MSOAs) with the lowest life expectancy:</p>"
+            f"<ul>{''.join(items)}</ul>")
+
+
+def versus_england(s: StoryInputs) -> str:
+    """Return the paragraph: better / similar / worse than England where an interval exists."""
+    msoa = _inside(s.msoa)
+    out = []
+    for sex in SEXES:
+        col = f"le_{sex}"
+        if col not in msoa.columns or col not in s.england:
+            continue
+        ci = next(((lo, hi) for lo, hi in ((f"{col}_lo", f"{col}_hi"),
+                                            (f"{col}_lci", f"{col}_uci"))
+                   if lo in msoa.columns and hi in msoa.columns), None)
+        eng = number(f"{col}_england", s.england[col], 1, "years", source="comparator")
+        if ci is None:
+            out.append(f"England's {sex} life expectancy is {eng} (a population-weighted mean "
+                       "of MSOAs). The source gives no confidence interval for the "
+                       "neighbourhood figures in this build, so no neighbourhood is called "
+                       "better or worse than England.")
+            continue
+        lo, hi = msoa[ci[0]], msoa[ci[1]]
+        has = lo.notna() & hi.notna()
+        better = int((lo[has] > s.england[col]).sum())
+        worse = int((hi[has] < s.england[col]).sum())
+        similar = int(has.sum()) - better - worse
+        src = "layer:msoa"
+        out.append(
+            f"Against England's {sex} life expectancy of {eng}, "
+            f"{number(f'{col}_worse', worse, 0, source=src)} neighbourhoods are significantly "
+            f"worse (95% interval wholly below), {number(f'{col}_better', better, 0, source=src)}"
+            f" significantly better and {number(f'{col}_similar', similar, 0, source=src)} "
+            "similar."
+        )
+    if not out:
+        return _missing("Comparison with England")
+    return "<p>" + " ".join(out) + "</p>"
+
+
+def caveats(s: StoryInputs) -> str:
+    """Return the build's caveats as sentences."""
+    fixed = [
+        "These are area averages: they describe places, not the people in them.",
+        "Life expectancy is published for MSOAs (about 7,500 residents); small-area figures "
+        "move from year to year, so single neighbourhoods should not be over-read.",
+    ]
+    notes = [_sentence(n) for n in s.notes if str(n).strip()]
+    items = "".join(f"<li>{_esc(t)}</li>" for t in [*fixed, *notes])
+    return f"<ul>{items}</ul>"
+
+
+def _sentence(text: object) -> str:
+    t = str(text).strip()
+    t = t[:1].upper() + t[1:]
+    return t if t.endswith((".", "!", "?")) else t + "."
+
+
+def story_html(s: StoryInputs) -> str:
+    """Return the story sections (HTML) for the top of the atlas front page."""
+    period = "; ".join(s.period) or NOT_COMPUTED
+    sources = "".join(
+        f"<li>{_esc(src.get('name', ''))}"
+        + (f", {_esc(src['publisher'])}" if src.get("publisher") else "")
+        + f" ({_esc(src.get('licence', ''))})</li>"
+        for src in s.sources
+    )
+    return (
+        f'<section class="story" aria-labelledby="story-h"><h2 id="story-h">The story in '
+        f"numbers</h2>"
+        f"<h3>How long people live</h3>{le_range(s)}"
+        f"<h3>The gap by deprivation</h3>{inequality(s)}"
+        f"<h3>Core20</h3>{core20(s)}"
+        f"<h3>Places</h3>{places_chart(s)}"
+        f"<h3>Lowest life expectancy</h3>{lowest(s)}"
+        f"<h3>Compared with England</h3>{versus_england(s)}"
+        f"<h3>Caveats</h3>{caveats(s)}"
+        f"<h3>Data period and sources</h3><p>{_esc(period)}.</p><ul>{sources}</ul>"
+        f'<p class="note">Every figure above is read from this build\'s GeoPackage '
+        f"(healthgap.gpkg); the worse end of every map is drawn in dark red "
+        f'<span class="sw" style="background:{WORSE_COLOUR}"></span>.</p></section>'
+    )

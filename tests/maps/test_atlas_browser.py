@@ -1,0 +1,326 @@
+"""The atlas of a real build (the synthetic demo, every stage) in headless Chromium, offline.
+
+What issue #15 asks to hold on every page, checked from each page's own data: the worst-valued
+area of an indicator is drawn in the indicator's "worse" colour; no title or legend shows a raw
+column name; pages drawn from OpenStreetMap data credit it; a 390 px phone view leaves most of
+the map visible; the story page's numbers equal the GeoPackage's.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+from healthgap.data.demo import DEMO_ICB, generate_demo
+from healthgap.geo.indicators import INDICATORS, describe
+from healthgap.maps._classify import WORSE_COLOUR
+from healthgap.maps._layers import OSM_ATTRIBUTION
+from healthgap.services.build import BuildOptions, build
+
+from tests.maps.test_browser import browser, open_offline  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def demo_build(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("demo-atlas")
+    generate_demo(root / "data", seed=2019)
+    build(BuildOptions(area=DEMO_ICB, data_dir=root / "data", out_dir=root, synthetic=True,
+                       maps=True))
+    return root
+
+
+def map_pages(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "atlas").glob("*.html")
+                  if p.name != "index.html" and 'class="folium-map"' in p.read_text())
+
+
+def test_the_static_pages_and_the_bivariate_maps(browser, demo_build):  # noqa: F811
+    names = {p.name for p in (demo_build / "atlas").glob("*.html")}
+    assert {"imd-domains.html", "bivariate-imd-le-male.html"} <= names
+    context, page, requests, problems = open_offline(browser,
+                                                     demo_build / "atlas" / "imd-domains.html")
+    try:
+        assert problems == [] and all(u.startswith("file://") for u in requests)
+        assert page.evaluate("document.documentElement.lang") == "en-GB"
+        labels = page.eval_on_selector_all("figure [role=img]",
+                                           "els => els.map(e => e.getAttribute('aria-label'))")
+        assert len(labels) == 7 and all("most deprived fifth" in t for t in labels)
+    finally:
+        context.close()
+    index = (demo_build / "atlas" / "index.html").read_text()
+    assert 'href="imd-domains.html"' in index and 'href="bivariate-imd-le-male.html"' in index
+
+
+def read(root: Path, layer: str) -> pd.DataFrame:
+    return pyogrio.read_dataframe(root / "healthgap.gpkg", layer=layer, read_geometry=False)
+
+
+WORST_JS = """() => hg.registry.filter(r => r.spec.column).map(r => {
+  const v = r.data.p.v, dir = r.spec.direction;
+  let w = -1;
+  for (let i = 0; i < v.length; i++) {
+    if (v[i] === null) continue;
+    if (w < 0 || (dir === 'worse' ? v[i] > v[w] : v[i] < v[w])) w = i;
+  }
+  let fill = null;
+  r.layer.eachLayer(l => {
+    if (l.feature.id === r.data.id[w]) fill = l._path ? l._path.getAttribute('fill')
+                                                       : l.options.fillColor;
+  });
+  return {column: r.spec.column, direction: dir, id: r.data.id[w], value: v[w], fill: fill};
+})"""
+
+
+@pytest.fixture(scope="module")
+def page_facts(browser, demo_build):  # noqa: F811
+    """Open every map page once and read what the tests below check."""
+    facts = {}
+    for path in map_pages(demo_build):
+        context, page, requests, problems = open_offline(browser, path)
+        try:
+            facts[path.name] = {
+                "problems": problems, "requests": requests,
+                "lang": page.evaluate("document.documentElement.lang"),
+                "viewport": page.get_attribute('meta[name="viewport"]', "content"),
+                "worst": page.evaluate(WORST_JS),
+                "columns": page.evaluate("hg.registry.filter(r => r.spec.column)"
+                                         ".map(r => r.spec.column)"),
+                "title": page.title(), "h1": page.inner_text(".hg-title h1"),
+                "legend": page.inner_text(".hg-legend"),
+                "credit": page.inner_text(".leaflet-control-attribution"),
+            }
+        finally:
+            context.close()
+    return facts
+
+
+def test_every_page_opens_offline_in_english_and_draws_the_worst_area_in_the_worse_colour(
+        page_facts):
+    checked: dict[str, int] = {}
+    for name, f in page_facts.items():
+        assert f["problems"] == [], (name, f["problems"])
+        assert all(u.startswith("file://") for u in f["requests"])
+        assert f["lang"] == "en-GB"
+        assert "user-scalable=no" not in f["viewport"] and "maximum-scale" not in f["viewport"]
+        for layer in f["worst"]:
+            ind = describe(layer["column"])
+            # the direction drawn is the catalogue's, not something the page decided
+            assert layer["direction"] == ind.direction, (name, layer)
+            if ind.direction != "neutral":
+                assert layer["fill"] == WORSE_COLOUR, (name, layer)
+                checked[layer["column"]] = checked.get(layer["column"], 0) + 1
+    # male life expectancy appears on its choropleth and its cliffs page; both checked
+    assert checked.get("le_male", 0) >= 2 and checked.get("imd_score", 0) >= 1
+    assert checked.get("imd_decile", 0) >= 1  # decile 1 (most deprived) is the worse end
+
+
+RAW = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
+
+
+def test_no_title_or_legend_shows_a_raw_column_name(page_facts, demo_build):
+    columns: set[str] = set()
+    for layer in ("lsoa", "msoa", "place", "system"):
+        columns |= {c for c in read(demo_build, layer).columns if "_" in c}
+    assert {"le_male", "imd_score", "gp_road_distance_km"} <= columns
+    for name, f in page_facts.items():
+        for text in (f["title"], f["h1"], f["legend"]):
+            raw = [w for w in RAW.findall(text) if w in columns]
+            assert raw == [], (name, raw, text[:200])
+        assert "High-High" not in f["legend"] and "Low-Low" not in f["legend"]
+        # the title names the area and the indicator's period (from the catalogue)
+        assert "Synthetic Demo" in f["title"], f["title"]
+        for c in f["columns"]:
+            assert describe(c).period in f["title"], (f["title"], c)
+
+
+def test_pages_drawn_from_openstreetmap_credit_it(page_facts):
+    osm_pages = 0
+    for name, f in page_facts.items():
+        if any(describe(c).uses_osm for c in f["columns"]):
+            osm_pages += 1
+            assert OSM_ATTRIBUTION in f["credit"], name
+    assert osm_pages >= 3  # green space, fast food, drive times
+
+
+def covered_share(page) -> float:
+    """Share of the map's area under a control (title, legend, search, layers, attribution)."""
+    return page.evaluate("""() => {
+      const map = document.querySelector('.folium-map').getBoundingClientRect();
+      let hit = 0, n = 0;
+      for (let x = map.left + 2; x < map.right; x += 8) {
+        for (let y = map.top + 2; y < map.bottom; y += 8) {
+          n += 1;
+          const el = document.elementFromPoint(x, y);
+          if (el && el.closest('.leaflet-control, .hg-banner')) hit += 1;
+        }
+      }
+      return hit / n;
+    }""")
+
+
+def test_phone_view_leaves_most_of_the_map_visible(browser, demo_build):  # noqa: F811
+    for name in ("msoa-le-male.html", "lisa-msoa-le-male.html", "lsoa-imd-score.html"):
+        context = browser.new_context(viewport={"width": 390, "height": 844}, offline=True,
+                                      is_mobile=True, has_touch=True, device_scale_factor=2)
+        page = context.new_page()
+        page.goto((demo_build / "atlas" / name).as_uri())
+        page.wait_for_selector(".hg-legend")
+        page.wait_for_timeout(300)
+        try:
+            share = covered_share(page)
+            assert share < 0.35, (name, share)
+            # the legend starts folded and opens on a tap
+            assert page.evaluate("document.querySelector('details.hg-fold').open") is False
+            page.tap("details.hg-fold > summary")
+            assert page.evaluate("document.querySelector('details.hg-fold').open") is True
+            # pinch-zoom is Leaflet's and stays on
+            assert page.evaluate("window[document.querySelector('.folium-map').id]"
+                                 ".touchZoom.enabled()") is True
+        finally:
+            context.close()
+
+
+def test_story_numbers_equal_the_geopackage(browser, demo_build):  # noqa: F811
+    context, page, _, problems = open_offline(browser, demo_build / "atlas" / "index.html")
+    try:
+        nums = page.eval_on_selector_all(
+            "data.hg-num", "els => els.map(e => [e.dataset.key, e.dataset.source, "
+            "Number(e.value), e.textContent])")
+        assert page.evaluate("document.documentElement.lang").startswith("en")
+        assert problems == []
+    finally:
+        context.close()
+    msoa = read(demo_build, "msoa").set_index("msoa11cd")
+    msoa = msoa[msoa["in_area"] == 1]
+    place = read(demo_build, "place").set_index("lad22cd")
+    sii = read(demo_build, "model_sii")
+    expected: dict[str, float] = {}
+    for sex in ("male", "female"):
+        v = msoa[f"le_{sex}"].dropna()
+        expected |= {f"le_{sex}_min": v.min(), f"le_{sex}_max": v.max(),
+                     f"le_{sex}_range": v.max() - v.min(), f"le_{sex}_n": len(v)}
+        for code, value in v.sort_values(kind="stable").head(5).items():
+            expected[f"lowest_{sex}_{code}"] = value
+        row = sii[(sii["sex"] == sex) & (sii["level"] == "system")].iloc[0]
+        lo = "sii_lo" if "sii_lo" in sii.columns else "sii_lci"
+        hi = "sii_hi" if "sii_hi" in sii.columns else "sii_uci"
+        expected |= {f"sii_{sex}": row["sii"], f"sii_{sex}_lo": row[lo],
+                     f"sii_{sex}_hi": row[hi], f"gap_{sex}": row["gap"]}
+        for code, value in place[f"le_{sex}_pwmean"].items():
+            expected[f"place_{code}_le_{sex}_pwmean"] = value
+    from_build = [n for n in nums if n[1] != "comparator"]
+    assert len(from_build) >= 30
+    for key, _source, value, text in from_build:
+        assert key in expected, f"story number {key!r} has no GeoPackage reference here"
+        assert value == pytest.approx(float(expected[key]), rel=1e-12, abs=1e-12), key
+        shown = float(text.split()[0].replace(",", "").replace("\u2212", "-"))
+        assert shown == pytest.approx(value, abs=0.051), (key, text)
+    assert {"le_male_range", "sii_male", "sii_male_lo", "gap_female"} <= {n[0] for n in nums}
+
+
+def test_csv_download_is_what_the_page_draws(browser, demo_build):  # noqa: F811
+    context, page, _, _ = open_offline(browser, demo_build / "atlas" / "msoa-le-male.html")
+    try:
+        with page.expect_download() as info:
+            page.click(".hg-download")
+        text = Path(info.value.path()).read_text(encoding="utf-8-sig")
+    finally:
+        context.close()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    msoa = read(demo_build, "msoa").set_index("msoa11cd")
+    msoa = msoa[msoa["in_area"] == 1]
+    assert len(rows) == len(msoa)
+    label = f"{INDICATORS['le_male'].label} (years)"
+    assert set(rows[0]) == {"layer", "code", "name", label, "map class"}
+    for r in rows:
+        v = msoa.loc[r["code"], "le_male"]
+        if np.isnan(v):
+            assert r[label] == "" and r["map class"] == "Suppressed / no data"
+        else:
+            assert float(r[label]) == pytest.approx(v, abs=0.051)
+        assert r["name"] == msoa.loc[r["code"], "msoa11nm"]
+
+
+def test_search_finds_a_neighbourhood_by_code_and_by_name(browser, demo_build):  # noqa: F811
+    msoa = read(demo_build, "msoa").set_index("msoa11cd")
+    code = msoa[msoa["in_area"] == 1]["le_male"].idxmin()
+    name = msoa.loc[code, "msoa11nm"]
+    context, page, _, problems = open_offline(browser, demo_build / "atlas" / "msoa-le-male.html")
+    try:
+        map_js = "window[document.querySelector('.folium-map').id]"
+        before = page.evaluate(f"{map_js}.getZoom()")
+        page.fill(".hg-search input", code)
+        page.press(".hg-search input", "Enter")
+        page.wait_for_timeout(600)
+        assert code in page.inner_text(".hg-found")
+        assert page.evaluate(f"{map_js}.getZoom()") > before
+        inside = page.evaluate(f"""() => {{
+            let found = null;
+            hg.registry[0].layer.eachLayer(l => {{ if (l.feature.id === {code!r}) found = l; }});
+            return {map_js}.getBounds().contains(found.getBounds().getCenter());
+        }}""")
+        assert inside
+        page.fill(".hg-search input", name.lower())
+        page.press(".hg-search input", "Enter")
+        page.wait_for_timeout(300)
+        assert name in page.inner_text(".hg-found")
+        page.fill(".hg-search input", "no such place")
+        page.press(".hg-search input", "Enter")
+        assert "Nothing found" in page.inner_text(".hg-found")
+        assert problems == []
+    finally:
+        context.close()
+
+
+def test_print_layout_puts_the_legend_beside_the_map(browser, demo_build):  # noqa: F811
+    context, page, _, _ = open_offline(browser, demo_build / "atlas" / "msoa-le-male.html")
+    try:
+        page.emulate_media(media="print")
+        page.wait_for_timeout(200)
+        box = page.evaluate("""() => {
+            const r = s => document.querySelector(s).getBoundingClientRect().toJSON();
+            return {map: r('.folium-map'), legend: r('.hg-legend'), title: r('.hg-title'),
+                    layers: getComputedStyle(document.querySelector('.leaflet-control-layers'))
+                            .display};
+        }""")
+        assert box["legend"]["left"] >= box["map"]["right"] - 1
+        assert box["title"]["left"] >= box["map"]["right"] - 1
+        assert box["layers"] == "none"
+        pdf = page.pdf(format="A4", landscape=True, print_background=True)
+        assert pdf[:4] == b"%PDF" and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type/Page") <= 2
+    finally:
+        context.close()
+
+
+def test_layer_control_works_from_the_keyboard(browser, demo_build):  # noqa: F811
+    context, page, _, problems = open_offline(browser, demo_build / "atlas" / "msoa-le-male.html")
+    try:
+        boxes = "document.querySelectorAll('.leaflet-control-layers-overlays input')"
+        assert page.evaluate(f"{boxes}.length") >= 2
+        # Tab from the page start until a layer checkbox has the focus, then Space unticks it
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.matches("
+                             "'.leaflet-control-layers-overlays input')"):
+                break
+        else:
+            pytest.fail("no layer checkbox reachable with Tab")
+        name = page.evaluate("document.activeElement.parentElement.textContent.trim()")
+        shown = page.evaluate("hg.registry.filter(r => r.spec.column)[0].layer._map !== null")
+        assert shown
+        page.keyboard.press("Space")
+        assert page.evaluate("document.activeElement.checked") is False
+        if name == INDICATORS["le_male"].label:
+            assert page.evaluate(
+                "hg.registry.filter(r => r.spec.column)[0].layer._map") is None
+        assert problems == []
+    finally:
+        context.close()

@@ -1,0 +1,90 @@
+"""The story page (maps/story.py): sentences from the build's tables, each paragraph only when
+its inputs exist, and comparisons with England only where an interval exists."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from healthgap.maps.story import NOT_COMPUTED, StoryInputs, compare_intervals, story_html
+
+
+def numbers(text: str) -> dict[str, float]:
+    return {k: float(v) for k, v in re.findall(
+        r'<data class="hg-num" data-key="([^"]+)" data-source="[^"]+" value="([^"]+)"', text)}
+
+
+def frames(with_ci: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    msoa = pd.DataFrame(
+        {"msoa11nm": ["A 001", "A 002", "B 001", "Ring 001"],
+         "in_area": [True, True, True, False],
+         "le_male": [75.0, 80.5, 83.2, 60.0], "le_female": [80.0, 84.0, 86.0, 60.0]},
+        index=pd.Index(["E02000001", "E02000002", "E02000003", "E02000009"], name="msoa11cd"))
+    if with_ci:
+        msoa["le_male_lo"] = msoa["le_male"] - 1.0
+        msoa["le_male_hi"] = msoa["le_male"] + 1.0
+    place = pd.DataFrame({"lad22nm": ["A", "B"], "le_male_pwmean": [78.0, 83.2],
+                          "le_female_pwmean": [82.1, 86.0]},
+                         index=pd.Index(["E06000001", "E06000002"], name="lad22cd"))
+    system = pd.DataFrame({"icb22nm": ["Test ICB"], "core20_pop": [12345.0],
+                           "core20_share": [0.2061]},
+                          index=pd.Index(["E54000099"], name="icb22cd"))
+    return msoa, place, system
+
+
+SII = pd.DataFrame({
+    "sex": ["male", "male", "female"], "level": ["system", "england", "system"],
+    "code": ["E54000099", "E92000001", "E54000099"], "quantiles": [10, 10, 10],
+    "sii": [9.9, 7.2, 7.6], "sii_lo": [9.1, 7.0, 7.0], "sii_hi": [10.7, 7.4, 8.2],
+    "rii": [0.12, 0.09, 0.09], "gap": [10.1, 7.5, 7.7], "n_areas": [63, 6791, 64],
+})
+
+
+def test_every_paragraph_from_the_contract_tables():
+    msoa, place, system = frames(with_ci=True)
+    s = StoryInputs(area_name="Test ICB", level_word="integrated care system", msoa=msoa,
+                    place=place, system=system, sii=SII,
+                    england={"le_male": 79.6, "core20_share": 0.2},
+                    notes=["edge ring kept as neighbours"], period=["Life expectancy 2015-19"])
+    text = story_html(s)
+    got = numbers(text)
+    # hand-computed from the frames above (the ring MSOA at 60.0 is outside the area)
+    assert got["le_male_min"] == 75.0 and got["le_male_max"] == 83.2
+    assert got["le_male_range"] == pytest.approx(8.2)
+    assert got["le_male_n"] == 3
+    assert got["sii_male"] == 9.9 and got["sii_male_lo"] == 9.1 and got["sii_male_hi"] == 10.7
+    assert got["sii_male_england"] == 7.2
+    assert "wider than England" in text  # 9.1-10.7 lies wholly above 7.0-7.4
+    assert "England's slope index is not computed in this build" in text  # female
+    assert got["gap_male"] == 10.1 and "most deprived tenth" in text
+    assert got["core20_pop"] == 12345 and got["core20_share"] == pytest.approx(20.61)
+    assert got["core20_share_england"] == pytest.approx(20.0)
+    # against England 79.6 with +-1.0 intervals: 75 worse, 80.5 similar, 83.2 better
+    assert got["le_male_worse"] == 1 and got["le_male_similar"] == 1
+    assert got["le_male_better"] == 1
+    # female has no interval: said so, no verdict
+    assert "no neighbourhood is called better or worse" not in text  # no England female value
+    assert "A 001 (E02000001)" in text and "Ring 001" not in text
+    assert "Edge ring kept as neighbours." in text
+    assert 'role="img"' in text and "<table>" in text  # the chart has a text version
+    assert NOT_COMPUTED not in text.replace("England's slope index is not computed", "")
+
+
+def test_missing_inputs_are_said_plainly():
+    msoa, place, system = frames(with_ci=False)
+    s = StoryInputs(area_name="Test", level_word="local authority", msoa=msoa, place=place,
+                    system=system.drop(columns=["core20_pop", "core20_share"]), sii=None,
+                    england={"le_male": 79.6})
+    text = story_html(s)
+    assert "Slope index of inequality:</b> not computed in this build" in text
+    assert "Core20 population:</b> not computed in this build" in text
+    assert "gives no confidence interval" in text
+    assert "le_male_worse" not in numbers(text)
+
+
+def test_compare_intervals():
+    assert compare_intervals((2.0, 3.0), (0.0, 1.0)) == "higher"
+    assert compare_intervals((0.0, 1.0), (2.0, 3.0)) == "lower"
+    assert compare_intervals((0.0, 2.0), (1.0, 3.0)) == "similar"
+    assert compare_intervals((0.0, 1.0), (1.0, 2.0)) == "similar"  # touching is not apart
