@@ -25,6 +25,7 @@ from healthgap.data.layout import DataDir
 from healthgap.geo.areas import StudyArea, select_area
 from healthgap.geo.hierarchy import AreaRef, Hierarchy
 from healthgap.geo.layers import england_comparators, join_imd, join_life_expectancy, roll_up
+from healthgap.services.features import write_feature_files
 from healthgap.services.store import BuildStore
 
 from healthgap.errors import ParameterError
@@ -429,3 +430,4 @@ def _stage_write(ctx: _Ctx) -> None:
     store.write_manifest(ctx.manifest)
     ctx.store = store
     ctx.outputs["geopackage"] = store.path
+    ctx.outputs["features"] = write_feature_files(out, store)

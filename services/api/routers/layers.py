@@ -22,10 +22,18 @@ from healthgap.geo import BNG, WGS84
 from healthgap.geo.indicators import describe
 from healthgap.services.api import _geojson
 from healthgap.services.api.catalog import CODE_PATTERN, Build, LayerInfo, ResponseCache, check_code
-from healthgap.services.api.deps import BuildDep, LayerPath, LayersDep, ResponsesDep, SettingsDep
+from healthgap.services.api.deps import (
+    BuildDep,
+    LayerPath,
+    LayersDep,
+    ResponsesDep,
+    SettingsDep,
+    url_for,
+)
 from healthgap.services.api.paging import (
     GZIP_LEVEL,
     GZIP_MINIMUM,
+    LIMIT_MAX,
     accepts_gzip,
     etag_for,
     not_modified,
@@ -84,13 +92,13 @@ def _layer_public(request: Request, build: Build, info: LayerInfo) -> LayerPubli
     if info.bounds is not None and all(math.isfinite(b) for b in info.bounds):
         t = Transformer.from_crs(info.crs or BNG, WGS84, always_xy=True)
         bbox = [round(v, 6) for v in t.transform_bounds(*info.bounds)]
-    links = [Link(href=str(request.url_for("get_layer", area=build.code, layer=info.name)),
+    links = [Link(href=url_for(request, "get_layer", area=build.code, layer=info.name),
                   rel="self", type="application/json"),
-             Link(href=str(request.url_for("layer_table", area=build.code, layer=info.name)),
+             Link(href=url_for(request, "layer_table", area=build.code, layer=info.name),
                   rel="alternate", type=CSV, title="attribute table")]
     if info.spatial:
-        links.append(Link(href=str(request.url_for("layer_items", area=build.code,
-                                                   layer=info.name)),
+        links.append(Link(href=url_for(request, "layer_items", area=build.code,
+                                                   layer=info.name),
                           rel="items", type=GEOJSON, title="features"))
     return LayerPublic(name=info.name, kind="features" if info.spatial else "table",
                        geometry_type=info.geometry_type, count=info.count,
@@ -247,7 +255,8 @@ def layer_items(
                       ] = None,
     ring: Annotated[bool, Query(description="Include the edge ring of neighbours outside the "
                                 "area (never part of the results).")] = False,
-    limit: Annotated[int | None, Query(ge=1, description="Features per page (default and "
+    limit: Annotated[int | None, Query(
+        ge=1, le=LIMIT_MAX, description="Features per page (default and "
                                        "maximum set by the service).")] = None,
     offset: Annotated[int, Query(ge=0, le=10**9, description="Features to skip.")] = 0,
 ) -> Response:
@@ -262,7 +271,7 @@ def layer_items(
     if not info.spatial:
         raise UnknownLayerError(f"layer {layer!r} of build {build.code} is a table without "
                                 f"geometries; fetch it as CSV from "
-                                f"{request.url_for('layer_table', area=build.code, layer=layer)}")
+                                f"{url_for(request, 'layer_table', area=build.code, layer=layer)}")
     _check_crs(crs, "crs")
     box_crs = _check_crs(bbox_crs or crs, "bbox-crs")
     box = _parse_bbox(bbox, box_crs) if bbox is not None else None
@@ -274,7 +283,7 @@ def layer_items(
     base = layers.frame(build, layer)
     assert isinstance(base, gpd.GeoDataFrame)
     cols = _columns(info, base, properties)
-    norm = {"base": str(request.base_url), "crs": crs, "bbox": box,
+    norm = {"crs": crs, "bbox": box,
             "bbox_crs": box_crs if box else None, "properties": cols, "simplify": simplify,
             "within": within.upper() if within else None, "ring": ring, "start": start,
             "stop": stop}
@@ -332,7 +341,8 @@ def layer_table(
     within: Annotated[str | None, Query(description="Only rows inside this area.",
                                         pattern=CODE_PATTERN)] = None,
     ring: Annotated[bool, Query(description="Include the edge ring.")] = False,
-    limit: Annotated[int | None, Query(ge=1, description="Rows (default and maximum: the "
+    limit: Annotated[int | None, Query(
+        ge=1, le=LIMIT_MAX, description="Rows (default and maximum: the "
                                        "service's max_table_rows).")] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
@@ -345,7 +355,7 @@ def layer_table(
     cols = _columns(info, base, properties)
     start, stop = page_slice(offset, limit, default=settings.max_table_rows,
                              most=settings.max_table_rows)
-    norm = {"base": str(request.base_url), "properties": cols,
+    norm = {"properties": cols,
             "within": within.upper() if within else None, "ring": ring, "start": start,
             "stop": stop}
     tag = etag_for(build.digest(), f"table/{layer}", norm)
