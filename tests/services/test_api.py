@@ -327,8 +327,14 @@ def test_paging_limits_and_links(client):
     assert body["numberMatched"] == 440 and body["numberReturned"] == 100
     beyond = client.get(f"{B}/layers/lsoa/items", params={"offset": 10_000}).json()
     assert beyond["numberReturned"] == 0 and beyond["features"] == []
-    body = _problem(client.get(f"{B}/layers/lsoa/items", params={"limit": 301}), 422)
-    assert "at most 300" in body["detail"]
+    # above the service's page size (300 here) the limit is clamped, as OGC API Features asks;
+    # above the schema's maximum (10,000) it is refused
+    clamped = client.get(f"{B}/layers/lsoa/items", params={"limit": 301,
+                                                          "properties": "population"}).json()
+    assert clamped["numberReturned"] == 300
+    assert {lk["rel"]: lk["href"] for lk in clamped["links"]}["next"].endswith(
+        "offset=300&limit=300")
+    _problem(client.get(f"{B}/layers/lsoa/items", params={"limit": 10_001}), 422)
     _problem(client.get(f"{B}/layers/lsoa/items", params={"limit": 0}), 422)
 
 
@@ -573,25 +579,26 @@ def test_docs_and_openapi(client):
     assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 
-def test_settings_from_environment_and_overridable(root, monkeypatch):
-    from healthgap.services.api.deps import get_settings
-
+def test_settings_from_environment(root, monkeypatch, tmp_path):
     monkeypatch.setenv("HEALTHGAP_STORE_ROOT", str(root))
     monkeypatch.setenv("HEALTHGAP_MAX_PAGE_SIZE", "7")
     monkeypatch.setenv("HEALTHGAP_JOB_EXECUTOR", "thread")
-    get_settings.cache_clear()
-    try:
-        app = create_app()
-        with TestClient(app) as c:
-            body = _problem(c.get(f"{B}/layers/lsoa/items", params={"limit": 8}), 422)
-            assert "at most 7" in body["detail"]
-            app.dependency_overrides[get_settings] = lambda: Settings(
-                store_root=root, max_page_size=9, job_executor="thread")
-            assert c.get(f"{B}/layers/lsoa/items", params={"limit": 8}).status_code == 200
-    finally:
-        get_settings.cache_clear()
+    monkeypatch.setenv("HEALTHGAP_PUBLIC_URL", "https://maps.example.nhs.uk/healthgap/")
+    monkeypatch.setenv("HEALTHGAP_RUNS_DB", str(tmp_path / "runs.sqlite"))
+    app = create_app()
+    assert not app.dependency_overrides  # production wiring: nothing re-solved per request
+    with TestClient(app) as c:
+        body = c.get(f"{B}/layers/lsoa/items", params={"limit": 8}).json()
+        assert body["numberReturned"] == 7
+        # links start with the configured public URL whatever the Host header says
+        r = c.get(f"{B}/layers/lsoa/items", params={"limit": 8},
+                  headers={"Host": "evil.example"})
+        hrefs = [lk["href"] for lk in r.json()["links"]]
+        assert all(h.startswith("https://maps.example.nhs.uk/healthgap/areas/") for h in hrefs)
     with pytest.raises(ValueError, match="job_executor"):
         Settings(job_executor="fork")
+    with pytest.raises(ValueError, match="public_url"):
+        Settings(public_url="ftp://x")
 
 
 def test_serve_without_builds_is_one_clear_line(tmp_path):
