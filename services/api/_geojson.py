@@ -70,6 +70,40 @@ def geometry_json(geoms: np.ndarray, digits: int) -> list[str | None]:
     return list(shapely.to_geojson(rounded))
 
 
+def feature_strings(frame: gpd.GeoDataFrame, *, crs: str) -> list[str]:
+    """Return one GeoJSON Feature (compact JSON text) per row of ``frame``, in its order.
+
+    A named index (area codes) becomes the feature ``id`` and also the first property (for GIS
+    joins); without one, the id is the row position. Coordinates are rounded to the CRS's
+    `PRECISION`. The API keeps these strings per layer and CRS, so any page or filter of a
+    layer is a join of cached strings.
+    """
+    geom_json = geometry_json(frame.geometry.to_numpy(), PRECISION.get(crs, 6))
+    attrs = pd.DataFrame(frame.drop(columns=[frame.geometry.name]))
+    if attrs.index.name:
+        attrs = attrs.reset_index()
+    props = property_objects(attrs)
+    ids: Iterable[str] = ((json.dumps(str(i)) for i in frame.index) if frame.index.name
+                          else (str(i) for i in range(len(frame))))
+    return [f'{{"type":"Feature","id":{fid},"geometry":{"null" if g is None else g},'
+            f'"properties":{p}}}' for fid, g, p in zip(ids, geom_json, props, strict=True)]
+
+
+def collection_head(*, crs: str, members: dict[str, Any], name: str) -> str:
+    """Return a FeatureCollection's members before ``features`` (no closing brace)."""
+    head: dict[str, Any] = {"type": "FeatureCollection", "name": name}
+    if crs != "EPSG:4326":
+        head["crs"] = {"type": "name",
+                       "properties": {"name": f"urn:ogc:def:crs:EPSG::{crs.split(':')[1]}"}}
+    head.update(members)
+    return json.dumps(head, separators=(",", ":"), allow_nan=False)[:-1]
+
+
+def join_features(head: str, features: Iterable[str]) -> bytes:
+    """Return ``head`` and the features as one FeatureCollection (UTF-8 bytes)."""
+    return (head + ',"features":[' + ",".join(features) + "]}").encode()
+
+
 def feature_collection(frame: gpd.GeoDataFrame, *, crs: str, members: dict[str, Any],
                        name: str) -> bytes:
     """Return a FeatureCollection as UTF-8 bytes.
@@ -86,24 +120,8 @@ def feature_collection(frame: gpd.GeoDataFrame, *, crs: str, members: dict[str, 
     name
         The collection name (the layer).
     """
-    geom_json = geometry_json(frame.geometry.to_numpy(), PRECISION.get(crs, 6))
-    attrs = pd.DataFrame(frame.drop(columns=[frame.geometry.name]))
-    if attrs.index.name:  # the code is the feature id and also a property (for GIS joins)
-        attrs = attrs.reset_index()
-    props = property_objects(attrs)
-    ids: Iterable[str] = ((json.dumps(str(i)) for i in frame.index) if frame.index.name
-                          else (str(i) for i in range(len(frame))))
-    head: dict[str, Any] = {"type": "FeatureCollection", "name": name}
-    if crs != "EPSG:4326":
-        head["crs"] = {"type": "name",
-                       "properties": {"name": f"urn:ogc:def:crs:EPSG::{crs.split(':')[1]}"}}
-    head.update(members)
-    parts = []
-    for fid, g, p in zip(ids, geom_json, props, strict=True):
-        parts.append(f'{{"type":"Feature","id":{fid},"geometry":{"null" if g is None else g},'
-                     f'"properties":{p}}}')
-    start = json.dumps(head, separators=(",", ":"), allow_nan=False)[:-1]
-    return (start + ',"features":[' + ",".join(parts) + "]}").encode()
+    return join_features(collection_head(crs=crs, members=members, name=name),
+                         feature_strings(frame, crs=crs))
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

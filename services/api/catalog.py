@@ -273,6 +273,18 @@ class LayerCache:
                 self._key_locks.pop(key, None)
             return value
 
+    def features(self, build: Build, name: str, crs: str) -> list[str]:
+        """Return the layer's GeoJSON features (one string each) in ``crs``, in frame order."""
+        from healthgap.services.api._geojson import feature_strings
+
+        def make() -> list[str]:
+            frame = self.frame(build, name, crs=crs)
+            assert isinstance(frame, gpd.GeoDataFrame)
+            return feature_strings(frame, crs=crs)
+
+        return self._get(("features", build.code, build.version, name, crs),  # type: ignore
+                         make)
+
     def feature_file(self, build: Build, name: str) -> Any:
         """Return the build-time GeoJSON of a layer (`services.features.FeatureFile`) or None."""
         from healthgap.services.features import FeatureFile

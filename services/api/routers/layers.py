@@ -306,20 +306,25 @@ def layer_items(
     positions = positions[order]
     total = len(positions)
     page_pos = positions[start:stop]
-    if simplify > 0:
-        page = base.iloc[page_pos].copy()
-        page.geometry = page.geometry.simplify(simplify, preserve_topology=True)
-        if crs != BNG:
-            page = page.to_crs(crs)
-    else:
-        page = layers.frame(build, layer, crs=crs).iloc[page_pos]
-    if cols is not None:
-        page = page[[*cols, page.geometry.name]]
     links, link_header = page_links(request, start, min(stop, max(total, start)), total,
                                     media_type=GEOJSON)
-    members = {"numberMatched": int(total), "numberReturned": int(len(page)),
+    members = {"numberMatched": int(total), "numberReturned": int(len(page_pos)),
                "links": [lk.model_dump(exclude_none=True) for lk in links]}
-    body = _geojson.feature_collection(page, crs=crs, members=members, name=layer)
+    head = _geojson.collection_head(crs=crs, members=members, name=layer)
+    if simplify == 0 and cols is None:  # a join of the layer's cached feature strings
+        feats = layers.features(build, layer, crs)
+        body = _geojson.join_features(head, (feats[i] for i in page_pos))
+    else:
+        if simplify > 0:
+            page = base.iloc[page_pos].copy()
+            page.geometry = page.geometry.simplify(simplify, preserve_topology=True)
+            if crs != BNG:
+                page = page.to_crs(crs)
+        else:
+            page = layers.frame(build, layer, crs=crs).iloc[page_pos]
+        if cols is not None:
+            page = page[[*cols, page.geometry.name]]
+        body = _geojson.join_features(head, _geojson.feature_strings(page, crs=crs))
     if link_header:
         headers["Link"] = link_header
     return _finish(request, responses, body, tag, headers, GeoJSONResponse)

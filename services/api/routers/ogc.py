@@ -344,12 +344,14 @@ def _render(request: Request, layers: LayerCache, build: Build, info: LayerInfo,
     prebuilt = layers.feature_file(build, info.name) if whole and out_crs == WGS84 else None
     if prebuilt is not None and prebuilt.count == total:
         return _head(members) + b"," + prebuilt.features(), headers
-    page = layers.frame(build, info.name, crs=out_crs).iloc[page_pos]
-    if cols is not None:
-        page = page[[*cols, page.geometry.name]]
     members.pop("type")
-    body = _geojson.feature_collection(page, crs=out_crs, members=members, name=info.name)
-    return body, headers
+    head = _geojson.collection_head(crs=out_crs, members=members, name=info.name)
+    if cols is None:  # a join of the layer's cached feature strings
+        feats = layers.features(build, info.name, out_crs)
+        return _geojson.join_features(head, (feats[i] for i in page_pos)), headers
+    page = layers.frame(build, info.name, crs=out_crs).iloc[page_pos]
+    page = page[[*cols, page.geometry.name]]
+    return _geojson.join_features(head, _geojson.feature_strings(page, crs=out_crs)), headers
 
 
 @router.get("/collections/{collection}/items/{feature}", name="ogc_feature",
