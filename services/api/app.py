@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from healthgap.services import errors
 from healthgap.services.api.deps import ServiceState, service_state
 from healthgap.services.api.paging import GZIP_LEVEL, GZIP_MINIMUM
+from healthgap.services.api.render import FastLane, HotMap
 from healthgap.services.api.routers import areas, layers, maps, ogc, runs, stats
 from healthgap.services.errors import PROBLEM_JSON
 from healthgap.services.settings import Settings
@@ -233,6 +234,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=GZIP_LEVEL)
+    app.state.fast_lane = HotMap()
+    app.add_middleware(FastLane)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes,
                        read_timeout_s=settings.read_timeout_s, cors=bool(settings.cors_origins))
     if settings.cors_origins:

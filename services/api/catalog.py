@@ -273,6 +273,11 @@ class LayerCache:
                 self._key_locks.pop(key, None)
             return value
 
+    def ready(self, build: Build) -> bool:
+        """Return True if the build's layer list is in memory (no file read needed)."""
+        with self._lock:
+            return ("layers", build.code, build.version) in self._frames
+
     def features(self, build: Build, name: str, crs: str) -> list[str]:
         """Return the layer's GeoJSON features (one string each) in ``crs``, in frame order."""
         from healthgap.services.api._geojson import feature_strings

@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import gzip
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
+from cachetools import LRUCache
 from fastapi import Request, Response
-from healthgap.services.api.catalog import ResponseCache
+from healthgap.services.api.catalog import Build, FileVersion, ResponseCache
 from healthgap.services.api.paging import (
     GZIP_LEVEL,
     GZIP_MINIMUM,
@@ -25,6 +28,7 @@ from healthgap.services.api.paging import (
     quoted,
 )
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: Cache-Control of a rendered body (the ETag makes revalidation cheap).
 CACHE_CONTROL = "public, max-age=60"
@@ -32,6 +36,75 @@ VARY = "Accept-Encoding"
 
 Rendered = tuple[bytes, dict[str, str]]
 Encoded = tuple[bytes, bool, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class HotEntry:
+    """A GET that was answered with a cached body, and what keeps that answer valid."""
+
+    tag: str
+    gzip_ok: bool
+    media_type: str
+    headers: dict[str, str]
+    store: Path
+    version: FileVersion
+
+
+class HotMap:
+    """Requests answered from the response cache: ``(path, query, gzip) -> HotEntry``."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.entries: LRUCache[tuple[str, bytes, bool], HotEntry] = LRUCache(maxsize=size)
+
+    def remember(self, request: Request, entry: HotEntry) -> None:
+        """Note that this request's answer is ``entry``."""
+        self.entries[(request.url.path, request.scope.get("query_string", b""),
+                      entry.gzip_ok)] = entry
+
+
+class FastLane:
+    """Answer repeated GETs of cached bodies before FastAPI's routing and dependencies run.
+
+    A request whose exact path and query (and gzip acceptance) were answered before from the
+    response cache is answered again from it, as long as the build's store file is unchanged
+    (one ``stat``); anything else goes on to the application. Nothing is ever served here that
+    the application did not serve (and validate) first. The map and the cache are the app's
+    (``app.state.fast_lane``, ``app.state.services.responses``).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        app = scope.get("app")
+        hot: HotMap | None = getattr(getattr(app, "state", None), "fast_lane", None)
+        if scope["type"] != "http" or scope.get("method") != "GET" or hot is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        gzip_ok = accepts_gzip(request)
+        key = (scope["path"], scope.get("query_string", b""), gzip_ok)
+        entry = hot.entries.get(key)
+        if entry is not None:
+            try:
+                fresh = FileVersion.of(entry.store) == entry.version
+            except OSError:
+                fresh = False
+            cache: ResponseCache = app.state.services.responses  # type: ignore[union-attr]
+            hit = cache.get((entry.tag, gzip_ok)) if fresh else None
+            if hit is None:
+                hot.entries.pop(key, None)
+            else:
+                response = conditional(request, entry.tag, entry.headers)
+                if response is None:
+                    body, zipped, kept = hit
+                    response = Response(content=body, media_type=entry.media_type,
+                                        headers=headers_for(entry.tag, gzipped=zipped,
+                                                            extra={**entry.headers, **kept}))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class Renderer:
@@ -107,12 +180,21 @@ def conditional(request: Request, tag: str, extra: dict[str, str]) -> Response |
 
 
 async def respond(request: Request, renderer: Renderer, tag: str, render: Callable[[], Rendered],
-                  *, media_type: str, extra: dict[str, str] | None = None) -> Response:
-    """Answer a GET for a rendered body: 304, a cached body, or one rendered once."""
+                  *, media_type: str, extra: dict[str, str] | None = None,
+                  build: Build | None = None) -> Response:
+    """Answer a GET for a rendered body: 304, a cached body, or one rendered once.
+
+    With ``build``, the answer is remembered by the app's `FastLane` (if it has one).
+    """
     extra = extra or {}
+    gzip_ok = accepts_gzip(request)
+    lane: HotMap | None = getattr(request.app.state, "fast_lane", None)
+    if lane is not None and build is not None:
+        lane.remember(request, HotEntry(tag=tag, gzip_ok=gzip_ok, media_type=media_type,
+                                        headers=extra, store=build.store.path,
+                                        version=build.version))
     if (r := conditional(request, tag, extra)) is not None:
         return r
-    gzip_ok = accepts_gzip(request)
     body, zipped, kept = await renderer.body((tag, gzip_ok), render, gzip_ok=gzip_ok)
     return Response(content=body, media_type=media_type,
                     headers=headers_for(tag, gzipped=zipped, extra={**extra, **kept}))

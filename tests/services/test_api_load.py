@@ -31,7 +31,7 @@ def test_short_load_has_no_errors(shared_data):
     bench = _bench()
     root = frimley_root(shared_data)
     path = f"/areas/{FRIMLEY}/layers/lsoa/items"
-    with bench.server(root, port=bench.free_port()) as base:
+    with bench.server(root, port=bench.free_port()) as (base, _):
         first = httpx.get(base + path, timeout=60)
         assert first.status_code == 200 and first.json()["numberReturned"] == 440
         result = bench.run_load(base, path, clients=10, seconds=3.0, max_requests=5000)

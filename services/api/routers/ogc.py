@@ -185,6 +185,16 @@ async def collections(request: Request, catalog: CatalogDep, layers: LayersDep) 
     return await in_thread(make)  # type: ignore[no-any-return]
 
 
+async def _resolved(catalog: Catalog, layers: LayerCache, collection: str
+                    ) -> tuple[Build, LayerInfo]:
+    """Resolve a collection id; in a worker thread only when files must be read."""
+    if not catalog.stale():
+        build = catalog.get(collection[:9]) if _COLLECTION.match(collection) else None
+        if build is not None and layers.ready(build):
+            return _resolve(catalog, layers, collection)
+    return await in_thread(lambda: _resolve(catalog, layers, collection))  # type: ignore
+
+
 def _resolve(catalog: Catalog, layers: LayerCache, collection: str) -> tuple[Build, LayerInfo]:
     if not _COLLECTION.match(collection):
         raise UnknownLayerError(f"collection {collection[:80]!r} is not a collection id "
@@ -205,7 +215,7 @@ def _resolve(catalog: Catalog, layers: LayerCache, collection: str) -> tuple[Bui
 async def collection(request: Request, collection: CollectionPath, catalog: CatalogDep,
                      layers: LayersDep) -> Collection:
     """Describe one collection."""
-    build, info = await in_thread(lambda: _resolve(catalog, layers, collection))
+    build, info = await _resolved(catalog, layers, collection)
     return _collection(request, build, info)
 
 
@@ -293,7 +303,7 @@ async def items(
     the coordinates. The strong ``ETag`` changes when the build changes.
     """
     layers = state.layers
-    build, info = await in_thread(lambda: _resolve(state.catalog, layers, collection))
+    build, info = await _resolved(state.catalog, layers, collection)
     out_crs = _crs(crs, "crs")
     box_crs = _crs(bbox_crs, "bbox-crs")
     box = _bbox(bbox, box_crs) if bbox is not None else None
@@ -312,7 +322,8 @@ async def items(
         return _render(request, layers, build, info, out_crs=out_crs, box=box, box_crs=box_crs,
                        properties=wanted, start=start, stop=stop)
 
-    return await respond(request, state.renderer, tag, render, media_type=GEOJSON, extra=extra)
+    return await respond(request, state.renderer, tag, render, media_type=GEOJSON, extra=extra,
+                         build=build)
 
 
 def _render(request: Request, layers: LayerCache, build: Build, info: LayerInfo, *,
@@ -369,7 +380,7 @@ async def feature(
 ) -> Response:
     """Return one feature by its id (the area code)."""
     layers = state.layers
-    build, info = await in_thread(lambda: _resolve(state.catalog, layers, collection))
+    build, info = await _resolved(state.catalog, layers, collection)
     out_crs = _crs(crs, "crs")
     digest = build.digest() if build._digest is not None else await in_thread(build.digest)
     wanted = None if properties is None else properties.strip()
@@ -403,4 +414,4 @@ async def feature(
         return json.dumps(out, separators=(",", ":"), allow_nan=False).encode(), {}
 
     return await respond(request, state.renderer, tag, render, media_type=GEOJSON,
-                         extra={"Content-Crs": f"<{uri}>"})
+                         extra={"Content-Crs": f"<{uri}>"}, build=build)
