@@ -189,7 +189,12 @@ def _allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app fully matches at the request's path (for ``Allow``)."""
     from starlette.routing import Match
 
-    routes = getattr(request.app, "routes", [])
+    routes = list(getattr(request.app, "routes", []))
+    # a literal path (/runs/kinds) shadows a templated one (/runs/{run_id}) at the same place
+    literal = [r for r in routes if "{" not in getattr(r, "path", "{")
+               and r.matches(dict(request.scope))[0] != Match.NONE]
+    if literal:
+        routes = literal
     allowed = []
     for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
         scope = {**request.scope, "method": method}

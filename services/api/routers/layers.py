@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from fastapi import APIRouter, Query, Request, Response
 from healthgap.geo import BNG, WGS84
 from healthgap.geo.indicators import describe
@@ -41,6 +40,7 @@ from healthgap.services.api.paging import (
     page_slice,
     quoted,
 )
+from healthgap.services.api.params import BBOX_HELP, BBOX_PATTERN, in_boxes, parse_bbox
 from healthgap.services.api.schemas import (
     CRS_NAMES,
     CrsName,
@@ -52,7 +52,7 @@ from healthgap.services.api.schemas import (
 )
 from pyproj import Transformer
 
-from healthgap.errors import CRSError, ParameterError, UnknownAreaError, UnknownLayerError
+from healthgap.errors import CRSError, UnknownAreaError, UnknownLayerError
 
 router = APIRouter(tags=["layers"])
 
@@ -65,8 +65,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 #: Columns that may restrict features to one containing area (``within=``).
 WITHIN_COLUMNS = ("lad22cd", "msoa11cd", "sicbl22cd", "icb22cd")
-#: Accepted bbox ranges per CRS: longitude/latitude, and a generous British National Grid.
-BBOX_LIMITS = {WGS84: (-180.0, -90.0, 180.0, 90.0), BNG: (-1e6, -1e6, 2e6, 2e6)}
+#: The largest simplification tolerance the schema admits (metres); the service clamps to its
+#: own ``max_simplify_m``.
+SIMPLIFY_MAX = 5000.0
 
 
 class GeoJSONResponse(Response):
@@ -129,25 +130,6 @@ def get_layer(request: Request, build: BuildDep, layer: LayerPath,
 # --------------------------------------------------------------------------- parameters
 
 
-def _parse_bbox(text: str, crs: str) -> tuple[float, float, float, float]:
-    parts = text.split(",")
-    lo = BBOX_LIMITS[crs]
-    allowed = (f"bbox: four numbers minx,miny,maxx,maxy in {crs} with minx < maxx, "
-               f"miny < maxy, within {lo[0]:g},{lo[1]:g},{lo[2]:g},{lo[3]:g}")
-    if len(parts) != 4:
-        raise ParameterError(f"bbox={text[:80]!r}: {allowed}")
-    try:
-        box = tuple(float(p) for p in parts)
-    except ValueError:
-        raise ParameterError(f"bbox={text[:80]!r}: {allowed}") from None
-    x0, y0, x1, y1 = box
-    if not all(math.isfinite(v) for v in box) or not (x0 < x1 and y0 < y1):
-        raise ParameterError(f"bbox={text[:80]!r}: {allowed}")
-    if x0 < lo[0] or y0 < lo[1] or x1 > lo[2] or y1 > lo[3]:
-        raise ParameterError(f"bbox={text[:80]!r}: {allowed}")
-    return x0, y0, x1, y1
-
-
 def _check_crs(value: str, name: str) -> str:
     if value not in CRS_NAMES:
         raise CRSError(f"{name}={value!r}: allowed {', '.join(CRS_NAMES)}")
@@ -162,8 +144,8 @@ def _columns(info: LayerInfo, frame: pd.DataFrame, properties: str | None) -> li
     unknown = [p for p in wanted if p not in known and p != frame.index.name]
     if unknown:
         shown = ", ".join(repr(u[:64]) for u in unknown[:5])
-        raise ParameterError(f"properties: {shown} not in layer {info.name!r}; allowed: "
-                             f"{', '.join(known)}")
+        raise UnknownLayerError(f"properties: {shown} not in layer {info.name!r}; allowed: "
+                                f"{', '.join(known)}")
     return [p for p in dict.fromkeys(wanted) if p != frame.index.name]
 
 
@@ -240,16 +222,18 @@ def layer_items(
     crs: Annotated[CrsName, Query(description="Output CRS: EPSG:4326 (default, RFC 7946) or "
                                   "EPSG:27700 (British National Grid, with a crs member).")
                    ] = "EPSG:4326",
-    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy; features "
-                                      "intersecting it. In the output CRS unless bbox-crs is "
-                                      "given.", max_length=200,
+    bbox: Annotated[str | None, Query(description=f"{BBOX_HELP}: features intersecting it. "
+                                      "In the output CRS unless bbox-crs is given.",
+                                      max_length=200, pattern=BBOX_PATTERN,
                                       examples=["-0.9,51.2,-0.6,51.4"])] = None,
     bbox_crs: Annotated[CrsName | None, Query(alias="bbox-crs", description="CRS of bbox.")
                         ] = None,
     properties: Annotated[str | None, Query(description="Comma-separated attribute names to "
                                             "return (default: all).", max_length=2000)] = None,
-    simplify: Annotated[float, Query(ge=0, description="Simplification tolerance in metres "
-                                     "(EPSG:27700, before reprojection); 0 = none.")] = 0.0,
+    simplify: Annotated[float, Query(ge=0, le=SIMPLIFY_MAX, description="Simplification "
+                                     "tolerance in metres (EPSG:27700, before reprojection); "
+                                     "0 = none; above the service's maximum it is clamped.")
+                        ] = 0.0,
     within: Annotated[str | None, Query(description="Only features inside this area (place, "
                                         "sub-ICB or MSOA code).", pattern=CODE_PATTERN)
                       ] = None,
@@ -274,10 +258,8 @@ def layer_items(
                                 f"{url_for(request, 'layer_table', area=build.code, layer=layer)}")
     _check_crs(crs, "crs")
     box_crs = _check_crs(bbox_crs or crs, "bbox-crs")
-    box = _parse_bbox(bbox, box_crs) if bbox is not None else None
-    if simplify > settings.max_simplify_m or not math.isfinite(simplify):
-        raise ParameterError(f"simplify={simplify}: a tolerance in metres from 0 to "
-                             f"{settings.max_simplify_m:g}")
+    box = parse_bbox(bbox, box_crs) if bbox is not None else None
+    simplify = min(float(simplify), settings.max_simplify_m)
     start, stop = page_slice(offset, limit, default=settings.default_page_size,
                              most=settings.max_page_size)
     base = layers.frame(build, layer)
@@ -297,10 +279,7 @@ def layer_items(
     keep = _filter(build, info, base, ring=ring, within=within)
     if box is not None:
         boxed = layers.frame(build, layer, crs=box_crs) if box_crs != BNG else base
-        hits = boxed.sindex.query(shapely.box(*box), predicate="intersects")
-        in_box = np.zeros(len(base), dtype=bool)
-        in_box[hits] = True
-        keep &= in_box
+        keep &= in_boxes(boxed.sindex, box, len(base))
     positions = np.flatnonzero(keep)
     order = np.argsort(base.index.to_numpy()[positions], kind="stable")
     positions = positions[order]

@@ -15,12 +15,11 @@ import json
 import math
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
 from healthgap.services.api import _geojson
 from healthgap.services.api.catalog import LAYER_PATTERN, Build, Catalog, LayerCache, LayerInfo
@@ -33,6 +32,7 @@ from healthgap.services.api.deps import (
     url_for,
 )
 from healthgap.services.api.paging import LIMIT_MAX, etag_for, page_links, page_slice
+from healthgap.services.api.params import BBOX_HELP, BBOX_PATTERN, Box, in_boxes, parse_bbox
 from healthgap.services.api.render import in_thread, respond
 from healthgap.services.api.schemas import Link, Problem
 from healthgap.services.errors import BadRequestError
@@ -51,6 +51,8 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG27700 = "http://www.opengis.net/def/crs/EPSG/0/27700"
 #: Output CRS URIs and the CRS they are written in (CRS84 is EPSG:4326 with longitude first).
 CRS_URIS = {CRS84: WGS84, EPSG27700: BNG}
+CrsUri = Literal["http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+                 "http://www.opengis.net/def/crs/EPSG/0/27700"]
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
@@ -65,8 +67,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {**_PROBLEM, "description": "Unknown collection or feature"}}
 BAD: dict[int | str, dict[str, Any]] = {
     400: {**_PROBLEM, "description": "Invalid parameter"}}
-#: Accepted bbox ranges per CRS (CRS84 degrees; a generous British National Grid).
-BBOX_LIMITS = {WGS84: (-180.0, -90.0, 180.0, 90.0), BNG: (-1e6, -1e6, 2e6, 2e6)}
 
 
 class LinkList(BaseModel):
@@ -229,25 +229,6 @@ def _crs(value: str | None, name: str) -> str:
     return CRS_URIS[uri]
 
 
-def _bbox(text: str, crs: str) -> tuple[float, float, float, float]:
-    lo = BBOX_LIMITS[crs]
-    allowed = (f"bbox={text[:80]!r}: four numbers minx,miny,maxx,maxy (or six with heights) "
-               f"in {crs}, min < max, within {lo[0]:g},{lo[1]:g},{lo[2]:g},{lo[3]:g}")
-    parts = text.split(",")
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise BadRequestError(allowed) from None
-    if len(values) == 6:
-        values = [values[0], values[1], values[3], values[4]]
-    if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise BadRequestError(allowed)
-    x0, y0, x1, y1 = values
-    if not (x0 <= x1 and y0 <= y1) or x0 < lo[0] or y0 < lo[1] or x1 > lo[2] or y1 > lo[3]:
-        raise BadRequestError(allowed)
-    return x0, y0, x1, y1
-
-
 def _properties(info: LayerInfo, frame: pd.DataFrame, text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -256,8 +237,8 @@ def _properties(info: LayerInfo, frame: pd.DataFrame, text: str | None) -> list[
     unknown = [p for p in wanted if p not in known and p != frame.index.name]
     if unknown:
         shown = ", ".join(repr(u[:64]) for u in unknown[:5])
-        raise BadRequestError(f"properties: {shown} not in collection {info.name!r}; "
-                              f"allowed: {', '.join(known)}")
+        raise UnknownLayerError(f"properties: {shown} not in collection {info.name!r}; "
+                                f"allowed: {', '.join(known)}")
     return [p for p in dict.fromkeys(wanted) if p != frame.index.name]
 
 
@@ -283,15 +264,13 @@ async def items(
         ge=1, le=LIMIT_MAX, description="Features per page; values above the service's page "
         "size are clamped to it (follow the next link).")] = None,
     offset: Annotated[int, Query(ge=0, le=10**9, description="Features to skip.")] = 0,
-    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy: features whose "
-                                      "geometry intersects it; in bbox-crs (default CRS84).",
-                                      max_length=200, examples=["-0.9,51.2,-0.6,51.4"])
-                    ] = None,
-    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", max_length=200,
-                                          description="CRS of bbox: "
-                                          f"{CRS84} or {EPSG27700}.")] = None,
-    crs: Annotated[str | None, Query(max_length=200, description="Output CRS: "
-                                     f"{CRS84} (default) or {EPSG27700}.")] = None,
+    bbox: Annotated[str | None, Query(description=f"{BBOX_HELP}: features whose geometry "
+                                      "intersects it; in bbox-crs (default CRS84).",
+                                      max_length=200, pattern=BBOX_PATTERN,
+                                      examples=["-0.9,51.2,-0.6,51.4"])] = None,
+    bbox_crs: Annotated[CrsUri | None, Query(alias="bbox-crs", description="CRS of bbox.")
+                        ] = None,
+    crs: Annotated[CrsUri | None, Query(description="Output CRS (default CRS84).")] = None,
     properties: Annotated[str | None, Query(description="Comma-separated properties to "
                                             "return (default: all).", max_length=2000)
                           ] = None,
@@ -306,7 +285,7 @@ async def items(
     build, info = await _resolved(state.catalog, layers, collection)
     out_crs = _crs(crs, "crs")
     box_crs = _crs(bbox_crs, "bbox-crs")
-    box = _bbox(bbox, box_crs) if bbox is not None else None
+    box = parse_bbox(bbox, box_crs) if bbox is not None else None
     start, stop = page_slice(offset, limit, default=settings.default_page_size,
                              most=settings.max_page_size)
     wanted = None if properties is None else properties.strip()
@@ -327,7 +306,7 @@ async def items(
 
 
 def _render(request: Request, layers: LayerCache, build: Build, info: LayerInfo, *,
-            out_crs: str, box: tuple[float, float, float, float] | None, box_crs: str,
+            out_crs: str, box: list[Box] | None, box_crs: str,
             properties: str | None, start: int, stop: int) -> tuple[bytes, dict[str, str]]:
     """Render one page (in a worker thread)."""
     base = layers.frame(build, info.name)
@@ -336,8 +315,7 @@ def _render(request: Request, layers: LayerCache, build: Build, info: LayerInfo,
     positions = _ordered(base)
     if box is not None:
         boxed = layers.frame(build, info.name, crs=box_crs) if box_crs != BNG else base
-        hits = np.zeros(len(base), dtype=bool)
-        hits[boxed.sindex.query(shapely.box(*box), predicate="intersects")] = True
+        hits = in_boxes(boxed.sindex, box, len(base))
         positions = positions[hits[positions]]
     total = len(positions)
     page_pos = positions[start:stop]
@@ -372,8 +350,7 @@ def _render(request: Request, layers: LayerCache, build: Build, info: LayerInfo,
                        304: {"description": "Not modified"}, **BAD, **NOT_FOUND})
 async def feature(
     request: Request, collection: CollectionPath, feature: FeaturePath, state: StateDep,
-    crs: Annotated[str | None, Query(max_length=200, description="Output CRS: "
-                                     f"{CRS84} (default) or {EPSG27700}.")] = None,
+    crs: Annotated[CrsUri | None, Query(description="Output CRS (default CRS84).")] = None,
     properties: Annotated[str | None, Query(description="Comma-separated properties to "
                                             "return (default: all).", max_length=2000)
                           ] = None,

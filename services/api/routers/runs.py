@@ -23,7 +23,7 @@ from healthgap.services.jobs import KINDS, Job, RunParams, get_kind
 from healthgap.services.jobs import run_id as make_run_id
 from pydantic import Field
 
-from healthgap.errors import ParameterError
+from healthgap.errors import ParameterError, UnknownLayerError
 
 router = APIRouter(tags=["runs"])
 
@@ -70,12 +70,19 @@ def _client(request: Request) -> str:
 
 
 def _check_columns(build: Build, layers: LayerCache, params: RunParams) -> None:
+    """Refuse columns the layer lacks (404, like an unknown layer) or that are not numbers (422)."""
     for layer, columns in params.requires().items():
         info = layers.layer(build, layer)
+        fields = {f for f, _ in info.fields}
         numeric = {f for f, t in info.fields if t.startswith(_NUMERIC)}
-        missing = [c for c in columns if c not in numeric]
-        if missing:
-            raise ParameterError(f"{', '.join(repr(c) for c in missing)}: not numeric columns "
+        absent = [c for c in columns if c not in fields]
+        if absent:
+            raise UnknownLayerError(f"{', '.join(repr(c) for c in absent)}: no such column in "
+                                    f"layer {layer!r} of build {build.code}; numeric columns: "
+                                    f"{', '.join(sorted(numeric))}")
+        wrong = [c for c in columns if c not in numeric]
+        if wrong:
+            raise ParameterError(f"{', '.join(repr(c) for c in wrong)}: not numeric columns "
                                  f"of layer {layer!r} in build {build.code}; allowed: "
                                  f"{', '.join(sorted(numeric))}")
 
