@@ -1,4 +1,4 @@
-"""Query parameters shared by the layer and OGC routers: the bounding box.
+"""Query parameters shared by the layer and OGC routers: the bounding box and properties.
 
 The schema admits only plain decimal numbers, four (``minx,miny,maxx,maxy``) or six (with
 heights, which are ignored); so every schema-valid box is a box. A box that covers nothing
@@ -9,9 +9,11 @@ longitude/latitude ``minx > maxx`` crosses the antimeridian, as OGC API - Featur
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from healthgap import BNG
+from healthgap.errors import UnknownLayerError
 
 _NUMBER = r"-?\d{1,7}(\.\d{1,15})?"
 #: Four or six comma-separated plain decimals.
@@ -43,3 +45,21 @@ def in_boxes(sindex: object, boxes: list[Box], n: int) -> np.ndarray:
     for box in boxes:
         hit[sindex.query(shapely.box(*box), predicate="intersects")] = True  # type: ignore
     return hit
+
+
+def select_properties(layer: str, frame: pd.DataFrame, text: str | None) -> list[str] | None:
+    """Return the columns ``properties=`` names (None: all); an unknown name is a 404.
+
+    The index (the area code) is always written, so naming it selects nothing more.
+    """
+    if text is None:
+        return None
+    geometry = getattr(frame, "_geometry_column_name", None)
+    known = [str(c) for c in frame.columns if c != geometry]
+    wanted = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in wanted if p not in known and p != frame.index.name]
+    if unknown:
+        shown = ", ".join(repr(u[:64]) for u in unknown[:5])
+        raise UnknownLayerError(f"properties: {shown} not in layer {layer!r}; allowed: "
+                                f"{', '.join(known)}")
+    return [p for p in dict.fromkeys(wanted) if p != frame.index.name]

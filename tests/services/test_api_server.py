@@ -10,14 +10,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import geopandas as gpd
 import httpx
@@ -26,23 +23,12 @@ import psutil
 import pytest
 
 from healthgap import BNG
-from tests.services._api_helpers import FRIMLEY, frimley_root
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_api_load.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_api_load", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_api_load"] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.services._api_helpers import FRIMLEY, frimley_root, load_bench
 
 
 @pytest.fixture(scope="module")
 def bench():
-    return _bench()
+    return load_bench()
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,13 @@ from healthgap.services.api.paging import (
     page_slice,
     quoted,
 )
-from healthgap.services.api.params import BBOX_HELP, BBOX_PATTERN, in_boxes, parse_bbox
+from healthgap.services.api.params import (
+    BBOX_HELP,
+    BBOX_PATTERN,
+    in_boxes,
+    parse_bbox,
+    select_properties,
+)
 from healthgap.services.api.schemas import (
     CRS_NAMES,
     CrsName,
@@ -134,19 +140,6 @@ def _check_crs(value: str, name: str) -> str:
     if value not in CRS_NAMES:
         raise CRSError(f"{name}={value!r}: allowed {', '.join(CRS_NAMES)}")
     return value
-
-
-def _columns(info: LayerInfo, frame: pd.DataFrame, properties: str | None) -> list[str] | None:
-    if properties is None:
-        return None
-    known = [str(c) for c in frame.columns if c != getattr(frame, "_geometry_column_name", None)]
-    wanted = [p.strip() for p in properties.split(",") if p.strip()]
-    unknown = [p for p in wanted if p not in known and p != frame.index.name]
-    if unknown:
-        shown = ", ".join(repr(u[:64]) for u in unknown[:5])
-        raise UnknownLayerError(f"properties: {shown} not in layer {info.name!r}; allowed: "
-                                f"{', '.join(known)}")
-    return [p for p in dict.fromkeys(wanted) if p != frame.index.name]
 
 
 def _filter(build: Build, info: LayerInfo, frame: pd.DataFrame, *, ring: bool,
@@ -264,7 +257,7 @@ def layer_items(
                              most=settings.max_page_size)
     base = layers.frame(build, layer)
     assert isinstance(base, gpd.GeoDataFrame)
-    cols = _columns(info, base, properties)
+    cols = select_properties(info.name, base, properties)
     norm = {"crs": crs, "bbox": box,
             "bbox_crs": box_crs if box else None, "properties": cols, "simplify": simplify,
             "within": within.upper() if within else None, "ring": ring, "start": start,
@@ -336,7 +329,7 @@ def layer_table(
     """
     info = layers.layer(build, layer)
     base = layers.frame(build, layer)
-    cols = _columns(info, base, properties)
+    cols = select_properties(info.name, base, properties)
     start, stop = page_slice(offset, limit, default=settings.max_table_rows,
                              most=settings.max_table_rows)
     norm = {"properties": cols,

@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 from fastapi import APIRouter, Path, Query, Request, Response
 from healthgap.services.api import _geojson
 from healthgap.services.api.catalog import LAYER_PATTERN, Build, Catalog, LayerCache, LayerInfo
@@ -32,7 +31,14 @@ from healthgap.services.api.deps import (
     url_for,
 )
 from healthgap.services.api.paging import LIMIT_MAX, etag_for, page_links, page_slice
-from healthgap.services.api.params import BBOX_HELP, BBOX_PATTERN, Box, in_boxes, parse_bbox
+from healthgap.services.api.params import (
+    BBOX_HELP,
+    BBOX_PATTERN,
+    Box,
+    in_boxes,
+    parse_bbox,
+    select_properties,
+)
 from healthgap.services.api.render import in_thread, respond
 from healthgap.services.api.schemas import Link, Problem
 from healthgap.services.errors import BadRequestError
@@ -229,19 +235,6 @@ def _crs(value: str | None, name: str) -> str:
     return CRS_URIS[uri]
 
 
-def _properties(info: LayerInfo, frame: pd.DataFrame, text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    known = [str(c) for c in frame.columns if c != frame.geometry.name]
-    wanted = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = [p for p in wanted if p not in known and p != frame.index.name]
-    if unknown:
-        shown = ", ".join(repr(u[:64]) for u in unknown[:5])
-        raise UnknownLayerError(f"properties: {shown} not in collection {info.name!r}; "
-                                f"allowed: {', '.join(known)}")
-    return [p for p in dict.fromkeys(wanted) if p != frame.index.name]
-
-
 def _ordered(frame: gpd.GeoDataFrame) -> np.ndarray:
     if frame.index.name:
         return np.argsort(frame.index.to_numpy(), kind="stable")
@@ -311,7 +304,7 @@ def _render(request: Request, layers: LayerCache, build: Build, info: LayerInfo,
     """Render one page (in a worker thread)."""
     base = layers.frame(build, info.name)
     assert isinstance(base, gpd.GeoDataFrame)
-    cols = _properties(info, base, properties)
+    cols = select_properties(info.name, base, properties)
     positions = _ordered(base)
     if box is not None:
         boxed = layers.frame(build, info.name, crs=box_crs) if box_crs != BNG else base
@@ -367,7 +360,7 @@ async def feature(
     def render() -> tuple[bytes, dict[str, str]]:
         frame = layers.frame(build, info.name, crs=out_crs)
         assert isinstance(frame, gpd.GeoDataFrame)
-        cols = _properties(info, frame, wanted)
+        cols = select_properties(info.name, frame, wanted)
         if frame.index.name:
             pos = np.flatnonzero(frame.index.to_numpy() == feature)
         elif feature.isdigit() and int(feature) < len(frame):
