@@ -185,11 +185,23 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, status, phrase, detail, headers=headers)
 
 
+def _leaf_routes(routes: list[Any]) -> list[Any]:
+    """Flatten included routers into their routes.
+
+    Newer FastAPI keeps an included router as one node; the routers here have no prefix.
+    """
+    out: list[Any] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out += _leaf_routes(list(inner.routes)) if inner is not None else [route]
+    return out
+
+
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app fully matches at the request's path (for ``Allow``)."""
     from starlette.routing import Match
 
-    routes = list(getattr(request.app, "routes", []))
+    routes = _leaf_routes(list(getattr(request.app, "routes", [])))
     # a literal path (/runs/kinds) shadows a templated one (/runs/{run_id}) at the same place
     literal = [r for r in routes if "{" not in getattr(r, "path", "{")
                and r.matches(dict(request.scope))[0] != Match.NONE]

@@ -424,11 +424,15 @@ class JobRunner:
         """Stop the workers (killing running ones) and mark their runs interrupted."""
         self._stop.set()
         self._wake()
+        with self._lock:
+            mine = [j.id for jobs in self._queues.values() for j in jobs]
+            self._queues.clear()
+        mine += [w.job for w in self._pool if w.job is not None]
         if self._thread is not None:
             self._thread.join(timeout=15)
             self._thread = None
         self._stop_workers()
-        self.store.recover(_now())
+        self.store.interrupt(mine, _now())
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -647,7 +651,7 @@ def _inside(frame: pd.DataFrame) -> pd.DataFrame:
 class SiiParams(RunParams):
     """Slope and relative index of inequality of an indicator across deprivation quantiles."""
 
-    kind: Literal["sii"] = "sii"
+    kind: Literal["sii"]
     indicator: Annotated[str, _Column] = Field("le_male", description="Outcome, high = good "
                                                "(life expectancy).")
     deprivation: Annotated[str, _Column] = Field("imd_score", description="Deprivation score "
@@ -722,7 +726,7 @@ def _spatial_frame(frames: StoreFrames, p: _WeightsParams) -> Any:
 class MoranParams(_WeightsParams):
     """Global Moran's I of an indicator with permutation inference."""
 
-    kind: Literal["moran"] = "moran"
+    kind: Literal["moran"]
     permutations: int = Field(999, ge=1, le=99_999)
 
 
@@ -744,7 +748,7 @@ def run_moran(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
 class LisaParams(_WeightsParams):
     """Local Moran's I (LISA) clusters of an indicator."""
 
-    kind: Literal["lisa"] = "lisa"
+    kind: Literal["lisa"]
     permutations: int = Field(999, ge=1, le=99_999)
     alpha: float = Field(0.05, gt=0, lt=1)
     correction: Literal["fdr", "bonferroni", "none"] = "fdr"
@@ -773,7 +777,7 @@ def run_lisa(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
 class RegressionParams(_WeightsParams):
     """A life-expectancy regression with spatial diagnostics, or a spatial lag/error model."""
 
-    kind: Literal["regression"] = "regression"
+    kind: Literal["regression"]
     predictors: list[Annotated[str, _Column]] = Field(
         default_factory=lambda: ["imd_score"], min_length=1, max_length=10,
         description="Predictor columns of the same layer.")
@@ -817,7 +821,7 @@ DECAY_FORMS: tuple[DecayForm, ...] = ("linear", "exponential", "power", "gaussia
 class DecayParams(RunParams):
     """Life expectancy against travel time: which decay form fits, and its parameter."""
 
-    kind: Literal["decay"] = "decay"
+    kind: Literal["decay"]
     level: Literal["lsoa", "msoa"] = "msoa"
     indicator: Annotated[str, _Column] = Field("le_male", description="Outcome column.")
     time: Annotated[str, _Column] = Field(description="Travel-time column of the same layer "

@@ -296,13 +296,21 @@ class RunStore:
         with self._tx() as db:
             rows = db.execute("SELECT id, owner FROM runs WHERE status IN "
                               "('queued','running')").fetchall()
-            dead = [r["id"] for r in rows if not pid_alive(int(r["owner"]))
-                    or int(r["owner"]) == os.getpid()]
+            dead = [r["id"] for r in rows if not pid_alive(int(r["owner"]))]
             for rid in dead:
                 db.execute("UPDATE runs SET status = 'failed', retryable = 1, message = ?, "
                            "finished_utc = ?, error = ? WHERE id = ?",
                            ("interrupted", now_utc, json.dumps(INTERRUPTED), rid))
         return len(dead)
+
+    def interrupt(self, ids: builtins.list[str], now_utc: str) -> None:
+        """Mark these runs interrupted if they are still queued or running."""
+        with self._tx() as db:
+            for rid in ids:
+                db.execute("UPDATE runs SET status = 'failed', retryable = 1, message = ?, "
+                           "finished_utc = ?, error = ? WHERE id = ? AND status IN "
+                           "('queued','running')",
+                           ("interrupted", now_utc, json.dumps(INTERRUPTED), rid))
 
     def evict(self) -> int:
         """Drop results of finished runs, least recently read first, beyond ``max_bytes``."""
