@@ -197,14 +197,33 @@ def _leaf_routes(routes: list[Any]) -> list[Any]:
     return out
 
 
+def _literal_matches(request: Request) -> list[Any]:
+    from starlette.routing import Match
+
+    routes = _leaf_routes(list(getattr(request.app, "routes", [])))
+    return [r for r in routes if "{" not in getattr(r, "path", "{")
+            and r.matches(dict(request.scope))[0] != Match.NONE]
+
+
+def shadowed(request: Request) -> bool:
+    """Return True if a literal route owns this path but not this method (``/runs/kinds``).
+
+    Without this, ``DELETE /runs/kinds`` would reach ``/runs/{run_id}`` and get a 422.
+    """
+    from starlette.routing import Match
+
+    literal = _literal_matches(request)
+    return bool(literal) and not any(r.matches(dict(request.scope))[0] == Match.FULL
+                                     for r in literal)
+
+
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app fully matches at the request's path (for ``Allow``)."""
     from starlette.routing import Match
 
     routes = _leaf_routes(list(getattr(request.app, "routes", [])))
     # a literal path (/runs/kinds) shadows a templated one (/runs/{run_id}) at the same place
-    literal = [r for r in routes if "{" not in getattr(r, "path", "{")
-               and r.matches(dict(request.scope))[0] != Match.NONE]
+    literal = _literal_matches(request)
     if literal:
         routes = literal
     allowed = []

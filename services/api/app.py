@@ -96,6 +96,13 @@ class RequestGuard:
             return
         if head:
             scope = {**scope, "method": "GET"}
+        if method in ("POST", "PUT", "PATCH", "DELETE") and errors.shadowed(request):
+            allowed = errors._allowed_methods(request)
+            response = errors.problem_response(
+                request, 405, "Method Not Allowed", f"{method} is not allowed here; allowed: "
+                f"{', '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
+            await response(scope, receive, send_with_id)
+            return
         if method in ("POST", "PUT", "PATCH"):
             response = None
             try:
@@ -229,7 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _document_problems(original())
+            app.openapi_schema = _document_limits(_document_problems(original()), settings)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -291,6 +298,18 @@ def _document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         if name in components and f"/{name}\"" not in text:
             del components[name]
+    return schema
+
+
+def _document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Write this service's run limits into the run parameter schemas (``maximum``)."""
+    limits = {"permutations": settings.max_permutations,
+              "repetitions": settings.max_repetitions}
+    for model in schema.get("components", {}).get("schemas", {}).values():
+        for name, most in limits.items():
+            prop = model.get("properties", {}).get(name)
+            if isinstance(prop, dict) and "maximum" in prop:
+                prop["maximum"] = min(prop["maximum"], most)
     return schema
 
 
