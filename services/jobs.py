@@ -68,13 +68,21 @@ class RunParams(BaseModel):
         """Return ``{layer: [columns]}`` the run reads, checked before it is queued."""
         return {}
 
-    def check_limits(self, *, max_permutations: int, max_repetitions: int) -> None:
-        """Raise `ParameterError` if a count is above the service's limits."""
+    def check_limits(self, *, max_permutations: int, max_repetitions: int) -> RunParams:
+        """Return the parameters within the service's limits.
+
+        A count the client gave above a limit raises `ParameterError`; a default above it is
+        lowered to the limit (the OpenAPI document shows that default).
+        """
+        lowered: dict[str, int] = {}
         for name, limit in (("permutations", max_permutations),
                             ("repetitions", max_repetitions)):
             value = getattr(self, name, None)
             if isinstance(value, int) and value > limit:
-                raise ParameterError(f"{name}={value}: this service allows at most {limit}")
+                if name in self.model_fields_set:
+                    raise ParameterError(f"{name}={value}: this service allows at most {limit}")
+                lowered[name] = limit
+        return self.model_copy(update=lowered) if lowered else self
 
 
 RunFunction = Callable[["StoreFrames", dict[str, Any]], dict[str, Any]]

@@ -310,6 +310,8 @@ def _document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, An
             prop = model.get("properties", {}).get(name)
             if isinstance(prop, dict) and "maximum" in prop:
                 prop["maximum"] = min(prop["maximum"], most)
+                if isinstance(prop.get("default"), int | float):
+                    prop["default"] = min(prop["default"], most)
     return schema
 
 

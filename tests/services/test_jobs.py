@@ -286,3 +286,15 @@ def test_cancel_and_time_limit_kill_the_worker_process(shared_data, db):
     finally:
         r.shutdown()
     assert not r.worker_pids()
+
+
+def test_defaults_above_a_limit_are_lowered_explicit_values_refused():
+    from healthgap.services.jobs import MoranParams
+
+    p = MoranParams(kind="moran").check_limits(max_permutations=99, max_repetitions=1000)
+    assert p.permutations == 99
+    with pytest.raises(ParameterError, match="permutations=500: this service allows at most 99"):
+        MoranParams(kind="moran", permutations=500).check_limits(max_permutations=99,
+                                                                 max_repetitions=1000)
+    with pytest.raises(ValueError, match="seed"):  # a boolean is not an integer
+        MoranParams(kind="moran", seed=True)

@@ -115,8 +115,8 @@ def submit_run(request: Request, build: BuildDep, layers: LayersDep,
     """
     params: RunParams = body
     get_kind(params.kind)
-    params.check_limits(max_permutations=settings.max_permutations,
-                        max_repetitions=settings.max_repetitions)
+    params = params.check_limits(max_permutations=settings.max_permutations,
+                                 max_repetitions=settings.max_repetitions)
     _check_columns(build, layers, params)
     values = params.model_dump(mode="json")
     rid = make_run_id(params.kind, values, area=build.code, inputs=build.inputs_sha256(),
