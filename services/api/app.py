@@ -308,8 +308,8 @@ def _document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, An
     for model in schema.get("components", {}).get("schemas", {}).values():
         for name, most in limits.items():
             prop = model.get("properties", {}).get(name)
-            if isinstance(prop, dict) and "maximum" in prop:
-                prop["maximum"] = min(prop["maximum"], most)
+            if isinstance(prop, dict) and prop.get("type") == "integer":
+                prop["maximum"] = min(prop.get("maximum", most), most)
                 if isinstance(prop.get("default"), int | float):
                     prop["default"] = min(prop["default"], most)
     return schema
