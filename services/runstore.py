@@ -255,10 +255,12 @@ class RunStore:
             values["result"] = zlib.compress(raw, 1)
             values["result_bytes"] = len(raw)
         sets = ", ".join(f"{k} = ?" for k in values)
-        with self._tx() as db:
+        with self._tx() as db:  # a new result and the evictions it causes: one transaction
             db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*values.values(), job_id))
-        if "result" in values:
-            self.evict()
+            gone = self._evict(db) if "result" in values else 0
+        if gone:
+            logger.info("evicted %d finished runs to keep results within %d bytes", gone,
+                        self.max_bytes)
 
     def request_cancel(self, job_id: str) -> Job:
         """Cancel a queued run now, flag a running one; delete a finished one.
@@ -315,20 +317,20 @@ class RunStore:
     def evict(self) -> int:
         """Drop results of finished runs, least recently read first, beyond ``max_bytes``."""
         with self._tx() as db:
-            total = db.execute("SELECT COALESCE(SUM(result_bytes), 0) FROM runs").fetchone()[0]
+            return self._evict(db)
+
+    def _evict(self, db: sqlite3.Connection) -> int:
+        total = db.execute("SELECT COALESCE(SUM(result_bytes), 0) FROM runs").fetchone()[0]
+        gone = 0
+        if total <= self.max_bytes:
+            return gone
+        for row in db.execute("SELECT id, result_bytes FROM runs WHERE status = 'succeeded' "
+                              "ORDER BY accessed").fetchall():
             if total <= self.max_bytes:
-                return 0
-            gone = 0
-            for row in db.execute("SELECT id, result_bytes FROM runs WHERE status = "
-                                  "'succeeded' ORDER BY accessed").fetchall():
-                if total <= self.max_bytes:
-                    break
-                db.execute("DELETE FROM runs WHERE id = ?", (row["id"],))
-                total -= int(row["result_bytes"])
-                gone += 1
-        if gone:
-            logger.info("evicted %d finished runs to keep results within %d bytes", gone,
-                        self.max_bytes)
+                break
+            db.execute("DELETE FROM runs WHERE id = ?", (row["id"],))
+            total -= int(row["result_bytes"])
+            gone += 1
         return gone
 
     def result_bytes(self) -> int:
