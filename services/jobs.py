@@ -45,7 +45,7 @@ import pandas as pd
 from healthgap.services.errors import problem_for
 from healthgap.services.runstore import DONE, Job, RunStore
 from healthgap.services.store import BuildStore
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from healthgap.errors import HealthgapError, ParameterError
 
@@ -57,12 +57,27 @@ Progress = Callable[[float, str], None]
 PATH_PARAMETERS = ("data_dir", "out_dir")
 
 
+_NUMBERS = (int, float, int | None, float | None)
+
+
 class RunParams(BaseModel):
     """Base of every kind's parameters: unknown fields are refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        """Refuse ``true``/``false`` for a number (pydantic would read them as 1 and 0)."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if isinstance(value, bool) and field is not None and \
+                        field.annotation in _NUMBERS:
+                    raise ValueError(f"{name}={str(value).lower()}: a number, not a boolean")
+        return data
 
     def requires(self) -> dict[str, list[str]]:
         """Return ``{layer: [columns]}`` the run reads, checked before it is queued."""

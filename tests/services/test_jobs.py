@@ -296,5 +296,8 @@ def test_defaults_above_a_limit_are_lowered_explicit_values_refused():
     with pytest.raises(ParameterError, match="permutations=500: this service allows at most 99"):
         MoranParams(kind="moran", permutations=500).check_limits(max_permutations=99,
                                                                  max_repetitions=1000)
-    with pytest.raises(ValueError, match="seed"):  # a boolean is not an integer
+    with pytest.raises(ValueError, match="seed=true: a number, not a boolean"):
         MoranParams(kind="moran", seed=True)
+    with pytest.raises(ValueError, match="bandwidth=false"):
+        MoranParams(kind="moran", bandwidth=False)
+    assert MoranParams(kind="moran", k=5.0).k == 5  # JSON Schema's integer admits 5.0
