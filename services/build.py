@@ -37,6 +37,7 @@ from healthgap.geo.layers import (
     national_msoa,
     roll_up,
 )
+from healthgap.services.features import write_feature_files
 from healthgap.services.store import BuildStore, StagedBuild, pause_point
 
 from healthgap.errors import LayerClashError, MissingColumnError, OutputError, ParameterError
@@ -639,6 +640,8 @@ def _stage_write(ctx: _Ctx) -> None:
         **ctx.extra_manifest,
     }
     store.write_manifest(ctx.manifest)
+    # whole-layer GeoJSON for the API, staged with the build so it is swapped in with it
+    write_feature_files(ctx.staged.staging, store)
 
 
 #: Layers written from the study area's level frames, smallest first (those present are written).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -199,20 +200,30 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
                                              "healthgap.gpkg) or a directory of builds, one "
                                              "subdirectory per area.")] = Path("out"),
           host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
-    """Serve the builds over HTTP: GeoJSON layers, maps, statistics and model reruns.
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+          workers: Annotated[int, typer.Option("--workers", min=1, max=64,
+                                               help="Server processes (one per core is a "
+                                               "good start).")] = 1,
+          public_url: Annotated[str | None, typer.Option(
+              "--public-url", help="Base URL clients use (links start with it); default "
+              "http://HOST:PORT or HEALTHGAP_PUBLIC_URL.")] = None) -> None:
+    """Serve the builds over HTTP: OGC API Features, GeoJSON layers, maps, statistics, runs.
 
     Other settings come from HEALTHGAP_* environment variables (see services/settings.py).
-    The OpenAPI documentation is at /docs.
+    The OpenAPI documentation is at /docs. With --workers N, N processes share the port and
+    the runs database.
     """
     import uvicorn
-    from healthgap.services.api.app import create_app
     from healthgap.services.api.catalog import Catalog
     from healthgap.services.settings import Settings
     from pydantic import ValidationError
 
+    os.environ["HEALTHGAP_STORE_ROOT"] = str(store.resolve())
+    if public_url is not None:
+        os.environ["HEALTHGAP_PUBLIC_URL"] = public_url
+    os.environ.setdefault("HEALTHGAP_PUBLIC_URL", f"http://{host}:{port}")
     try:
-        settings = Settings(store_root=store)
+        settings = Settings()
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(f"settings (HEALTHGAP_* environment): {problems}") from None
@@ -222,9 +233,11 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
         raise InputError(f"{store}: no build found (a healthgap.gpkg here or in a "
                          "subdirectory); run `healthgap build` first")
     console.print(f"serving {len(builds)} build(s): {', '.join(sorted(builds))} on "
-                  f"http://{host}:{port} (docs at /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port,
-                log_level=settings.log_level.lower(), log_config=None)
+                  f"http://{host}:{port} with {workers} worker(s) (docs at /docs)")
+    uvicorn.run("healthgap.services.api.app:create_app", factory=True, host=host, port=port,
+                workers=workers, loop="uvloop", http="httptools",
+                log_level=settings.log_level.lower(), log_config=None, timeout_keep_alive=5,
+                timeout_graceful_shutdown=10)
 
 
 @app.command()

@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 REQUEST_ID_HEADER = "X-Request-ID"
+#: Paths of the OGC API - Features endpoints, whose invalid parameters get 400.
+OGC_PREFIXES = ("/collections", "/conformance")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -52,6 +54,18 @@ class PayloadTooLargeError(HealthgapError, ValueError):
 
 class BusyError(HealthgapError, RuntimeError):
     """The job queue is full; the client should retry later."""
+
+
+class ClientBusyError(BusyError):
+    """One client has as many runs queued or running as it may have."""
+
+
+class BadRequestError(ParameterError):
+    """An invalid parameter of an OGC API - Features request (the standard asks for 400)."""
+
+
+class MalformedBodyError(HealthgapError, ValueError):
+    """A request body that is not valid JSON."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,9 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     JoinError: Problem(422, "join-failed", "Join lost too many rows"),
     PayloadTooLargeError: Problem(413, "payload-too-large", "Request body too large"),
     BusyError: Problem(503, "busy", "Service busy"),
+    ClientBusyError: Problem(429, "too-many-runs", "Too many runs for this client"),
+    MalformedBodyError: Problem(400, "malformed-body", "Body is not valid JSON"),
+    BadRequestError: Problem(400, "invalid-parameter", "Invalid parameter"),
     RequestValidationError: Problem(422, "invalid-request", "Invalid request"),
 }
 
@@ -129,7 +146,7 @@ async def healthgap_error_handler(request: Request, exc: Exception) -> JSONRespo
     p = problem_for(exc)
     if p.status >= 500 and p is _INTERNAL:
         return _internal(request, exc)
-    headers = {"Retry-After": "5"} if p.status == 503 else None
+    headers = {"Retry-After": "5"} if p.status in (429, 503) else None
     return problem_response(request, p.status, p.title, str(exc), type_=p.type, headers=headers)
 
 
@@ -142,6 +159,10 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
         errors.append({"loc": loc, "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))})
     detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors) or "invalid request"
     p = PROBLEMS[RequestValidationError]
+    if any(e["type"] == "json_invalid" for e in errors):
+        p = PROBLEMS[MalformedBodyError]
+    elif request.url.path.startswith(OGC_PREFIXES):
+        p = PROBLEMS[BadRequestError]
     return problem_response(request, p.status, p.title, detail, type_=p.type, errors=errors)
 
 
@@ -164,11 +185,47 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, status, phrase, detail, headers=headers)
 
 
+def _leaf_routes(routes: list[Any]) -> list[Any]:
+    """Flatten included routers into their routes.
+
+    Newer FastAPI keeps an included router as one node; the routers here have no prefix.
+    """
+    out: list[Any] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out += _leaf_routes(list(inner.routes)) if inner is not None else [route]
+    return out
+
+
+def _literal_matches(request: Request) -> list[Any]:
+    from starlette.routing import Match
+
+    routes = _leaf_routes(list(getattr(request.app, "routes", [])))
+    return [r for r in routes if "{" not in getattr(r, "path", "{")
+            and r.matches(dict(request.scope))[0] != Match.NONE]
+
+
+def shadowed(request: Request) -> bool:
+    """Return True if a literal route owns this path but not this method (``/runs/kinds``).
+
+    Without this, ``DELETE /runs/kinds`` would reach ``/runs/{run_id}`` and get a 422.
+    """
+    from starlette.routing import Match
+
+    literal = _literal_matches(request)
+    return bool(literal) and not any(r.matches(dict(request.scope))[0] == Match.FULL
+                                     for r in literal)
+
+
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app fully matches at the request's path (for ``Allow``)."""
     from starlette.routing import Match
 
-    routes = getattr(request.app, "routes", [])
+    routes = _leaf_routes(list(getattr(request.app, "routes", [])))
+    # a literal path (/runs/kinds) shadows a templated one (/runs/{run_id}) at the same place
+    literal = _literal_matches(request)
+    if literal:
+        routes = literal
     allowed = []
     for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
         scope = {**request.scope, "method": method}

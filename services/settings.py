@@ -39,8 +39,6 @@ class Settings(BaseSettings):
         interpreter stay free); ``thread`` runs them in threads (lighter; for tests).
     job_workers
         Workers of the job pool.
-    job_cache_size
-        Finished runs kept in memory (the oldest finished runs are forgotten first).
     max_permutations, max_repetitions
         Upper bounds of the permutation and simulation counts a rerun may ask for.
     cache_layers
@@ -49,6 +47,28 @@ class Settings(BaseSettings):
         Rendered GeoJSON/CSV bodies kept in memory, keyed by their strong ETag (0 = none).
     log_level
         Level of the service's log (configured only by the app entry point).
+    public_url
+        The base URL clients reach the service at (scheme, host, port, any path prefix); every
+        link the API writes starts with it. The request's ``Host`` header is never used.
+    cors_origins
+        Origins allowed to read responses from a browser (CORS); empty (the default) sends no
+        CORS headers. ``*`` allows any origin (no credentials).
+    read_timeout_s
+        A request body (or a request line and headers, for uvicorn's h11/httptools) that does
+        not arrive within this many seconds gets 408 and the connection is closed.
+    runs_db
+        SQLite file that keeps runs and their results across restarts (default:
+        ``<store_root>/runs.sqlite``).
+    runs_max_mb
+        Result bytes kept on disk; the least recently read finished runs are evicted first.
+    run_max_mb
+        Largest result one run may produce; a larger result fails the run.
+    runs_per_client
+        Queued or running runs one client (IP address) may have; more get 429.
+    runs_pending
+        Queued or running runs of all clients together; more get 503.
+    run_timeout_s
+        Wall-clock limit of one run; a run over it is stopped and fails.
     """
 
     model_config = SettingsConfigDict(env_prefix="HEALTHGAP_", extra="ignore")
@@ -62,12 +82,31 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16_384, ge=256)
     job_executor: Literal["process", "thread"] = "process"
     job_workers: int = Field(default=1, ge=1, le=32)
-    job_cache_size: int = Field(default=256, ge=1)
     max_permutations: int = Field(default=99_999, ge=99)
     max_repetitions: int = Field(default=100_000, ge=1000)
     cache_layers: int = Field(default=32, ge=1)
     response_cache_mb: float = Field(default=128.0, ge=0)
     log_level: str = "INFO"
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s?#]+$",
+                            max_length=400)
+    cors_origins: list[str] = Field(default_factory=list)
+    read_timeout_s: float = Field(default=15.0, gt=0, le=600)
+    runs_db: Path | None = None
+    runs_max_mb: float = Field(default=512.0, gt=0)
+    run_max_mb: float = Field(default=64.0, gt=0)
+    runs_per_client: int = Field(default=4, ge=1, le=1000)
+    runs_pending: int = Field(default=64, ge=1, le=10_000)
+    run_timeout_s: float = Field(default=900.0, gt=0)
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def runs_path(self) -> Path:
+        """The SQLite file of the runs."""
+        return self.runs_db if self.runs_db is not None else self.store_root / "runs.sqlite"
 
     @field_validator("log_level")
     @classmethod

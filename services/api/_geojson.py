@@ -9,7 +9,6 @@ Grid knows what it got.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -56,33 +55,53 @@ def property_objects(frame: pd.DataFrame) -> list[str]:
     return text.rstrip("\n").split("\n")
 
 
-_PAIR = re.compile(r"(-?[0-9.eE+-]+) (-?[0-9.eE+-]+)")
-_WKT_TYPES = {"POLYGON": "Polygon", "MULTIPOLYGON": "MultiPolygon", "LINESTRING": "LineString",
-              "MULTILINESTRING": "MultiLineString"}
-
-
 def geometry_json(geoms: np.ndarray, digits: int) -> list[str | None]:
     """Return GeoJSON geometry objects with coordinates rounded to ``digits`` decimals.
 
-    GEOS writes WKT with a rounding precision (its GeoJSON writer has none and prints 17
-    significant digits); polygons and lines are rewritten from that WKT. Points, collections,
-    empty and 3D geometries take shapely's GeoJSON writer after rounding.
+    Coordinates are rounded with numpy (one vectorised pass over every vertex), then written
+    by GEOS's GeoJSON writer (``shapely.to_geojson``), which prints the shortest decimal that
+    round-trips, so a rounded coordinate keeps at most ``digits`` decimals. Missing geometries
+    are None (``null`` in the feature).
     """
-    wkt = shapely.to_wkt(geoms, rounding_precision=digits, trim=True)
-    out: list[str | None] = []
-    for g, text in zip(geoms, wkt, strict=True):
-        if text is None:
-            out.append(None)
-            continue
-        typ, _, body = text.partition(" ")
-        name = _WKT_TYPES.get(typ)
-        if name is None or not body.startswith("("):  # Z/M, EMPTY, points, collections
-            rounded = shapely.transform(g, lambda xy: np.round(xy, digits))
-            out.append(shapely.to_geojson(rounded))
-            continue
-        coords = _PAIR.sub(r"[\1,\2]", body).replace("(", "[").replace(")", "]")
-        out.append(f'{{"type":"{name}","coordinates":{coords.replace(", ", ",")}}}')
-    return out
+    if len(geoms) == 0:
+        return []
+    rounded = shapely.transform(np.asarray(geoms, dtype=object),
+                                lambda xy: np.round(xy, digits))
+    return list(shapely.to_geojson(rounded))
+
+
+def feature_strings(frame: gpd.GeoDataFrame, *, crs: str) -> list[str]:
+    """Return one GeoJSON Feature (compact JSON text) per row of ``frame``, in its order.
+
+    A named index (area codes) becomes the feature ``id`` and also the first property (for GIS
+    joins); without one, the id is the row position. Coordinates are rounded to the CRS's
+    `PRECISION`. The API keeps these strings per layer and CRS, so any page or filter of a
+    layer is a join of cached strings.
+    """
+    geom_json = geometry_json(frame.geometry.to_numpy(), PRECISION.get(crs, 6))
+    attrs = pd.DataFrame(frame.drop(columns=[frame.geometry.name]))
+    if attrs.index.name:
+        attrs = attrs.reset_index()
+    props = property_objects(attrs)
+    ids: Iterable[str] = ((json.dumps(str(i)) for i in frame.index) if frame.index.name
+                          else (str(i) for i in range(len(frame))))
+    return [f'{{"type":"Feature","id":{fid},"geometry":{"null" if g is None else g},'
+            f'"properties":{p}}}' for fid, g, p in zip(ids, geom_json, props, strict=True)]
+
+
+def collection_head(*, crs: str, members: dict[str, Any], name: str) -> str:
+    """Return a FeatureCollection's members before ``features`` (no closing brace)."""
+    head: dict[str, Any] = {"type": "FeatureCollection", "name": name}
+    if crs != "EPSG:4326":
+        head["crs"] = {"type": "name",
+                       "properties": {"name": f"urn:ogc:def:crs:EPSG::{crs.split(':')[1]}"}}
+    head.update(members)
+    return json.dumps(head, separators=(",", ":"), allow_nan=False)[:-1]
+
+
+def join_features(head: str, features: Iterable[str]) -> bytes:
+    """Return ``head`` and the features as one FeatureCollection (UTF-8 bytes)."""
+    return (head + ',"features":[' + ",".join(features) + "]}").encode()
 
 
 def feature_collection(frame: gpd.GeoDataFrame, *, crs: str, members: dict[str, Any],
@@ -101,24 +120,8 @@ def feature_collection(frame: gpd.GeoDataFrame, *, crs: str, members: dict[str, 
     name
         The collection name (the layer).
     """
-    geom_json = geometry_json(frame.geometry.to_numpy(), PRECISION.get(crs, 6))
-    attrs = pd.DataFrame(frame.drop(columns=[frame.geometry.name]))
-    if attrs.index.name:  # the code is the feature id and also a property (for GIS joins)
-        attrs = attrs.reset_index()
-    props = property_objects(attrs)
-    ids: Iterable[str] = ((json.dumps(str(i)) for i in frame.index) if frame.index.name
-                          else (str(i) for i in range(len(frame))))
-    head: dict[str, Any] = {"type": "FeatureCollection", "name": name}
-    if crs != "EPSG:4326":
-        head["crs"] = {"type": "name",
-                       "properties": {"name": f"urn:ogc:def:crs:EPSG::{crs.split(':')[1]}"}}
-    head.update(members)
-    parts = []
-    for fid, g, p in zip(ids, geom_json, props, strict=True):
-        parts.append(f'{{"type":"Feature","id":{fid},"geometry":{"null" if g is None else g},'
-                     f'"properties":{p}}}')
-    start = json.dumps(head, separators=(",", ":"), allow_nan=False)[:-1]
-    return (start + ',"features":[' + ",".join(parts) + "]}").encode()
+    return join_features(collection_head(crs=crs, members=members, name=name),
+                         feature_strings(frame, crs=crs))
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

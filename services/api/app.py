@@ -5,6 +5,7 @@ Run it with ``healthgap serve --store DIR``; the OpenAPI documentation is at ``/
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -13,13 +14,16 @@ from typing import Any
 
 from fastapi import FastAPI
 from healthgap.services import errors
-from healthgap.services.api.deps import CatalogDep, ServiceState, get_settings
+from healthgap.services.api.deps import ServiceState, service_state
 from healthgap.services.api.paging import GZIP_LEVEL, GZIP_MINIMUM
-from healthgap.services.api.routers import areas, layers, maps, runs, stats
+from healthgap.services.api.render import FastLane, HotMap
+from healthgap.services.api.routers import areas, layers, maps, ogc, runs, stats
 from healthgap.services.errors import PROBLEM_JSON
 from healthgap.services.settings import Settings
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -39,22 +43,33 @@ Care Systems: the layers, statistics, models and maps of each build, and model r
 * **Runs**: rerun a model with other parameters; the run id is a hash of the inputs and the
   parameters, so the same request gives the same run.
 
-Errors are `application/problem+json`.
+* **OGC API - Features**: `/`, `/conformance`, `/collections` and their items: every spatial
+  layer of every build as a collection that QGIS, ArcGIS Pro and GDAL open directly.
+
+Errors are `application/problem+json`. Links start with the configured public URL
+(`HEALTHGAP_PUBLIC_URL`), never with the request's Host header.
 """
 
 
 class RequestGuard:
-    """Pure ASGI middleware: correlation id, request body limit and a last-resort 500.
+    """Pure ASGI middleware: correlation id, HEAD, OPTIONS, body limit and timeout, last 500.
 
-    * Every response carries ``X-Request-ID`` (the client's, if well formed, else a new one).
-    * A body longer than ``max_body_bytes`` (declared or streamed) gets a 413 problem.
+    * Every response carries ``X-Request-ID`` (the client's, if well formed, else a new one),
+      and at most one ``Vary`` header.
+    * ``HEAD`` is answered as the ``GET`` would be, without the body.
+    * ``OPTIONS`` (that is not a CORS preflight) gets 204 with ``Allow``.
+    * A body longer than ``max_body_bytes`` (declared or streamed) gets a 413 problem; a body
+      that does not arrive within ``read_timeout_s`` gets 408.
     * An exception that escapes the routes is logged with the correlation id and answered with
       a generic 500 problem (no traceback, no path), unless the response had already started.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, read_timeout_s: float = 15.0,
+                 cors: bool = False) -> None:
         self.app = app
         self.max_body_bytes = int(max_body_bytes)
+        self.read_timeout_s = float(read_timeout_s)
+        self.cors = bool(cors)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI call."""
@@ -64,24 +79,47 @@ class RequestGuard:
         request = Request(scope)
         rid = errors.request_id(request)
         started = False
+        head = scope.get("method") == "HEAD"
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = [(k, v) for k, v in message.get("headers", [])
-                           if k.lower() != b"x-request-id"]
-                headers.append((b"x-request-id", rid.encode()))
-                message["headers"] = headers
+                message["headers"] = _fix_headers(message.get("headers", []), rid)
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
-        if scope.get("method") in ("POST", "PUT", "PATCH"):
-            body, too_large = await self._read_body(request, receive)
-            if too_large:
+        method = scope.get("method")
+        if method == "OPTIONS" and not (self.cors and "origin" in request.headers):
+            await self._options(request, scope, receive, send_with_id)
+            return
+        if head:
+            scope = {**scope, "method": "GET"}
+        if method in ("POST", "PUT", "PATCH", "DELETE") and errors.shadowed(request):
+            allowed = errors._allowed_methods(request)
+            response = errors.problem_response(
+                request, 405, "Method Not Allowed", f"{method} is not allowed here; allowed: "
+                f"{', '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
+            await response(scope, receive, send_with_id)
+            return
+        if method in ("POST", "PUT", "PATCH"):
+            response = None
+            try:
+                body, too_large = await asyncio.wait_for(self._read_body(request, receive),
+                                                         timeout=self.read_timeout_s)
+            except TimeoutError:
                 response = errors.problem_response(
-                    request, 413, "Request body too large",
-                    f"the request body is larger than {self.max_body_bytes} bytes, the most "
-                    "this service accepts", type_="urn:healthgap:problem:payload-too-large")
+                    request, 408, "Request timeout", f"the request body did not arrive within "
+                    f"{self.read_timeout_s:g} s", type_="urn:healthgap:problem:timeout",
+                    headers={"Connection": "close"})
+            else:
+                if too_large:
+                    response = errors.problem_response(
+                        request, 413, "Request body too large",
+                        f"the request body is larger than {self.max_body_bytes} bytes, the most "
+                        "this service accepts", type_="urn:healthgap:problem:payload-too-large")
+            if response is not None:
                 await response(scope, receive, send_with_id)
                 return
             receive = _replay(body)
@@ -92,6 +130,19 @@ class RequestGuard:
                 raise
             response = errors._internal(request, exc)
             await response(scope, receive, send_with_id)
+
+    async def _options(self, request: Request, scope: Scope, receive: Receive,
+                       send: Send) -> None:
+        allowed = errors._allowed_methods(request)
+        if not allowed:
+            response: Response = errors.problem_response(
+                request, 404, "Not Found", f"no endpoint at {request.url.path}; see /docs")
+        else:
+            if "GET" in allowed:
+                allowed.insert(allowed.index("GET") + 1, "HEAD")
+            response = Response(status_code=204, headers={
+                "Allow": ", ".join(dict.fromkeys([*allowed, "OPTIONS"]))})
+        await response(scope, receive, send)
 
     async def _read_body(self, request: Request, receive: Receive) -> tuple[bytes, bool]:
         declared = request.headers.get("content-length", "")
@@ -111,6 +162,24 @@ class RequestGuard:
             if not message.get("more_body", False):
                 break
         return b"".join(chunks), False
+
+def _fix_headers(headers: list[tuple[bytes, bytes]], rid: str) -> list[tuple[bytes, bytes]]:
+    """Set the correlation id and merge every ``Vary`` header into one, without repeats."""
+    out = []
+    vary: list[str] = []
+    for k, v in headers:
+        name = k.lower()
+        if name == b"x-request-id":
+            continue
+        if name == b"vary":
+            vary += [t.strip() for t in v.decode("latin-1").split(",") if t.strip()]
+            continue
+        out.append((k, v))
+    if vary:
+        seen = dict.fromkeys(vary, None)
+        out.append((b"vary", ", ".join(seen).encode("latin-1")))
+    out.append((b"x-request-id", rid.encode()))
+    return out
 
 
 def _replay(body: bytes) -> Receive:
@@ -132,52 +201,65 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Parameters
     ----------
     settings
-        The service settings; default: `services.api.deps.get_settings` (the environment).
-        When given, they are also what the ``get_settings`` dependency returns in this app.
+        The service settings; default: read from the ``HEALTHGAP_*`` environment (this is
+        what ``healthgap serve --workers N`` uses in each worker process).
     """
-    settings = settings or get_settings()
-    state = ServiceState()
+    settings = settings or Settings()
+    state = ServiceState.create(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        if state.jobs is not None:
-            state.jobs.shutdown()
+        state.close()
 
     app = FastAPI(title="healthgap", version=_version(), description=DESCRIPTION,
                   lifespan=lifespan,
-                  openapi_tags=[{"name": "areas", "description": "Builds, places, "
+                  openapi_tags=[{"name": "ogc", "description": "OGC API - Features."},
+                                {"name": "areas", "description": "Builds, places, "
                                  "neighbourhoods."},
                                 {"name": "layers", "description": "GeoJSON and CSV."},
                                 {"name": "maps", "description": "The HTML atlas."},
                                 {"name": "stats", "description": "Statistics and models."},
                                 {"name": "runs", "description": "Model reruns."}])
     app.state.services = state
-    app.dependency_overrides[get_settings] = lambda: settings
     errors.install(app)
-    for module in (areas, layers, maps, stats, runs):
+    for module in (ogc, areas, layers, maps, stats, runs):
         app.include_router(module.router)
 
     @app.get("/health", tags=["areas"], summary="Liveness and the number of served builds")
-    def health(catalog: CatalogDep) -> dict[str, Any]:
-        return {"status": "ok", "builds": len(catalog.builds())}
+    async def health(request: Request) -> dict[str, Any]:
+        catalog = service_state(request).catalog
+        return {"status": "ok", "builds": len(catalog._builds) if not catalog.stale()
+                else len(await asyncio.to_thread(catalog.builds))}
 
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _document_problems(original())
+            app.openapi_schema = _document_limits(_document_problems(original()), settings)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=GZIP_LEVEL)
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
+    app.state.fast_lane = HotMap()
+    app.add_middleware(FastLane)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes,
+                       read_timeout_s=settings.read_timeout_s, cors=bool(settings.cors_origins))
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
+                           allow_headers=["Content-Type", "If-None-Match", "X-Request-ID"],
+                           expose_headers=["ETag", "Link", "Location", "Content-Crs",
+                                           "X-Request-ID", "X-Total-Count", "Retry-After"],
+                           max_age=600)
     return app
 
 
 _PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _GENERIC = {400: "Body is not valid JSON", 404: "Unknown area, layer, page or run",
-            405: "Method not allowed", 413: "Request body too large", 422: "Invalid parameter",
+            405: "Method not allowed", 408: "The request body did not arrive in time",
+            413: "Request body too large", 422: "Invalid parameter",
+            429: "This client has too many runs queued or running; retry later",
             503: "Busy; retry later"}
 
 
@@ -188,17 +270,20 @@ def _document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     documents its own ``HTTPValidationError`` as ``application/json``); every operation with
     parameters documents 422, one with a path parameter 404, and a POST 400, 413 and 503.
     """
-    for item in schema.get("paths", {}).values():
+    for path, item in schema.get("paths", {}).items():
         for method, op in item.items():
             responses = op.setdefault("responses", {})
             params = op.get("parameters", [])
             wanted = []
+            ogc = str(path).startswith(errors.OGC_PREFIXES)
             if params or "requestBody" in op:
-                wanted.append(422)
+                wanted.append(400 if ogc else 422)
+                if ogc:
+                    responses.pop("422", None)
             if any(p.get("in") == "path" for p in params):
                 wanted.append(404)
             if method == "post":
-                wanted += [400, 413, 503]
+                wanted += [400, 408, 413, 429, 503]
             for code in wanted:
                 responses.setdefault(str(code), {"description": _GENERIC[code]})
             for code, resp in responses.items():
@@ -213,6 +298,20 @@ def _document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         if name in components and f"/{name}\"" not in text:
             del components[name]
+    return schema
+
+
+def _document_limits(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Write this service's run limits into the run parameter schemas (``maximum``)."""
+    limits = {"permutations": settings.max_permutations,
+              "repetitions": settings.max_repetitions}
+    for model in schema.get("components", {}).get("schemas", {}).values():
+        for name, most in limits.items():
+            prop = model.get("properties", {}).get(name)
+            if isinstance(prop, dict) and prop.get("type") == "integer":
+                prop["maximum"] = min(prop.get("maximum", most), most)
+                if isinstance(prop.get("default"), int | float):
+                    prop["default"] = min(prop["default"], most)
     return schema
 
 

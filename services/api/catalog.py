@@ -14,7 +14,6 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+from cachetools import LRUCache
 from healthgap.services.store import STORE_NAME, BuildStore
 
 from healthgap.errors import UnknownAreaError, UnknownLayerError, preview
@@ -182,6 +182,10 @@ class Catalog:
             self._scanned = time.monotonic()
             return dict(found)
 
+    def stale(self) -> bool:
+        """Return True when the next `builds` call would rescan the store root."""
+        return time.monotonic() - self._scanned >= self.rescan_seconds
+
     def builds(self) -> dict[str, Build]:
         """Return ``{area code: Build}``, rescanning if the last scan is stale."""
         if time.monotonic() - self._scanned >= self.rescan_seconds:
@@ -250,14 +254,13 @@ class LayerCache:
 
     def __init__(self, size: int = 32) -> None:
         self.size = int(size)
-        self._frames: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._frames: LRUCache[tuple[Any, ...], Any] = LRUCache(maxsize=self.size)
         self._lock = threading.Lock()
         self._key_locks: dict[tuple[Any, ...], threading.Lock] = {}
 
     def _get(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._frames:
-                self._frames.move_to_end(key)
                 return self._frames[key]
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:  # one reader per key; the others wait for its result
@@ -267,10 +270,32 @@ class LayerCache:
             value = make()
             with self._lock:
                 self._frames[key] = value
-                while len(self._frames) > self.size:
-                    self._frames.popitem(last=False)
                 self._key_locks.pop(key, None)
             return value
+
+    def ready(self, build: Build) -> bool:
+        """Return True if the build's layer list is in memory (no file read needed)."""
+        with self._lock:
+            return ("layers", build.code, build.version) in self._frames
+
+    def features(self, build: Build, name: str, crs: str) -> list[str]:
+        """Return the layer's GeoJSON features (one string each) in ``crs``, in frame order."""
+        from healthgap.services.api._geojson import feature_strings
+
+        def make() -> list[str]:
+            frame = self.frame(build, name, crs=crs)
+            assert isinstance(frame, gpd.GeoDataFrame)
+            return feature_strings(frame, crs=crs)
+
+        return self._get(("features", build.code, build.version, name, crs),  # type: ignore
+                         make)
+
+    def feature_file(self, build: Build, name: str) -> Any:
+        """Return the build-time GeoJSON of a layer (`services.features.FeatureFile`) or None."""
+        from healthgap.services.features import FeatureFile
+
+        return self._get(("file", build.code, build.version, name),
+                         lambda: FeatureFile.read(build.directory, name))
 
     def layers(self, build: Build) -> dict[str, LayerInfo]:
         """Every public layer of a build with its fields."""
@@ -320,7 +345,7 @@ class LayerCache:
 
         def read() -> pd.DataFrame:
             frame = build.store.read_layer(name)
-            code = _code_column(name, frame)
+            code = code_column(name, frame)
             if code is not None:
                 frame = frame.set_index(code)
             return frame
@@ -346,34 +371,29 @@ class ResponseCache:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[Any, tuple[bytes, bool, dict[str, str]]] = OrderedDict()
-        self._bytes = 0
+        self._items: LRUCache[Any, tuple[bytes, bool, dict[str, str]]] = LRUCache(
+            maxsize=max(1, self.max_bytes), getsizeof=lambda item: max(1, len(item[0])))
         self._lock = threading.Lock()
 
     def get(self, key: Any) -> tuple[bytes, bool, dict[str, str]] | None:
         """Return ``(body, gzipped, headers)`` or None."""
         with self._lock:
-            hit = self._items.get(key)
-            if hit is not None:
-                self._items.move_to_end(key)
-            return hit
+            return self._items.get(key)
 
     def put(self, key: Any, body: bytes, gzipped: bool, headers: dict[str, str]) -> None:
         """Keep a body and its headers (dropping the least recently used beyond the bound)."""
         if len(body) > self.max_bytes:
             return
         with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old[0])
             self._items[key] = (body, gzipped, dict(headers))
-            self._bytes += len(body)
-            while self._bytes > self.max_bytes and self._items:
-                _, (dropped, _, _) = self._items.popitem(last=False)
-                self._bytes -= len(dropped)
+
+    @property
+    def bytes(self) -> int:
+        """Body bytes held."""
+        return int(self._items.currsize)
 
 
-def _code_column(name: str, frame: pd.DataFrame) -> str | None:
+def code_column(name: str, frame: pd.DataFrame) -> str | None:
     """Return the column that identifies a layer's features (unique, non-null), if there is one."""
     candidates = [CODE_COLUMNS[name]] if name in CODE_COLUMNS else []
     candidates += [c for c in frame.columns[:1] if str(c).endswith("cd") or c in ("code", "id")]

@@ -17,28 +17,44 @@ GZIP_MINIMUM = 1000
 GZIP_LEVEL = 5
 
 
+#: The largest ``limit`` the schema allows; the service clamps it to its own page size.
+LIMIT_MAX = 10_000
+
+
 def page_slice(offset: int, limit: int | None, *, default: int, most: int) -> tuple[int, int]:
-    """Return ``(start, stop)`` of a page, refusing a limit above ``most``."""
+    """Return ``(start, stop)`` of a page; a ``limit`` above ``most`` is clamped to ``most``.
+
+    OGC API - Features asks servers to clamp rather than refuse; the ``next`` link then says
+    how to go on.
+    """
     if limit is None:
-        limit = min(default, most)
-    if limit > most:
-        raise ParameterError(f"limit={limit}: at most {most} items per page; follow the "
-                             "'next' links for more")
-    return offset, offset + limit
+        limit = default
+    if isinstance(limit, bool) or limit < 1:
+        raise ParameterError(f"limit={limit!r}: a whole number from 1 to {LIMIT_MAX}")
+    return offset, offset + min(limit, most)
+
+
+def _with_query(request: Request, **params: int) -> str:
+    url = request.url.include_query_params(**params)
+    base: str = request.app.state.services.settings.public_url
+    return base + url.path + (f"?{url.query}" if url.query else "")
 
 
 def page_links(request: Request, start: int, stop: int, total: int, *,
                media_type: str | None = None) -> tuple[list[Link], str]:
     """Return the ``self``/``next``/``prev`` links of a page and the matching Link header."""
     size = stop - start
-    links = [Link(href=str(request.url), rel="self", type=media_type)]
+    base: str = request.app.state.services.settings.public_url
+    query = request.url.query
+    links = [Link(href=base + request.url.path + (f"?{query}" if query else ""), rel="self",
+                  type=media_type)]
     if stop < total:
-        links.append(Link(href=str(request.url.include_query_params(offset=stop, limit=size)),
-                          rel="next", type=media_type))
+        links.append(Link(href=_with_query(request, offset=stop, limit=size), rel="next",
+                          type=media_type))
     if start > 0:
         prev = max(0, start - size)
-        links.append(Link(href=str(request.url.include_query_params(offset=prev, limit=size)),
-                          rel="prev", type=media_type))
+        links.append(Link(href=_with_query(request, offset=prev, limit=size), rel="prev",
+                          type=media_type))
     header = ", ".join(f'<{lk.href}>; rel="{lk.rel}"' for lk in links if lk.rel != "self")
     return links, header
 

@@ -239,7 +239,7 @@ class RunPublic(BaseModel):
     id: str = Field(description="SHA-256 (32 hex digits) of the build inputs and parameters.")
     kind: str
     area: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     progress: Annotated[float, Field(ge=0, le=1)]
     message: str
     params: dict[str, Any]
@@ -249,6 +249,8 @@ class RunPublic(BaseModel):
     duration_s: float | None = None
     result: dict[str, Any] | None = None
     error: RunError | None = None
+    retryable: bool = Field(False, description="A failed run that POST runs again (interrupted, "
+                            "timed out or an internal error); other failures are final.")
     links: list[Link]
 
 

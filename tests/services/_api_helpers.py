@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -26,3 +28,16 @@ def frimley_root(data_dir: Path) -> Path:
                                access=False, models=False, maps=False))
             _roots[key] = root
         return _roots[key]
+
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_api_load.py"
+
+
+def load_bench():
+    """Import benchmarks/bench_api_load.py (its server and load helpers)."""
+    spec = importlib.util.spec_from_file_location("bench_api_load", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_api_load"] = module
+    spec.loader.exec_module(module)
+    return module

@@ -263,11 +263,26 @@ def test_bbox_filter_in_both_crs(client, store):
     assert all(abs(c) < 90 for c in np.ravel(got[0]["geometry"]["coordinates"][0]))
 
 
-@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "0,0,0,0", "2,51,1,52", "-0.8,51,nan,52",
-                                  "-200,51,-0.5,52", "1e400,0,1,1"])
-def test_bad_bbox_is_422_saying_allowed(client, bbox):
+@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "-0.8,51,nan,52", "1e400,0,1,1"])
+def test_bad_bbox_is_422_naming_it(client, bbox):
     body = _problem(client.get(f"{B}/layers/lsoa/items", params={"bbox": bbox}), 422)
-    assert "minx,miny,maxx,maxy" in body["detail"]
+    assert "bbox" in body["detail"]
+    spec = client.get("/openapi.json").json()
+    params = spec["paths"]["/areas/{area}/layers/{layer}/items"]["get"]["parameters"]
+    assert "pattern" in json.dumps([p for p in params if p["name"] == "bbox"])
+
+
+@pytest.mark.parametrize("bbox,crs", [("0,0,0,0", "EPSG:4326"), ("-0.5,52,-0.9,51", "EPSG:4326"),
+                                      ("490000,160000,480000,170000", "EPSG:27700")])
+def test_a_box_that_covers_nothing_selects_nothing(client, bbox, crs):
+    body = client.get(f"{B}/layers/lsoa/items", params={"bbox": bbox, "bbox-crs": crs}).json()
+    assert body["numberMatched"] == 0 and body["features"] == []
+
+
+def test_a_lon_lat_box_may_cross_the_antimeridian(client):
+    # 2E eastwards round the globe to 1E: every Frimley LSOA (latitudes 51.07-51.64) is in it
+    body = client.get(f"{B}/layers/lsoa/items", params={"bbox": "2,51,1,52", "limit": 1}).json()
+    assert body["numberMatched"] == 440
 
 
 def test_bad_crs_is_422_saying_allowed(client):
@@ -301,6 +316,8 @@ def test_simplify_reduces_vertices_in_metres(client, store):
     assert vertices(wgs) == vertices(simple)
     body = _problem(client.get(f"{B}/layers/msoa/items", params={"simplify": 1e9}), 422)
     assert "simplify" in body["detail"]
+    # up to the schema's 5000 m a tolerance above the service's maximum (5000) is clamped
+    assert client.get(f"{B}/layers/msoa/items", params={"simplify": 5000}).status_code == 200
     _problem(client.get(f"{B}/layers/msoa/items", params={"simplify": -1}), 422)
 
 
@@ -309,8 +326,9 @@ def test_property_selection(client):
                                                           "limit": 5}).json()
     for f in body["features"]:
         assert list(f["properties"]) == ["msoa11cd", "le_male", "imd_score"]
+    # an unknown property is like an unknown layer or indicator: 404 naming what there is
     body = _problem(client.get(f"{B}/layers/msoa/items",
-                               params={"properties": "le_male,../../etc"}), 422)
+                               params={"properties": "le_male,../../etc"}), 404)
     assert "'../../etc'" in body["detail"] and "le_female" in body["detail"]
 
 
@@ -327,8 +345,14 @@ def test_paging_limits_and_links(client):
     assert body["numberMatched"] == 440 and body["numberReturned"] == 100
     beyond = client.get(f"{B}/layers/lsoa/items", params={"offset": 10_000}).json()
     assert beyond["numberReturned"] == 0 and beyond["features"] == []
-    body = _problem(client.get(f"{B}/layers/lsoa/items", params={"limit": 301}), 422)
-    assert "at most 300" in body["detail"]
+    # above the service's page size (300 here) the limit is clamped, as OGC API Features asks;
+    # above the schema's maximum (10,000) it is refused
+    clamped = client.get(f"{B}/layers/lsoa/items", params={"limit": 301,
+                                                          "properties": "population"}).json()
+    assert clamped["numberReturned"] == 300
+    assert {lk["rel"]: lk["href"] for lk in clamped["links"]}["next"].endswith(
+        "offset=300&limit=300")
+    _problem(client.get(f"{B}/layers/lsoa/items", params={"limit": 10_001}), 422)
     _problem(client.get(f"{B}/layers/lsoa/items", params={"limit": 0}), 422)
 
 
@@ -573,25 +597,26 @@ def test_docs_and_openapi(client):
     assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 
-def test_settings_from_environment_and_overridable(root, monkeypatch):
-    from healthgap.services.api.deps import get_settings
-
+def test_settings_from_environment(root, monkeypatch, tmp_path):
     monkeypatch.setenv("HEALTHGAP_STORE_ROOT", str(root))
     monkeypatch.setenv("HEALTHGAP_MAX_PAGE_SIZE", "7")
     monkeypatch.setenv("HEALTHGAP_JOB_EXECUTOR", "thread")
-    get_settings.cache_clear()
-    try:
-        app = create_app()
-        with TestClient(app) as c:
-            body = _problem(c.get(f"{B}/layers/lsoa/items", params={"limit": 8}), 422)
-            assert "at most 7" in body["detail"]
-            app.dependency_overrides[get_settings] = lambda: Settings(
-                store_root=root, max_page_size=9, job_executor="thread")
-            assert c.get(f"{B}/layers/lsoa/items", params={"limit": 8}).status_code == 200
-    finally:
-        get_settings.cache_clear()
+    monkeypatch.setenv("HEALTHGAP_PUBLIC_URL", "https://maps.example.nhs.uk/healthgap/")
+    monkeypatch.setenv("HEALTHGAP_RUNS_DB", str(tmp_path / "runs.sqlite"))
+    app = create_app()
+    assert not app.dependency_overrides  # production wiring: nothing re-solved per request
+    with TestClient(app) as c:
+        body = c.get(f"{B}/layers/lsoa/items", params={"limit": 8}).json()
+        assert body["numberReturned"] == 7
+        # links start with the configured public URL whatever the Host header says
+        r = c.get(f"{B}/layers/lsoa/items", params={"limit": 8},
+                  headers={"Host": "evil.example"})
+        hrefs = [lk["href"] for lk in r.json()["links"]]
+        assert all(h.startswith("https://maps.example.nhs.uk/healthgap/areas/") for h in hrefs)
     with pytest.raises(ValueError, match="job_executor"):
         Settings(job_executor="fork")
+    with pytest.raises(ValueError, match="public_url"):
+        Settings(public_url="ftp://x")
 
 
 def test_serve_without_builds_is_one_clear_line(tmp_path):

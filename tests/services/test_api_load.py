@@ -7,31 +7,16 @@ asserted: the machine is shared.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import httpx
 
-from tests.services._api_helpers import FRIMLEY, frimley_root
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_api_load.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_api_load", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_api_load"] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.services._api_helpers import FRIMLEY, frimley_root, load_bench
 
 
 def test_short_load_has_no_errors(shared_data):
-    bench = _bench()
+    bench = load_bench()
     root = frimley_root(shared_data)
     path = f"/areas/{FRIMLEY}/layers/lsoa/items"
-    with bench.server(root, port=bench.free_port()) as base:
+    with bench.server(root, port=bench.free_port()) as (base, _):
         first = httpx.get(base + path, timeout=60)
         assert first.status_code == 200 and first.json()["numberReturned"] == 440
         result = bench.run_load(base, path, clients=10, seconds=3.0, max_requests=5000)

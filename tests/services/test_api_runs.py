@@ -42,7 +42,8 @@ def root(shared_data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(root):
-    s = Settings(store_root=root, job_executor="thread", job_workers=2, max_permutations=9999)
+    s = Settings(store_root=root, job_executor="thread", job_workers=2, max_permutations=9999,
+                 runs_per_client=16)
     with TestClient(create_app(s)) as c:
         yield c
 
@@ -178,10 +179,16 @@ def test_bad_run_requests(client):
     assert "surprise" in body["detail"]
     body = _problem(client.post(f"{B}/runs", json={"kind": "decay"}), 422)
     assert "time" in body["detail"]
-    _problem(client.post(f"{B}/runs", json={"kind": "decay", "time": "no_such_column"}), 422)
+    body = _problem(client.post(f"{B}/runs", json={"kind": "decay", "time": "no_such_column"}),
+                    404)
+    assert "no such column" in body["detail"]
     _problem(client.post("/areas/E54000099/runs", json={"kind": "moran"}), 404)
+    # malformed JSON is a 400, as the OpenAPI document says; a boolean is not an integer
     _problem(client.post(f"{B}/runs", content=b"not json",
-                         headers={"content-type": "application/json"}), 422)
+                         headers={"content-type": "application/json"}), 400)
+    body = _problem(client.post(f"{B}/runs", json={"kind": "moran", "seed": False}), 422)
+    assert "seed" in body["detail"]
+    _problem(client.post(f"{B}/runs", json={"kind": "moran", "permutations": True}), 422)
     body = _problem(client.get("/runs/" + "0" * 32), 404)
     assert "0" * 32 in body["detail"]
     _problem(client.get("/runs/../../etc/passwd"), 404)

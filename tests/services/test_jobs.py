@@ -1,16 +1,19 @@
-"""The job runner: run ids, caching, failures mapped to problems, bounds, progress."""
+"""The job runner: run ids, caching, failures mapped to problems, bounds, fairness, cancel,
+time limits and runs that survive a restart (SQLite), with real worker processes."""
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
-from healthgap.services.errors import BusyError, UnknownRunError
+from healthgap.services.errors import BusyError, ClientBusyError, UnknownRunError
 from healthgap.services.jobs import (
     KINDS,
     JobRunner,
@@ -20,6 +23,7 @@ from healthgap.services.jobs import (
     register,
     run_id,
 )
+from healthgap.services.runstore import RunStore
 
 from healthgap.errors import ParameterError
 
@@ -28,7 +32,7 @@ GATE = threading.Event()
 
 
 class _TestParams(RunParams):
-    kind: Literal["t_ok", "t_param", "t_crash", "t_wait"]
+    kind: Literal["t_ok", "t_param", "t_crash", "t_wait", "t_order"]
     x: int = 1
 
 
@@ -52,9 +56,16 @@ def _wait(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _order(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
+    CALLS.append(params)
+    GATE.wait(30)
+    return {"x": params["x"]}
+
+
 @pytest.fixture(autouse=True)
 def kinds():
-    names = {"t_ok": _ok, "t_param": _param, "t_crash": _crash, "t_wait": _wait}
+    names = {"t_ok": _ok, "t_param": _param, "t_crash": _crash, "t_wait": _wait,
+             "t_order": _order}
     for name, fn in names.items():
         register(name, _TestParams, "test kind")(fn)
     CALLS.clear()
@@ -66,8 +77,14 @@ def kinds():
 
 
 @pytest.fixture
-def runner():
-    r = JobRunner(executor="thread", workers=2, cache_size=3, max_pending=2)
+def db(tmp_path):
+    return tmp_path / "runs.sqlite"
+
+
+@pytest.fixture
+def runner(db):
+    r = JobRunner(RunStore(db, max_bytes=1 << 20), executor="thread", workers=2, per_client=2,
+                  max_pending=3)
     yield r
     GATE.set()
     r.shutdown()
@@ -91,69 +108,115 @@ def test_run_id_depends_on_inputs_and_parameters_not_paths():
     assert rid != run_id("lisa", {"seed": 1}, **{**base, "area": "E54000008"})
 
 
+def _submit(r, kind, rid, client="c1", **params):
+    return r.submit(kind, {"kind": kind, **params}, job_id=rid, area="E1", store_path=STORE,
+                    client=client)
+
+
 def test_same_id_runs_once_and_is_cached(runner):
-    job = runner.submit("t_ok", {"kind": "t_ok", "x": 4}, job_id="a" * 32, area="E1",
-                        store_path=STORE)
+    job = _submit(runner, "t_ok", "a" * 32, x=4)
     done = runner.wait(job.id)
     assert done.status == "succeeded" and done.progress == 1.0
     assert done.result == {"double": 8, "nan": None, "arr": [0, 1, 2]}
-    again = runner.submit("t_ok", {"kind": "t_ok", "x": 4}, job_id="a" * 32, area="E1",
-                          store_path=STORE)
-    assert again is done and len(CALLS) == 1
+    again = _submit(runner, "t_ok", "a" * 32, x=4)
+    assert again.id == done.id and again.result == done.result and len(CALLS) == 1
     assert done.started_utc <= done.finished_utc and done.duration_s >= 0
 
 
 def test_parameter_error_is_a_422_and_not_retried(runner):
-    job = runner.wait(runner.submit("t_param", {"kind": "t_param", "x": 9}, job_id="b" * 32,
-                                    area="E1", store_path=STORE).id)
-    assert job.status == "failed" and job.error["status"] == 422
+    job = runner.wait(_submit(runner, "t_param", "b" * 32, x=9).id)
+    assert job.status == "failed" and job.error["status"] == 422 and not job.retryable
     assert job.error["detail"] == "x=9: allowed 1 to 3"
-    assert runner.submit("t_param", {"kind": "t_param", "x": 9}, job_id="b" * 32, area="E1",
-                         store_path=STORE) is job
+    assert _submit(runner, "t_param", "b" * 32, x=9).submitted_utc == job.submitted_utc
 
 
 def test_internal_error_is_generic_logged_and_retried(runner, caplog):
-    job = runner.wait(runner.submit("t_crash", {"kind": "t_crash"}, job_id="c" * 32,
-                                    area="E1", store_path=STORE).id)
-    assert job.status == "failed" and job.error["status"] == 500
+    job = runner.wait(_submit(runner, "t_crash", "c" * 32).id)
+    assert job.status == "failed" and job.error["status"] == 500 and job.retryable
     assert "secret" not in str(job.public()) and "fire" not in str(job.public())
     assert "c" * 32 in job.error["detail"]
     assert any("fire" in rec.getMessage() for rec in caplog.records)
-    retry = runner.submit("t_crash", {"kind": "t_crash"}, job_id="c" * 32, area="E1",
-                          store_path=STORE)
-    assert retry is not job
+    retry = _submit(runner, "t_crash", "c" * 32)
+    assert retry.status == "queued"
     runner.wait(retry.id)
     assert len(CALLS) == 2
 
 
-def test_queue_is_bounded(runner):
+def test_per_client_and_global_caps(runner):
     for i in range(2):
-        runner.submit("t_wait", {"kind": "t_wait", "x": i}, job_id=f"{i:032d}", area="E1",
-                      store_path=STORE)
-    with pytest.raises(BusyError, match="retry"):
-        runner.submit("t_wait", {"kind": "t_wait", "x": 5}, job_id="5" * 32, area="E1",
-                      store_path=STORE)
+        _submit(runner, "t_wait", f"{i:032d}", x=i)
+    with pytest.raises(ClientBusyError, match="most one client may have is 2"):
+        _submit(runner, "t_wait", "5" * 32, x=5)
+    _submit(runner, "t_wait", "6" * 32, client="c2", x=6)  # another client still gets in
+    with pytest.raises(BusyError, match="retry"):  # the service-wide cap (3)
+        _submit(runner, "t_wait", "7" * 32, client="c3", x=7)
     GATE.set()
-    for i in range(2):
-        assert runner.wait(f"{i:032d}").status == "succeeded"
+    for rid in ("0" * 32, f"{1:032d}", "6" * 32):
+        assert runner.wait(rid).status == "succeeded"
 
 
-def test_finished_jobs_are_forgotten_oldest_first(runner):
-    ids = [f"{i:032x}" for i in range(5)]
-    for rid in ids:
-        runner.wait(runner.submit("t_ok", {"kind": "t_ok"}, job_id=rid, area="E1",
-                                  store_path=STORE).id)
-    with pytest.raises(UnknownRunError, match=ids[0]):
-        runner.get(ids[0])
-    assert [j.id for j in runner.jobs()] == ids[:1:-1]
+def test_clients_take_turns(db):
+    """One worker; client A queues three runs, then B one: B's runs before A's third."""
+    r = JobRunner(RunStore(db, max_bytes=1 << 20), executor="thread", workers=1, per_client=4)
+    try:
+        _submit(r, "t_order", "1" * 32, client="A", x=1)
+        t_end = time.monotonic() + 10
+        while not CALLS and time.monotonic() < t_end:  # A1 is running, holding the worker
+            time.sleep(0.01)
+        _submit(r, "t_order", "2" * 32, client="A", x=2)
+        _submit(r, "t_order", "3" * 32, client="A", x=3)
+        _submit(r, "t_order", "4" * 32, client="B", x=4)
+        GATE.set()
+        for rid in ("1", "2", "3", "4"):
+            assert r.wait(rid * 32).status == "succeeded"
+        assert [c["x"] for c in CALLS] == [1, 2, 4, 3]
+    finally:
+        GATE.set()
+        r.shutdown()
 
 
-def test_unknown_kind_and_executor():
+def test_results_bounded_in_bytes_least_recently_read_evicted(db):
+    # each result {"double":2,"nan":null,"arr":[0,1,2]} is 37 bytes of JSON: two fit in 80
+    r = JobRunner(RunStore(db, max_bytes=80), executor="thread", workers=1)
+    try:
+        ids = [f"{i:032x}" for i in range(4)]
+        for rid in ids:
+            r.wait(_submit(r, "t_ok", rid, x=1).id)
+            assert r.store.result_bytes() <= 80
+        assert len(r.get(ids[-1]).result_json) == 37
+        with pytest.raises(UnknownRunError, match=ids[0]):
+            r.get(ids[0])
+        assert [j.id for j in r.jobs()] == ids[:1:-1]
+    finally:
+        r.shutdown()
+
+
+def test_runs_survive_a_restart_and_interrupted_runs_say_so(db):
+    r = JobRunner(RunStore(db, max_bytes=1 << 20), executor="thread", workers=1)
+    r.wait(_submit(r, "t_ok", "a" * 32, x=21).id)
+    _submit(r, "t_wait", "b" * 32)
+    r.shutdown()  # b is still waiting on the gate: it is interrupted
+    again = JobRunner(RunStore(db, max_bytes=1 << 20), executor="thread", workers=1)
+    try:
+        assert again.get("a" * 32).result["double"] == 42
+        b = again.get("b" * 32)
+        assert b.status == "failed" and b.retryable and b.error["status"] == 503
+        GATE.set()
+        rerun = _submit(again, "t_wait", "b" * 32)
+        assert rerun.status == "queued"
+        assert again.wait("b" * 32).status == "succeeded"
+    finally:
+        again.shutdown()
+
+
+def test_unknown_kind_and_executor(db):
+    store = RunStore(db, max_bytes=1000)
     with pytest.raises(ParameterError, match="allowed"):
-        JobRunner(executor="fork")  # type: ignore[arg-type]
+        JobRunner(store, executor="fork")  # type: ignore[arg-type]
+    r = JobRunner(store, executor="thread")
     with pytest.raises(ParameterError, match="t_ok"):
-        JobRunner(executor="thread").submit("nope", {}, job_id="d" * 32, area="E1",
-                                            store_path=STORE)
+        r.submit("nope", {}, job_id="d" * 32, area="E1", store_path=STORE)
+    r.shutdown()
 
 
 def test_jsonable():
@@ -164,19 +227,77 @@ def test_jsonable():
         "t": [1, 2.0], "s": {"a": 1}}
 
 
-def test_process_pool_runs_a_real_kind(shared_data):
+LISA_LONG = {"kind": "lisa", "level": "lsoa", "indicator": "imd_score", "permutations": 99_999,
+             "weights": "queen", "k": 8, "bandwidth": None, "seed": 1, "alpha": 0.05,
+             "correction": "fdr", "p_value": "folded"}
+
+
+def _frimley(shared_data):
     from tests.services._api_helpers import FRIMLEY, frimley_root
 
-    store = frimley_root(shared_data) / FRIMLEY / "healthgap.gpkg"
-    r = JobRunner(executor="process", workers=1)
+    return FRIMLEY, frimley_root(shared_data) / FRIMLEY / "healthgap.gpkg"
+
+
+def test_process_worker_runs_a_real_kind(shared_data, db):
+    area, store = _frimley(shared_data)
+    r = JobRunner(RunStore(db, max_bytes=1 << 24), executor="process", workers=1)
     try:
         params = {"kind": "sii", "indicator": "le_female", "deprivation": "imd_score",
                   "level": "msoa", "n_quantiles": 5, "repetitions": 1000, "confidence": 0.95,
                   "seed": 1}
-        job = r.wait(r.submit("sii", params, job_id="e" * 32, area=FRIMLEY,
+        job = r.wait(r.submit("sii", params, job_id="e" * 32, area=area,
                               store_path=store).id, timeout=120)
         assert job.status == "succeeded", job.error
         assert job.result["params"]["n_quantiles"] == 5
         assert len(job.result["results"]["groups_"]) == 5
     finally:
         r.shutdown()
+
+
+def _wait_running(r, rid, timeout=120):
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        job = r.store.get(rid, with_result=False)
+        if job.status == "running" and r.worker_pids():
+            return job
+        assert job.status in ("queued", "running"), job
+        time.sleep(0.05)
+    raise AssertionError("not running")
+
+
+@pytest.mark.slow
+def test_cancel_and_time_limit_kill_the_worker_process(shared_data, db):
+    area, store = _frimley(shared_data)
+    r = JobRunner(RunStore(db, max_bytes=1 << 24), executor="process", workers=1,
+                  timeout_s=3.0)
+    try:
+        r.submit("lisa", LISA_LONG, job_id="f" * 32, area=area, store_path=store)
+        _wait_running(r, "f" * 32)
+        pid = r.worker_pids()[0]
+        assert r.cancel("f" * 32).status == "running"
+        job = r.wait("f" * 32, timeout=10)
+        assert job.status == "cancelled" and job.error["title"] == "Cancelled"
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+        # the same run again, now over the 3 s limit
+        r.submit("lisa", LISA_LONG, job_id="f" * 32, area=area, store_path=store)
+        job = r.wait("f" * 32, timeout=60)
+        assert job.status == "failed" and job.error["status"] == 504 and job.retryable
+        assert job.duration_s >= 3.0
+    finally:
+        r.shutdown()
+    assert not r.worker_pids()
+
+
+def test_defaults_above_a_limit_are_lowered_explicit_values_refused():
+    from healthgap.services.jobs import MoranParams
+
+    p = MoranParams(kind="moran").check_limits(max_permutations=99, max_repetitions=1000)
+    assert p.permutations == 99
+    with pytest.raises(ParameterError, match="permutations=500: this service allows at most 99"):
+        MoranParams(kind="moran", permutations=500).check_limits(max_permutations=99,
+                                                                 max_repetitions=1000)
+    with pytest.raises(ValueError, match="seed=true: a number, not a boolean"):
+        MoranParams(kind="moran", seed=True)
+    with pytest.raises(ValueError, match="bandwidth=false"):
+        MoranParams(kind="moran", bandwidth=False)
+    assert MoranParams(kind="moran", k=5.0).k == 5  # JSON Schema's integer admits 5.0

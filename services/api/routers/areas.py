@@ -8,8 +8,16 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request
 from healthgap.geo.hierarchy import LEVEL_ROLES, LEVELS
 from healthgap.services.api.catalog import CODE_PATTERN, Build, Catalog, LayerCache, check_code
-from healthgap.services.api.deps import AreaPath, BuildDep, CatalogDep, LayersDep, SettingsDep
-from healthgap.services.api.paging import page_links, page_slice
+from healthgap.services.api.deps import (
+    AreaPath,
+    BuildDep,
+    CatalogDep,
+    LayersDep,
+    SettingsDep,
+    public_url,
+    url_for,
+)
+from healthgap.services.api.paging import LIMIT_MAX, page_links, page_slice
 from healthgap.services.api.schemas import AreaList, AreaPublic, AreaRef, BuildPublic, Link, Problem
 
 from healthgap.errors import UnknownAreaError
@@ -31,7 +39,7 @@ _ORDER = list(LEVELS)
 def _ref(request: Request, level: str, code: str, name: Any) -> AreaRef:
     return AreaRef(code=str(code), name="" if pd.isna(name) else str(name), level=level,
                    role=LEVEL_ROLES.get(level, level),
-                   href=str(request.url_for("get_area", area=str(code))))
+                   href=url_for(request, "get_area", area=str(code)))
 
 
 def _frame(layers: LayerCache, build: Build, level: str) -> pd.DataFrame | None:
@@ -48,18 +56,18 @@ def _inside(frame: pd.DataFrame) -> pd.Series:
 
 
 def _build_public(request: Request, b: Build) -> BuildPublic:
-    url = str(request.url_for("get_area", area=b.code))
+    url = url_for(request, "get_area", area=b.code)
     return BuildPublic(code=b.code, name=b.name, level=b.level,
                        role=LEVEL_ROLES.get(b.level, b.level), created_utc=b.created_utc,
                        synthetic=b.synthetic,
                        links=[Link(href=url, rel="self"),
-                              Link(href=str(request.url_for("list_layers", area=b.code)),
+                              Link(href=url_for(request, "list_layers", area=b.code),
                                    rel="layers"),
-                              Link(href=str(request.url_for("list_places", area=b.code)),
+                              Link(href=url_for(request, "list_places", area=b.code),
                                    rel="places"),
-                              Link(href=str(request.url_for("list_maps", area=b.code)),
+                              Link(href=url_for(request, "list_maps", area=b.code),
                                    rel="maps"),
-                              Link(href=str(request.url_for("stats_index", area=b.code)),
+                              Link(href=url_for(request, "stats_index", area=b.code),
                                    rel="stats")])
 
 
@@ -186,10 +194,10 @@ def get_area(request: Request, area: AreaPath, catalog: CatalogDep,
                                                               code)
         if code == build.code:
             name = build.name
-    links = [Link(href=str(request.url), rel="self"),
-             Link(href=str(request.url_for("get_area", area=build.code)), rel="build")]
+    links = [Link(href=public_url(request), rel="self"),
+             Link(href=url_for(request, "get_area", area=build.code), rel="build")]
     if code == build.code:
-        links.append(Link(href=str(request.url_for("list_layers", area=build.code)),
+        links.append(Link(href=url_for(request, "list_layers", area=build.code),
                           rel="layers"))
     return AreaPublic(code=code, name=name, level=level, role=LEVEL_ROLES.get(level, level),
                       build=build.code, in_area=inside, population=population, parents=parents,
@@ -204,7 +212,7 @@ def list_places(request: Request, build: BuildDep, layers: LayersDep) -> AreaLis
     items = [] if place is None else [_ref(request, "lad", str(c), r.get("lad22nm"))
                                       for c, r in place.sort_index().iterrows()]
     return AreaList(items=items, numberMatched=len(items), numberReturned=len(items),
-                    links=[Link(href=str(request.url), rel="self")])
+                    links=[Link(href=public_url(request), rel="self")])
 
 
 @router.get("/areas/{area}/neighbourhoods", response_model=AreaList,
@@ -217,7 +225,8 @@ def list_neighbourhoods(
                                        "authority code).", pattern=CODE_PATTERN)] = None,
     ring: Annotated[bool, Query(description="Include the edge ring of neighbours outside "
                                 "the area.")] = False,
-    limit: Annotated[int | None, Query(ge=1, description="Items per page (at most the "
+    limit: Annotated[int | None, Query(
+        ge=1, le=LIMIT_MAX, description="Items per page (at most the "
                                        "service's max_page_size).")] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> AreaList:

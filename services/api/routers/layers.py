@@ -16,22 +16,36 @@ from typing import Annotated, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from fastapi import APIRouter, Query, Request, Response
 from healthgap.geo import BNG, WGS84
 from healthgap.geo.indicators import describe
 from healthgap.services.api import _geojson
 from healthgap.services.api.catalog import CODE_PATTERN, Build, LayerInfo, ResponseCache, check_code
-from healthgap.services.api.deps import BuildDep, LayerPath, LayersDep, ResponsesDep, SettingsDep
+from healthgap.services.api.deps import (
+    BuildDep,
+    LayerPath,
+    LayersDep,
+    ResponsesDep,
+    SettingsDep,
+    url_for,
+)
 from healthgap.services.api.paging import (
     GZIP_LEVEL,
     GZIP_MINIMUM,
+    LIMIT_MAX,
     accepts_gzip,
     etag_for,
     not_modified,
     page_links,
     page_slice,
     quoted,
+)
+from healthgap.services.api.params import (
+    BBOX_HELP,
+    BBOX_PATTERN,
+    in_boxes,
+    parse_bbox,
+    select_properties,
 )
 from healthgap.services.api.schemas import (
     CRS_NAMES,
@@ -44,7 +58,7 @@ from healthgap.services.api.schemas import (
 )
 from pyproj import Transformer
 
-from healthgap.errors import CRSError, ParameterError, UnknownAreaError, UnknownLayerError
+from healthgap.errors import CRSError, UnknownAreaError, UnknownLayerError
 
 router = APIRouter(tags=["layers"])
 
@@ -57,8 +71,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 #: Columns that may restrict features to one containing area (``within=``).
 WITHIN_COLUMNS = ("lad22cd", "msoa11cd", "sicbl22cd", "icb22cd")
-#: Accepted bbox ranges per CRS: longitude/latitude, and a generous British National Grid.
-BBOX_LIMITS = {WGS84: (-180.0, -90.0, 180.0, 90.0), BNG: (-1e6, -1e6, 2e6, 2e6)}
+#: The largest simplification tolerance the schema admits (metres); the service clamps to its
+#: own ``max_simplify_m``.
+SIMPLIFY_MAX = 5000.0
 
 
 class GeoJSONResponse(Response):
@@ -84,13 +99,13 @@ def _layer_public(request: Request, build: Build, info: LayerInfo) -> LayerPubli
     if info.bounds is not None and all(math.isfinite(b) for b in info.bounds):
         t = Transformer.from_crs(info.crs or BNG, WGS84, always_xy=True)
         bbox = [round(v, 6) for v in t.transform_bounds(*info.bounds)]
-    links = [Link(href=str(request.url_for("get_layer", area=build.code, layer=info.name)),
+    links = [Link(href=url_for(request, "get_layer", area=build.code, layer=info.name),
                   rel="self", type="application/json"),
-             Link(href=str(request.url_for("layer_table", area=build.code, layer=info.name)),
+             Link(href=url_for(request, "layer_table", area=build.code, layer=info.name),
                   rel="alternate", type=CSV, title="attribute table")]
     if info.spatial:
-        links.append(Link(href=str(request.url_for("layer_items", area=build.code,
-                                                   layer=info.name)),
+        links.append(Link(href=url_for(request, "layer_items", area=build.code,
+                                                   layer=info.name),
                           rel="items", type=GEOJSON, title="features"))
     return LayerPublic(name=info.name, kind="features" if info.spatial else "table",
                        geometry_type=info.geometry_type, count=info.count,
@@ -121,42 +136,10 @@ def get_layer(request: Request, build: BuildDep, layer: LayerPath,
 # --------------------------------------------------------------------------- parameters
 
 
-def _parse_bbox(text: str, crs: str) -> tuple[float, float, float, float]:
-    parts = text.split(",")
-    lo = BBOX_LIMITS[crs]
-    allowed = (f"bbox: four numbers minx,miny,maxx,maxy in {crs} with minx < maxx, "
-               f"miny < maxy, within {lo[0]:g},{lo[1]:g},{lo[2]:g},{lo[3]:g}")
-    if len(parts) != 4:
-        raise ParameterError(f"bbox={text[:80]!r}: {allowed}")
-    try:
-        box = tuple(float(p) for p in parts)
-    except ValueError:
-        raise ParameterError(f"bbox={text[:80]!r}: {allowed}") from None
-    x0, y0, x1, y1 = box
-    if not all(math.isfinite(v) for v in box) or not (x0 < x1 and y0 < y1):
-        raise ParameterError(f"bbox={text[:80]!r}: {allowed}")
-    if x0 < lo[0] or y0 < lo[1] or x1 > lo[2] or y1 > lo[3]:
-        raise ParameterError(f"bbox={text[:80]!r}: {allowed}")
-    return x0, y0, x1, y1
-
-
 def _check_crs(value: str, name: str) -> str:
     if value not in CRS_NAMES:
         raise CRSError(f"{name}={value!r}: allowed {', '.join(CRS_NAMES)}")
     return value
-
-
-def _columns(info: LayerInfo, frame: pd.DataFrame, properties: str | None) -> list[str] | None:
-    if properties is None:
-        return None
-    known = [str(c) for c in frame.columns if c != getattr(frame, "_geometry_column_name", None)]
-    wanted = [p.strip() for p in properties.split(",") if p.strip()]
-    unknown = [p for p in wanted if p not in known and p != frame.index.name]
-    if unknown:
-        shown = ", ".join(repr(u[:64]) for u in unknown[:5])
-        raise ParameterError(f"properties: {shown} not in layer {info.name!r}; allowed: "
-                             f"{', '.join(known)}")
-    return [p for p in dict.fromkeys(wanted) if p != frame.index.name]
 
 
 def _filter(build: Build, info: LayerInfo, frame: pd.DataFrame, *, ring: bool,
@@ -232,22 +215,25 @@ def layer_items(
     crs: Annotated[CrsName, Query(description="Output CRS: EPSG:4326 (default, RFC 7946) or "
                                   "EPSG:27700 (British National Grid, with a crs member).")
                    ] = "EPSG:4326",
-    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy; features "
-                                      "intersecting it. In the output CRS unless bbox-crs is "
-                                      "given.", max_length=200,
+    bbox: Annotated[str | None, Query(description=f"{BBOX_HELP}: features intersecting it. "
+                                      "In the output CRS unless bbox-crs is given.",
+                                      max_length=200, pattern=BBOX_PATTERN,
                                       examples=["-0.9,51.2,-0.6,51.4"])] = None,
     bbox_crs: Annotated[CrsName | None, Query(alias="bbox-crs", description="CRS of bbox.")
                         ] = None,
     properties: Annotated[str | None, Query(description="Comma-separated attribute names to "
                                             "return (default: all).", max_length=2000)] = None,
-    simplify: Annotated[float, Query(ge=0, description="Simplification tolerance in metres "
-                                     "(EPSG:27700, before reprojection); 0 = none.")] = 0.0,
+    simplify: Annotated[float, Query(ge=0, le=SIMPLIFY_MAX, description="Simplification "
+                                     "tolerance in metres (EPSG:27700, before reprojection); "
+                                     "0 = none; above the service's maximum it is clamped.")
+                        ] = 0.0,
     within: Annotated[str | None, Query(description="Only features inside this area (place, "
                                         "sub-ICB or MSOA code).", pattern=CODE_PATTERN)
                       ] = None,
     ring: Annotated[bool, Query(description="Include the edge ring of neighbours outside the "
                                 "area (never part of the results).")] = False,
-    limit: Annotated[int | None, Query(ge=1, description="Features per page (default and "
+    limit: Annotated[int | None, Query(
+        ge=1, le=LIMIT_MAX, description="Features per page (default and "
                                        "maximum set by the service).")] = None,
     offset: Annotated[int, Query(ge=0, le=10**9, description="Features to skip.")] = 0,
 ) -> Response:
@@ -262,19 +248,17 @@ def layer_items(
     if not info.spatial:
         raise UnknownLayerError(f"layer {layer!r} of build {build.code} is a table without "
                                 f"geometries; fetch it as CSV from "
-                                f"{request.url_for('layer_table', area=build.code, layer=layer)}")
+                                f"{url_for(request, 'layer_table', area=build.code, layer=layer)}")
     _check_crs(crs, "crs")
     box_crs = _check_crs(bbox_crs or crs, "bbox-crs")
-    box = _parse_bbox(bbox, box_crs) if bbox is not None else None
-    if simplify > settings.max_simplify_m or not math.isfinite(simplify):
-        raise ParameterError(f"simplify={simplify}: a tolerance in metres from 0 to "
-                             f"{settings.max_simplify_m:g}")
+    box = parse_bbox(bbox, box_crs) if bbox is not None else None
+    simplify = min(float(simplify), settings.max_simplify_m)
     start, stop = page_slice(offset, limit, default=settings.default_page_size,
                              most=settings.max_page_size)
     base = layers.frame(build, layer)
     assert isinstance(base, gpd.GeoDataFrame)
-    cols = _columns(info, base, properties)
-    norm = {"base": str(request.base_url), "crs": crs, "bbox": box,
+    cols = select_properties(info.name, base, properties)
+    norm = {"crs": crs, "bbox": box,
             "bbox_crs": box_crs if box else None, "properties": cols, "simplify": simplify,
             "within": within.upper() if within else None, "ring": ring, "start": start,
             "stop": stop}
@@ -288,29 +272,31 @@ def layer_items(
     keep = _filter(build, info, base, ring=ring, within=within)
     if box is not None:
         boxed = layers.frame(build, layer, crs=box_crs) if box_crs != BNG else base
-        hits = boxed.sindex.query(shapely.box(*box), predicate="intersects")
-        in_box = np.zeros(len(base), dtype=bool)
-        in_box[hits] = True
-        keep &= in_box
+        keep &= in_boxes(boxed.sindex, box, len(base))
     positions = np.flatnonzero(keep)
     order = np.argsort(base.index.to_numpy()[positions], kind="stable")
     positions = positions[order]
     total = len(positions)
     page_pos = positions[start:stop]
-    if simplify > 0:
-        page = base.iloc[page_pos].copy()
-        page.geometry = page.geometry.simplify(simplify, preserve_topology=True)
-        if crs != BNG:
-            page = page.to_crs(crs)
-    else:
-        page = layers.frame(build, layer, crs=crs).iloc[page_pos]
-    if cols is not None:
-        page = page[[*cols, page.geometry.name]]
     links, link_header = page_links(request, start, min(stop, max(total, start)), total,
                                     media_type=GEOJSON)
-    members = {"numberMatched": int(total), "numberReturned": int(len(page)),
+    members = {"numberMatched": int(total), "numberReturned": int(len(page_pos)),
                "links": [lk.model_dump(exclude_none=True) for lk in links]}
-    body = _geojson.feature_collection(page, crs=crs, members=members, name=layer)
+    head = _geojson.collection_head(crs=crs, members=members, name=layer)
+    if simplify == 0 and cols is None:  # a join of the layer's cached feature strings
+        feats = layers.features(build, layer, crs)
+        body = _geojson.join_features(head, (feats[i] for i in page_pos))
+    else:
+        if simplify > 0:
+            page = base.iloc[page_pos].copy()
+            page.geometry = page.geometry.simplify(simplify, preserve_topology=True)
+            if crs != BNG:
+                page = page.to_crs(crs)
+        else:
+            page = layers.frame(build, layer, crs=crs).iloc[page_pos]
+        if cols is not None:
+            page = page[[*cols, page.geometry.name]]
+        body = _geojson.join_features(head, _geojson.feature_strings(page, crs=crs))
     if link_header:
         headers["Link"] = link_header
     return _finish(request, responses, body, tag, headers, GeoJSONResponse)
@@ -332,7 +318,8 @@ def layer_table(
     within: Annotated[str | None, Query(description="Only rows inside this area.",
                                         pattern=CODE_PATTERN)] = None,
     ring: Annotated[bool, Query(description="Include the edge ring.")] = False,
-    limit: Annotated[int | None, Query(ge=1, description="Rows (default and maximum: the "
+    limit: Annotated[int | None, Query(
+        ge=1, le=LIMIT_MAX, description="Rows (default and maximum: the "
                                        "service's max_table_rows).")] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
@@ -342,10 +329,10 @@ def layer_table(
     """
     info = layers.layer(build, layer)
     base = layers.frame(build, layer)
-    cols = _columns(info, base, properties)
+    cols = select_properties(info.name, base, properties)
     start, stop = page_slice(offset, limit, default=settings.max_table_rows,
                              most=settings.max_table_rows)
-    norm = {"base": str(request.base_url), "properties": cols,
+    norm = {"properties": cols,
             "within": within.upper() if within else None, "ring": ring, "start": start,
             "stop": stop}
     tag = etag_for(build.digest(), f"table/{layer}", norm)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from healthgap.services.api.catalog import Build
-from healthgap.services.api.deps import BuildDep
+from healthgap.services.api.deps import BuildDep, url_for
 from healthgap.services.api.schemas import MapList, MapPage, Problem
 from healthgap.services.errors import UnknownPageError
 
@@ -67,7 +67,7 @@ def atlas_pages(build: Build) -> dict[str, Path]:
 def list_maps(request: Request, build: BuildDep) -> MapList:
     """List the HTML pages of the build's atlas (empty when the build has no atlas)."""
     pages = [MapPage(name=name, bytes=path.stat().st_size,
-                     href=str(request.url_for("get_map", area=build.code, page=name)))
+                     href=url_for(request, "get_map", area=build.code, page=name))
              for name, path in atlas_pages(build).items() if path.suffix == ".html"]
     return MapList(area=build.code, pages=pages)
 
@@ -84,7 +84,7 @@ def get_map(request: Request, build: BuildDep,
                                            "e.g. index.html.", max_length=300)]) -> Response:
     """Return an atlas page (or a licence text it links to). Only listed names are served."""
     if page == ATLAS_MANIFEST:
-        return RedirectResponse(str(request.url_for("get_manifest", area=build.code)),
+        return RedirectResponse(url_for(request, "get_manifest", area=build.code),
                                 status_code=307)
     pages = atlas_pages(build)
     path = pages.get(page)

@@ -14,8 +14,8 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request
 from healthgap.services.api import _geojson
 from healthgap.services.api.catalog import LAYER_PATTERN, Build, LayerCache
-from healthgap.services.api.deps import BuildDep, LayerPath, LayersDep, SettingsDep
-from healthgap.services.api.paging import page_slice
+from healthgap.services.api.deps import BuildDep, LayerPath, LayersDep, SettingsDep, url_for
+from healthgap.services.api.paging import LIMIT_MAX, page_slice
 from healthgap.services.api.schemas import LocalColumns, Problem, Rows, StatsIndex, StatTable
 
 from healthgap.errors import UnknownLayerError
@@ -91,11 +91,11 @@ def _local_columns(layers: LayerCache, build: Build) -> dict[tuple[str, str], li
 def stats_index(request: Request, build: BuildDep, layers: LayersDep) -> StatsIndex:
     """List the statistics and model tables and the per-area statistic columns of a build."""
     tables = [StatTable(name=name, rows=info.count, columns=[f for f, _ in info.fields],
-                        href=str(request.url_for("stats_table", area=build.code, table=name)))
+                        href=url_for(request, "stats_table", area=build.code, table=name))
               for name, info in sorted(_stat_tables(layers, build).items())]
     local = [LocalColumns(level=level, indicator=ind, columns=cols,
-                          href=str(request.url_for("stats_local", area=build.code)
-                                   .include_query_params(level=level, indicator=ind)))
+                          href=url_for(request, "stats_local", area=build.code)
+                          + f"?level={level}&indicator={ind}")
              for (level, ind), cols in sorted(_local_columns(layers, build).items())]
     return StatsIndex(area=build.code, tables=tables, local=local)
 
@@ -150,7 +150,7 @@ def stats_local(request: Request, build: BuildDep, layers: LayersDep, settings: 
                 indicator: Annotated[str, Query(pattern=LAYER_PATTERN, max_length=63,
                                                 description="Indicator, e.g. le_male.")],
                 level: Annotated[Literal["lsoa", "msoa"], Query()] = "msoa",
-                limit: Annotated[int | None, Query(ge=1)] = None,
+                limit: Annotated[int | None, Query(ge=1, le=LIMIT_MAX)] = None,
                 offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Rows:
     """One row per neighbourhood inside the area: the indicator and its local statistics."""
     found = _local_columns(layers, build)
@@ -180,7 +180,7 @@ def stats_table(request: Request, build: BuildDep, table: LayerPath, layers: Lay
                 model: Annotated[str | None, Query(pattern=LAYER_PATTERN, max_length=63)
                                  ] = None,
                 sex: Annotated[Literal["male", "female"] | None, Query()] = None,
-                limit: Annotated[int | None, Query(ge=1)] = None,
+                limit: Annotated[int | None, Query(ge=1, le=LIMIT_MAX)] = None,
                 offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> Rows:
     """Return rows of any statistics or model table a build holds.
 
