@@ -154,8 +154,10 @@ class Catalog:
             return [self.root]
         if not self.root.is_dir():
             return []
+        # a build being written is staged in a hidden sibling (".<out>.tmp-<pid>"): never serve it
         return sorted(p for p in self.root.iterdir()
-                      if p.is_dir() and not p.is_symlink() and (p / STORE_NAME).is_file())
+                      if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+                      and (p / STORE_NAME).is_file())
 
     def scan(self) -> dict[str, Build]:
         """Discover the builds now; keep a known build whose store file has not changed."""

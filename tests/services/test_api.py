@@ -628,3 +628,14 @@ def test_serve_without_builds_is_one_clear_line(tmp_path):
     assert r.returncode == 2
     text = " ".join(r.stderr.split())  # rich wraps long lines
     assert "no build found" in text and "Traceback" not in text
+
+
+def test_a_build_being_staged_is_never_served(root, tmp_path):
+    """A build is written in a hidden sibling and swapped in; the catalogue must skip it."""
+    from healthgap.services.api.catalog import Catalog
+
+    staged_root = tmp_path / "store"
+    shutil.copytree(root / FRIMLEY, staged_root / f".{FRIMLEY}.tmp-4242")
+    assert Catalog(staged_root).scan() == {}
+    shutil.copytree(root / FRIMLEY, staged_root / FRIMLEY)
+    assert list(Catalog(staged_root).scan()) == [FRIMLEY]
