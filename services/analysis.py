@@ -17,8 +17,6 @@ import pandas as pd
 from healthgap.geo.areas import StudyArea
 from healthgap.geo.rollup import weighted_rollup
 
-from healthgap.errors import HealthgapError
-
 log = logging.getLogger(__name__)
 
 SEXES = ("le_male", "le_female")
@@ -84,7 +82,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         Semivariogram,
         headline_gradients,
     )
-    from healthgap.geo.inequality import ShapleyR2, SlopeIndex, TheilDecomposition
+    from healthgap.geo.inequality import ShapleyR2, TheilDecomposition, sii_table
     from healthgap.geo.regression import (
         LocalRegression,
         OLSDiagnostics,
@@ -123,37 +121,19 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         out.tables["model_headline"] = hl.table().reset_index()
         out.results["headline"] = headline
 
-    # inequality per level (a place needs >= 15 MSOAs for quintiles, >= 40 for deciles)
-    sii_rows: list[dict[str, Any]] = []
-    skipped_sii: list[str] = []
-    sii_groups: list[pd.DataFrame] = []
+    # inequality per level: SII, PHE RII and the quantile gap (thresholds in geo.inequality)
+    sii_parts = [sii_table(inside, level=level, by=col, values=sexes, seed=seed)
+                 for level, col in (("system", "icb22cd"), ("place", "lad22cd"))
+                 if col in inside.columns]
+    for part in sii_parts:
+        out.notes.extend(part.notes)
+    tables = [p.table for p in sii_parts if len(p.table)]
+    if tables:
+        out.tables["model_sii"] = pd.concat(tables, ignore_index=True)
+        out.tables["model_sii_groups"] = pd.concat([p.groups for p in sii_parts if len(p.groups)],
+                                                   ignore_index=True)
     for sex in sexes:
         frame = inside[inside[sex].notna() & inside["imd_score"].notna()]
-        for level, code_col in (("system", "icb22cd"), ("place", "lad22cd")):
-            for code, grp in frame.groupby(code_col):
-                n_q = 10 if len(grp) >= 40 else 5 if len(grp) >= 15 else 0
-                if not n_q:
-                    skipped_sii.append(str(code))
-                    continue
-                try:
-                    si = SlopeIndex(value=sex, population="population_in_area",
-                                    score="imd_score", n_quantiles=n_q, repetitions=20_000,
-                                    seed=seed).fit(grp)
-                except HealthgapError as exc:
-                    out.notes.append(f"SII of {sex} for {level} {code} not computed: {exc}")
-                    continue
-                g = si.groups_.reset_index()
-                g.insert(0, "code", code)
-                g.insert(0, "level", level)
-                g.insert(0, "sex", sex.replace("le_", ""))
-                sii_groups.append(g)
-                sii_rows.append({"sex": sex.replace("le_", ""), "level": level, "code": code,
-                                 "n_msoa": len(grp), "quantiles": n_q, "sii": si.sii_,
-                                 "sii_lci": si.sii_ci_[0], "sii_uci": si.sii_ci_[1],
-                                 "rii": si.rii_, "gap": si.gap_,
-                                 "intercept": si.intercept_,
-                                 "le_min": grp[sex].min(), "le_max": grp[sex].max(),
-                                 "le_range": grp[sex].max() - grp[sex].min()})
         if len(frame) >= 3:
             # a few local authorities are split between ICBs: a place is a (LA, ICB) pair
             frame = frame.assign(place_in_system=frame["lad22cd"] + "|" + frame["icb22cd"])
@@ -162,12 +142,6 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
                                     labels=("neighbourhood", "place", "system")).fit(frame)
             out.append("model_theil", th.components_, sex=sex)
             out.results[f"theil_{sex}"] = th.to_dict()
-    if sii_rows:
-        out.tables["model_sii"] = pd.DataFrame(sii_rows)
-        out.tables["model_sii_groups"] = pd.concat(sii_groups, ignore_index=True)
-    if skipped_sii:
-        out.notes.append(f"SII not computed for {len(set(skipped_sii))} place(s) with fewer "
-                         "than 15 MSOAs (too few areas per quintile)")
 
     # determinants: Shapley R² by group, beside the County Health Rankings split
     groups = {g: [c for c in cols if c in inside.columns] for g, cols in DETERMINANTS.items()}

@@ -226,6 +226,6 @@ def _sii_chart(groups: pd.DataFrame, col: str, row: pd.Series, sii_chart: Any) -
     pts = groups.rename(columns={"quantile": "q"})
     return sii_chart(pts, slope=float(row["sii"]), intercept=float(row["intercept"]),
                      label=describe(col).label, units="years",
-                     slope_ci=(float(row["sii_lci"]), float(row["sii_uci"])),
+                     slope_ci=(float(row["sii_lo"]), float(row["sii_hi"])),
                      caption=f"{int(row['quantiles'])} population-weighted IMD groups of MSOAs; "
                              "line fitted by weighted least squares (PHE method).")

@@ -245,8 +245,8 @@ def headline(store: Annotated[Path, typer.Option("--store", help="A build direct
     if "model_sii" in layers:
         sii = st.read_layer("model_sii")
         show("Life expectancy range and slope index of inequality (years) per level", sii,
-             ["sex", "level", "code", "n_msoa", "le_min", "le_max", "le_range", "sii",
-              "sii_lci", "sii_uci", "gap"])
+             ["sex", "level", "code", "n_areas", "le_min", "le_max", "le_range", "sii",
+              "sii_lo", "sii_hi", "rii", "gap"])
     if "model_headline" in layers:
         hl = st.read_layer("model_headline")
         show("Distance decay: the system-wide claims", hl,
