@@ -261,10 +261,11 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
                    alpha: float, correction: str) -> Outputs:
     """Global and local spatial autocorrelation of the key indicators at LSOA and MSOA level.
 
-    Global Moran's I, Geary's C and Getis-Ord G go to ``stats_global``; LISA labels and p-values,
-    Gi* z-scores and hot/cold-spot labels become columns of the level's layer (``lisa_<col>``,
-    ``lisa_<col>_p``, ``gi_<col>``, ``gi_<col>_z``); bivariate Moran of life expectancy against
-    IMD, and the LISA cluster stability across weights, go to the results.
+    Global Moran's I, Geary's C and Getis-Ord G go to ``stats_global``; LISA labels and p-values
+    (on the chosen weights), Gi* z-scores and hot/cold-spot labels (on a fixed distance band
+    including the area, `geo.local.hotspot_band`) become columns of the level's layer
+    (``lisa_<col>``, ``lisa_<col>_p``, ``gi_<col>``, ``gi_<col>_z``); bivariate Moran of life
+    expectancy against IMD, and the LISA cluster stability across weights, go to the results.
     """
     from healthgap.geo.autocorrelation import (
         BivariateMoran,
@@ -277,6 +278,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
         LocalGetisOrdGStar,
         LocalMoran,
         cluster_stability,
+        hotspot_band,
     )
     from healthgap.geo.weights import band_threshold, build_weights
 
@@ -307,7 +309,11 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
                 rows.append({"level": level, **d})
             lm = LocalMoran(**local_kw).fit(y, wr)
             lf = lm.to_frame()
-            gi = LocalGetisOrdGStar(**local_kw).fit(y, wr).to_frame()
+            # Gi* gets its own, wider neighbourhood: a fixed band including the area itself
+            band = hotspot_band(have)
+            wg = build_weights(have, kind="distance_band", threshold=band)
+            out.results[f"gi_weights_{level}_{col}"] = {"threshold_m": band, **wg.summary()}
+            gi = LocalGetisOrdGStar(**local_kw).fit(y, wg).to_frame()
             add = pd.DataFrame({f"lisa_{col}": lf["labels"], f"lisa_{col}_p": lf["p_sim"],
                                 f"lisa_{col}_q": lf["quadrant"], f"gi_{col}": gi["labels"],
                                 f"gi_{col}_z": gi["z"]})
