@@ -1,0 +1,205 @@
+"""Maximum-likelihood spatial lag and error models for large n without a dense inverse.
+
+spreg's ``ML_Lag`` / ``ML_Error`` with ``method="LU"`` find rho (lambda) on the sparse LU
+log-determinant, then build the information matrix from three traces of ``W A^-1``
+(``A = I - rho W``) taken from a full inverse, ``scipy.sparse.linalg.inv(A)`` = ``spsolve(A, I)``:
+at England's 6,791 MSOAs that inverse dominates the whole build. Here the estimation is the
+same (spreg's own concentrated log-likelihoods and the same bounded optimiser and tolerance), and
+the traces are exact sums accumulated over blocks of columns solved with one sparse LU factor:
+
+* ``tr1 = tr(M)``, ``tr2 = tr(M M)`` and ``tr3 = tr(M' M)`` for ``M = W A^-1``;
+* ``tr(A^-1)`` and ``mean(A^-1 1)``, the direct and total impact multipliers of the lag model.
+
+Memory stays at one ``n x block`` dense block. Results equal spreg's to rounding (tested on
+Columbus and Frimley); the predicted values ``A^-1 X b`` are solved exactly rather than by
+spreg's power series (``inverse_prod``), a difference below its 1e-7 threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse, stats
+from scipy.optimize import minimize_scalar
+from scipy.sparse import linalg as splinalg
+
+_BLOCK = 256
+_LN2PI = float(np.log(2.0 * np.pi))
+
+
+@dataclass(frozen=True)
+class Traces:
+    """Exact traces of ``M = W (I - c W)^-1`` and the impact multipliers of ``(I - c W)^-1``."""
+
+    tr1: float
+    tr2: float
+    tr3: float
+    tr_inverse: float
+    mean_row_sum: float
+
+
+def sparse_traces(w: sparse.spmatrix | sparse.sparray, coef: float, *,
+                  block: int = _BLOCK) -> Traces:
+    """Return the traces of ``W A^-1`` and ``A^-1`` (``A = I - coef W``) by blocked LU solves.
+
+    Parameters
+    ----------
+    w
+        Sparse (n, n) weights, as the model uses them (e.g. row-standardised).
+    coef
+        rho (lag) or lambda (error).
+    block
+        Columns solved at a time.
+    """
+    wm = sparse.csr_matrix(w)
+    n = wm.shape[0]
+    a = (sparse.identity(n, format="csc") - coef * wm).tocsc()
+    lu = splinalg.splu(a)
+    tr1 = tr2 = tr3 = tr_inv = 0.0
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        cols = np.arange(start, stop)
+        e = np.zeros((n, stop - start))
+        e[cols, cols - start] = 1.0
+        x = lu.solve(e)  # columns of A^-1
+        m = wm @ x  # columns of M = W A^-1
+        mm = wm @ lu.solve(m)  # columns of M M
+        tr_inv += float(x[cols, cols - start].sum())
+        tr1 += float(m[cols, cols - start].sum())
+        tr2 += float(mm[cols, cols - start].sum())
+        tr3 += float(np.einsum("ij,ij->", m, m))
+    mean_row_sum = float(lu.solve(np.ones(n)).mean())
+    return Traces(tr1=tr1, tr2=tr2, tr3=tr3, tr_inverse=tr_inv, mean_row_sum=mean_row_sum)
+
+
+@dataclass
+class MLFit:
+    """What the model classes read from a fit (spreg's attribute names)."""
+
+    betas: np.ndarray
+    vm: np.ndarray
+    u: np.ndarray
+    logll: float
+    aic: float
+    pr2: float
+    coef: float
+    traces: Traces
+
+    @property
+    def std_err(self) -> np.ndarray:
+        """Standard errors of the coefficients."""
+        return np.sqrt(np.diag(self.vm))
+
+    @property
+    def z_stat(self) -> list[tuple[float, float]]:
+        """(z, two-sided normal p) per coefficient, as spreg's ``z_stat``."""
+        z = np.ravel(self.betas) / self.std_err
+        return [(float(v), float(2.0 * stats.norm.sf(abs(v)))) for v in z]
+
+
+def _with_constant(x: np.ndarray) -> np.ndarray:
+    return np.hstack([np.ones((x.shape[0], 1)), x])
+
+
+def _pr2(y: np.ndarray, predy: np.ndarray) -> float:
+    return float(np.corrcoef(np.ravel(y), np.ravel(predy))[0, 1] ** 2)
+
+
+def ml_lag(y: np.ndarray, x: np.ndarray, w: sparse.spmatrix, *,
+           epsilon: float = 1e-7) -> MLFit:
+    """Spatial lag model by ML on the sparse LU log-determinant (spreg ``ML_Lag``, ``LU``).
+
+    Parameters
+    ----------
+    y
+        (n, 1) outcome.
+    x
+        (n, k) predictors without the constant (added here, first).
+    w
+        Sparse transformed weights.
+    epsilon
+        Tolerance of the bounded search for rho (spreg's default).
+    """
+    from spreg.ml_lag import lag_c_loglik_sp
+
+    wm = sparse.csr_matrix(w)
+    n = wm.shape[0]
+    xc = _with_constant(x)
+    ylag = wm @ y
+    xtxi = np.linalg.inv(xc.T @ xc)
+    b0 = xtxi @ (xc.T @ y)
+    b1 = xtxi @ (xc.T @ ylag)
+    e0 = y - xc @ b0
+    e1 = ylag - xc @ b1
+    ident = sparse.identity(n, format="csr")
+    res = minimize_scalar(lag_c_loglik_sp, bounds=(-1.0, 1.0), args=(n, e0, e1, ident, wm),
+                          method="bounded", options={"xatol": epsilon})
+    rho = float(np.ravel(res.x)[0])
+    logll = float(np.ravel(-res.fun - n / 2.0 * _LN2PI - n / 2.0)[0])
+    b = b0 - rho * b1
+    u = e0 - rho * e1
+    sig2 = float((u.T @ u).item() / n)
+    a = (sparse.identity(n, format="csc") - rho * wm).tocsc()
+    predy_e = splinalg.spsolve(a, xc @ b).reshape(-1, 1)
+    tr = sparse_traces(wm, rho)
+    wpredy = wm @ predy_e
+    k = xc.shape[1]
+    xtx = xc.T @ xc
+    xtwpy = xc.T @ wpredy
+    v = np.zeros((k + 2, k + 2))
+    v[:k, :k] = xtx / sig2
+    v[:k, k] = v[k, :k] = np.ravel(xtwpy) / sig2
+    v[k, k] = tr.tr2 + tr.tr3 + float((wpredy.T @ wpredy).item()) / sig2
+    v[k, k + 1] = v[k + 1, k] = tr.tr1 / sig2
+    v[k + 1, k + 1] = n / (2.0 * sig2**2)
+    vm = np.linalg.inv(v)[:-1, :-1]
+    betas = np.vstack([b, [[rho]]])
+    return MLFit(betas=betas, vm=vm, u=u, logll=logll, aic=2.0 * (k + 1) - 2.0 * logll,
+                 pr2=_pr2(y, y - u), coef=rho, traces=tr)
+
+
+def ml_error(y: np.ndarray, x: np.ndarray, w: sparse.spmatrix, *,
+             epsilon: float = 1e-7) -> MLFit:
+    """Spatial error model by ML on the sparse LU log-determinant (spreg ``ML_Error``, ``LU``).
+
+    Parameters
+    ----------
+    y
+        (n, 1) outcome.
+    x
+        (n, k) predictors without the constant (added here, first).
+    w
+        Sparse transformed weights.
+    epsilon
+        Tolerance of the bounded search for lambda (spreg's default).
+    """
+    from spreg.ml_error import err_c_loglik_sp
+
+    wm = sparse.csr_matrix(w)
+    n = wm.shape[0]
+    xc = _with_constant(x)
+    ylag = wm @ y
+    xlag = wm @ xc
+    ident = sparse.identity(n, format="csc")
+    res = minimize_scalar(err_c_loglik_sp, bounds=(-1.0, 1.0),
+                          args=(n, y, ylag, xc, xlag, ident, wm.tocsc()), method="bounded",
+                          options={"xatol": epsilon})
+    lam = float(np.ravel(res.x)[0])
+    logll = float(np.ravel(-res.fun - n / 2.0 * _LN2PI - n / 2.0)[0])
+    ys = y - lam * ylag
+    xs = xc - lam * xlag
+    xsxsi = np.linalg.inv(xs.T @ xs)
+    b = xsxsi @ (xs.T @ ys)
+    u = y - xc @ b
+    e = u - lam * (wm @ u)
+    sig2 = float((e.T @ e).item() / n)
+    tr = sparse_traces(wm, lam)
+    info = np.array([[tr.tr2 + tr.tr3, tr.tr1 / sig2], [tr.tr1 / sig2, n / (2.0 * sig2**2)]])
+    k = xc.shape[1]
+    vm = np.zeros((k + 1, k + 1))
+    vm[:k, :k] = sig2 * xsxsi
+    vm[k, k] = np.linalg.inv(info)[0, 0]
+    betas = np.vstack([b, [[lam]]])
+    return MLFit(betas=betas, vm=vm, u=u, logll=logll, aic=2.0 * (k + 1) - 2.0 * logll,
+                 pr2=_pr2(y, y - u), coef=lam, traces=tr)
