@@ -1,5 +1,10 @@
 """Health cliffs: the life-expectancy difference across every shared border.
 
+`BorderDifferences` (the build's ``cliffs`` layer) ranks adjacent pairs by the difference in
+years, and tests it against a noise model; `NeighbourGradients` divides the difference by the
+distance between centres (years per mile), which mostly ranks how close the centres are
+(issue #13: r = 0.70 with 1/distance on Frimley) and is kept for the headline figures.
+
 Frames are indexed by area code and carry population-weighted centres in British National Grid
 metres (``pw_x``, ``pw_y``). Missing life expectancy is never filled: rows are left out and
 counted in each ``report_``.
@@ -27,7 +32,10 @@ from healthgap.errors import InputError, ParameterError, UnknownAreaError, previ
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NeighbourGradients"]
+_TIE = 1e-9
+"""Differences (years) closer than this count as equal in the noise model."""
+
+__all__ = ["BorderDifferences", "NeighbourGradients"]
 
 
 def _graph_pairs(graph: Graph, codes: pd.Index) -> tuple[pd.DataFrame, list[str]]:
@@ -234,3 +242,183 @@ class NeighbourGradients(FittedModel):
         self._check_fitted()
         g = self.pairs_["years_per_mile"]
         return float((g >= years_per_mile).mean()) if len(g) else float("nan")
+
+
+class BorderDifferences(FittedModel):
+    """Life-expectancy difference across each shared border, ranked in years, against noise.
+
+    Noise model: two areas that do *not* touch but differ in deprivation as much as an
+    adjacent pair does show how far apart their values lie from deprivation, sampling error and
+    everything else that is not an abrupt change at a border. Non-adjacent pairs of the study
+    area are put into ``n_bins`` equal-count bins of their absolute deprivation difference; an
+    adjacent pair is compared with the non-adjacent pairs of its bin: ``noise_p`` = (1 + number
+    of them with an absolute difference at least as large) / (1 + their number), and
+    ``exceeds_noise`` when the pair's difference is above their ``level`` quantile
+    (``noise_q``). Over ``max_null`` non-adjacent pairs, a seeded random sample of them is
+    used. Distance between centres plays no part in the ranking.
+
+    Parameters
+    ----------
+    value
+        Column holding life expectancy (years).
+    deprivation
+        Column holding the deprivation score the null pairs are matched on.
+    in_area
+        Optional boolean column: pairs touching an edge-ring area are left out.
+    n_bins
+        Bins of the deprivation difference.
+    level
+        Quantile of the null differences a pair must exceed to be flagged.
+    max_null
+        Largest number of non-adjacent pairs used (sampled beyond it).
+    seed
+        Seed of ``numpy.random.default_rng`` for that sample.
+    centre_x, centre_y
+        Columns of population-weighted centres (for the line geometry and ``distance_km``).
+
+    Attributes
+    ----------
+    pairs_ : geopandas.GeoDataFrame
+        One row per adjacent pair, largest difference first: ``rank, code_a, code_b, le_a,
+        le_b, abs_diff, dep_a, dep_b, dep_diff, noise_q, noise_p, exceeds_noise, distance_km``
+        and a line between the centres.
+    summary_ : dict
+        Pairs, share exceeding noise, the Spearman correlation of ``abs_diff`` with
+        1/distance (``rank_corr_inverse_distance``) and, for comparison, that of years per
+        mile (``years_per_mile_corr_inverse_distance``).
+    """
+
+    _results = ("summary_",)
+    _packages = ("libpysal", "geopandas", "scipy")
+
+    def __init__(
+        self,
+        *,
+        value: str = "le",
+        deprivation: str = "imd_score",
+        in_area: str | None = "in_area",
+        n_bins: int = 5,
+        level: float = 0.95,
+        max_null: int = 200_000,
+        seed: int = 0,
+        centre_x: str = "pw_x",
+        centre_y: str = "pw_y",
+    ) -> None:
+        if int(n_bins) < 1:
+            raise ParameterError(f"n_bins must be >= 1; got {n_bins!r}")
+        if not 0.5 < level < 1:
+            raise ParameterError(f"level must be between 0.5 and 1; got {level!r}")
+        if int(max_null) < 100:
+            raise ParameterError(f"max_null must be >= 100; got {max_null!r}")
+        self.value, self.deprivation, self.in_area = value, deprivation, in_area
+        self.n_bins, self.level, self.max_null = int(n_bins), float(level), int(max_null)
+        self.seed, self.centre_x, self.centre_y = seed, centre_x, centre_y
+        self._params = {"value": value, "deprivation": deprivation, "in_area": in_area,
+                        "n_bins": self.n_bins, "level": self.level, "max_null": self.max_null,
+                        "seed": seed, "centre_x": centre_x, "centre_y": centre_y}
+
+    def _null_pairs(self, n: int, adjacent: set[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        total = n * (n - 1) // 2
+        if total <= self.max_null:
+            i, j = np.triu_indices(n, k=1)
+        else:
+            rng = np.random.default_rng(self.seed)
+            i = rng.integers(0, n, size=self.max_null)
+            j = rng.integers(0, n, size=self.max_null)
+            keep = i != j
+            i, j = np.minimum(i, j)[keep], np.maximum(i, j)[keep]
+        far = np.array([(a, b) not in adjacent for a, b in zip(i.tolist(), j.tolist(),
+                                                                strict=True)], dtype=bool)
+        return i[far], j[far]
+
+    def fit(self, frame: pd.DataFrame, graph: Graph) -> BorderDifferences:
+        """Rank the adjacent pairs and test each against the non-adjacent ones.
+
+        Parameters
+        ----------
+        frame
+            Areas indexed by code, with the value, deprivation and centre columns.
+        graph
+            Contiguity graph indexed by the same codes.
+
+        Returns
+        -------
+        BorderDifferences
+            ``self``, fitted.
+        """
+        from scipy import stats as sstats
+
+        name = "BorderDifferences frame"
+        xy = centres(frame, self.centre_x, self.centre_y, name=name)
+        le = numeric_column(frame, self.value, name=name).to_numpy()
+        dep = numeric_column(frame, self.deprivation, name=name).to_numpy()
+        codes = frame.index.astype(str)
+        inside = (frame[self.in_area].fillna(False).astype(bool).to_numpy()
+                  if self.in_area is not None and self.in_area in frame.columns
+                  else np.ones(len(frame), dtype=bool))
+        ok = inside & np.isfinite(le) & np.isfinite(dep)
+        pairs, _ = _graph_pairs(graph, pd.Index(codes))
+        pos = pd.Series(np.arange(len(codes)), index=codes)
+        ia = pos.loc[pairs["code_a"]].to_numpy()
+        ib = pos.loc[pairs["code_b"]].to_numpy()
+        keep = ok[ia] & ok[ib]
+        ia, ib = ia[keep], ib[keep]
+        if len(ia) < 1:
+            raise InputError(f"{name}: no adjacent pair inside the area has both values")
+        used = np.flatnonzero(ok)
+        local = {g: k for k, g in enumerate(used)}
+        adjacent = {(min(local[a], local[b]), max(local[a], local[b]))
+                    for a, b in zip(ia.tolist(), ib.tolist(), strict=True)}
+        ni, nj = self._null_pairs(len(used), adjacent)
+        null_diff = np.abs(le[used][ni] - le[used][nj])
+        null_dep = np.abs(dep[used][ni] - dep[used][nj])
+        if len(null_diff) < 20 * self.n_bins:
+            raise InputError(f"{name}: only {len(null_diff)} non-adjacent pairs for the noise "
+                             f"model; need {20 * self.n_bins} for {self.n_bins} bin(s)")
+        edges = np.quantile(null_dep, np.linspace(0, 1, self.n_bins + 1)[1:-1])
+        null_bin = np.searchsorted(edges, null_dep, side="right")
+        diff = np.abs(le[ia] - le[ib])
+        dep_diff = np.abs(dep[ia] - dep[ib])
+        pair_bin = np.searchsorted(edges, dep_diff, side="right")
+        noise_q = np.empty(len(ia))
+        noise_p = np.empty(len(ia))
+        for b in range(self.n_bins):
+            ref = np.sort(null_diff[null_bin == b])
+            sel = pair_bin == b
+            noise_q[sel] = np.quantile(ref, self.level)
+            # values are published to 0.1 year: differences equal up to rounding are ties
+            n_ge = len(ref) - np.searchsorted(ref, diff[sel] - _TIE, side="left")
+            noise_p[sel] = (1.0 + n_ge) / (1.0 + len(ref))
+        d_km = np.hypot(*(xy[ia] - xy[ib]).T) / 1000.0
+        out = gpd.GeoDataFrame(
+            {"code_a": codes[ia], "code_b": codes[ib], "le_a": le[ia], "le_b": le[ib],
+             "abs_diff": diff, "dep_a": dep[ia], "dep_b": dep[ib], "dep_diff": dep_diff,
+             "noise_q": noise_q, "noise_p": noise_p, "exceeds_noise": diff > noise_q + _TIE,
+             "distance_km": d_km},
+            geometry=gpd.GeoSeries(shapely.linestrings(np.stack([xy[ia], xy[ib]], axis=1)),
+                                   crs=BNG),
+            crs=BNG,
+        )
+        out = out.sort_values(["abs_diff", "code_a", "code_b"], ascending=[False, True, True],
+                              kind="mergesort").reset_index(drop=True)
+        out.insert(0, "rank", np.arange(1, len(out) + 1))
+        positive = out["distance_km"] > 0
+        inv = 1.0 / out.loc[positive, "distance_km"]
+        rho_diff = sstats.spearmanr(out.loc[positive, "abs_diff"], inv).statistic
+        rho_ypm = sstats.spearmanr(out.loc[positive, "abs_diff"] / out.loc[positive,
+                                   "distance_km"], inv).statistic
+        self.pairs_ = out
+        self.summary_ = {
+            "value": self.value,
+            "n_pairs": int(len(out)),
+            "n_null_pairs": int(len(null_diff)),
+            "n_exceeding_noise": int(out["exceeds_noise"].sum()),
+            "share_exceeding_noise": float(out["exceeds_noise"].mean()),
+            "expected_share_if_no_cliffs": 1.0 - self.level,
+            "max_abs_diff": float(out["abs_diff"].iloc[0]),
+            "median_abs_diff": float(out["abs_diff"].median()),
+            "rank_corr_inverse_distance": float(rho_diff),
+            "years_per_mile_corr_inverse_distance": float(rho_ypm),
+            "n_areas_left_out": int((~ok).sum()),
+        }
+        return self

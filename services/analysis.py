@@ -17,6 +17,8 @@ import pandas as pd
 from healthgap.geo.areas import StudyArea
 from healthgap.geo.rollup import weighted_rollup
 
+from healthgap.errors import HealthgapError
+
 log = logging.getLogger(__name__)
 
 SEXES = ("le_male", "le_female")
@@ -75,13 +77,8 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     decomposition, Shapley R² of the determinant groups, OLS with spatial diagnostics, spatial lag
     and error models, GWR, the semivariogram and correlogram, and LE against travel time.
     """
-    from healthgap.geo.gradients import (
-        DecayFit,
-        MoranCorrelogram,
-        NeighbourGradients,
-        Semivariogram,
-        headline_gradients,
-    )
+    from healthgap.geo.cliffs import BorderDifferences
+    from healthgap.geo.correlogram import MoranCorrelogram
     from healthgap.geo.inequality import ShapleyR2, TheilDecomposition, sii_table
     from healthgap.geo.regression import (
         LocalRegression,
@@ -89,6 +86,9 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         SpatialErrorModel,
         SpatialLagModel,
     )
+    from healthgap.geo.transect import headline_gradients
+    from healthgap.geo.travel_time import TravelTimeFit
+    from healthgap.geo.variogram import Semivariogram
     from healthgap.geo.weights import build_weights
 
     out = Outputs()
@@ -99,17 +99,21 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     sexes = [s for s in SEXES if s in msoa.columns and msoa[s].notna().sum() >= 3]
     big = len(inside) > MAX_DENSE
 
-    # health cliffs: every adjacent pair (ring included as neighbours, reported for the area)
+    # health cliffs: the difference across every shared border (in years) against noise
     cliffs = []
     headline: dict[str, Any] = {}
     for sex in sexes:
-        have = msoa[msoa[sex].notna()]
+        have = msoa[msoa[sex].notna() & msoa["imd_score"].notna()]
         w = build_weights(have, kind="queen")
-        ng = NeighbourGradients(value=sex).fit(have, w.graph)
-        pairs = ng.pairs_.copy()
+        try:
+            bd = BorderDifferences(value=sex, seed=seed).fit(have, w.graph)
+        except HealthgapError as exc:
+            out.notes.append(f"health cliffs of {sex} not ranked: {exc}")
+            continue
+        pairs = bd.pairs_.copy()
         pairs.insert(0, "sex", sex.replace("le_", ""))
         cliffs.append(pairs)
-        out.results[f"cliffs_{sex}"] = ng.to_dict()
+        out.results[f"cliffs_{sex}"] = bd.to_dict()
     if cliffs:
         out.layers["cliffs"] = gpd.GeoDataFrame(pd.concat(cliffs, ignore_index=True),
                                                 geometry="geometry", crs=msoa.crs)
@@ -234,7 +238,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
             if tcol is not None:
                 f2 = frame.dropna(subset=[tcol])
                 try:
-                    df = DecayFit(time=tcol, value=sex, seed=seed).fit(f2)
+                    df = TravelTimeFit(time=tcol, value=sex, seed=seed).fit(f2)
                 except Exception as exc:  # a form that cannot be fitted is reported
                     out.notes.append(f"decay fit of {sex} on {tcol} failed: {exc}")
                 else:

@@ -167,7 +167,8 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
             col = f"le_{sex}"
             if c.empty or col not in msoa.columns:
                 continue
-            m = cliffs_map(msoa, c, column=col, label=describe(col).label, top=20, **common)
+            m = cliffs_map(msoa, c, column=col, label=describe(col).label, top=20,
+                           gradient_col="abs_diff", **common)
             sii = tables.get("model_sii")
             charts = []
             if sii is not None:
