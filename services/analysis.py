@@ -15,29 +15,18 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo.areas import StudyArea
+from healthgap.geo.model_plan import PLAN
 from healthgap.geo.rollup import weighted_rollup
 
 from healthgap.errors import HealthgapError
 
 log = logging.getLogger(__name__)
 
-SEXES = ("le_male", "le_female")
-
-#: Candidate determinants by group (County Health Rankings groups), first present wins order.
-DETERMINANTS: dict[str, tuple[str, ...]] = {
-    "socioeconomic": ("income_score_rate_approx", "employment_score_rate_approx"),
-    "built_environment": ("air_quality_ratio_sum", "housing_poor_condition_share",
-                          "green_share"),
-    "clinical_care": ("gp_time_min", "gp_road_distance_km", "hospital_time_min"),
-    "behaviours": ("fast_food_per_1000", "off_licence_per_1000"),
-}
-
-#: Regressors of the spatial regression, one per group where available.
-REGRESSORS = (("income_score_rate_approx",), ("air_quality_ratio_sum",),
-              ("gp_time_min", "gp_road_distance_km"))
-
-#: Above this many areas the O(n^2) and GWR models are left out (and said so).
-MAX_DENSE = 2500
+#: The model choices and thresholds live in geo/ (geo.model_plan); these names stay for callers.
+SEXES = PLAN.sexes
+DETERMINANTS = PLAN.determinants
+REGRESSORS = PLAN.regressors
+MAX_DENSE = PLAN.max_dense
 
 
 @dataclass
@@ -96,8 +85,8 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     msoa_determinants(area)
     msoa = area.msoa
     inside = msoa[msoa["in_area"]]
-    sexes = [s for s in SEXES if s in msoa.columns and msoa[s].notna().sum() >= 3]
-    big = len(inside) > MAX_DENSE
+    sexes = [s for s in SEXES if s in msoa.columns and msoa[s].notna().sum() >= PLAN.min_values]
+    big = PLAN.is_big(len(inside))
 
     # health cliffs: the difference across every shared border (in years) against noise
     cliffs = []
@@ -118,7 +107,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         out.layers["cliffs"] = gpd.GeoDataFrame(pd.concat(cliffs, ignore_index=True),
                                                 geometry="geometry", crs=msoa.crs)
     have_all = inside.dropna(subset=sexes)
-    if sexes and len(have_all) >= 3:
+    if sexes and len(have_all) >= PLAN.min_values:
         w_in = build_weights(have_all, kind="queen")
         hl = headline_gradients(have_all, w_in.graph, values=tuple(sexes))
         headline = hl.to_dict()
@@ -138,7 +127,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
                                                    ignore_index=True)
     for sex in sexes:
         frame = inside[inside[sex].notna() & inside["imd_score"].notna()]
-        if len(frame) >= 3:
+        if len(frame) >= PLAN.min_values:
             # a few local authorities are split between ICBs: a place is a (LA, ICB) pair
             frame = frame.assign(place_in_system=frame["lad22cd"] + "|" + frame["icb22cd"])
             th = TheilDecomposition(value=sex, population="population_in_area",
@@ -157,7 +146,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     for sex in sexes:
         cols = [c for cs in groups.values() for c in cs]
         frame = inside.dropna(subset=[sex, *cols])
-        if len(frame) > len(cols) + 5 and groups:
+        if PLAN.enough_rows(len(frame), len(cols)) and groups:
             sh = ShapleyR2(outcome=sex, groups=groups, weights="population_in_area").fit(frame)
             t = sh.table_.copy()
             t.insert(0, "sex", sex.replace("le_", ""))
@@ -167,12 +156,11 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         out.tables["model_shapley"] = pd.concat(shap_rows, ignore_index=True)
 
     # spatial regression
-    x = [next(c for c in alts if c in inside.columns) for alts in REGRESSORS
-         if any(c in inside.columns for c in alts)]
+    x = PLAN.regressors_present(inside.columns)
     coef_rows, diag_rows = [], []
     for sex in sexes[:1] if big else sexes:
         frame = inside.dropna(subset=[sex, *x])
-        if len(frame) <= len(x) + 5:
+        if not PLAN.enough_rows(len(frame), len(x)):
             continue
         w = build_weights(frame, kind=weights if weights in ("queen", "rook") else "queen")
         models: list[tuple[str, Any]] = [
@@ -201,7 +189,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         lag = models[1][1]
         if getattr(lag, "impacts_", None) is not None:
             out.append("model_impacts", lag.impacts_, sex=sex)
-        if not big and len(frame) >= 30:
+        if not big and len(frame) >= PLAN.min_gwr:
             try:
                 gwr = LocalRegression(y=sex, x=x).fit(frame)
             except Exception as exc:  # a singular local fit is reported, not fatal
@@ -222,7 +210,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         vrows, crows, drows = [], [], []
         for sex in sexes:
             frame = inside.dropna(subset=[sex])
-            if len(frame) < 12:
+            if len(frame) < PLAN.min_distance_models:
                 continue
             sv = Semivariogram(value=sex).fit(frame)
             b = sv.bins_.copy()
@@ -257,8 +245,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
 
 
 #: Indicators tested for spatial autocorrelation, by level (those present are used).
-STAT_INDICATORS = {"lsoa": ("imd_score", "gp_time_min"),
-                   "msoa": ("le_male", "le_female", "imd_score")}
+STAT_INDICATORS = PLAN.stat_indicators
 
 
 def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, seed: int,
@@ -301,7 +288,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
             if col not in frame.columns:
                 continue
             have = frame[frame[col].notna()]
-            if int(have["in_area"].sum()) < 8:
+            if int(have["in_area"].sum()) < PLAN.min_in_area_statistics:
                 continue
             wr = weights_for(have, weights)
             out.results[f"weights_{level}_{col}"] = wr.summary()
@@ -330,7 +317,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
         if sex not in msoa.columns or "imd_score" not in msoa.columns:
             continue
         have = msoa.dropna(subset=[sex, "imd_score"])
-        if int(have["in_area"].sum()) < 8:
+        if int(have["in_area"].sum()) < PLAN.min_in_area_statistics:
             continue
         wr = weights_for(have, weights)
         d = BivariateMoran(permutations=999, seed=seed).fit(have[sex], have["imd_score"], wr)
@@ -338,7 +325,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
         bl = BivariateLocalMoran(**local_kw).fit(have[sex], have["imd_score"], wr).to_frame()
         area.msoa = area.msoa.drop(columns=[f"bilisa_{sex}_imd"], errors="ignore").join(
             bl["labels"].rename(f"bilisa_{sex}_imd"))
-        if len(have) >= 30:
+        if len(have) >= PLAN.min_cluster_stability:
             cs = cluster_stability(have, have[sex].astype(float), permutations=permutations,
                                    seed=seed, alpha=alpha, correction=corr,
                                    weights_options={"distance_band": {
