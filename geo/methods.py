@@ -50,14 +50,14 @@ METHODS: dict[str, str] = {
     "frimley_one_year_per_mile": (
         "Frimley's 'one year of life expectancy for every mile' claim, on this data (MSOA life "
         "expectancy 2015-19). Between neighbours it looks true only because of distance: the "
-        "median over adjacent MSOAs is 1.30 years per mile for men and 1.34 for women, but "
-        "that gradient correlates with 1 / distance (Spearman 0.62 and 0.53) while the "
-        "difference in years barely does (0.14 and 0.07); 14 and 16 of 219 borders "
-        "(6% and 7%) exceed the noise model, against 11 expected by chance. At system scale "
-        "the male transect between the extremes (11.1 years apart, 8.2 miles) falls 1.06 years per mile "
-        "(95% CI 0.14 to 1.98, 9 MSOAs): consistent with the claim but loosely determined. The "
-        "female transect (12.7 years apart, 18.9 miles) falls 0.16 years per mile (95% CI "
-        "-0.05 to 0.38, 21 MSOAs): for women the claim does not hold."
+        "median over adjacent MSOAs is 1.30 years per mile for men and 1.34 for women, but that "
+        "gradient correlates with 1 / distance (Spearman 0.62 and 0.53) while the difference in "
+        "years barely does (0.14 and 0.07); 14 and 16 of 219 borders (6% and 7%) exceed the "
+        "noise model, against 11 expected by chance. At system scale the male transect between "
+        "the extremes (11.1 years apart, 8.2 miles) falls 1.06 years per mile (95% CI 0.14 to "
+        "1.98, 9 MSOAs): consistent with the claim but loosely determined. The female transect "
+        "(12.7 years apart, 18.9 miles) falls 0.16 years per mile (95% CI -0.05 to 0.38, 21 "
+        "MSOAs): for women the claim does not hold."
     ),
     "gi_star": (
         "Hot spots (Getis-Ord Gi*) use their own weights: a fixed distance band that includes "
