@@ -149,6 +149,21 @@ def centres(frame: pd.DataFrame, x: str, y: str, *, name: str) -> np.ndarray:
     return xy
 
 
+def located_values(
+    frame: pd.DataFrame, value: str, x: str, y: str, *, name: str, least: int = 4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the centres and values of the areas that have a value, and the mask of those.
+
+    Raise `InputError` when fewer than ``least`` areas have a value.
+    """
+    xy = centres(frame, x, y, name=name)
+    col = numeric_column(frame, value, name=name)
+    ok = col.notna().to_numpy()
+    if ok.sum() < least:
+        raise InputError(f"{name}: fewer than {least} areas have a value in {value!r}")
+    return xy[ok], col.to_numpy()[ok], ok
+
+
 def regression_weights(
     frame: pd.DataFrame,
     kind: str | None,

@@ -106,28 +106,22 @@ def _pr2(y: np.ndarray, predy: np.ndarray) -> float:
     return float(np.corrcoef(np.ravel(y), np.ravel(predy))[0, 1] ** 2)
 
 
-def ml_lag(y: np.ndarray, x: np.ndarray, w: sparse.spmatrix, *,
-           epsilon: float = 1e-7) -> MLFit:
-    """Spatial lag model by ML on the sparse LU log-determinant (spreg ``ML_Lag``, ``LU``).
+def _result(y: np.ndarray, b: np.ndarray, coef: float, vm: np.ndarray, u: np.ndarray,
+            res_fun: object, traces: Traces) -> MLFit:
+    n = y.shape[0]
+    logll = float(np.ravel(-np.asarray(res_fun) - n / 2.0 * _LN2PI - n / 2.0)[0])
+    k = b.shape[0] + 1
+    return MLFit(betas=np.vstack([b, [[coef]]]), vm=vm, u=u, logll=logll,
+                 aic=2.0 * k - 2.0 * logll, pr2=_pr2(y, y - u), coef=coef, traces=traces)
 
-    Parameters
-    ----------
-    y
-        (n, 1) outcome.
-    x
-        (n, k) predictors without the constant (added here, first).
-    w
-        Sparse transformed weights.
-    epsilon
-        Tolerance of the bounded search for rho (spreg's default).
-    """
+
+def _lag(y: np.ndarray, xc: np.ndarray, wm: sparse.csr_matrix, ylag: np.ndarray,
+         epsilon: float) -> MLFit:
     from spreg.ml_lag import lag_c_loglik_sp
 
-    wm = sparse.csr_matrix(w)
     n = wm.shape[0]
-    xc = _with_constant(x)
-    ylag = wm @ y
-    xtxi = np.linalg.inv(xc.T @ xc)
+    xtx = xc.T @ xc
+    xtxi = np.linalg.inv(xtx)
     b0 = xtxi @ (xc.T @ y)
     b1 = xtxi @ (xc.T @ ylag)
     e0 = y - xc @ b0
@@ -136,57 +130,33 @@ def ml_lag(y: np.ndarray, x: np.ndarray, w: sparse.spmatrix, *,
     res = minimize_scalar(lag_c_loglik_sp, bounds=(-1.0, 1.0), args=(n, e0, e1, ident, wm),
                           method="bounded", options={"xatol": epsilon})
     rho = float(np.ravel(res.x)[0])
-    logll = float(np.ravel(-res.fun - n / 2.0 * _LN2PI - n / 2.0)[0])
     b = b0 - rho * b1
     u = e0 - rho * e1
     sig2 = float((u.T @ u).item() / n)
     a = (sparse.identity(n, format="csc") - rho * wm).tocsc()
-    predy_e = splinalg.spsolve(a, xc @ b).reshape(-1, 1)
+    wpredy = wm @ splinalg.spsolve(a, xc @ b).reshape(-1, 1)
     tr = sparse_traces(wm, rho)
-    wpredy = wm @ predy_e
     k = xc.shape[1]
-    xtx = xc.T @ xc
-    xtwpy = xc.T @ wpredy
     v = np.zeros((k + 2, k + 2))
     v[:k, :k] = xtx / sig2
-    v[:k, k] = v[k, :k] = np.ravel(xtwpy) / sig2
+    v[:k, k] = v[k, :k] = np.ravel(xc.T @ wpredy) / sig2
     v[k, k] = tr.tr2 + tr.tr3 + float((wpredy.T @ wpredy).item()) / sig2
     v[k, k + 1] = v[k + 1, k] = tr.tr1 / sig2
     v[k + 1, k + 1] = n / (2.0 * sig2**2)
-    vm = np.linalg.inv(v)[:-1, :-1]
-    betas = np.vstack([b, [[rho]]])
-    return MLFit(betas=betas, vm=vm, u=u, logll=logll, aic=2.0 * (k + 1) - 2.0 * logll,
-                 pr2=_pr2(y, y - u), coef=rho, traces=tr)
+    return _result(y, b, rho, np.linalg.inv(v)[:-1, :-1], u, res.fun, tr)
 
 
-def ml_error(y: np.ndarray, x: np.ndarray, w: sparse.spmatrix, *,
-             epsilon: float = 1e-7) -> MLFit:
-    """Spatial error model by ML on the sparse LU log-determinant (spreg ``ML_Error``, ``LU``).
-
-    Parameters
-    ----------
-    y
-        (n, 1) outcome.
-    x
-        (n, k) predictors without the constant (added here, first).
-    w
-        Sparse transformed weights.
-    epsilon
-        Tolerance of the bounded search for lambda (spreg's default).
-    """
+def _error(y: np.ndarray, xc: np.ndarray, wm: sparse.csr_matrix, ylag: np.ndarray,
+           epsilon: float) -> MLFit:
     from spreg.ml_error import err_c_loglik_sp
 
-    wm = sparse.csr_matrix(w)
     n = wm.shape[0]
-    xc = _with_constant(x)
-    ylag = wm @ y
     xlag = wm @ xc
     ident = sparse.identity(n, format="csc")
     res = minimize_scalar(err_c_loglik_sp, bounds=(-1.0, 1.0),
                           args=(n, y, ylag, xc, xlag, ident, wm.tocsc()), method="bounded",
                           options={"xatol": epsilon})
     lam = float(np.ravel(res.x)[0])
-    logll = float(np.ravel(-res.fun - n / 2.0 * _LN2PI - n / 2.0)[0])
     ys = y - lam * ylag
     xs = xc - lam * xlag
     xsxsi = np.linalg.inv(xs.T @ xs)
@@ -200,6 +170,28 @@ def ml_error(y: np.ndarray, x: np.ndarray, w: sparse.spmatrix, *,
     vm = np.zeros((k + 1, k + 1))
     vm[:k, :k] = sig2 * xsxsi
     vm[k, k] = np.linalg.inv(info)[0, 0]
-    betas = np.vstack([b, [[lam]]])
-    return MLFit(betas=betas, vm=vm, u=u, logll=logll, aic=2.0 * (k + 1) - 2.0 * logll,
-                 pr2=_pr2(y, y - u), coef=lam, traces=tr)
+    return _result(y, b, lam, vm, u, res.fun, tr)
+
+
+def ml_fit(model: str, y: np.ndarray, x: np.ndarray, w: sparse.spmatrix | sparse.sparray, *,
+           epsilon: float = 1e-7) -> MLFit:
+    """Spatial lag or error model by ML on the sparse LU log-determinant (spreg ``LU``).
+
+    Parameters
+    ----------
+    model
+        ``"lag"`` (spreg ``ML_Lag``) or ``"error"`` (spreg ``ML_Error``).
+    y
+        (n, 1) outcome.
+    x
+        (n, k) predictors without the constant (added here, first).
+    w
+        Sparse transformed weights.
+    epsilon
+        Tolerance of the bounded search for rho or lambda (spreg's default).
+    """
+    fit = {"lag": _lag, "error": _error}[model]
+    wm = sparse.csr_matrix(w)
+    y = np.asarray(y, dtype=float).reshape(-1, 1)
+    xc = _with_constant(np.asarray(x, dtype=float))
+    return fit(y, xc, wm, wm @ y, epsilon)

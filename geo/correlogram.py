@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 from healthgap.geo._models import (
     FittedModel,
-    centres,
-    numeric_column,
+    located_values,
 )
 from healthgap.geo._permutation import simulation_summary, total_randomization
 from scipy import sparse, stats
 from scipy.spatial.distance import pdist
 
-from healthgap.errors import InputError, ParameterError
+from healthgap.errors import ParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -122,13 +121,8 @@ class MoranCorrelogram(FittedModel):
             ``self``, fitted.
         """
         name = "MoranCorrelogram frame"
-        xy = centres(frame, self.centre_x, self.centre_y, name=name)
-        y = numeric_column(frame, self.value, name=name)
-        ok = y.notna().to_numpy()
-        n = int(ok.sum())
-        if n < 4:
-            raise InputError(f"{name}: fewer than 4 areas have a value in {self.value!r}")
-        xy, v = xy[ok], y.to_numpy()[ok]
+        xy, v, ok = located_values(frame, self.value, self.centre_x, self.centre_y, name=name)
+        n = len(v)
         d = pdist(xy)
         if self.bands_m is not None:
             edges = np.asarray(self.bands_m)

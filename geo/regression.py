@@ -28,7 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo._models import FittedModel, check_choice, check_confidence, numeric_column
-from healthgap.geo._spatial_ml import ml_error, ml_lag
+from healthgap.geo._spatial_ml import ml_fit
 from healthgap.geo._validation import require_bng, require_unique_index
 from libpysal.graph import Graph
 from scipy import sparse, stats
@@ -274,7 +274,7 @@ class SpatialLagModel(_SpatialBase):
         Outcome and predictor columns.
     method
         spreg log-determinant method: ``"full"`` (dense, exact), ``"ord"`` (eigenvalues) or
-        ``"LU"`` (sparse, for large n; fitted by :func:`geo._spatial_ml.ml_lag`, with the impact
+        ``"LU"`` (sparse, for large n; fitted by :func:`geo._spatial_ml.ml_fit`, with the impact
         multipliers tr(S)/n and mean(S 1) from exact sparse solves).
     transform
         ``"r"`` row-standardised weights (default) or ``"b"``.
@@ -347,7 +347,7 @@ class SpatialLagModel(_SpatialBase):
         wmat = sparse.csr_matrix(w.sparse)
         n = wmat.shape[0]
         if self.method == "LU":
-            m: Any = ml_lag(yv.astype(float), xv.astype(float), wmat)
+            m: Any = ml_fit("lag", yv, xv, wmat)
         else:
             m = _spreg_quiet(spreg.ML_Lag, yv, xv, w=w, method=self.method, name_y=self.y,
                              name_x=self.x, spat_impacts=None, spat_diag=False)
@@ -461,7 +461,7 @@ class SpatialErrorModel(_SpatialBase):
 
         yv, xv, w = self._prepare(frame, graph)
         if self.method == "LU":
-            m: Any = ml_error(yv.astype(float), xv.astype(float), sparse.csr_matrix(w.sparse))
+            m: Any = ml_fit("error", yv, xv, w.sparse)
         else:
             m = _spreg_quiet(spreg.ML_Error, yv, xv, w=w, method=self.method, name_y=self.y,
                              name_x=self.x, spat_diag=False)

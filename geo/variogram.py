@@ -9,15 +9,14 @@ import numpy as np
 import pandas as pd
 from healthgap.geo._models import (
     FittedModel,
-    centres,
     check_choice,
     check_positive,
-    numeric_column,
+    located_values,
 )
 from scipy import optimize
 from scipy.spatial.distance import pdist
 
-from healthgap.errors import InputError, ParameterError
+from healthgap.errors import ParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -127,12 +126,7 @@ class Semivariogram(FittedModel):
             ``self``, fitted.
         """
         name = "Semivariogram frame"
-        xy = centres(frame, self.centre_x, self.centre_y, name=name)
-        y = numeric_column(frame, self.value, name=name)
-        ok = y.notna().to_numpy()
-        if ok.sum() < 4:
-            raise InputError(f"{name}: fewer than 4 areas have a value in {self.value!r}")
-        xy, v = xy[ok], y.to_numpy()[ok]
+        xy, v, ok = located_values(frame, self.value, self.centre_x, self.centre_y, name=name)
         d = pdist(xy)
         sq = pdist(v[:, None], "sqeuclidean")
         dmax = self.max_distance_m if self.max_distance_m is not None else d.max() / 2.0
