@@ -8,6 +8,7 @@ turns a fitted model into a JSON-friendly dictionary.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
@@ -232,12 +233,19 @@ class FittedModel:
 
     _results: tuple[str, ...] = ()
     _packages: tuple[str, ...] = ()
-    _params: dict[str, Any]
 
     @property
     def params(self) -> dict[str, Any]:
-        """Constructor parameters (including any seed), as given."""
-        return dict(self._params)
+        """Constructor parameters (including any seed), read from the attributes of the same name.
+
+        A model stores each argument once, as an attribute named like the parameter; a model
+        whose attributes differ from its arguments sets ``_params`` instead.
+        """
+        explicit = self.__dict__.get("_params")
+        if explicit is not None:
+            return dict(explicit)
+        names = inspect.signature(type(self).__init__).parameters
+        return {n: getattr(self, n) for n in names if n not in ("self", "args", "kwargs")}
 
     def _check_fitted(self) -> None:
         if not self._results or not hasattr(self, self._results[0]):

@@ -115,14 +115,6 @@ class NeighbourGradients(FittedModel):
         self.in_area = in_area
         self.lci = lci
         self.uci = uci
-        self._params = {
-            "value": value,
-            "centre_x": centre_x,
-            "centre_y": centre_y,
-            "in_area": in_area,
-            "lci": lci,
-            "uci": uci,
-        }
 
     def fit(self, frame: pd.DataFrame, graph: Graph) -> NeighbourGradients:
         """Compute the gradient of every adjacent pair.
@@ -313,9 +305,6 @@ class BorderDifferences(FittedModel):
         self.value, self.deprivation, self.in_area = value, deprivation, in_area
         self.n_bins, self.level, self.max_null = int(n_bins), float(level), int(max_null)
         self.seed, self.centre_x, self.centre_y = seed, centre_x, centre_y
-        self._params = {"value": value, "deprivation": deprivation, "in_area": in_area,
-                        "n_bins": self.n_bins, "level": self.level, "max_null": self.max_null,
-                        "seed": seed, "centre_x": centre_x, "centre_y": centre_y}
 
     def _null_pairs(self, n: int, adjacent: set[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
         total = n * (n - 1) // 2

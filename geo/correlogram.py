@@ -96,16 +96,6 @@ class MoranCorrelogram(FittedModel):
         self.seed = seed
         self.centre_x = centre_x
         self.centre_y = centre_y
-        self._params = {
-            "value": value,
-            "bands_m": self.bands_m,
-            "n_bands": self.n_bands,
-            "max_distance_m": max_distance_m,
-            "permutations": self.permutations,
-            "seed": seed,
-            "centre_x": centre_x,
-            "centre_y": centre_y,
-        }
 
     def fit(self, frame: pd.DataFrame) -> MoranCorrelogram:
         """Compute Moran's I for each distance band.

@@ -233,21 +233,6 @@ class SlopeIndex(FittedModel):
         self.confidence = check_confidence(confidence)
         self.repetitions = int(repetitions)
         self.seed = seed
-        self._params = {
-            "value": value,
-            "population": population,
-            "quantile": quantile,
-            "score": score,
-            "n_quantiles": self.n_quantiles,
-            "high_is_deprived": self.high_is_deprived,
-            "se": se,
-            "lci": lci,
-            "uci": uci,
-            "se_method": se_method,
-            "confidence": self.confidence,
-            "repetitions": self.repetitions,
-            "seed": seed,
-        }
 
     def _groups(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, object]]:
         name = "SlopeIndex frame"
@@ -597,8 +582,6 @@ class TheilDecomposition(FittedModel):
         self.population = population
         self.levels = tuple(levels)
         self.labels = tuple(labels) if labels is not None else None
-        self._params = {"value": value, "population": population, "levels": list(self.levels),
-                        "labels": None if labels is None else list(labels)}
 
     def fit(self, frame: pd.DataFrame) -> TheilDecomposition:
         """Compute the indices and their exact decomposition.
@@ -785,8 +768,6 @@ class ShapleyR2(FittedModel):
         self.reference_map = dict(reference_map or {})
         for g, key in self.reference_map.items():
             check_choice(key, list(self.reference), name=f"reference_map[{g!r}]")
-        self._params = {"outcome": outcome, "groups": self.groups, "weights": weights,
-                        "reference": self.reference, "reference_map": self.reference_map}
 
     def fit(self, frame: pd.DataFrame) -> ShapleyR2:
         """Fit every subset of groups and compute the Shapley values.

@@ -125,20 +125,6 @@ class Transect(FittedModel):
         self.confidence = check_confidence(confidence)
         self.centre_x = centre_x
         self.centre_y = centre_y
-        self._params = {
-            "start": self.start.tolist(),
-            "end": None if self.end is None else self.end.tolist(),
-            "half_width_m": self.half_width_m,
-            "max_distance_m": max_distance_m,
-            "value": value,
-            "weights": weights,
-            "population": population,
-            "lci": lci,
-            "uci": uci,
-            "confidence": self.confidence,
-            "centre_x": centre_x,
-            "centre_y": centre_y,
-        }
 
     def fit(self, frame: pd.DataFrame) -> Transect:
         """Select the areas along the transect and fit the slope.

@@ -137,19 +137,6 @@ class TravelTimeFit(FittedModel):
         self.power_offset = float(power_offset)
         self.n_boot = int(n_boot)
         self.seed = seed
-        self._params = {
-            "time": time,
-            "value": value,
-            "forms": list(self.forms),
-            "weights": weights,
-            "population": population,
-            "lci": lci,
-            "uci": uci,
-            "confidence": self.confidence,
-            "power_offset": self.power_offset,
-            "n_boot": self.n_boot,
-            "seed": seed,
-        }
 
     # -- fitting helpers
 

@@ -103,14 +103,6 @@ class Semivariogram(FittedModel):
         self.models = tuple(models)
         self.centre_x = centre_x
         self.centre_y = centre_y
-        self._params = {
-            "value": value,
-            "n_bins": self.n_bins,
-            "max_distance_m": max_distance_m,
-            "models": list(self.models),
-            "centre_x": centre_x,
-            "centre_y": centre_y,
-        }
 
     def fit(self, frame: pd.DataFrame) -> Semivariogram:
         """Compute the empirical semivariogram and fit the models.
