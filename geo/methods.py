@@ -88,9 +88,9 @@ METHODS: dict[str, str] = {
     ),
     "spatial_models": (
         "Spatial lag and error models are fitted by maximum likelihood as spreg's ML_Lag and "
-        "ML_Error. Above 2,500 MSOAs the log-determinant uses a sparse LU factor and the "
-        "variance and impact traces are summed exactly from sparse solves instead of a dense "
-        "inverse; the results equal spreg's to 1e-6."
+        "ML_Error. Above 2,500 MSOAs the log-determinant uses a sparse LU factor, and the "
+        "variance and impact traces are exact sums over one dense LAPACK inverse instead of "
+        "spreg's sparse inverse and matrix products; the results equal spreg's to 1e-6."
     ),
 }
 """Methods note, one plain-text paragraph per topic."""

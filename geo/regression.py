@@ -5,8 +5,8 @@
 * `SpatialLagModel` / `SpatialErrorModel`: maximum likelihood ``spreg.ML_Lag`` /
   ``spreg.ML_Error``; the lag model reports direct, indirect and total impacts. With
   ``method="LU"`` (large n) the same estimator runs in :mod:`geo._spatial_ml`, whose variance
-  traces and impact multipliers come from blocked sparse LU solves instead of spreg's dense
-  inverse of ``I - rho W``.
+  traces and impact multipliers come from one LAPACK inverse of ``I - rho W`` and O(n^2) sums
+  instead of spreg's sparse inverse (``spsolve(A, I)``) and dense products.
 * `LocalRegression`: geographically weighted regression (``mgwr``) with the bandwidth chosen
   by AICc (adaptive bisquare by default); multiscale GWR on request (slow).
 
@@ -275,7 +275,7 @@ class SpatialLagModel(_SpatialBase):
     method
         spreg log-determinant method: ``"full"`` (dense, exact), ``"ord"`` (eigenvalues) or
         ``"LU"`` (sparse, for large n; fitted by :func:`geo._spatial_ml.ml_fit`, with the impact
-        multipliers tr(S)/n and mean(S 1) from exact sparse solves).
+        multipliers tr(S)/n and mean(S 1) from the same exact inverse).
     transform
         ``"r"`` row-standardised weights (default) or ``"b"``.
     impact_draws
