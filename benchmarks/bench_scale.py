@@ -14,6 +14,7 @@ CPU seconds are the figure to compare on a shared machine, where wall time inclu
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -60,8 +61,10 @@ def england(args: argparse.Namespace, tmp: Path) -> None:
               f"{res.peak_mb[stage]:8.0f} {before}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'total':44s} {total:8.1f} {total_cpu:8.1f} {peak:8.0f} {BEFORE['total']:9.0f}")
-    print(f"target (issue #13): <= 90 s on 2 cores -> wall {'MET' if total <= 90 else 'NOT MET'}, "
-          f"CPU/2 cores {'MET' if total_cpu / 2 <= 90 else 'NOT MET'}")
+    load = os.getloadavg()[0]
+    print(f"target (issue #13): <= 90 s wall on 2 otherwise idle cores -> "
+          f"{'MET' if total <= 90 else 'NOT MET'} (load average now {load:.1f}: on a busy "
+          "machine compare the CPU seconds)")
 
 
 def main() -> None:
