@@ -1,19 +1,24 @@
 """Private helpers shared by the life-expectancy model modules.
 
-Used by :mod:`geo.gradients`, :mod:`geo.inequality` and :mod:`geo.regression`: package versions
-for the manifest, weights from confidence intervals, numeric column checks and a small base class
-that turns a fitted model into a JSON-friendly dictionary.
+Used by the model modules (cliffs, transect, variogram, correlogram, travel_time, inequality,
+regression): package versions for the manifest, weights from confidence intervals, numeric column
+checks, area centres and regression weights of the gradient models, and a small base class that
+turns a fitted model into a JSON-friendly dictionary.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
+from healthgap.geo._validation import require_bng, require_columns, require_unique_index
 
 from healthgap.errors import InputError, MissingColumnError, ParameterError, preview
 
@@ -120,6 +125,105 @@ def check_confidence(confidence: float) -> float:
     return float(confidence)
 
 
+# --------------------------------------------------------------------------- gradient inputs
+
+#: Regression weightings of the gradient models: none, population, inverse variance from a CI.
+WEIGHTINGS = (None, "population", "inverse_variance")
+
+
+def centres(frame: pd.DataFrame, x: str, y: str, *, name: str) -> np.ndarray:
+    """Return an (n, 2) array of centres in metres; check the CRS and the codes."""
+    if isinstance(frame, gpd.GeoDataFrame):
+        require_bng(frame, name=name)
+    elif not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{name}: expected DataFrame or GeoDataFrame, got {type(frame).__name__}")
+    require_unique_index(frame, name=name)
+    require_columns(frame, [x, y], name=name)
+    xy = np.column_stack(
+        [numeric_column(frame, x, name=name), numeric_column(frame, y, name=name)]
+    )
+    missing = frame.index[np.isnan(xy).any(axis=1)]
+    if len(missing):
+        raise InputError(
+            f"{name}: {len(missing)} area(s) have no centre in {x!r}/{y!r}: {preview(missing)}"
+        )
+    return xy
+
+
+def located_values(
+    frame: pd.DataFrame, value: str, x: str, y: str, *, name: str, least: int = 4
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the centres and values of the areas that have a value, and the mask of those.
+
+    Raise `InputError` when fewer than ``least`` areas have a value.
+    """
+    xy = centres(frame, x, y, name=name)
+    col = numeric_column(frame, value, name=name)
+    ok = col.notna().to_numpy()
+    if ok.sum() < least:
+        raise InputError(f"{name}: fewer than {least} areas have a value in {value!r}")
+    return xy[ok], col.to_numpy()[ok], ok
+
+
+def regression_weights(
+    frame: pd.DataFrame,
+    kind: str | None,
+    *,
+    population: str,
+    lci: str | None,
+    uci: str | None,
+    name: str,
+) -> pd.Series:
+    """Return regression weights: none (1), population, or inverse variance from a CI."""
+    if kind is None:
+        return pd.Series(1.0, index=frame.index)
+    if kind == "population":
+        w = numeric_column(frame, population, name=name)
+    else:
+        if lci is None or uci is None:
+            raise ParameterError("weights='inverse_variance' needs the lci and uci column names")
+        var = variance_from_ci(
+            numeric_column(frame, lci, name=name), numeric_column(frame, uci, name=name)
+        )
+        w = 1.0 / var
+    bad = w.index[(w <= 0) | ~np.isfinite(w)]
+    return w.where(~w.index.isin(bad))
+
+
+def wls_slope(
+    position_km: np.ndarray, y: np.ndarray, w: np.ndarray, confidence: float
+) -> dict[str, float]:
+    """Weighted least squares of ``y`` on position: slope per km and per mile with CI."""
+    design = sm.add_constant(position_km, has_constant="add")
+    res = sm.WLS(y, design, weights=w).fit()
+    lo, hi = res.conf_int(alpha=1.0 - confidence)[1]
+    slope = float(res.params[1])
+    return {
+        "intercept": float(res.params[0]),
+        "slope_per_km": slope,
+        "slope_per_km_lo": float(lo),
+        "slope_per_km_hi": float(hi),
+        "slope_per_mile": slope * MILE_KM,
+        "slope_per_mile_lo": float(lo) * MILE_KM,
+        "slope_per_mile_hi": float(hi) * MILE_KM,
+        "std_error_per_km": float(res.bse[1]),
+        "p_value": float(res.pvalues[1]),
+        "r2": float(res.rsquared),
+        "n": int(len(y)),
+    }
+
+
+def point(p: Sequence[float], *, name: str) -> np.ndarray:
+    """Return ``p`` (an (x, y) pair or a shapely Point) as a float array of two BNG metres."""
+    if hasattr(p, "x") and hasattr(p, "y"):
+        arr = np.array([float(p.x), float(p.y)])  # shapely Point
+    else:
+        arr = np.asarray(p, dtype=float).ravel()
+    if arr.shape != (2,) or not np.isfinite(arr).all():
+        raise ParameterError(f"{name} must be an (x, y) pair in EPSG:27700 metres; got {p!r}")
+    return arr
+
+
 class FittedModel:
     """Mixin: ``params`` (constructor arguments) and ``to_dict()`` for the build manifest.
 
@@ -129,12 +233,19 @@ class FittedModel:
 
     _results: tuple[str, ...] = ()
     _packages: tuple[str, ...] = ()
-    _params: dict[str, Any]
 
     @property
     def params(self) -> dict[str, Any]:
-        """Constructor parameters (including any seed), as given."""
-        return dict(self._params)
+        """Constructor parameters (including any seed), read from the attributes of the same name.
+
+        A model stores each argument once, as an attribute named like the parameter; a model
+        whose attributes differ from its arguments sets ``_params`` instead.
+        """
+        explicit = self.__dict__.get("_params")
+        if explicit is not None:
+            return dict(explicit)
+        names = inspect.signature(type(self).__init__).parameters
+        return {n: getattr(self, n) for n in names if n not in ("self", "args", "kwargs")}
 
     def _check_fitted(self) -> None:
         if not self._results or not hasattr(self, self._results[0]):

@@ -81,6 +81,7 @@ class _GlobalStatistic:
         mask = report_mask(report, ids, in_area)
         if not mask.any():
             raise InputError("report selects no areas; nothing to compute")
+        self.n_left_out_ = int((~mask).sum())
         if not mask.all():
             graph = graph.subgraph(ids[mask])
             values = values[mask]
@@ -111,9 +112,11 @@ class _GlobalStatistic:
         """Return one JSON-serialisable row for the ``stats_global`` table.
 
         Keys: statistic, indicator, value, expected, variance, z, p_value (two-sided,
-        analytical, under the assumption named in ``inference``), p_sim (esda folded),
-        p_sim_two_sided, expected_sim, var_sim, z_sim, permutations, seed, weights_kind,
-        transformation, n, n_isolates, plus statistic-specific extras.
+        analytical, under the assumption named in ``inference``; one-sided folded when
+        ``inference`` is ``"permutation"``), p_sim (esda folded), p_sim_two_sided, expected_sim,
+        var_sim, z_sim, permutations, seed, weights_kind, transformation, n, n_isolates, plus
+        statistic-specific extras, and ``p_value_sides``, ``p_sim_sides`` (which tail each
+        p-value counts) and ``edge_ring`` (how the ring outside the area was treated).
         """
         if not hasattr(self, "n_"):
             raise ParameterError(f"{type(self).__name__} is not fitted; call fit() first")
@@ -133,6 +136,12 @@ class _GlobalStatistic:
             "n": self.n_,
             "n_isolates": self.n_isolates_,
         }
+        # say which tail each p-value counts, beside the value itself (issue #13)
+        row["p_value_sides"] = ("one-sided (folded, permutation)"
+                                if row.get("inference") == "permutation" else "two-sided")
+        row["p_sim_sides"] = "one-sided (folded, esda rule)"
+        row["edge_ring"] = (f"{self.n_left_out_} area(s) outside the report left out (weights cut "
+                            "to the reported areas)" if self.n_left_out_ else "none")
         return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in row.items()}
 
 

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from healthgap.geo._models import Z95
-from healthgap.geo.inequality import SlopeIndex, quantile_groups
+from healthgap.geo.inequality import SII_REPETITIONS, quantile_groups, sii_table
 from healthgap.geo.rollup import group_frame, membership
 
-from healthgap.errors import HealthgapError, InputError, ParameterError
+from healthgap.errors import InputError, ParameterError
 
 __all__ = [
     "ENGLAND_CODE",
@@ -32,7 +32,6 @@ __all__ = [
     "compare_with_england",
     "england_sii",
     "expected_attenuation",
-    "quantile_count",
     "sii_tables",
 ]
 
@@ -55,31 +54,13 @@ ONS_REFERENCE: dict[str, Any] = {
 }
 """ONS's published SII of life expectancy at birth in England (years), the reference values."""
 
-REPETITIONS = 20_000
-"""Monte Carlo draws of every SII interval in a build."""
+REPETITIONS = SII_REPETITIONS
+"""Monte Carlo draws of every SII interval in a build (one setting, in geo.inequality)."""
 
-
-def quantile_count(n_areas: int) -> int:
-    """Return the quantiles an SII is formed from: 10 from 40 MSOAs, 5 from 15, else 0."""
-    return 10 if n_areas >= 40 else 5 if n_areas >= 15 else 0
-
-
-def _record(si: SlopeIndex, grp: pd.DataFrame, *, sex: str, level: str, code: str,
-            n_q: int, value: str) -> dict[str, Any]:
-    v = grp[value]
-    return {"sex": sex, "level": level, "code": code, "n_areas": len(grp), "n_msoa": len(grp),
-            "quantiles": n_q, "sii": si.sii_, "sii_lo": si.sii_ci_[0], "sii_hi": si.sii_ci_[1],
-            "sii_lci": si.sii_ci_[0], "sii_uci": si.sii_ci_[1],
-            "rii": si.rii_ratio_, "rii_lo": si.rii_ratio_ci_[0], "rii_hi": si.rii_ratio_ci_[1],
-            "rii_mean": si.rii_, "gap": si.gap_, "gap_lo": si.gap_ci_[0],
-            "gap_hi": si.gap_ci_[1], "intercept": si.intercept_, "mean": si.mean_,
-            "le_min": float(v.min()), "le_max": float(v.max()),
-            "le_range": float(v.max() - v.min()),
-            "population": float(grp["population_in_group"].sum()),
-            "method": (f"PHE SII over {n_q} population-weighted IMD 2019 quantiles of MSOAs "
-                       "(MSOA life expectancy 2015-19, split-MSOA rule); rii = fitted value at "
-                       "the least deprived end / at the most deprived end (PHE); rii_mean = "
-                       "SII / mean")}
+SPLIT_RULE_NOTE = ("MSOA life expectancy 2015-19; an MSOA split by a boundary counts in "
+                   "every area holding one of its LSOAs, weighted by its people inside (split-MSOA "
+                   "rule)")
+"""How a split MSOA enters an area's SII (added to the method column)."""
 
 
 def sii_tables(msoa: pd.DataFrame, members: pd.DataFrame, *,
@@ -116,31 +97,27 @@ def sii_tables(msoa: pd.DataFrame, members: pd.DataFrame, *,
     parts: list[pd.DataFrame] = []
     skipped: list[str] = []
     notes: list[str] = []
+    values = list(values)
     for level, (by, codes) in levels.items():
         member_rows = membership(members, by=by)
         for code in codes:
             base = group_frame(msoa, member_rows, by=by, code=str(code))
-            for value in values:
-                sex = value.replace("le_", "")
+            fit = sii_table(base, level=level, code=str(code), values=values,
+                            population="population_in_group", score=score, seed=seed,
+                            repetitions=REPETITIONS)
+            notes.extend(n for n in fit.notes if "fewer than" not in n)
+            if fit.table.empty:
+                skipped.append(str(code))
+                continue
+            for rec in fit.table.to_dict("records"):
+                value = f"le_{rec['sex']}"
                 grp = base[base[value].notna() & base[score].notna()]
-                n_q = quantile_count(len(grp))
-                if not n_q:
-                    skipped.append(str(code))
-                    continue
-                try:
-                    si = SlopeIndex(value=value, population="population_in_group", score=score,
-                                    n_quantiles=n_q, repetitions=REPETITIONS,
-                                    seed=seed).fit(grp)
-                except HealthgapError as exc:
-                    notes.append(f"SII of {value} for {level} {code} not computed: {exc}")
-                    continue
-                rows.append(_record(si, grp, sex=sex, level=level, code=str(code), n_q=n_q,
-                                    value=value))
-                g = si.groups_.reset_index().rename(columns={"value": "le"})
-                g.insert(0, "sex", sex)
-                g.insert(0, "code", str(code))
-                g.insert(0, "level", level)
-                parts.append(g)
+                rec["population"] = float(grp["population_in_group"].sum())
+                rec["method"] = f"{rec['method']}; {SPLIT_RULE_NOTE}"
+                rows.append(rec)
+            g = fit.groups.rename(columns={"value": "le"})
+            parts.append(g[["level", "code", "sex", *[c for c in g.columns
+                                                     if c not in ("level", "code", "sex")]]])
     quantiles = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return {"rows": rows, "quantiles": quantiles, "skipped": sorted(set(skipped)),
             "notes": notes}

@@ -18,6 +18,7 @@ import itertools
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -36,10 +37,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CHR_REFERENCE",
+    "SII_MIN_AREAS",
+    "SIITables",
     "ShapleyR2",
     "SlopeIndex",
     "TheilDecomposition",
     "quantile_groups",
+    "quantiles_for",
+    "sii_table",
 ]
 
 CHR_REFERENCE: dict[str, float] = {
@@ -116,14 +121,24 @@ class SlopeIndex(FittedModel):
     Confidence limits come from ``repetitions`` draws of every quantile's value from
     Normal(value, se), refitted each time (seeded ``numpy.random.default_rng``).
 
-    ``rii`` = SII / population-weighted mean (Kunst & Mackenbach). ``rii_ratio`` is the ratio
-    form PHEindicatormethods returns: fitted value at rank 1 / fitted value at rank 0.
+    ``rii`` is PHE's relative index (PHEindicatormethods ``phe_sii`` with ``rii=TRUE``): the
+    ratio of the fitted values at the two extremes, fitted(rank 1) / fitted(rank 0) =
+    (intercept + SII) / intercept: the least deprived end's value over the most deprived end's.
+    The other form in the literature, SII / population-weighted mean (Kunst & Mackenbach), is
+    kept under the explicit name ``sii_over_mean``.
 
     When the rows are areas (e.g. MSOAs) rather than quantiles, the quantile value is the
     population-weighted mean of its areas' values (an approximation: life expectancy is not
-    additive, the published decile figures are computed from deaths and populations), and its
-    standard error comes from the areas' intervals (``lci``/``uci`` or ``se``) when given, or
-    else from the spread of the areas' values around the quantile mean.
+    additive, the published decile figures are computed from deaths and populations). Its
+    standard error comes from the areas' intervals (``lci``/``uci`` or ``se``) when given.
+    Otherwise it comes from the spread of the areas' values around their quantile means,
+    *pooled over all quantiles*: s^2 = sum_q sum_i (x_i - m_q)^2 / (n - Q) with m_q the
+    quantile's population-weighted mean, and
+    se_q = s * sqrt(sum_i w_i^2) / sum_i w_i for population weights w. Pooling assumes the
+    between-area variance is the same in every quantile; it never rests on the 2-4 areas of one
+    quantile, so a quantile whose areas happen to share a value (Frimley has one) does not get
+    a standard error of zero. ``se_method="within"`` keeps the per-quantile spread (a quantile
+    with a zero spread is then an error).
 
     Parameters
     ----------
@@ -143,6 +158,9 @@ class SlopeIndex(FittedModel):
         Direction of ``score``.
     se, lci, uci
         Standard error, or the 95 % interval, of each row's value (optional).
+    se_method
+        Standard error of a quantile built from areas without intervals: ``"pooled"``
+        (default) or ``"within"`` (see above).
     confidence
         Level of the simulated intervals.
     repetitions
@@ -157,9 +175,10 @@ class SlopeIndex(FittedModel):
     sii_, sii_ci_ : float, tuple of float
         Slope index (years) and its interval.
     rii_, rii_ci_ : float, tuple of float
-        SII / mean and its interval.
-    rii_ratio_, rii_ratio_ci_ : float, tuple of float
-        PHE ratio form and its interval.
+        PHE relative index (fitted value at the least deprived end / at the most deprived end)
+        and its interval.
+    sii_over_mean_, sii_over_mean_ci_ : float, tuple of float
+        SII / population-weighted mean and its interval.
     intercept_ : float
         Fitted value at rank 0 (most deprived end).
     mean_ : float
@@ -170,7 +189,7 @@ class SlopeIndex(FittedModel):
         Rows left out for a missing value and the quantiles present.
     """
 
-    _results = ("sii_", "sii_ci_", "rii_", "rii_ci_", "rii_ratio_", "rii_ratio_ci_",
+    _results = ("sii_", "sii_ci_", "rii_", "rii_ci_", "sii_over_mean_", "sii_over_mean_ci_",
                 "intercept_", "mean_", "gap_", "gap_ci_", "groups_", "report_")
 
     def __init__(
@@ -185,6 +204,7 @@ class SlopeIndex(FittedModel):
         se: str | None = None,
         lci: str | None = None,
         uci: str | None = None,
+        se_method: str = "pooled",
         confidence: float = 0.95,
         repetitions: int = 100_000,
         seed: int | None = None,
@@ -199,6 +219,8 @@ class SlopeIndex(FittedModel):
             raise ParameterError(f"repetitions must be at least 1000; got {repetitions!r}")
         if seed is None:
             raise ParameterError("seed must be an int so the simulated intervals can be repeated")
+        check_choice(se_method, ("pooled", "within"), name="se_method")
+        self.se_method = se_method
         self.value = value
         self.population = population
         self.quantile = quantile
@@ -211,20 +233,6 @@ class SlopeIndex(FittedModel):
         self.confidence = check_confidence(confidence)
         self.repetitions = int(repetitions)
         self.seed = seed
-        self._params = {
-            "value": value,
-            "population": population,
-            "quantile": quantile,
-            "score": score,
-            "n_quantiles": self.n_quantiles,
-            "high_is_deprived": self.high_is_deprived,
-            "se": se,
-            "lci": lci,
-            "uci": uci,
-            "confidence": self.confidence,
-            "repetitions": self.repetitions,
-            "seed": seed,
-        }
 
     def _groups(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, object]]:
         name = "SlopeIndex frame"
@@ -261,6 +269,7 @@ class SlopeIndex(FittedModel):
             "population_missing": float(data.loc[missing, "pop"].sum()),
         }
         used = data[~missing]
+        pooled_sd = self._pooled_sd(used) if var is None and self.se_method == "pooled" else None
         rows = []
         for label, g in used.groupby("q", sort=True):
             w = g["pop"].to_numpy()
@@ -271,14 +280,10 @@ class SlopeIndex(FittedModel):
             mean = float(np.sum(w * x) / total)
             if var is not None:
                 se = float(np.sqrt(np.sum(w**2 * g["var"].to_numpy())) / total)
-            elif len(g) > 1:
-                m = len(g)
-                se = float(np.sqrt(np.sum(w**2 * (x - mean) ** 2) * m / (m - 1)) / total)
+            elif pooled_sd is not None:
+                se = float(pooled_sd * np.sqrt(np.sum(w**2)) / total)
             else:
-                raise InputError(
-                    f"{name}: quantile {label!r} has a single area and no interval; give "
-                    "se= or lci=/uci= so its sampling error is known"
-                )
+                se = self._within_se(label, w, x, mean, total)
             rows.append({"quantile": label, "population": float(total), "value": mean,
                          "se": se, "n_areas": int(len(g)),
                          "n_missing": int(missing[data["q"] == label].sum())})
@@ -287,6 +292,37 @@ class SlopeIndex(FittedModel):
             raise InputError(f"{name}: only {len(groups)} quantile(s) with data; at least 3")
         report["quantiles_present"] = [str(v) for v in groups.index]
         return groups, report
+
+    @staticmethod
+    def _pooled_sd(used: pd.DataFrame) -> float:
+        """Return the areas' standard deviation around their quantile means, pooled."""
+        wsum = (used["value"] * used["pop"]).groupby(used["q"]).transform("sum")
+        dev = used["value"] - wsum / used.groupby("q")["pop"].transform("sum")
+        df = len(used) - used["q"].nunique()
+        if df < 1:
+            raise InputError(
+                "SlopeIndex frame: every quantile has a single area and no interval; give "
+                "se= or lci=/uci= so the sampling error is known"
+            )
+        sd = float(np.sqrt(np.sum(dev.to_numpy() ** 2) / df))
+        if sd <= 0:
+            raise InputError("SlopeIndex frame: every area equals its quantile's mean; the "
+                             "spread between areas is zero, so no interval can be formed")
+        return sd
+
+    @staticmethod
+    def _within_se(label: object, w: np.ndarray, x: np.ndarray, mean: float,
+                   total: float) -> float:
+        """Return the standard error of one quantile's mean from its own areas' spread."""
+        m = len(x)
+        se = (float(np.sqrt(np.sum(w**2 * (x - mean) ** 2) * m / (m - 1)) / total)
+              if m > 1 else 0.0)
+        if se <= 0:
+            raise InputError(
+                f"SlopeIndex frame: quantile {label!r} has {m} area(s) with no spread between "
+                "them and no interval; use se_method='pooled' or give se= or lci=/uci="
+            )
+        return se
 
     def fit(self, frame: pd.DataFrame) -> SlopeIndex:
         """Aggregate to quantiles, fit the SII and simulate its interval.
@@ -331,14 +367,143 @@ class SlopeIndex(FittedModel):
         self.sii_ = float(sii)
         self.sii_ci_ = ci(sim_sii)
         self.mean_ = mean
-        self.rii_ = float(sii / mean)
-        self.rii_ci_ = ci(sim_sii / sim_mean)
-        self.rii_ratio_ = float((intercept + sii) / intercept)
-        self.rii_ratio_ci_ = ci((sim_int + sim_sii) / sim_int)
+        self.rii_ = float((intercept + sii) / intercept)
+        self.rii_ci_ = ci((sim_int + sim_sii) / sim_int)
+        self.sii_over_mean_ = float(sii / mean)
+        self.sii_over_mean_ci_ = ci(sim_sii / sim_mean)
         self.gap_ = float(values[-1] - values[0])
         self.gap_ci_ = ci(draws[:, -1] - draws[:, 0])
         self.report_ = report
         return self
+
+
+SII_MIN_AREAS: dict[int, int] = {10: 40, 5: 15}
+"""Fewest areas for deciles (10) and quintiles (5): on average four and three areas per group."""
+
+SII_REPETITIONS = 20_000
+"""Monte Carlo draws of the build's SII intervals."""
+
+
+def quantiles_for(n_areas: int) -> int:
+    """Return the number of deprivation quantiles an SII over ``n_areas`` areas uses (0 = none).
+
+    Deciles from `SII_MIN_AREAS` [10] areas, quintiles from `SII_MIN_AREAS` [5], else none.
+    """
+    for n_q, least in sorted(SII_MIN_AREAS.items(), reverse=True):
+        if n_areas >= least:
+            return n_q
+    return 0
+
+
+@dataclass
+class SIITables:
+    """Result of `sii_table`: one row per (level, code, sex), the quantile points, and notes."""
+
+    table: pd.DataFrame
+    groups: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def _sii_method(si: SlopeIndex, n_q: int) -> str:
+    se = {"pooled": "pooled between-area spread", "within": "within-quantile spread"}
+    how = "area intervals" if si.lci or si.se else se[si.se_method]
+    return (f"PHE phe_sii: population-weighted regression on the rank of {n_q} IMD quantiles of "
+            f"areas; {si.repetitions} Monte Carlo draws ({int(si.confidence * 100)}% interval); "
+            f"quantile standard errors from {how}")
+
+
+def sii_table(
+    frame: pd.DataFrame,
+    *,
+    level: str,
+    code: str | None = None,
+    by: str | None = None,
+    values: Sequence[str] = ("le_male", "le_female"),
+    population: str = "population_in_area",
+    score: str = "imd_score",
+    seed: int,
+    repetitions: int = SII_REPETITIONS,
+) -> SIITables:
+    """Fit the SII, PHE RII and quantile gap of each value for one level's areas.
+
+    The ``model_sii`` contract: one row per (``level``, ``code``, ``sex``) with ``sii, sii_lo,
+    sii_hi, rii, rii_lo, rii_hi, gap, gap_lo, gap_hi, n_areas, quantiles, method`` (and
+    ``sii_over_mean``, ``intercept``, ``le_min``, ``le_max``, ``le_range``). Works for any level
+    (``system``, ``place``, ``neighbourhood``, ``england``, ...): the rows of ``frame`` are the
+    areas the index is computed over (e.g. MSOAs), grouped by column ``by`` or taken as one group
+    labelled ``code``. Groups with too few areas (`quantiles_for`) are skipped and named in the
+    notes.
+
+    Parameters
+    ----------
+    frame
+        Areas indexed by code with the value, population and score columns.
+    level
+        Level name written to the ``level`` column.
+    code
+        Code of the single group when ``by`` is None (e.g. ``"E92000001"`` for England).
+    by
+        Column whose values are the codes of the groups (e.g. ``"lad22cd"``).
+    values
+        Value columns; ``sex`` is the column name without its ``le_`` prefix.
+    population, score
+        Population weights and deprivation score (high = deprived) columns.
+    seed, repetitions
+        Seed and number of Monte Carlo draws of the intervals.
+
+    Returns
+    -------
+    SIITables
+        ``table`` (the model_sii rows), ``groups`` (quantile points), ``notes``.
+    """
+    if (by is None) == (code is None):
+        raise ParameterError("sii_table: give exactly one of by= (a column) or code= (a code)")
+    require_columns(frame, [c for c in (by, population, score) if c is not None],
+                    name="sii_table frame")
+    rows: list[dict[str, object]] = []
+    parts: list[pd.DataFrame] = []
+    notes: list[str] = []
+    skipped: set[str] = set()
+    for value in values:
+        if value not in frame.columns:
+            continue
+        sex = value.removeprefix("le_")
+        have = frame[frame[value].notna() & frame[score].notna()]
+        grouped = [(code, have)] if by is None else list(have.groupby(by, sort=True))
+        for grp_code, grp in grouped:
+            n_q = quantiles_for(len(grp))
+            if not n_q:
+                skipped.add(str(grp_code))
+                continue
+            try:
+                si = SlopeIndex(value=value, population=population, score=score,
+                                n_quantiles=n_q, repetitions=repetitions, seed=seed).fit(grp)
+            except InputError as exc:
+                notes.append(f"SII of {value} for {level} {grp_code} not computed: {exc}")
+                continue
+            g = si.groups_.reset_index()
+            g.insert(0, "code", grp_code)
+            g.insert(0, "level", level)
+            g.insert(0, "sex", sex)
+            parts.append(g)
+            rows.append({
+                "level": level, "code": grp_code, "sex": sex,
+                "sii": si.sii_, "sii_lo": si.sii_ci_[0], "sii_hi": si.sii_ci_[1],
+                "rii": si.rii_, "rii_lo": si.rii_ci_[0], "rii_hi": si.rii_ci_[1],
+                "gap": si.gap_, "gap_lo": si.gap_ci_[0], "gap_hi": si.gap_ci_[1],
+                "sii_over_mean": si.sii_over_mean_, "sii_over_mean_lo": si.sii_over_mean_ci_[0],
+                "sii_over_mean_hi": si.sii_over_mean_ci_[1],
+                "n_areas": len(grp), "quantiles": n_q, "intercept": si.intercept_,
+                "le_min": float(grp[value].min()), "le_max": float(grp[value].max()),
+                "le_range": float(grp[value].max() - grp[value].min()),
+                "method": _sii_method(si, n_q),
+            })
+    if skipped:
+        notes.append(f"SII not computed for {len(skipped)} {level}(s) with fewer than "
+                     f"{SII_MIN_AREAS[5]} areas (too few per quintile): {preview(sorted(skipped))}")
+    table = pd.DataFrame(rows)
+    groups = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return SIITables(table=table, groups=groups, notes=notes)
 
 
 # --------------------------------------------------------------------------- Theil / MLD
@@ -417,8 +582,6 @@ class TheilDecomposition(FittedModel):
         self.population = population
         self.levels = tuple(levels)
         self.labels = tuple(labels) if labels is not None else None
-        self._params = {"value": value, "population": population, "levels": list(self.levels),
-                        "labels": None if labels is None else list(labels)}
 
     def fit(self, frame: pd.DataFrame) -> TheilDecomposition:
         """Compute the indices and their exact decomposition.
@@ -605,8 +768,6 @@ class ShapleyR2(FittedModel):
         self.reference_map = dict(reference_map or {})
         for g, key in self.reference_map.items():
             check_choice(key, list(self.reference), name=f"reference_map[{g!r}]")
-        self._params = {"outcome": outcome, "groups": self.groups, "weights": weights,
-                        "reference": self.reference, "reference_map": self.reference_map}
 
     def fit(self, frame: pd.DataFrame) -> ShapleyR2:
         """Fit every subset of groups and compute the Shapley values.

@@ -18,6 +18,14 @@ correction (``correction="fdr"``, ``"bonferroni"`` or None, at level ``alpha``) 
 use. ``permutations="auto"`` chooses enough permutations for the correction to be able to flag
 an area at all (:func:`geo.multiple_testing.min_permutations_for_fdr`), at least 999.
 
+Gi* has its own role
+--------------------
+Under the same contiguity weights and the same draws, Gi* (focal area included) flags the same
+areas as LISA. Hot-spot practice instead gives Gi* a *fixed distance band that includes the
+area itself*: :func:`hotspot_band` (the median distance to the ``k``-th nearest area, so a
+typical area's band holds about ``k`` others) gives it a neighbourhood of its own scale, and the
+build uses it (binary weights, ``star=True``) while LISA keeps the contiguity weights.
+
 Edge ring
 ---------
 Statistics are computed over every area of the weights (the ring supplies real neighbours),
@@ -60,10 +68,12 @@ from healthgap.geo.weights import (
 )
 from libpysal.graph import Graph
 from scipy import sparse
+from scipy.spatial import cKDTree
 
 from healthgap.errors import InputError, MissingColumnError, ParameterError
 
 __all__ = [
+    "hotspot_band",
     "BivariateLocalMoran",
     "ClusterStability",
     "LocalGeary",
@@ -795,3 +805,38 @@ def cluster_stability(
             "p_value": p_value,
         },
     )
+
+
+def hotspot_band(frame: pd.DataFrame, *, k: int = 8) -> float:
+    """Return the distance band (m) of the Gi* hot-spot weights: median distance to the k-th area.
+
+    A fixed band, as hot-spot analysis uses, wide enough that the typical area has about ``k``
+    neighbours besides itself (ArcGIS's optimised hot-spot analysis aims at eight). Distances
+    are between the points `geo.weights.build_weights` uses for distance bands: ``pw_x``/``pw_y``
+    when present, else polygon centroids. Areas further from everything than the band are
+    joined to their nearest area by `build_weights` and reported as islands.
+
+    Parameters
+    ----------
+    frame
+        Areas in EPSG:27700 metres.
+    k
+        Typical number of neighbours, >= 1.
+    """
+    if int(k) < 1:
+        raise ParameterError(f"k must be >= 1; got {k!r}")
+    if {"pw_x", "pw_y"} <= set(frame.columns):
+        xy = frame[["pw_x", "pw_y"]].to_numpy(dtype=float)
+    elif isinstance(frame, gpd.GeoDataFrame):
+        cent = frame.geometry.centroid
+        xy = np.column_stack([cent.x.to_numpy(), cent.y.to_numpy()])
+    else:
+        raise MissingColumnError("hotspot_band: no pw_x/pw_y columns and no geometry")
+    if not np.isfinite(xy).all():
+        raise InputError(f"hotspot_band: {int((~np.isfinite(xy).all(axis=1)).sum())} area(s) "
+                         "have no centre")
+    kk = min(int(k), len(xy) - 1)
+    if kk < 1:
+        raise InputError("hotspot_band needs at least two areas")
+    dist, _ = cKDTree(xy).query(xy, k=kk + 1)
+    return float(np.median(dist[:, kk]))

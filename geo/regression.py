@@ -3,7 +3,10 @@
 * `OLSDiagnostics`: ``spreg.OLS`` with Moran's I of the residuals and the Lagrange multiplier
   tests (LM-lag, LM-error, their robust forms, SARMA) that guide the choice of spatial model.
 * `SpatialLagModel` / `SpatialErrorModel`: maximum likelihood ``spreg.ML_Lag`` /
-  ``spreg.ML_Error``; the lag model reports direct, indirect and total impacts.
+  ``spreg.ML_Error``; the lag model reports direct, indirect and total impacts. With
+  ``method="LU"`` (large n) the same estimator runs in :mod:`geo._spatial_ml`, whose variance
+  traces and impact multipliers come from one LAPACK inverse of ``I - rho W`` and O(n^2) sums
+  instead of spreg's sparse inverse (``spsolve(A, I)``) and dense products.
 * `LocalRegression`: geographically weighted regression (``mgwr``) with the bandwidth chosen
   by AICc (adaptive bisquare by default); multiscale GWR on request (slow).
 
@@ -25,6 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo._models import FittedModel, check_choice, check_confidence, numeric_column
+from healthgap.geo._spatial_ml import ml_fit
 from healthgap.geo._validation import require_bng, require_unique_index
 from libpysal.graph import Graph
 from scipy import sparse, stats
@@ -270,7 +274,8 @@ class SpatialLagModel(_SpatialBase):
         Outcome and predictor columns.
     method
         spreg log-determinant method: ``"full"`` (dense, exact), ``"ord"`` (eigenvalues) or
-        ``"LU"`` (sparse, for large n).
+        ``"LU"`` (sparse, for large n; fitted by :func:`geo._spatial_ml.ml_fit`, with the impact
+        multipliers tr(S)/n and mean(S 1) from the same exact inverse).
     transform
         ``"r"`` row-standardised weights (default) or ``"b"``.
     impact_draws
@@ -339,28 +344,37 @@ class SpatialLagModel(_SpatialBase):
         import spreg
 
         yv, xv, w = self._prepare(frame, graph)
-        m = _spreg_quiet(spreg.ML_Lag, yv, xv, w=w, method=self.method, name_y=self.y,
-                         name_x=self.x, spat_impacts=None, spat_diag=False)
+        wmat = sparse.csr_matrix(w.sparse)
+        n = wmat.shape[0]
+        if self.method == "LU":
+            m: Any = ml_fit("lag", yv, xv, wmat)
+        else:
+            m = _spreg_quiet(spreg.ML_Lag, yv, xv, w=w, method=self.method, name_y=self.y,
+                             name_x=self.x, spat_impacts=None, spat_diag=False)
         names = ["CONSTANT", *self.x, "W_y"]
         self.coefficients_ = _coef_table(names, m.betas, m.std_err,
                                          np.array([z for z, _ in m.z_stat]),
                                          np.array([p for _, p in m.z_stat]), "z")
-        self.rho_ = float(m.rho)
+        self.rho_ = float(np.ravel(m.betas)[-1])
         self.log_likelihood_ = float(m.logll)
         self.aic_ = float(m.aic)
         self.pseudo_r2_ = float(m.pr2)
-        wmat = sparse.csr_matrix(w.sparse)
-        n = wmat.shape[0]
-        eig = _eigenvalues(self._raw_weights, wmat, self.transform)
         ones = np.ones(n)
         ident = sparse.identity(n, format="csc")
+        eig: np.ndarray | None = None
 
         def multipliers(rho: float) -> tuple[float, float]:
+            nonlocal eig
+            if eig is None:
+                eig = _eigenvalues(self._raw_weights, wmat, self.transform)
             direct = float(np.real(np.sum(1.0 / (1.0 - rho * eig)))) / n
             total = float(np.mean(splinalg.spsolve((ident - rho * wmat).tocsc(), ones)))
             return direct, total
 
-        d_mult, t_mult = multipliers(self.rho_)
+        if self.method == "LU":  # exact traces from the fit's sparse solves, no eigenvalues
+            d_mult, t_mult = m.traces.tr_inverse / n, m.traces.mean_row_sum
+        else:
+            d_mult, t_mult = multipliers(self.rho_)
         self.multipliers_ = {"direct": d_mult, "total": t_mult, "indirect": t_mult - d_mult}
         beta = np.ravel(m.betas)[1:-1]
         imp = pd.DataFrame(
@@ -446,13 +460,16 @@ class SpatialErrorModel(_SpatialBase):
         import spreg
 
         yv, xv, w = self._prepare(frame, graph)
-        m = _spreg_quiet(spreg.ML_Error, yv, xv, w=w, method=self.method, name_y=self.y,
-                         name_x=self.x, spat_diag=False)
+        if self.method == "LU":
+            m: Any = ml_fit("error", yv, xv, w.sparse)
+        else:
+            m = _spreg_quiet(spreg.ML_Error, yv, xv, w=w, method=self.method, name_y=self.y,
+                             name_x=self.x, spat_diag=False)
         names = ["CONSTANT", *self.x, "lambda"]
         self.coefficients_ = _coef_table(names, m.betas, m.std_err,
                                          np.array([z for z, _ in m.z_stat]),
                                          np.array([p for _, p in m.z_stat]), "z")
-        self.lambda_ = float(m.lam)
+        self.lambda_ = float(np.ravel(m.betas)[-1])
         self.log_likelihood_ = float(m.logll)
         self.aic_ = float(m.aic)
         self.pseudo_r2_ = float(m.pr2)

@@ -15,28 +15,18 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo.areas import StudyArea
-from healthgap.geo.outcomes import OUTCOME_STATS
+from healthgap.geo.model_plan import PLAN
 from healthgap.geo.rollup import weighted_rollup
+
+from healthgap.errors import HealthgapError
 
 log = logging.getLogger(__name__)
 
-SEXES = ("le_male", "le_female")
-
-#: Candidate determinants by group (County Health Rankings groups), first present wins order.
-DETERMINANTS: dict[str, tuple[str, ...]] = {
-    "socioeconomic": ("income_score_rate_approx", "employment_score_rate_approx"),
-    "built_environment": ("air_quality_ratio_sum", "housing_poor_condition_share",
-                          "green_share"),
-    "clinical_care": ("gp_time_min", "gp_road_distance_km", "hospital_time_min"),
-    "behaviours": ("fast_food_per_1000", "off_licence_per_1000"),
-}
-
-#: Regressors of the spatial regression, one per group where available.
-REGRESSORS = (("income_score_rate_approx",), ("air_quality_ratio_sum",),
-              ("gp_time_min", "gp_road_distance_km"))
-
-#: Above this many areas the O(n^2) and GWR models are left out (and said so).
-MAX_DENSE = 2500
+#: The model choices and thresholds live in geo/ (geo.model_plan); these names stay for callers.
+SEXES = PLAN.sexes
+DETERMINANTS = PLAN.determinants
+REGRESSORS = PLAN.regressors
+MAX_DENSE = PLAN.max_dense
 
 
 @dataclass
@@ -76,13 +66,8 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     decomposition, Shapley R² of the determinant groups, OLS with spatial diagnostics, spatial lag
     and error models, GWR, the semivariogram and correlogram, and LE against travel time.
     """
-    from healthgap.geo.gradients import (
-        DecayFit,
-        MoranCorrelogram,
-        NeighbourGradients,
-        Semivariogram,
-        headline_gradients,
-    )
+    from healthgap.geo.cliffs import BorderDifferences
+    from healthgap.geo.correlogram import MoranCorrelogram
     from healthgap.geo.inequality import ShapleyR2, TheilDecomposition
     from healthgap.geo.regression import (
         LocalRegression,
@@ -90,6 +75,9 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         SpatialErrorModel,
         SpatialLagModel,
     )
+    from healthgap.geo.transect import headline_gradients
+    from healthgap.geo.travel_time import TravelTimeFit
+    from healthgap.geo.variogram import Semivariogram
     from healthgap.geo.weights import build_weights
 
     out = Outputs()
@@ -97,39 +85,50 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     msoa_determinants(area)
     msoa = area.msoa
     inside = msoa[msoa["in_area"]]
-    sexes = [s for s in SEXES if s in msoa.columns and msoa[s].notna().sum() >= 3]
-    big = len(inside) > MAX_DENSE
+    sexes = [s for s in SEXES if s in msoa.columns and msoa[s].notna().sum() >= PLAN.min_values]
+    big = PLAN.is_big(len(inside))
 
-    # health cliffs: every adjacent pair (ring included as neighbours, reported for the area)
+    # health cliffs: the difference across every shared border (in years) against noise
     cliffs = []
     headline: dict[str, Any] = {}
     for sex in sexes:
-        have = msoa[msoa[sex].notna()]
+        have = msoa[msoa[sex].notna() & msoa["imd_score"].notna()]
         w = build_weights(have, kind="queen")
-        ng = NeighbourGradients(value=sex).fit(have, w.graph)
-        pairs = ng.pairs_.copy()
+        try:
+            bd = BorderDifferences(value=sex, seed=seed).fit(have, w.graph)
+        except HealthgapError as exc:
+            out.notes.append(f"health cliffs of {sex} not ranked: {exc}")
+            continue
+        pairs = bd.pairs_.copy()
         pairs.insert(0, "sex", sex.replace("le_", ""))
         cliffs.append(pairs)
-        out.results[f"cliffs_{sex}"] = ng.to_dict()
+        out.results[f"cliffs_{sex}"] = bd.to_dict()
     if cliffs:
         out.layers["cliffs"] = gpd.GeoDataFrame(pd.concat(cliffs, ignore_index=True),
                                                 geometry="geometry", crs=msoa.crs)
     have_all = inside.dropna(subset=sexes)
-    if sexes and len(have_all) >= 3:
+    if sexes and len(have_all) >= PLAN.min_values:
         w_in = build_weights(have_all, kind="queen")
         hl = headline_gradients(have_all, w_in.graph, values=tuple(sexes))
         headline = hl.to_dict()
         out.tables["model_headline"] = hl.table().reset_index()
         out.results["headline"] = headline
 
-    # inequality per level (a place needs >= 15 MSOAs for quintiles, >= 40 for deciles), by
+    # inequality per level: SII, PHE RII and the quantile gap (thresholds in geo.inequality), by
     # the split-MSOA rule so an area's figures do not depend on how it was built
     sii_out = area_sii(area, sexes, seed=seed)
     out.notes.extend(sii_out["notes"])
-    skipped_sii: list[str] = sii_out["skipped"]
+    if sii_out["rows"]:
+        out.tables["model_sii"] = pd.DataFrame(sii_out["rows"])
+        q = sii_out["quantiles"]
+        out.tables["model_quantiles"] = q
+        out.tables["model_sii_groups"] = q.rename(columns={"le": "value"})
+    if sii_out["skipped"]:
+        out.notes.append(f"SII not computed for {len(sii_out['skipped'])} area(s) with too few "
+                         "MSOAs for quintiles")
     for sex in sexes:
         frame = inside[inside[sex].notna() & inside["imd_score"].notna()]
-        if len(frame) >= 3:
+        if len(frame) >= PLAN.min_values:
             # a few local authorities are split between ICBs: a place is a (LA, ICB) pair
             frame = frame.assign(place_in_system=frame["lad22cd"] + "|" + frame["icb22cd"])
             th = TheilDecomposition(value=sex, population="population_in_area",
@@ -137,14 +136,6 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
                                     labels=("neighbourhood", "place", "system")).fit(frame)
             out.append("model_theil", th.components_, sex=sex)
             out.results[f"theil_{sex}"] = th.to_dict()
-    if sii_out["rows"]:
-        out.tables["model_sii"] = pd.DataFrame(sii_out["rows"])
-        q = sii_out["quantiles"]
-        out.tables["model_quantiles"] = q
-        out.tables["model_sii_groups"] = q.rename(columns={"le": "value"})
-    if skipped_sii:
-        out.notes.append(f"SII not computed for {len(set(skipped_sii))} place(s) with fewer "
-                         "than 15 MSOAs (too few areas per quintile)")
 
     # determinants: Shapley R² by group, beside the County Health Rankings split
     groups = {g: [c for c in cols if c in inside.columns] for g, cols in DETERMINANTS.items()}
@@ -156,7 +147,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     for sex in sexes:
         cols = [c for cs in groups.values() for c in cs]
         frame = inside.dropna(subset=[sex, *cols])
-        if len(frame) > len(cols) + 5 and groups:
+        if PLAN.enough_rows(len(frame), len(cols)) and groups:
             sh = ShapleyR2(outcome=sex, groups=groups, weights="population_in_area").fit(frame)
             t = sh.table_.copy()
             t.insert(0, "sex", sex.replace("le_", ""))
@@ -166,12 +157,11 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         out.tables["model_shapley"] = pd.concat(shap_rows, ignore_index=True)
 
     # spatial regression
-    x = [next(c for c in alts if c in inside.columns) for alts in REGRESSORS
-         if any(c in inside.columns for c in alts)]
+    x = PLAN.regressors_present(inside.columns)
     coef_rows, diag_rows = [], []
     for sex in sexes[:1] if big else sexes:
         frame = inside.dropna(subset=[sex, *x])
-        if len(frame) <= len(x) + 5:
+        if not PLAN.enough_rows(len(frame), len(x)):
             continue
         w = build_weights(frame, kind=weights if weights in ("queen", "rook") else "queen")
         models: list[tuple[str, Any]] = [
@@ -200,7 +190,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         lag = models[1][1]
         if getattr(lag, "impacts_", None) is not None:
             out.append("model_impacts", lag.impacts_, sex=sex)
-        if not big and len(frame) >= 30:
+        if not big and len(frame) >= PLAN.min_gwr:
             try:
                 gwr = LocalRegression(y=sex, x=x).fit(frame)
             except Exception as exc:  # a singular local fit is reported, not fatal
@@ -221,7 +211,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         vrows, crows, drows = [], [], []
         for sex in sexes:
             frame = inside.dropna(subset=[sex])
-            if len(frame) < 12:
+            if len(frame) < PLAN.min_distance_models:
                 continue
             sv = Semivariogram(value=sex).fit(frame)
             b = sv.bins_.copy()
@@ -237,7 +227,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
             if tcol is not None:
                 f2 = frame.dropna(subset=[tcol])
                 try:
-                    df = DecayFit(time=tcol, value=sex, seed=seed).fit(f2)
+                    df = TravelTimeFit(time=tcol, value=sex, seed=seed).fit(f2)
                 except Exception as exc:  # a form that cannot be fitted is reported
                     out.notes.append(f"decay fit of {sex} on {tcol} failed: {exc}")
                 else:
@@ -314,20 +304,18 @@ def run_england(msoa: pd.DataFrame, members: pd.DataFrame, *, seed: int,
 
 
 #: Indicators tested for spatial autocorrelation, by level (those present are used).
-STAT_INDICATORS = {"lsoa": ("imd_score", "gp_time_min"),
-                   "msoa": ("le_male", "le_female", "imd_score")}
-# outcomes beyond life expectancy (issue #13.5): SMRs and emergency admissions at MSOA level
-STAT_INDICATORS["msoa"] += OUTCOME_STATS
+STAT_INDICATORS = PLAN.stat_indicators
 
 
 def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, seed: int,
                    alpha: float, correction: str) -> Outputs:
     """Global and local spatial autocorrelation of the key indicators at LSOA and MSOA level.
 
-    Global Moran's I, Geary's C and Getis-Ord G go to ``stats_global``; LISA labels and p-values,
-    Gi* z-scores and hot/cold-spot labels become columns of the level's layer (``lisa_<col>``,
-    ``lisa_<col>_p``, ``gi_<col>``, ``gi_<col>_z``); bivariate Moran of life expectancy against
-    IMD, and the LISA cluster stability across weights, go to the results.
+    Global Moran's I, Geary's C and Getis-Ord G go to ``stats_global``; LISA labels and p-values
+    (on the chosen weights), Gi* z-scores and hot/cold-spot labels (on a fixed distance band
+    including the area, `geo.local.hotspot_band`) become columns of the level's layer
+    (``lisa_<col>``, ``lisa_<col>_p``, ``gi_<col>``, ``gi_<col>_z``); bivariate Moran of life
+    expectancy against IMD, and the LISA cluster stability across weights, go to the results.
     """
     from healthgap.geo.autocorrelation import (
         BivariateMoran,
@@ -340,6 +328,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
         LocalGetisOrdGStar,
         LocalMoran,
         cluster_stability,
+        hotspot_band,
     )
     from healthgap.geo.weights import band_threshold, build_weights
 
@@ -358,7 +347,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
             if col not in frame.columns:
                 continue
             have = frame[frame[col].notna()]
-            if int(have["in_area"].sum()) < 8:
+            if int(have["in_area"].sum()) < PLAN.min_in_area_statistics:
                 continue
             wr = weights_for(have, weights)
             out.results[f"weights_{level}_{col}"] = wr.summary()
@@ -370,7 +359,11 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
                 rows.append({"level": level, **d})
             lm = LocalMoran(**local_kw).fit(y, wr)
             lf = lm.to_frame()
-            gi = LocalGetisOrdGStar(**local_kw).fit(y, wr).to_frame()
+            # Gi* gets its own, wider neighbourhood: a fixed band including the area itself
+            band = hotspot_band(have)
+            wg = build_weights(have, kind="distance_band", threshold=band)
+            out.results[f"gi_weights_{level}_{col}"] = {"threshold_m": band, **wg.summary()}
+            gi = LocalGetisOrdGStar(**local_kw).fit(y, wg).to_frame()
             add = pd.DataFrame({f"lisa_{col}": lf["labels"], f"lisa_{col}_p": lf["p_sim"],
                                 f"lisa_{col}_q": lf["quadrant"], f"gi_{col}": gi["labels"],
                                 f"gi_{col}_z": gi["z"]})
@@ -383,7 +376,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
         if sex not in msoa.columns or "imd_score" not in msoa.columns:
             continue
         have = msoa.dropna(subset=[sex, "imd_score"])
-        if int(have["in_area"].sum()) < 8:
+        if int(have["in_area"].sum()) < PLAN.min_in_area_statistics:
             continue
         wr = weights_for(have, weights)
         d = BivariateMoran(permutations=999, seed=seed).fit(have[sex], have["imd_score"], wr)
@@ -391,7 +384,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
         bl = BivariateLocalMoran(**local_kw).fit(have[sex], have["imd_score"], wr).to_frame()
         area.msoa = area.msoa.drop(columns=[f"bilisa_{sex}_imd"], errors="ignore").join(
             bl["labels"].rename(f"bilisa_{sex}_imd"))
-        if len(have) >= 30:
+        if len(have) >= PLAN.min_cluster_stability:
             cs = cluster_stability(have, have[sex].astype(float), permutations=permutations,
                                    seed=seed, alpha=alpha, correction=corr,
                                    weights_options={"distance_band": {

@@ -278,7 +278,7 @@ class _Pages:
             ind = describe(col)
             title = f"Life-expectancy cliffs: {ind.words}"
             m = cliffs_map(msoa, c, column=col, indicator=ind, top=20,
-                           page=self.page([col], title))
+                           gradient_col="abs_diff", page=self.page([col], title))
             sii = tables.get("model_sii")
             groups = tables.get("model_sii_groups")
             if sii is not None and groups is not None:

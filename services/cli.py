@@ -261,9 +261,8 @@ def fetch(ids: Annotated[list[str] | None, typer.Argument(help="Source ids (defa
 #: tables fit 80 columns without cutting a value.
 HEADLINE_TABLES: list[tuple[str, str, list[tuple[str, str, str]]]] = [
     ("model_sii", "Life expectancy range and slope index of inequality (years), per level",
-     [("sex", "sex", ""), ("level", "level", ""), ("code", "code", ""), ("n_msoa", "MSOAs", "d"),
-      ("le_min", "LE min", ".1f"), ("le_max", "LE max", ".1f"), ("le_range", "range", ".1f"),
-      ("sii_ci", "SII (95% CI)", "")]),
+     [("sex", "sex", ""), ("level", "level", ""), ("code", "code", ""), ("n_areas", "MSOAs", "d"),
+      ("le_range", "range", ".1f"), ("sii_ci", "SII (95% CI)", ""), ("rii", "RII", ".3f")]),
     ("model_sii_vs_england", "Against England, same method (SII in years, difference with its "
      "95% interval)",
      [("sex", "sex", ""), ("level", "level", ""), ("code", "code", ""), ("sii", "SII", ".2f"),
@@ -278,11 +277,12 @@ HEADLINE_TABLES: list[tuple[str, str, list[tuple[str, str, str]]]] = [
       ("median_years_per_mile", "median yr/mile", ".2f"),
       ("share_pairs_at_or_above_threshold", "share >=1 yr/mile", ".2f"),
       ("transect_ci", "transect yr/mile", "")]),
-    ("cliffs", "Steepest health cliffs, both sexes (years of LE per mile between neighbouring "
-     "MSOAs)",
+    ("cliffs", "Largest life-expectancy differences across a shared MSOA border, both sexes "
+     "(years; beyond noise = above the 95th percentile of non-adjacent pairs of similar "
+     "deprivation)",
      [("sex", "sex", ""), ("code_a", "MSOA a", ""), ("code_b", "MSOA b", ""),
-      ("le_a", "LE a", ".1f"), ("le_b", "LE b", ".1f"), ("distance_miles", "miles", ".2f"),
-      ("years_per_mile", "yr/mile", ".2f")]),
+      ("le_a", "LE a", ".1f"), ("le_b", "LE b", ".1f"), ("abs_diff", "years", ".1f"),
+      ("noise_p", "p", ".3f"), ("exceeds_noise", "beyond noise", "")]),
     ("model_regression", "Regression of life expectancy (OLS, spatial lag, spatial error)",
      [("sex", "sex", ""), ("model", "model", ""), ("variable", "term", ""),
       ("term", "term", ""), ("estimate", "estimate", ".3f"), ("std_error", "s.e.", ".3f"),
@@ -339,9 +339,9 @@ def headline_frames(store: Path) -> dict[str, pd.DataFrame]:
             continue
         if name == "cliffs":
             cl = st.read_layer(name, columns=["sex", "code_a", "code_b", "le_a", "le_b",
-                                              "distance_miles", "years_per_mile"])
+                                              "abs_diff", "noise_p", "exceeds_noise"])
             frames[name] = (cl.drop(columns="geometry", errors="ignore")
-                            .sort_values(["years_per_mile", "sex", "code_a", "code_b"],
+                            .sort_values(["abs_diff", "sex", "code_a", "code_b"],
                                          ascending=[False, True, True, True])
                             .head(10))
         else:
@@ -350,7 +350,7 @@ def headline_frames(store: Path) -> dict[str, pd.DataFrame]:
 
 
 #: Estimates shown with their interval in one cell: (new column, estimate, low, high).
-_INTERVALS = (("sii_ci", "sii", "sii_lci", "sii_uci"),
+_INTERVALS = (("sii_ci", "sii", "sii_lo", "sii_hi"),
               ("sii_difference_ci", "sii_difference", "sii_difference_lo", "sii_difference_hi"),
               ("q1_q5_ratio_ci", "q1_q5_ratio", "q1_q5_ratio_lo", "q1_q5_ratio_hi"),
               ("core20_rest_ratio_ci", "core20_rest_ratio", "core20_rest_ratio_lo",

@@ -111,6 +111,8 @@ def test_frimley_imd_reports_in_area_only(frimley):
     assert m.I_ == pytest.approx(e.I, rel=1e-9)
     assert m.var_rand_ == pytest.approx(e.VI_rand, rel=1e-9)
     assert m.I_ > 0.3 and m.p_sim_ == 1 / (P + 1)  # deprivation clusters strongly
+    ring = int((~frame["in_area"]).sum())
+    assert m.to_dict()["edge_ring"].startswith(f"{ring} area(s) outside the report left out")
     everything = GlobalMoran(permutations=P, seed=SEED).fit(imd, wr, report=frame.index)
     e_all = esda.Moran(imd.to_numpy(), wr.graph, permutations=0)
     assert everything.n_ == len(frame) and everything.I_ == pytest.approx(e_all.I, rel=1e-9)
@@ -130,6 +132,12 @@ def test_to_dict_is_json_row(col):
                     "permutations", "seed", "weights_kind"):  # fmt: skip
             assert key in row
         assert row["seed"] == 1 and row["permutations"] == 999 and row["weights_kind"] == "queen"
+        # each p-value names its sidedness (issue #13 item 6)
+        permutation_only = isinstance(stat, BivariateMoran)
+        assert row["p_value_sides"] == ("one-sided (folded, permutation)" if permutation_only
+                                        else "two-sided")
+        assert row["p_sim_sides"].startswith("one-sided")
+        assert row["edge_ring"] == "none"
 
 
 def test_seed_determinism(col):

@@ -13,14 +13,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from healthgap.geo.gradients import (
-    DecayFit,
-    MoranCorrelogram,
-    NeighbourGradients,
-    Semivariogram,
-    Transect,
-    headline_gradients,
-)
+from healthgap.geo import gradients
+from healthgap.geo.cliffs import NeighbourGradients
+from healthgap.geo.correlogram import MoranCorrelogram
+from healthgap.geo.transect import Transect, headline_gradients
+from healthgap.geo.travel_time import TravelTimeFit
+from healthgap.geo.variogram import Semivariogram
 from libpysal.graph import Graph
 from libpysal.weights import W
 from scipy import optimize
@@ -398,7 +396,7 @@ def _decay_data(form: str, theta: float, seed: int, n: int = 150) -> pd.DataFram
 )
 def test_decay_fit_chooses_true_form(form, theta):
     data = _decay_data(form, theta, seed=21)
-    fit = DecayFit(time="travel_time", value="le").fit(data)
+    fit = TravelTimeFit(time="travel_time", value="le").fit(data)
     assert fit.best_form_ == form
     assert fit.theta_ == pytest.approx(theta, rel=0.2)
     lo, hi = fit.theta_ci_
@@ -431,7 +429,7 @@ def test_decay_profile_interval_coverage(form):
     covered = 0
     estimates, half_widths = [], []
     for seed in range(60):
-        fit = DecayFit(time="travel_time", value="le", forms=(form,)).fit(
+        fit = TravelTimeFit(time="travel_time", value="le", forms=(form,)).fit(
             _decay_data(form, theta, seed=100 + seed, n=100))
         lo, hi = fit.theta_ci_
         covered += lo < theta < hi
@@ -443,7 +441,7 @@ def test_decay_profile_interval_coverage(form):
 
 def test_decay_fit_linear_and_weights():
     data = _decay_data("linear", 0.0, seed=4)
-    fit = DecayFit(time="travel_time", value="le", weights="population").fit(data)
+    fit = TravelTimeFit(time="travel_time", value="le", weights="population").fit(data)
     assert fit.best_form_ == "linear"
     slope, _ = np.polyfit(data["travel_time"], data["le"], 1, w=np.sqrt(data["population"]))
     assert fit.theta_ == pytest.approx(slope, rel=1e-9)
@@ -453,9 +451,9 @@ def test_decay_fit_linear_and_weights():
 def test_decay_fit_bootstrap_repeatable_and_reports_missing():
     data = _decay_data("exponential", 10.0, seed=8, n=80)
     data.loc[data.index[:3], "le"] = np.nan
-    a = DecayFit(time="travel_time", value="le", forms=("exponential", "linear"), n_boot=40,
+    a = TravelTimeFit(time="travel_time", value="le", forms=("exponential", "linear"), n_boot=40,
                  seed=3).fit(data)
-    b = DecayFit(time="travel_time", value="le", forms=("exponential", "linear"), n_boot=40,
+    b = TravelTimeFit(time="travel_time", value="le", forms=("exponential", "linear"), n_boot=40,
                  seed=3).fit(data)
     assert a.theta_boot_ci_ == b.theta_boot_ci_
     assert a.theta_boot_ci_[0] < a.theta_ < a.theta_boot_ci_[1]
@@ -464,6 +462,13 @@ def test_decay_fit_bootstrap_repeatable_and_reports_missing():
     assert a.to_dict()["params"]["seed"] == 3
     assert {"numpy", "scipy"} <= set(a.to_dict()["versions"])
     with pytest.raises(ParameterError, match="seed"):
-        DecayFit(n_boot=10)
+        TravelTimeFit(n_boot=10)
     with pytest.raises(InputError, match="negative travel time"):
-        DecayFit(time="travel_time", value="le").fit(data.assign(travel_time=-1.0))
+        TravelTimeFit(time="travel_time", value="le").fit(data.assign(travel_time=-1.0))
+
+
+def test_former_module_still_exports_the_models():
+    """geo.gradients was split by model (issue #12); old imports keep working."""
+    assert gradients.DecayFit is TravelTimeFit
+    assert gradients.NeighbourGradients is NeighbourGradients
+    assert gradients.MoranCorrelogram is MoranCorrelogram

@@ -21,6 +21,8 @@ from healthgap.geo.inequality import (
     SlopeIndex,
     TheilDecomposition,
     quantile_groups,
+    quantiles_for,
+    sii_table,
 )
 
 from healthgap.errors import InputError, ParameterError
@@ -68,8 +70,9 @@ def test_sii_point_estimate_three_independent_routes():
     # sign convention: positive = years gained from most to least deprived
     assert sii.sii_ > 0
     assert sii.mean_ == pytest.approx(mu)
-    assert sii.rii_ == pytest.approx(slope / mu)
-    assert sii.rii_ratio_ == pytest.approx((intercept + slope) / intercept)
+    assert sii.sii_over_mean_ == pytest.approx(slope / mu)
+    # PHE rii: ratio of the fitted values at the extremes, (sqrt_a + b_sqrt_a) / sqrt_a
+    assert sii.rii_ == pytest.approx((intercept + slope) / intercept)
     assert sii.gap_ == pytest.approx(83.3 - 74.0)
 
 
@@ -89,6 +92,7 @@ def test_sii_simulated_interval_matches_analytic_variance():
     gap_sd = math.sqrt(data["se"].iloc[0] ** 2 + data["se"].iloc[-1] ** 2)
     assert sii.gap_ci_[1] - sii.gap_ci_[0] == pytest.approx(2 * 1.959964 * gap_sd, rel=0.02)
     assert sii.rii_ci_[0] < sii.rii_ < sii.rii_ci_[1]
+    assert sii.sii_over_mean_ci_[0] < sii.sii_over_mean_ < sii.sii_over_mean_ci_[1]
     # same seed, same numbers; another seed, slightly different limits
     again = SlopeIndex(value="le", quantile="quantile", se="se", seed=7).fit(data)
     assert again.to_dict() == sii.to_dict()
@@ -325,3 +329,101 @@ def test_shapley_weighted_two_groups_closed_form_and_missing_rows():
     assert sh.table_.loc["socio", "reference_percent"] == 40.0
     with pytest.raises(ParameterError, match="income"):
         ShapleyR2(groups={"a": ["income"], "b": ["income"]})
+
+
+# --------------------------------------------------------------------------- PHE RII, pooled SE
+
+
+def test_phe_rii_on_frimley_matches_hand_computation(shared_data):
+    """PHE's RII (phe_sii, rii=TRUE) on Frimley by a route written out here.
+
+    PHEindicatormethods R/SII_function.R: lm(yvals ~ sqrt_a + b_sqrt_a - 1), then
+    ``rii = (sqrt_a + b_sqrt_a) / sqrt_a`` - the fitted value at rank 1 over that at rank 0,
+    with quantile 1 the most deprived. Quintile means come from pandas, the fit from statsmodels.
+    """
+    f = frimley_msoa(shared_data)
+    sii = SlopeIndex(value="le_female", score="imd_score", n_quantiles=5, seed=2019,
+                     repetitions=20_000).fit(f)
+    # quintiles are formed over every MSOA; one with a suppressed value is then left out
+    q = quantile_groups(f["imd_score"], f["population"], n=5)
+    have = f[f["le_female"].notna()]
+    agg = (have.assign(q=q[have.index], pl=have["le_female"] * have["population"])
+           .groupby("q")[["pl", "population"]].sum())
+    mean = agg["pl"] / agg["population"]
+    prop = agg["population"] / agg["population"].sum()
+    rank = prop.cumsum() - prop / 2
+    wls = sm.WLS(mean.to_numpy(), sm.add_constant(rank.to_numpy()),
+                 weights=agg["population"].to_numpy()).fit()
+    a, b = wls.params
+    assert sii.rii_ == pytest.approx((a + b) / a, rel=1e-10)
+    assert sii.sii_ == pytest.approx(b, rel=1e-10)
+    # the other form keeps its own explicit name
+    assert sii.sii_over_mean_ == pytest.approx(b / np.sum(prop * mean), rel=1e-10)
+    # women in Frimley's least deprived fifth live a few per cent longer than in its most
+    assert 1.02 < sii.rii_ < 1.15
+    assert sii.rii_ci_[0] < sii.rii_ < sii.rii_ci_[1]
+
+
+def test_pooled_standard_error_never_zero_on_a_frimley_place(shared_data):
+    """A Frimley place quintile whose MSOAs share one value gets a pooled, non-zero error.
+
+    Reference: the residual standard deviation of a weighted regression of MSOA life expectancy
+    on quintile dummies (statsmodels WLS; its fitted values are the population-weighted
+    quintile means), i.e. sqrt(sum of squared raw residuals / (n - Q)).
+    """
+    f = frimley_msoa(shared_data)
+    found = None
+    for lad, grp in f[f["le_male"].notna()].groupby("lad22cd"):
+        if len(grp) < 15:
+            continue
+        q = quantile_groups(grp["imd_score"], grp["population"], n=5)
+        spread = grp.groupby(q)["le_male"].agg(lambda v: v.max() - v.min())
+        if (spread == 0).any():
+            found = lad, grp, q
+            break
+    assert found is not None, "the zero-spread Frimley place quintile of issue #13 is gone"
+    lad, grp, q = found
+    with pytest.raises(InputError, match="no spread"):
+        SlopeIndex(value="le_male", score="imd_score", n_quantiles=5, seed=1,
+                   se_method="within").fit(grp)
+    sii = SlopeIndex(value="le_male", score="imd_score", n_quantiles=5, seed=1,
+                     repetitions=20_000).fit(grp)
+    dummies = pd.get_dummies(q, dtype=float)
+    res = sm.WLS(grp["le_male"].to_numpy(), dummies.to_numpy(),
+                 weights=grp["population"].to_numpy()).fit()
+    sd = math.sqrt(np.sum(np.asarray(res.resid) ** 2) / (len(grp) - dummies.shape[1]))
+    w = grp["population"]
+    expected = (sd * np.sqrt((w**2).groupby(q).sum()) / w.groupby(q).sum()).sort_index()
+    np.testing.assert_allclose(sii.groups_["se"].to_numpy(), expected.to_numpy(), rtol=1e-10)
+    assert (sii.groups_["se"] > 0).all()
+    assert sii.sii_ci_[1] - sii.sii_ci_[0] > 0.1
+
+
+def test_sii_table_any_level_follows_the_contract(shared_data):
+    f = frimley_msoa(shared_data)
+    eng = sii_table(f, level="england", code="E92000001", values=("le_male", "le_female"),
+                    population="population", seed=2019)
+    t = eng.table
+    assert list(t[["level", "code"]].drop_duplicates().itertuples(index=False)) == [
+        ("england", "E92000001")]
+    assert set(t["sex"]) == {"male", "female"}
+    for col in ("sii", "sii_lo", "sii_hi", "rii", "rii_lo", "rii_hi", "gap", "n_areas",
+                "method"):
+        assert col in t.columns and t[col].notna().all(), col
+    assert (t["quantiles"] == 10).all()  # 88 MSOAs with a value: deciles
+    direct = SlopeIndex(value="le_male", population="population", score="imd_score",
+                        n_quantiles=10, repetitions=20_000,
+                        seed=2019).fit(f[f["le_male"].notna()])
+    male = t[t["sex"] == "male"].iloc[0]
+    assert male["rii"] == direct.rii_ and male["sii_lo"] == direct.sii_ci_[0]
+    assert male["n_areas"] == 88
+    # grouped by a column, any level name flows through; small groups are skipped and named
+    nb = sii_table(f, level="neighbourhood", by="lad22cd", values=("le_male",),
+                   population="population", seed=2019)
+    assert set(nb.table["level"]) == {"neighbourhood"}
+    n_with_value = f[f["le_male"].notna()].groupby("lad22cd").size()
+    assert set(nb.table["code"]) == set(n_with_value.index[n_with_value >= 15])
+    assert nb.notes and "fewer than 15" in nb.notes[-1]
+    assert quantiles_for(14) == 0 and quantiles_for(15) == 5 and quantiles_for(40) == 10
+    with pytest.raises(ParameterError, match="exactly one"):
+        sii_table(f, level="place", seed=1)

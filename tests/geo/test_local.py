@@ -29,6 +29,7 @@ from healthgap.geo.local import (
     LocalGetisOrdGStar,
     LocalMoran,
     cluster_stability,
+    hotspot_band,
 )
 from healthgap.geo.multiple_testing import min_permutations_for_fdr
 from healthgap.geo.weights import build_weights
@@ -383,3 +384,35 @@ def test_errors_name_the_problem(col):
         cluster_stability(gdf, "CRIME", kinds=["queen"])
     with pytest.raises(ParameterError, match="not fitted"):
         LocalMoran().to_frame()
+
+
+def test_gi_star_has_its_own_band_and_differs_from_lisa(frimley):
+    """Gi* on a fixed band including the area (hot-spot practice) is no copy of the LISA map.
+
+    Issue #13: under the same queen weights and draws the Gi* hot/cold map equalled the LISA
+    significance map. References: the band by brute force (scipy cdist), Gi* by esda.G_Local
+    (star=True, binary) on the same band graph.
+    """
+    from scipy.spatial.distance import cdist
+
+    frame, wr, imd = frimley
+    band = hotspot_band(frame)
+    xy = np.column_stack([frame.centroid.x, frame.centroid.y])  # no pw_x/pw_y in this frame
+    d = np.sort(cdist(xy, xy), axis=1)[:, 8]  # column 0 is the area itself
+    assert band == pytest.approx(np.median(d), rel=1e-12)
+    wg = build_weights(frame, kind="distance_band", threshold=band)
+    assert np.median(wg.graph.cardinalities) >= 7
+    g = LocalGetisOrdGStar(permutations=999, seed=SEED).fit(imd, wg)
+    e = esda_quiet(esda.G_Local, imd.to_numpy(), wg.graph, transform="B", star=True,
+                   permutations=0)
+    inside = frame["in_area"].to_numpy()
+    np.testing.assert_allclose(g.z_, e.Zs[inside], rtol=1e-9)
+    lisa = LocalMoran(permutations=999, seed=SEED).fit(imd, wr)
+    same = LocalGetisOrdGStar(permutations=999, seed=SEED).fit(imd, wr)
+    flagged_same = (same.labels_ != "Not significant").to_numpy()
+    assert np.array_equal(flagged_same, (lisa.labels_ != "Not significant").to_numpy())
+    flagged_band = (g.labels_ != "Not significant").to_numpy()
+    differ = int((flagged_band != (lisa.labels_ != "Not significant").to_numpy()).sum())
+    assert differ >= 20, differ  # a map of its own, not the LISA map again
+    with pytest.raises(ParameterError, match="k must"):
+        hotspot_band(frame, k=0)

@@ -17,6 +17,8 @@ libpysal.examples).
 
 from __future__ import annotations
 
+import warnings
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -31,6 +33,7 @@ from healthgap.geo.regression import (
 )
 from libpysal import examples
 from libpysal.graph import Graph
+from scipy.sparse import SparseEfficiencyWarning
 
 from healthgap.errors import InputError, ParameterError, UnknownAreaError
 from tests.geo._frimley import frimley_msoa
@@ -254,3 +257,75 @@ def test_frimley_le_regression_runs_and_is_reproducible(shared_data):
     again = SpatialLagModel(y="le_female", x=x).fit(f, graph)
     assert lag.to_dict() == again.to_dict()
     assert -1 < lag.rho_ < 1
+
+
+# --------------------------------------------------------------------------- large-n (LU) path
+
+
+def _spreg_lu(kind, frame, graph, y, x):
+    """spreg's own ML estimator with method='LU' (its information matrix uses a dense inverse)."""
+    w = graph.transform("r").to_W()
+    cls = spreg.ML_Lag if kind == "lag" else spreg.ML_Error
+    extra = {"spat_impacts": None} if kind == "lag" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SparseEfficiencyWarning)  # spreg's own sparse inverse
+        return cls(frame[[y]].to_numpy(), frame[x].to_numpy(), w=w, method="LU",
+                   spat_diag=False, **extra)
+
+
+@pytest.mark.parametrize("where", ["columbus", "frimley"])
+def test_lu_path_equals_spreg_lu_and_dense_impacts(where, columbus, shared_data):
+    """The sparse-solve fit (geo._spatial_ml) equals spreg.ML_Lag/ML_Error(method='LU').
+
+    Tolerance 1e-6 (issue #13: results equal today's within 1e-6 where the method is
+    unchanged). Impact multipliers against the dense definitions tr((I - rho W)^-1)/n and
+    mean((I - rho W)^-1 1) computed here with numpy.
+    """
+    if where == "columbus":
+        frame, graph = columbus
+        y, x = "CRIME", X
+    else:
+        f = frimley_msoa(shared_data).dropna(subset=["le_female"])
+        frame, graph = f, Graph.build_contiguity(f, rook=False)
+        y, x = "le_female", ["imd_income", "imd_health", "imd_environment"]
+    lag = SpatialLagModel(y=y, x=x, method="LU").fit(frame, graph)
+    ref = _spreg_lu("lag", frame, graph, y, x)
+    np.testing.assert_allclose(lag.coefficients_["estimate"], np.ravel(ref.betas), rtol=1e-6,
+                               atol=1e-9)
+    np.testing.assert_allclose(lag.coefficients_["std_error"], np.ravel(ref.std_err),
+                               rtol=1e-6)
+    assert lag.log_likelihood_ == pytest.approx(float(ref.logll), rel=1e-9)
+    assert lag.aic_ == pytest.approx(float(ref.aic), rel=1e-9)
+    assert lag.pseudo_r2_ == pytest.approx(float(ref.pr2), rel=1e-9)
+    w = graph.transform("r").sparse.toarray()
+    s = np.linalg.inv(np.eye(len(w)) - lag.rho_ * w)
+    assert lag.multipliers_["direct"] == pytest.approx(np.trace(s) / len(w), rel=1e-10)
+    assert lag.multipliers_["total"] == pytest.approx(s.sum(axis=1).mean(), rel=1e-10)
+    dense = SpatialLagModel(y=y, x=x, method="full").fit(frame, graph)
+    np.testing.assert_allclose(lag.impacts_[["direct", "indirect", "total"]],
+                               dense.impacts_[["direct", "indirect", "total"]], rtol=1e-6)
+    err = SpatialErrorModel(y=y, x=x, method="LU").fit(frame, graph)
+    ref_e = _spreg_lu("error", frame, graph, y, x)
+    np.testing.assert_allclose(err.coefficients_["estimate"], np.ravel(ref_e.betas),
+                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(err.coefficients_["std_error"], np.ravel(ref_e.std_err),
+                               rtol=1e-6)
+    assert err.log_likelihood_ == pytest.approx(float(np.ravel(ref_e.logll)[0]), rel=1e-9)
+    assert err.pseudo_r2_ == pytest.approx(float(ref_e.pr2), rel=1e-9)
+
+
+def test_sparse_traces_equal_dense_definitions(columbus):
+    from healthgap.geo._spatial_ml import sparse_traces
+
+    _, graph = columbus
+    w = graph.transform("r").sparse
+    wd = w.toarray()
+    for coef in (-0.3, 0.0, 0.42, 0.8):
+        t = sparse_traces(w, coef)
+        a_inv = np.linalg.inv(np.eye(len(wd)) - coef * wd)
+        m = wd @ a_inv
+        assert t.tr1 == pytest.approx(np.trace(m), rel=1e-10, abs=1e-12)
+        assert t.tr2 == pytest.approx(np.trace(m @ m), rel=1e-10)
+        assert t.tr3 == pytest.approx(np.sum(m * m), rel=1e-10)
+        assert t.tr_inverse == pytest.approx(np.trace(a_inv), rel=1e-12)
+        assert t.mean_row_sum == pytest.approx(a_inv.sum(axis=1).mean(), rel=1e-12)

@@ -25,20 +25,21 @@ def store(tmp_path_factory):
     st = BuildStore(out)
     # five male cliffs listed first (as the build writes them, one sex after the other), the
     # steepest of all a female one listed last
-    rows = [("male", f"E0200{k:04d}", f"E0200{k + 1:04d}", 72.123456 + k, 79.98765, 0.8123,
-             3.0 - 0.1 * k) for k in range(5)]
-    rows += [("female", "E02000100", "E02000101", 80.5555, 88.4444, 0.5, 9.876543)]
+    rows = [("male", f"E0200{k:04d}", f"E0200{k + 1:04d}", 72.123456 + k, 79.98765,
+             7.864194 - k, 0.0123456, True) for k in range(5)]
+    rows += [("female", "E02000100", "E02000101", 80.5555, 88.4444, 7.888888, 0.0012345, True)]
     cliffs = pd.DataFrame(rows, columns=["sex", "code_a", "code_b", "le_a", "le_b",
-                                         "distance_miles", "years_per_mile"])
+                                         "abs_diff", "noise_p", "exceeds_noise"])
     lines = [shapely.LineString([(500000 + i, 200000), (500100 + i, 200100)])
              for i in range(len(cliffs))]
     st.write_layer("cliffs", gpd.GeoDataFrame(cliffs, geometry=lines, crs=BNG))
     st.write_layer("model_sii", pd.DataFrame({
         "sex": ["male", "female"], "level": ["system", "system"],
-        "code": ["E54000057", "E54000057"], "n_msoa": [346, 346],
+        "code": ["E54000057", "E54000057"], "n_areas": [346, 346],
         "le_min": [72.0123456, 76.987654], "le_max": [89.3456789, 94.0987654],
         "le_range": [17.3333333, 17.1111111], "sii": [10.523456, 8.3456789],
-        "sii_lci": [9.8765432, 7.6543210], "sii_uci": [11.2345678, 9.0123456]}))
+        "sii_lo": [9.8765432, 7.6543210], "sii_hi": [11.2345678, 9.0123456],
+        "rii": [1.1456789, 1.1098765]}))
     st.write_layer("model_headline", pd.DataFrame({
         "index": ["le_male", "le_female"], "n_areas": [339, 339],
         "range_years": [16.43210, 15.812345], "median_years_per_mile": [1.234567, 0.987654],
@@ -65,11 +66,12 @@ def test_cliffs_ranked_across_both_sexes_and_nothing_cut_at_80_columns(store):
     assert max(len(line) for line in lines) <= 80
     assert "…" not in text
     # every value in full (the old output cut them to "72.…")
-    for value in ("72.0", "89.3", "17.3", "10.52", "9.88", "11.23", "16.4", "15.8", "9.88"):
+    for value in ("17.3", "10.52", "9.88", "11.23", "1.146", "16.4", "15.8"):
         assert value in text, value
-    start = next(i for i, line in enumerate(lines) if "Steepest health cliffs" in line)
+    start = next(i for i, line in enumerate(lines) if "Largest life-expectancy differences" in line)
     first = next(line for line in lines[start + 1:] if "E020" in line)
+    # the largest difference of all is the female one, listed last in the layer
     assert first.split()[:3] == ["female", "E02000100", "E02000101"]
-    assert "9.88" in first
+    assert "7.9" in first
     # the two ranges (17.1 per level, 15.8 from the models) are explained
     assert " ".join(RANGE_NOTE.split()[:6]) in " ".join(text.split())

@@ -59,8 +59,8 @@ def test_same_seed_same_numbers(demo, tmp_path):
                                out_dir=tmp_path, synthetic=True, maps=False))
     a = BuildStore(demo.store.path).read_layer("model_sii")
     b = BuildStore(again.store.path).read_layer("model_sii")
-    assert np.array_equal(a[["sii", "sii_lci", "sii_uci"]].to_numpy(),
-                          b[["sii", "sii_lci", "sii_uci"]].to_numpy())
+    assert np.array_equal(a[["sii", "sii_lo", "sii_hi", "rii", "rii_lo", "rii_hi"]].to_numpy(),
+                          b[["sii", "sii_lo", "sii_hi", "rii", "rii_lo", "rii_hi"]].to_numpy())
 
 
 def test_statistics_in_the_store_match_a_direct_fit(demo):
