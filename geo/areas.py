@@ -43,6 +43,9 @@ class StudyArea:
         Unmatched codes of every join so far (`geo.joins.REPORT_COLUMNS`).
     notes
         Things the user should know (ring size, Welsh neighbours left out, fallbacks used).
+    neighbourhood
+        Neighbourhoods of 30-50k people indexed by ``nbhd_cd`` (`geo.neighbourhoods`), once
+        attached; None before.
     """
 
     ref: AreaRef
@@ -52,6 +55,7 @@ class StudyArea:
     system: gpd.GeoDataFrame
     report: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    neighbourhood: gpd.GeoDataFrame | None = None
 
     @property
     def inside(self) -> gpd.GeoDataFrame:
