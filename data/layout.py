@@ -23,6 +23,9 @@ LAYOUT: dict[str, str] = {
     "centroids": "population/lsoa11_postcode_centroids_ew_derived.csv",
     "gp_practices": "health_services/gp_practices_epraccur_dec2023_geocoded.csv",
     "hospitals": "health_services/hospitals_2022_geographr.csv",
+    # PCN catchments (issue #14): NHS England registrations by LSOA and the ODS ePCN mapping
+    "gp_registrations": "health_services/gp-reg-pat-prac-lsoa-all.csv",
+    "epcn": "health_services/epcncorepartnerdetails.csv",
 }
 
 

@@ -6,6 +6,8 @@ study area. This module is the one definition every layer, table, map and API fi
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from healthgap.errors import MissingColumnError
@@ -139,3 +141,32 @@ def core20_life_expectancy(lsoa: pd.DataFrame, msoa: pd.DataFrame, *, by: str,
             out[f"{col}_{name}_pwmean"] = mean
         out[f"{col}_core20_gap"] = out[f"{col}_noncore20_pwmean"] - out[f"{col}_core20_pwmean"]
     return out
+
+
+#: Levels above the LSOA with their code column, in the order they are rolled up.
+CORE20_LEVELS = (("msoa", "msoa11cd"), ("neighbourhood", "nbhd_cd"), ("place", "lad22cd"),
+                 ("system", "icb22cd"))
+
+
+def add_core20(area: Any) -> Any:
+    """Flag Core20 LSOAs and roll the Core20 population up to every level present.
+
+    Sets ``area.lsoa["core20"]``; each level frame of ``area`` (``msoa``, ``neighbourhood`` when
+    attached, ``place``, ``system``) gains `core20_rollup`'s columns (MSOAs over all their
+    LSOAs, like their ``population``; the others over in-area LSOAs) and, above the MSOA,
+    `core20_life_expectancy`'s approximate Core20 and non-Core20 life expectancy.
+    """
+    area.lsoa["core20"] = core20_flag(area.lsoa)
+    inside = area.lsoa[area.lsoa["in_area"]]
+    for level, by in CORE20_LEVELS:
+        frame = getattr(area, level, None)
+        if frame is None:
+            continue
+        src = area.lsoa if level == "msoa" else inside
+        src = src[src[by].notna()]
+        add = core20_rollup(src, by=by)
+        if level != "msoa":
+            add = add.join(core20_life_expectancy(src, area.msoa, by=by))
+        frame = frame.drop(columns=[c for c in add.columns if c in frame.columns])
+        setattr(area, level, frame.join(add))
+    return area

@@ -162,6 +162,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
                                     labels=("neighbourhood", "place", "system")).fit(frame)
             out.append("model_theil", th.components_, sex=sex)
             out.results[f"theil_{sex}"] = th.to_dict()
+    sii_rows.extend(_neighbourhood_sii(area, sexes, seed, out))
     if sii_rows:
         out.tables["model_sii"] = pd.DataFrame(sii_rows)
         out.tables["model_sii_groups"] = pd.concat(sii_groups, ignore_index=True)
@@ -278,9 +279,39 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     return out
 
 
+def _neighbourhood_sii(area: StudyArea, sexes: list[str], seed: int,
+                       out: Outputs) -> list[dict[str, Any]]:
+    """SII across each system's neighbourhoods (their approximate LE), where there are enough."""
+    from healthgap.geo.inequality import SlopeIndex
+    from healthgap.geo.neighbourhoods import neighbourhood_sii_groups
+
+    rows: list[dict[str, Any]] = []
+    for code, grp, n_q in neighbourhood_sii_groups(area):
+        for sex in sexes:
+            col = f"{sex}_pwmean"
+            have = grp[grp[col].notna() & grp["imd_score"].notna()] if col in grp else grp[:0]
+            if len(have) < 15:
+                continue
+            try:
+                si = SlopeIndex(value=col, population="population", score="imd_score",
+                                n_quantiles=n_q, repetitions=20_000, seed=seed).fit(have)
+            except HealthgapError as exc:
+                out.notes.append(f"SII of {sex} across neighbourhoods of {code} not computed: "
+                                 f"{exc}")
+                continue
+            rows.append({"sex": sex.replace("le_", ""), "level": "neighbourhood", "code": code,
+                         "n_msoa": len(have), "quantiles": n_q, "sii": si.sii_,
+                         "sii_lci": si.sii_ci_[0], "sii_uci": si.sii_ci_[1], "rii": si.rii_,
+                         "gap": si.gap_, "intercept": si.intercept_,
+                         "le_min": have[col].min(), "le_max": have[col].max(),
+                         "le_range": have[col].max() - have[col].min()})
+    return rows
+
+
 #: Indicators tested for spatial autocorrelation, by level (those present are used).
 STAT_INDICATORS = {"lsoa": ("imd_score", "gp_time_min"),
-                   "msoa": ("le_male", "le_female", "imd_score")}
+                   "msoa": ("le_male", "le_female", "imd_score"),
+                   "neighbourhood": ("le_male_pwmean", "le_female_pwmean", "imd_score")}
 
 
 def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, seed: int,
@@ -316,7 +347,9 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
                                 "correction": corr}
     rows: list[dict[str, Any]] = []
     for level, cols in STAT_INDICATORS.items():
-        frame = getattr(area, level)
+        frame = getattr(area, level, None)
+        if frame is None:
+            continue
         for col in cols:
             if col not in frame.columns:
                 continue
