@@ -4,7 +4,7 @@ Ours (``geo.neighbourhoods.generate_neighbourhoods``: spopt's max-p construction
 MSOAs of each place, 20 constructions, oversized groups split again) is timed beside spopt's
 ``MaxPHeuristic`` at its library defaults (99 constructions, 10 simulated-annealing rounds,
 ``top_n=2``) on the same MSOA units, places and 30,000 floor, in the same run. spopt's annealing
-can cycle without end on this data, so each place of the peer runs in a child process with a
+has no bound on its running time, so each place of the peer runs in a child process with a
 time limit (``--peer-place-limit``); places that hit it are reported as unfinished, never
 counted as done.
 

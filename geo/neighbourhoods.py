@@ -463,8 +463,10 @@ def _maxp(units: pd.DataFrame, pairs: tuple[np.ndarray, np.ndarray], index: pd.I
     Runs spopt's max-p construction phase (``iterations`` randomised constructions; those with
     the most regions are kept) and keeps the construction with the smallest total
     within-region IMD dissimilarity (spopt's own objective). spopt's simulated-annealing phase
-    is not run: in spopt 0.7 it can cycle without end on real MSOA data (an "improving" move
-    and its reverse can both pass its local test), which a build must not risk.
+    is not run: its loop ends only after ``n`` moves in a row fail its local test, and a move
+    that passes is made even when tabu, so its running time has no bound; during development
+    one Frimley place stayed in it for over 60 s (the construction takes well under 1 s),
+    which a build must not risk.
     """
     from scipy.spatial.distance import pdist, squareform
     from spopt.region import maxp as spopt_maxp
