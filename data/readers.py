@@ -624,3 +624,129 @@ def _ratio_column(values: pd.Series, *, path: str | Path, column: str,
         raise InputError(f"{path}: column {_heading_key(column)!r} has text or a negative "
                          f"ratio for {preview(codes[np.asarray(bad)])}")
     return num.to_numpy(dtype=float, na_value=np.nan)
+
+
+
+
+# --------------------------------------------------------------------------- neighbourhoods
+
+#: Columns of NHS England's "Patients registered at a GP practice", LSOA file
+#: (``gp-reg-pat-prac-lsoa-all.csv``); early releases spell the count "Number of Patients".
+GP_REG_COLUMNS = ("PUBLICATION", "EXTRACT_DATE", "PRACTICE_CODE", "PRACTICE_NAME", "LSOA_CODE",
+                  "SEX", "NUMBER_OF_PATIENTS")
+
+#: Columns of NHS ODS's ePCN "PCN Core Partner Details" (``epcncorepartnerdetails.csv`` is
+#: published without a header row; the ePCN.xlsx sheet of that name has one).
+EPCN_COLUMNS = ("Partner Organisation Code", "Partner Name",
+                "Practice Parent Sub ICB Location Code", "Practice Parent Sub ICB Location Name",
+                "PCN Code", "PCN Name", "PCN Parent Sub ICB Location Code",
+                "PCN Parent Sub ICB Location Name", "Practice to PCN Relationship Start Date",
+                "Practice to PCN Relationship End Date",
+                "Practice Sub ICB and PCN Sub ICB Match?")
+
+
+def read_gp_registrations(path: str | Path) -> tuple[pd.DataFrame, ReadReport]:
+    """Read registered patients by GP practice and LSOA (NHS England, quarterly).
+
+    Only the ``SEX == "ALL"`` rows are used (the male and female rows would count patients
+    twice). Rows whose ``LSOA_CODE`` is not an LSOA code (the file has placeholders for
+    patients with no LSOA) are left out and counted in the report.
+
+    Returns
+    -------
+    tuple
+        A frame with ``practice_code``, ``practice_name``, ``lsoa11cd``, ``patients`` and
+        ``extract_date``, and a `ReadReport` (``dropped`` maps each non-LSOA code to its
+        patients).
+    """
+    header: list[str] = []
+    if Path(path).is_file():
+        header = [c.strip() for c in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns]
+    count = next((c for c in header if c.upper().replace(" ", "_") == "NUMBER_OF_PATIENTS"),
+                 "NUMBER_OF_PATIENTS")
+    frame = read_table(path, required=("PRACTICE_CODE", "LSOA_CODE", "SEX", count))
+    report = ReadReport(source=str(path), rows_read=len(frame))
+    frame = frame[frame["SEX"].astype(str).str.strip().str.upper() == "ALL"]
+    if frame.empty:
+        raise InputError(f"{path}: no row with SEX == 'ALL' (the all-persons counts)")
+    patients = pd.to_numeric(frame[count], errors="coerce")
+    bad = patients.isna() | (patients < 0)
+    if bad.any():
+        raise InputError(f"{path}: column {count!r} is missing, negative or not a number on "
+                         f"{int(bad.sum())} row(s) (practices "
+                         f"{preview(frame.loc[bad, 'PRACTICE_CODE'].unique())})")
+    lsoa = frame["LSOA_CODE"].astype(str).str.strip()
+    ok = lsoa.str.match(CODE_PATTERNS["lsoa"].pattern)
+    for code, n in patients[~ok].groupby(lsoa[~ok]).sum().items():
+        report.dropped[str(code)] = f"not an LSOA code; {int(n)} patient(s)"
+    out = pd.DataFrame({"practice_code": frame["PRACTICE_CODE"].astype(str).str.strip(),
+                        "practice_name": frame.get("PRACTICE_NAME", pd.Series(dtype=str)),
+                        "lsoa11cd": lsoa, "patients": patients,
+                        "extract_date": frame.get("EXTRACT_DATE", pd.Series(dtype=str))})[ok]
+    dup = out.duplicated(["practice_code", "lsoa11cd"])
+    if dup.any():
+        pairs = out.loc[dup, "practice_code"] + "/" + out.loc[dup, "lsoa11cd"]
+        raise DuplicateCodeError(f"{path}: {int(dup.sum())} (PRACTICE_CODE, LSOA_CODE) pair(s) "
+                                 f"repeated for SEX == 'ALL': {preview(pairs)}")
+    return out.reset_index(drop=True), report
+
+
+def read_epcn(path: str | Path) -> pd.DataFrame:
+    """Read the current practice-to-PCN membership from ePCN "PCN Core Partner Details" (CSV).
+
+    Accepts the ODS CSV without a header row or the sheet saved as CSV with its header. Only
+    memberships with no end date are current; a practice in two current PCNs is an error
+    naming it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``practice_code``: ``pcn_code``, ``pcn_name``, ``start_date``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        raise InputError(f"{path}: save the 'PCN Core Partner Details' sheet as CSV first "
+                         "(or use epcncorepartnerdetails.csv from NHS ODS)")
+    first = pd.read_csv(path, nrows=1, header=None, dtype=str, encoding="utf-8-sig")
+    has_header = str(first.iloc[0, 0]).strip() == EPCN_COLUMNS[0]
+    frame = pd.read_csv(path, header=0 if has_header else None, dtype=str,
+                        encoding="utf-8-sig", keep_default_na=False)
+    if not has_header:
+        if frame.shape[1] < len(EPCN_COLUMNS) - 1:
+            raise MissingColumnError(f"{path}: {frame.shape[1]} column(s) without a header; "
+                                     f"ePCN core partner details has {len(EPCN_COLUMNS)}: "
+                                     f"{', '.join(EPCN_COLUMNS)}")
+        frame.columns = list(EPCN_COLUMNS[:frame.shape[1]])
+    frame.columns = [str(c).strip() for c in frame.columns]
+    need = ["Partner Organisation Code", "PCN Code", "PCN Name",
+            "Practice to PCN Relationship End Date"]
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        raise MissingColumnError(f"{path}: missing column(s) {', '.join(missing)}; found: "
+                                 f"{', '.join(frame.columns)}")
+    current = frame[frame["Practice to PCN Relationship End Date"].str.strip() == ""]
+    code = current["Partner Organisation Code"].str.strip()
+    dup = code[code.duplicated()].unique()
+    if len(dup):
+        raise DuplicateCodeError(f"{path}: {len(dup)} practice(s) in more than one current "
+                                 f"PCN: {preview(dup)}")
+    start = current.get("Practice to PCN Relationship Start Date",
+                        pd.Series("", index=current.index))
+    return pd.DataFrame({"pcn_code": current["PCN Code"].str.strip().to_numpy(),
+                         "pcn_name": current["PCN Name"].str.strip().to_numpy(),
+                         "start_date": start.str.strip().to_numpy()},
+                        index=pd.Index(code.to_numpy(), name="practice_code"))
+
+
+def read_neighbourhood_lookup(path: str | Path) -> pd.DataFrame:
+    """Read a neighbourhood lookup (``lsoa11cd,nbhd_cd,nbhd_nm``) as written, unvalidated.
+
+    The rows are returned as they are (duplicates and bad codes included) so that
+    `geo.neighbourhoods.validate_lookup` can report every problem at once.
+    """
+    frame = read_table(path, required=("lsoa11cd", "nbhd_cd"),
+                       dtype={"nbhd_cd": str, "nbhd_nm": str})
+    frame.attrs["source"] = str(path)
+    return frame

@@ -50,6 +50,9 @@ class StudyArea:
         in_area`` and, once joined, the LSOA indicators. MSOA values are built from these
         (`SPLIT_MSOA_RULE`), so an MSOA's figures never depend on where the area's boundary
         or ring cuts it.
+    neighbourhood
+        Neighbourhoods of 30-50k people indexed by ``nbhd_cd`` (`geo.neighbourhoods`), once
+        attached; None before.
     """
 
     ref: AreaRef
@@ -60,6 +63,7 @@ class StudyArea:
     report: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     members: pd.DataFrame = field(default_factory=pd.DataFrame)
+    neighbourhood: gpd.GeoDataFrame | None = None
 
     @property
     def inside(self) -> gpd.GeoDataFrame:

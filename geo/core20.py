@@ -6,6 +6,8 @@ study area. This module is the one definition every layer, table, map and API fi
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from healthgap.errors import MissingColumnError
@@ -36,3 +38,135 @@ def core20_flag(lsoa: pd.DataFrame, *, decile_column: str = "imd_decile") -> pd.
     flag = dec.isin(CORE20_DECILES).astype("boolean")
     flag[dec.isna()] = pd.NA
     return flag.rename("core20")
+
+
+#: The Core20 columns every level above the LSOA carries.
+CORE20_COLUMNS = ("core20_pop", "core20_share")
+
+
+def core20_rollup(lsoa: pd.DataFrame, *, by: str, population: str = "population") -> pd.DataFrame:
+    """Core20 population and share of each group of LSOAs.
+
+    Parameters
+    ----------
+    lsoa
+        LSOAs with a ``core20`` column (from `core20_flag`), the group column and population.
+    by
+        The column holding the group code (``msoa11cd``, ``nbhd_cd``, ``lad22cd``, ``icb22cd``).
+    population
+        The population column (the build's population).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by group code: ``core20_pop`` (residents of Core20 LSOAs), ``core20_share``
+        (of the group's population with a known decile; missing when that is 0) and
+        ``core20_unknown_pop`` (residents of LSOAs without a national decile).
+    """
+    for col in ("core20", by, population):
+        if col not in lsoa.columns:
+            raise MissingColumnError(f"core20 roll-up: column {col!r} not found; columns: "
+                                     f"{', '.join(map(str, lsoa.columns[:20]))}")
+    pop = pd.to_numeric(lsoa[population], errors="coerce").fillna(0.0)
+    flag = lsoa["core20"].astype("boolean")
+    known = flag.notna()
+    groups = lsoa[by]
+    core = pop.where(known & flag.fillna(False), 0.0).groupby(groups).sum()
+    denom = pop.where(known, 0.0).groupby(groups).sum()
+    out = pd.DataFrame({"core20_pop": core,
+                        "core20_share": core / denom.where(denom > 0),
+                        "core20_unknown_pop": pop.where(~known, 0.0).groupby(groups).sum()})
+    out.index.name = by
+    return out
+
+
+def england_core20(imd: pd.DataFrame, population: pd.Series) -> dict[str, float]:
+    """England's Core20 population and share, from every English LSOA with a decile.
+
+    Parameters
+    ----------
+    imd
+        National IMD 2019 indexed by LSOA code with ``imd_decile``.
+    population
+        LSOA population (the build's population), indexed by LSOA code.
+    """
+    flag = core20_flag(imd)
+    pop = population.reindex(flag.index)
+    ok = pop.notna() & flag.notna()
+    core = float(pop[ok & flag.fillna(False)].sum())
+    total = float(pop[ok].sum())
+    return {"core20_pop": core, "core20_share": core / total if total else float("nan")}
+
+
+def core20_life_expectancy(lsoa: pd.DataFrame, msoa: pd.DataFrame, *, by: str,
+                           le_columns: tuple[str, ...] = ("le_male", "le_female"),
+                           population: str = "population") -> pd.DataFrame:
+    """Approximate life expectancy of Core20 and non-Core20 residents of each group.
+
+    Life expectancy is published for MSOAs only. Each LSOA takes its MSOA's value; the Core20
+    figure of a group is the mean of those values weighted by the population of its Core20
+    LSOAs, and the non-Core20 figure the same over its other LSOAs. This is an approximation
+    (it assumes every LSOA of an MSOA shares the MSOA's life expectancy), so the columns are
+    named ``<le>_core20_pwmean``, ``<le>_noncore20_pwmean`` and ``<le>_core20_gap``
+    (non-Core20 minus Core20; positive when Core20 residents live shorter lives).
+
+    Parameters
+    ----------
+    lsoa
+        LSOAs with ``core20``, ``msoa11cd``, the group column and population.
+    msoa
+        MSOAs indexed by ``msoa11cd`` with the life-expectancy columns.
+    by
+        The group column of ``lsoa``.
+    le_columns
+        Life-expectancy columns of ``msoa`` (those absent are skipped).
+    population
+        The population column of ``lsoa``.
+    """
+    for col in ("core20", "msoa11cd", by, population):
+        if col not in lsoa.columns:
+            raise MissingColumnError(f"core20 life expectancy: column {col!r} not found")
+    pop = pd.to_numeric(lsoa[population], errors="coerce").fillna(0.0)
+    flag = lsoa["core20"].astype("boolean")
+    groups = lsoa[by]
+    out = pd.DataFrame(index=pd.Index(groups.dropna().unique(), name=by))
+    for col in le_columns:
+        if col not in msoa.columns:
+            continue
+        le = lsoa["msoa11cd"].map(msoa[col])
+        for name, member in (("core20", flag.fillna(False)), ("noncore20", ~flag.fillna(True))):
+            w = pop.where(member & le.notna(), 0.0)
+            wsum = w.groupby(groups).sum()
+            mean = (w * le.fillna(0.0)).groupby(groups).sum() / wsum.where(wsum > 0)
+            out[f"{col}_{name}_pwmean"] = mean
+        out[f"{col}_core20_gap"] = out[f"{col}_noncore20_pwmean"] - out[f"{col}_core20_pwmean"]
+    return out
+
+
+#: Levels above the LSOA with their code column, in the order they are rolled up.
+CORE20_LEVELS = (("msoa", "msoa11cd"), ("neighbourhood", "nbhd_cd"), ("place", "lad22cd"),
+                 ("system", "icb22cd"))
+
+
+def add_core20(area: Any) -> Any:
+    """Flag Core20 LSOAs and roll the Core20 population up to every level present.
+
+    Sets ``area.lsoa["core20"]``; each level frame of ``area`` (``msoa``, ``neighbourhood`` when
+    attached, ``place``, ``system``) gains `core20_rollup`'s columns (MSOAs over all their
+    LSOAs, like their ``population``; the others over in-area LSOAs) and, above the MSOA,
+    `core20_life_expectancy`'s approximate Core20 and non-Core20 life expectancy.
+    """
+    area.lsoa["core20"] = core20_flag(area.lsoa)
+    inside = area.lsoa[area.lsoa["in_area"]]
+    for level, by in CORE20_LEVELS:
+        frame = getattr(area, level, None)
+        if frame is None:
+            continue
+        src = area.lsoa if level == "msoa" else inside
+        src = src[src[by].notna()]
+        add = core20_rollup(src, by=by)
+        if level != "msoa":
+            add = add.join(core20_life_expectancy(src, area.msoa, by=by))
+        frame = frame.drop(columns=[c for c in add.columns if c in frame.columns])
+        setattr(area, level, frame.join(add))
+    return area

@@ -341,3 +341,34 @@ for _item in _whatif_catalogue():
 def is_catalogued(column: str) -> bool:
     """Whether ``column`` has an entry (pages refuse to title a map with a raw column name)."""
     return column in INDICATORS
+
+
+# --------------------------------------------------------------------------- Core20 and
+# neighbourhoods (issue #14): appended as one block to ease merges.
+CORE20_SOURCE = f"{IMD_SOURCE}; {POP_SOURCE}; NHS England Core20PLUS5 definition"
+
+for _ind in (
+    Indicator("core20", "Core20: in England's 20% most deprived LSOAs (IMD 2019 deciles 1-2)",
+              "yes/no", CORE20_SOURCE, True, "category"),
+    Indicator("core20_pop", "Core20 residents (in England's 20% most deprived LSOAs)", "people",
+              CORE20_SOURCE, None),
+    Indicator("core20_share", "Share of residents who are Core20", "share of residents",
+              CORE20_SOURCE, True),
+    Indicator("core20_unknown_pop", "Residents of LSOAs without a national IMD decile",
+              "people", CORE20_SOURCE, None),
+    Indicator("n_lsoa", "LSOAs", "count", "ONS lookups", None),
+):
+    register(_ind)
+for _sex in ("male", "female"):
+    for _ind in (
+        Indicator(f"le_{_sex}_core20_pwmean",
+                  f"{_sex.title()} life expectancy of Core20 residents (approximation: MSOA "
+                  "values weighted by Core20 population)", "years", LE_SOURCE, False),
+        Indicator(f"le_{_sex}_noncore20_pwmean",
+                  f"{_sex.title()} life expectancy of non-Core20 residents (approximation: MSOA "
+                  "values weighted by non-Core20 population)", "years", LE_SOURCE, False),
+        Indicator(f"le_{_sex}_core20_gap",
+                  f"Gap in {_sex} life expectancy, non-Core20 minus Core20 (approximation)",
+                  "years", LE_SOURCE, True),
+    ):
+        register(_ind)

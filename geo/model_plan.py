@@ -68,6 +68,7 @@ class ModelPlan:
         "lsoa": ("imd_score", "gp_time_min"),
         # outcomes beyond life expectancy (SMRs, emergency admission ratios) at MSOA level
         "msoa": ("le_male", "le_female", "imd_score", *OUTCOME_STATS),
+        "neighbourhood": ("le_male_pwmean", "le_female_pwmean", "imd_score"),
     })
 
     def is_big(self, n_areas: int) -> bool:

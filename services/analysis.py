@@ -126,6 +126,11 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     if sii_out["skipped"]:
         out.notes.append(f"SII not computed for {len(sii_out['skipped'])} area(s) with too few "
                          "MSOAs for quintiles")
+    nb = _neighbourhood_sii(area, sexes, seed)
+    out.notes.extend(nb.notes)
+    for name, table in nb.tables.items():
+        out.tables[name] = pd.concat([out.tables[name], table], ignore_index=True) \
+            if name in out.tables else table
     for sex in sexes:
         frame = inside[inside[sex].notna() & inside["imd_score"].notna()]
         if len(frame) >= PLAN.min_values:
@@ -245,6 +250,36 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     return out
 
 
+
+
+def _neighbourhood_sii(area: StudyArea, sexes: list[str], seed: int) -> Outputs:
+    """SII across each system's neighbourhoods (their approximate LE), where there are enough.
+
+    Rows have ``level == "neighbourhood"`` and the system's code: the units are the system's
+    neighbourhoods (population-weighted MSOA life expectancy, an approximation).
+    """
+    from healthgap.geo.inequality import sii_table
+    from healthgap.geo.neighbourhoods import neighbourhood_sii_groups
+
+    out = Outputs()
+    tables, groups = [], []
+    for code, grp, _ in neighbourhood_sii_groups(area):
+        fit = sii_table(grp, level="neighbourhood", code=code,
+                        values=[f"{sex}_pwmean" for sex in sexes], population="population",
+                        seed=seed)
+        out.notes.extend(fit.notes)
+        for frame, into in ((fit.table, tables), (fit.groups, groups)):
+            if len(frame):
+                into.append(frame.assign(sex=frame["sex"].str.removesuffix("_pwmean")))
+    if tables:
+        t = pd.concat(tables, ignore_index=True)
+        t["method"] = (t["method"] + "; units: the system's neighbourhoods (population-weighted "
+                       "MSOA life expectancy, an approximation)")
+        out.tables["model_sii"] = t
+        out.tables["model_sii_groups"] = pd.concat(groups, ignore_index=True)
+    return out
+
+
 def area_sii(area: StudyArea, sexes: list[str], *, seed: int) -> dict[str, Any]:
     """SII per system and place of the area by the split-MSOA rule (`geo.england.sii_tables`)."""
     from healthgap.geo.england import sii_tables
@@ -342,7 +377,9 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
                                 "correction": corr}
     rows: list[dict[str, Any]] = []
     for level, cols in STAT_INDICATORS.items():
-        frame = getattr(area, level)
+        frame = getattr(area, level, None)
+        if frame is None:
+            continue
         for col in cols:
             if col not in frame.columns:
                 continue

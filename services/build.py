@@ -92,6 +92,10 @@ class BuildOptions:
         (1.5 km by default: the postcode-based centres of rural LSOAs fall between villages).
     facility_buffer_m
         Facilities this far outside the area are kept, so trips across the boundary count.
+    neighbourhoods
+        A CSV of LSOA to neighbourhood (``lsoa11cd,nbhd_cd,nbhd_nm``); without it, PCN
+        catchments when the data directory has the registrations and ePCN files, else
+        generated neighbourhoods.
     """
 
     area: str
@@ -110,6 +114,7 @@ class BuildOptions:
     synthetic: bool = False
     max_snap_m: float = 1500.0
     facility_buffer_m: float = 15_000.0
+    neighbourhoods: Path | None = None
 
     def validate(self) -> None:
         """Raise `ParameterError` naming the first option whose value is not allowed.
@@ -124,6 +129,7 @@ class BuildOptions:
         d = asdict(self)
         d["data_dir"] = str(self.data_dir)
         d["out_dir"] = str(self.out_dir)
+        d["neighbourhoods"] = None if self.neighbourhoods is None else str(self.neighbourhoods)
         return d
 
 
@@ -383,9 +389,9 @@ def _stage_layers(ctx: _Ctx) -> None:
     join_imd(ctx.area, imd, max_loss=o.max_loss)
     join_life_expectancy(ctx.area, le, max_loss=o.max_loss)
     roll_up(ctx.area)
-    ctx.england = england_comparators(imd, le, read_cached("read_population",
-                                                           ctx.data.path("population")),
-                                      ctx.hierarchy)
+    population = read_cached("read_population", ctx.data.path("population"))
+    ctx.england = england_comparators(imd, le, population, ctx.hierarchy)
+    _stage_neighbourhoods(ctx, imd, population)
     # England by the same method as the area (every English MSOA from all its LSOAs)
     ctx.national = national_frames(ctx.data)
     _stage_outcomes(ctx)
@@ -450,6 +456,66 @@ def _stage_outcomes(ctx: _Ctx) -> None:
     if area.ref.level != "england":
         parts.append(_england_gap(*_national_paths(ctx.data), seed=seed))
     ctx.tables["outcome_gap"] = pd.concat(parts, ignore_index=True)
+
+
+def choose_neighbourhoods(area: StudyArea, *, supplied: Path | None, registrations: Path | None,
+                          epcn: Path | None, seed: int) -> Any:
+    """Neighbourhoods from the best source available: supplied, PCN catchments, generated."""
+    from healthgap.geo.neighbourhoods import (
+        generate_neighbourhoods,
+        pcn_lookup,
+        validate_lookup,
+    )
+
+    if supplied is not None:
+        return validate_lookup(readers.read_neighbourhood_lookup(supplied), area,
+                               source="supplied", name=str(supplied))
+    if registrations is not None and epcn is not None:
+        reg, rep = readers.read_gp_registrations(registrations)
+        nb = pcn_lookup(reg, readers.read_epcn(epcn), area, name=str(registrations))
+        if rep.dropped:
+            nb.notes.append(f"{registrations}: {len(rep.dropped)} non-LSOA code(s) left out: "
+                            f"{', '.join(f'{k} ({v})' for k, v in list(rep.dropped.items())[:5])}")
+        return nb
+    return generate_neighbourhoods(area, seed=seed)
+
+
+def _stage_neighbourhoods(ctx: _Ctx, imd: pd.DataFrame, population: pd.Series) -> None:
+    """Attach the neighbourhood level (issue #14) and Core20 at every level."""
+    import re
+
+    from healthgap.geo.core20 import add_core20, england_core20
+    from healthgap.geo.neighbourhoods import attach_neighbourhoods
+
+    assert ctx.area is not None
+    o = ctx.options
+    reg, epcn = ctx.data.optional("gp_registrations"), ctx.data.optional("epcn")
+    nb = choose_neighbourhoods(ctx.area, supplied=o.neighbourhoods, registrations=reg,
+                               epcn=epcn, seed=o.seed)
+    for key, p in (("neighbourhoods", o.neighbourhoods), ("gp_registrations", reg),
+                   ("epcn", epcn)):
+        if p is not None and (key == "neighbourhoods" or nb.source == "pcn"):
+            ctx.inputs[key] = Path(p)
+    attach_neighbourhoods(ctx.area, nb)
+    add_core20(ctx.area)
+    ctx.tables["neighbourhood_exceptions"] = nb.exceptions
+    if nb.shares is not None:
+        ctx.tables["neighbourhood_pcn_shares"] = nb.shares
+    year = re.search(r"mid-?(\d{4})", ctx.data.path("population").name)
+    eng = england_core20(imd, population)
+    ctx.england.update({"core20_share": eng["core20_share"]})
+    system = ctx.area.system
+    ctx.results["neighbourhoods"] = {
+        "source": nb.source, "parameters": nb.parameters,
+        "count": int(len(ctx.area.neighbourhood)) if ctx.area.neighbourhood is not None else 0,
+        "exceptions": int(len(nb.exceptions))}
+    ctx.results["core20"] = {
+        "definition": "LSOAs in national IMD 2019 deciles 1-2",
+        "population_year": year.group(1) if year else "unknown",
+        "population_file": ctx.data.path("population").name,
+        "area_core20_pop": float(system["core20_pop"].sum()),
+        "area_core20_share": float(system["core20_pop"].sum() / system["population"].sum()),
+        "england_core20_share": eng["core20_share"]}
 
 
 def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
@@ -625,6 +691,8 @@ def _stage_write(ctx: _Ctx) -> None:
         "counts": {"lsoa_in_area": int(len(inside)),
                    "lsoa_ring": int((~area.lsoa["in_area"]).sum()),
                    "msoa_in_area": int(area.msoa["in_area"].sum()),
+                   "neighbourhoods": int(len(area.neighbourhood))
+                   if area.neighbourhood is not None else 0,
                    "places": int(len(area.place)), "systems": int(len(area.system)),
                    "lsoa_with_imd": int(inside["imd_score"].notna().sum()),
                    "msoa_le_male": int(area.msoa.loc[area.msoa["in_area"], "le_male"]

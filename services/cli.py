@@ -77,7 +77,11 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
                                                   "lose.")] = 0.0,
           access: Annotated[bool, typer.Option(help="Build access/environment layers.")] = True,
           models: Annotated[bool, typer.Option(help="Fit the life-expectancy models.")] = True,
-          maps: Annotated[bool, typer.Option(help="Write the HTML atlas.")] = True) -> None:
+          maps: Annotated[bool, typer.Option(help="Write the HTML atlas.")] = True,
+          neighbourhoods: Annotated[Path | None, typer.Option(
+              "--neighbourhoods", help="CSV of lsoa11cd,nbhd_cd,nbhd_nm (e.g. from `healthgap "
+              "neighbourhoods`); default: PCN catchments if their files are in --data, else "
+              "generated.")] = None) -> None:
     """Build an area's layers, statistics, models and atlas into one GeoPackage.
 
     Every option, the data folder, the output folder and the area are checked before any
@@ -93,7 +97,7 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
     options = BuildOptions(area=area, data_dir=data, out_dir=out_dir or Path("out"), ring=ring,
                            weights=weights, permutations=perms, seed=seed,
                            correction=correction, max_loss=max_loss, access=access,
-                           models=models, maps=maps)
+                           models=models, maps=maps, neighbourhoods=neighbourhoods)
     options.validate()
     if out_dir is not None:
         check_output_dir(out_dir)
@@ -394,6 +398,8 @@ def headline(store: Annotated[Path, typer.Option("--store", help="A build direct
     methods = man.get("results", {}).get("england", {}).get("methods")
     if methods:
         out.print(f"[dim]{escape(methods)}[/dim]")
+    st = BuildStore(store)
+    _headline_core20(st, st.layers(), man)
 
 
 @app.command()
@@ -458,6 +464,102 @@ def whatif(store: Annotated[Path, typer.Option("--store", help="A build director
     console.print(table)
     if write:
         console.print(f"wrote {', '.join(result.written)} into {store}")
+
+
+def _headline_core20(st: object, layers: dict[str, str | None], man: dict[str, object]) -> None:
+    """Core20 per level and the neighbourhoods furthest behind (issue #14)."""
+    from healthgap.services.store import BuildStore
+
+    assert isinstance(st, BuildStore)
+    results = man.get("results", {})
+    core = results.get("core20", {}) if isinstance(results, dict) else {}
+    table = Table(title="Core20: residents of England's 20% most deprived LSOAs "
+                        f"(population {core.get('population_year', '?')}; England share "
+                        f"{core.get('england_core20_share', float('nan')):.1%})")
+    for c in ("level", "code", "name", "people", "Core20", "share",
+              "male LE Core20 / other (approx.)"):
+        table.add_column(c, overflow="fold")
+    for level, code, name in (("system", "icb22cd", "icb22nm"), ("place", "lad22cd", "lad22nm"),
+                              ("neighbourhood", "nbhd_cd", "nbhd_nm")):
+        if level not in layers:
+            continue
+        frame = st.read_layer(level)
+        if "core20_pop" not in frame.columns:
+            continue
+        if level == "neighbourhood":
+            frame = frame.sort_values("core20_share", ascending=False).head(10)
+        for _, r in frame.iterrows():
+            le = (f"{r.get('le_male_core20_pwmean', float('nan')):.1f} / "
+                  f"{r.get('le_male_noncore20_pwmean', float('nan')):.1f}")
+            table.add_row(level, str(r[code]), str(r.get(name, "")), f"{r['population']:,.0f}",
+                          f"{r['core20_pop']:,.0f}", f"{r['core20_share']:.1%}", le)
+    out.print(table)
+    if "neighbourhood" in layers:
+        nb = st.read_layer("neighbourhood")
+        col = "le_male_pwmean"
+        if col in nb.columns and nb[col].notna().any():
+            low = nb.sort_values(col).head(5)
+            out.print("Neighbourhoods with the lowest male life expectancy (approx.): "
+                      + "; ".join(f"{r.nbhd_nm} {getattr(r, col):.1f}"
+                                  for r in low.itertuples()))
+
+
+@app.command("neighbourhoods")
+def neighbourhoods_command(
+        area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or local authority code "
+                                          "or name.")],
+        data: DataOpt = DEFAULT_DATA,
+        out_dir: Annotated[Path | None, typer.Option("--out", help="Output directory (default "
+                                                     "out/<area>/neighbourhoods).")] = None,
+        supplied: Annotated[Path | None, typer.Option(
+            "--neighbourhoods", help="Check this lookup instead of proposing one.")] = None,
+        seed: Annotated[int, typer.Option(help="Seed of the regionalisation.")] = 2019) -> None:
+    """Propose neighbourhoods of 30-50k people (or check a lookup) for a team to review.
+
+    Writes neighbourhoods.csv (the --neighbourhoods format of `healthgap build`) and
+    neighbourhoods.gpkg (layer `neighbourhood`, table `neighbourhood_exceptions`, and the LSOAs
+    with their nbhd_cd).
+    """
+    from healthgap.data.layout import DataDir
+    from healthgap.geo.layers import join_imd
+    from healthgap.geo.neighbourhoods import attach_neighbourhoods
+    from healthgap.services.build import (
+        choose_neighbourhoods,
+        load_area,
+        load_hierarchy,
+        read_cached,
+    )
+    from healthgap.services.store import BuildStore
+
+    d = DataDir(data)
+    h = load_hierarchy(d)
+    ref = h.resolve(area)
+    study = load_area(d, ref, h, ring=0)
+    join_imd(study, read_cached("read_imd", d.path("imd")))
+    nb = choose_neighbourhoods(study, supplied=supplied, registrations=d.optional(
+        "gp_registrations"), epcn=d.optional("epcn"), seed=seed)
+    attach_neighbourhoods(study, nb)
+    target = out_dir or Path("out") / ref.slug / "neighbourhoods"
+    target.mkdir(parents=True, exist_ok=True)
+    nb.to_csv_frame().to_csv(target / "neighbourhoods.csv", index=False)
+    gpkg = target / "neighbourhoods.gpkg"
+    gpkg.unlink(missing_ok=True)
+    store = BuildStore(gpkg)
+    assert study.neighbourhood is not None
+    store.write_layer("neighbourhood", study.neighbourhood)
+    store.write_layer("lsoa", study.inside[["lsoa11nm", "msoa11cd", "lad22cd", "nbhd_cd",
+                                            "population", "geometry"]])
+    store.write_layer("neighbourhood_exceptions", nb.exceptions)
+    pops = study.neighbourhood["population"]
+    out.print(f"{ref.name} ({ref.code}): {len(pops)} neighbourhoods ({nb.source}), "
+              f"{int(pops.min()):,}-{int(pops.max()):,} residents, {len(nb.exceptions)} "
+              "exception(s)")
+    for row in nb.exceptions.itertuples(index=False):
+        out.print(f"[dim]exception:[/dim] {row.nbhd_cd} {row.nbhd_nm}: {row.reason}")
+    for note in nb.notes:
+        out.print(f"[dim]note:[/dim] {note}")
+    out.print(f"lookup: [bold]{target / 'neighbourhoods.csv'}[/bold]  map layers: "
+              f"[bold]{gpkg}[/bold]")
 
 
 def _int(value: str, name: str) -> int:

@@ -143,3 +143,27 @@ def test_assembly_refuses_a_clashing_column_by_name():
     other = pd.DataFrame({"imd_score": [11.0, 20.0]}, index=lsoa.index)
     with pytest.raises(LayerClashError, match=r"raster x\.tif: column\(s\) imd_score already"):
         join_columns(lsoa, other, source="raster x.tif")
+
+
+def test_frimley_store_has_neighbourhoods_and_core20(frimley, shared_data):
+    """Issue #14: the stored Core20 population equals the raw-CSV sum over deciles 1-2."""
+    store = BuildStore(frimley.store.path)
+    layers = store.layers()
+    assert {"neighbourhood", "neighbourhood_exceptions"} <= set(layers)
+    icb = pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
+                      dtype=str)
+    codes = set(icb.loc[icb["icb22_code"] == "E54000034", "lsoa11_code"])
+    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
+    pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
+    raw = imd[imd["lsoa11cd"].isin(codes)].merge(pop, on="lsoa11cd")
+    expected = raw.loc[raw["imd_decile"].isin([1, 2]), "population_mid2017"].sum()
+    for level in ("system", "place", "neighbourhood"):
+        frame = store.read_layer(level)
+        assert {"core20_pop", "core20_share"} <= set(frame.columns)
+        assert frame["core20_pop"].sum() == pytest.approx(expected, abs=0.5), level
+    lsoa = store.read_layer("lsoa", columns=["lsoa11cd", "nbhd_cd", "core20", "in_area"])
+    assert lsoa.loc[lsoa["in_area"].astype(bool), "nbhd_cd"].notna().all()
+    man = store.read_manifest()
+    assert man["results"]["neighbourhoods"]["source"] == "generated"
+    assert man["results"]["core20"]["population_year"] == "2017"
+    assert 0.19 < man["results"]["core20"]["england_core20_share"] < 0.21
