@@ -40,14 +40,23 @@ from healthgap.geo.weights import WeightsResult, build_weights  # noqa: E402
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and of its finished child processes (joblib workers), in s.
+    """CPU time of this process and of its child processes (joblib workers), in s.
 
     Printed beside wall times: on a shared machine the wall time of either engine can be
-    stretched by other work, while CPU time says how much computing each one needed.
+    stretched by other work, while CPU time says how much computing each one needed. Live
+    children (joblib keeps its workers for reuse) are read with psutil; children that have
+    ended and been waited for with getrusage.
     """
     me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    live = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+        except psutil.Error:  # ended between listing and reading
+            continue
+        live += t.user + t.system
+    return me.ru_utime + me.ru_stime + ended.ru_utime + ended.ru_stime + live
 
 
 def peak_rss_mb() -> float:
