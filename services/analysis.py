@@ -262,7 +262,8 @@ def _neighbourhood_sii(area: StudyArea, sexes: list[str], seed: int) -> Outputs:
     from healthgap.geo.neighbourhoods import neighbourhood_sii_groups
 
     out = Outputs()
-    tables, groups = [], []
+    tables: list[pd.DataFrame] = []
+    groups: list[pd.DataFrame] = []
     for code, grp, _ in neighbourhood_sii_groups(area):
         fit = sii_table(grp, level="neighbourhood", code=code,
                         values=[f"{sex}_pwmean" for sex in sexes], population="population",
