@@ -769,6 +769,9 @@ def _gp_practices(rng: np.random.Generator, area: _Area, attrs: _LsoaAttrs) -> l
 
 _CLASS_RANK = {"residential": 1, "footway": 1, "tertiary": 2, "secondary": 3, "primary": 4}
 
+# lattice edges: (node a, node b) with a < b -> tags (and "_dir" of a one-way)
+_Edges = dict[tuple[tuple[int, int], tuple[int, int]], dict[str, str]]
+
 
 @dataclass
 class _Osm:
@@ -802,66 +805,11 @@ def _osm_network(rng: np.random.Generator, area: _Area, attrs: _LsoaAttrs) -> _O
     ra = 3_000.0 * area.scale / step
     rb = 1_750.0 * area.scale / step
 
-    town_nodes: set[tuple[int, int]] = set()
-    for (ci, cj), r in (((ia, ja), ra), ((ib, jb), rb)):
-        for i in range(int(ci - r), int(ci + r) + 1):
-            for j in range(int(cj - r), int(cj + r) + 1):
-                if (i - ci) ** 2 + (j - cj) ** 2 <= r * r and 0 <= i <= ni and 0 <= j <= nj:
-                    town_nodes.add((i, j))
+    town_nodes = _town_nodes(((ia, ja), ra), ((ib, jb), rb), ni, nj)
 
-    # edges keyed by (node a, node b) with a < b in lattice order; value = attributes + direction
-    edges: dict[tuple[tuple[int, int], tuple[int, int]], dict[str, str]] = {}
+    edges = _lattice_edges(rng, town_nodes, (ia, ja), (ib, jb), ni, nj, ra)
 
-    def claim(a: tuple[int, int], b: tuple[int, int], tags: dict[str, str]) -> None:
-        key = (a, b) if a < b else (b, a)
-        old = edges.get(key)
-        if old is None or _CLASS_RANK[tags["highway"]] > _CLASS_RANK[old["highway"]] or (
-                "oneway" in tags and old["highway"] == tags["highway"]):
-            t = dict(tags)
-            if "oneway" in t:
-                t["_dir"] = "+" if key == (a, b) else "-"
-            edges[key] = t
-
-    # residential streets in the towns, some dropped to look less regular
-    for i, j in sorted(town_nodes):
-        for di, dj in ((1, 0), (0, 1)):
-            nb = (i + di, j + dj)
-            if nb in town_nodes and rng.uniform() > 0.12:
-                claim((i, j), nb, {"highway": "residential"})
-    # the rural grid (every 2 km) and the main roads through the towns
-    for j in range(0, nj + 1, 8):
-        cls = "primary" if j == ja else ("secondary" if j == jb else "tertiary")
-        line = sorted({i for i in range(0, ni + 1, 4)} | {i for (i, jj) in town_nodes if jj == j})
-        for a, b in zip(line[:-1], line[1:], strict=True):
-            claim((a, j), (b, j), {"highway": cls})
-    for i in range(0, ni + 1, 8):
-        cls = "primary" if i == ia else ("secondary" if i == ib else "tertiary")
-        line = sorted({j for j in range(0, nj + 1, 4)} | {j for (ii, j) in town_nodes if ii == i})
-        for a, b in zip(line[:-1], line[1:], strict=True):
-            claim((i, a), (i, b), {"highway": cls})
-    # a one-way ring road 1 km around the centre of Demoton, clockwise
-    ring = {"highway": "secondary", "oneway": "yes", "name": "Demoton Ring Road (synthetic)",
-            "maxspeed": "30 mph"}
-    for k in range(-4, 4):
-        claim((ia + k, ja + 4), (ia + k + 1, ja + 4), ring)       # top, west -> east
-        claim((ia + 4, ja - k), (ia + 4, ja - k - 1), ring)       # east side, north -> south
-        claim((ia - k, ja - 4), (ia - k - 1, ja - 4), ring)       # bottom, east -> west
-        claim((ia - 4, ja + k), (ia - 4, ja + k + 1), ring)       # west side, south -> north
-    # footpaths across some blocks of Demoton
-    town_a_nodes = sorted(p for p in town_nodes if (p[0] - ia) ** 2 + (p[1] - ja) ** 2 <= ra**2)
-    for _ in range(30):
-        i, j = town_a_nodes[int(rng.integers(len(town_a_nodes)))]
-        if (i + 1, j + 1) in town_nodes:
-            claim((i, j), (i + 1, j + 1), {"highway": "footway"})
-
-    # lattice nodes with jitter
-    used = sorted({p for key in edges for p in key})
-    node_id: dict[tuple[int, int], int] = {}
-    nodes: dict[int, tuple[float, float]] = {}
-    for k, (i, j) in enumerate(used):
-        node_id[(i, j)] = k + 1
-        jit = rng.normal(0.0, 12.0, 2) if (i % 8 and j % 8) else np.zeros(2)
-        nodes[k + 1] = (x0 + i * step + float(jit[0]), y0 + j * step + float(jit[1]))
+    node_id, nodes = _jittered_nodes(rng, edges, x0, y0, step)
 
     ways = _lattice_ways(edges, node_id, rng)
 
@@ -871,6 +819,126 @@ def _osm_network(rng: np.random.Generator, area: _Area, attrs: _LsoaAttrs) -> _O
     xm = x0 + im * step
     next_id = len(nodes) + 1
     junctions = {j for j in (0, ja, jb, nj) if (im, j) in node_id}
+    next_id = _add_motorway(nodes, node_id, ways, (im, xm, y0, step), nj, junctions, next_id)
+
+    ways = _largest_component(ways)
+
+    # parks (closed ways with their own nodes), fast food and off-licences (tagged nodes)
+    node_tags: dict[int, dict[str, str]] = {}
+    next_id = _add_parks(rng, area, nodes, ways, next_id)
+    next_id = _add_outlets(rng, area, attrs, nodes, node_tags, next_id)
+
+    used_ids = {r for refs, _ in ways for r in refs} | set(node_tags)
+    nodes = {k: v for k, v in nodes.items() if k in used_ids}
+    xs = [v[0] for v in nodes.values()]
+    ys = [v[1] for v in nodes.values()]
+    return _Osm(origin=(x0, y0), nodes=nodes, node_tags=node_tags, ways=ways, motorway_x=xm,
+                primary_lines=(x0 + ia * step, y0 + ja * step),
+                secondary_lines=(x0 + ib * step, y0 + jb * step),
+                bbox=(min(xs), min(ys), max(xs), max(ys)))
+
+
+def _town_nodes(a: tuple[tuple[int, int], float], b: tuple[tuple[int, int], float], ni: int,
+                nj: int) -> set[tuple[int, int]]:
+    """Return the lattice nodes within the radius of either town centre."""
+    town_nodes: set[tuple[int, int]] = set()
+    for (ci, cj), r in (a, b):
+        for i in range(int(ci - r), int(ci + r) + 1):
+            for j in range(int(cj - r), int(cj + r) + 1):
+                if (i - ci) ** 2 + (j - cj) ** 2 <= r * r and 0 <= i <= ni and 0 <= j <= nj:
+                    town_nodes.add((i, j))
+    return town_nodes
+
+
+def _claim(edges: _Edges, a: tuple[int, int], b: tuple[int, int], tags: dict[str, str]) -> None:
+    """Put a lattice edge a-b in ``edges`` unless a higher road class already holds it."""
+    key = (a, b) if a < b else (b, a)
+    old = edges.get(key)
+    if old is None or _CLASS_RANK[tags["highway"]] > _CLASS_RANK[old["highway"]] or (
+            "oneway" in tags and old["highway"] == tags["highway"]):
+        t = dict(tags)
+        if "oneway" in t:
+            t["_dir"] = "+" if key == (a, b) else "-"
+        edges[key] = t
+
+
+def _lattice_edges(rng: np.random.Generator, town_nodes: set[tuple[int, int]],
+                   town_a: tuple[int, int], town_b: tuple[int, int], ni: int, nj: int,
+                   ra: float) -> _Edges:
+    """Return the road edges of the lattice: streets, grid, main roads, ring road, footpaths."""
+    ia, ja = town_a
+    # edges keyed by (node a, node b) with a < b in lattice order; value = attributes + direction
+    edges: _Edges = {}
+    _residential_streets(rng, edges, town_nodes)
+    _grid_roads(edges, town_nodes, town_a, town_b, ni, nj)
+    # a one-way ring road 1 km around the centre of Demoton, clockwise
+    ring = {"highway": "secondary", "oneway": "yes", "name": "Demoton Ring Road (synthetic)",
+            "maxspeed": "30 mph"}
+    for k in range(-4, 4):
+        _claim(edges, (ia + k, ja + 4), (ia + k + 1, ja + 4), ring)  # top, west -> east
+        _claim(edges, (ia + 4, ja - k), (ia + 4, ja - k - 1), ring)  # east side, north -> south
+        _claim(edges, (ia - k, ja - 4), (ia - k - 1, ja - 4), ring)  # bottom, east -> west
+        _claim(edges, (ia - 4, ja + k), (ia - 4, ja + k + 1), ring)  # west side, south -> north
+    # footpaths across some blocks of Demoton
+    town_a_nodes = sorted(p for p in town_nodes if (p[0] - ia) ** 2 + (p[1] - ja) ** 2 <= ra**2)
+    for _ in range(30):
+        i, j = town_a_nodes[int(rng.integers(len(town_a_nodes)))]
+        if (i + 1, j + 1) in town_nodes:
+            _claim(edges, (i, j), (i + 1, j + 1), {"highway": "footway"})
+    return edges
+
+
+def _residential_streets(rng: np.random.Generator, edges: _Edges,
+                         town_nodes: set[tuple[int, int]]) -> None:
+    """Add the residential streets in the towns, some dropped to look less regular."""
+    for i, j in sorted(town_nodes):
+        for di, dj in ((1, 0), (0, 1)):
+            nb = (i + di, j + dj)
+            if nb in town_nodes and rng.uniform() > 0.12:
+                _claim(edges, (i, j), nb, {"highway": "residential"})
+
+
+def _grid_roads(edges: _Edges, town_nodes: set[tuple[int, int]], town_a: tuple[int, int],
+                town_b: tuple[int, int], ni: int, nj: int) -> None:
+    """Add the rural grid (every 2 km) and the main roads through the towns."""
+    ia, ja = town_a
+    ib, jb = town_b
+    for j in range(0, nj + 1, 8):
+        cls = "primary" if j == ja else ("secondary" if j == jb else "tertiary")
+        line = sorted({i for i in range(0, ni + 1, 4)} | {i for (i, jj) in town_nodes if jj == j})
+        for a, b in zip(line[:-1], line[1:], strict=True):
+            _claim(edges, (a, j), (b, j), {"highway": cls})
+    for i in range(0, ni + 1, 8):
+        cls = "primary" if i == ia else ("secondary" if i == ib else "tertiary")
+        line = sorted({j for j in range(0, nj + 1, 4)} | {j for (ii, j) in town_nodes if ii == i})
+        for a, b in zip(line[:-1], line[1:], strict=True):
+            _claim(edges, (i, a), (i, b), {"highway": cls})
+
+
+def _jittered_nodes(
+    rng: np.random.Generator, edges: _Edges, x0: float, y0: float, step: float
+) -> tuple[dict[tuple[int, int], int], dict[int, tuple[float, float]]]:
+    """Return the ids of the lattice nodes the edges use and their BNG positions with jitter."""
+    used = sorted({p for key in edges for p in key})
+    node_id: dict[tuple[int, int], int] = {}
+    nodes: dict[int, tuple[float, float]] = {}
+    for k, (i, j) in enumerate(used):
+        node_id[(i, j)] = k + 1
+        jit = rng.normal(0.0, 12.0, 2) if (i % 8 and j % 8) else np.zeros(2)
+        nodes[k + 1] = (x0 + i * step + float(jit[0]), y0 + j * step + float(jit[1]))
+    return node_id, nodes
+
+
+def _add_motorway(nodes: dict[int, tuple[float, float]], node_id: dict[tuple[int, int], int],
+                  ways: list[tuple[list[int], dict[str, str]]],
+                  place: tuple[int, float, float, float], nj: int, junctions: set[int],
+                  next_id: int) -> int:
+    """Add the two motorway carriageways; return the next free node id.
+
+    Two one-way carriageways 5 km west of Demoton, joined at the junctions with the main roads
+    and at both ends.
+    """
+    im, xm, y0, step = place
     for direction, dx in (("north", 15.0), ("south", -15.0)):
         js = list(range(0, nj + 1, 4))
         if direction == "south":
@@ -886,11 +954,12 @@ def _osm_network(rng: np.random.Generator, area: _Area, attrs: _LsoaAttrs) -> _O
         ways.append((refs, {"highway": "motorway", "oneway": "yes", "ref": "M99",
                             "name": f"Demo Motorway {direction}bound (synthetic)",
                             "maxspeed": "70 mph", "lanes": "3"}))
+    return next_id
 
-    ways = _largest_component(ways)
 
-    # parks (closed ways with their own nodes), fast food and off-licences (tagged nodes)
-    node_tags: dict[int, dict[str, str]] = {}
+def _add_parks(rng: np.random.Generator, area: _Area, nodes: dict[int, tuple[float, float]],
+               ways: list[tuple[list[int], dict[str, str]]], next_id: int) -> int:
+    """Add parks as closed ways with their own nodes; return the next free node id."""
     parks = [(area.town_a, 2_600.0, 8), (area.town_b, 1_500.0, 4), (_CENTRE, 9_000.0, 3)]
     n_park = 0
     for centre, spread, count in parks:
@@ -906,6 +975,13 @@ def _osm_network(rng: np.random.Generator, area: _Area, attrs: _LsoaAttrs) -> _O
             n_park += 1
             ways.append((ring_ids + [ring_ids[0]],
                          {"leisure": "park", "name": f"Synthetic Park {n_park}"}))
+    return next_id
+
+
+def _add_outlets(rng: np.random.Generator, area: _Area, attrs: _LsoaAttrs,
+                 nodes: dict[int, tuple[float, float]], node_tags: dict[int, dict[str, str]],
+                 next_id: int) -> int:
+    """Add fast-food outlets and off-licences as tagged nodes; return the next free node id."""
     weight = attrs.pop2017 * np.exp(0.6 * attrs.z) * (0.3 + attrs.urban)
     weight = weight / weight.sum()
     for kind, count in (("fast_food", max(10, area.n // 7)), ("alcohol", max(5, area.n // 14))):
@@ -917,15 +993,7 @@ def _osm_network(rng: np.random.Generator, area: _Area, attrs: _LsoaAttrs) -> _O
                                   if kind == "fast_food" else
                                   {"shop": "alcohol", "name": f"Demo Off Licence {k + 1}"})
             next_id += 1
-
-    used_ids = {r for refs, _ in ways for r in refs} | set(node_tags)
-    nodes = {k: v for k, v in nodes.items() if k in used_ids}
-    xs = [v[0] for v in nodes.values()]
-    ys = [v[1] for v in nodes.values()]
-    return _Osm(origin=(x0, y0), nodes=nodes, node_tags=node_tags, ways=ways, motorway_x=xm,
-                primary_lines=(x0 + ia * step, y0 + ja * step),
-                secondary_lines=(x0 + ib * step, y0 + jb * step),
-                bbox=(min(xs), min(ys), max(xs), max(ys)))
+    return next_id
 
 
 def _lattice_ways(edges: dict[tuple[tuple[int, int], tuple[int, int]], dict[str, str]],

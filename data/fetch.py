@@ -225,6 +225,28 @@ class FetchReport:
 # --------------------------------------------------------------------------------------------
 
 
+def _field_problems(e: dict[str, Any], where: str) -> list[str]:
+    """Return the problems with the checksums, URLs and path of one ``sources.yml`` entry."""
+    problems: list[str] = []
+    for key in ("sha256", "mirror_sha256"):
+        v = e.get(key)
+        if v is not None and not (isinstance(v, str) and _SHA.match(v)):
+            problems.append(f"{where}: {key} must be 64 lower-case hex digits or null, "
+                            f"got {v!r}")
+    for key in ("url", "api", "page"):
+        v = e.get(key)
+        if v is not None and urlparse(str(v)).scheme not in ("http", "https"):
+            problems.append(f"{where}: {key} must be an http(s) URL or null, got {v!r}")
+    rel = PurePosixPath(str(e["path"]))
+    if rel.is_absolute() or ".." in rel.parts:
+        problems.append(f"{where}: path must be relative without '..', got {e['path']!r}")
+    if e.get("same_file") and e.get("url") is None:
+        problems.append(f"{where}: same_file is true but url is null")
+    if e.get("sha256") is not None and e.get("url") is None:
+        problems.append(f"{where}: sha256 is given but url is null")
+    return problems
+
+
 def load_sources(path: str | Path | None = None) -> list[Source]:
     """Read and check ``sources.yml``.
 
@@ -271,22 +293,7 @@ def load_sources(path: str | Path | None = None) -> list[Source]:
         if sid in seen:
             problems.append(f"{where}: duplicate id")
         seen.add(str(sid))
-        for key in ("sha256", "mirror_sha256"):
-            v = e.get(key)
-            if v is not None and not (isinstance(v, str) and _SHA.match(v)):
-                problems.append(f"{where}: {key} must be 64 lower-case hex digits or null, "
-                                f"got {v!r}")
-        for key in ("url", "api", "page"):
-            v = e.get(key)
-            if v is not None and urlparse(str(v)).scheme not in ("http", "https"):
-                problems.append(f"{where}: {key} must be an http(s) URL or null, got {v!r}")
-        rel = PurePosixPath(str(e["path"]))
-        if rel.is_absolute() or ".." in rel.parts:
-            problems.append(f"{where}: path must be relative without '..', got {e['path']!r}")
-        if e.get("same_file") and e.get("url") is None:
-            problems.append(f"{where}: same_file is true but url is null")
-        if e.get("sha256") is not None and e.get("url") is None:
-            problems.append(f"{where}: sha256 is given but url is null")
+        problems.extend(_field_problems(e, where))
         origin = e.get("origin") or ()
         if isinstance(origin, str):
             origin = (origin,)

@@ -187,8 +187,9 @@ def _self_draw_events(draws: np.ndarray, card: np.ndarray) -> tuple[np.ndarray, 
     return ptr, rows
 
 
+# kept whole: a flat jitted prange loop is faster than one split into helper calls
 @njit(parallel=True, cache=True)
-def _conditional_kernel(  # pragma: no cover - numba
+def _conditional_kernel(  # noqa: C901  # pragma: no cover - numba
     indptr: np.ndarray,
     weights: np.ndarray,
     equal: np.ndarray,

@@ -97,6 +97,60 @@ class OsmFeatures:
     skipped: pd.DataFrame
 
 
+def _node_outlets(obj: Any) -> list[tuple[str, str, int, str, float, float]]:
+    """Outlet rows (lon/lat) for one OSM node."""
+    tags = {t.k: t.v for t in obj.tags}
+    rows = []
+    for kind, (k, v) in OUTLET_TAGS.items():
+        if tags.get(k) == v and obj.location.valid():
+            rows.append(
+                (
+                    kind,
+                    "node",
+                    obj.id,
+                    tags.get("name", ""),
+                    obj.location.lon,
+                    obj.location.lat,
+                )
+            )
+    return rows
+
+
+def _read_area(
+    obj: Any,
+    wkb: Any,
+    to_bng: Transformer,
+    green: list[tuple[int, str, Any]],
+    water: list[tuple[int, Any]],
+    outlets: list[tuple[str, str, int, str, float, float]],
+    skipped: list[tuple[str, int, str]],
+) -> None:
+    """Append one OSM area to the green, water, outlet or skipped rows (BNG)."""
+    tags = {t.k: t.v for t in obj.tags}
+    is_green = _matches(tags, GREEN_TAGS)
+    is_water = _matches(tags, WATER_TAGS)
+    kinds = [kind for kind, (k, v) in OUTLET_TAGS.items() if tags.get(k) == v]
+    if not (is_green or is_water or kinds):
+        return
+    osm_type = "way" if obj.from_way() else "relation"
+    try:
+        geom = shapely.from_wkb(wkb.create_multipolygon(obj))
+    except RuntimeError as exc:
+        skipped.append((osm_type, obj.orig_id(), str(exc)))
+        return
+    geom = shapely.transform(geom, lambda xy: np.column_stack(to_bng.transform(xy[:, 0], xy[:, 1])))
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    if is_water:
+        water.append((obj.orig_id(), geom))
+    elif is_green:
+        tag = next(f"{k}={tags[k]}" for k in GREEN_TAGS if tags.get(k) in GREEN_TAGS[k])
+        green.append((obj.orig_id(), tag, geom))
+    for kind in kinds:
+        pt = geom.representative_point()
+        outlets.append((kind, osm_type, obj.orig_id(), tags.get("name", ""), pt.x, pt.y))
+
+
 def read_osm_features(osm_path: str | Path, *, coverage: Any = None) -> OsmFeatures:
     """Read green space, water and outlets from a local OSM file.
 
@@ -126,45 +180,9 @@ def read_osm_features(osm_path: str | Path, *, coverage: Any = None) -> OsmFeatu
     )
     for obj in processor:
         if isinstance(obj, osmium.osm.Node):
-            tags = {t.k: t.v for t in obj.tags}
-            for kind, (k, v) in OUTLET_TAGS.items():
-                if tags.get(k) == v and obj.location.valid():
-                    outlets.append(
-                        (
-                            kind,
-                            "node",
-                            obj.id,
-                            tags.get("name", ""),
-                            obj.location.lon,
-                            obj.location.lat,
-                        )
-                    )
+            outlets.extend(_node_outlets(obj))
         elif isinstance(obj, osmium.osm.Area):
-            tags = {t.k: t.v for t in obj.tags}
-            is_green = _matches(tags, GREEN_TAGS)
-            is_water = _matches(tags, WATER_TAGS)
-            kinds = [kind for kind, (k, v) in OUTLET_TAGS.items() if tags.get(k) == v]
-            if not (is_green or is_water or kinds):
-                continue
-            osm_type = "way" if obj.from_way() else "relation"
-            try:
-                geom = shapely.from_wkb(wkb.create_multipolygon(obj))
-            except RuntimeError as exc:
-                skipped.append((osm_type, obj.orig_id(), str(exc)))
-                continue
-            geom = shapely.transform(
-                geom, lambda xy: np.column_stack(to_bng.transform(xy[:, 0], xy[:, 1]))
-            )
-            if not geom.is_valid:
-                geom = shapely.make_valid(geom)
-            if is_water:
-                water.append((obj.orig_id(), geom))
-            elif is_green:
-                tag = next(f"{k}={tags[k]}" for k in GREEN_TAGS if tags.get(k) in GREEN_TAGS[k])
-                green.append((obj.orig_id(), tag, geom))
-            for kind in kinds:
-                pt = geom.representative_point()
-                outlets.append((kind, osm_type, obj.orig_id(), tags.get("name", ""), pt.x, pt.y))
+            _read_area(obj, wkb, to_bng, green, water, outlets, skipped)
     # node outlets are lon/lat; area outlets are already BNG: convert the nodes
     out = pd.DataFrame(outlets, columns=["kind", "osm_type", "osm_id", "name", "x", "y"])
     is_node = out["osm_type"].eq("node").to_numpy()

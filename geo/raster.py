@@ -63,6 +63,54 @@ def _open(path: str | Path, label: str) -> rasterio.DatasetReader:
         raise InputError(f"{label} raster {p} cannot be read: {exc}") from None
 
 
+def _check_zone_args(
+    zones: gpd.GeoDataFrame, stats: Sequence[str], max_cells_in_memory: int
+) -> None:
+    """Validate the zones, statistics and memory bound of :func:`zonal_stats`."""
+    if not isinstance(zones, gpd.GeoDataFrame):
+        raise InputError(f"zones: expected GeoDataFrame, got {type(zones).__name__}")
+    if zones.crs is None or not zones.crs.equals(BNG):
+        raise CRSError(f"zones must be in {BNG}, got {zones.crs}")
+    if not zones.index.is_unique:
+        raise DuplicateCodeError("zones: index codes repeat")
+    bad = [s for s in stats if s not in STATS]
+    if bad or not stats:
+        raise ParameterError(f"stats must be a non-empty subset of {STATS}, got {list(stats)}")
+    if int(max_cells_in_memory) < 1:
+        raise ParameterError(f"max_cells_in_memory must be >= 1, got {max_cells_in_memory!r}")
+    empty = zones.geometry.isna() | zones.geometry.is_empty
+    if empty.any():
+        raise InputError(f"zones: empty or missing geometry for {list(zones.index[empty][:10])}")
+
+
+def _check_rasters(
+    ds: rasterio.DatasetReader,
+    wds: rasterio.DatasetReader | None,
+    raster: str | Path,
+    weights: str | Path | None,
+    band: int,
+) -> CRS:
+    """Validate the value (and weights) raster of :func:`zonal_stats`; return the raster CRS."""
+    if not 1 <= band <= ds.count:
+        raise ParameterError(f"band must be in 1..{ds.count} for {raster}, got {band}")
+    if ds.crs is None:
+        raise CRSError(f"{raster}: raster has no CRS")
+    if abs(ds.transform.b) > 0 or abs(ds.transform.d) > 0:
+        raise InputError(f"{raster}: rotated rasters are not supported")
+    rcrs = CRS.from_user_input(ds.crs.to_wkt())
+    if wds is not None:
+        if wds.crs is None or not CRS.from_user_input(wds.crs.to_wkt()).equals(rcrs):
+            raise CRSError(f"weights {weights}: CRS {wds.crs} differs from the raster's {ds.crs}")
+        if not (np.allclose(wds.res, ds.res, rtol=1e-6) and _aligned(wds.transform, ds.transform)):
+            raise InputError(
+                f"weights {weights}: grid (res {wds.res}, origin "
+                f"{wds.transform.c, wds.transform.f}) does not match the raster's (res "
+                f"{ds.res}, origin {ds.transform.c, ds.transform.f}); "
+                "resample the population onto the value grid first"
+            )
+    return rcrs
+
+
 def zonal_stats(
     raster: str | Path,
     zones: gpd.GeoDataFrame,
@@ -102,45 +150,12 @@ def zonal_stats(
     from exactextract import exact_extract
     from exactextract.raster import RasterioRasterSource
 
-    if not isinstance(zones, gpd.GeoDataFrame):
-        raise InputError(f"zones: expected GeoDataFrame, got {type(zones).__name__}")
-    if zones.crs is None or not zones.crs.equals(BNG):
-        raise CRSError(f"zones must be in {BNG}, got {zones.crs}")
-    if not zones.index.is_unique:
-        raise DuplicateCodeError("zones: index codes repeat")
-    bad = [s for s in stats if s not in STATS]
-    if bad or not stats:
-        raise ParameterError(f"stats must be a non-empty subset of {STATS}, got {list(stats)}")
-    if int(max_cells_in_memory) < 1:
-        raise ParameterError(f"max_cells_in_memory must be >= 1, got {max_cells_in_memory!r}")
-    empty = zones.geometry.isna() | zones.geometry.is_empty
-    if empty.any():
-        raise InputError(f"zones: empty or missing geometry for {list(zones.index[empty][:10])}")
+    _check_zone_args(zones, stats, max_cells_in_memory)
 
     ds = _open(raster, "value")
     wds = _open(weights, "weights") if weights is not None else None
     try:
-        if not 1 <= band <= ds.count:
-            raise ParameterError(f"band must be in 1..{ds.count} for {raster}, got {band}")
-        if ds.crs is None:
-            raise CRSError(f"{raster}: raster has no CRS")
-        if abs(ds.transform.b) > 0 or abs(ds.transform.d) > 0:
-            raise InputError(f"{raster}: rotated rasters are not supported")
-        rcrs = CRS.from_user_input(ds.crs.to_wkt())
-        if wds is not None:
-            if wds.crs is None or not CRS.from_user_input(wds.crs.to_wkt()).equals(rcrs):
-                raise CRSError(
-                    f"weights {weights}: CRS {wds.crs} differs from the raster's {ds.crs}"
-                )
-            if not (
-                np.allclose(wds.res, ds.res, rtol=1e-6) and _aligned(wds.transform, ds.transform)
-            ):
-                raise InputError(
-                    f"weights {weights}: grid (res {wds.res}, origin "
-                    f"{wds.transform.c, wds.transform.f}) does not match the raster's (res "
-                    f"{ds.res}, origin {ds.transform.c, ds.transform.f}); "
-                    "resample the population onto the value grid first"
-                )
+        rcrs = _check_rasters(ds, wds, raster, weights, band)
         geoms = zones.geometry
         if not rcrs.equals(CRS.from_user_input(BNG)):
             geoms = geoms.segmentize(50.0).to_crs(rcrs)

@@ -161,6 +161,28 @@ def classify(
     if len(y) == 0:
         raise InputError(f"column {column!r}: every value is missing; nothing to map")
     lowered = column.lower()
+    resolved, note = _resolve_scheme(y, scheme, k, bins, rank_total, lowered)
+    if resolved == "categories":
+        return _classify_categories(
+            y, y_all, present, lowered, note, decimals, category_labels, column
+        )
+    edges, note = _class_edges(y, resolved, k, bins, rank_total, note, column)
+    index = np.full(len(y_all), -1, dtype=np.int64)
+    index[present] = np.searchsorted(np.asarray(edges), y, side="left")
+    counts = np.bincount(index[present], minlength=len(edges)).tolist()
+    labels = _range_labels(y, resolved, edges, decimals)
+    return Classification(resolved, index, labels, counts, edges, None, note)
+
+
+def _resolve_scheme(
+    y: np.ndarray,
+    scheme: str,
+    k: int,
+    bins: Sequence[float] | None,
+    rank_total: int | None,
+    lowered: str,
+) -> tuple[str, str]:
+    """Return the scheme :func:`classify` uses and its note (empty if not yet decided)."""
     note = ""
     if bins is not None:
         resolved = "user"
@@ -190,32 +212,55 @@ def classify(
         else:
             resolved = "quantiles"
             note = f"Quantiles ({k} classes with about the same number of areas each)."
+    return resolved, note
 
-    if resolved == "categories":
-        if "decile" in lowered and _is_whole(y) and y.min() >= 1 and y.max() <= 10:
-            cats = [float(v) for v in range(1, 11)]
-        elif "quintile" in lowered and _is_whole(y) and y.min() >= 1 and y.max() <= 5:
-            cats = [float(v) for v in range(1, 6)]
+
+def _classify_categories(
+    y: np.ndarray,
+    y_all: np.ndarray,
+    present: np.ndarray,
+    lowered: str,
+    note: str,
+    decimals: int,
+    category_labels: Mapping[float, str] | None,
+    column: str,
+) -> Classification:
+    """Classify with one class per value (the ``"categories"`` scheme)."""
+    if "decile" in lowered and _is_whole(y) and y.min() >= 1 and y.max() <= 10:
+        cats = [float(v) for v in range(1, 11)]
+    elif "quintile" in lowered and _is_whole(y) and y.min() >= 1 and y.max() <= 5:
+        cats = [float(v) for v in range(1, 6)]
+    else:
+        cats = sorted(float(v) for v in np.unique(y))
+    if len(cats) > 12:
+        raise ParameterError(
+            f"scheme: 'categories' needs at most 12 distinct values, column {column!r} has "
+            f"{len(cats)}"
+        )
+    lookup = {c: i for i, c in enumerate(cats)}
+    index = np.full(len(y_all), -1, dtype=np.int64)
+    index[present] = [lookup[float(v)] for v in y]
+    labels = []
+    for c in cats:
+        if category_labels is not None and c in category_labels:
+            labels.append(category_labels[c])
         else:
-            cats = sorted(float(v) for v in np.unique(y))
-        if len(cats) > 12:
-            raise ParameterError(
-                f"scheme: 'categories' needs at most 12 distinct values, column {column!r} has "
-                f"{len(cats)}"
-            )
-        lookup = {c: i for i, c in enumerate(cats)}
-        index = np.full(len(y_all), -1, dtype=np.int64)
-        index[present] = [lookup[float(v)] for v in y]
-        labels = []
-        for c in cats:
-            if category_labels is not None and c in category_labels:
-                labels.append(category_labels[c])
-            else:
-                labels.append(fmt(c, 0 if float(c).is_integer() else decimals))
-        counts = np.bincount(index[present], minlength=len(cats)).tolist()
-        return Classification("categories", index, labels, counts, None, cats,
-                              note or "One class per value.")
+            labels.append(fmt(c, 0 if float(c).is_integer() else decimals))
+    counts = np.bincount(index[present], minlength=len(cats)).tolist()
+    return Classification("categories", index, labels, counts, None, cats,
+                          note or "One class per value.")
 
+
+def _class_edges(
+    y: np.ndarray,
+    resolved: str,
+    k: int,
+    bins: Sequence[float] | None,
+    rank_total: int | None,
+    note: str,
+    column: str,
+) -> tuple[list[float], str]:
+    """Return the upper class bounds of a range scheme and the final note."""
     if resolved == "user":
         edges = [float(b) for b in (bins or [])]
         if not edges or sorted(edges) != edges or len(set(edges)) != len(edges):
@@ -248,10 +293,13 @@ def classify(
                 "equal_interval": f"Equal intervals ({k} classes).",
             }[resolved]
         note = (note + " " + extra).strip()
+    return edges, note
 
-    index = np.full(len(y_all), -1, dtype=np.int64)
-    index[present] = np.searchsorted(np.asarray(edges), y, side="left")
-    counts = np.bincount(index[present], minlength=len(edges)).tolist()
+
+def _range_labels(
+    y: np.ndarray, resolved: str, edges: Sequence[float], decimals: int
+) -> list[str]:
+    """Return the legend label of each range class."""
     labels = []
     lower = float(y.min()) if resolved != "rank_deciles" else 1.0
     label_decimals = 0 if resolved == "rank_deciles" else _distinct_decimals(lower, edges,
@@ -263,7 +311,7 @@ def classify(
             labels.append(f"Decile {i + 1} (ranks {lo_rank:,}–{int(np.floor(upper)):,})")
         else:
             labels.append(f"{fmt(lo, label_decimals)} – {fmt(upper, label_decimals)}")
-    return Classification(resolved, index, labels, counts, edges, None, note)
+    return labels
 
 
 def _distinct_decimals(lower: float, edges: Sequence[float], decimals: int) -> int:

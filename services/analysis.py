@@ -59,38 +59,15 @@ def msoa_determinants(area: StudyArea) -> list[str]:
     return [c for cols in DETERMINANTS.values() for c in cols if c in area.msoa.columns]
 
 
-def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs:
-    """Fit the life-expectancy models for an area at MSOA level.
-
-    Health cliffs and headline gradients, SII/RII and the decile gap per level, Theil/MLD
-    decomposition, Shapley R² of the determinant groups, OLS with spatial diagnostics, spatial lag
-    and error models, GWR, the semivariogram and correlogram, and LE against travel time.
-    """
+def _cliffs_and_headline(out: Outputs, msoa: gpd.GeoDataFrame, inside: gpd.GeoDataFrame,
+                         sexes: list[str], seed: int) -> None:
+    """Add the health cliffs across MSOA borders and the headline gradients to ``out``."""
     from healthgap.geo.cliffs import BorderDifferences
-    from healthgap.geo.correlogram import MoranCorrelogram
-    from healthgap.geo.inequality import ShapleyR2, TheilDecomposition
-    from healthgap.geo.regression import (
-        LocalRegression,
-        OLSDiagnostics,
-        SpatialErrorModel,
-        SpatialLagModel,
-    )
     from healthgap.geo.transect import headline_gradients
-    from healthgap.geo.travel_time import TravelTimeFit
-    from healthgap.geo.variogram import Semivariogram
     from healthgap.geo.weights import build_weights
-
-    out = Outputs()
-    msoa = area.msoa
-    msoa_determinants(area)
-    msoa = area.msoa
-    inside = msoa[msoa["in_area"]]
-    sexes = [s for s in SEXES if s in msoa.columns and msoa[s].notna().sum() >= PLAN.min_values]
-    big = PLAN.is_big(len(inside))
 
     # health cliffs: the difference across every shared border (in years) against noise
     cliffs = []
-    headline: dict[str, Any] = {}
     for sex in sexes:
         have = msoa[msoa[sex].notna() & msoa["imd_score"].notna()]
         w = build_weights(have, kind="queen")
@@ -110,9 +87,14 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     if sexes and len(have_all) >= PLAN.min_values:
         w_in = build_weights(have_all, kind="queen")
         hl = headline_gradients(have_all, w_in.graph, values=tuple(sexes))
-        headline = hl.to_dict()
         out.tables["model_headline"] = hl.table().reset_index()
-        out.results["headline"] = headline
+        out.results["headline"] = hl.to_dict()
+
+
+def _inequality(out: Outputs, area: StudyArea, inside: gpd.GeoDataFrame, sexes: list[str],
+                seed: int) -> None:
+    """Add SII/RII, the quantile gap and the Theil decomposition per level to ``out``."""
+    from healthgap.geo.inequality import TheilDecomposition
 
     # inequality per level: SII, PHE RII and the quantile gap (thresholds in geo.inequality), by
     # the split-MSOA rule so an area's figures do not depend on how it was built
@@ -142,6 +124,11 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
             out.append("model_theil", th.components_, sex=sex)
             out.results[f"theil_{sex}"] = th.to_dict()
 
+
+def _shapley(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str]) -> None:
+    """Add the Shapley R² of the determinant groups to ``out``."""
+    from healthgap.geo.inequality import ShapleyR2
+
     # determinants: Shapley R² by group, beside the County Health Rankings split
     groups = {g: [c for c in cols if c in inside.columns] for g, cols in DETERMINANTS.items()}
     groups = {g: cols for g, cols in groups.items() if cols}
@@ -161,49 +148,22 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     if shap_rows:
         out.tables["model_shapley"] = pd.concat(shap_rows, ignore_index=True)
 
+
+def _regression(out: Outputs, area: StudyArea, inside: gpd.GeoDataFrame, sexes: list[str],
+                seed: int, weights: str, big: bool) -> None:
+    """Add OLS, spatial lag and error models and GWR to ``out`` (GWR joins ``area.msoa``)."""
     # spatial regression
     x = PLAN.regressors_present(inside.columns)
-    coef_rows, diag_rows = [], []
+    coef_rows: list[pd.DataFrame] = []
+    diag_rows: list[dict[str, Any]] = []
     for sex in sexes[:1] if big else sexes:
         frame = inside.dropna(subset=[sex, *x])
         if not PLAN.enough_rows(len(frame), len(x)):
             continue
-        w = build_weights(frame, kind=weights if weights in ("queen", "rook") else "queen")
-        models: list[tuple[str, Any]] = [
-            ("ols", OLSDiagnostics(y=sex, x=x).fit(frame, w.graph)),
-            ("lag", SpatialLagModel(y=sex, x=x, method="LU" if big else "full",
-                                    seed=seed).fit(frame, w.graph)),
-            ("error", SpatialErrorModel(y=sex, x=x, method="LU" if big else "full")
-             .fit(frame, w.graph)),
-        ]
-        for name, m in models:
-            c = m.coefficients_.copy()
-            c.insert(0, "model", name)
-            c.insert(0, "sex", sex.replace("le_", ""))
-            coef_rows.append(c.reset_index().rename(columns={"index": "term"}))
-            d = {"sex": sex.replace("le_", ""), "model": name, "n": len(frame),
-                 "log_likelihood": getattr(m, "log_likelihood_", np.nan),
-                 "aic": getattr(m, "aic_", np.nan)}
-            if name == "lag":
-                d["rho"] = m.rho_
-            if name == "error":
-                d["lambda"] = m.lambda_
-            diag_rows.append(d)
-            out.results[f"regression_{name}_{sex}"] = m.to_dict()
-        ols = models[0][1]
-        out.append("model_ols_diagnostics", ols.diagnostics_, sex=sex)
-        lag = models[1][1]
-        if getattr(lag, "impacts_", None) is not None:
-            out.append("model_impacts", lag.impacts_, sex=sex)
+        _fit_regressions(out, frame, sex, x, seed=seed, weights=weights, big=big,
+                         coef_rows=coef_rows, diag_rows=diag_rows)
         if not big and len(frame) >= PLAN.min_gwr:
-            try:
-                gwr = LocalRegression(y=sex, x=x).fit(frame)
-            except Exception as exc:  # a singular local fit is reported, not fatal
-                out.notes.append(f"GWR for {sex} not fitted: {exc}")
-            else:
-                local = gwr.local_.add_prefix(f"gwr_{sex.replace('le_', '')}_")
-                area.msoa = area.msoa.join(local)
-                out.results[f"gwr_{sex}"] = gwr.to_dict()
+            _fit_gwr(out, area, frame, sex, x)
     if big:
         out.notes.append(f"{len(inside)} MSOAs: GWR left out and the spatial models use the "
                          "sparse LU log-determinant (large-n settings)")
@@ -211,45 +171,123 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
         out.tables["model_regression"] = pd.concat(coef_rows, ignore_index=True)
         out.tables["model_fit"] = pd.DataFrame(diag_rows)
 
-    # distance: semivariogram, correlogram, LE against travel time / distance to a GP
+
+def _fit_regressions(out: Outputs, frame: gpd.GeoDataFrame, sex: str, x: list[str], *,
+                     seed: int, weights: str, big: bool, coef_rows: list[pd.DataFrame],
+                     diag_rows: list[dict[str, Any]]) -> None:
+    """Fit OLS, spatial lag and error models of ``sex``; add their rows and results."""
+    from healthgap.geo.regression import OLSDiagnostics, SpatialErrorModel, SpatialLagModel
+    from healthgap.geo.weights import build_weights
+
+    w = build_weights(frame, kind=weights if weights in ("queen", "rook") else "queen")
+    models: list[tuple[str, Any]] = [
+        ("ols", OLSDiagnostics(y=sex, x=x).fit(frame, w.graph)),
+        ("lag", SpatialLagModel(y=sex, x=x, method="LU" if big else "full",
+                                seed=seed).fit(frame, w.graph)),
+        ("error", SpatialErrorModel(y=sex, x=x, method="LU" if big else "full")
+         .fit(frame, w.graph)),
+    ]
+    for name, m in models:
+        c = m.coefficients_.copy()
+        c.insert(0, "model", name)
+        c.insert(0, "sex", sex.replace("le_", ""))
+        coef_rows.append(c.reset_index().rename(columns={"index": "term"}))
+        d = {"sex": sex.replace("le_", ""), "model": name, "n": len(frame),
+             "log_likelihood": getattr(m, "log_likelihood_", np.nan),
+             "aic": getattr(m, "aic_", np.nan)}
+        if name == "lag":
+            d["rho"] = m.rho_
+        if name == "error":
+            d["lambda"] = m.lambda_
+        diag_rows.append(d)
+        out.results[f"regression_{name}_{sex}"] = m.to_dict()
+    ols = models[0][1]
+    out.append("model_ols_diagnostics", ols.diagnostics_, sex=sex)
+    lag = models[1][1]
+    if getattr(lag, "impacts_", None) is not None:
+        out.append("model_impacts", lag.impacts_, sex=sex)
+
+
+def _fit_gwr(out: Outputs, area: StudyArea, frame: gpd.GeoDataFrame, sex: str,
+             x: list[str]) -> None:
+    """Fit GWR of ``sex``, joining its local estimates to ``area.msoa``; a failure is a note."""
+    from healthgap.geo.regression import LocalRegression
+
+    try:
+        gwr = LocalRegression(y=sex, x=x).fit(frame)
+    except Exception as exc:  # a singular local fit is reported, not fatal
+        out.notes.append(f"GWR for {sex} not fitted: {exc}")
+    else:
+        local = gwr.local_.add_prefix(f"gwr_{sex.replace('le_', '')}_")
+        area.msoa = area.msoa.join(local)
+        out.results[f"gwr_{sex}"] = gwr.to_dict()
+
+
+def _distance_models(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str],
+                    seed: int) -> None:
+    """Add the semivariogram, correlogram and LE against travel time to ``out``."""
+    from healthgap.geo.correlogram import MoranCorrelogram
+    from healthgap.geo.travel_time import TravelTimeFit
+    from healthgap.geo.variogram import Semivariogram
+
+    vrows, crows, drows = [], [], []
+    for sex in sexes:
+        frame = inside.dropna(subset=[sex])
+        if len(frame) < PLAN.min_distance_models:
+            continue
+        sv = Semivariogram(value=sex).fit(frame)
+        b = sv.bins_.copy()
+        b.insert(0, "sex", sex.replace("le_", ""))
+        vrows.append(b.reset_index(drop=True))
+        out.results[f"semivariogram_{sex}"] = sv.to_dict()
+        mc = MoranCorrelogram(value=sex, permutations=99, seed=seed).fit(frame)
+        t = mc.table_.copy()
+        t.insert(0, "sex", sex.replace("le_", ""))
+        crows.append(t.reset_index(drop=True))
+        tcol = next((c for c in ("gp_time_min", "gp_road_distance_km")
+                     if c in frame.columns), None)
+        if tcol is not None:
+            f2 = frame.dropna(subset=[tcol])
+            try:
+                df = TravelTimeFit(time=tcol, value=sex, seed=seed).fit(f2)
+            except Exception as exc:  # a form that cannot be fitted is reported
+                out.notes.append(f"decay fit of {sex} on {tcol} failed: {exc}")
+            else:
+                t = df.table_.copy()
+                t.insert(0, "time", tcol)
+                t.insert(0, "sex", sex.replace("le_", ""))
+                drows.append(t.reset_index())
+                out.results[f"decay_{sex}"] = df.to_dict()
+    if vrows:
+        out.tables["model_semivariogram"] = pd.concat(vrows, ignore_index=True)
+    if crows:
+        out.tables["model_correlogram"] = pd.concat(crows, ignore_index=True)
+    if drows:
+        out.tables["model_decay"] = pd.concat(drows, ignore_index=True)
+
+
+def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs:
+    """Fit the life-expectancy models for an area at MSOA level.
+
+    Health cliffs and headline gradients, SII/RII and the decile gap per level, Theil/MLD
+    decomposition, Shapley R² of the determinant groups, OLS with spatial diagnostics, spatial lag
+    and error models, GWR, the semivariogram and correlogram, and LE against travel time.
+    """
+    out = Outputs()
+    msoa = area.msoa
+    msoa_determinants(area)
+    msoa = area.msoa
+    inside = msoa[msoa["in_area"]]
+    sexes = [s for s in SEXES if s in msoa.columns and msoa[s].notna().sum() >= PLAN.min_values]
+    big = PLAN.is_big(len(inside))
+
+    _cliffs_and_headline(out, msoa, inside, sexes, seed)
+    _inequality(out, area, inside, sexes, seed)
+    _shapley(out, inside, sexes)
+    _regression(out, area, inside, sexes, seed, weights, big)
     if not big:
-        vrows, crows, drows = [], [], []
-        for sex in sexes:
-            frame = inside.dropna(subset=[sex])
-            if len(frame) < PLAN.min_distance_models:
-                continue
-            sv = Semivariogram(value=sex).fit(frame)
-            b = sv.bins_.copy()
-            b.insert(0, "sex", sex.replace("le_", ""))
-            vrows.append(b.reset_index(drop=True))
-            out.results[f"semivariogram_{sex}"] = sv.to_dict()
-            mc = MoranCorrelogram(value=sex, permutations=99, seed=seed).fit(frame)
-            t = mc.table_.copy()
-            t.insert(0, "sex", sex.replace("le_", ""))
-            crows.append(t.reset_index(drop=True))
-            tcol = next((c for c in ("gp_time_min", "gp_road_distance_km")
-                         if c in frame.columns), None)
-            if tcol is not None:
-                f2 = frame.dropna(subset=[tcol])
-                try:
-                    df = TravelTimeFit(time=tcol, value=sex, seed=seed).fit(f2)
-                except Exception as exc:  # a form that cannot be fitted is reported
-                    out.notes.append(f"decay fit of {sex} on {tcol} failed: {exc}")
-                else:
-                    t = df.table_.copy()
-                    t.insert(0, "time", tcol)
-                    t.insert(0, "sex", sex.replace("le_", ""))
-                    drows.append(t.reset_index())
-                    out.results[f"decay_{sex}"] = df.to_dict()
-        if vrows:
-            out.tables["model_semivariogram"] = pd.concat(vrows, ignore_index=True)
-        if crows:
-            out.tables["model_correlogram"] = pd.concat(crows, ignore_index=True)
-        if drows:
-            out.tables["model_decay"] = pd.concat(drows, ignore_index=True)
+        _distance_models(out, inside, sexes, seed)
     return out
-
-
 
 
 def _neighbourhood_sii(area: StudyArea, sexes: list[str], seed: int) -> Outputs:
@@ -262,7 +300,8 @@ def _neighbourhood_sii(area: StudyArea, sexes: list[str], seed: int) -> Outputs:
     from healthgap.geo.neighbourhoods import neighbourhood_sii_groups
 
     out = Outputs()
-    tables, groups = [], []
+    tables: list[pd.DataFrame] = []
+    groups: list[pd.DataFrame] = []
     for code, grp, _ in neighbourhood_sii_groups(area):
         fit = sii_table(grp, level="neighbourhood", code=code,
                         values=[f"{sex}_pwmean" for sex in sexes], population="population",

@@ -467,8 +467,8 @@ def test_osm_features_present(demo: Path) -> None:
     # the extract covers every LSOA plus a 5 km margin
     from pyproj import Transformer
 
-    lat = np.array([float(n.get("lat")) for n in root.findall("node")])
-    lon = np.array([float(n.get("lon")) for n in root.findall("node")])
+    lat = np.array([float(n.get("lat", "nan")) for n in root.findall("node")])
+    lon = np.array([float(n.get("lon", "nan")) for n in root.findall("node")])
     x, y = Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True).transform(lon, lat)
     minx, miny, maxx, maxy = _lsoa(demo).to_crs(27700).total_bounds
     assert x.min() <= minx - 4_000 and x.max() >= maxx + 4_000

@@ -61,7 +61,7 @@ def _copy(baseline: Path, where: Path) -> Path:
 
 def _wait_paused(proc: subprocess.Popen[str], point: str) -> None:
     assert proc.stderr is not None
-    seen = []
+    seen: list[str] = []
     while True:
         line = proc.stderr.readline()
         if not line and proc.poll() is not None:

@@ -77,48 +77,48 @@ def list_areas(request: Request, catalog: CatalogDep) -> list[BuildPublic]:
     return [_build_public(request, b) for _, b in sorted(catalog.builds().items())]
 
 
-def _family(request: Request, layers: LayerCache, build: Build, level: str, code: str
-            ) -> tuple[str, bool, float | None, list[AreaRef], list[AreaRef]]:
-    """Return (name, in_area, population, parents, children) of ``code`` in ``build``."""
-    lsoa = _frame(layers, build, "lsoa")
-    if lsoa is None:
-        raise UnknownAreaError(f"build {build.code} has no lsoa layer")
-    col, name_col = LEVELS[level]
-    parents: list[AreaRef] = []
-    children: list[AreaRef] = []
-    population = None
-    if level == "lsoa":
-        rows = lsoa.loc[[code]]
-    else:
-        rows = lsoa[lsoa[col] == code]
-    inside = _inside(rows)
-    if level in ("sicb", "icb", "lad"):
-        rows = rows[inside]
-    if rows.empty:
-        raise UnknownAreaError(f"area {code!r} is not in build {build.code}")
-    first = rows.iloc[0]
-    name = first[name_col] if name_col in rows.columns else None
+def _own_name(layers: LayerCache, build: Build, level: str, code: str, name_col: str,
+              name: Any) -> Any:
+    """Return ``name``, or if missing the name ``level``'s own layer gives ``code``."""
     if name is None or pd.isna(name):
         own = _frame(layers, build, level)
         if own is not None and code in own.index and name_col in own.columns:
             name = own.at[code, name_col]
+    return name
+
+
+def _parents(request: Request, layers: LayerCache, build: Build, level: str,
+             rows: pd.DataFrame) -> list[AreaRef]:
+    """Return the areas above ``level`` that hold the LSOA ``rows``."""
+    parents: list[AreaRef] = []
     for parent in _ORDER[_ORDER.index(level) + 1:]:
         pc, pn = LEVELS[parent]
         if pc in rows.columns:
             codes = rows[pc].dropna().unique()
             for c in codes:
                 pname = rows.loc[rows[pc] == c, pn].iloc[0] if pn in rows.columns else None
-                if pname is None or pd.isna(pname):
-                    own = _frame(layers, build, parent)
-                    if own is not None and c in own.index and pn in own.columns:
-                        pname = own.at[c, pn]
+                pname = _own_name(layers, build, parent, c, pn, pname)
                 parents.append(_ref(request, parent, str(c), pname))
+    return parents
+
+
+def _population(layers: LayerCache, build: Build, level: str, code: str,
+                rows: pd.DataFrame) -> float | None:
+    """Return the population of ``code`` from its own layer or summed over its LSOA ``rows``."""
+    population = None
     own = _frame(layers, build, level)
     if own is not None and code in own.index and "population" in own.columns:
         value = own.at[code, "population"]
         population = None if pd.isna(value) else float(value)
     elif level in ("lsoa", "sicb") and "population" in rows.columns:
         population = float(rows["population"].sum())
+    return population
+
+
+def _children(request: Request, layers: LayerCache, build: Build, level: str, code: str,
+              rows: pd.DataFrame) -> list[AreaRef]:
+    """Return the areas one level below ``code``."""
+    children: list[AreaRef] = []
     if level == "icb":
         place = _frame(layers, build, "lad")
         if place is not None:
@@ -137,6 +137,31 @@ def _family(request: Request, layers: LayerCache, build: Build, level: str, code
         kids = rows.sort_index()
         children = [_ref(request, "lsoa", str(c), n)
                     for c, n in kids.get("lsoa11nm", pd.Series(index=kids.index)).items()]
+    return children
+
+
+def _family(request: Request, layers: LayerCache, build: Build, level: str, code: str
+            ) -> tuple[str, bool, float | None, list[AreaRef], list[AreaRef]]:
+    """Return (name, in_area, population, parents, children) of ``code`` in ``build``."""
+    lsoa = _frame(layers, build, "lsoa")
+    if lsoa is None:
+        raise UnknownAreaError(f"build {build.code} has no lsoa layer")
+    col, name_col = LEVELS[level]
+    if level == "lsoa":
+        rows = lsoa.loc[[code]]
+    else:
+        rows = lsoa[lsoa[col] == code]
+    inside = _inside(rows)
+    if level in ("sicb", "icb", "lad"):
+        rows = rows[inside]
+    if rows.empty:
+        raise UnknownAreaError(f"area {code!r} is not in build {build.code}")
+    first = rows.iloc[0]
+    name = first[name_col] if name_col in rows.columns else None
+    name = _own_name(layers, build, level, code, name_col, name)
+    parents = _parents(request, layers, build, level, rows)
+    population = _population(layers, build, level, code, rows)
+    children = _children(request, layers, build, level, code, rows)
     return ("" if name is None or pd.isna(name) else str(name), bool(inside.any()), population,
             parents, children)
 
