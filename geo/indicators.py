@@ -14,7 +14,7 @@ To add indicators, append :class:`Indicator` entries to a block of your own at t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 IMD_SOURCE = "English Indices of Deprivation 2019, MHCLG (OGL v3)"
 LE_SOURCE = "OHID Local Health, life expectancy at birth 2015-19 (OGL v3)"
@@ -253,6 +253,7 @@ def describe(column: str) -> Indicator:
 # Local Health standardised mortality ratios (SMR) and emergency admission ratios (SAR) by MSOA,
 # England = 100; place and system values are population-weighted means of MSOA ratios.
 
+OUTCOME_PERIOD = "released with life expectancy 2015-19 (pooled years not stated per ratio)"
 OUTCOME_SOURCE = ("OHID Local Health, MSOA standardised ratios (England = 100), the release of "
                   "the 2015-19 life-expectancy file; pooled years as published (OGL v3); no "
                   "confidence intervals in this copy")
@@ -279,13 +280,15 @@ _OUTCOME_LABELS = {
 
 def _outcome_entries() -> None:
     for name, label in _OUTCOME_LABELS.items():
-        register(Indicator(name, label, "ratio (England = 100)", OUTCOME_SOURCE, True))
+        register(Indicator(name, label, "ratio, England = 100", OUTCOME_SOURCE, True,
+                           period=OUTCOME_PERIOD))
         register(Indicator(f"{name}_pwmean", f"{label}, population-weighted mean of MSOAs",
-                           "ratio (England = 100; approximate)", OUTCOME_SOURCE, True))
+                           "ratio, England = 100; approximate", OUTCOME_SOURCE, True,
+                           period=OUTCOME_PERIOD))
     register(Indicator("population_in_area", "Population inside the area (split MSOAs)",
-                       "people", POP_SOURCE, None))
+                       "people", POP_SOURCE, None, period="mid-2017"))
     register(Indicator("share_in_area", "Share of the MSOA's population inside the area",
-                       "share (0-1)", POP_SOURCE, None))
+                       "share, 0-1", POP_SOURCE, None, period="mid-2017"))
 
 
 _outcome_entries()
@@ -297,6 +300,7 @@ _outcome_entries()
 
 WHATIF_SOURCE = ("healthgap what-if scenario: travel times routed on OpenStreetMap (ODbL) roads "
                  "to NHS ODS practices (OGL v3), before and after the scenario's changes")
+WHATIF_PERIOD = "the scenario, on the build's data (GP practices as listed, roads as mapped)"
 WHATIF_KINDS = {"gp": "GP practice", "hospital": "hospital"}
 WHATIF_THRESHOLDS_MIN = (10, 15, 20, 30)
 
@@ -317,7 +321,7 @@ def _whatif_catalogue() -> list[Indicator]:
                                        "count", WHATIF_SOURCE, False))
         items.append(Indicator(f"{kind}_time_min_change",
                                f"Change in time to the nearest {noun}",
-                               "minutes (positive = further)", WHATIF_SOURCE, True))
+                               "minutes; positive = further", WHATIF_SOURCE, True))
         items.append(Indicator(f"{kind}_e2sfca_per_1000_change",
                                f"Change in {noun} access (E2SFCA)",
                                "supply per 1,000 residents", WHATIF_SOURCE, False))
@@ -335,7 +339,7 @@ def _whatif_catalogue() -> list[Indicator]:
 
 
 for _item in _whatif_catalogue():
-    INDICATORS.setdefault(_item.name, _item)
+    INDICATORS.setdefault(_item.name, replace(_item, period=WHATIF_PERIOD))
 
 
 def is_catalogued(column: str) -> bool:
@@ -358,7 +362,7 @@ for _ind in (
               "people", CORE20_SOURCE, None),
     Indicator("n_lsoa", "LSOAs", "count", "ONS lookups", None),
 ):
-    register(_ind)
+    register(replace(_ind, period="IMD 2019; population mid-2017"))
 for _sex in ("male", "female"):
     for _ind in (
         Indicator(f"le_{_sex}_core20_pwmean",
@@ -371,4 +375,4 @@ for _sex in ("male", "female"):
                   f"Gap in {_sex} life expectancy, non-Core20 minus Core20 (approximation)",
                   "years", LE_SOURCE, True),
     ):
-        register(_ind)
+        register(replace(_ind, period="2015-19; IMD 2019"))

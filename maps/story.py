@@ -113,7 +113,8 @@ def le_range(s: StoryInputs) -> str:
             f"({_esc(lo_code)}) to {number(f'{col}_max', v.max(), 1, 'years', source=src)} in "
             f"{_esc(hi_name)} ({_esc(hi_code)}): a range of "
             f"{number(f'{col}_range', v.max() - v.min(), 1, 'years', source=src)} across "
-            f"{number(f'{col}_n', len(v), 0, source=src)} neighbourhoods (MSOAs)."
+            f"{number(f'{col}_n', len(v), 0, source=src)} MSOAs (small areas of about 7,500 "
+            "people)."
         )
     if not parts:
         return _missing("Life-expectancy range")
@@ -151,12 +152,17 @@ def inequality(s: StoryInputs) -> str:
             n = int(r["quantiles"]) if "quantiles" in sii.columns and pd.notna(
                 r["quantiles"]) else 10
             part = "tenths" if n == 10 else "fifths" if n == 5 else f"{n} groups"
+            if {"gap_lo", "gap_hi"} <= set(sii.columns) and pd.notna(r["gap_lo"]):
+                interval = (f"95% interval "
+                            f"{number(f'gap_{sex}_lo', r['gap_lo'], 1, source=src)} to "
+                            f"{number(f'gap_{sex}_hi', r['gap_hi'], 1, source=src)}")
+            else:
+                interval = "no interval is given for this gap"
             gaps.append(
                 f"{sex.capitalize()} life expectancy is "
                 f"{number(f'gap_{sex}', r['gap'], 1, 'years', source=src)} lower in the most "
-                f"deprived {part[:-1] if part.endswith('s') else part} of neighbourhoods than in "
-                f"the least deprived (deprivation {part} by population; no interval is given "
-                "for this gap)."
+                f"deprived {part[:-1] if part.endswith('s') else part} of MSOAs than in "
+                f"the least deprived (deprivation {part} by population; {interval})."
             )
         text = (f"The slope index of inequality in {sex} life expectancy is "
                 f"{number(f'sii_{sex}', r['sii'], 1, 'years', source=src)}")
@@ -220,7 +226,7 @@ def core20(s: StoryInputs) -> str:
     src = "layer:system"
     text = (f"{number('core20_pop', r['core20_pop'], 0, source=src)} people, "
             f"{number('core20_share', 100 * r['core20_share'], 1, '%', source=src)} of the "
-            f"{_esc(s.level_word)}'s population, live in Core20 neighbourhoods (the most "
+            f"{_esc(s.level_word)}'s population, live in Core20 LSOAs (the most "
             "deprived fifth of England by IMD 2019)")
     if "core20_share" in s.england:
         eng = number("core20_share_england", 100 * s.england["core20_share"], 1, "%",
@@ -264,7 +270,7 @@ def places_chart(s: StoryInputs) -> str:
            "are in the table below.")
     return (f'<figure><div role="img" aria-label="{_esc(alt)}">{svg}</div>'
             f"<figcaption>Places ranked by life expectancy (population-weighted mean of their "
-            f"neighbourhoods). {_esc(alt)}</figcaption></figure>"
+            f"MSOAs). {_esc(alt)}</figcaption></figure>"
             f"<table><thead><tr><th>Place</th>{head}</tr></thead><tbody>{rows}</tbody></table>")
 
 
@@ -286,7 +292,33 @@ def lowest(s: StoryInputs, n: int = 5) -> str:
         items.append(f"<li>{sex.capitalize()}: {listed}.</li>")
     if not items:
         return _missing("Neighbourhoods with the lowest life expectancy")
-    return (f"<p>The {n} neighbourhoods (MSOAs) with the lowest life expectancy:</p>"
+    return (f"<p>The {n} MSOAs (small areas of about 7,500 people) with the lowest life "
+            "expectancy:</p>"
+            f"<ul>{''.join(items)}</ul>" + _lowest_neighbourhoods(s, n))
+
+
+def _lowest_neighbourhoods(s: StoryInputs, n: int) -> str:
+    """Return the neighbourhoods (30-50k people) with the lowest life expectancy, if built."""
+    nb = s.neighbourhood
+    if nb is None or not len(nb):
+        return ""
+    nb = _inside(nb)
+    items = []
+    for sex in SEXES:
+        col = f"le_{sex}_pwmean"
+        if col not in nb.columns or nb[col].notna().sum() == 0:
+            continue
+        worst = nb[col].dropna().sort_values(kind="stable").head(n)
+        names = nb["nbhd_nm"] if "nbhd_nm" in nb.columns else pd.Series(dtype=object)
+        listed = "; ".join(
+            f"{_esc(names.get(code, code))} "
+            f"{number(f'lowest_nbhd_{sex}_{code}', v, 1, 'years', source='layer:neighbourhood')}"
+            for code, v in worst.items())
+        items.append(f"<li>{sex.capitalize()}: {listed}.</li>")
+    if not items:
+        return ""
+    return (f"<p>The {min(n, len(nb))} neighbourhoods (30-50k people) with the lowest life "
+            "expectancy (population-weighted mean of their MSOAs, an approximation):</p>"
             f"<ul>{''.join(items)}</ul>")
 
 
@@ -305,8 +337,8 @@ def versus_england(s: StoryInputs) -> str:
         if ci is None:
             out.append(f"England's {sex} life expectancy is {eng} (a population-weighted mean "
                        "of MSOAs). The source gives no confidence interval for the "
-                       "neighbourhood figures in this build, so no neighbourhood is called "
-                       "better or worse than England.")
+                       "MSOA figures in this build, so no MSOA is called better or worse than "
+                       "England.")
             continue
         lo, hi = msoa[ci[0]], msoa[ci[1]]
         has = lo.notna() & hi.notna()
@@ -316,7 +348,7 @@ def versus_england(s: StoryInputs) -> str:
         src = "layer:msoa"
         out.append(
             f"Against England's {sex} life expectancy of {eng}, "
-            f"{number(f'{col}_worse', worse, 0, source=src)} neighbourhoods are significantly "
+            f"{number(f'{col}_worse', worse, 0, source=src)} MSOAs are significantly "
             f"worse (95% interval wholly below), {number(f'{col}_better', better, 0, source=src)}"
             f" significantly better and {number(f'{col}_similar', similar, 0, source=src)} "
             "similar."
@@ -331,7 +363,7 @@ def caveats(s: StoryInputs) -> str:
     fixed = [
         "These are area averages: they describe places, not the people in them.",
         "Life expectancy is published for MSOAs (about 7,500 residents); small-area figures "
-        "move from year to year, so single neighbourhoods should not be over-read.",
+        "move from year to year, so single MSOAs should not be over-read.",
     ]
     notes = [_sentence(n) for n in s.notes if str(n).strip()]
     items = "".join(f"<li>{_esc(t)}</li>" for t in [*fixed, *notes])

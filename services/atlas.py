@@ -121,7 +121,7 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
     atlas_manifest["inputs"] = [{"name": k, **v} for k, v in manifest.get("inputs", {}).items()]
     title = f"healthgap atlas: {area.ref.name}"
     word = LEVEL_WORDS.get(area.ref.level, "area")
-    intro = (f"{area.ref.name} ({word}): {len(area.inside)} neighbourhoods (LSOAs) in "
+    intro = (f"{area.ref.name} ({word}): {len(area.inside)} LSOAs in "
              f"{int(area.msoa['in_area'].sum())} MSOAs, {len(area.place)} place(s). Life "
              "expectancy is published by MSOA; deprivation by LSOA.")
     story = StoryInputs(

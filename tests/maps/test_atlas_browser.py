@@ -30,9 +30,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def demo_build(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("demo-atlas")
-    generate_demo(root / "data", seed=2019)
-    build(BuildOptions(area=DEMO_ICB, data_dir=root / "data", out_dir=root, synthetic=True,
+    base = tmp_path_factory.mktemp("demo-atlas")
+    generate_demo(base / "data", seed=2019)
+    root = base / "build"  # a build replaces its folder whole: not the folder holding the data
+    build(BuildOptions(area=DEMO_ICB, data_dir=base / "data", out_dir=root, synthetic=True,
                        maps=True))
     return root
 

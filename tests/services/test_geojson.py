@@ -56,7 +56,8 @@ def _rings(obj):
 def test_feature_files_match_a_fresh_render_and_gdal_reads_them(build_dir, lsoa, tmp_path):
     folder = build_dir / FEATURES_DIR
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        f"{n}.geojson{s}" for n in ("lsoa", "msoa", "place", "system") for s in ("", ".gz"))
+        f"{n}.geojson{s}" for n in ("lsoa", "msoa", "neighbourhood", "place", "system")
+        for s in ("", ".gz"))
     pre = FeatureFile.read(build_dir, "lsoa")
     assert pre is not None and pre.count == 503
     assert gzip.decompress(pre.gzipped) == pre.body == feature_bytes(lsoa, "lsoa")
