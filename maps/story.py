@@ -274,52 +274,42 @@ def places_chart(s: StoryInputs) -> str:
             f"<table><thead><tr><th>Place</th>{head}</tr></thead><tbody>{rows}</tbody></table>")
 
 
-def lowest(s: StoryInputs, n: int = 5) -> str:
-    """Return the paragraph: the neighbourhoods with the lowest life expectancy, named."""
-    msoa = _inside(s.msoa)
+def _lowest_items(frame: pd.DataFrame, n: int, *, column: str, name_col: str, level: str,
+                  key: str, with_code: bool) -> list[str]:
+    """Return one list item per sex naming the ``n`` areas of ``frame`` with the lowest value."""
     items = []
     for sex in SEXES:
-        col = f"le_{sex}"
-        if col not in msoa.columns or msoa[col].notna().sum() == 0:
+        col = column.format(sex=sex)
+        if col not in frame.columns or frame[col].notna().sum() == 0:
             continue
-        worst = msoa[col].dropna().sort_values(kind="stable").head(n)
-        names = msoa["msoa11nm"] if "msoa11nm" in msoa.columns else pd.Series(dtype=object)
+        worst = frame[col].dropna().sort_values(kind="stable").head(n)
+        names = frame[name_col] if name_col in frame.columns else pd.Series(dtype=object)
         listed = "; ".join(
-            f"{_esc(names.get(code, code))} ({_esc(code)}) "
-            f"{number(f'lowest_{sex}_{code}', v, 1, 'years', source='layer:msoa')}"
-            for code, v in worst.items()
-        )
-        items.append(f"<li>{sex.capitalize()}: {listed}.</li>")
-    if not items:
-        return _missing("Neighbourhoods with the lowest life expectancy")
-    return (f"<p>The {n} MSOAs (small areas of about 7,500 people) with the lowest life "
-            "expectancy:</p>"
-            f"<ul>{''.join(items)}</ul>" + _lowest_neighbourhoods(s, n))
-
-
-def _lowest_neighbourhoods(s: StoryInputs, n: int) -> str:
-    """Return the neighbourhoods (30-50k people) with the lowest life expectancy, if built."""
-    nb = s.neighbourhood
-    if nb is None or not len(nb):
-        return ""
-    nb = _inside(nb)
-    items = []
-    for sex in SEXES:
-        col = f"le_{sex}_pwmean"
-        if col not in nb.columns or nb[col].notna().sum() == 0:
-            continue
-        worst = nb[col].dropna().sort_values(kind="stable").head(n)
-        names = nb["nbhd_nm"] if "nbhd_nm" in nb.columns else pd.Series(dtype=object)
-        listed = "; ".join(
-            f"{_esc(names.get(code, code))} "
-            f"{number(f'lowest_nbhd_{sex}_{code}', v, 1, 'years', source='layer:neighbourhood')}"
+            f"{_esc(names.get(code, code))}" + (f" ({_esc(code)})" if with_code else "") + " "
+            + number(f"{key}_{sex}_{code}", v, 1, "years", source=f"layer:{level}")
             for code, v in worst.items())
         items.append(f"<li>{sex.capitalize()}: {listed}.</li>")
+    return items
+
+
+def lowest(s: StoryInputs, n: int = 5) -> str:
+    """Return the paragraph: the MSOAs and neighbourhoods with the lowest life expectancy."""
+    items = _lowest_items(_inside(s.msoa), n, column="le_{sex}", name_col="msoa11nm",
+                          level="msoa", key="lowest", with_code=True)
     if not items:
-        return ""
-    return (f"<p>The {min(n, len(nb))} neighbourhoods (30-50k people) with the lowest life "
-            "expectancy (population-weighted mean of their MSOAs, an approximation):</p>"
-            f"<ul>{''.join(items)}</ul>")
+        return _missing("Neighbourhoods with the lowest life expectancy")
+    text = (f"<p>The {n} MSOAs (small areas of about 7,500 people) with the lowest life "
+            f"expectancy:</p><ul>{''.join(items)}</ul>")
+    nb = s.neighbourhood
+    if nb is not None and len(nb):
+        nb = _inside(nb)
+        nb_items = _lowest_items(nb, n, column="le_{sex}_pwmean", name_col="nbhd_nm",
+                                 level="neighbourhood", key="lowest_nbhd", with_code=False)
+        if nb_items:
+            text += (f"<p>The {min(n, len(nb))} neighbourhoods (30-50k people) with the lowest "
+                     "life expectancy (population-weighted mean of their MSOAs, an "
+                     f"approximation):</p><ul>{''.join(nb_items)}</ul>")
+    return text
 
 
 def versus_england(s: StoryInputs) -> str:

@@ -415,6 +415,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
     local_kw: dict[str, Any] = {"permutations": permutations, "seed": seed, "alpha": alpha,
                                 "correction": corr}
     rows: list[dict[str, Any]] = []
+    graphs: dict[tuple[str, tuple[str, ...]], tuple[Any, float, Any]] = {}
     for level, cols in STAT_INDICATORS.items():
         frame = getattr(area, level, None)
         if frame is None:
@@ -425,7 +426,12 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
             have = frame[frame[col].notna()]
             if int(have["in_area"].sum()) < PLAN.min_in_area_statistics:
                 continue
-            wr = weights_for(have, weights)
+            key = (level, tuple(have.index))
+            if key not in graphs:  # indicators with the same areas share their weights
+                band = hotspot_band(have)
+                graphs[key] = (weights_for(have, weights), band,
+                               build_weights(have, kind="distance_band", threshold=band))
+            wr, band, wg = graphs[key]
             out.results[f"weights_{level}_{col}"] = wr.summary()
             y = have[col].astype(float)
             for stat in (GlobalMoran, GlobalGeary, GlobalGetisOrdG):
@@ -436,8 +442,6 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
             lm = LocalMoran(**local_kw).fit(y, wr)
             lf = lm.to_frame()
             # Gi* gets its own, wider neighbourhood: a fixed band including the area itself
-            band = hotspot_band(have)
-            wg = build_weights(have, kind="distance_band", threshold=band)
             out.results[f"gi_weights_{level}_{col}"] = {"threshold_m": band, **wg.summary()}
             gi = LocalGetisOrdGStar(**local_kw).fit(y, wg).to_frame()
             add = pd.DataFrame({f"lisa_{col}": lf["labels"], f"lisa_{col}_p": lf["p_sim"],

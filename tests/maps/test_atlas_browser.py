@@ -203,6 +203,8 @@ def test_story_numbers_equal_the_geopackage(browser, demo_build):  # noqa: F811
     msoa = msoa[msoa["in_area"] == 1]
     place = read(demo_build, "place").set_index("lad22cd")
     sii = read(demo_build, "model_sii")
+    nbhd = read(demo_build, "neighbourhood").set_index("nbhd_cd")
+    nbhd = nbhd[nbhd["in_area"] == 1] if "in_area" in nbhd.columns else nbhd
     expected: dict[str, float] = {}
     for sex in ("male", "female"):
         v = msoa[f"le_{sex}"].dropna()
@@ -214,9 +216,19 @@ def test_story_numbers_equal_the_geopackage(browser, demo_build):  # noqa: F811
         lo = "sii_lo" if "sii_lo" in sii.columns else "sii_lci"
         hi = "sii_hi" if "sii_hi" in sii.columns else "sii_uci"
         expected |= {f"sii_{sex}": row["sii"], f"sii_{sex}_lo": row[lo],
-                     f"sii_{sex}_hi": row[hi], f"gap_{sex}": row["gap"]}
+                     f"sii_{sex}_hi": row[hi], f"gap_{sex}": row["gap"],
+                     f"gap_{sex}_lo": row["gap_lo"], f"gap_{sex}_hi": row["gap_hi"]}
+        eng = sii[(sii["sex"] == sex) & (sii["level"] == "england")].iloc[0]
+        expected |= {f"sii_{sex}_england": eng["sii"], f"sii_{sex}_england_lo": eng[lo],
+                     f"sii_{sex}_england_hi": eng[hi]}
+        # the neighbourhoods (30-50k people) with the lowest life expectancy (issue #14 layer)
+        nb = nbhd[f"le_{sex}_pwmean"].dropna().sort_values(kind="stable").head(5)
+        for code, value in nb.items():
+            expected[f"lowest_nbhd_{sex}_{code}"] = value
         for code, value in place[f"le_{sex}_pwmean"].items():
             expected[f"place_{code}_le_{sex}_pwmean"] = value
+    system = read(demo_build, "system").iloc[0]
+    expected |= {"core20_pop": system["core20_pop"], "core20_share": 100 * system["core20_share"]}
     from_build = [n for n in nums if n[1] != "comparator"]
     assert len(from_build) >= 30
     for key, _source, value, text in from_build:
