@@ -40,6 +40,22 @@ LSOA_PAGES = [
 MSOA_PAGES = [
     ("le_male", "msoa-le-male", "Male life expectancy at birth 2015-19 by MSOA."),
     ("le_female", "msoa-le-female", "Female life expectancy at birth 2015-19 by MSOA."),
+    ("smr_all_causes_u75", "msoa-smr-under75", "Deaths under 75 from all causes by MSOA, "
+     "standardised ratio (England = 100)."),
+    ("smr_preventable_u75", "msoa-smr-preventable", "Deaths under 75 from causes considered "
+     "preventable by MSOA, standardised ratio (England = 100)."),
+    ("sar_emergency_all", "msoa-emergency-admissions", "Emergency hospital admissions by MSOA, "
+     "standardised ratio (England = 100)."),
+]
+
+#: Neighbourhood choropleths (30-50k people; issue #14), drawn when the build has the level.
+NEIGHBOURHOOD_PAGES = [
+    ("core20_share", "neighbourhood-core20", "Share of each neighbourhood's residents who live "
+     "in Core20 LSOAs (England's 20% most deprived by IMD 2019)."),
+    ("le_male_pwmean", "neighbourhood-le-male", "Male life expectancy by neighbourhood "
+     "(population-weighted mean of its MSOAs, an approximation)."),
+    ("le_female_pwmean", "neighbourhood-le-female", "Female life expectancy by neighbourhood "
+     "(population-weighted mean of its MSOAs, an approximation)."),
 ]
 
 #: Place choropleths.
@@ -109,6 +125,9 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
         ctx.choropleth(area.lsoa, col, slug, summary)
     for col, slug, summary in MSOA_PAGES:
         ctx.choropleth(area.msoa, col, slug, summary, system_col=f"{col}_pwmean")
+    nbhd = getattr(area, "neighbourhood", None)
+    for col, slug, summary in NEIGHBOURHOOD_PAGES if nbhd is not None else []:
+        ctx.choropleth(nbhd, col, slug, summary)
     for col, slug, summary in PLACE_PAGES:
         ctx.choropleth(area.place, col, slug, summary)
     ctx.access(layers.get("facilities"))
