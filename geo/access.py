@@ -45,12 +45,11 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
-from healthgap.geo import BNG
+from healthgap.geo._validation import require_bng
 from healthgap.geo.decay import decay_function
 from healthgap.geo.network import WALK_SPEED_KPH, RoutingNetwork
 
 from healthgap.errors import (
-    CRSError,
     InputError,
     MissingColumnError,
     ParameterError,
@@ -71,11 +70,7 @@ FALLBACKS = (None, "euclidean")
 
 def _check_frame(frame: Any, name: str) -> gpd.GeoDataFrame:
     """Raise unless ``frame`` is a GeoDataFrame in EPSG:27700."""
-    if not isinstance(frame, gpd.GeoDataFrame):
-        raise InputError(f"{name}: expected GeoDataFrame, got {type(frame).__name__}")
-    if frame.crs is None or not frame.crs.equals(BNG):
-        raise CRSError(f"{name} must be in {BNG}, got {frame.crs}")
-    return frame
+    return require_bng(frame, name=name)
 
 
 def _positive(name: str, value: float, *, allow_zero: bool = False) -> float:

@@ -40,6 +40,7 @@ import pandas as pd
 import shapely
 from healthgap.geo import BNG
 from healthgap.geo._osm import check_osm_file, file_bounds
+from healthgap.geo._validation import require_bng, require_unique_index
 from pyproj import Transformer
 
 from healthgap.errors import CRSError, InputError, MissingColumnError
@@ -239,12 +240,7 @@ def _coverage_geometry(coverage: Any) -> Any:
 
 def _check_lsoa(lsoa: Any) -> gpd.GeoDataFrame:
     """Raise unless ``lsoa`` is a GeoDataFrame of polygons in EPSG:27700 with unique codes."""
-    if not isinstance(lsoa, gpd.GeoDataFrame):
-        raise InputError(f"lsoa: expected GeoDataFrame, got {type(lsoa).__name__}")
-    if lsoa.crs is None or not lsoa.crs.equals(BNG):
-        raise CRSError(f"lsoa must be in {BNG}, got {lsoa.crs}")
-    if not lsoa.index.is_unique:
-        raise InputError("lsoa: index codes repeat")
+    require_unique_index(require_bng(lsoa, name="lsoa"), name="lsoa")
     return lsoa
 
 

@@ -36,6 +36,7 @@ import rasterio
 import shapely
 from affine import Affine
 from healthgap.geo import BNG
+from healthgap.geo._validation import require_bng, require_unique_index
 from pyproj import CRS
 
 from healthgap.errors import (
@@ -67,12 +68,7 @@ def _check_zone_args(
     zones: gpd.GeoDataFrame, stats: Sequence[str], max_cells_in_memory: int
 ) -> None:
     """Validate the zones, statistics and memory bound of :func:`zonal_stats`."""
-    if not isinstance(zones, gpd.GeoDataFrame):
-        raise InputError(f"zones: expected GeoDataFrame, got {type(zones).__name__}")
-    if zones.crs is None or not zones.crs.equals(BNG):
-        raise CRSError(f"zones must be in {BNG}, got {zones.crs}")
-    if not zones.index.is_unique:
-        raise DuplicateCodeError("zones: index codes repeat")
+    require_unique_index(require_bng(zones, name="zones"), name="zones")
     bad = [s for s in stats if s not in STATS]
     if bad or not stats:
         raise ParameterError(f"stats must be a non-empty subset of {STATS}, got {list(stats)}")
