@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--old", default=None, help="git revision of the old writer to compare")
     args = p.parse_args(argv)
 
-    from healthgap.services.api import _geojson
+    from healthgap.services import _geojson
     from healthgap.services.api.catalog import code_column
     from healthgap.services.store import BuildStore
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-from healthgap.services.api import _geojson
+from healthgap.services import _geojson
 from healthgap.services.store import BuildStore
 
 from healthgap import WGS84

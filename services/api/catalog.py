@@ -282,7 +282,7 @@ class LayerCache:
 
     def features(self, build: Build, name: str, crs: str) -> list[str]:
         """Return the layer's GeoJSON features (one string each) in ``crs``, in frame order."""
-        from healthgap.services.api._geojson import feature_strings
+        from healthgap.services._geojson import feature_strings
 
         def make() -> list[str]:
             frame = self.frame(build, name, crs=crs)

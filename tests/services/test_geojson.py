@@ -14,7 +14,7 @@ import numpy as np
 import pyogrio
 import pytest
 import shapely
-from healthgap.services.api import _geojson
+from healthgap.services import _geojson
 from healthgap.services.features import FEATURES_DIR, FeatureFile, feature_bytes
 from healthgap.services.store import BuildStore
 

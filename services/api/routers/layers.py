@@ -19,7 +19,7 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from healthgap.geo import BNG, WGS84
 from healthgap.geo.indicators import describe
-from healthgap.services.api import _geojson
+from healthgap.services import _geojson
 from healthgap.services.api.catalog import CODE_PATTERN, Build, LayerInfo, ResponseCache, check_code
 from healthgap.services.api.deps import (
     BuildDep,

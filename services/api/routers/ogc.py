@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import geopandas as gpd
 import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
-from healthgap.services.api import _geojson
+from healthgap.services import _geojson
 from healthgap.services.api.catalog import LAYER_PATTERN, Build, Catalog, LayerCache, LayerInfo
 from healthgap.services.api.deps import (
     CatalogDep,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
-from healthgap.services.api import _geojson
+from healthgap.services import _geojson
 from healthgap.services.api.catalog import LAYER_PATTERN, Build, LayerCache
 from healthgap.services.api.deps import BuildDep, LayerPath, LayersDep, SettingsDep, url_for
 from healthgap.services.api.paging import LIMIT_MAX, page_slice
