@@ -358,6 +358,7 @@ for _ind in (
               CORE20_SOURCE, None),
     Indicator("core20_share", "Share of residents who are Core20", "share of residents",
               CORE20_SOURCE, True),
+    Indicator("core20_pct", "Residents who are Core20", "% of residents", CORE20_SOURCE, True),
     Indicator("core20_unknown_pop", "Residents of LSOAs without a national IMD decile",
               "people", CORE20_SOURCE, None),
     Indicator("n_lsoa", "LSOAs", "count", "ONS lookups", None),

@@ -309,6 +309,8 @@ def _range_labels(
         if resolved == "rank_deciles":
             lo_rank = 1 if i == 0 else int(np.floor(edges[i - 1])) + 1
             labels.append(f"Decile {i + 1} (ranks {lo_rank:,}–{int(np.floor(upper)):,})")
+        elif lo == upper:  # a class holding a single value (e.g. every zero): say the value
+            labels.append(fmt(lo, 0 if float(lo).is_integer() else label_decimals))
         else:
             labels.append(f"{fmt(lo, label_decimals)} – {fmt(upper, label_decimals)}")
     return labels
@@ -319,7 +321,7 @@ def _distinct_decimals(lower: float, edges: Sequence[float], decimals: int) -> i
 
     So no legend class reads "0.1 – 0.1" and no two classes share a printed bound.
     """
-    bounds = [lower, *edges]
+    bounds = sorted(set([lower, *edges]))  # a single-value class repeats its bound on purpose
     for d in range(decimals, 7):
         shown = [fmt(b, d) for b in bounds]
         if len(set(shown)) == len(shown) or d == 6:

@@ -50,7 +50,7 @@ MSOA_PAGES = [
 
 #: Neighbourhood choropleths (30-50k people; issue #14), drawn when the build has the level.
 NEIGHBOURHOOD_PAGES = [
-    ("core20_share", "neighbourhood-core20", "Share of each neighbourhood's residents who live "
+    ("core20_pct", "neighbourhood-core20", "Share of each neighbourhood's residents who live "
      "in Core20 LSOAs (England's 20% most deprived by IMD 2019)."),
     ("le_male_pwmean", "neighbourhood-le-male", "Male life expectancy by neighbourhood "
      "(population-weighted mean of its MSOAs, an approximation)."),
@@ -126,6 +126,8 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
     for col, slug, summary in MSOA_PAGES:
         ctx.choropleth(area.msoa, col, slug, summary, system_col=f"{col}_pwmean")
     nbhd = getattr(area, "neighbourhood", None)
+    if nbhd is not None and "core20_share" in nbhd.columns:
+        nbhd = nbhd.assign(core20_pct=100 * nbhd["core20_share"])  # drawn as a percentage
     for col, slug, summary in NEIGHBOURHOOD_PAGES if nbhd is not None else []:
         ctx.choropleth(nbhd, col, slug, summary)
     for col, slug, summary in PLACE_PAGES:
@@ -174,12 +176,16 @@ class _Pages:
 
     def compare(self, col: str, system_col: str | None = None) -> dict[str, float]:
         out: dict[str, float] = {}
+        if col == "core20_pct" and "core20_share" in self.england:
+            out["England"] = 100 * self.england["core20_share"]
+            system_col = system_col or "core20_share"
         if col in self.england:
             out["England"] = self.england[col]
         sys_col = system_col or col
         system = self.area.system
+        scale = 100.0 if col == "core20_pct" else 1.0
         if sys_col in system.columns and system[sys_col].notna().any():
-            out[f"This {LEVEL_WORDS.get(self.area.ref.level, 'area')}"] = float(
+            out[f"This {LEVEL_WORDS.get(self.area.ref.level, 'area')}"] = scale * float(
                 system[sys_col].iloc[0])
         return out
 
