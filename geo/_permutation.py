@@ -40,15 +40,24 @@ coin flips of floating-point summation order.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache
 from numba import njit, prange
 
 from healthgap.errors import ParameterError
 
 _TIE_RTOL = 1e-10
 _GLOBAL_BATCH = 64
+#: Count tails by bisection of sorted prefix sums when the areas with equal weights outnumber
+#: ``SORT_FACTOR * K * log2(P)`` (K distinct neighbour counts, P permutations); see
+#: `_sorted_prefix_sums`.
+SORT_FACTOR = 8.0
+#: Bytes of shared random draws kept for reuse (see `shared_draws`).
+DRAW_CACHE_BYTES = 384 * 2**20
 
 
 def check_permutations(permutations: object, name: str = "permutations") -> int:
@@ -96,15 +105,22 @@ def resolve_seed(seed: int | None) -> int:
 
 
 @njit(cache=True)
-def _rows_with_duplicates(draws: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
+def _rows_with_duplicates(draws: np.ndarray, n_values: int) -> np.ndarray:  # pragma: no cover
+    """Flag the rows of ``draws`` (values in ``range(n_values)``) holding a value twice.
+
+    O(size) per row: the last row each value was seen in is stamped in one array, so nothing
+    is sorted and nothing is cleared between rows.
+    """
     n_rows, size = draws.shape
     bad = np.zeros(n_rows, dtype=np.bool_)
+    seen = np.full(n_values, -1, dtype=np.int64)
     for p in range(n_rows):
-        row = np.sort(draws[p])
-        for c in range(1, size):
-            if row[c] == row[c - 1]:
+        for c in range(size):
+            v = draws[p, c]
+            if seen[v] == p:
                 bad[p] = True
                 break
+            seen[v] = p
     return bad
 
 
@@ -140,9 +156,42 @@ def draw_neighbour_samples(
     if size == 0:
         return np.zeros((permutations, 0), dtype=np.int32)
     draws = rng.integers(0, n_others, size=(permutations, size), dtype=np.int64)
-    for p in np.flatnonzero(_rows_with_duplicates(draws)):
+    for p in np.flatnonzero(_rows_with_duplicates(draws, n_others)):
         draws[p] = rng.choice(n_others, size=size, replace=False)
     return draws.astype(np.int32)
+
+
+_draws: LRUCache[tuple[object, ...], np.ndarray] = LRUCache(
+    maxsize=DRAW_CACHE_BYTES, getsizeof=lambda a: max(int(a.nbytes), 1))
+_draws_lock = threading.Lock()
+
+
+def shared_draws(key: tuple[object, ...], make: Callable[[], np.ndarray]) -> np.ndarray:
+    """Return the draws for ``key``, made by ``make()`` once and then reused.
+
+    The draws of a statistic depend only on the seed, the number of areas, the largest
+    neighbour count and the number of permutations, never on the values tested: every
+    indicator measured over the same areas with the same weights gets the same draws, so a
+    build testing ten indicators draws once instead of ten times (the results are identical to
+    drawing afresh). Arrays larger than half the cache are not kept. The returned array is
+    shared: callers must not write to it.
+
+    Parameters
+    ----------
+    key
+        Everything the draws depend on (including the seed).
+    make
+        Draws them when they are not cached.
+    """
+    with _draws_lock:
+        hit = _draws.get(key)
+    if hit is not None:
+        return hit
+    value = make()
+    if value.nbytes <= DRAW_CACHE_BYTES // 2:
+        with _draws_lock:
+            _draws[key] = value
+    return value
 
 
 # ------------------------------------------------------------------------------------------
@@ -187,6 +236,56 @@ def _self_draw_events(draws: np.ndarray, card: np.ndarray) -> tuple[np.ndarray, 
     return ptr, rows
 
 
+@njit(cache=True)
+def _leading(s: np.ndarray, ai: float, bw: float, bound: float, mode: int) -> int:
+    # pragma: no cover - numba
+    """Length of the run of ``s`` (sorted) from the start where the predicate holds.
+
+    The predicate on ``r = ai + bw * s[p]`` (the very expression of the counting loop) is
+    ``r >= bound`` (mode 0), ``not r >= bound`` (1), ``r <= bound`` (2) or ``not r <= bound``
+    (3); the caller picks a mode in which it is true then false along ``s``. Floating-point
+    multiplication and addition are monotone, so this is exact.
+    """
+    lo = 0
+    hi = s.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        r = ai + bw * s[mid]
+        if mode == 0:
+            ok = r >= bound
+        elif mode == 1:
+            ok = not r >= bound
+        elif mode == 2:
+            ok = r <= bound
+        else:
+            ok = not r <= bound
+        if ok:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _sorted_counts(s: np.ndarray, ai: float, bw: float, lo: float, hi: float) -> tuple[int, int]:
+    # pragma: no cover - numba
+    """``#{p: ai + bw s_p >= lo}`` and ``#{p: ai + bw s_p <= hi}`` by bisection of sorted ``s``."""
+    n = s.shape[0]
+    if bw >= 0.0:  # r rises with s
+        return n - _leading(s, ai, bw, lo, 1), _leading(s, ai, bw, hi, 2)
+    return _leading(s, ai, bw, lo, 0), n - _leading(s, ai, bw, hi, 3)
+
+
+@njit(parallel=True, cache=True)
+def _sort_rows(su: np.ndarray, used: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
+    """Each row ``k`` of ``su`` with ``used[k]``, sorted (other rows left empty)."""
+    out = np.empty_like(su)
+    for k in prange(su.shape[0]):
+        if used[k]:
+            out[k] = np.sort(su[k])
+    return out
+
+
 # kept whole: a flat jitted prange loop is faster than one split into helper calls
 @njit(parallel=True, cache=True)
 def _conditional_kernel(  # noqa: C901  # pragma: no cover - numba
@@ -206,6 +305,8 @@ def _conditional_kernel(  # noqa: C901  # pragma: no cover - numba
     sv: np.ndarray,
     ev_ptr: np.ndarray,
     ev_rows: np.ndarray,
+    sorted_u: np.ndarray,
+    use_sorted: bool,
     mu_u: np.ndarray,
     mu_v: np.ndarray,
     m_uu: np.ndarray,
@@ -249,6 +350,8 @@ def _conditional_kernel(  # noqa: C901  # pragma: no cover - numba
                     r = ai + bw * col_u[p] + cw * col_v[p]
                     ge += int(r >= lo)
                     le += int(r <= hi)
+            elif use_sorted:
+                ge, le = _sorted_counts(sorted_u[k], ai, bw, lo, hi)
             else:
                 for p in range(n_perm):
                     r = ai + bw * col_u[p]
@@ -467,8 +570,10 @@ def conditional_randomization(
     )
     tol = _TIE_RTOL * scale
 
-    rng = np.random.default_rng(seed)
-    draws = draw_neighbour_samples(n - 1, max_k, permutations, rng)
+    draws = shared_draws(
+        ("conditional", n - 1, max_k, permutations, seed),
+        lambda: draw_neighbour_samples(n - 1, max_k, permutations, np.random.default_rng(seed)),
+    )
     if equal.any():
         su = _prefix_sums(draws, u)
         sv = _prefix_sums(draws, v) if use_v else np.zeros((1, permutations))
@@ -477,11 +582,32 @@ def conditional_randomization(
         su = sv = np.zeros((1, permutations))
         ev_ptr, ev_rows = np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
     moments = _column_moments(su, sv, use_v)
+    sorted_u, use_sorted = _sorted_prefix_sums(su, card, equal, use_v)
     n_ge, n_le, mean, std = _conditional_kernel(
         indptr, data, equal, u, v, use_v, a, b, c, observed, tol,
-        draws, su, sv, ev_ptr, ev_rows, *moments,
+        draws, su, sv, ev_ptr, ev_rows, sorted_u, use_sorted, *moments,
     )  # fmt: skip
     return ConditionalResult(n_ge, n_le, mean, std, permutations)
+
+
+def _sorted_prefix_sums(su: np.ndarray, card: np.ndarray, equal: np.ndarray,
+                        use_v: bool) -> tuple[np.ndarray, bool]:
+    """Sort the prefix sums when counting by bisection beats scanning every permutation.
+
+    An equal-weight area's simulated values are an increasing (or decreasing) function of one
+    row of prefix sums, ``S_k``, shared by every area with ``k`` neighbours; once that row is
+    sorted, an area's two tail counts are two bisections instead of a pass over all ``P``
+    permutations. Sorting costs about ``K P log2 P`` for the ``K`` distinct neighbour counts,
+    scanning ``n P``: worth it for many areas and few distinct counts (England's 32,844 LSOAs),
+    not for an ICB. The counts are identical either way (`_sorted_counts`).
+    """
+    n_perm = su.shape[1]
+    used = np.zeros(su.shape[0], dtype=bool)
+    used[card[equal]] = True
+    n_equal = int(equal.sum())
+    if use_v or n_perm < 2 or n_equal < SORT_FACTOR * used.sum() * np.log2(n_perm):
+        return np.zeros((1, 0)), False
+    return _sort_rows(su, used), True
 
 
 # ------------------------------------------------------------------------------------------
@@ -566,14 +692,20 @@ def total_randomization(
     indptr = w.indptr.astype(np.int64)
     indices = w.indices.astype(np.int64)
     data = w.data.astype(np.float64)
-    rng = np.random.default_rng(seed)
-    base = np.arange(n, dtype=np.int64)
+    perms = shared_draws(("total", n, permutations, seed),
+                         lambda: _permutations(n, permutations, seed))
     out = np.empty((permutations, 3))
     for start in range(0, permutations, _GLOBAL_BATCH):
-        size = min(_GLOBAL_BATCH, permutations - start)
-        perms = rng.permuted(np.broadcast_to(base, (size, n)), axis=1)
-        out[start : start + size] = _forms_kernel(indptr, indices, data, x, f, d, perms)
+        stop = min(start + _GLOBAL_BATCH, permutations)
+        out[start:stop] = _forms_kernel(indptr, indices, data, x, f, d, perms[start:stop])
     return out
+
+
+def _permutations(n: int, permutations: int, seed: int) -> np.ndarray:
+    """``permutations`` independent shuffles of ``range(n)``, one per row (int32 or int64)."""
+    rng = np.random.default_rng(seed)
+    dtype = np.int32 if n < 2**31 else np.int64
+    return rng.permuted(np.broadcast_to(np.arange(n, dtype=dtype), (permutations, n)), axis=1)
 
 
 def simulation_summary(observed: float, sims: np.ndarray) -> dict[str, float]:

@@ -127,7 +127,12 @@ def brute_force(w: sparse.csr_array, u, b, a, v, c, observed, permutations, seed
 
 @pytest.mark.parametrize("unequal", [False, True])
 @pytest.mark.parametrize("second_vector", [False, True])
-def test_engine_equals_brute_force(unequal, second_vector):
+@pytest.mark.parametrize("sort_factor", [1e9, 0.0])  # scan every permutation / bisect sorted
+def test_engine_equals_brute_force(unequal, second_vector, sort_factor, monkeypatch):
+    """Counts by scanning and by bisection of the sorted prefix sums both equal brute force."""
+    from healthgap.geo import _permutation
+
+    monkeypatch.setattr(_permutation, "SORT_FACTOR", sort_factor)
     rng = np.random.default_rng(5)
     n = 80
     adj = np.triu(rng.random((n, n)) < 0.07, 1)
@@ -137,9 +142,10 @@ def test_engine_equals_brute_force(unequal, second_vector):
     if unequal:  # kernel-like rows take the direct-sum path
         w = w * rng.uniform(0.2, 1.0, w.shape)
     w = sparse.csr_array(w)
-    z = rng.normal(size=n)
+    z = np.round(rng.normal(size=n), 1)  # rounded: many simulated values tie the observed
     z = (z - z.mean()) / z.std()
     a, b = rng.normal(size=n), rng.normal(size=n)
+    b[::7] = 0.0  # and some constant ones
     v, c = (z * z, rng.normal(size=n)) if second_vector else (None, None)
     observed = a + b * (w @ z) + (c * (w @ v) if second_vector else 0.0)
     res = conditional_randomization(w, u=z, b=b, a=a, v=v, c=c, observed=observed,
@@ -155,6 +161,31 @@ def test_engine_equals_brute_force(unequal, second_vector):
     np.testing.assert_array_equal(res.p_folded()[1:], folded[1:])
     np.testing.assert_array_equal(res.p_two_sided()[1:], two[1:])
     assert np.isnan(res.p_folded()[0]) and res.n_ge[0] == -1
+
+
+def test_shared_draws_give_the_results_of_fresh_draws():
+    """Indicators over the same areas reuse one set of draws, with identical results."""
+    from healthgap.geo import _permutation
+
+    rng = np.random.default_rng(9)
+    n = 60
+    adj = np.triu(rng.random((n, n)) < 0.1, 1)
+    w = sparse.csr_array((adj | adj.T).astype(float))
+    z = rng.normal(size=n)
+    kw = {"u": z, "b": z, "observed": z * (w @ z), "permutations": 999, "seed": 77}
+    _permutation._draws.clear()
+    fresh = conditional_randomization(w, **kw)
+    again = conditional_randomization(w, **kw)  # from the cache
+    assert len(_permutation._draws) == 1
+    for f in ("n_ge", "n_le", "mean", "std"):
+        np.testing.assert_array_equal(getattr(fresh, f), getattr(again, f))
+    g1 = _permutation.total_randomization(w, z, permutations=199, seed=5)
+    g2 = _permutation.total_randomization(w, z, permutations=199, seed=5)
+    np.testing.assert_array_equal(g1, g2)
+    # the cached permutations are the ones a fresh generator gives, row by row
+    rows = np.random.default_rng(5).permuted(np.broadcast_to(np.arange(n), (199, n)), axis=1)
+    z_p = z[rows]
+    np.testing.assert_allclose(g1[:, 0], np.einsum("pi,pi->p", z_p, (w @ z_p.T).T), rtol=1e-12)
 
 
 def test_draws_are_uniform_samples_without_replacement():
