@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit, prange
 from scipy import sparse, stats
 from scipy.optimize import minimize_scalar
 from scipy.sparse import linalg as splinalg
@@ -46,11 +47,10 @@ class Traces:
 def sparse_traces(w: sparse.spmatrix | sparse.sparray, coef: float) -> Traces:
     """Return the traces of ``W A^-1`` and ``A^-1`` (``A = I - coef W``) from one dense inverse.
 
-    ``A^-1`` is formed once by LAPACK (``scipy.linalg.inv``, LU with partial pivoting, threaded
-    BLAS); ``M = W A^-1`` is a sparse-times-dense product, and the traces are O(n^2) sums with no
-    further matrix product: ``tr(M M) = sum_ij M_ij M_ji``, ``tr(M' M) = sum_ij M_ij^2``. spreg
-    reaches the same numbers through ``scipy.sparse.linalg.inv`` (n sparse solves) and two
-    dense matrix products.
+    ``A^-1`` is formed once by LAPACK (`dense_inverse`); ``M = W A^-1`` is a sparse-times-dense
+    product, and the traces are O(n^2) sums with no further matrix product:
+    ``tr(M M) = sum_ij M_ij M_ji``, ``tr(M' M) = sum_ij M_ij^2``. spreg reaches the same numbers
+    through ``scipy.sparse.linalg.inv`` (n sparse solves) and two dense matrix products.
 
     Parameters
     ----------
@@ -59,17 +59,86 @@ def sparse_traces(w: sparse.spmatrix | sparse.sparray, coef: float) -> Traces:
     coef
         rho (lag) or lambda (error).
     """
-    from scipy import linalg
-
     wm = sparse.csr_matrix(w)
-    n = wm.shape[0]
-    a = np.eye(n) - coef * wm.toarray()
-    a_inv = linalg.inv(a, overwrite_a=True, check_finite=False)
-    del a
+    a_inv = dense_inverse(wm, coef)
     m = np.asarray(wm @ a_inv)
     return Traces(tr1=float(np.trace(m)), tr2=float(np.einsum("ij,ji->", m, m)),
                   tr3=float(np.einsum("ij,ij->", m, m)), tr_inverse=float(np.trace(a_inv)),
                   mean_row_sum=float(a_inv.sum(axis=1).mean()))
+
+
+def dense_inverse(w: sparse.csr_matrix, coef: float) -> np.ndarray:
+    """Return ``(I - coef W)^-1`` as a dense array, by Cholesky where ``W`` allows it.
+
+    Row-standardised weights of a symmetric graph (contiguity, distance band: every default
+    of the build) are ``W = D^-1 C`` with ``C`` symmetric and ``D`` its row sums, so
+    ``D (I - coef W) = D - coef C`` is symmetric, and positive definite for ``|coef| < 1``
+    (strictly diagonally dominant). Its inverse ``S`` by Cholesky (LAPACK ``potrf`` + ``potri``,
+    about n^3 flops) gives ``(I - coef W)^-1 = S D``: at n = 6,791 about 3.5 s against 9 s for
+    the general LU inverse (about 2 n^3 flops), to the same rounding (both backward stable;
+    tested against ``numpy.linalg.inv``). Any other ``W``, or a Cholesky that fails, takes the
+    LU inverse.
+
+    Parameters
+    ----------
+    w
+        Sparse (n, n) weights.
+    coef
+        rho (lag) or lambda (error).
+    """
+    from scipy import linalg
+    from scipy.linalg import lapack
+
+    d = symmetric_scaling(w)
+    if d is not None and abs(coef) < 1.0:
+        b = (sparse.diags(d) @ w).toarray()
+        b *= -coef
+        b[np.diag_indices_from(b)] += d
+        # b is symmetric, so its transpose (a Fortran-ordered view, no copy) is b itself
+        chol, info = lapack.dpotrf(b.T, lower=1, overwrite_a=1, clean=0)
+        if info == 0:
+            inv, info = lapack.dpotri(chol, lower=1, overwrite_c=1)
+            if info == 0:
+                full = np.ascontiguousarray(inv.T)  # upper triangle of the C view is filled
+                _mirror_upper(full)
+                full *= d[None, :]
+                return full
+    a = np.eye(w.shape[0]) - coef * w.toarray()
+    return np.asarray(linalg.inv(a, overwrite_a=True, check_finite=False))
+
+
+def symmetric_scaling(w: sparse.csr_matrix) -> np.ndarray | None:
+    """Return ``d > 0`` with ``diag(d) W`` symmetric, or None if neither candidate works.
+
+    Candidates: ``d_i = 1 / max_j w_ij`` (row-standardised binary weights: ``d`` is the number
+    of neighbours) and ``d = 1`` (``W`` already symmetric). Rows without neighbours get 1.
+    """
+    if w.nnz and w.data.min() < 0:
+        return None
+    row_max = np.asarray(w.max(axis=1).toarray(), dtype=float).ravel()
+    ones = np.ones(w.shape[0])
+    for d in (np.divide(1.0, row_max, out=ones.copy(), where=row_max > 0), ones):
+        c = sparse.csr_matrix(sparse.diags(d) @ w)
+        gap = abs(c - c.T)
+        scale = float(abs(c).max()) if c.nnz else 1.0
+        if gap.nnz == 0 or float(gap.max()) <= 1e-12 * scale:
+            return d
+    return None
+
+
+@njit(parallel=True, cache=True)
+def _mirror_upper(a: np.ndarray) -> None:  # pragma: no cover - numba
+    """Copy the upper triangle of square ``a`` onto its lower triangle, in blocks."""
+    n = a.shape[0]
+    blk = 64
+    nb = (n + blk - 1) // blk
+    for bi in prange(nb):
+        i0 = bi * blk
+        for bj in range(bi + 1):
+            j0 = bj * blk
+            for i in range(i0, min(i0 + blk, n)):
+                for j in range(j0, min(j0 + blk, i)):
+                    a[i, j] = a[j, i]
 
 
 @dataclass

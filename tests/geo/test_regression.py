@@ -329,3 +329,26 @@ def test_sparse_traces_equal_dense_definitions(columbus):
         assert t.tr3 == pytest.approx(np.sum(m * m), rel=1e-10)
         assert t.tr_inverse == pytest.approx(np.trace(a_inv), rel=1e-12)
         assert t.mean_row_sum == pytest.approx(a_inv.sum(axis=1).mean(), rel=1e-12)
+
+
+def test_dense_inverse_by_cholesky_equals_numpy(shared_data):
+    """(I - c W)^-1 by Cholesky (symmetric graph, row-standardised) or LU (anything else).
+
+    Reference: numpy.linalg.inv of the dense matrix, on Frimley's MSOA queen and k-nearest
+    weights; the k-nearest graph is not symmetric, so it must take the LU path.
+    """
+    from healthgap.geo._spatial_ml import dense_inverse, symmetric_scaling
+    from scipy import sparse
+
+    f = frimley_msoa(shared_data)
+    queen = sparse.csr_matrix(Graph.build_contiguity(f, rook=False).transform("r").sparse)
+    knn = sparse.csr_matrix(Graph.build_knn(f.centroid.get_coordinates().to_numpy(), k=4)
+                            .transform("r").sparse)
+    d = symmetric_scaling(queen)
+    assert d is not None
+    np.testing.assert_allclose(d, np.diff(queen.indptr))  # number of neighbours
+    assert symmetric_scaling(knn) is None
+    for w in (queen, knn):
+        for coef in (-0.4, 0.0, 0.55, 0.93):
+            ref = np.linalg.inv(np.eye(w.shape[0]) - coef * w.toarray())
+            np.testing.assert_allclose(dense_inverse(w, coef), ref, rtol=0, atol=1e-12)
