@@ -519,12 +519,13 @@ def _nearest_links(
     ids = frame.index
     links: set[tuple[str, str]] = set()
     ordered: list[tuple[str, str]] = []
+    contiguity = kind in ("queen", "rook")
+    xy = None if contiguity else _points(frame)[0]  # once, not once per island
     for code in isolated:
         pos = ids.get_loc(code)
-        if kind in ("queen", "rook"):
+        if xy is None:
             dist = frame.geometry.distance(frame.geometry.iloc[pos]).to_numpy(copy=True)
         else:
-            xy, _ = _points(frame)
             dist = np.hypot(*(xy - xy[pos]).T)
         dist[pos] = np.inf
         nearest = str(ids[int(np.argmin(dist))])  # first in frame order on ties

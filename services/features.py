@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,21 +63,28 @@ def write_feature_files(out_dir: Path, store: BuildStore) -> Path:
     folder = Path(out_dir) / FEATURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = 0
-    for name, geometry in store.layers().items():
-        if geometry is None or name in PRIVATE_LAYERS:
-            continue
-        frame = store.read_layer(name)
-        code = code_column(name, frame)
-        if code is not None:
-            frame = frame.set_index(code)
-        body = feature_bytes(frame, name)
-        path = folder / f"{name}.geojson"
-        path.write_bytes(body)
-        (folder / f"{name}.geojson.gz").write_bytes(
-            gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0))
-        written += 1
+    # zlib releases the GIL: each layer is compressed in a thread while the next is serialised
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gzip") as pool:
+        pending = []
+        for name, geometry in store.layers().items():
+            if geometry is None or name in PRIVATE_LAYERS:
+                continue
+            frame = store.read_layer(name)
+            code = code_column(name, frame)
+            if code is not None:
+                frame = frame.set_index(code)
+            body = feature_bytes(frame, name)
+            (folder / f"{name}.geojson").write_bytes(body)
+            pending.append(pool.submit(_write_gzip, folder / f"{name}.geojson.gz", body))
+            written += 1
+        for job in pending:
+            job.result()  # re-raises a failed write (e.g. a full disk)
     logger.info("wrote GeoJSON of %d layers to %s", written, folder)
     return folder
+
+
+def _write_gzip(path: Path, body: bytes) -> None:
+    path.write_bytes(gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0))
 
 
 @dataclass(frozen=True)
