@@ -265,6 +265,12 @@ class BorderDifferences(FittedModel):
         Largest number of non-adjacent pairs used (sampled beyond it).
     seed
         Seed of ``numpy.random.default_rng`` for that sample.
+    group
+        Optional column (e.g. ``icb22cd``): when present in the frame, the noise pool of a
+        pair is the non-adjacent pairs of its own group (of its two groups for a pair across
+        a group border), so a national build judges a border against its own system's spread
+        rather than England's. A pool with too few pairs for the bins falls back to all areas
+        (counted in ``summary_["pools_widened"]``).
     centre_x, centre_y
         Columns of population-weighted centres (for the line geometry and ``distance_km``).
 
@@ -293,6 +299,7 @@ class BorderDifferences(FittedModel):
         level: float = 0.95,
         max_null: int = 200_000,
         seed: int = 0,
+        group: str | None = None,
         centre_x: str = "pw_x",
         centre_y: str = "pw_y",
     ) -> None:
@@ -305,8 +312,10 @@ class BorderDifferences(FittedModel):
         self.value, self.deprivation, self.in_area = value, deprivation, in_area
         self.n_bins, self.level, self.max_null = int(n_bins), float(level), int(max_null)
         self.seed, self.centre_x, self.centre_y = seed, centre_x, centre_y
+        self.group = group
 
-    def _null_pairs(self, n: int, adjacent: set[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    def _null_pairs(self, n: int, adjacent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Non-adjacent pairs ``i < j`` of ``range(n)``; ``adjacent`` holds ``i * n + j`` keys."""
         total = n * (n - 1) // 2
         if total <= self.max_null:
             i, j = np.triu_indices(n, k=1)
@@ -316,9 +325,57 @@ class BorderDifferences(FittedModel):
             j = rng.integers(0, n, size=self.max_null)
             keep = i != j
             i, j = np.minimum(i, j)[keep], np.maximum(i, j)[keep]
-        far = np.array([(a, b) not in adjacent for a, b in zip(i.tolist(), j.tolist(),
-                                                                strict=True)], dtype=bool)
+        far = ~np.isin(i.astype(np.int64) * n + j, adjacent)
         return i[far], j[far]
+
+    def _noise(self, members: np.ndarray, le: np.ndarray, dep: np.ndarray, ia: np.ndarray,
+               ib: np.ndarray, sel: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """``noise_q``, ``noise_p`` of the adjacent pairs ``sel`` against the pool ``members``.
+
+        ``members`` are positions of areas; the pool is their non-adjacent pairs.
+        """
+        n = len(members)
+        local = np.full(len(le), -1, dtype=np.int64)
+        local[members] = np.arange(n)
+        la, lb = local[ia], local[ib]
+        inside = (la >= 0) & (lb >= 0)
+        adjacent = np.minimum(la, lb)[inside] * n + np.maximum(la, lb)[inside]
+        ni, nj = self._null_pairs(n, adjacent)
+        null_diff = np.abs(le[members][ni] - le[members][nj])
+        null_dep = np.abs(dep[members][ni] - dep[members][nj])
+        if len(null_diff) < 20 * self.n_bins:
+            raise InputError(f"{name}: only {len(null_diff)} non-adjacent pairs for the noise "
+                             f"model; need {20 * self.n_bins} for {self.n_bins} bin(s)")
+        edges = np.quantile(null_dep, np.linspace(0, 1, self.n_bins + 1)[1:-1])
+        null_bin = np.searchsorted(edges, null_dep, side="right")
+        diff = np.abs(le[ia[sel]] - le[ib[sel]])
+        pair_bin = np.searchsorted(edges, np.abs(dep[ia[sel]] - dep[ib[sel]]), side="right")
+        noise_q = np.empty(len(diff))
+        noise_p = np.empty(len(diff))
+        for b in range(self.n_bins):
+            ref = np.sort(null_diff[null_bin == b])
+            here = pair_bin == b
+            noise_q[here] = np.quantile(ref, self.level)
+            # values are published to 0.1 year: differences equal up to rounding are ties
+            n_ge = len(ref) - np.searchsorted(ref, diff[here] - _TIE, side="left")
+            noise_p[here] = (1.0 + n_ge) / (1.0 + len(ref))
+        return noise_q, noise_p, len(null_diff)
+
+    def _pools(self, frame: pd.DataFrame, ok: np.ndarray, ia: np.ndarray,
+               ib: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """(pool name, member positions, selected pairs) of each noise pool."""
+        used = np.flatnonzero(ok)
+        everyone = [("all", used, np.ones(len(ia), dtype=bool))]
+        if self.group is None or self.group not in frame.columns:
+            return everyone
+        label = frame[self.group].astype(str).to_numpy()
+        key = np.where(label[ia] <= label[ib], label[ia] + "|" + label[ib],
+                       label[ib] + "|" + label[ia])
+        pools = []
+        for k in pd.unique(key):
+            names = set(str(k).split("|"))
+            pools.append((str(k), used[np.isin(label[used], list(names))], key == k))
+        return pools
 
     def fit(self, frame: pd.DataFrame, graph: Graph) -> BorderDifferences:
         """Rank the adjacent pairs and test each against the non-adjacent ones.
@@ -354,30 +411,23 @@ class BorderDifferences(FittedModel):
         ia, ib = ia[keep], ib[keep]
         if len(ia) < 1:
             raise InputError(f"{name}: no adjacent pair inside the area has both values")
-        used = np.flatnonzero(ok)
-        local = {g: k for k, g in enumerate(used)}
-        adjacent = {(min(local[a], local[b]), max(local[a], local[b]))
-                    for a, b in zip(ia.tolist(), ib.tolist(), strict=True)}
-        ni, nj = self._null_pairs(len(used), adjacent)
-        null_diff = np.abs(le[used][ni] - le[used][nj])
-        null_dep = np.abs(dep[used][ni] - dep[used][nj])
-        if len(null_diff) < 20 * self.n_bins:
-            raise InputError(f"{name}: only {len(null_diff)} non-adjacent pairs for the noise "
-                             f"model; need {20 * self.n_bins} for {self.n_bins} bin(s)")
-        edges = np.quantile(null_dep, np.linspace(0, 1, self.n_bins + 1)[1:-1])
-        null_bin = np.searchsorted(edges, null_dep, side="right")
         diff = np.abs(le[ia] - le[ib])
         dep_diff = np.abs(dep[ia] - dep[ib])
-        pair_bin = np.searchsorted(edges, dep_diff, side="right")
         noise_q = np.empty(len(ia))
         noise_p = np.empty(len(ia))
-        for b in range(self.n_bins):
-            ref = np.sort(null_diff[null_bin == b])
-            sel = pair_bin == b
-            noise_q[sel] = np.quantile(ref, self.level)
-            # values are published to 0.1 year: differences equal up to rounding are ties
-            n_ge = len(ref) - np.searchsorted(ref, diff[sel] - _TIE, side="left")
-            noise_p[sel] = (1.0 + n_ge) / (1.0 + len(ref))
+        n_null, widened, n_pools = 0, 0, 0
+        for pool, members, sel in self._pools(frame, ok, ia, ib):
+            try:
+                q, p, m = self._noise(members, le, dep, ia, ib, sel, f"{name} ({pool})")
+            except InputError:
+                if pool == "all":
+                    raise
+                widened += 1
+                q, p, m = self._noise(np.flatnonzero(ok), le, dep, ia, ib, sel, name)
+                m = 0
+            noise_q[sel], noise_p[sel] = q, p
+            n_pools += 1
+            n_null += m if len(set(pool.split("|"))) == 1 else 0  # cross-group pools overlap
         d_km = np.hypot(*(xy[ia] - xy[ib]).T) / 1000.0
         out = gpd.GeoDataFrame(
             {"code_a": codes[ia], "code_b": codes[ib], "le_a": le[ia], "le_b": le[ib],
@@ -400,7 +450,11 @@ class BorderDifferences(FittedModel):
         self.summary_ = {
             "value": self.value,
             "n_pairs": int(len(out)),
-            "n_null_pairs": int(len(null_diff)),
+            "n_null_pairs": int(n_null),
+            "noise_pool": (f"non-adjacent pairs within each {self.group}"
+                           if n_pools > 1 or widened else "non-adjacent pairs of the area"),
+            "n_noise_pools": n_pools,
+            "pools_widened": widened,
             "n_exceeding_noise": int(out["exceeds_noise"].sum()),
             "share_exceeding_noise": float(out["exceeds_noise"].mean()),
             "expected_share_if_no_cliffs": 1.0 - self.level,

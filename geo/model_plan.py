@@ -44,6 +44,9 @@ class ModelPlan:
         Fewest in-area areas for the spatial statistics and for the cluster-stability check.
     stat_indicators
         Indicators tested for spatial autocorrelation, by level (those present are used).
+    cliff_noise_group
+        In a national build, the column whose groups (ICBs) each hold their own noise pool
+        for the health cliffs (`geo.cliffs.BorderDifferences`).
     """
 
     sexes: tuple[str, ...] = ("le_male", "le_female")
@@ -64,6 +67,7 @@ class ModelPlan:
     min_distance_models: int = 12
     min_in_area_statistics: int = 8
     min_cluster_stability: int = 30
+    cliff_noise_group: str = "icb22cd"
     stat_indicators: dict[str, tuple[str, ...]] = field(default_factory=lambda: {
         "lsoa": ("imd_score", "gp_time_min"),
         # outcomes beyond life expectancy (SMRs, emergency admission ratios) at MSOA level

@@ -60,8 +60,12 @@ def msoa_determinants(area: StudyArea) -> list[str]:
 
 
 def _cliffs_and_headline(out: Outputs, msoa: gpd.GeoDataFrame, inside: gpd.GeoDataFrame,
-                         sexes: list[str], seed: int) -> None:
-    """Add the health cliffs across MSOA borders and the headline gradients to ``out``."""
+                         sexes: list[str], seed: int, *, national: bool = False) -> None:
+    """Add the health cliffs across MSOA borders and the headline gradients to ``out``.
+
+    In a national build each border is judged against the noise of its own ICB
+    (`PLAN.cliff_noise_group`), not England's.
+    """
     from healthgap.geo.cliffs import BorderDifferences
     from healthgap.geo.transect import headline_gradients
     from healthgap.geo.weights import build_weights
@@ -72,7 +76,9 @@ def _cliffs_and_headline(out: Outputs, msoa: gpd.GeoDataFrame, inside: gpd.GeoDa
         have = msoa[msoa[sex].notna() & msoa["imd_score"].notna()]
         w = build_weights(have, kind="queen")
         try:
-            bd = BorderDifferences(value=sex, seed=seed).fit(have, w.graph)
+            bd = BorderDifferences(value=sex, seed=seed,
+                                   group=PLAN.cliff_noise_group if national else None,
+                                   ).fit(have, w.graph)
         except HealthgapError as exc:
             out.notes.append(f"health cliffs of {sex} not ranked: {exc}")
             continue
@@ -281,7 +287,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     sexes = [s for s in SEXES if s in msoa.columns and msoa[s].notna().sum() >= PLAN.min_values]
     big = PLAN.is_big(len(inside))
 
-    _cliffs_and_headline(out, msoa, inside, sexes, seed)
+    _cliffs_and_headline(out, msoa, inside, sexes, seed, national=area.ref.level == "england")
     _inequality(out, area, inside, sexes, seed)
     _shapley(out, inside, sexes)
     _regression(out, area, inside, sexes, seed, weights, big)

@@ -82,3 +82,44 @@ def test_sampled_null_is_seeded_and_errors_are_named(frimley):
         BorderDifferences(level=0.3)
     with pytest.raises(InputError, match="non-adjacent"):
         BorderDifferences(value="le_male", n_bins=200).fit(f, g)
+
+
+def test_grouped_noise_pools_match_brute_force(frimley):
+    """Issue #13: a national build judges each border against its own group's noise.
+
+    Groups here are Frimley's places (lad22cd). Reference: the brute-force pool of every
+    non-adjacent pair among the areas of the pair's group(s), binned by numpy quantiles.
+    """
+    f, g = frimley
+    bd = BorderDifferences(value="le_female", seed=1, group="lad22cd").fit(f, g)
+    have = f[f["le_female"].notna() & f["imd_score"].notna()]
+    adj = {tuple(sorted(p)) for p in g.adjacency.index if p[0] != p[1]}
+    le, dep = have["le_female"].to_dict(), have["imd_score"].to_dict()
+    grp = have["lad22cd"].astype(str).to_dict()
+    assert bd.summary_["n_noise_pools"] > 1
+    checked = 0
+    for row in bd.pairs_.itertuples():
+        groups = {grp[row.code_a], grp[row.code_b]}
+        codes = [c for c in have.index if grp[c] in groups]
+        null = np.array([(abs(le[a] - le[b]), abs(dep[a] - dep[b]))
+                         for i, a in enumerate(codes) for b in codes[i + 1:]
+                         if tuple(sorted((a, b))) not in adj])
+        if len(null) < 100:  # too few pairs: the pool widens to every area
+            continue
+        # the quantile levels as the model writes them (linspace's 0.6000000000000001: a null
+        # pair lying exactly on an edge changes bins with the literal 0.6)
+        edges = np.quantile(null[:, 1], np.linspace(0, 1, 6)[1:-1])
+        b = int(np.searchsorted(edges, row.dep_diff, side="right"))
+        ref = null[np.searchsorted(edges, null[:, 1], side="right") == b, 0]
+        assert row.noise_p == pytest.approx((1 + (ref >= row.abs_diff - 1e-9).sum())
+                                            / (1 + len(ref)))
+        assert row.noise_q == pytest.approx(np.quantile(ref, 0.95))
+        checked += 1
+        if checked >= 40:
+            break
+    assert checked >= 20
+    # one group only: the same as no group
+    one = f.assign(icb="X")
+    a = BorderDifferences(value="le_female", seed=1, group="icb").fit(one, g)
+    b = BorderDifferences(value="le_female", seed=1).fit(f, g)
+    np.testing.assert_array_equal(a.pairs_["noise_p"], b.pairs_["noise_p"])
