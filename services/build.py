@@ -288,7 +288,9 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
                 raise OutputError(f"--out {options.out_dir}: the disk is full ({exc}); the "
                                   "previous build is unchanged") from exc
             raise
-    return BuildResult(area=ctx.area, store=BuildStore(staged.final), manifest=dict(ctx.manifest),
+    # the result's manifest is the one written, timing every stage
+    manifest = {**ctx.manifest, "timings_s": dict(ctx.timings)}
+    return BuildResult(area=ctx.area, store=BuildStore(staged.final), manifest=manifest,
                        outputs=dict(ctx.outputs), timings=dict(ctx.timings),
                        peak_mb=dict(ctx.peak_mb))
 
@@ -698,9 +700,11 @@ def _stage_atlas(ctx: _Ctx) -> _Ctx:
     if not o.maps:
         return ctx
     staging = ctx.staged.staging
+    # the atlas's copy of the manifest times every stage so far (the write stage included)
+    manifest = {**ctx.manifest, "timings_s": dict(ctx.timings)}
     try:
         index = build_atlas(ctx.area, out_dir=staging / "atlas", layers=dict(ctx.layers),
-                            tables=dict(ctx.tables), manifest=dict(ctx.manifest),
+                            tables=dict(ctx.tables), manifest=manifest,
                             england=dict(ctx.england), synthetic=o.synthetic, weights=o.weights,
                             alpha=o.alpha, correction=o.correction)
     except ParameterError as exc:
@@ -711,7 +715,7 @@ def _stage_atlas(ctx: _Ctx) -> _Ctx:
             f"atlas not written: no map can be drawn for {len(ctx.area.inside)} LSOA(s) "
             f"and {int(ctx.area.msoa['in_area'].sum())} MSOA(s) (a map needs at least "
             "two areas with a value); the GeoPackage holds every layer computed")
-        manifest = {**ctx.manifest, "atlas": False, "notes": list(area.notes)}
+        manifest = {**manifest, "atlas": False, "notes": list(area.notes)}
         ctx.staged.store.write_manifest(manifest)
         return replace(ctx, area=area, manifest=manifest)
     return ctx.add(outputs={"atlas": ctx.staged.final / Path(index).relative_to(staging)})
