@@ -2,6 +2,8 @@
 
 Every join returns the joined frame and a report of the codes that did not match on each side;
 a join that loses more than ``max_loss`` of the left rows raises `JoinError` naming the codes.
+`join_columns` adds computed columns to a frame (the study area's `StudyArea.with_columns`),
+refusing a name already there with other values.
 """
 
 from __future__ import annotations

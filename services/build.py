@@ -407,7 +407,7 @@ class _Ctx(_Setup):
         An entry whose name is already there replaces it in place (as `dict.update` would):
         England's ``model_sii`` extends the models' table of that name, for example.
         """
-        return replace(self, area=(area or self.area).with_notes(*notes),
+        return replace(self, area=(self.area if area is None else area).with_notes(*notes),
                        inputs={**self.inputs, **(inputs or {})},
                        tables={**self.tables, **(tables or {})},
                        layers={**self.layers, **(layers or {})},
