@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from healthgap.data.layout import DataDir  # noqa: E402
-from healthgap.geo.layers import join_imd  # noqa: E402
+from healthgap.geo.layers import with_imd  # noqa: E402
 from healthgap.geo.neighbourhoods import (  # noqa: E402
     NBHD_MAX,
     NBHD_MIN,
@@ -99,8 +99,8 @@ def main() -> None:
     args = ap.parse_args()
     data = DataDir(args.data)
     h = load_hierarchy(data)
-    area = load_area(data, h.resolve(GM), h, ring=0)
-    join_imd(area, read_cached("read_imd", data.path("imd")))
+    area = with_imd(load_area(data, h.resolve(GM), h, ring=0),
+                    read_cached("read_imd", data.path("imd")))
     print(f"Greater Manchester: {len(area.inside)} LSOAs, "
           f"{area.inside['msoa11cd'].nunique()} MSOAs, {area.inside['lad22cd'].nunique()} places")
 

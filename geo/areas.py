@@ -8,7 +8,7 @@ area only.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -16,15 +16,24 @@ import pandas as pd
 from healthgap.geo import BNG
 from healthgap.geo._validation import require_bng
 from healthgap.geo.hierarchy import AreaRef, Hierarchy
-from healthgap.geo.joins import REPORT_COLUMNS, join_on_code
+from healthgap.geo.joins import REPORT_COLUMNS, join_columns, join_on_code
 from healthgap.geo.rollup import weighted_centre
 
 from healthgap.errors import JoinError, ParameterError, preview
 
+#: The level frames of a study area, small to large (`StudyArea.frame`, `StudyArea.with_columns`).
+LEVELS = ("lsoa", "msoa", "neighbourhood", "place", "system")
 
-@dataclass
+
+@dataclass(frozen=True, eq=False)
 class StudyArea:
     """Neighbourhoods of one area, with their ring, and the levels above them.
+
+    Immutable: no frame of a study area is ever reassigned. A step that adds to an area returns
+    a new one, through `with_columns` (columns joined to one level by the one validated join,
+    `healthgap.geo.joins.join_columns`), `with_report`, `with_notes`, or `dataclasses.replace`
+    for a whole-frame change; the area it was given is left as it was. Frames are shared between
+    the old and the new area, so they must not be modified in place either.
 
     Attributes
     ----------
@@ -43,7 +52,8 @@ class StudyArea:
     report
         Unmatched codes of every join so far (`geo.joins.REPORT_COLUMNS`).
     notes
-        Things the user should know (ring size, Welsh neighbours left out, fallbacks used).
+        Things the user should know (ring size, Welsh neighbours left out, fallbacks used), in
+        the order they arose.
     members
         Every English LSOA of every MSOA in ``msoa`` (not only those of the area and ring),
         indexed by ``lsoa11cd``: ``msoa11cd, lad22cd, icb22cd, population, pw_x, pw_y,
@@ -61,7 +71,7 @@ class StudyArea:
     place: gpd.GeoDataFrame
     system: gpd.GeoDataFrame
     report: pd.DataFrame
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
     members: pd.DataFrame = field(default_factory=pd.DataFrame)
     neighbourhood: gpd.GeoDataFrame | None = None
 
@@ -70,9 +80,30 @@ class StudyArea:
         """The LSOAs inside the area (the ring left out)."""
         return self.lsoa[self.lsoa["in_area"]]
 
-    def add_report(self, report: pd.DataFrame) -> None:
-        """Append a join report."""
-        self.report = pd.concat([self.report, report], ignore_index=True)
+    def frame(self, level: str) -> pd.DataFrame:
+        """Return the frame of ``level`` (one of `LEVELS`; ``neighbourhood`` once attached)."""
+        frame = getattr(self, level, None) if level in LEVELS else None
+        if frame is None:
+            have = [name for name in LEVELS if getattr(self, name) is not None]
+            raise ParameterError(f"level {level!r}: the study area has {', '.join(have)}")
+        return frame
+
+    def with_columns(self, level: str, table: pd.DataFrame, *, source: str) -> StudyArea:
+        """Return a new area whose ``level`` frame has ``table``'s columns joined by code.
+
+        The join is `healthgap.geo.joins.join_columns`: every row of the level is kept, and a
+        column already present is accepted only with the same values (`LayerClashError`
+        otherwise, naming ``source``).
+        """
+        return replace(self, **{level: join_columns(self.frame(level), table, source=source)})
+
+    def with_report(self, report: pd.DataFrame) -> StudyArea:
+        """Return a new area with ``report`` (`REPORT_COLUMNS`) appended to its join report."""
+        return replace(self, report=pd.concat([self.report, report], ignore_index=True))
+
+    def with_notes(self, *notes: str) -> StudyArea:
+        """Return a new area with ``notes`` appended to its notes."""
+        return replace(self, notes=(*self.notes, *notes))
 
 
 def select_area(hierarchy: Hierarchy, boundaries: gpd.GeoDataFrame, ref: AreaRef, *,
@@ -190,7 +221,7 @@ def select_area(hierarchy: Hierarchy, boundaries: gpd.GeoDataFrame, ref: AreaRef
     report = pd.concat([p for p in report_parts if len(p)] or
                        [pd.DataFrame(columns=REPORT_COLUMNS)], ignore_index=True)
     return StudyArea(ref=ref, lsoa=lsoa, msoa=msoa, place=place, system=system,
-                     report=report, notes=notes, members=members)
+                     report=report, notes=tuple(notes), members=members)
 
 
 SPLIT_MSOA_RULE = (

@@ -6,11 +6,14 @@ study area. This module is the one definition every layer, table, map and API fi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from healthgap.errors import MissingColumnError
+
+if TYPE_CHECKING:
+    from healthgap.geo.areas import StudyArea
 
 CORE20_DECILES = (1, 2)
 """National IMD 2019 deciles that make up Core20 (1 = most deprived tenth of England)."""
@@ -148,25 +151,23 @@ CORE20_LEVELS = (("msoa", "msoa11cd"), ("neighbourhood", "nbhd_cd"), ("place", "
                  ("system", "icb22cd"))
 
 
-def add_core20(area: Any) -> Any:
-    """Flag Core20 LSOAs and roll the Core20 population up to every level present.
+def with_core20(area: StudyArea) -> StudyArea:
+    """Return a new area with Core20 LSOAs flagged and their population rolled up to every level.
 
-    Sets ``area.lsoa["core20"]``; each level frame of ``area`` (``msoa``, ``neighbourhood`` when
+    The new area's ``lsoa`` gains ``core20``; each level frame (``msoa``, ``neighbourhood`` when
     attached, ``place``, ``system``) gains `core20_rollup`'s columns (MSOAs over all their
     LSOAs, like their ``population``; the others over in-area LSOAs) and, above the MSOA,
     `core20_life_expectancy`'s approximate Core20 and non-Core20 life expectancy.
     """
-    area.lsoa["core20"] = core20_flag(area.lsoa)
-    inside = area.lsoa[area.lsoa["in_area"]]
+    area = area.with_columns("lsoa", core20_flag(area.lsoa).to_frame(), source="core20 flag")
+    inside = area.inside
     for level, by in CORE20_LEVELS:
-        frame = getattr(area, level, None)
-        if frame is None:
+        if getattr(area, level, None) is None:
             continue
         src = area.lsoa if level == "msoa" else inside
         src = src[src[by].notna()]
         add = core20_rollup(src, by=by)
         if level != "msoa":
             add = add.join(core20_life_expectancy(src, area.msoa, by=by))
-        frame = frame.drop(columns=[c for c in add.columns if c in frame.columns])
-        setattr(area, level, frame.join(add))
+        area = area.with_columns(level, add, source=f"core20 rolled up to {level}")
     return area

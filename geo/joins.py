@@ -2,15 +2,18 @@
 
 Every join returns the joined frame and a report of the codes that did not match on each side;
 a join that loses more than ``max_loss`` of the left rows raises `JoinError` naming the codes.
+`join_columns` adds computed columns to a frame (the study area's `StudyArea.with_columns`),
+refusing a name already there with other values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from healthgap.errors import JoinError, ParameterError, preview
+from healthgap.errors import JoinError, LayerClashError, ParameterError, preview
 
 REPORT_COLUMNS = ["join", "side", "code", "reason"]
 
@@ -79,3 +82,34 @@ def join_on_code(left: pd.DataFrame, right: pd.DataFrame, *, name: str,
                         f"({len(left_only) / len(left):.1%}) found no match, more than "
                         f"max_loss={max_loss:.1%}: {preview(left_only)}")
     return JoinResult(frame=joined, report=report)
+
+
+def join_columns(frame: pd.DataFrame, table: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    """Join ``table``'s columns onto ``frame`` by index, refusing a clashing column by name.
+
+    A column already in ``frame`` is accepted only when ``table`` carries the same values
+    through (``centroid_source`` from the access model, for example); a different value under
+    an existing name raises `LayerClashError` instead of being dropped.
+
+    Parameters
+    ----------
+    frame, table
+        Indexed by the same codes.
+    source
+        What produced ``table`` (named in the error).
+    """
+    shared = [c for c in table.columns if c in frame.columns]
+    clash = [c for c in shared if not _same_values(table[c], frame[c].reindex(table.index))]
+    if clash:
+        raise LayerClashError(f"{source}: column(s) {', '.join(clash)} already exist with other "
+                              "values; rename the new column(s) rather than overwrite or drop")
+    return frame.join(table.drop(columns=shared))
+
+
+def _same_values(a: pd.Series, b: pd.Series) -> bool:
+    """Say whether two aligned columns hold the same values (missing matches missing; any dtype)."""
+    x, y = a.astype(object), b.astype(object)
+    missing = x.isna().to_numpy() & y.isna().to_numpy()
+    equal = np.array([bool(u == v) if not (pd.isna(u) or pd.isna(v)) else False
+                      for u, v in zip(x, y, strict=True)], dtype=bool)
+    return bool((missing | equal).all())

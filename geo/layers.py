@@ -7,6 +7,7 @@ LSOAs. Suppressed values stay missing and are reported.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -48,24 +49,22 @@ def area_deciles(values: pd.Series, *, most_deprived_high: bool = True) -> pd.Se
     return np.ceil(ranks * 10 / n).clip(1, 10)
 
 
-def join_imd(area: StudyArea, imd: pd.DataFrame, *, max_loss: float = 0.0) -> StudyArea:
-    """Join IMD 2019 to every LSOA of the area and its ring.
+def with_imd(area: StudyArea, imd: pd.DataFrame, *, max_loss: float = 0.0) -> StudyArea:
+    """Return a new area with IMD 2019 joined to every LSOA of the area and its ring.
 
     Adds every column of ``imd`` and ``imd_decile_area`` (deciles of the IMD score among the
-    LSOAs inside the area; missing for the ring). An area LSOA without IMD raises unless
-    ``max_loss`` allows it; every miss is in ``area.report``.
+    LSOAs inside the area; missing for the ring), and the IMD columns to ``members``. An area
+    LSOA without IMD raises unless ``max_loss`` allows it; every miss is in the new area's
+    ``report``.
     """
     res = join_on_code(area.lsoa, imd, name="imd", max_loss=max_loss,
                        right_scope=pd.Index([]), reason="no IMD 2019 row")
-    area.add_report(res.report)
     lsoa = res.frame
     lsoa["imd_decile_area"] = np.nan
     inside = lsoa["in_area"]
     lsoa.loc[inside, "imd_decile_area"] = area_deciles(lsoa.loc[inside, "imd_score"])
-    area.lsoa = lsoa
-    if len(area.members):
-        area.members = _join_members(area.members, imd)
-    return area
+    members = _join_members(area.members, imd) if len(area.members) else area.members
+    return replace(area, lsoa=lsoa, members=members).with_report(res.report)
 
 
 def _join_members(members: pd.DataFrame, imd: pd.DataFrame) -> pd.DataFrame:
@@ -78,19 +77,19 @@ def _join_members(members: pd.DataFrame, imd: pd.DataFrame) -> pd.DataFrame:
     return members.join(imd[cols])
 
 
-def join_life_expectancy(area: StudyArea, le: pd.DataFrame, *,
+def with_life_expectancy(area: StudyArea, le: pd.DataFrame, *,
                          max_loss: float = 0.0) -> StudyArea:
-    """Join MSOA life expectancy; suppressed values stay missing and are reported.
+    """Return a new area with MSOA life expectancy joined; suppressed values stay missing.
 
     An MSOA absent from the file is an error beyond ``max_loss``; an MSOA present but
-    suppressed is kept with a missing value and a ``suppressed`` row in ``area.report``.
+    suppressed is kept with a missing value and a ``suppressed`` row in the new area's
+    ``report``.
     """
     cols = [c for c in le.columns if c.startswith("le_")]
     if not cols:
         raise InputError("life expectancy frame has no le_* column")
     res = join_on_code(area.msoa, le[cols], name="life_expectancy", max_loss=max_loss,
                        right_scope=pd.Index([]), reason="MSOA not in the life-expectancy file")
-    area.add_report(res.report)
     msoa = res.frame
     rows = []
     for sex in LE_COLUMNS:
@@ -101,15 +100,14 @@ def join_life_expectancy(area: StudyArea, le: pd.DataFrame, *,
         for code in msoa.index[msoa[flag] & msoa["in_area"]]:
             rows.append(("life_expectancy", "suppressed", str(code),
                          f"{sex.replace('le_', '')} life expectancy suppressed in the source"))
-    if rows:
-        area.add_report(pd.DataFrame(rows, columns=REPORT_COLUMNS))
-    area.msoa = msoa
-    return area
+    out = replace(area, msoa=msoa).with_report(res.report)
+    return out.with_report(pd.DataFrame(rows, columns=REPORT_COLUMNS)) if rows else out
 
 
-def roll_up(area: StudyArea) -> StudyArea:
-    """Roll LSOA indicators up to MSOA, place and system, and MSOA LE up to place and system.
+def with_rollups(area: StudyArea) -> StudyArea:
+    """Return a new area with LSOA indicators and MSOA LE rolled up the levels.
 
+    LSOA indicators go to MSOA, place and system; MSOA life expectancy to place and system.
     Means are population-weighted over the LSOAs (or MSOAs) inside the area; a place or system
     LE is the population-weighted mean of its MSOAs' published LE, an approximation to the LE of
     the combined population (which would need the deaths and populations by age), and is
@@ -118,19 +116,18 @@ def roll_up(area: StudyArea) -> StudyArea:
     inside = area.inside
     cols = [c for c in LSOA_ROLLUP if c in inside.columns]
     for level, code in (("msoa", "msoa11cd"), ("place", "lad22cd"), ("system", "icb22cd")):
-        frame = getattr(area, level)
         src = inside
         if level == "msoa":  # every MSOA from all its LSOAs (geo.areas.SPLIT_MSOA_RULE)
             src = area.members if len(area.members) else area.lsoa
         up = weighted_rollup(pd.DataFrame(src), [c for c in cols if c in src.columns], by=code)
-        up = up.drop(columns=["population", "n_children"])
-        frame = frame.drop(columns=[c for c in up.columns if c in frame.columns])
-        setattr(area, level, frame.join(up))
+        area = area.with_columns(level, up.drop(columns=["population", "n_children"]),
+                                 source=f"LSOA indicators rolled up to {level}")
     le_cols = [c for c in LE_COLUMNS if c in area.msoa.columns]
     if le_cols:
         for level, code in (("place", "lad22cd"), ("system", "icb22cd")):
-            setattr(area, level, msoa_rollup(area, getattr(area, level), le_cols, by=code,
-                                             ranges=True))
+            area = area.with_columns(level, msoa_rollup(area, area.frame(level), le_cols,
+                                                        by=code, ranges=True),
+                                     source=f"MSOA life expectancy rolled up to {level}")
     return area
 
 
@@ -140,7 +137,8 @@ def msoa_rollup(area: StudyArea, frame: pd.DataFrame, columns: list[str], *, by:
 
     Each area's value is the mean of its MSOAs weighted by their population inside the area
     (`healthgap.geo.rollup.membership`), labelled ``<column>_pwmean``; with ``ranges`` also
-    ``_min``, ``_max`` and ``_range`` over those MSOAs.
+    ``_min``, ``_max`` and ``_range`` over those MSOAs. Returns those columns only, indexed
+    like ``frame`` (join them with `StudyArea.with_columns`).
     """
     if len(area.members):
         rows = membership(area.members, by=by)
@@ -152,14 +150,14 @@ def msoa_rollup(area: StudyArea, frame: pd.DataFrame, columns: list[str], *, by:
     vals.index = rows.index
     src = pd.concat([rows, vals], axis=1)
     up = weighted_rollup(src, columns, by=by, weight="population_in_group")
-    frame = frame.copy()
+    out = pd.DataFrame(index=frame.index)
     for c in columns:
-        frame[f"{c}_pwmean"] = up[c]
+        out[f"{c}_pwmean"] = up[c]
         if ranges:
-            frame[f"{c}_min"] = src.groupby(by)[c].min()
-            frame[f"{c}_max"] = src.groupby(by)[c].max()
-            frame[f"{c}_range"] = frame[f"{c}_max"] - frame[f"{c}_min"]
-    return frame
+            out[f"{c}_min"] = src.groupby(by)[c].min()
+            out[f"{c}_max"] = src.groupby(by)[c].max()
+            out[f"{c}_range"] = out[f"{c}_max"] - out[f"{c}_min"]
+    return out
 
 
 def england_comparators(imd: pd.DataFrame, le: pd.DataFrame, population: pd.Series,
@@ -205,7 +203,7 @@ def national_msoa(hierarchy: Any, imd: pd.DataFrame, le: pd.DataFrame, populatio
                   *, centroids: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every English MSOA built from all its LSOAs, as a national build builds it.
 
-    The same functions as `select_area`, `join_imd` and `roll_up` (`msoa_members`,
+    The same functions as `select_area`, `with_imd` and `with_rollups` (`msoa_members`,
     `msoa_from_members`, `weighted_rollup`), without geometry: England as a comparator costs
     a second or two from national tables a build has already read.
 

@@ -16,7 +16,7 @@ Three sources, best first:
     inside one neighbourhood; islands, small places and unavoidable exceptions are listed with
     their reason.
 
-`attach_neighbourhoods` then gives every LSOA its ``nbhd_cd`` and builds the
+`with_neighbourhoods` then gives every LSOA its ``nbhd_cd`` and builds the
 ``StudyArea.neighbourhood`` frame with the usual population-weighted roll-ups.
 """
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -545,8 +545,8 @@ def _size_exceptions(units: pd.DataFrame, labels: dict[str, str], lad: str,
 # --------------------------------------------------------------------------- attach
 
 
-def attach_neighbourhoods(area: StudyArea, nb: Neighbourhoods) -> StudyArea:
-    """Give each LSOA its ``nbhd_cd`` and build ``area.neighbourhood``.
+def with_neighbourhoods(area: StudyArea, nb: Neighbourhoods) -> StudyArea:
+    """Return a new area whose LSOAs carry their ``nbhd_cd``, with the ``neighbourhood`` level.
 
     The neighbourhood frame is indexed by ``nbhd_cd`` with ``nbhd_nm``, ``lad22cd`` (the place
     with most of its residents), ``lad22nm``, ``icb22cd``, ``population``, ``n_lsoa``,
@@ -557,7 +557,6 @@ def attach_neighbourhoods(area: StudyArea, nb: Neighbourhoods) -> StudyArea:
     """
     lsoa = area.lsoa.drop(columns=["nbhd_cd"], errors="ignore")
     lsoa["nbhd_cd"] = nb.lookup["nbhd_cd"].reindex(lsoa.index).where(lsoa["in_area"])
-    area.lsoa = lsoa
     members = pd.DataFrame(lsoa[lsoa["in_area"] & lsoa["nbhd_cd"].notna()])
     if members.empty:
         raise ValidationError("neighbourhoods", ["no in-area LSOA is assigned to a "
@@ -586,11 +585,9 @@ def attach_neighbourhoods(area: StudyArea, nb: Neighbourhoods) -> StudyArea:
             le = weighted_rollup(members, [sex], by="nbhd_cd")
             frame[f"{sex}_pwmean"] = le[sex]
     frame.index.name = "nbhd_cd"
-    area.neighbourhood = gpd.GeoDataFrame(frame, geometry=geom, crs=BNG)
-    area.notes.extend(nb.notes)
-    if len(nb.report):
-        area.add_report(nb.report)
-    return area
+    out = replace(area, lsoa=lsoa, neighbourhood=gpd.GeoDataFrame(frame, geometry=geom, crs=BNG))
+    out = out.with_notes(*nb.notes)
+    return out.with_report(nb.report) if len(nb.report) else out
 
 
 def neighbourhood_sii_groups(area: StudyArea) -> list[tuple[str, pd.DataFrame, int]]:

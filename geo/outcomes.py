@@ -16,6 +16,7 @@ confidence intervals for these ratios).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ from healthgap.geo.rollup import membership
 
 from healthgap.errors import InputError, ParameterError
 
-__all__ = ["OUTCOMES", "OUTCOME_STATS", "join_outcomes", "outcome_gap"]
+__all__ = ["OUTCOMES", "OUTCOME_STATS", "outcome_gap", "with_outcomes"]
 
 OUTCOMES: tuple[str, ...] = OUTCOME_COLUMNS
 """Outcome columns joined to MSOAs (names as in `healthgap.data.readers.LOCAL_HEALTH_OUTCOMES`)."""
@@ -43,9 +44,9 @@ BOOTSTRAP = 999
 """Bootstrap replicates of the gap table's intervals."""
 
 
-def join_outcomes(area: StudyArea, outcomes: pd.DataFrame, *,
+def with_outcomes(area: StudyArea, outcomes: pd.DataFrame, *,
                   max_loss: float = 0.0) -> StudyArea:
-    """Join the MSOA outcome ratios to every MSOA of the area and roll them up.
+    """Return a new area with the MSOA outcome ratios joined to every MSOA and rolled up.
 
     Values equal the source file's; a missing value stays missing and is reported
     (``suppressed``) for MSOAs inside the area. Place and system get ``<name>_pwmean``.
@@ -67,15 +68,15 @@ def join_outcomes(area: StudyArea, outcomes: pd.DataFrame, *,
     res = join_on_code(area.msoa.drop(columns=[c for c in cols + ci if c in area.msoa]),
                        outcomes[cols + ci], name="outcomes", max_loss=max_loss,
                        right_scope=pd.Index([]), reason="MSOA not in the Local Health file")
-    area.add_report(res.report)
-    area.msoa = res.frame
+    area = replace(area, msoa=res.frame).with_report(res.report)
     inside = area.msoa[area.msoa["in_area"]]
     rows = [("outcomes", "suppressed", str(code), f"{c} missing in the source")
             for c in cols for code in inside.index[inside[c].isna()]]
     if rows:
-        area.add_report(pd.DataFrame(rows, columns=REPORT_COLUMNS))
+        area = area.with_report(pd.DataFrame(rows, columns=REPORT_COLUMNS))
     for level, by in (("place", "lad22cd"), ("system", "icb22cd")):
-        setattr(area, level, msoa_rollup(area, getattr(area, level), cols, by=by))
+        area = area.with_columns(level, msoa_rollup(area, area.frame(level), cols, by=by),
+                                 source=f"outcomes rolled up to {level}")
     return area
 
 

@@ -31,12 +31,23 @@ MAX_DENSE = PLAN.max_dense
 
 @dataclass
 class Outputs:
-    """What an analysis stage adds to the store."""
+    """What an analysis stage produces: layers and tables for the store, and new level columns.
+
+    The study area it was given is left as it was: columns for the area's level frames are
+    returned in ``columns`` (level -> table indexed by that level's code), and the build joins
+    them into the area in one step (`StudyArea.with_columns`) before assembling the layers.
+    """
 
     layers: dict[str, pd.DataFrame] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    columns: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def add_columns(self, level: str, table: pd.DataFrame) -> None:
+        """Add ``table``'s columns to those computed for ``level`` (rows aligned by code)."""
+        old = self.columns.get(level)
+        self.columns[level] = table if old is None else pd.concat([old, table], axis=1)
 
     def append(self, name: str, frame: pd.DataFrame, *, sex: str) -> None:
         """Add ``frame`` (index kept as a column) to table ``name``, tagged with the sex."""
@@ -46,17 +57,17 @@ class Outputs:
         self.tables[name] = part if old is None else pd.concat([old, part], ignore_index=True)
 
 
-def msoa_determinants(area: StudyArea) -> list[str]:
+def msoa_determinants(area: StudyArea) -> pd.DataFrame:
     """Roll the determinant columns present on the LSOAs up to the MSOAs (population-weighted).
 
-    Adds them to ``area.msoa`` and returns their names.
+    Returns the columns ``area.msoa`` lacks, indexed by ``msoa11cd`` (join them with
+    `StudyArea.with_columns`).
     """
     wanted = [c for cols in DETERMINANTS.values() for c in cols if c in area.lsoa.columns]
     wanted = [c for c in wanted if c not in area.msoa.columns]
-    if wanted:
-        up = weighted_rollup(pd.DataFrame(area.lsoa), wanted, by="msoa11cd")
-        area.msoa = area.msoa.join(up[wanted])
-    return [c for cols in DETERMINANTS.values() for c in cols if c in area.msoa.columns]
+    if not wanted:
+        return pd.DataFrame(index=area.msoa.index)
+    return weighted_rollup(pd.DataFrame(area.lsoa), wanted, by="msoa11cd")[wanted]
 
 
 def _cliffs_and_headline(out: Outputs, msoa: gpd.GeoDataFrame, inside: gpd.GeoDataFrame,
@@ -155,9 +166,9 @@ def _shapley(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str]) -> None:
         out.tables["model_shapley"] = pd.concat(shap_rows, ignore_index=True)
 
 
-def _regression(out: Outputs, area: StudyArea, inside: gpd.GeoDataFrame, sexes: list[str],
-                seed: int, weights: str, big: bool) -> None:
-    """Add OLS, spatial lag and error models and GWR to ``out`` (GWR joins ``area.msoa``)."""
+def _regression(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str], seed: int,
+                weights: str, big: bool) -> None:
+    """Add OLS, spatial lag and error models and GWR to ``out`` (GWR's as MSOA columns)."""
     # spatial regression
     x = PLAN.regressors_present(inside.columns)
     coef_rows: list[pd.DataFrame] = []
@@ -169,7 +180,7 @@ def _regression(out: Outputs, area: StudyArea, inside: gpd.GeoDataFrame, sexes: 
         _fit_regressions(out, frame, sex, x, seed=seed, weights=weights, big=big,
                          coef_rows=coef_rows, diag_rows=diag_rows)
         if not big and len(frame) >= PLAN.min_gwr:
-            _fit_gwr(out, area, frame, sex, x)
+            _fit_gwr(out, frame, sex, x)
     if big:
         out.notes.append(f"{len(inside)} MSOAs: GWR left out and the spatial models use the "
                          "sparse LU log-determinant (large-n settings)")
@@ -214,9 +225,8 @@ def _fit_regressions(out: Outputs, frame: gpd.GeoDataFrame, sex: str, x: list[st
         out.append("model_impacts", lag.impacts_, sex=sex)
 
 
-def _fit_gwr(out: Outputs, area: StudyArea, frame: gpd.GeoDataFrame, sex: str,
-             x: list[str]) -> None:
-    """Fit GWR of ``sex``, joining its local estimates to ``area.msoa``; a failure is a note."""
+def _fit_gwr(out: Outputs, frame: gpd.GeoDataFrame, sex: str, x: list[str]) -> None:
+    """Fit GWR of ``sex``, its local estimates as MSOA columns of ``out``; a failure is a note."""
     from healthgap.geo.regression import LocalRegression
 
     try:
@@ -225,7 +235,7 @@ def _fit_gwr(out: Outputs, area: StudyArea, frame: gpd.GeoDataFrame, sex: str,
         out.notes.append(f"GWR for {sex} not fitted: {exc}")
     else:
         local = gwr.local_.add_prefix(f"gwr_{sex.replace('le_', '')}_")
-        area.msoa = area.msoa.join(local)
+        out.add_columns("msoa", local)
         out.results[f"gwr_{sex}"] = gwr.to_dict()
 
 
@@ -278,10 +288,14 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     Health cliffs and headline gradients, SII/RII and the decile gap per level, Theil/MLD
     decomposition, Shapley R² of the determinant groups, OLS with spatial diagnostics, spatial lag
     and error models, GWR, the semivariogram and correlogram, and LE against travel time.
+    The area is left as it was: the determinants rolled up to MSOA and GWR's local estimates
+    are returned in ``Outputs.columns["msoa"]``.
     """
     out = Outputs()
-    msoa = area.msoa
-    msoa_determinants(area)
+    determinants = msoa_determinants(area)
+    out.add_columns("msoa", determinants)
+    # the models see the determinants; the caller's area is left as it was
+    area = area.with_columns("msoa", determinants, source="determinants rolled up to MSOA")
     msoa = area.msoa
     inside = msoa[msoa["in_area"]]
     sexes = [s for s in SEXES if s in msoa.columns and msoa[s].notna().sum() >= PLAN.min_values]
@@ -290,7 +304,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     _cliffs_and_headline(out, msoa, inside, sexes, seed, national=area.ref.level == "england")
     _inequality(out, area, inside, sexes, seed)
     _shapley(out, inside, sexes)
-    _regression(out, area, inside, sexes, seed, weights, big)
+    _regression(out, inside, sexes, seed, weights, big)
     if not big:
         _distance_models(out, inside, sexes, seed)
     return out
@@ -396,6 +410,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
     including the area, `geo.local.hotspot_band`) become columns of the level's layer
     (``lisa_<col>``, ``lisa_<col>_p``, ``gi_<col>``, ``gi_<col>_z``); bivariate Moran of life
     expectancy against IMD, and the LISA cluster stability across weights, go to the results.
+    The area is left as it was: the new columns are returned in ``Outputs.columns``.
     """
     from healthgap.geo.autocorrelation import (
         BivariateMoran,
@@ -453,10 +468,8 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
             add = pd.DataFrame({f"lisa_{col}": lf["labels"], f"lisa_{col}_p": lf["p_sim"],
                                 f"lisa_{col}_q": lf["quadrant"], f"gi_{col}": gi["labels"],
                                 f"gi_{col}_z": gi["z"]})
-            frame = frame.drop(columns=[c for c in add.columns if c in frame.columns])
-            frame = frame.join(add)
+            out.add_columns(level, add)
             out.results[f"lisa_{level}_{col}"] = lm.summary()
-        setattr(area, level, frame)
     msoa = area.msoa
     for sex in SEXES:
         if sex not in msoa.columns or "imd_score" not in msoa.columns:
@@ -468,8 +481,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
         d = BivariateMoran(permutations=999, seed=seed).fit(have[sex], have["imd_score"], wr)
         rows.append({"level": "msoa", **d.to_dict()})
         bl = BivariateLocalMoran(**local_kw).fit(have[sex], have["imd_score"], wr).to_frame()
-        area.msoa = area.msoa.drop(columns=[f"bilisa_{sex}_imd"], errors="ignore").join(
-            bl["labels"].rename(f"bilisa_{sex}_imd"))
+        out.add_columns("msoa", bl["labels"].rename(f"bilisa_{sex}_imd").to_frame())
         if len(have) >= PLAN.min_cluster_stability:
             cs = cluster_stability(have, have[sex].astype(float), permutations=permutations,
                                    seed=seed, alpha=alpha, correction=corr,

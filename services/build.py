@@ -15,9 +15,10 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +29,14 @@ from cachetools.keys import hashkey
 from healthgap.data import readers
 from healthgap.data._checksum import sha256_file
 from healthgap.data.layout import DataDir
-from healthgap.geo.areas import StudyArea, select_area
+from healthgap.geo.areas import LEVELS, StudyArea, select_area
 from healthgap.geo.hierarchy import AreaRef, Hierarchy
 from healthgap.geo.layers import (
     england_comparators,
-    join_imd,
-    join_life_expectancy,
     national_msoa,
-    roll_up,
+    with_imd,
+    with_life_expectancy,
+    with_rollups,
 )
 from healthgap.services.features import write_feature_files
 from healthgap.services.store import BuildStore, StagedBuild, pause_point
@@ -237,8 +238,8 @@ def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 
                        centroids=centroids, msoa_boundaries=msoa_b, ring=ring,
                        max_loss=max_loss)
     if lsoa_rep.repaired:
-        area.notes.append(f"{len(lsoa_rep.repaired)} LSOA geometr(y/ies) repaired with "
-                          f"make_valid: {', '.join(lsoa_rep.repaired[:10])}")
+        area = area.with_notes(f"{len(lsoa_rep.repaired)} LSOA geometr(y/ies) repaired with "
+                               f"make_valid: {', '.join(lsoa_rep.repaired[:10])}")
     return area
 
 
@@ -266,8 +267,9 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
     data.require(*REQUIRED_INPUTS)
     hierarchy = load_hierarchy(data)
     ref = hierarchy.resolve(options.area)
-    stages: list[tuple[str, Callable[[_Ctx], None]]] = [
-        ("read inputs and select the area", _stage_area),
+    # each stage takes the build so far and returns a new, extended one (nothing is modified)
+    first: tuple[str, Callable[[_Setup], _Ctx]] = ("read inputs and select the area", _stage_area)
+    stages: list[tuple[str, Stage]] = [
         ("join deprivation and life expectancy", _stage_layers),
         ("service access and environment", _stage_access),
         ("spatial statistics", _stage_statistics),
@@ -277,18 +279,20 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
         ("check the build and swap it into place", _stage_commit),
     ]
     with StagedBuild(options.out_dir) as staged, _sigterm_raises():
-        ctx = _Ctx(options=options, data=data, hierarchy=hierarchy, ref=ref, staged=staged,
-                   extra_manifest=dict(extra_manifest or {}))
+        setup = _Setup(options=options, data=data, hierarchy=hierarchy, ref=ref, staged=staged,
+                       extra_manifest=dict(extra_manifest or {}))
         try:
-            _run_stages(ctx, stages, on_stage)
+            ctx = _run_stages(setup, first, stages, on_stage)
         except Exception as exc:
             if _disk_full(exc, staged.staging):
                 raise OutputError(f"--out {options.out_dir}: the disk is full ({exc}); the "
                                   "previous build is unchanged") from exc
             raise
-    assert ctx.area is not None and ctx.store is not None
-    return BuildResult(area=ctx.area, store=ctx.store, manifest=ctx.manifest,
-                       outputs=ctx.outputs, timings=ctx.timings, peak_mb=ctx.peak_mb)
+    # the result's manifest is the one written, timing every stage
+    manifest = {**ctx.manifest, "timings_s": dict(ctx.timings)}
+    return BuildResult(area=ctx.area, store=BuildStore(staged.final), manifest=manifest,
+                       outputs=dict(ctx.outputs), timings=dict(ctx.timings),
+                       peak_mb=dict(ctx.peak_mb))
 
 
 #: Inputs every build reads (checked before any computing).
@@ -296,18 +300,28 @@ REQUIRED_INPUTS = ("lsoa_lookup", "icb_lookup", "lsoa_boundaries", "population",
                    "imd", "life_expectancy")
 
 
-def _run_stages(ctx: _Ctx, stages: list[tuple[str, Callable[[_Ctx], None]]],
-                on_stage: StageCallback | None) -> None:
-    for i, (name, fn) in enumerate(stages):
+def _run_stages(setup: _Setup, first: tuple[str, Callable[[_Setup], _Ctx]],
+                stages: list[tuple[str, Stage]], on_stage: StageCallback | None) -> _Ctx:
+    """Run ``first`` on the setup, then each stage on the result of the one before."""
+    total = 1 + len(stages)
+
+    def timed(i: int, name: str, run: Callable[[], _Ctx]) -> _Ctx:
         if on_stage:
-            on_stage(name, i, len(stages))
+            on_stage(name, i, total)
         t0 = time.perf_counter()
-        fn(ctx)
-        ctx.timings[name] = round(time.perf_counter() - t0, 3)
-        ctx.peak_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        log.info("%s: %.1f s, peak %.0f MB", name, ctx.timings[name], ctx.peak_mb[name])
+        ctx = run()
+        seconds = round(time.perf_counter() - t0, 3)
+        peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        log.info("%s: %.1f s, peak %.0f MB", name, seconds, peak)
+        return replace(ctx, timings={**ctx.timings, name: seconds},
+                       peak_mb={**ctx.peak_mb, name: peak})
+
+    ctx = timed(0, first[0], partial(first[1], setup))
+    for i, (name, stage) in enumerate(stages, start=1):
+        ctx = timed(i, name, partial(stage, ctx))
     if on_stage:
-        on_stage("done", len(stages), len(stages))
+        on_stage("done", total, total)
+    return ctx
 
 
 #: Free bytes below which a failed write is put down to a full disk (GDAL and SQLite often
@@ -348,53 +362,87 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@dataclass
-class _Ctx:
+@dataclass(frozen=True, eq=False)
+class _Setup:
+    """What every stage reads and none changes: options, inputs, hierarchy, area, staging."""
+
     options: BuildOptions
     data: DataDir
     hierarchy: Hierarchy
     ref: AreaRef
     staged: StagedBuild
-    extra_manifest: dict[str, Any] = field(default_factory=dict)
-    area: StudyArea | None = None
-    store: BuildStore | None = None
-    inputs: dict[str, Path] = field(default_factory=dict)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    layers: dict[str, pd.DataFrame] = field(default_factory=dict)
-    manifest: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, Path] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    peak_mb: dict[str, float] = field(default_factory=dict)
-    results: dict[str, Any] = field(default_factory=dict)
-    england: dict[str, float] = field(default_factory=dict)
+    extra_manifest: Mapping[str, Any]
+
+
+@dataclass(frozen=True, eq=False)
+class _Ctx(_Setup):
+    """The build between two stages: each stage returns a new one and leaves its input as it was.
+
+    ``area`` is always there (the first stage selects it). The columns the statistics and the
+    models computed for the area's levels wait in ``columns`` as ``(source, {level: table})``
+    until the write stage joins them into the area, in one step, before assembling the layers.
+    ``national`` is England's MSOA frame and its members, once read.
+    """
+
+    area: StudyArea
+    inputs: Mapping[str, Path] = field(default_factory=dict)
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    layers: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    columns: tuple[tuple[str, Mapping[str, pd.DataFrame]], ...] = ()
+    results: Mapping[str, Any] = field(default_factory=dict)
+    england: Mapping[str, float] = field(default_factory=dict)
     national: tuple[pd.DataFrame, pd.DataFrame] | None = None
+    manifest: Mapping[str, Any] = field(default_factory=dict)
+    outputs: Mapping[str, Path] = field(default_factory=dict)
+    timings: Mapping[str, float] = field(default_factory=dict)
+    peak_mb: Mapping[str, float] = field(default_factory=dict)
+
+    def add(self, *, area: StudyArea | None = None, inputs: Mapping[str, Path] | None = None,
+            tables: Mapping[str, pd.DataFrame] | None = None,
+            layers: Mapping[str, pd.DataFrame] | None = None,
+            results: Mapping[str, Any] | None = None, notes: Iterable[str] = (),
+            outputs: Mapping[str, Path] | None = None) -> _Ctx:
+        """Return a new context with ``area`` (when given), these entries and notes added.
+
+        An entry whose name is already there replaces it in place (as `dict.update` would):
+        England's ``model_sii`` extends the models' table of that name, for example.
+        """
+        return replace(self, area=(self.area if area is None else area).with_notes(*notes),
+                       inputs={**self.inputs, **(inputs or {})},
+                       tables={**self.tables, **(tables or {})},
+                       layers={**self.layers, **(layers or {})},
+                       results={**self.results, **(results or {})},
+                       outputs={**self.outputs, **(outputs or {})})
 
 
-def _stage_area(ctx: _Ctx) -> None:
+Stage = Callable[[_Ctx], _Ctx]
+
+
+def _stage_area(setup: _Setup) -> _Ctx:
+    o = setup.options
+    inputs = {key: setup.data.path(key) for key in ("lsoa_lookup", "icb_lookup",
+                                                    "lsoa_boundaries", "population", "centroids")}
+    if (p := setup.data.optional("msoa_boundaries")) is not None:
+        inputs["msoa_boundaries"] = p
+    area = load_area(setup.data, setup.ref, setup.hierarchy, ring=o.ring, max_loss=o.max_loss)
+    return _Ctx(**{f.name: getattr(setup, f.name) for f in fields(_Setup)}, area=area,
+                inputs=inputs)
+
+
+def _stage_layers(ctx: _Ctx) -> _Ctx:
     o = ctx.options
-    for key in ("lsoa_lookup", "icb_lookup", "lsoa_boundaries", "population", "centroids"):
-        ctx.inputs[key] = ctx.data.path(key)
-    if (p := ctx.data.optional("msoa_boundaries")) is not None:
-        ctx.inputs["msoa_boundaries"] = p
-    ctx.area = load_area(ctx.data, ctx.ref, ctx.hierarchy, ring=o.ring, max_loss=o.max_loss)
-
-
-def _stage_layers(ctx: _Ctx) -> None:
-    assert ctx.area is not None
-    o = ctx.options
-    ctx.inputs["imd"] = ctx.data.path("imd")
-    ctx.inputs["life_expectancy"] = ctx.data.path("life_expectancy")
+    ctx = ctx.add(inputs={"imd": ctx.data.path("imd"),
+                          "life_expectancy": ctx.data.path("life_expectancy")})
     imd = read_cached("read_imd", ctx.inputs["imd"])
     le = read_cached("read_life_expectancy", ctx.inputs["life_expectancy"])
-    join_imd(ctx.area, imd, max_loss=o.max_loss)
-    join_life_expectancy(ctx.area, le, max_loss=o.max_loss)
-    roll_up(ctx.area)
+    area = with_imd(ctx.area, imd, max_loss=o.max_loss)
+    area = with_rollups(with_life_expectancy(area, le, max_loss=o.max_loss))
     population = read_cached("read_population", ctx.data.path("population"))
-    ctx.england = england_comparators(imd, le, population, ctx.hierarchy)
-    _stage_neighbourhoods(ctx, imd, population)
+    ctx = replace(ctx, area=area,
+                  england=england_comparators(imd, le, population, ctx.hierarchy))
+    ctx = _stage_neighbourhoods(ctx, imd, population)
     # England by the same method as the area (every English MSOA from all its LSOAs)
-    ctx.national = national_frames(ctx.data)
-    _stage_outcomes(ctx)
+    return _stage_outcomes(replace(ctx, national=national_frames(ctx.data)))
 
 
 _NATIONAL_INPUTS = ("lsoa_lookup", "icb_lookup", "imd", "life_expectancy", "population")
@@ -437,25 +485,23 @@ def _england_gap(*paths: Path, seed: int) -> pd.DataFrame:
 AREA_LEVEL = {"icb": "system", "lad": "place", "sicb": "sicb", "england": "england"}
 
 
-def _stage_outcomes(ctx: _Ctx) -> None:
+def _stage_outcomes(ctx: _Ctx) -> _Ctx:
     """Join the Local Health SMRs and admission ratios; the gap table for the area and England."""
-    from healthgap.geo.outcomes import OUTCOMES, join_outcomes, outcome_gap
+    from healthgap.geo.outcomes import OUTCOMES, outcome_gap, with_outcomes
 
-    assert ctx.area is not None and ctx.national is not None
     try:
         outcomes = read_cached("read_local_health_outcomes", ctx.inputs["life_expectancy"])
     except MissingColumnError as exc:
-        ctx.area.notes.append(f"outcomes beyond life expectancy not built: {exc}")
-        return
-    join_outcomes(ctx.area, outcomes, max_loss=ctx.options.max_loss)
-    area, seed = ctx.area, ctx.options.seed
+        return ctx.add(notes=[f"outcomes beyond life expectancy not built: {exc}"])
+    area = with_outcomes(ctx.area, outcomes, max_loss=ctx.options.max_loss)
+    seed = ctx.options.seed
     cols = [*OUTCOMES, "le_male", "le_female"]
     parts = [outcome_gap(area.msoa, area.members, columns=cols, seed=seed,
                          level=AREA_LEVEL.get(area.ref.level, area.ref.level),
                          code=area.ref.code)]
     if area.ref.level != "england":
         parts.append(_england_gap(*_national_paths(ctx.data), seed=seed))
-    ctx.tables["outcome_gap"] = pd.concat(parts, ignore_index=True)
+    return ctx.add(area=area, tables={"outcome_gap": pd.concat(parts, ignore_index=True)})
 
 
 def choose_neighbourhoods(area: StudyArea, *, supplied: Path | None, registrations: Path | None,
@@ -480,42 +526,41 @@ def choose_neighbourhoods(area: StudyArea, *, supplied: Path | None, registratio
     return generate_neighbourhoods(area, seed=seed)
 
 
-def _stage_neighbourhoods(ctx: _Ctx, imd: pd.DataFrame, population: pd.Series) -> None:
+def _stage_neighbourhoods(ctx: _Ctx, imd: pd.DataFrame, population: pd.Series) -> _Ctx:
     """Attach the neighbourhood level (issue #14) and Core20 at every level."""
     import re
 
-    from healthgap.geo.core20 import add_core20, england_core20
-    from healthgap.geo.neighbourhoods import attach_neighbourhoods
+    from healthgap.geo.core20 import england_core20, with_core20
+    from healthgap.geo.neighbourhoods import with_neighbourhoods
 
-    assert ctx.area is not None
     o = ctx.options
     reg, epcn = ctx.data.optional("gp_registrations"), ctx.data.optional("epcn")
     nb = choose_neighbourhoods(ctx.area, supplied=o.neighbourhoods, registrations=reg,
                                epcn=epcn, seed=o.seed)
-    for key, p in (("neighbourhoods", o.neighbourhoods), ("gp_registrations", reg),
-                   ("epcn", epcn)):
-        if p is not None and (key == "neighbourhoods" or nb.source == "pcn"):
-            ctx.inputs[key] = Path(p)
-    attach_neighbourhoods(ctx.area, nb)
-    add_core20(ctx.area)
-    ctx.tables["neighbourhood_exceptions"] = nb.exceptions
+    inputs = {key: Path(p) for key, p in (("neighbourhoods", o.neighbourhoods),
+                                          ("gp_registrations", reg), ("epcn", epcn))
+              if p is not None and (key == "neighbourhoods" or nb.source == "pcn")}
+    area = with_core20(with_neighbourhoods(ctx.area, nb))
+    tables = {"neighbourhood_exceptions": nb.exceptions}
     if nb.shares is not None:
-        ctx.tables["neighbourhood_pcn_shares"] = nb.shares
+        tables["neighbourhood_pcn_shares"] = nb.shares
     year = re.search(r"mid-?(\d{4})", ctx.data.path("population").name)
     eng = england_core20(imd, population)
-    ctx.england.update({"core20_share": eng["core20_share"]})
-    system = ctx.area.system
-    ctx.results["neighbourhoods"] = {
-        "source": nb.source, "parameters": nb.parameters,
-        "count": int(len(ctx.area.neighbourhood)) if ctx.area.neighbourhood is not None else 0,
-        "exceptions": int(len(nb.exceptions))}
-    ctx.results["core20"] = {
-        "definition": "LSOAs in national IMD 2019 deciles 1-2",
-        "population_year": year.group(1) if year else "unknown",
-        "population_file": ctx.data.path("population").name,
-        "area_core20_pop": float(system["core20_pop"].sum()),
-        "area_core20_share": float(system["core20_pop"].sum() / system["population"].sum()),
-        "england_core20_share": eng["core20_share"]}
+    system = area.system
+    results = {
+        "neighbourhoods": {
+            "source": nb.source, "parameters": nb.parameters,
+            "count": int(len(area.neighbourhood)) if area.neighbourhood is not None else 0,
+            "exceptions": int(len(nb.exceptions))},
+        "core20": {
+            "definition": "LSOAs in national IMD 2019 deciles 1-2",
+            "population_year": year.group(1) if year else "unknown",
+            "population_file": ctx.data.path("population").name,
+            "area_core20_pop": float(system["core20_pop"].sum()),
+            "area_core20_share": float(system["core20_pop"].sum() / system["population"].sum()),
+            "england_core20_share": eng["core20_share"]}}
+    ctx = replace(ctx, england={**ctx.england, "core20_share": eng["core20_share"]})
+    return ctx.add(area=area, inputs=inputs, tables=tables, results=results)
 
 
 def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
@@ -530,147 +575,162 @@ def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
     return None
 
 
-def _stage_access(ctx: _Ctx) -> None:
+def _stage_access(ctx: _Ctx) -> _Ctx:
     """Join IMD's own access/environment indicators; route to services; summarise rasters."""
-    from healthgap.geo.access import ServiceAccess, read_imd_indicators
-    from healthgap.geo.facilities import read_facilities, read_gp_practices
-    from healthgap.geo.joins import join_on_code
-    from healthgap.geo.network import read_network
-    from healthgap.geo.osm_features import green_space_share, outlet_density, read_osm_features
     from healthgap.geo.raster import zonal_stats
 
-    assert ctx.area is not None
-    o, area = ctx.options, ctx.area
-    if (p := ctx.data.optional("imd_indicators")) is not None:
-        ctx.inputs["imd_indicators"] = p
-        ind = read_imd_indicators(p, codes=list(area.lsoa.index))
-        res = join_on_code(area.lsoa, ind, name="imd_indicators", max_loss=o.max_loss,
-                           right_scope=pd.Index([]), reason="no IoD2019 indicator row")
-        area.lsoa = res.frame
-        area.add_report(res.report)
-    if not o.access:
-        area.notes.append("service-access layers not built (--no-access)")
-        return
-    osm = _covering_osm(ctx.data, area)
+    ctx = _imd_indicators(ctx)
+    if not ctx.options.access:
+        return ctx.add(notes=["service-access layers not built (--no-access)"])
+    osm = _covering_osm(ctx.data, ctx.area)
     if osm is None:
-        area.notes.append("no OSM extract in the data directory covers the area: network "
-                          "access and OSM features not built (IMD's own road distances to "
-                          "services are joined instead)")
+        ctx = ctx.add(notes=["no OSM extract in the data directory covers the area: network "
+                             "access and OSM features not built (IMD's own road distances to "
+                             "services are joined instead)"])
     else:
-        ctx.inputs[f"osm/{osm.name}"] = osm
-        kinds = []
-        window = area.lsoa.total_bounds + np.array([-1, -1, 1, 1]) * o.facility_buffer_m
-        if (gp := ctx.data.optional("gp_practices")) is not None:
-            ctx.inputs["gp_practices"] = gp
-            read = read_gp_practices(gp)
-            kinds.append(read.facilities)
-            ctx.tables["facility_report_gp"] = read.report
-        if (hosp := ctx.data.optional("hospitals")) is not None:
-            ctx.inputs["hospitals"] = hosp
-            read = read_facilities(hosp, kind="hospital", name="hospital_name")
-            kinds.append(read.facilities)
-            ctx.tables["facility_report_hospital"] = read.report
-        if kinds:
-            fac = pd.concat(kinds)
-            fac = fac.cx[window[0]:window[2], window[1]:window[3]]
-            graph = read_network(osm, bounds=area.lsoa, mode="drive",
-                                 cache_dir=Path(o.out_dir).parent / ".healthgap-cache")
-            acc = ServiceAccess(max_snap_m=o.max_snap_m).fit(area.lsoa, fac, graph)
-            area.lsoa = join_columns(area.lsoa, acc.result_, source="service access")
-            ctx.layers["facilities"] = fac.join(acc.facility_status_[["routable", "snap_m"]],
-                                                on="code") if "code" in fac else fac
-            ctx.results["access"] = {"network": osm.name, "mode": "drive",
-                                     "facilities": {k: int(v) for k, v in
-                                                    fac["kind"].value_counts().items()},
-                                     "max_snap_m": o.max_snap_m,
-                                     "unrouted_lsoa_in_area": int(acc.result_.loc[
-                                         area.lsoa["in_area"]].filter(like="_access_reason")
-                                         .notna().any(axis=1).sum())}
-        feats = read_osm_features(osm)
-        for what, table in (("green space", green_space_share(feats, area.lsoa)),
-                            ("outlet density", outlet_density(feats, area.lsoa))):
-            area.lsoa = join_columns(area.lsoa, table, source=what)
+        ctx = _osm_features(_network_access(ctx.add(inputs={f"osm/{osm.name}": osm}), osm), osm)
+    area, inputs = ctx.area, {}
     for raster in ctx.data.rasters():
-        ctx.inputs[f"environment/{raster.name}"] = raster
-        area.lsoa = join_columns(area.lsoa, zonal_stats(raster, area.lsoa),
+        inputs[f"environment/{raster.name}"] = raster
+        area = area.with_columns("lsoa", zonal_stats(raster, area.lsoa),
                                  source=f"raster {raster.name}")
+    return ctx.add(area=area, inputs=inputs)
 
 
-def _stage_statistics(ctx: _Ctx) -> None:
+def _imd_indicators(ctx: _Ctx) -> _Ctx:
+    """Join the IoD2019 access and environment indicators to the LSOAs, when in the inputs."""
+    from healthgap.geo.access import read_imd_indicators
+    from healthgap.geo.joins import join_on_code
+
+    if (p := ctx.data.optional("imd_indicators")) is None:
+        return ctx
+    area = ctx.area
+    ind = read_imd_indicators(p, codes=list(area.lsoa.index))
+    res = join_on_code(area.lsoa, ind, name="imd_indicators", max_loss=ctx.options.max_loss,
+                       right_scope=pd.Index([]), reason="no IoD2019 indicator row")
+    return ctx.add(area=replace(area, lsoa=res.frame).with_report(res.report),
+                   inputs={"imd_indicators": p})
+
+
+def _network_access(ctx: _Ctx, osm: Path) -> _Ctx:
+    """Route every LSOA to its GP practices and hospitals on the OSM road network."""
+    from healthgap.geo.access import ServiceAccess
+    from healthgap.geo.facilities import read_facilities, read_gp_practices
+    from healthgap.geo.network import read_network
+
+    o, area = ctx.options, ctx.area
+    kinds, inputs, tables = [], {}, {}
+    if (gp := ctx.data.optional("gp_practices")) is not None:
+        inputs["gp_practices"] = gp
+        read = read_gp_practices(gp)
+        kinds.append(read.facilities)
+        tables["facility_report_gp"] = read.report
+    if (hosp := ctx.data.optional("hospitals")) is not None:
+        inputs["hospitals"] = hosp
+        read = read_facilities(hosp, kind="hospital", name="hospital_name")
+        kinds.append(read.facilities)
+        tables["facility_report_hospital"] = read.report
+    ctx = ctx.add(inputs=inputs, tables=tables)
+    if not kinds:
+        return ctx
+    window = area.lsoa.total_bounds + np.array([-1, -1, 1, 1]) * o.facility_buffer_m
+    fac = pd.concat(kinds)
+    fac = fac.cx[window[0]:window[2], window[1]:window[3]]
+    graph = read_network(osm, bounds=area.lsoa, mode="drive",
+                         cache_dir=Path(o.out_dir).parent / ".healthgap-cache")
+    acc = ServiceAccess(max_snap_m=o.max_snap_m).fit(area.lsoa, fac, graph)
+    area = area.with_columns("lsoa", acc.result_, source="service access")
+    facilities = fac.join(acc.facility_status_[["routable", "snap_m"]],
+                          on="code") if "code" in fac else fac
+    unrouted = acc.result_.loc[area.lsoa["in_area"]].filter(like="_access_reason")
+    results = {"access": {"network": osm.name, "mode": "drive",
+                          "facilities": {k: int(v) for k, v in fac["kind"].value_counts().items()},
+                          "max_snap_m": o.max_snap_m,
+                          "unrouted_lsoa_in_area": int(unrouted.notna().any(axis=1).sum())}}
+    return ctx.add(area=area, layers={"facilities": facilities}, results=results)
+
+
+def _osm_features(ctx: _Ctx, osm: Path) -> _Ctx:
+    """Join each LSOA's green-space share and outlet density from the OSM extract."""
+    from healthgap.geo.osm_features import green_space_share, outlet_density, read_osm_features
+
+    feats = read_osm_features(osm)
+    area = ctx.area
+    for what, table in (("green space", green_space_share(feats, area.lsoa)),
+                        ("outlet density", outlet_density(feats, area.lsoa))):
+        area = area.with_columns("lsoa", table, source=what)
+    return ctx.add(area=area)
+
+
+def _stage_statistics(ctx: _Ctx) -> _Ctx:
     """Global and local autocorrelation (geo/autocorrelation, geo/local)."""
     from healthgap.services.analysis import run_statistics
 
-    assert ctx.area is not None
     o = ctx.options
     out = run_statistics(ctx.area, weights=o.weights, permutations=o.permutations, seed=o.seed,
                          alpha=o.alpha, correction=o.correction)
-    ctx.tables.update(out.tables)
-    ctx.results["statistics"] = out.results
-    ctx.area.notes.extend(out.notes)
+    ctx = replace(ctx, columns=(*ctx.columns, ("spatial statistics", out.columns)))
+    return ctx.add(tables=out.tables, results={"statistics": out.results}, notes=out.notes)
 
 
-def _stage_models(ctx: _Ctx) -> None:
+def _stage_models(ctx: _Ctx) -> _Ctx:
     """Fit the life-expectancy models (geo/gradients, inequality, regression)."""
     from healthgap.services.analysis import run_models
 
-    assert ctx.area is not None
     if not ctx.options.models:
-        ctx.area.notes.append("life-expectancy models not fitted (--no-models)")
-        return
+        return ctx.add(notes=["life-expectancy models not fitted (--no-models)"])
     out = run_models(ctx.area, seed=ctx.options.seed, weights=ctx.options.weights)
-    ctx.layers.update(out.layers)
-    ctx.tables.update(out.tables)
-    ctx.results["models"] = out.results
-    ctx.area.notes.extend(out.notes)
+    ctx = replace(ctx, columns=(*ctx.columns, ("life-expectancy models", out.columns)))
+    ctx = ctx.add(layers=out.layers, tables=out.tables, results={"models": out.results},
+                  notes=out.notes)
     if ctx.national is not None:
         from healthgap.services.analysis import run_england
 
         eng = run_england(*ctx.national, seed=ctx.options.seed, tables=ctx.tables)
-        ctx.tables.update(eng.tables)
-        ctx.results["england"] = eng.results["england"]
-        ctx.area.notes.extend(eng.notes)
+        ctx = ctx.add(tables=eng.tables, results={"england": eng.results["england"]},
+                      notes=eng.notes)
+    return ctx
 
 
-def _stage_atlas(ctx: _Ctx) -> None:
+def _stage_atlas(ctx: _Ctx) -> _Ctx:
     """Draw the maps (maps/) into ``<out>/atlas``."""
     from healthgap.services.atlas import build_atlas
 
-    assert ctx.area is not None
     o = ctx.options
     if not o.maps:
-        return
+        return ctx
     staging = ctx.staged.staging
+    # the atlas's copy of the manifest times every stage so far (the write stage included)
+    manifest = {**ctx.manifest, "timings_s": dict(ctx.timings)}
     try:
-        index = build_atlas(ctx.area, out_dir=staging / "atlas", layers=ctx.layers,
-                            tables=ctx.tables, manifest=ctx.manifest, england=ctx.england,
-                            synthetic=o.synthetic, weights=o.weights, alpha=o.alpha,
-                            correction=o.correction)
+        index = build_atlas(ctx.area, out_dir=staging / "atlas", layers=dict(ctx.layers),
+                            tables=dict(ctx.tables), manifest=manifest,
+                            england=dict(ctx.england), synthetic=o.synthetic, weights=o.weights,
+                            alpha=o.alpha, correction=o.correction)
     except ParameterError as exc:
         if not str(exc).startswith("pages:"):
             raise
         # too few areas for any map (Isles of Scilly alone: one LSOA): say so, keep the rest
-        note = (f"atlas not written: no map can be drawn for {len(ctx.area.inside)} LSOA(s) "
-                f"and {int(ctx.area.msoa['in_area'].sum())} MSOA(s) (a map needs at least "
-                "two areas with a value); the GeoPackage holds every layer computed")
-        ctx.area.notes.append(note)
-        ctx.manifest["atlas"] = False
-        ctx.manifest["notes"] = ctx.area.notes
-        ctx.staged.store.write_manifest(ctx.manifest)
-        return
-    ctx.outputs["atlas"] = ctx.staged.final / Path(index).relative_to(staging)
+        area = ctx.area.with_notes(
+            f"atlas not written: no map can be drawn for {len(ctx.area.inside)} LSOA(s) "
+            f"and {int(ctx.area.msoa['in_area'].sum())} MSOA(s) (a map needs at least "
+            "two areas with a value); the GeoPackage holds every layer computed")
+        manifest = {**manifest, "atlas": False, "notes": list(area.notes)}
+        ctx.staged.store.write_manifest(manifest)
+        return replace(ctx, area=area, manifest=manifest)
+    return ctx.add(outputs={"atlas": ctx.staged.final / Path(index).relative_to(staging)})
 
 
-def _stage_commit(ctx: _Ctx) -> None:
+def _stage_commit(ctx: _Ctx) -> _Ctx:
     """Check the staged build (manifest, every layer, atlas) and swap it into place."""
     ctx.staged.commit()
-    ctx.store = BuildStore(ctx.staged.final)
-    ctx.outputs["geopackage"] = ctx.store.path
+    return ctx.add(outputs={"geopackage": BuildStore(ctx.staged.final).path})
 
 
-def _stage_write(ctx: _Ctx) -> None:
-    assert ctx.area is not None
+def _stage_write(ctx: _Ctx) -> _Ctx:
+    """Join the statistics' and models' columns into the area, then write every layer."""
     o = ctx.options
-    area = ctx.area
+    area = join_computed_columns(ctx.area, ctx.columns)
     store = ctx.staged.store
     layers = assemble_layers(area, ctx.layers, ctx.tables)
     pause_point("before-write")
@@ -679,7 +739,7 @@ def _stage_write(ctx: _Ctx) -> None:
         if i == 0:
             pause_point("during-write")
     inside = area.inside
-    ctx.manifest = {
+    manifest = {
         "healthgap_version": package_versions()["healthgap"],
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "area": {"level": area.ref.level, "code": area.ref.code, "name": area.ref.name},
@@ -700,55 +760,47 @@ def _stage_write(ctx: _Ctx) -> None:
                    "msoa_le_male_suppressed": int(area.msoa.loc[area.msoa["in_area"],
                                                                 "le_male_suppressed"].sum()),
                    "join_report_rows": int(len(area.report))},
-        "notes": area.notes,
-        "timings_s": ctx.timings,
-        "results": ctx.results,
+        "notes": list(area.notes),
+        "timings_s": dict(ctx.timings),
+        "results": dict(ctx.results),
         "layers": list(layers),
         "atlas": bool(o.maps),
         **ctx.extra_manifest,
     }
-    store.write_manifest(ctx.manifest)
+    store.write_manifest(manifest)
     # whole-layer GeoJSON for the API, staged with the build so it is swapped in with it
     write_feature_files(ctx.staged.staging, store)
+    return replace(ctx, area=area, columns=(), manifest=manifest)
 
 
-#: Layers written from the study area's level frames, smallest first (those present are written).
-LEVEL_LAYERS = ("lsoa", "msoa", "neighbourhood", "place", "system")
+def join_computed_columns(area: StudyArea,
+                          computed: Iterable[tuple[str, Mapping[str, pd.DataFrame]]]
+                          ) -> StudyArea:
+    """Return ``area`` with the columns the analysis stages computed joined to their levels.
 
-
-def join_columns(frame: pd.DataFrame, table: pd.DataFrame, *, source: str) -> pd.DataFrame:
-    """Join ``table``'s columns onto ``frame`` by index, refusing a clashing column by name.
-
-    A column already in ``frame`` is accepted only when ``table`` carries the same values
-    through (``centroid_source`` from the access model, for example); a different value under
-    an existing name raises `LayerClashError` instead of being dropped.
+    The one step where the statistics' and models' level columns (`Outputs.columns`) enter
+    the study area, in the order computed, each through `StudyArea.with_columns` (a clashing
+    column name with other values raises `LayerClashError` naming its source).
 
     Parameters
     ----------
-    frame, table
-        Indexed by the same codes.
-    source
-        What produced ``table`` (named in the error).
+    area
+        The study area the stages read.
+    computed
+        ``(source, {level: table})`` per stage, tables indexed by the level's code.
     """
-    shared = [c for c in table.columns if c in frame.columns]
-    clash = [c for c in shared if not _same_values(table[c], frame[c].reindex(table.index))]
-    if clash:
-        raise LayerClashError(f"{source}: column(s) {', '.join(clash)} already exist with other "
-                              "values; rename the new column(s) rather than overwrite or drop")
-    return frame.join(table.drop(columns=shared))
+    for source, by_level in computed:
+        for level, table in by_level.items():
+            area = area.with_columns(level, table, source=source)
+    return area
 
 
-def _same_values(a: pd.Series, b: pd.Series) -> bool:
-    """Say whether two aligned columns hold the same values (missing matches missing; any dtype)."""
-    x, y = a.astype(object), b.astype(object)
-    missing = x.isna().to_numpy() & y.isna().to_numpy()
-    equal = np.array([bool(u == v) if not (pd.isna(u) or pd.isna(v)) else False
-                      for u, v in zip(x, y, strict=True)], dtype=bool)
-    return bool((missing | equal).all())
+#: Layers written from the study area's level frames, smallest first (those present are written).
+LEVEL_LAYERS = LEVELS
 
 
-def assemble_layers(area: StudyArea, layers: dict[str, pd.DataFrame],
-                    tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def assemble_layers(area: StudyArea, layers: Mapping[str, pd.DataFrame],
+                    tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Collect every output layer in write order, refusing clashing layer or column names.
 
     Parameters

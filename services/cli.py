@@ -521,8 +521,8 @@ def neighbourhoods_command(
     with their nbhd_cd).
     """
     from healthgap.data.layout import DataDir
-    from healthgap.geo.layers import join_imd
-    from healthgap.geo.neighbourhoods import attach_neighbourhoods
+    from healthgap.geo.layers import with_imd
+    from healthgap.geo.neighbourhoods import with_neighbourhoods
     from healthgap.services.build import (
         choose_neighbourhoods,
         load_area,
@@ -534,23 +534,22 @@ def neighbourhoods_command(
     d = DataDir(data)
     h = load_hierarchy(d)
     ref = h.resolve(area)
-    study = load_area(d, ref, h, ring=0)
-    join_imd(study, read_cached("read_imd", d.path("imd")))
+    study = with_imd(load_area(d, ref, h, ring=0), read_cached("read_imd", d.path("imd")))
     nb = choose_neighbourhoods(study, supplied=supplied, registrations=d.optional(
         "gp_registrations"), epcn=d.optional("epcn"), seed=seed)
-    attach_neighbourhoods(study, nb)
+    study = with_neighbourhoods(study, nb)
     target = out_dir or Path("out") / ref.slug / "neighbourhoods"
     target.mkdir(parents=True, exist_ok=True)
     nb.to_csv_frame().to_csv(target / "neighbourhoods.csv", index=False)
     gpkg = target / "neighbourhoods.gpkg"
     gpkg.unlink(missing_ok=True)
     store = BuildStore(gpkg)
-    assert study.neighbourhood is not None
-    store.write_layer("neighbourhood", study.neighbourhood)
+    neighbourhood = study.frame("neighbourhood")
+    store.write_layer("neighbourhood", neighbourhood)
     store.write_layer("lsoa", study.inside[["lsoa11nm", "msoa11cd", "lad22cd", "nbhd_cd",
                                             "population", "geometry"]])
     store.write_layer("neighbourhood_exceptions", nb.exceptions)
-    pops = study.neighbourhood["population"]
+    pops = neighbourhood["population"]
     out.print(f"{ref.name} ({ref.code}): {len(pops)} neighbourhoods ({nb.source}), "
               f"{int(pops.min()):,}-{int(pops.max()):,} residents, {len(nb.exceptions)} "
               "exception(s)")

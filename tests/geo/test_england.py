@@ -24,7 +24,7 @@ from healthgap.geo.england import (
     methods_text,
     sii_tables,
 )
-from healthgap.geo.layers import join_imd, join_life_expectancy, national_msoa, roll_up
+from healthgap.geo.layers import national_msoa, with_imd, with_life_expectancy, with_rollups
 from healthgap.geo.rollup import membership
 from healthgap.services.analysis import area_sii
 from healthgap.services.build import load_area, load_hierarchy, read_cached
@@ -51,9 +51,10 @@ def national(data):
 def frimley(data):
     h = load_hierarchy(data)
     area = load_area(data, h.resolve(FRIMLEY), h)
-    join_imd(area, read_cached("read_imd", data.path("imd")))
-    join_life_expectancy(area, read_cached("read_life_expectancy", data.path("life_expectancy")))
-    return roll_up(area)
+    area = with_imd(area, read_cached("read_imd", data.path("imd")))
+    area = with_life_expectancy(area, read_cached("read_life_expectancy",
+                                                  data.path("life_expectancy")))
+    return with_rollups(area)
 
 
 @pytest.fixture(scope="module")

@@ -8,21 +8,22 @@ to join polygons that only touch, is one polygon), not with the adjacency the co
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import shapely
 from healthgap.data.layout import DataDir
-from healthgap.geo.core20 import add_core20, core20_life_expectancy
-from healthgap.geo.layers import join_imd, join_life_expectancy, roll_up
+from healthgap.geo.core20 import core20_life_expectancy, with_core20
+from healthgap.geo.layers import with_imd, with_life_expectancy, with_rollups
 from healthgap.geo.neighbourhoods import (
     NBHD_MAX,
     NBHD_MIN,
-    attach_neighbourhoods,
     generate_neighbourhoods,
     pcn_lookup,
     validate_lookup,
+    with_neighbourhoods,
 )
 from healthgap.services.build import load_area, load_hierarchy, read_cached
 
@@ -35,19 +36,17 @@ def _area(data: Path, code: str, ring: int = 1):
     d = DataDir(data)
     h = load_hierarchy(d)
     area = load_area(d, h.resolve(code), h, ring=ring)
-    join_imd(area, read_cached("read_imd", d.path("imd")))
-    join_life_expectancy(area, read_cached("read_life_expectancy", d.path("life_expectancy")))
-    roll_up(area)
-    return area
+    area = with_imd(area, read_cached("read_imd", d.path("imd")))
+    area = with_life_expectancy(area, read_cached("read_life_expectancy",
+                                                  d.path("life_expectancy")))
+    return with_rollups(area)
 
 
 @pytest.fixture(scope="module")
 def frimley(shared_data):
     area = _area(shared_data, FRIMLEY)
     nb = generate_neighbourhoods(area, seed=7)
-    attach_neighbourhoods(area, nb)
-    add_core20(area)
-    return area, nb
+    return with_core20(with_neighbourhoods(area, nb)), nb
 
 
 def _core20_reference(data: Path, icb: str) -> float:
@@ -148,12 +147,9 @@ def test_supplied_lookup_bad_input_is_named(frimley):
     zero = good.copy()
     first = zero["lsoa11cd"].iloc[0]
     zero.loc[0, "nbhd_cd"] = "ZERO"
-    area.lsoa.loc[first, "population"], keep = 0, area.lsoa.loc[first, "population"]
-    try:
-        with pytest.raises(ValidationError, match="ZERO"):
-            validate_lookup(zero, area)
-    finally:
-        area.lsoa.loc[first, "population"] = keep
+    pop = area.lsoa["population"].where(area.lsoa.index != first, 0.0)
+    with pytest.raises(ValidationError, match="ZERO"):
+        validate_lookup(zero, replace(area, lsoa=area.lsoa.assign(population=pop)))
 
 
 def test_supplied_lookup_reports_out_of_area_unassigned_and_noncontiguous(frimley):
@@ -226,8 +222,7 @@ def test_greater_manchester_core20_and_neighbourhoods(shared_data):
     area = _area(shared_data, GM, ring=0)
     assert len(area.inside) == 1673
     nb = generate_neighbourhoods(area, seed=2019)
-    attach_neighbourhoods(area, nb)
-    add_core20(area)
+    area = with_core20(with_neighbourhoods(area, nb))
     ref = _core20_reference(shared_data, GM)
     assert area.system.loc[GM, "core20_pop"] == pytest.approx(ref, abs=0.5)
     _check_generated(area, nb)

@@ -15,8 +15,8 @@ import pytest
 from healthgap.data.layout import DataDir
 from healthgap.data.readers import LOCAL_HEALTH_OUTCOMES, read_local_health_outcomes
 from healthgap.geo.indicators import describe
-from healthgap.geo.layers import join_imd, join_life_expectancy, roll_up
-from healthgap.geo.outcomes import OUTCOMES, join_outcomes, outcome_gap
+from healthgap.geo.layers import with_imd, with_life_expectancy, with_rollups
+from healthgap.geo.outcomes import OUTCOMES, outcome_gap, with_outcomes
 from healthgap.services.build import load_area, load_hierarchy, read_cached
 
 from healthgap.errors import InputError
@@ -39,10 +39,10 @@ def frimley(shared_data):
     data = DataDir(shared_data)
     h = load_hierarchy(data)
     area = load_area(data, h.resolve(FRIMLEY), h)
-    join_imd(area, read_cached("read_imd", data.path("imd")))
-    join_life_expectancy(area, read_cached("read_life_expectancy", data.path("life_expectancy")))
-    roll_up(area)
-    return join_outcomes(area, read_local_health_outcomes(shared_data / LE_FILE))
+    area = with_imd(area, read_cached("read_imd", data.path("imd")))
+    area = with_life_expectancy(area, read_cached("read_life_expectancy",
+                                                  data.path("life_expectancy")))
+    return with_outcomes(with_rollups(area), read_local_health_outcomes(shared_data / LE_FILE))
 
 
 def test_reader_values_equal_the_source(shared_data, source):

@@ -126,7 +126,7 @@ def test_rutland_build_routes_real_gps_on_the_real_network(shared_data, tmp_path
 
 
 def test_assembly_refuses_a_clashing_column_by_name():
-    from healthgap.services.build import join_columns
+    from healthgap.geo.joins import join_columns
 
     from healthgap.errors import LayerClashError
 
