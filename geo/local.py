@@ -739,6 +739,7 @@ def cluster_stability(
     p_value: Literal["folded", "two-sided"] = "folded",
     weights_options: Mapping[str, Mapping[str, Any]] | None = None,
     report: Report = None,
+    prebuilt: Mapping[str, tuple[WeightsResult, LocalMoran | None]] | None = None,
 ) -> ClusterStability:
     """Run LISA under several weights and measure how often an area keeps its label.
 
@@ -757,6 +758,10 @@ def cluster_stability(
         ``{"distance_band": {"threshold": 2000}}``.
     report
         Areas to report (default: ``in_area`` if present, else all).
+    prebuilt
+        Per kind, weights the caller already built over ``gdf`` (and, when not None, the
+        LISA it already fitted on them with the same ``y`` and settings), used instead of
+        building (fitting) them again.
 
     Returns
     -------
@@ -779,12 +784,16 @@ def cluster_stability(
         raise ParameterError(f"weights_options given for kinds not compared: {sorted(unknown)}")
     columns: dict[str, pd.Series] = {}
     summaries: dict[str, dict[str, Any]] = {}
+    given = dict(prebuilt or {})
     for kind in kinds:
-        wr = build_weights(gdf, kind=kind, **dict(options.get(kind, {})))  # type: ignore[arg-type]
-        lisa = LocalMoran(
-            permutations=permutations, seed=seed, alpha=alpha, correction=correction,
-            p_value=p_value,
-        ).fit(y, wr, report=report)  # fmt: skip
+        wr, lisa = given.get(kind, (None, None))
+        if wr is None:
+            wr = build_weights(gdf, kind=kind, **dict(options.get(kind, {})))  # type: ignore[arg-type]
+        if lisa is None:
+            lisa = LocalMoran(
+                permutations=permutations, seed=seed, alpha=alpha, correction=correction,
+                p_value=p_value,
+            ).fit(y, wr, report=report)  # fmt: skip
         columns[kind] = lisa.labels_
         summaries[kind] = {**wr.summary(), "lisa": lisa.summary()}
     labels = pd.DataFrame(columns)

@@ -38,8 +38,11 @@ METHODS: dict[str, str] = {
         "deprivation difference; over 200,000 such pairs, a seeded random sample). noise_p is "
         "the share of those pairs at least as far apart; a border exceeds noise when its "
         "difference is above their 95th percentile, so about 5% of borders would be flagged "
-        "if there were no cliffs at all. The build reports the Spearman correlation of the "
-        "ranking with 1 / distance, to show it is not an artefact of distance."
+        "if there were no cliffs at all. In a national build the pool is each ICB's own "
+        "pairs (the two ICBs' together for a border between them), so a border is judged "
+        "against the spread of its own system rather than England's. The build reports the "
+        "Spearman correlation of the ranking with 1 / distance, to show it is not an artefact "
+        "of distance."
     ),
     "years_per_mile": (
         "Years per mile is given only at system scale and with an interval: a population-"

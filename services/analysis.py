@@ -437,6 +437,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
                                 "correction": corr}
     rows: list[dict[str, Any]] = []
     graphs: dict[tuple[str, tuple[str, ...]], tuple[Any, float, Any]] = {}
+    lisas: dict[tuple[str, str], tuple[tuple[str, ...], Any]] = {}
     for level, cols in STAT_INDICATORS.items():
         frame = getattr(area, level, None)
         if frame is None:
@@ -461,6 +462,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
                 d = stat(permutations=999, seed=seed).fit(y, wr).to_dict()
                 rows.append({"level": level, **d})
             lm = LocalMoran(**local_kw).fit(y, wr)
+            lisas[(level, col)] = (key[1], lm)
             lf = lm.to_frame()
             # Gi* gets its own, wider neighbourhood: a fixed band including the area itself
             out.results[f"gi_weights_{level}_{col}"] = {"threshold_m": band, **wg.summary()}
@@ -477,7 +479,11 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
         have = msoa.dropna(subset=[sex, "imd_score"])
         if int(have["in_area"].sum()) < PLAN.min_in_area_statistics:
             continue
-        wr = weights_for(have, weights)
+        key = ("msoa", tuple(have.index))
+        wr = graphs[key][0] if key in graphs else weights_for(have, weights)
+        # the LISA of the main loop, when it ran over these very areas on these weights
+        index, lm = lisas.get(("msoa", sex), ((), None))
+        reuse = {weights: (wr, lm if index == key[1] else None)}
         d = BivariateMoran(permutations=999, seed=seed).fit(have[sex], have["imd_score"], wr)
         rows.append({"level": "msoa", **d.to_dict()})
         bl = BivariateLocalMoran(**local_kw).fit(have[sex], have["imd_score"], wr).to_frame()
@@ -486,7 +492,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
             cs = cluster_stability(have, have[sex].astype(float), permutations=permutations,
                                    seed=seed, alpha=alpha, correction=corr,
                                    weights_options={"distance_band": {
-                                       "threshold": band_threshold(have)}})
+                                       "threshold": band_threshold(have)}}, prebuilt=reuse)
             out.results[f"cluster_stability_{sex}"] = {
                 "share_stable": cs.share_stable, "share_stable_flagged": cs.share_stable_flagged,
                 "weights": cs.weights}
