@@ -12,7 +12,7 @@ import inspect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
-from typing import Any
+from typing import Any, Self
 
 import geopandas as gpd
 import numpy as np
@@ -264,3 +264,50 @@ class FittedModel:
             "versions": package_versions(*self._packages),
             "results": results,
         }
+
+
+class PairwiseModel(FittedModel):
+    """A model of area values against the distance between area centres (all pairs).
+
+    Subclasses store ``value``, ``centre_x``, ``centre_y`` and ``max_distance_m`` and implement
+    `_fit_pairs`; `fit` finds the areas with a value and their pairwise distances once.
+    """
+
+    value: str
+    centre_x: str
+    centre_y: str
+    max_distance_m: float | None
+
+    def fit(self, frame: pd.DataFrame) -> Self:
+        """Fit the model on the areas of ``frame`` that have a value.
+
+        Parameters
+        ----------
+        frame
+            Areas indexed by code with the value and centre columns.
+
+        Returns
+        -------
+        PairwiseModel
+            ``self``, fitted; ``report_`` counts the areas used and lists those left out.
+        """
+        from scipy.spatial.distance import pdist
+
+        name = f"{type(self).__name__} frame"
+        xy, v, ok = located_values(frame, self.value, self.centre_x, self.centre_y, name=name)
+        extra = self._fit_pairs(v, pdist(xy))
+        self.report_ = {
+            "n_areas": int(len(frame)),
+            "n_used": int(ok.sum()),
+            "missing_value_codes": [str(c) for c in frame.index[~ok]],
+            **extra,
+        }
+        return self
+
+    def largest_distance(self, d: np.ndarray) -> float:
+        """``max_distance_m``, or half the largest distance between two centres."""
+        return float(self.max_distance_m if self.max_distance_m is not None else d.max() / 2.0)
+
+    def _fit_pairs(self, v: np.ndarray, d: np.ndarray) -> dict[str, Any]:
+        """Fit on values ``v`` and condensed pairwise distances ``d``; return report extras."""
+        raise NotImplementedError

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from healthgap.geo._models import (
-    FittedModel,
-    located_values,
-)
+from healthgap.geo._models import PairwiseModel
 from healthgap.geo._permutation import simulation_summary, total_randomization
 from scipy import sparse, stats
-from scipy.spatial.distance import pdist
 
 from healthgap.errors import ParameterError
 
@@ -25,7 +22,7 @@ __all__ = ["MoranCorrelogram"]
 # --------------------------------------------------------------------------- correlogram
 
 
-class MoranCorrelogram(FittedModel):
+class MoranCorrelogram(PairwiseModel):
     """Moran's I of life expectancy by distance band (binary band weights per lag).
 
     For band k, w_ij = 1 when lower_k < d_ij <= upper_k, else 0. I, its expectation and its
@@ -97,28 +94,13 @@ class MoranCorrelogram(FittedModel):
         self.centre_x = centre_x
         self.centre_y = centre_y
 
-    def fit(self, frame: pd.DataFrame) -> MoranCorrelogram:
-        """Compute Moran's I for each distance band.
-
-        Parameters
-        ----------
-        frame
-            Areas indexed by code with the value and centre columns.
-
-        Returns
-        -------
-        MoranCorrelogram
-            ``self``, fitted.
-        """
-        name = "MoranCorrelogram frame"
-        xy, v, ok = located_values(frame, self.value, self.centre_x, self.centre_y, name=name)
+    def _fit_pairs(self, v: np.ndarray, d: np.ndarray) -> dict[str, Any]:
+        """Moran's I for each distance band (`PairwiseModel.fit` is the entry point)."""
         n = len(v)
-        d = pdist(xy)
         if self.bands_m is not None:
             edges = np.asarray(self.bands_m)
         else:
-            dmax = self.max_distance_m if self.max_distance_m is not None else d.max() / 2.0
-            edges = np.linspace(0.0, dmax, self.n_bands + 1)
+            edges = np.linspace(0.0, self.largest_distance(d), self.n_bands + 1)
         iu, ju = np.triu_indices(n, k=1)
         z = v - v.mean()
         zz = float(z @ z)
@@ -163,9 +145,4 @@ class MoranCorrelogram(FittedModel):
                 row["p_sim"] = simulation_summary(stat, sims)["p_sim"]
             rows.append(row)
         self.table_ = pd.DataFrame(rows)
-        self.report_ = {
-            "n_areas": int(len(frame)),
-            "n_used": n,
-            "missing_value_codes": [str(c) for c in frame.index[~ok]],
-        }
-        return self
+        return {}

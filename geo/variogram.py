@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from healthgap.geo._models import (
-    FittedModel,
-    check_choice,
-    check_positive,
-    located_values,
-)
+from healthgap.geo._models import PairwiseModel, check_choice, check_positive
 from scipy import optimize
 from scipy.spatial.distance import pdist
 
@@ -38,7 +34,7 @@ def _exponential(h: np.ndarray, nugget: float, psill: float, rng: float) -> np.n
 _VARIOGRAMS = {"spherical": _spherical, "exponential": _exponential}
 
 
-class Semivariogram(FittedModel):
+class Semivariogram(PairwiseModel):
     """Empirical semivariogram of life expectancy with spherical and exponential fits.
 
     gamma(h) = half the mean squared difference of the pairs whose centres are between the
@@ -104,24 +100,10 @@ class Semivariogram(FittedModel):
         self.centre_x = centre_x
         self.centre_y = centre_y
 
-    def fit(self, frame: pd.DataFrame) -> Semivariogram:
-        """Compute the empirical semivariogram and fit the models.
-
-        Parameters
-        ----------
-        frame
-            Areas indexed by code with the value and centre columns.
-
-        Returns
-        -------
-        Semivariogram
-            ``self``, fitted.
-        """
-        name = "Semivariogram frame"
-        xy, v, ok = located_values(frame, self.value, self.centre_x, self.centre_y, name=name)
-        d = pdist(xy)
+    def _fit_pairs(self, v: np.ndarray, d: np.ndarray) -> dict[str, Any]:
+        """Empirical semivariogram and model fits (`PairwiseModel.fit` is the entry point)."""
         sq = pdist(v[:, None], "sqeuclidean")
-        dmax = self.max_distance_m if self.max_distance_m is not None else d.max() / 2.0
+        dmax = self.largest_distance(d)
         edges = np.linspace(0.0, dmax, self.n_bins + 1)
         idx = np.digitize(d, edges[1:-1], right=True)
         within = d <= dmax
@@ -141,13 +123,7 @@ class Semivariogram(FittedModel):
         )
         self.models_ = self._fit_models(self.bins_[self.bins_["n_pairs"] > 0], dmax)
         self.best_model_ = str(self.models_["aic"].idxmin())
-        self.report_ = {
-            "n_areas": int(len(frame)),
-            "n_used": int(ok.sum()),
-            "missing_value_codes": [str(c) for c in frame.index[~ok]],
-            "max_distance_m": float(dmax),
-        }
-        return self
+        return {"max_distance_m": dmax}
 
     def _fit_models(self, bins: pd.DataFrame, dmax: float) -> pd.DataFrame:
         h = bins["mean_distance_m"].to_numpy()

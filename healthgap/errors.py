@@ -57,12 +57,8 @@ class UnknownLayerError(HealthgapError, LookupError):
 class ValidationError(InputError):
     """Several problems found in one input, collected and raised together.
 
-    Parameters
-    ----------
-    source
-        The file or frame the problems were found in.
-    problems
-        One sentence per problem.
+    ``source`` names the file or frame the problems were found in; ``problems`` holds one
+    sentence per problem (both kept as attributes, and all of them in the message).
     """
 
     def __init__(self, source: str, problems: Sequence[str]) -> None:

@@ -94,6 +94,11 @@ def _missing(title: str, why: str = NOT_COMPUTED) -> str:
     return f'<p class="missing"><b>{_esc(title)}:</b> {_esc(why)}.</p>'
 
 
+def _paragraph(sentences: list[str], title: str) -> str:
+    """Return the sentences as one paragraph, or the "not computed" line for ``title``."""
+    return "<p>" + " ".join(sentences) + "</p>" if sentences else _missing(title)
+
+
 def le_range(s: StoryInputs) -> str:
     """Return the paragraph: the highest and lowest life expectancy of the area's neighbourhoods."""
     msoa = _inside(s.msoa)
@@ -116,9 +121,7 @@ def le_range(s: StoryInputs) -> str:
             f"{number(f'{col}_n', len(v), 0, source=src)} MSOAs (small areas of about 7,500 "
             "people)."
         )
-    if not parts:
-        return _missing("Life-expectancy range")
-    return "<p>" + " ".join(parts) + "</p>"
+    return _paragraph(parts, "Life-expectancy range")
 
 
 def _sii_columns(sii: pd.DataFrame) -> tuple[str, str] | None:
@@ -175,11 +178,8 @@ def inequality(s: StoryInputs) -> str:
         text += ": the modelled gap between the most and the least deprived ends of the area."
         text += _against_england(england, sex, r, bounds)
         slopes.append(text)
-    out = "<p>" + " ".join(gaps) + "</p>" if gaps else _missing(
-        "Gap between the most and least deprived tenths")
-    out += "<p>" + " ".join(slopes) + "</p>" if slopes else _missing(
-        "Slope index of inequality")
-    return out
+    return (_paragraph(gaps, "Gap between the most and least deprived tenths")
+            + _paragraph(slopes, "Slope index of inequality"))
 
 
 def _against_england(england: pd.DataFrame, sex: str, r: pd.Series,
@@ -343,9 +343,7 @@ def versus_england(s: StoryInputs) -> str:
             f" significantly better and {number(f'{col}_similar', similar, 0, source=src)} "
             "similar."
         )
-    if not out:
-        return _missing("Comparison with England")
-    return "<p>" + " ".join(out) + "</p>"
+    return _paragraph(out, "Comparison with England")
 
 
 def caveats(s: StoryInputs) -> str:

@@ -24,10 +24,12 @@ from healthgap.geo.england import (
     methods_text,
     sii_tables,
 )
-from healthgap.geo.layers import national_msoa, with_imd, with_life_expectancy, with_rollups
+from healthgap.geo.layers import national_msoa
 from healthgap.geo.rollup import membership
 from healthgap.services.analysis import area_sii
-from healthgap.services.build import load_area, load_hierarchy, read_cached
+from healthgap.services.build import load_hierarchy, read_cached
+
+from tests.geo._areas import joined_area
 
 FRIMLEY = "E54000034"
 SPLIT = ("E02006416", "E02006839")  # Frimley MSOAs with 3 and 2 of their 6 LSOAs inside
@@ -49,12 +51,7 @@ def national(data):
 
 @pytest.fixture(scope="module")
 def frimley(data):
-    h = load_hierarchy(data)
-    area = load_area(data, h.resolve(FRIMLEY), h)
-    area = with_imd(area, read_cached("read_imd", data.path("imd")))
-    area = with_life_expectancy(area, read_cached("read_life_expectancy",
-                                                  data.path("life_expectancy")))
-    return with_rollups(area)
+    return joined_area(data, FRIMLEY)
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import shapely
-from healthgap.data.layout import DataDir
 from healthgap.geo.core20 import core20_life_expectancy, with_core20
-from healthgap.geo.layers import with_imd, with_life_expectancy, with_rollups
 from healthgap.geo.neighbourhoods import (
     NBHD_MAX,
     NBHD_MIN,
@@ -25,26 +23,16 @@ from healthgap.geo.neighbourhoods import (
     validate_lookup,
     with_neighbourhoods,
 )
-from healthgap.services.build import load_area, load_hierarchy, read_cached
 
 from healthgap.errors import ValidationError
+from tests.geo._areas import joined_area
 
 FRIMLEY, GM = "E54000034", "E54000057"
 
 
-def _area(data: Path, code: str, ring: int = 1):
-    d = DataDir(data)
-    h = load_hierarchy(d)
-    area = load_area(d, h.resolve(code), h, ring=ring)
-    area = with_imd(area, read_cached("read_imd", d.path("imd")))
-    area = with_life_expectancy(area, read_cached("read_life_expectancy",
-                                                  d.path("life_expectancy")))
-    return with_rollups(area)
-
-
 @pytest.fixture(scope="module")
 def frimley(shared_data):
-    area = _area(shared_data, FRIMLEY)
+    area = joined_area(shared_data, FRIMLEY)
     nb = generate_neighbourhoods(area, seed=7)
     return with_core20(with_neighbourhoods(area, nb)), nb
 
@@ -219,7 +207,7 @@ def test_cli_round_trips_a_lookup_unchanged(shared_data, tmp_path):
 
 @pytest.mark.slow
 def test_greater_manchester_core20_and_neighbourhoods(shared_data):
-    area = _area(shared_data, GM, ring=0)
+    area = joined_area(shared_data, GM, ring=0)
     assert len(area.inside) == 1673
     nb = generate_neighbourhoods(area, seed=2019)
     area = with_core20(with_neighbourhoods(area, nb))
