@@ -51,7 +51,8 @@ def join_on_code(left: pd.DataFrame, right: pd.DataFrame, *, name: str,
     left, right
         Frames indexed by the same kind of area code. Duplicated codes on either side raise.
     name
-        Names the join in the report and in errors (e.g. ``"imd"``).
+        Names the join in the report and in errors (e.g. ``"imd"``). A column on both sides
+        is kept from ``left`` when the two agree on every matched code, else `LayerClashError`.
     max_loss
         Largest share (0-1) of left rows allowed to find no match before `JoinError`.
     right_scope
@@ -68,6 +69,12 @@ def join_on_code(left: pd.DataFrame, right: pd.DataFrame, *, name: str,
         if len(dup):
             raise JoinError(f"join {name!r}: {side} side has duplicated codes: {preview(dup)}")
     overlap = left.columns.intersection(right.columns)
+    common = right.index.intersection(left.index)
+    clash = [str(c) for c in overlap
+             if not _same_values(right.loc[common, c], left.loc[common, c])]
+    if clash:  # a column both sides hold is carried through only when they agree
+        raise LayerClashError(f"join {name!r}: column(s) {', '.join(clash)} are on both sides "
+                              "with different values; rename or drop one side first")
     rhs = right.drop(columns=overlap)
     joined = left.join(rhs, how="left")
     left_only = left.index.difference(right.index)

@@ -6,7 +6,7 @@ import pytest
 from healthgap.geo.joins import join_on_code
 from healthgap.geo.rollup import weighted_rollup
 
-from healthgap.errors import JoinError, ParameterError
+from healthgap.errors import JoinError, LayerClashError, ParameterError
 
 
 def test_join_reports_both_sides():
@@ -25,6 +25,17 @@ def test_join_over_max_loss_names_codes():
         join_on_code(left, right, name="t", max_loss=0.5)
     with pytest.raises(ParameterError):
         join_on_code(left, right, name="t", max_loss=2)
+
+
+def test_join_column_on_both_sides_is_kept_only_when_equal():
+    """Nothing is dropped silently: a shared column must agree, else the join names it."""
+    left = pd.DataFrame({"a": [1, 2, 3], "lad": ["X", "Y", None]}, index=["E1", "E2", "E3"])
+    same = pd.DataFrame({"lad": ["X", "Y", "Z"], "b": [1.0, 2.0, 4.0]}, index=["E1", "E2", "E4"])
+    res = join_on_code(left, same, name="t", max_loss=0.5)
+    assert res.frame["lad"].tolist()[:2] == ["X", "Y"] and res.frame["b"].iloc[1] == 2.0
+    other = same.assign(lad=["X", "W", "Z"])
+    with pytest.raises(LayerClashError, match="join 't': column\\(s\\) lad"):
+        join_on_code(left, other, name="t", max_loss=0.5)
 
 
 def test_join_duplicates_rejected():
