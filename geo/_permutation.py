@@ -40,8 +40,9 @@ coin flips of floating-point summation order.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,20 +162,34 @@ def draw_neighbour_samples(
     return draws.astype(np.int32)
 
 
-_draws: LRUCache[tuple[object, ...], np.ndarray] = LRUCache(
-    maxsize=DRAW_CACHE_BYTES, getsizeof=lambda a: max(int(a.nbytes), 1))
-_draws_lock = threading.Lock()
+_draws: ContextVar[LRUCache[tuple[object, ...], np.ndarray] | None] = ContextVar(
+    "healthgap_shared_draws", default=None)
 
 
-def shared_draws(key: tuple[object, ...], make: Callable[[], np.ndarray]) -> np.ndarray:
-    """Return the draws for ``key``, made by ``make()`` once and then reused.
+@contextmanager
+def reusing_draws() -> Iterator[None]:
+    """Within this block, statistics over the same areas share their random draws.
 
     The draws of a statistic depend only on the seed, the number of areas, the largest
     neighbour count and the number of permutations, never on the values tested: every
     indicator measured over the same areas with the same weights gets the same draws, so a
-    build testing ten indicators draws once instead of ten times (the results are identical to
-    drawing afresh). Arrays larger than half the cache are not kept. The returned array is
-    shared: callers must not write to it.
+    build testing ten indicators draws once instead of ten times, with results identical to
+    drawing afresh. The draws (at most `DRAW_CACHE_BYTES`) are kept for the block only, in
+    this thread's context, and freed when it ends; outside a block nothing is kept.
+    """
+    token = _draws.set(LRUCache(maxsize=DRAW_CACHE_BYTES,
+                                getsizeof=lambda a: max(int(a.nbytes), 1)))
+    try:
+        yield
+    finally:
+        _draws.reset(token)
+
+
+def shared_draws(key: tuple[object, ...], make: Callable[[], np.ndarray]) -> np.ndarray:
+    """Return the draws for ``key``: made by ``make()``, and reused inside `reusing_draws`.
+
+    Arrays larger than half the cache are not kept. A returned array may be shared: callers
+    must not write to it.
 
     Parameters
     ----------
@@ -183,14 +198,15 @@ def shared_draws(key: tuple[object, ...], make: Callable[[], np.ndarray]) -> np.
     make
         Draws them when they are not cached.
     """
-    with _draws_lock:
-        hit = _draws.get(key)
+    cache = _draws.get()
+    if cache is None:
+        return make()
+    hit = cache.get(key)
     if hit is not None:
         return hit
     value = make()
     if value.nbytes <= DRAW_CACHE_BYTES // 2:
-        with _draws_lock:
-            _draws[key] = value
+        cache[key] = value
     return value
 
 

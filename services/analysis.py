@@ -403,6 +403,20 @@ STAT_INDICATORS = PLAN.stat_indicators
 
 def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, seed: int,
                    alpha: float, correction: str) -> Outputs:
+    """Global and local spatial autocorrelation of the key indicators (see `_statistics`).
+
+    Indicators over the same areas share their random draws for the duration of the run
+    (`geo._permutation.reusing_draws`): identical results, drawn once.
+    """
+    from healthgap.geo._permutation import reusing_draws
+
+    with reusing_draws():
+        return _statistics(area, weights=weights, permutations=permutations, seed=seed,
+                           alpha=alpha, correction=correction)
+
+
+def _statistics(area: StudyArea, *, weights: str, permutations: int | str, seed: int,
+                alpha: float, correction: str) -> Outputs:
     """Global and local spatial autocorrelation of the key indicators at LSOA and MSOA level.
 
     Global Moran's I, Geary's C and Getis-Ord G go to ``stats_global``; LISA labels and p-values

@@ -173,15 +173,22 @@ def test_shared_draws_give_the_results_of_fresh_draws():
     w = sparse.csr_array((adj | adj.T).astype(float))
     z = rng.normal(size=n)
     kw = {"u": z, "b": z, "observed": z * (w @ z), "permutations": 999, "seed": 77}
-    _permutation._draws.clear()
-    fresh = conditional_randomization(w, **kw)
-    again = conditional_randomization(w, **kw)  # from the cache
-    assert len(_permutation._draws) == 1
+    fresh = conditional_randomization(w, **kw)  # outside a block: nothing kept
+    assert _permutation._draws.get() is None
+    with _permutation.reusing_draws():
+        first = conditional_randomization(w, **kw)
+        again = conditional_randomization(w, **kw)  # from the cache
+        cache = _permutation._draws.get()
+        assert cache is not None and len(cache) == 1
+        g1 = _permutation.total_randomization(w, z, permutations=199, seed=5)
+        g2 = _permutation.total_randomization(w, z, permutations=199, seed=5)
+    assert _permutation._draws.get() is None  # freed with the block
     for f in ("n_ge", "n_le", "mean", "std"):
+        np.testing.assert_array_equal(getattr(fresh, f), getattr(first, f))
         np.testing.assert_array_equal(getattr(fresh, f), getattr(again, f))
-    g1 = _permutation.total_randomization(w, z, permutations=199, seed=5)
-    g2 = _permutation.total_randomization(w, z, permutations=199, seed=5)
     np.testing.assert_array_equal(g1, g2)
+    np.testing.assert_array_equal(g1, _permutation.total_randomization(w, z, permutations=199,
+                                                                       seed=5))
     # the cached permutations are the ones a fresh generator gives, row by row
     rows = np.random.default_rng(5).permuted(np.broadcast_to(np.arange(n), (199, n)), axis=1)
     z_p = z[rows]
