@@ -694,11 +694,11 @@ def _stage_models(ctx: _Ctx) -> _Ctx:
 
 def _stage_atlas(ctx: _Ctx) -> _Ctx:
     """Draw the maps (maps/) into ``<out>/atlas``."""
-    from healthgap.services.atlas import build_atlas
-
     o = ctx.options
     if not o.maps:
         return ctx
+    from healthgap.services.atlas import build_atlas  # maps/ only when maps are drawn
+
     staging = ctx.staged.staging
     # the atlas's copy of the manifest times every stage so far (the write stage included)
     manifest = {**ctx.manifest, "timings_s": dict(ctx.timings)}
