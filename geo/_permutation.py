@@ -292,13 +292,21 @@ def _sorted_counts(s: np.ndarray, ai: float, bw: float, lo: float, hi: float) ->
     return _leading(s, ai, bw, lo, 0), n - _leading(s, ai, bw, hi, 3)
 
 
-@njit(parallel=True, cache=True)
-def _sort_rows(su: np.ndarray, used: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
-    """Each row ``k`` of ``su`` with ``used[k]``, sorted (other rows left empty)."""
+def _sort_rows(su: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Each row ``k`` of ``su`` with ``used[k]``, sorted (other rows left empty).
+
+    numpy's sort releases the GIL, so rows are sorted two at a time in threads; no JIT
+    compilation (a first run pays none).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     out = np.empty_like(su)
-    for k in prange(su.shape[0]):
-        if used[k]:
-            out[k] = np.sort(su[k])
+
+    def sort(k: int) -> None:
+        out[k] = np.sort(su[k])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(sort, np.flatnonzero(used).tolist()))
     return out
 
 
