@@ -60,9 +60,9 @@ NBHD_ROLLUP = ("imd_score", "income_score_rate_approx", "employment_score_rate_a
 _LSOA = r"^E01\d{6}$"
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Neighbourhoods:
-    """Neighbourhoods of one study area.
+    """Neighbourhoods of one study area (immutable: `with_notes` returns a new one).
 
     Attributes
     ----------
@@ -88,9 +88,13 @@ class Neighbourhoods:
     exceptions: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=EXCEPTION_COLUMNS))
     report: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REPORT_COLUMNS))
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
     shares: pd.DataFrame | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+
+    def with_notes(self, *notes: str) -> Neighbourhoods:
+        """Return a copy with ``notes`` added after the existing ones."""
+        return replace(self, notes=(*self.notes, *notes))
 
     def to_csv_frame(self) -> pd.DataFrame:
         """Return the lookup in the ``--neighbourhoods`` file format."""
@@ -208,14 +212,13 @@ def validate_lookup(lookup: pd.DataFrame, area: StudyArea, *, source: str = "sup
     exceptions, contiguity = _check_shapes(table, inside, allow_noncontiguous)
     if contiguity:
         raise ValidationError(name, contiguity)
-    nb = Neighbourhoods(source=source, lookup=table[["nbhd_cd", "nbhd_nm"]],
-                        exceptions=exceptions,
-                        report=pd.DataFrame(report, columns=REPORT_COLUMNS), notes=notes,
-                        parameters={"file": name})
     if len(exceptions):
-        nb.notes.append(f"{len(exceptions)} neighbourhood exception(s) listed in "
-                        "neighbourhood_exceptions")
-    return nb
+        notes = [*notes, f"{len(exceptions)} neighbourhood exception(s) listed in "
+                         "neighbourhood_exceptions"]
+    return Neighbourhoods(source=source, lookup=table[["nbhd_cd", "nbhd_nm"]],
+                          exceptions=exceptions,
+                          report=pd.DataFrame(report, columns=REPORT_COLUMNS), notes=tuple(notes),
+                          parameters={"file": name})
 
 
 def _format_problems(frame: pd.DataFrame) -> list[str]:
@@ -322,14 +325,12 @@ def pcn_lookup(registrations: pd.DataFrame, practice_pcn: pd.DataFrame, area: St
     lookup = best.rename(columns={"pcn_code": "nbhd_cd", "pcn_name": "nbhd_nm"})
     nb = validate_lookup(lookup[["lsoa11cd", "nbhd_cd", "nbhd_nm"]], area, source="pcn",
                          name=name, allow_noncontiguous=True)
-    nb.report = pd.concat([nb.report, pd.DataFrame(report, columns=REPORT_COLUMNS)],
-                          ignore_index=True)
-    if report:
-        nb.notes.append(f"{len(report)} practice(s) with in-area patients have no current PCN "
-                        "in ePCN; their patients are not attributed")
-    nb.shares = shares
-    nb.parameters = {"registrations": name, "rule": "PCN with most registered patients"}
-    return nb
+    said = ((f"{len(report)} practice(s) with in-area patients have no current PCN in ePCN; "
+             "their patients are not attributed",) if report else ())
+    return replace(nb, report=pd.concat([nb.report, pd.DataFrame(report, columns=REPORT_COLUMNS)],
+                                        ignore_index=True),
+                   notes=(*nb.notes, *said), shares=shares,
+                   parameters={"registrations": name, "rule": "PCN with most registered patients"})
 
 
 # --------------------------------------------------------------------------- generated
@@ -393,15 +394,14 @@ def generate_neighbourhoods(area: StudyArea, *, seed: int = 2019, min_pop: int =
     lookup.index.name = "lsoa11cd"
     exc = pd.DataFrame(exceptions, columns=EXCEPTION_COLUMNS)
     exc["nbhd_nm"] = exc["nbhd_cd"].map(names)
-    nb = Neighbourhoods(source="generated", lookup=lookup, exceptions=exc,
-                        parameters={"method": "spopt MaxPHeuristic on MSOAs within places",
-                                    "seed": seed, "min_pop": min_pop, "max_pop": max_pop,
-                                    "iterations": iterations,
-                                    "homogeneity": "imd_score"})
-    nb.notes.append(f"{lookup['nbhd_cd'].nunique()} neighbourhoods generated from "
-                    f"{len(units)} MSOAs (max-p, {min_pop:,}-{max_pop:,} residents, seed "
-                    f"{seed}); {len(exc)} exception(s) listed with their reason")
-    return nb
+    note = (f"{lookup['nbhd_cd'].nunique()} neighbourhoods generated from {len(units)} MSOAs "
+            f"(max-p, {min_pop:,}-{max_pop:,} residents, seed {seed}); {len(exc)} exception(s) "
+            "listed with their reason")
+    return Neighbourhoods(source="generated", lookup=lookup, exceptions=exc, notes=(note,),
+                          parameters={"method": "spopt MaxPHeuristic on MSOAs within places",
+                                      "seed": seed, "min_pop": min_pop, "max_pop": max_pop,
+                                      "iterations": iterations,
+                                      "homogeneity": "imd_score"})
 
 
 def _msoa_units(area: StudyArea) -> pd.DataFrame:

@@ -520,8 +520,9 @@ def choose_neighbourhoods(area: StudyArea, *, supplied: Path | None, registratio
         reg, rep = readers.read_gp_registrations(registrations)
         nb = pcn_lookup(reg, readers.read_epcn(epcn), area, name=str(registrations))
         if rep.dropped:
-            nb.notes.append(f"{registrations}: {len(rep.dropped)} non-LSOA code(s) left out: "
-                            f"{', '.join(f'{k} ({v})' for k, v in list(rep.dropped.items())[:5])}")
+            nb = nb.with_notes(
+                f"{registrations}: {len(rep.dropped)} non-LSOA code(s) left out: "
+                f"{', '.join(f'{k} ({v})' for k, v in list(rep.dropped.items())[:5])}")
         return nb
     return generate_neighbourhoods(area, seed=seed)
 

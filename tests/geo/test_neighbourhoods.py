@@ -8,7 +8,7 @@ to join polygons that only touch, is one polygon), not with the adjacency the co
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import pandas as pd
@@ -96,6 +96,11 @@ def test_generation_is_deterministic_for_a_seed(frimley, shared_data):
     area, nb = frimley
     again = generate_neighbourhoods(area, seed=7)
     pd.testing.assert_frame_equal(nb.lookup, again.lookup)
+    # the result cannot be changed behind the build's back; with_notes returns a new one
+    with pytest.raises(FrozenInstanceError):
+        nb.notes = ()  # type: ignore[misc]
+    more = nb.with_notes("checked")
+    assert more.notes == (*nb.notes, "checked") and "checked" not in nb.notes
 
 
 def test_core20_life_expectancy_by_hand(frimley):
