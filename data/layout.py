@@ -45,10 +45,16 @@ class DataDir:
     Parameters
     ----------
     root
-        The directory.
+        The directory (a path or a string).
     """
 
     root: Path
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.root, Path):
+            if not isinstance(self.root, str):
+                raise InputError(f"data directory: expected a path, got {self.root!r}")
+            object.__setattr__(self, "root", Path(self.root))
 
     def path(self, key: str) -> Path:
         """Return the path of input ``key``; raise naming the file if it is not there."""

@@ -38,3 +38,9 @@ def test_require_lists_every_missing_file(tmp_path: Path) -> None:
     assert LAYOUT["imd"] not in text
     with pytest.raises(InputError, match="not a folder"):
         DataDir(tmp_path / "nowhere").require("imd")
+
+
+def test_data_dir_takes_a_string_and_names_a_bad_root(tmp_path: Path) -> None:
+    assert DataDir(str(tmp_path)).root == tmp_path  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="expected a path, got 3"):
+        DataDir(3)  # type: ignore[arg-type]
