@@ -3,12 +3,15 @@
 Prints the wall time, CPU time (this process, all threads) and peak memory (resident set, whole
 process so far) of each stage of the England build without maps, against the issue #13 target of
 90 s on 2 cores and beside the stage figures of the build before that issue (measured on main,
-printed for comparison); then the batch time for 1, 4, 16 and 42 ICSs on a Dask LocalCluster
+printed for comparison), and the two stages #13 sped up against their plain computation in the
+same run (the statistics engine drawing afresh and scanning every permutation; the LU inverse);
+then the batch time for 1, 4, 16 and 42 ICSs on a Dask LocalCluster
 against building the same ICSs one after another in this process, measured in the same run.
 CPU seconds are the figure to compare on a shared machine, where wall time includes waiting.
 
     python benchmarks/bench_scale.py --data ../shared/data [--sizes 1,4,16,42] [--workers 2]
-    python benchmarks/bench_scale.py --sizes ""        # England only
+    python benchmarks/bench_scale.py --sizes ""        # England only (with its peers)
+    python benchmarks/bench_scale.py --sizes "" --no-peers   # England only, no peers
 """
 
 from __future__ import annotations
@@ -19,15 +22,20 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from healthgap.data.layout import DataDir  # noqa: E402
+from healthgap.geo.areas import StudyArea  # noqa: E402
 from healthgap.services.batch import run_batch  # noqa: E402
 from healthgap.services.build import BuildOptions, build, load_hierarchy  # noqa: E402
+
+T = TypeVar("T")
 
 #: Stage wall times (s) of the England build without maps before issue #13, from the issue text
 #: (2 cores): life-expectancy models 101 s, statistics 43 s, about 150 s in all.
@@ -65,6 +73,54 @@ def england(args: argparse.Namespace, tmp: Path) -> None:
     print(f"target (issue #13): <= 90 s wall on 2 otherwise idle cores -> "
           f"{'MET' if total <= 90 else 'NOT MET'} (load average now {load:.1f}: on a busy "
           "machine compare the CPU seconds)")
+    if args.peers:
+        peers(res.area)
+
+
+def _timed(fn: Callable[[], T]) -> tuple[T, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def peers(area: StudyArea) -> None:
+    """Time the two stages issue #13 sped up against their plain computation, on England.
+
+    Statistics: ours shares draws between indicators over the same areas and counts tails by
+    bisection of sorted prefix sums at LSOA scale; the peer draws afresh for every statistic
+    and scans every permutation. ML traces: ours inverts ``I - rho W`` by Cholesky; the peer by
+    LAPACK's general LU inverse (``scipy.linalg.inv``). Each pair must give the same results.
+    """
+    import numpy as np
+    from healthgap.geo import _permutation
+    from healthgap.geo._spatial_ml import dense_inverse
+    from healthgap.geo.weights import build_weights
+    from healthgap.services.analysis import run_statistics
+    from scipy import linalg, sparse
+
+    kw: dict[str, Any] = {"weights": "queen", "permutations": "auto", "seed": 2019,
+                          "alpha": 0.05, "correction": "fdr"}
+    ours, t_ours = _timed(lambda: run_statistics(area, **kw))
+    factor = _permutation.SORT_FACTOR
+    _permutation.SORT_FACTOR = float("inf")  # scan every permutation
+    try:
+        plain, t_plain = _timed(lambda: run_statistics(area, share_draws=False, **kw))
+    finally:
+        _permutation.SORT_FACTOR = factor
+    same = (ours.columns.keys() == plain.columns.keys()
+            and all(ours.columns[k].equals(plain.columns[k]) for k in ours.columns)
+            and all(ours.tables[k].equals(plain.tables[k]) for k in ours.tables))
+    print("\nPeers, same run (England):")
+    print(f"  statistics stage: ours {t_ours:.1f} s, plain engine {t_plain:.1f} s "
+          f"({t_plain / t_ours:.1f}x); identical results: {same}")
+    msoa = area.msoa[area.msoa["in_area"] & area.msoa["le_male"].notna()]
+    w = sparse.csr_matrix(build_weights(msoa, kind="queen").graph.transform("R").sparse)
+    rho = 0.5
+    chol, t_chol = _timed(lambda: dense_inverse(w, rho))
+    lu, t_lu = _timed(lambda: linalg.inv(np.eye(w.shape[0]) - rho * w.toarray()))
+    print(f"  (I - rho W)^-1 at n = {w.shape[0]:,}: ours (Cholesky) {t_chol:.1f} s, "
+          f"scipy.linalg.inv (LU) {t_lu:.1f} s ({t_lu / t_chol:.1f}x); "
+          f"max |difference| {float(np.abs(chol - lu).max()):.1e}")
 
 
 def main() -> None:
@@ -74,6 +130,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-england", action="store_true")
     ap.add_argument("--maps", action="store_true", help="write each ICS atlas too")
+    ap.add_argument("--no-peers", dest="peers", action="store_false",
+                    help="skip timing the plain statistics engine and LU inverse (about 60 s)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="healthgap-bench-"))
 

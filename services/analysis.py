@@ -402,15 +402,18 @@ STAT_INDICATORS = PLAN.stat_indicators
 
 
 def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, seed: int,
-                   alpha: float, correction: str) -> Outputs:
+                   alpha: float, correction: str, share_draws: bool = True) -> Outputs:
     """Global and local spatial autocorrelation of the key indicators (see `_statistics`).
 
     Indicators over the same areas share their random draws for the duration of the run
-    (`geo._permutation.reusing_draws`): identical results, drawn once.
+    (`geo._permutation.reusing_draws`): identical results, drawn once. ``share_draws=False``
+    draws afresh for every statistic (the plain computation, which benchmarks time as the peer).
     """
+    from contextlib import nullcontext
+
     from healthgap.geo._permutation import reusing_draws
 
-    with reusing_draws():
+    with reusing_draws() if share_draws else nullcontext():
         return _statistics(area, weights=weights, permutations=permutations, seed=seed,
                            alpha=alpha, correction=correction)
 
