@@ -362,19 +362,23 @@ class BorderDifferences(FittedModel):
         return noise_q, noise_p, len(null_diff)
 
     def _pools(self, frame: pd.DataFrame, ok: np.ndarray, ia: np.ndarray,
-               ib: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """(pool name, member positions, selected pairs) of each noise pool."""
+               ib: np.ndarray) -> list[tuple[tuple[str, ...], np.ndarray, np.ndarray]]:
+        """Return (groups, member positions, selected pairs) of each noise pool.
+
+        Without a group column there is one pool of every area, with groups ``()``.
+        """
         used = np.flatnonzero(ok)
-        everyone = [("all", used, np.ones(len(ia), dtype=bool))]
         if self.group is None or self.group not in frame.columns:
-            return everyone
+            return [((), used, np.ones(len(ia), dtype=bool))]
         label = frame[self.group].astype(str).to_numpy()
-        key = np.where(label[ia] <= label[ib], label[ia] + "|" + label[ib],
-                       label[ib] + "|" + label[ia])
-        pools = []
-        for k in pd.unique(key):
-            names = set(str(k).split("|"))
-            pools.append((str(k), used[np.isin(label[used], list(names))], key == k))
+        ends = pd.DataFrame({"lo": np.minimum(label[ia], label[ib]),
+                             "hi": np.maximum(label[ia], label[ib])})
+        pools: list[tuple[tuple[str, ...], np.ndarray, np.ndarray]] = []
+        for (lo, hi), rows in ends.groupby(["lo", "hi"], sort=False).indices.items():
+            groups: tuple[str, ...] = (str(lo),) if lo == hi else (str(lo), str(hi))
+            sel = np.zeros(len(ia), dtype=bool)
+            sel[rows] = True
+            pools.append((groups, used[np.isin(label[used], groups)], sel))
         return pools
 
     def fit(self, frame: pd.DataFrame, graph: Graph) -> BorderDifferences:
@@ -416,18 +420,19 @@ class BorderDifferences(FittedModel):
         noise_q = np.empty(len(ia))
         noise_p = np.empty(len(ia))
         n_null, widened, n_pools = 0, 0, 0
-        for pool, members, sel in self._pools(frame, ok, ia, ib):
+        for groups, members, sel in self._pools(frame, ok, ia, ib):
+            where = f"{name} ({' and '.join(groups)})" if groups else name
             try:
-                q, p, m = self._noise(members, le, dep, ia, ib, sel, f"{name} ({pool})")
+                q, p, m = self._noise(members, le, dep, ia, ib, sel, where)
             except InputError:
-                if pool == "all":
+                if not groups:
                     raise
                 widened += 1
                 q, p, m = self._noise(np.flatnonzero(ok), le, dep, ia, ib, sel, name)
                 m = 0
             noise_q[sel], noise_p[sel] = q, p
             n_pools += 1
-            n_null += m if len(set(pool.split("|"))) == 1 else 0  # cross-group pools overlap
+            n_null += m if len(groups) <= 1 else 0  # a pool across two groups repeats theirs
         d_km = np.hypot(*(xy[ia] - xy[ib]).T) / 1000.0
         out = gpd.GeoDataFrame(
             {"code_a": codes[ia], "code_b": codes[ib], "le_a": le[ia], "le_b": le[ib],
