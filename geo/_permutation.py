@@ -295,17 +295,19 @@ def _sorted_counts(s: np.ndarray, ai: float, bw: float, lo: float, hi: float) ->
 def _sort_rows(su: np.ndarray, used: np.ndarray) -> np.ndarray:
     """Each row ``k`` of ``su`` with ``used[k]``, sorted (other rows left empty).
 
-    numpy's sort releases the GIL, so rows are sorted two at a time in threads; no JIT
-    compilation (a first run pays none).
+    numpy's sort releases the GIL, so rows are sorted in as many threads as numba may use
+    (the batch sets that per worker); no JIT compilation (a first run pays none).
     """
     from concurrent.futures import ThreadPoolExecutor
+
+    from numba import get_num_threads
 
     out = np.empty_like(su)
 
     def sort(k: int) -> None:
         out[k] = np.sort(su[k])
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, get_num_threads())) as pool:
         list(pool.map(sort, np.flatnonzero(used).tolist()))
     return out
 
