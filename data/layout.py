@@ -34,7 +34,21 @@ LAYOUT: dict[str, str] = {
     "postcode_lookup": "postcodes/postcode_oa11_lsoa11_msoa11_lad22_lookup_ew_live_may22.csv.gz",
     # PCN catchments (issue #14): NHS England registrations by LSOA and the ODS ePCN mapping
     "gp_registrations": "health_services/gp-reg-pat-prac-lsoa-all.csv",
-    "epcn": "health_services/epcncorepartnerdetails.csv",
+    "epcn": "health_services/epcn_core_partner_details_feb2023.csv",
+    # today's England (issue #22): the 2025 vintage's files (data/vintages.py says which role
+    # each plays), the 2011 -> 2021 carry, and NHS data of the same era
+    "lsoa21_boundaries": "geography/lsoa21_boundaries_ew_super_generalised.geojson",
+    "msoa21_boundaries": "geography/msoa21_boundaries_ew_super_generalised_simplified.geojson",
+    "lsoa21_lookup": "geography/lsoa21_msoa21_ltla24_sicbl24_icb24_lookup_england_derived.csv",
+    "lsoa11_lsoa21_lookup": "geography/lsoa11_lsoa21_ltla22_lookup_ew.csv",
+    "lsoa21_wards": "geography/lsoa21_ward24_ltla24_lookup_ew.csv",
+    "lsoa21_rural_urban": "geography/lsoa21_rural_urban_classification_ew.csv",
+    "imd2025": "imd2025/imd2025_lsoa21_england.csv",
+    "imd2025_indicators": "imd2025/imd2025_lsoa21_england_indicators.csv",
+    "imd2025_icb_summary": "imd2025/imd2025_icb24_england_summary.csv",
+    "imd2025_ltla_summary": "imd2025/imd2025_ltla24_england_summary.csv",
+    "census2021_residents": "population/lsoa21_census2021_usual_residents_ew.csv",
+    "gp_list_sizes": "health_services/gp_patients_registered_by_practice_jan2021.csv",
 }
 
 
