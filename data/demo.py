@@ -136,6 +136,9 @@ class DemoManifest:
         return {
             "synthetic": True,
             "generator": "healthgap data/demo.py",
+            # the demo is laid out as the 2019 vintage (LSOA/MSOA 2011 files): a build of this
+            # directory without --vintage uses it (healthgap.data.vintages.declared_vintage)
+            "vintage": "2019",
             "seed": self.seed,
             "icb22cd": self.icb22cd,
             "icb22nm": self.icb22nm,

@@ -44,8 +44,8 @@ CODE_PATTERNS: dict[str, re.Pattern[str]] = {
 
 #: Code columns looked for in boundary files, by level, in order of preference.
 CODE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "lsoa": ("lsoa11cd", "lsoa21cd", "lsoa11_code", "lsoa_code", "lsoacd"),
-    "msoa": ("msoa11cd", "msoa21cd", "msoa11_code", "msoa_code", "msoacd"),
+    "lsoa": ("lsoa11cd", "lsoa21cd", "lsoa11_code", "lsoa21_code", "lsoa_code", "lsoacd"),
+    "msoa": ("msoa11cd", "msoa21cd", "msoa11_code", "msoa21_code", "msoa_code", "msoacd"),
 }
 
 #: The index name each level's frames carry.
@@ -335,7 +335,8 @@ def _check_bounds(bounds: tuple[float, ...], crs: pyproj.CRS, *, source: str) ->
 
 def _find_name_column(columns: list[str], level: str) -> str | None:
     lower = {c.lower(): c for c in columns}
-    for cand in (f"{level}11nm", f"{level}21nm", f"{level}_name", f"{level}11_name"):
+    for cand in (f"{level}11nm", f"{level}21nm", f"{level}_name", f"{level}11_name",
+                 f"{level}21_name"):
         if cand in lower:
             return lower[cand]
     return None

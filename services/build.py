@@ -29,6 +29,8 @@ from cachetools.keys import hashkey
 from healthgap.data import readers
 from healthgap.data._checksum import sha256_file
 from healthgap.data.layout import DataDir
+from healthgap.data.vintage_readers import VintageInputs
+from healthgap.data.vintages import Vintage, get_vintage, resolve_vintage
 from healthgap.geo.areas import LEVELS, StudyArea, select_area
 from healthgap.geo.hierarchy import AreaRef, Hierarchy
 from healthgap.geo.layers import (
@@ -97,6 +99,12 @@ class BuildOptions:
         A CSV of LSOA to neighbourhood (``lsoa11cd,nbhd_cd,nbhd_nm``); without it, PCN
         catchments when the data directory has the registrations and ePCN files, else
         generated neighbourhoods.
+    vintage
+        ``2025`` or ``2019`` (`healthgap.data.vintages`); None = the vintage the data
+        directory declares (the generated demo declares ``2019``), else ``2025``.
+    footprint
+        A footprint CSV (`healthgap.geo.footprint`): its systems and places replace the
+        vintage's ICBs and local authorities; ``area`` is then one of its system codes.
     """
 
     area: str
@@ -116,6 +124,8 @@ class BuildOptions:
     max_snap_m: float = 1500.0
     facility_buffer_m: float = 15_000.0
     neighbourhoods: Path | None = None
+    vintage: str | None = None
+    footprint: Path | None = None
 
     def validate(self) -> None:
         """Raise `ParameterError` naming the first option whose value is not allowed.
@@ -131,6 +141,13 @@ class BuildOptions:
         d["data_dir"] = str(self.data_dir)
         d["out_dir"] = str(self.out_dir)
         d["neighbourhoods"] = None if self.neighbourhoods is None else str(self.neighbourhoods)
+        # the vintage fields are new: a build of the default options records them only when set
+        # (so a 2019 build's manifest parameters are those of the builds before vintages)
+        for name in ("vintage", "footprint"):
+            if d[name] is None:
+                del d[name]
+            else:
+                d[name] = str(d[name])
         return d
 
 
@@ -163,6 +180,10 @@ def _option_problems(o: BuildOptions) -> Iterator[str]:
             yield f"{name} {v!r}: a distance in metres >= 0"
     if not Path(o.data_dir).is_dir():
         yield f"--data {o.data_dir}: not a folder"
+    if o.vintage is not None and str(o.vintage) not in ("2019", "2025"):
+        yield f"--vintage {o.vintage!r}: allowed 2025, 2019"
+    if o.footprint is not None and not Path(o.footprint).is_file():
+        yield f"--footprint {o.footprint}: file not found"
 
 
 @dataclass
@@ -201,24 +222,40 @@ def read_cached(reader: str, path: Path) -> Any:
     return getattr(readers, reader)(path)
 
 
-@cached(LRUCache(maxsize=4), key=lambda a, b: _file_key(a, b), lock=threading.Lock())
-def _cached_hierarchy(a: Path, b: Path) -> Hierarchy:
-    return Hierarchy.from_lookups(readers.read_lsoa_lookup(a), readers.read_icb_lookup(b))
+@cached(LRUCache(maxsize=4), key=lambda root, v, a, b: (v, *_file_key(a, b)),
+        lock=threading.Lock())
+def _cached_hierarchy(root: Path, v: str, a: Path, b: Path) -> Hierarchy:
+    return Hierarchy.from_lookups(*VintageInputs(DataDir(root), get_vintage(v)).lookups())
 
 
-def load_hierarchy(data: DataDir) -> Hierarchy:
-    """Read the two ONS lookups and join them (once per process)."""
-    return _cached_hierarchy(data.path("lsoa_lookup"), data.path("icb_lookup"))
+def load_hierarchy(data: DataDir, vintage: str | Vintage = "2019",
+                   footprint: Path | None = None) -> Hierarchy:
+    """Read a vintage's lookups and join them (once per process).
+
+    The library default is the 2019 vintage (the files `DataDir` names without a vintage);
+    the build and the command line pass theirs (``2025`` by default). With ``footprint``, its
+    systems and places replace the vintage's ICBs and local authorities.
+    """
+    vin = VintageInputs(data, get_vintage(vintage))
+    h = _cached_hierarchy(data.root, vin.vintage.name, vin.path("lsoa_lookup"),
+                          vin.path("icb_lookup"))
+    if footprint is not None:
+        from healthgap.geo.footprint import apply_footprint, read_footprint
+
+        h = apply_footprint(h, read_footprint(footprint, hierarchy=h,
+                                              vintage=vin.vintage.name))
+    return h
 
 
 def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 1,
-              max_loss: float = 0.0) -> StudyArea:
+              max_loss: float = 0.0, vintage: str | Vintage = "2019") -> StudyArea:
     """Read the boundaries, population and centres an area needs and select it.
 
     Only the features near the area are read from the national boundary files (a box around
     the area's LSOA centres, 10 km wider than the ring needs).
     """
-    centroids = read_cached("read_centroids", data.path("centroids"))
+    vin = VintageInputs(data, get_vintage(vintage))
+    centroids = vin.centroids()
     bbox = None
     if ref.level != "england":
         codes = hierarchy.lsoas_in(ref)
@@ -227,14 +264,13 @@ def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 
             margin = 10_000.0 * max(ring, 1)
             bbox = (c["pw_x"].min() - margin, c["pw_y"].min() - margin,
                     c["pw_x"].max() + margin, c["pw_y"].max() + margin)
-    lsoa_b, lsoa_rep = readers.read_boundaries(data.path("lsoa_boundaries"), level="lsoa",
+    lsoa_b, lsoa_rep = readers.read_boundaries(vin.path("lsoa_boundaries"), level="lsoa",
                                                bbox=bbox)
-    msoa_path = data.optional("msoa_boundaries")
+    msoa_path = vin.optional("msoa_boundaries")
     msoa_b = None
     if msoa_path is not None:
         msoa_b, _ = readers.read_boundaries(msoa_path, level="msoa", bbox=bbox)
-    area = select_area(hierarchy, lsoa_b, ref,
-                       population=read_cached("read_population", data.path("population")),
+    area = select_area(hierarchy, lsoa_b, ref, population=vin.population(),
                        centroids=centroids, msoa_boundaries=msoa_b, ring=ring,
                        max_loss=max_loss)
     if lsoa_rep.repaired:
@@ -264,8 +300,9 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
     """
     options.validate()
     data = DataDir(Path(options.data_dir))
-    data.require(*REQUIRED_INPUTS)
-    hierarchy = load_hierarchy(data)
+    vin = VintageInputs(data, resolve_vintage(options.vintage, data.root))
+    vin.require()
+    hierarchy = load_hierarchy(data, vin.vintage, options.footprint)
     ref = hierarchy.resolve(options.area)
     # each stage takes the build so far and returns a new, extended one (nothing is modified)
     first: tuple[str, Callable[[_Setup], _Ctx]] = ("read inputs and select the area", _stage_area)
@@ -280,7 +317,7 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
     ]
     with StagedBuild(options.out_dir) as staged, _sigterm_raises():
         setup = _Setup(options=options, data=data, hierarchy=hierarchy, ref=ref, staged=staged,
-                       extra_manifest=dict(extra_manifest or {}))
+                       extra_manifest=dict(extra_manifest or {}), vin=vin)
         try:
             ctx = _run_stages(setup, first, stages, on_stage)
         except Exception as exc:
@@ -295,7 +332,7 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
                        peak_mb=dict(ctx.peak_mb))
 
 
-#: Inputs every build reads (checked before any computing).
+#: Inputs every build of the 2019 vintage reads (`Vintage.required` gives any vintage's).
 REQUIRED_INPUTS = ("lsoa_lookup", "icb_lookup", "lsoa_boundaries", "population", "centroids",
                    "imd", "life_expectancy")
 
@@ -372,6 +409,7 @@ class _Setup:
     ref: AreaRef
     staged: StagedBuild
     extra_manifest: Mapping[str, Any]
+    vin: VintageInputs
 
 
 @dataclass(frozen=True, eq=False)
@@ -419,63 +457,95 @@ Stage = Callable[[_Ctx], _Ctx]
 
 
 def _stage_area(setup: _Setup) -> _Ctx:
-    o = setup.options
-    inputs = {key: setup.data.path(key) for key in ("lsoa_lookup", "icb_lookup",
-                                                    "lsoa_boundaries", "population", "centroids")}
-    if (p := setup.data.optional("msoa_boundaries")) is not None:
+    o, vin = setup.options, setup.vin
+    inputs = {role: vin.path(role) for role in ("lsoa_lookup", "icb_lookup",
+                                                "lsoa_boundaries", "population", "centroids")}
+    if (p := vin.optional("msoa_boundaries")) is not None:
         inputs["msoa_boundaries"] = p
-    area = load_area(setup.data, setup.ref, setup.hierarchy, ring=o.ring, max_loss=o.max_loss)
+    if o.footprint is not None:
+        inputs["footprint"] = Path(o.footprint)
+    area = load_area(setup.data, setup.ref, setup.hierarchy, ring=o.ring, max_loss=o.max_loss,
+                     vintage=vin.vintage)
     return _Ctx(**{f.name: getattr(setup, f.name) for f in fields(_Setup)}, area=area,
                 inputs=inputs)
 
 
 def _stage_layers(ctx: _Ctx) -> _Ctx:
-    o = ctx.options
-    ctx = ctx.add(inputs={"imd": ctx.data.path("imd"),
-                          "life_expectancy": ctx.data.path("life_expectancy")})
-    imd = read_cached("read_imd", ctx.inputs["imd"])
-    le = read_cached("read_life_expectancy", ctx.inputs["life_expectancy"])
+    o, vin = ctx.options, ctx.vin
+    ctx = ctx.add(inputs={"imd": vin.path("imd"),
+                          "life_expectancy": vin.path("life_expectancy")})
+    imd = vin.imd()
+    le = vin.life_expectancy()
     area = with_imd(ctx.area, imd, max_loss=o.max_loss)
     area = with_rollups(with_life_expectancy(area, le, max_loss=o.max_loss))
-    population = read_cached("read_population", ctx.data.path("population"))
+    population = vin.population()
     ctx = replace(ctx, area=area,
                   england=england_comparators(imd, le, population, ctx.hierarchy))
+    ctx = _carry_notes(ctx)
     ctx = _stage_neighbourhoods(ctx, imd, population)
     # England by the same method as the area (every English MSOA from all its LSOAs)
-    return _stage_outcomes(replace(ctx, national=national_frames(ctx.data)))
+    return _stage_outcomes(replace(ctx, national=national_frames(ctx.data, vin.vintage)))
+
+
+def _carry_notes(ctx: _Ctx) -> _Ctx:
+    """Report how life expectancy reached a vintage's areas (every LSOA not carried 1:1)."""
+    from healthgap.geo.carry import CARRY_RULE, carry_report
+
+    carried = ctx.vin.carried()
+    if carried is None:
+        return ctx
+    inside = ctx.area.inside.index
+    report = carry_report(carried.how, inside, join="life_expectancy_carry")
+    counts = carried.how.reindex(report["code"])["change_code"].value_counts()
+    area = ctx.area.with_report(report).with_notes(
+        f"{CARRY_RULE}; {len(report)} of the area's {len(inside)} LSOAs were not carried "
+        "one-to-one (listed in the join report): "
+        + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    return ctx.add(area=area, inputs={k: ctx.vin.path(k) for k in
+                                      ("carry_lookup", "carry_population", "carry_lsoa_lookup")},
+                   results={"life_expectancy_carry": {
+                       "rule": CARRY_RULE,
+                       "lsoa_not_one_to_one": int(len(report)),
+                       "by_change_code": {str(k): int(v) for k, v in
+                                          carried.how.reindex(inside)["change_code"]
+                                          .value_counts().items()}}})
 
 
 _NATIONAL_INPUTS = ("lsoa_lookup", "icb_lookup", "imd", "life_expectancy", "population")
 
 
-def _national_paths(data: DataDir) -> tuple[Path, ...]:
-    return tuple(data.path(k) for k in _NATIONAL_INPUTS)
+def _national_paths(data: DataDir, vintage: Vintage) -> tuple[Path, ...]:
+    vin = VintageInputs(data, vintage)
+    return tuple(vin.path(k) for k in _NATIONAL_INPUTS)
 
 
-def national_frames(data: DataDir) -> tuple[pd.DataFrame, pd.DataFrame]:
+def national_frames(data: DataDir, vintage: str | Vintage = "2019"
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every English MSOA built from all its LSOAs, and its members (once per process).
 
     The frames are shared between builds (batch workers), so callers must not modify them.
     """
-    return _cached_national(*_national_paths(data))
+    v = get_vintage(vintage)
+    return _cached_national(data.root, v.name, *_national_paths(data, v))
 
 
-@cached(LRUCache(maxsize=2), key=_file_key, lock=threading.Lock())
-def _cached_national(lookup: Path, icb: Path, imd: Path, le: Path,
-                     pop: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return national_msoa(_cached_hierarchy(lookup, icb), read_cached("read_imd", imd),
-                         read_cached("read_life_expectancy", le),
-                         read_cached("read_population", pop))
-
-
-@cached(LRUCache(maxsize=4), key=lambda *paths, seed: (*_file_key(*paths), seed),
+@cached(LRUCache(maxsize=2), key=lambda root, v, *paths: (v, *_file_key(*paths)),
         lock=threading.Lock())
-def _england_gap(*paths: Path, seed: int) -> pd.DataFrame:
+def _cached_national(root: Path, v: str, lookup: Path, icb: Path, imd: Path, le: Path,
+                     pop: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    vin = VintageInputs(DataDir(root), get_vintage(v))
+    return national_msoa(_cached_hierarchy(root, v, lookup, icb), vin.imd(), vin.life_expectancy(),
+                         vin.population())
+
+
+@cached(LRUCache(maxsize=4), key=lambda root, v, *paths, seed: (v, *_file_key(*paths), seed),
+        lock=threading.Lock())
+def _england_gap(root: Path, v: str, *paths: Path, seed: int) -> pd.DataFrame:
     """England's rows of the gap table (the same for every build with this seed)."""
     from healthgap.geo.outcomes import OUTCOMES, outcome_gap
 
-    msoa, members = _cached_national(*paths)
-    outcomes = read_cached("read_local_health_outcomes", paths[3])
+    msoa, members = _cached_national(root, v, *paths)
+    outcomes = VintageInputs(DataDir(root), get_vintage(v)).outcomes()
     return outcome_gap(msoa.join(outcomes[[c for c in OUTCOMES if c in outcomes]]), members,
                        columns=[*OUTCOMES, "le_male", "le_female"], seed=seed,
                        level="england", code="E92000001")
@@ -490,7 +560,7 @@ def _stage_outcomes(ctx: _Ctx) -> _Ctx:
     from healthgap.geo.outcomes import OUTCOMES, outcome_gap, with_outcomes
 
     try:
-        outcomes = read_cached("read_local_health_outcomes", ctx.inputs["life_expectancy"])
+        outcomes = ctx.vin.outcomes()
     except MissingColumnError as exc:
         return ctx.add(notes=[f"outcomes beyond life expectancy not built: {exc}"])
     area = with_outcomes(ctx.area, outcomes, max_loss=ctx.options.max_loss)
@@ -500,7 +570,9 @@ def _stage_outcomes(ctx: _Ctx) -> _Ctx:
                          level=AREA_LEVEL.get(area.ref.level, area.ref.level),
                          code=area.ref.code)]
     if area.ref.level != "england":
-        parts.append(_england_gap(*_national_paths(ctx.data), seed=seed))
+        v = ctx.vin.vintage
+        parts.append(_england_gap(ctx.data.root, v.name, *_national_paths(ctx.data, v),
+                                  seed=seed))
     return ctx.add(area=area, tables={"outcome_gap": pd.concat(parts, ignore_index=True)})
 
 
@@ -545,7 +617,8 @@ def _stage_neighbourhoods(ctx: _Ctx, imd: pd.DataFrame, population: pd.Series) -
     tables = {"neighbourhood_exceptions": nb.exceptions}
     if nb.shares is not None:
         tables["neighbourhood_pcn_shares"] = nb.shares
-    year = re.search(r"mid-?(\d{4})", ctx.data.path("population").name)
+    pop_path = ctx.vin.path("population")
+    year = re.search(r"mid-?(\d{4})", pop_path.name)
     eng = england_core20(imd, population)
     system = area.system
     results = {
@@ -554,9 +627,9 @@ def _stage_neighbourhoods(ctx: _Ctx, imd: pd.DataFrame, population: pd.Series) -
             "count": int(len(area.neighbourhood)) if area.neighbourhood is not None else 0,
             "exceptions": int(len(nb.exceptions))},
         "core20": {
-            "definition": "LSOAs in national IMD 2019 deciles 1-2",
-            "population_year": year.group(1) if year else "unknown",
-            "population_file": ctx.data.path("population").name,
+            "definition": ctx.vin.vintage.core20_definition,
+            "population_year": year.group(1) if year else ctx.vin.vintage.population_period,
+            "population_file": pop_path.name,
             "area_core20_pop": float(system["core20_pop"].sum()),
             "area_core20_share": float(system["core20_pop"].sum() / system["population"].sum()),
             "england_core20_share": eng["core20_share"]}}
@@ -586,8 +659,9 @@ def _stage_access(ctx: _Ctx) -> _Ctx:
     osm = _covering_osm(ctx.data, ctx.area)
     if osm is None:
         ctx = ctx.add(notes=["no OSM extract in the data directory covers the area: network "
-                             "access and OSM features not built (IMD's own road distances to "
-                             "services are joined instead)"])
+                             "access and OSM features not built"
+                             + (" (IMD's own road distances to services are joined instead)"
+                                if ctx.vin.vintage.carry is None else "")])
     else:
         ctx = _osm_features(_network_access(ctx.add(inputs={f"osm/{osm.name}": osm}), osm), osm)
     area, inputs = ctx.area, {}
@@ -603,6 +677,10 @@ def _imd_indicators(ctx: _Ctx) -> _Ctx:
     from healthgap.geo.access import read_imd_indicators
     from healthgap.geo.joins import join_on_code
 
+    if ctx.vin.vintage.carry is not None:
+        return ctx.add(notes=[f"{ctx.vin.vintage.deprivation} underlying indicators have no road "
+                              "distances or air-quality components in this copy: the IMD "
+                              "access and environment columns are not joined"])
     if (p := ctx.data.optional("imd_indicators")) is None:
         return ctx
     area = ctx.area
@@ -744,6 +822,7 @@ def _stage_write(ctx: _Ctx) -> _Ctx:
         "healthgap_version": package_versions()["healthgap"],
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "area": {"level": area.ref.level, "code": area.ref.code, "name": area.ref.name},
+        "vintage": ctx.vin.vintage.describe(),
         "synthetic": o.synthetic,
         "parameters": o.to_dict(),
         "inputs": {k: {"file": p.name, "path": str(p), "sha256": sha256_file(p),

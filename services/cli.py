@@ -81,7 +81,15 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
           neighbourhoods: Annotated[Path | None, typer.Option(
               "--neighbourhoods", help="CSV of lsoa11cd,nbhd_cd,nbhd_nm (e.g. from `healthgap "
               "neighbourhoods`); default: PCN catchments if their files are in --data, else "
-              "generated.")] = None) -> None:
+              "generated.")] = None,
+          vintage: Annotated[str | None, typer.Option(
+              "--vintage", help="Geography vintage: 2025 (LSOA 2021, ICB April 2024, IoD 2025, "
+              "Census 2021) or 2019 (LSOA 2011, ICB 2022, IMD 2019); default: the one --data "
+              "declares, else 2025.")] = None,
+          footprint: Annotated[Path | None, typer.Option(
+              "--footprint", help="CSV lsoa_code,system_code,system_name,place_code,place_name "
+              "(+ neighbourhood_code,neighbourhood_name): build a system of this file; --area "
+              "is then one of its system codes.")] = None) -> None:
     """Build an area's layers, statistics, models and atlas into one GeoPackage.
 
     Every option, the data folder, the output folder and the area are checked before any
@@ -89,7 +97,9 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
     failed or interrupted build leaves the previous one as it was.
     """
     from healthgap.data.layout import DataDir
-    from healthgap.services.build import REQUIRED_INPUTS, BuildOptions, load_hierarchy
+    from healthgap.data.vintage_readers import VintageInputs
+    from healthgap.data.vintages import resolve_vintage
+    from healthgap.services.build import BuildOptions, load_hierarchy
     from healthgap.services.store import check_output_dir
 
     perms: int | str = permutations if permutations == "auto" else _int(permutations,
@@ -97,17 +107,20 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
     options = BuildOptions(area=area, data_dir=data, out_dir=out_dir or Path("out"), ring=ring,
                            weights=weights, permutations=perms, seed=seed,
                            correction=correction, max_loss=max_loss, access=access,
-                           models=models, maps=maps, neighbourhoods=neighbourhoods)
+                           models=models, maps=maps, neighbourhoods=neighbourhoods,
+                           vintage=vintage, footprint=footprint)
     options.validate()
     if out_dir is not None:
         check_output_dir(out_dir)
     data_dir = DataDir(data)
-    data_dir.require(*REQUIRED_INPUTS)
-    ref = load_hierarchy(data_dir).resolve(area)
+    chosen = resolve_vintage(vintage, data)
+    VintageInputs(data_dir, chosen).require()
+    ref = load_hierarchy(data_dir, chosen, footprint).resolve(area)
     if out_dir is None:
         options.out_dir = Path("out") / ref.slug
         check_output_dir(options.out_dir)
-    console.print(f"building {ref.name} ({ref.code}, {ref.level}) into {options.out_dir}")
+    console.print(f"building {ref.name} ({ref.code}, {ref.level}) into {options.out_dir}; "
+                  f"{chosen.label}")
     _report(_run_build(options))
 
 

@@ -1,0 +1,230 @@
+"""The geography vintages healthgap can build: each declared once, as data.
+
+A vintage fixes the boundaries and lookups (LSOA, MSOA, local authority, sub-ICB, ICB), the
+deprivation source, the population used as the weight, and how life expectancy (published only
+on 2011 MSOAs, Local Health 2015-19) reaches the vintage's areas. Everything that differs
+between two vintages is a field of `Vintage`; code outside this module and its readers
+(`healthgap.data.vintage_readers`) asks the declaration instead of naming a year.
+
+Inside healthgap every frame keeps one set of key column names whatever the vintage
+(``lsoa11cd``, ``msoa11cd``, ``lad22cd``, ``sicbl22cd``, ``icb22cd``: the historical spelling of
+the code's neutral keys). `Vintage.key_meaning` says what each key holds in a vintage, and every
+output (manifest, GeoPackage layer metadata, atlas story page, API area info) carries the
+vintage's label, so a 2021 LSOA code is never presented as a 2011 one without saying so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from healthgap.errors import ParameterError
+
+#: Roles every vintage fills with a data-file key of `healthgap.data.layout.LAYOUT`.
+ROLES = ("lsoa_boundaries", "msoa_boundaries", "lsoa_lookup", "icb_lookup", "imd",
+         "imd_indicators", "population", "centroids", "life_expectancy")
+
+
+def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True)
+class Vintage:
+    """One geography vintage: files, columns, periods and carry rule.
+
+    Attributes
+    ----------
+    name
+        ``2019`` or ``2025`` (what ``--vintage`` takes).
+    label
+        One line naming everything the vintage fixes (printed on every output).
+    files
+        Role (`ROLES`, and the vintage's extra roles) -> data-file key in `LAYOUT`.
+    lookup_columns
+        The lookup file's column -> the internal key or name column it becomes (empty for a
+        vintage read by the historical readers, whose files already use the internal names).
+    boundary_code_column
+        The code column of the LSOA boundary file.
+    imd_columns
+        Deprivation file column -> internal column (``imd_score``, ``income_decile``, ...).
+    population_column
+        Column of the population file that holds the weight.
+    key_meaning
+        Internal key column -> what it holds in this vintage (written to the manifest).
+    deprivation, deprivation_period
+        The deprivation source and the period most of its data describe.
+    population_label, population_period
+        What the population weight is, and its date.
+    life_expectancy
+        Where life expectancy comes from and how it reaches the vintage's areas.
+    carry
+        ``None`` when life expectancy is on the vintage's own MSOAs; ``"lsoa11_to_lsoa21"``
+        when it is carried through the ONS exact-fit lookup (`healthgap.geo.carry`).
+    imd_summaries
+        Published area summaries of the deprivation source (reference values), by level.
+    lsoa_count_england
+        English LSOAs in the vintage (a check on the lookup).
+    """
+
+    name: str
+    label: str
+    files: Mapping[str, str]
+    boundary_code_column: str
+    population_column: str
+    deprivation: str
+    deprivation_period: str
+    population_label: str
+    population_period: str
+    life_expectancy: str
+    lsoa_count_england: int
+    lookup_columns: Mapping[str, str] = field(default_factory=dict)
+    imd_columns: Mapping[str, str] = field(default_factory=dict)
+    key_meaning: Mapping[str, str] = field(default_factory=dict)
+    carry: str | None = None
+    imd_summaries: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("files", "lookup_columns", "imd_columns", "key_meaning", "imd_summaries"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+        missing = [r for r in ROLES if r not in self.files]
+        if missing:
+            raise ParameterError(f"vintage {self.name}: no file for role(s) {', '.join(missing)}")
+
+    @property
+    def core20_definition(self) -> str:
+        """Core20 in words, naming the deprivation source."""
+        return f"LSOAs in national {self.deprivation} deciles 1-2"
+
+    def required(self) -> tuple[str, ...]:
+        """Data-file keys every build of this vintage reads."""
+        roles = ("lsoa_lookup", "icb_lookup", "lsoa_boundaries", "population", "imd",
+                 "life_expectancy", *(("carry_lookup", "carry_population", "carry_lsoa_lookup")
+                                      if self.carry else ("centroids",)))
+        return tuple(dict.fromkeys(self.files[r] for r in roles))
+
+    def describe(self) -> dict[str, Any]:
+        """The vintage as written to the manifest and shown by the API and the atlas."""
+        return {"name": self.name, "label": self.label, "deprivation": self.deprivation,
+                "deprivation_period": self.deprivation_period,
+                "population": self.population_label,
+                "population_period": self.population_period,
+                "life_expectancy": self.life_expectancy,
+                "life_expectancy_carry": self.carry or "none",
+                "columns": dict(self.key_meaning)}
+
+
+V2019 = Vintage(
+    name="2019",
+    label="2019 vintage: LSOA/MSOA 2011, ICB/sub-ICB/local authority 2022, IMD 2019, "
+          "ONS mid-2017 population",
+    files={"lsoa_boundaries": "lsoa_boundaries", "msoa_boundaries": "msoa_boundaries",
+           "lsoa_lookup": "lsoa_lookup", "icb_lookup": "icb_lookup", "imd": "imd",
+           "imd_indicators": "imd_indicators", "population": "population",
+           "centroids": "centroids", "life_expectancy": "life_expectancy",
+           "rural_urban": "rural_urban"},
+    boundary_code_column="lsoa11cd",
+    population_column="population_mid2017",
+    deprivation="IMD 2019",
+    deprivation_period="IMD 2019 (most data 2015-16)",
+    population_label="ONS mid-2017 small-area population estimates (SAPE20DT1)",
+    population_period="mid-2017",
+    life_expectancy="Local Health 2015-19, MSOA 2011 (as published)",
+    lsoa_count_england=32_844,
+    key_meaning={"lsoa11cd": "LSOA 2011 code", "msoa11cd": "MSOA 2011 code",
+                 "lad22cd": "local authority code (April 2022)",
+                 "sicbl22cd": "sub-ICB location code (July 2022)",
+                 "icb22cd": "ICB code (July 2022)"},
+)
+
+V2025 = Vintage(
+    name="2025",
+    label="2025 vintage: LSOA/MSOA 2021, ICB/sub-ICB/local authority April 2024, IoD 2025, "
+          "Census 2021 usual residents as the weight",
+    files={"lsoa_boundaries": "lsoa21_boundaries", "msoa_boundaries": "msoa21_boundaries",
+           "lsoa_lookup": "lsoa21_lookup", "icb_lookup": "lsoa21_lookup", "imd": "imd2025",
+           "imd_indicators": "imd2025_indicators", "population": "census2021_residents",
+           "centroids": "lsoa21_boundaries", "life_expectancy": "life_expectancy",
+           "rural_urban": "lsoa21_rural_urban", "wards": "lsoa21_wards",
+           "carry_lookup": "lsoa11_lsoa21_lookup", "carry_population": "population",
+           "carry_lsoa_lookup": "lsoa_lookup", "carry_centroids": "centroids"},
+    boundary_code_column="lsoa21_code",
+    population_column="total_residents",
+    deprivation="IMD 2025",
+    deprivation_period="IoD 2025 (MHCLG, 30 October 2025; most data 2022-23)",
+    population_label="Census 2021 usual residents (TS021), used as the weight because IoD "
+                     "2025 File 7's mid-2022 denominators are not in the data",
+    population_period="Census day, 21 March 2021",
+    life_expectancy="Local Health 2015-19 on 2011 MSOAs carried to 2021 areas (ONS LSOA "
+                    "2011 to 2021 exact-fit lookup; see the join report)",
+    lsoa_count_england=33_755,
+    lookup_columns={"lsoa21_code": "lsoa11cd", "lsoa21_name": "lsoa11nm",
+                    "msoa21_code": "msoa11cd", "msoa21_name": "msoa11nm",
+                    "ltla24_code": "lad22cd", "ltla24_name": "lad22nm",
+                    "sicbl24_code": "sicbl22cd", "sicbl24_name": "sicbl22nm",
+                    "sicbl24_code_nhs": "sicbl22cdh", "icb24_code": "icb22cd",
+                    "icb24_name": "icb22nm", "icb24_code_nhs": "icb22cdh"},
+    imd_columns={"IMD_score": "imd_score", "IMD_rank": "imd_rank", "IMD_decile": "imd_decile",
+                 "Income_score": "income_score_rate_approx",
+                 "Employment_score": "employment_score_rate_approx",
+                 **{f"{src}_{kind}": f"{ours}_{kind}"
+                    for src, ours in (("Income", "income"), ("Employment", "employment"),
+                                      ("Education", "education"), ("Health", "health"),
+                                      ("Crime", "crime"),
+                                      ("Housing_and_Services", "housing_and_access"),
+                                      ("Environment", "environment"))
+                    for kind in ("rank", "decile")}},
+    key_meaning={"lsoa11cd": "LSOA 2021 code", "msoa11cd": "MSOA 2021 code",
+                 "lad22cd": "local authority code (April 2024)",
+                 "sicbl22cd": "sub-ICB location code (April 2024)",
+                 "icb22cd": "ICB code (April 2024)",
+                 "income_score_rate_approx": "IoD 2025 income domain rate (as published)",
+                 "employment_score_rate_approx": "IoD 2025 employment domain rate (as "
+                                                 "published)"},
+    carry="lsoa11_to_lsoa21",
+    imd_summaries={"icb": "imd2025_icb_summary", "lad": "imd2025_ltla_summary"},
+)
+
+#: Every vintage by name; the first is the default.
+VINTAGES: dict[str, Vintage] = {"2025": V2025, "2019": V2019}
+
+#: The vintage a build uses unless told otherwise (or the data directory declares its own).
+DEFAULT_VINTAGE = "2025"
+
+#: The file a data directory may hold to declare its vintage (the generated demo does).
+DECLARATION_FILES = ("demo_manifest.json", "healthgap_vintage.json")
+
+
+def get_vintage(name: str | Vintage) -> Vintage:
+    """Return the vintage called ``name``; an unknown name is refused naming the known ones."""
+    if isinstance(name, Vintage):
+        return name
+    try:
+        return VINTAGES[str(name)]
+    except KeyError:
+        raise ParameterError(f"--vintage {name!r}: allowed {', '.join(VINTAGES)}") from None
+
+
+def declared_vintage(data_dir: str | Path) -> str | None:
+    """Return the vintage a data directory declares (``"vintage"`` in its JSON), if any."""
+    for fname in DECLARATION_FILES:
+        p = Path(data_dir) / fname
+        if p.is_file():
+            try:
+                value = json.loads(p.read_text(encoding="utf-8")).get("vintage")
+            except (ValueError, AttributeError):
+                continue
+            if value is not None:
+                return str(value)
+    return None
+
+
+def resolve_vintage(name: str | None, data_dir: str | Path) -> Vintage:
+    """The vintage asked for, else the one the data directory declares, else the default."""
+    if name is not None:
+        return get_vintage(name)
+    return get_vintage(declared_vintage(data_dir) or DEFAULT_VINTAGE)
