@@ -100,8 +100,10 @@ def read_imd_renamed(path: Path, columns: tuple[tuple[str, str], ...]) -> pd.Dat
 
 @cached(LRUCache(maxsize=2), key=_key, lock=_LOCK)
 def centres_2021(boundaries: Path, carry_lookup: Path, centroids11: Path) -> pd.DataFrame:
-    """LSOA 2021 centres: the 2011 postcode-based centre where the LSOA is unchanged (U), else
-    a point inside the 2021 polygon (``representative_point``; not population-weighted).
+    """Return LSOA 2021 centres (``pw_x, pw_y, centroid_source``).
+
+    The 2011 postcode-based centre where the LSOA is unchanged (U), else a point inside the 2021
+    polygon (``representative_point``; not population-weighted).
     """
     gdf, _ = readers.read_boundaries(boundaries, level="lsoa")
     inner = gdf.geometry.representative_point()
@@ -158,11 +160,11 @@ class VintageInputs:
     vintage: Vintage
 
     def path(self, role: str) -> Path:
-        """The file playing ``role`` in this vintage (raises naming it if missing)."""
+        """Return the file playing ``role`` in this vintage (raises naming it if missing)."""
         return self.data.path(self.vintage.files[role])
 
     def optional(self, role: str) -> Path | None:
-        """The file playing ``role``, if the vintage has the role and the file is there."""
+        """Return the file playing ``role``, if the vintage has it and the file is there."""
         key = self.vintage.files.get(role)
         return None if key is None else self.data.optional(key)
 
@@ -172,10 +174,11 @@ class VintageInputs:
 
     @property
     def lookup_columns(self) -> tuple[tuple[str, str], ...]:
+        """The vintage's lookup renames as a hashable tuple."""
         return tuple(self.vintage.lookup_columns.items())
 
     def lookups(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The LSOA->MSOA->LAD and LSOA->sub-ICB->ICB frames."""
+        """Return the LSOA->MSOA->LAD and LSOA->sub-ICB->ICB frames."""
         if not self.vintage.lookup_columns:
             return (_read("read_lsoa_lookup", self.path("lsoa_lookup")),
                     _read("read_icb_lookup", self.path("icb_lookup")))

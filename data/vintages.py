@@ -108,7 +108,7 @@ class Vintage:
         return tuple(dict.fromkeys(self.files[r] for r in roles))
 
     def describe(self) -> dict[str, Any]:
-        """The vintage as written to the manifest and shown by the API and the atlas."""
+        """Return the vintage as written to the manifest and shown by the API and the atlas."""
         return {"name": self.name, "label": self.label, "deprivation": self.deprivation,
                 "deprivation_period": self.deprivation_period,
                 "population": self.population_label,
@@ -224,7 +224,7 @@ def declared_vintage(data_dir: str | Path) -> str | None:
 
 
 def resolve_vintage(name: str | None, data_dir: str | Path) -> Vintage:
-    """The vintage asked for, else the one the data directory declares, else the default."""
+    """Return the vintage asked for, else the data directory's declared one, else the default."""
     if name is not None:
         return get_vintage(name)
     return get_vintage(declared_vintage(data_dir) or DEFAULT_VINTAGE)

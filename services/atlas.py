@@ -150,14 +150,41 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
         system=area.system, sii=tables.get("model_sii"),
         neighbourhood=getattr(area, "neighbourhood", None), england=england,
         notes=list(area.notes), sources=sources,
-        period=[f"Life expectancy {describe('le_male').period}",
-                f"deprivation {describe('imd_score').period}",
-                f"population {describe('population').period}"],
+        period=_periods(manifest.get("vintage")),
         synthetic=synthetic,
     )
     return write_atlas(out_dir, pages=pages, manifest=atlas_manifest, sources=sources,
                        synthetic=synthetic, title=title, intro=intro,
-                       story_html=story_html(story), skipped=skipped)
+                       story_html=story_html(story), skipped=skipped,
+                       **_vintage_methods(manifest.get("vintage")))
+
+
+def _periods(vintage: dict[str, Any] | None) -> list[str]:
+    """Return the story page's data periods (the build's vintage where recorded)."""
+    if not vintage or vintage.get("name") == "2019":
+        out = [f"Life expectancy {describe('le_male').period}",
+               f"deprivation {describe('imd_score').period}",
+               f"population {describe('population').period}"]
+        return out + ([f"geography: {vintage['label']}"] if vintage else [])
+    return [f"Life expectancy {vintage['life_expectancy']}",
+            f"deprivation {vintage['deprivation_period']}",
+            f"population {vintage['population']} ({vintage['population_period']})",
+            f"geography: {vintage['label']}"]
+
+
+def _vintage_methods(vintage: dict[str, Any] | None) -> dict[str, str]:
+    """Return the methods note with a paragraph on the build's geography vintage."""
+    from html import escape as _esc
+
+    from healthgap.maps.atlas import METHODS_NOTE
+
+    if not vintage:
+        return {}
+    return {"methods_html": METHODS_NOTE + (
+        f"<p><b>Geography.</b> {_esc(vintage['label'])}. Life expectancy: "
+        f"{_esc(vintage['life_expectancy'])}. Deprivation: "
+        f"{_esc(vintage['deprivation_period'])}. Population weight: "
+        f"{_esc(vintage['population'])}.</p>")}
 
 
 class _Pages:

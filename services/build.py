@@ -813,8 +813,12 @@ def _stage_write(ctx: _Ctx) -> _Ctx:
     store = ctx.staged.store
     layers = assemble_layers(area, ctx.layers, ctx.tables)
     pause_point("before-write")
+    vintage = ctx.vin.vintage
+    meta = {"healthgap_vintage": vintage.label,
+            "healthgap_key_columns": "; ".join(f"{k} = {v}" for k, v in
+                                               vintage.key_meaning.items())}
     for i, (name, frame) in enumerate(layers.items()):
-        store.write_layer(name, frame)
+        store.write_layer(name, frame, metadata=meta)
         if i == 0:
             pause_point("during-write")
     inside = area.inside

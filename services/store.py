@@ -62,15 +62,21 @@ class BuildStore:
         return {str(n): (None if t is None else str(t))
                 for n, t in pyogrio.list_layers(self.path)}
 
-    def write_layer(self, name: str, frame: pd.DataFrame) -> None:
-        """Write (replace) a layer; the index (area codes) becomes a column."""
+    def write_layer(self, name: str, frame: pd.DataFrame, *,
+                    metadata: dict[str, str] | None = None) -> None:
+        """Write (replace) a layer; the index (area codes) becomes a column.
+
+        ``metadata`` is written as the layer's GDAL metadata (QGIS shows it under the layer's
+        properties, Information): the build records the geography vintage there.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         out = frame.reset_index() if frame.index.name else frame.reset_index(drop=True)
         out = _storable(out)
+        extra = {"layer_metadata": metadata} if metadata else {}
         if isinstance(out, gpd.GeoDataFrame):
-            out.to_file(self.path, layer=name, driver="GPKG", engine="pyogrio")
+            out.to_file(self.path, layer=name, driver="GPKG", engine="pyogrio", **extra)
         else:
-            pyogrio.write_dataframe(out, self.path, layer=name, driver="GPKG")
+            pyogrio.write_dataframe(out, self.path, layer=name, driver="GPKG", **extra)
 
     def read_layer(self, name: str, *, columns: list[str] | None = None,
                    bbox: tuple[float, float, float, float] | None = None,

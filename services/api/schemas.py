@@ -62,6 +62,9 @@ class AreaPublic(AreaBase):
     in_area: bool = Field(description="False for an edge-ring neighbour outside the build's "
                                       "area (kept as a neighbour, never reported).")
     population: float | None = None
+    vintage: str | None = Field(default=None, description="The build's geography vintage "
+                                "(boundaries, lookups, deprivation, population), from its "
+                                "manifest; None for builds made before vintages.")
     parents: list[AreaRef]
     children: list[AreaRef]
     links: list[Link]
@@ -72,6 +75,8 @@ class BuildPublic(AreaBase):
 
     created_utc: str
     synthetic: bool = Field(description="True for the generated demo (describes no real place).")
+    vintage: str | None = Field(default=None, description="The build's geography vintage, from "
+                                "its manifest; None for builds made before vintages.")
     links: list[Link]
 
 

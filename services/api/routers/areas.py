@@ -55,11 +55,17 @@ def _inside(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(True, index=frame.index)
 
 
+def _vintage(b: Build) -> str | None:
+    """Return the build's geography vintage label from its manifest (None before vintages)."""
+    v = b.manifest.get("vintage")
+    return str(v["label"]) if isinstance(v, dict) and "label" in v else None
+
+
 def _build_public(request: Request, b: Build) -> BuildPublic:
     url = url_for(request, "get_area", area=b.code)
     return BuildPublic(code=b.code, name=b.name, level=b.level,
                        role=LEVEL_ROLES.get(b.level, b.level), created_utc=b.created_utc,
-                       synthetic=b.synthetic,
+                       synthetic=b.synthetic, vintage=_vintage(b),
                        links=[Link(href=url, rel="self"),
                               Link(href=url_for(request, "list_layers", area=b.code),
                                    rel="layers"),
@@ -226,7 +232,7 @@ def get_area(request: Request, area: AreaPath, catalog: CatalogDep,
                           rel="layers"))
     return AreaPublic(code=code, name=name, level=level, role=LEVEL_ROLES.get(level, level),
                       build=build.code, in_area=inside, population=population, parents=parents,
-                      children=children, links=links)
+                      children=children, links=links, vintage=_vintage(build))
 
 
 @router.get("/areas/{area}/places", response_model=AreaList, name="list_places",
