@@ -4,7 +4,7 @@ A vintage fixes the boundaries and lookups (LSOA, MSOA, local authority, sub-ICB
 deprivation source, the population used as the weight, and how life expectancy (published only
 on 2011 MSOAs, Local Health 2015-19) reaches the vintage's areas. Everything that differs
 between two vintages is a field of `Vintage`; code outside this module and its readers
-(`healthgap.data.vintage_readers`) asks the declaration instead of naming a year.
+(`healthgap.services.vintage_inputs`) asks the declaration instead of naming a year.
 
 Inside healthgap every frame keeps one set of key column names whatever the vintage
 (``lsoa11cd``, ``msoa11cd``, ``lad22cd``, ``sicbl22cd``, ``icb22cd``: the historical spelling of

@@ -166,3 +166,26 @@ def carry_report(how: pd.DataFrame, codes: pd.Index, *, join: str) -> pd.DataFra
                                            strict=True)]
     return pd.DataFrame({"join": join, "side": "carried", "code": h.index.astype(str),
                          "reason": reasons})
+
+
+def carry_summary(carried: Carried, codes: pd.Index
+                  ) -> tuple[pd.DataFrame, str, dict[str, object]]:
+    """Return the join-report rows, one note and the manifest entry for an area's LSOAs.
+
+    Parameters
+    ----------
+    carried
+        The national carry.
+    codes
+        The area's LSOAs.
+    """
+    report = carry_report(carried.how, codes, join="life_expectancy_carry")
+    counts = carried.how.reindex(report["code"])["change_code"].value_counts()
+    note = (f"{CARRY_RULE}; {len(report)} of the area's {len(codes)} LSOAs were not carried "
+            "one-to-one (listed in the join report): "
+            + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    results: dict[str, object] = {
+        "rule": CARRY_RULE, "lsoa_not_one_to_one": int(len(report)),
+        "by_change_code": {str(k): int(v) for k, v in
+                           carried.how.reindex(codes)["change_code"].value_counts().items()}}
+    return report, note, results

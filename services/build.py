@@ -29,7 +29,6 @@ from cachetools.keys import hashkey
 from healthgap.data import readers
 from healthgap.data._checksum import sha256_file
 from healthgap.data.layout import DataDir
-from healthgap.data.vintage_readers import VintageInputs
 from healthgap.data.vintages import Vintage, get_vintage, resolve_vintage
 from healthgap.geo.areas import LEVELS, StudyArea, select_area
 from healthgap.geo.hierarchy import AreaRef, Hierarchy
@@ -42,6 +41,7 @@ from healthgap.geo.layers import (
 )
 from healthgap.services.features import write_feature_files
 from healthgap.services.store import BuildStore, StagedBuild, pause_point
+from healthgap.services.vintage_inputs import VintageInputs, cached_hierarchy, load_hierarchy
 
 from healthgap.errors import LayerClashError, MissingColumnError, OutputError, ParameterError
 
@@ -220,31 +220,6 @@ def read_cached(reader: str, path: Path) -> Any:
     frames returned are shared, so callers must not modify them in place.
     """
     return getattr(readers, reader)(path)
-
-
-@cached(LRUCache(maxsize=4), key=lambda root, v, a, b: (v, *_file_key(a, b)),
-        lock=threading.Lock())
-def _cached_hierarchy(root: Path, v: str, a: Path, b: Path) -> Hierarchy:
-    return Hierarchy.from_lookups(*VintageInputs(DataDir(root), get_vintage(v)).lookups())
-
-
-def load_hierarchy(data: DataDir, vintage: str | Vintage = "2019",
-                   footprint: Path | None = None) -> Hierarchy:
-    """Read a vintage's lookups and join them (once per process).
-
-    The library default is the 2019 vintage (the files `DataDir` names without a vintage);
-    the build and the command line pass theirs (``2025`` by default). With ``footprint``, its
-    systems and places replace the vintage's ICBs and local authorities.
-    """
-    vin = VintageInputs(data, get_vintage(vintage))
-    h = _cached_hierarchy(data.root, vin.vintage.name, vin.path("lsoa_lookup"),
-                          vin.path("icb_lookup"))
-    if footprint is not None:
-        from healthgap.geo.footprint import apply_footprint, read_footprint
-
-        h = apply_footprint(h, read_footprint(footprint, hierarchy=h,
-                                              vintage=vin.vintage.name))
-    return h
 
 
 def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 1,
@@ -466,6 +441,11 @@ def _stage_area(setup: _Setup) -> _Ctx:
         inputs["footprint"] = Path(o.footprint)
     area = load_area(setup.data, setup.ref, setup.hierarchy, ring=o.ring, max_loss=o.max_loss,
                      vintage=vin.vintage)
+    footprint = getattr(setup.hierarchy, "footprint", None)
+    if footprint is not None:
+        from healthgap.geo.footprint import footprint_notes
+
+        area = area.with_notes(*footprint_notes(footprint, area.inside))
     return _Ctx(**{f.name: getattr(setup, f.name) for f in fields(_Setup)}, area=area,
                 inputs=inputs)
 
@@ -489,26 +469,16 @@ def _stage_layers(ctx: _Ctx) -> _Ctx:
 
 def _carry_notes(ctx: _Ctx) -> _Ctx:
     """Report how life expectancy reached a vintage's areas (every LSOA not carried 1:1)."""
-    from healthgap.geo.carry import CARRY_RULE, carry_report
+    from healthgap.geo.carry import carry_summary
 
     carried = ctx.vin.carried()
     if carried is None:
         return ctx
-    inside = ctx.area.inside.index
-    report = carry_report(carried.how, inside, join="life_expectancy_carry")
-    counts = carried.how.reindex(report["code"])["change_code"].value_counts()
-    area = ctx.area.with_report(report).with_notes(
-        f"{CARRY_RULE}; {len(report)} of the area's {len(inside)} LSOAs were not carried "
-        "one-to-one (listed in the join report): "
-        + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
-    return ctx.add(area=area, inputs={k: ctx.vin.path(k) for k in
-                                      ("carry_lookup", "carry_population", "carry_lsoa_lookup")},
-                   results={"life_expectancy_carry": {
-                       "rule": CARRY_RULE,
-                       "lsoa_not_one_to_one": int(len(report)),
-                       "by_change_code": {str(k): int(v) for k, v in
-                                          carried.how.reindex(inside)["change_code"]
-                                          .value_counts().items()}}})
+    report, note, results = carry_summary(carried, ctx.area.inside.index)
+    return ctx.add(area=ctx.area.with_report(report).with_notes(note),
+                   inputs={k: ctx.vin.path(k) for k in
+                           ("carry_lookup", "carry_population", "carry_lsoa_lookup")},
+                   results={"life_expectancy_carry": results})
 
 
 _NATIONAL_INPUTS = ("lsoa_lookup", "icb_lookup", "imd", "life_expectancy", "population")
@@ -534,7 +504,7 @@ def national_frames(data: DataDir, vintage: str | Vintage = "2019"
 def _cached_national(root: Path, v: str, lookup: Path, icb: Path, imd: Path, le: Path,
                      pop: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     vin = VintageInputs(DataDir(root), get_vintage(v))
-    return national_msoa(_cached_hierarchy(root, v, lookup, icb), vin.imd(), vin.life_expectancy(),
+    return national_msoa(cached_hierarchy(root, v, lookup, icb), vin.imd(), vin.life_expectancy(),
                          vin.population())
 
 
@@ -608,8 +578,16 @@ def _stage_neighbourhoods(ctx: _Ctx, imd: pd.DataFrame, population: pd.Series) -
 
     o = ctx.options
     reg, epcn = ctx.data.optional("gp_registrations"), ctx.data.optional("epcn")
-    nb = choose_neighbourhoods(ctx.area, supplied=o.neighbourhoods, registrations=reg,
-                               epcn=epcn, seed=o.seed)
+    footprint = getattr(ctx.hierarchy, "footprint", None)
+    from_footprint = (footprint.neighbourhood_lookup()
+                      if footprint is not None and o.neighbourhoods is None else None)
+    if from_footprint is not None:
+        from healthgap.geo.neighbourhoods import validate_lookup
+
+        nb = validate_lookup(from_footprint, ctx.area, source="supplied", name=str(o.footprint))
+    else:
+        nb = choose_neighbourhoods(ctx.area, supplied=o.neighbourhoods, registrations=reg,
+                                   epcn=epcn, seed=o.seed)
     inputs = {key: Path(p) for key, p in (("neighbourhoods", o.neighbourhoods),
                                           ("gp_registrations", reg), ("epcn", epcn))
               if p is not None and (key == "neighbourhoods" or nb.source == "pcn")}

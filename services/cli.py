@@ -97,10 +97,10 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
     failed or interrupted build leaves the previous one as it was.
     """
     from healthgap.data.layout import DataDir
-    from healthgap.data.vintage_readers import VintageInputs
     from healthgap.data.vintages import resolve_vintage
     from healthgap.services.build import BuildOptions, load_hierarchy
     from healthgap.services.store import check_output_dir
+    from healthgap.services.vintage_inputs import VintageInputs
 
     perms: int | str = permutations if permutations == "auto" else _int(permutations,
                                                                          "--permutations")
@@ -145,16 +145,37 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output directory."
     out.print(f"Headline figures: healthgap headline --store {out_dir}")
 
 
+VintageOpt = Annotated[str | None, typer.Option(
+    "--vintage", help="Geography vintage (2025 or 2019); default: the one --data declares, "
+    "else 2025.")]
+
+
 @app.command()
 def areas(data: DataOpt = DEFAULT_DATA,
-          level: Annotated[str, typer.Option(help="icb, sicb or lad.")] = "icb") -> None:
-    """List the ICBs (or sub-ICBs, local authorities) with their codes."""
+          level: Annotated[str, typer.Option(help="icb, sicb or lad.")] = "icb",
+          vintage: VintageOpt = None,
+          footprint: Annotated[Path | None, typer.Option(
+              "--footprint", help="A footprint CSV: list its systems instead.")] = None
+          ) -> None:
+    """List the vintages, then the ICBs (or sub-ICBs, local authorities) of one, with codes."""
     from healthgap.data.layout import DataDir
+    from healthgap.data.vintages import VINTAGES, resolve_vintage
     from healthgap.services.build import load_hierarchy
+    from healthgap.services.vintage_inputs import VintageInputs
 
-    h = load_hierarchy(DataDir(data))
+    d = DataDir(data)
+    chosen = resolve_vintage(vintage, data)
+    for v in VINTAGES.values():
+        missing = [k for k in v.required() if d.optional(k) is None]
+        state = "files present" if not missing else f"{len(missing)} file(s) missing"
+        mark = "*" if v is chosen else " "
+        out.print(f"{mark} vintage {v.name}: {v.label} ({state})", markup=False,
+                  highlight=False)
+    VintageInputs(d, chosen).require()
+    h = load_hierarchy(d, chosen, footprint)
     frame = h.areas(level)
-    table = Table()
+    table = Table(title=f"{level} areas of the {chosen.name} vintage"
+                  + (f" with footprint {footprint}" if footprint else ""))
     table.add_column("code")
     for col in frame.columns:
         table.add_column(col)
@@ -175,17 +196,23 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
           retries: Annotated[int, typer.Option(help="Retries of a failing ICB.")] = 1,
           force: Annotated[bool, typer.Option(help="Rebuild up-to-date ICBs too.")] = False,
           maps: Annotated[bool, typer.Option(help="Write each ICB's atlas.")] = True,
-          verbose: Annotated[bool, typer.Option(help="Show Dask's own log messages.")] = False
+          verbose: Annotated[bool, typer.Option(help="Show Dask's own log messages.")] = False,
+          vintage: VintageOpt = None,
+          footprint: Annotated[Path | None, typer.Option(
+              "--footprint", help="A footprint CSV: build its systems.")] = None
           ) -> None:
     """Build every ICS atlas (each with its edge ring) as tasks on Dask distributed."""
     from healthgap.data.layout import DataDir
+    from healthgap.data.vintages import resolve_vintage
     from healthgap.services.batch import run_batch
     from healthgap.services.build import BuildOptions, load_hierarchy
 
-    h = load_hierarchy(DataDir(data))
+    chosen = resolve_vintage(vintage, data)
+    h = load_hierarchy(DataDir(data), chosen, footprint)
     codes = (list(h.areas("icb").index) if icbs.strip().lower() == "all"
              else [h.resolve(q).code for q in icbs.split(",") if q.strip()])
-    template = BuildOptions(area="", data_dir=data, out_dir=out_dir, maps=maps)
+    template = BuildOptions(area="", data_dir=data, out_dir=out_dir, maps=maps,
+                            vintage=chosen.name, footprint=footprint)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                   console=console) as progress:

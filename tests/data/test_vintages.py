@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from healthgap.data.layout import LAYOUT, DataDir
-from healthgap.data.vintage_readers import VintageInputs
 from healthgap.data.vintages import (
     ROLES,
     V2019,
@@ -25,6 +24,7 @@ from healthgap.data.vintages import (
 from healthgap.geo.core20 import england_core20
 from healthgap.geo.rollup import weighted_rollup
 from healthgap.services.build import load_hierarchy
+from healthgap.services.vintage_inputs import VintageInputs
 
 from healthgap.errors import ParameterError
 

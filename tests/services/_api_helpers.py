@@ -24,7 +24,8 @@ def frimley_root(data_dir: Path) -> Path:
         if key not in _roots:
             root = Path(tempfile.mkdtemp(prefix="healthgap-api-"))
             atexit.register(shutil.rmtree, root, True)
-            build(BuildOptions(area=FRIMLEY, data_dir=data_dir, out_dir=root / FRIMLEY,
+            build(BuildOptions(area=FRIMLEY, data_dir=data_dir, vintage="2019",
+                               out_dir=root / FRIMLEY,
                                access=False, models=False, maps=False))
             _roots[key] = root
         return _roots[key]

@@ -14,7 +14,8 @@ from healthgap.errors import ValidationError
 
 
 def test_batch_builds_reports_failure_and_skips_up_to_date(shared_data, tmp_path):
-    template = BuildOptions(area="", data_dir=shared_data, out_dir=tmp_path, access=False,
+    template = BuildOptions(area="", data_dir=shared_data, vintage="2019",
+                            out_dir=tmp_path, access=False,
                             models=False, maps=False)
     areas = ["E54000011", "E54999999", "E54000038"]
     report = run_batch(areas, data_dir=shared_data, out_root=tmp_path, template=template,
@@ -38,7 +39,8 @@ def test_batch_builds_reports_failure_and_skips_up_to_date(shared_data, tmp_path
     assert status == {"E54000011": "skipped", "E54000038": "skipped", "E54999999": "failed"}
 
     # a changed parameter is a changed input: rebuilt
-    changed = BuildOptions(area="", data_dir=shared_data, out_dir=tmp_path, access=False,
+    changed = BuildOptions(area="", data_dir=shared_data, vintage="2019",
+                           out_dir=tmp_path, access=False,
                            models=False, maps=False, seed=7)
     third = run_batch(["E54000011"], data_dir=shared_data, out_root=tmp_path,
                       template=changed, n_workers=1)

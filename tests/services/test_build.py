@@ -16,7 +16,8 @@ from healthgap.services.store import BuildStore
 @pytest.fixture(scope="module")
 def frimley(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("frimley")
-    opts = BuildOptions(area="E54000034", data_dir=shared_data, out_dir=out, access=False,
+    opts = BuildOptions(area="E54000034", data_dir=shared_data, vintage="2019",
+                        out_dir=out, access=False,
                         models=False, maps=False)
     return build(opts)
 
@@ -100,7 +101,8 @@ def test_cli_unknown_area_is_one_clear_line(shared_data, tmp_path):
 
 def test_rutland_build_routes_real_gps_on_the_real_network(shared_data, tmp_path):
     """Rutland (E06000017) is covered by the bundled Geofabrik extract: access is built."""
-    res = build(BuildOptions(area="E06000017", data_dir=shared_data, out_dir=tmp_path,
+    res = build(BuildOptions(area="E06000017", data_dir=shared_data, vintage="2019",
+                             out_dir=tmp_path,
                              models=False, maps=False))
     inside = res.area.inside
     assert len(inside) == 23

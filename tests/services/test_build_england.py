@@ -16,7 +16,8 @@ from healthgap.services.build import BuildOptions, build
 @pytest.fixture(scope="module")
 def bracknell(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("bracknell")
-    return build(BuildOptions(area="E06000036", data_dir=shared_data, out_dir=out, access=False,
+    return build(BuildOptions(area="E06000036", data_dir=shared_data, vintage="2019",
+                              out_dir=out, access=False,
                               maps=False, permutations=999))
 
 

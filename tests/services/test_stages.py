@@ -29,7 +29,8 @@ RUTLAND = "E06000017"
 @pytest.fixture(scope="module")
 def setup(shared_data, tmp_path_factory) -> Iterator[_Setup]:
     out = tmp_path_factory.mktemp("stages") / "out"
-    opts = BuildOptions(area=RUTLAND, data_dir=shared_data, out_dir=out, access=False,
+    opts = BuildOptions(area=RUTLAND, data_dir=shared_data, vintage="2019",
+                        out_dir=out, access=False,
                         models=False, maps=False, permutations=99)
     data = DataDir(shared_data)
     h = load_hierarchy(data)

@@ -44,7 +44,7 @@ pytestmark = pytest.mark.slow
 def root(shared_data, tmp_path_factory):
     """A store root holding a real Rutland build (no models, no atlas: access is what counts)."""
     root = tmp_path_factory.mktemp("whatif")
-    build(BuildOptions(area=RUTLAND, data_dir=shared_data, out_dir=root / RUTLAND,
+    build(BuildOptions(area=RUTLAND, data_dir=shared_data, vintage="2019", out_dir=root / RUTLAND,
                        models=False, maps=False))
     return root
 

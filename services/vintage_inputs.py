@@ -5,6 +5,7 @@ the historical readers unchanged (its files already use the internal key names);
 vintage renames its columns as `healthgap.data.vintages.V2025` declares, derives LSOA centres,
 and carries 2011-geography life expectancy and outcomes with `healthgap.geo.carry`.
 Every national table is read once per process (keyed by path, size and modification time).
+It sits in services/ because it joins data/ readers to geo/ science (the one-way flow).
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 from cachetools import LRUCache, cached
 from cachetools.keys import hashkey
 from healthgap.data import readers
 from healthgap.data.layout import DataDir
-from healthgap.data.vintages import Vintage
+from healthgap.data.vintages import Vintage, get_vintage
 from healthgap.geo.carry import Carried, carry_to_2021
+from healthgap.geo.hierarchy import Hierarchy
 
 from healthgap.errors import CodeFormatError, InputError, MissingColumnError, preview
 
@@ -258,12 +259,61 @@ class VintageInputs:
         return out
 
 
-def weighted_mean(values: pd.Series, weights: pd.Series) -> float:
-    """Weighted mean over the entries with both a value and a weight."""
-    w = weights.reindex(values.index)
-    ok = values.notna() & w.notna()
-    return float(np.average(values[ok], weights=w[ok])) if ok.any() else float("nan")
+@cached(LRUCache(maxsize=4), key=lambda root, v, a, b: (v, *_key(a, b)),
+        lock=_LOCK)
+def cached_hierarchy(root: Path, v: str, a: Path, b: Path) -> Hierarchy:
+    """Return vintage ``v``'s hierarchy from ``root`` (lookups ``a``, ``b``; once per process)."""
+    return Hierarchy.from_lookups(*VintageInputs(DataDir(root), get_vintage(v)).lookups())
 
 
-__all__ = ["VintageInputs", "centres_2021", "read_imd_renamed", "read_lookup_2021",
-           "read_population_column", "weighted_mean"]
+def load_hierarchy(data: DataDir, vintage: str | Vintage = "2019",
+                   footprint: Path | None = None) -> Hierarchy:
+    """Read a vintage's lookups and join them (once per process).
+
+    The library default is the 2019 vintage (the files `DataDir` names without a vintage);
+    the build and the command line pass theirs (``2025`` by default). With ``footprint``, its
+    systems and places replace the vintage's ICBs and local authorities.
+    """
+    vin = VintageInputs(data, get_vintage(vintage))
+    h = cached_hierarchy(data.root, vin.vintage.name, vin.path("lsoa_lookup"),
+                          vin.path("icb_lookup"))
+    if footprint is not None:
+        from healthgap.geo.footprint import apply_footprint
+
+        h = apply_footprint(h, read_footprint(footprint, hierarchy=h, vintage=vin.vintage.name,
+                                              data=data))
+    return h
+
+
+def read_footprint(path: str | Path, *, hierarchy: Hierarchy, vintage: str,
+                   data: DataDir | None = None) -> Any:
+    """Read and validate a footprint file (`healthgap.geo.footprint`) against a hierarchy.
+
+    Parameters
+    ----------
+    path
+        The CSV (``lsoa_code,system_code,system_name,place_code,place_name`` and optionally
+        ``neighbourhood_code,neighbourhood_name``; other columns are ignored).
+    hierarchy
+        The vintage's hierarchy.
+    vintage
+        The vintage's name.
+    data
+        The data directory: its LSOA 2011 -> 2021 lookup tells a code of the other vintage
+        from an unknown one.
+    """
+    from healthgap.geo.footprint import validate_footprint
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"--footprint {path}: file not found")
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    raw.columns = [str(c).strip() for c in raw.columns]
+    raw = raw.replace("", pd.NA)
+    other = pd.Index([])
+    carry = data.optional("lsoa11_lsoa21_lookup") if data is not None else None
+    if carry is not None:
+        look = readers.read_table(carry, required=("lsoa11_code", "lsoa21_code"))
+        other = pd.Index(look["lsoa11_code" if vintage != "2019" else "lsoa21_code"].unique())
+    return validate_footprint(raw, hierarchy, source=str(path), vintage=vintage,
+                              other_vintage=other)
