@@ -751,3 +751,29 @@ def read_neighbourhood_lookup(path: str | Path) -> pd.DataFrame:
                        dtype={"nbhd_cd": str, "nbhd_nm": str})
     frame.attrs["source"] = str(path)
     return frame
+
+
+def read_practice_list_sizes(path: str | Path) -> pd.Series:
+    """Read NHS Digital "Patients registered at a GP practice" (practice level) list sizes.
+
+    Only rows for all sexes and ages (``SEX == ALL``, ``AGE == ALL`` where those columns exist)
+    are read; a practice given twice is an error naming it.
+
+    Returns
+    -------
+    pandas.Series
+        ``list_size`` indexed by ``practice_code``.
+    """
+    frame = read_table(path, required=("CODE", "NUMBER_OF_PATIENTS"), dtype={"CODE": str})
+    for col in ("SEX", "AGE"):
+        if col in frame.columns:
+            frame = frame[frame[col].astype(str).str.strip().str.upper() == "ALL"]
+    code = frame["CODE"].astype(str).str.strip()
+    dup = code[code.duplicated()].unique()
+    if len(dup):
+        raise DuplicateCodeError(f"{path}: practice code(s) given more than once: "
+                                 f"{preview(dup)}")
+    size = to_numbers(frame["NUMBER_OF_PATIENTS"], source=str(path),
+                      column="NUMBER_OF_PATIENTS", codes=code)
+    return pd.Series(size.to_numpy(), index=pd.Index(code.to_numpy(), name="practice_code"),
+                     name="list_size")

@@ -10,8 +10,7 @@ with the local authorities as places. The new ICB's code is not in the data eith
 Usage::
 
     python scripts/footprint_2026.py ../shared/data docs/footprint_thames_valley_2026.csv
-    healthgap build --vintage 2025 --footprint docs/footprint_thames_valley_2026.csv \\
-        --area E54999026
+    healthgap build --footprint docs/footprint_thames_valley_2026.csv --area E54999026
 """
 
 from __future__ import annotations

@@ -672,14 +672,14 @@ def _imd_indicators(ctx: _Ctx) -> _Ctx:
 def _network_access(ctx: _Ctx, osm: Path) -> _Ctx:
     """Route every LSOA to its GP practices and hospitals on the OSM road network."""
     from healthgap.geo.access import ServiceAccess
-    from healthgap.geo.facilities import read_facilities, read_gp_practices
+    from healthgap.geo.facilities import read_facilities
     from healthgap.geo.network import read_network
 
     o, area = ctx.options, ctx.area
     kinds, inputs, tables = [], {}, {}
     if (gp := ctx.data.optional("gp_practices")) is not None:
-        inputs["gp_practices"] = gp
-        read = read_gp_practices(gp)
+        inputs.update({"gp_practices": gp, **ctx.vin.paths("gp_list_sizes", "epcn")})
+        read = ctx.vin.gp_practices()
         kinds.append(read.facilities)
         tables["facility_report_gp"] = read.report
     if (hosp := ctx.data.optional("hospitals")) is not None:

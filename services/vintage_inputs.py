@@ -249,6 +249,39 @@ class VintageInputs:
             return None
         return readers.read_boundaries(p, level=level, bbox=bbox)
 
+    def gp_practices(self) -> Any:
+        """Read active GP practices as facilities (`healthgap.geo.facilities.FacilityRead`).
+
+        Where the vintage declares practice list sizes, a practice's supply is its registered
+        list (matched on the practice code); a practice with no list size is left out and
+        reported (``invalid_supply``, naming the file), never given a supply of 1. Where it
+        declares ePCN, each practice's current PCN is added (``pcn_code``, ``pcn_name``).
+        """
+        from healthgap.geo.facilities import FacilityRead, read_gp_practices
+
+        path = self.data.path("gp_practices")
+        sizes_path = self.optional("gp_list_sizes")
+        if sizes_path is None:
+            read = read_gp_practices(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=True)
+            sizes = readers.read_practice_list_sizes(sizes_path)
+            frame["list_size"] = frame["org_code"].str.strip().map(sizes)
+            read = read_gp_practices(frame, supply="list_size")
+            rep = read.report.copy()
+            missing = (rep["reason"] == "invalid_supply") & (rep["detail"] == "<missing>")
+            rep.loc[missing, "detail"] = f"no list size for this practice in {sizes_path.name}"
+            read = FacilityRead(facilities=read.facilities, report=rep)
+        epcn = self.optional("epcn")
+        if epcn is not None:
+            pcn = readers.read_epcn(epcn)
+            fac = read.facilities.copy()
+            code = fac["code"].astype(str)
+            fac["pcn_code"] = code.map(pcn["pcn_code"]).astype("string")
+            fac["pcn_name"] = code.map(pcn["pcn_name"]).astype("string")
+            read = FacilityRead(facilities=fac, report=read.report)
+        return read
+
     def paths(self, *roles: str) -> dict[str, Path]:
         """Files of these roles that are present, by role."""
         out = {}

@@ -174,3 +174,30 @@ def test_msoa21_life_expectancy_is_the_weighted_mean_of_its_lsoas(
     members = look.index[look["msoa21_code"] == msoa]
     expected = np.average([_by_hand(raw, m)[1] for m in members], weights=pop[members])
     assert vin.life_expectancy().loc[msoa, "le_male"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_practice_list_sizes_are_the_supply_and_unmatched_are_reported(
+        shared_data: Path, vin: VintageInputs) -> None:
+    read = vin.gp_practices()
+    fac, rep = read.facilities, read.report
+    # by hand: active GP practices (status A, prescribing setting 4) and the Jan 2021 lists
+    ep = pd.read_csv(shared_data / LAYOUT["gp_practices"], dtype=str)
+    active = ep[(ep["status_code"] == "A") & (ep["prescribing_setting"] == "4")]
+    lists = pd.read_csv(shared_data / LAYOUT["gp_list_sizes"], dtype={"CODE": str})
+    size = lists.set_index("CODE")["NUMBER_OF_PATIENTS"]
+    sup = fac.set_index("code")["supply"]
+    assert (sup == size.reindex(sup.index)).all()  # never a silent 1
+    no_list = set(active["org_code"]) - set(size.index)
+    reported = set(rep.loc[rep["reason"] == "invalid_supply", "code"])
+    other = set(rep.loc[rep["reason"] != "invalid_supply", "code"])  # e.g. Welsh practices
+    assert reported <= no_list and no_list - reported <= other and len(reported) > 0
+    assert not no_list & set(fac["code"])
+    assert rep.loc[rep["reason"] == "invalid_supply", "detail"].str.contains(
+        "gp_patients_registered_by_practice_jan2021.csv").all()
+    # the PCN of each practice: current ePCN membership (no end date)
+    pcn = pd.read_csv(shared_data / LAYOUT["epcn"], dtype=str, keep_default_na=False)
+    cur = pcn[pcn["Practice to PCN Relationship End Date"] == ""].set_index(
+        "Partner Organisation Code")["PCN Code"]
+    got = fac.set_index("code")["pcn_code"].dropna()
+    assert len(got) > 0.9 * len(fac)
+    assert (got == cur.reindex(got.index)).all()
