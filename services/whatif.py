@@ -324,7 +324,8 @@ def _changed_facilities(base: Baseline, scenario: Scenario) -> gpd.GeoDataFrame:
         r = fac[fac["code"] == code].iloc[0]
         action = "moved_from" if code in scenario.moved else "closed"
         rows.append({"code": code, "name": r.get("name"), "kind": r["kind"],
-                     "supply": float(r["supply"]), "action": action, "geometry": r.geometry})
+                     "supply": float(r["supply"]), "action": action, "geometry": r.geometry,
+                     **_pcn(r)})
     for o in scenario.open:
         action = "moved_to" if o.code in scenario.moved else "opened"
         rows.append({"code": o.code, "name": o.name, "kind": o.kind, "supply": o.supply,
@@ -333,8 +334,13 @@ def _changed_facilities(base: Baseline, scenario: Scenario) -> gpd.GeoDataFrame:
         r = fac[fac["code"] == code].iloc[0]
         rows.append({"code": code, "name": r.get("name"), "kind": r["kind"], "supply": s,
                      "action": f"supply {float(r['supply']):g} -> {s:g}",
-                     "geometry": r.geometry})
+                     "geometry": r.geometry, **_pcn(r)})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=base.facilities.crs)
+
+
+def _pcn(row: pd.Series) -> dict[str, Any]:
+    """Return the practice's PCN columns when the facilities layer has them (2025 vintage)."""
+    return {c: row[c] for c in ("pcn_code", "pcn_name") if c in row.index}
 
 
 def write_whatif(build_dir: Path, base: Baseline, result: ScenarioResult,
