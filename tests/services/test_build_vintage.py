@@ -1,0 +1,64 @@
+"""Frimley on the 2025 vintage, end to end, and every output saying its vintage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+import pytest
+from healthgap.data.vintages import V2019, V2025
+from healthgap.services.atlas import _periods, _vintage_methods
+from healthgap.services.build import BuildOptions, build
+
+FRIMLEY = "E54000034"
+
+
+@pytest.fixture(scope="module")
+def frimley2025(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("frimley2025")
+    return build(BuildOptions(area=FRIMLEY, data_dir=shared_data, out_dir=out, access=False,
+                              models=False, maps=False))  # the default vintage: 2025
+
+
+@pytest.mark.slow
+def test_frimley_2025_counts_core20_and_vintage(frimley2025, shared_data: Path) -> None:
+    area = frimley2025.area
+    assert len(area.inside) == 455
+    lk = pd.read_csv(shared_data / "geography/"
+                     "lsoa21_msoa21_ltla24_sicbl24_icb24_lookup_england_derived.csv")
+    assert set(area.inside.index) == set(lk.loc[lk["icb24_code"] == FRIMLEY, "lsoa21_code"])
+    core = frimley2025.manifest["results"]["core20"]
+    assert core["area_core20_pop"] == 21_672  # SOURCES.md: 21,672 of 764,343
+    assert area.system["population"].sum() == 764_343
+    assert core["definition"] == "LSOAs in national IMD 2025 deciles 1-2"
+    assert round(100 * core["england_core20_share"], 2) == 20.21
+    assert frimley2025.manifest["vintage"]["name"] == "2025"
+    # the carry: every LSOA not carried one-to-one is in the join report, with its parents
+    look = pd.read_csv(shared_data / "geography/lsoa11_lsoa21_ltla22_lookup_ew.csv")
+    not_u = set(look.loc[look["lsoa21_code"].isin(area.inside.index)
+                         & (look["change_code"] != "U"), "lsoa21_code"])
+    rep = area.report[area.report["join"] == "life_expectancy_carry"]
+    assert set(rep["code"]) == not_u and len(not_u) == 29
+    assert rep["reason"].str.contains(r"\(E01\d{6}").all()
+    assert any("carried to 2021 areas" in n for n in area.notes)
+
+
+@pytest.mark.slow
+def test_every_layer_says_its_vintage(frimley2025) -> None:
+    path = frimley2025.store.path
+    for layer in ("lsoa", "msoa", "system", "join_report"):
+        meta = pyogrio.read_info(path, layer=layer)["layer_metadata"]
+        assert meta["healthgap_vintage"] == V2025.label
+        assert "lsoa11cd = LSOA 2021 code" in meta["healthgap_key_columns"]
+
+
+def test_story_and_methods_say_how_life_expectancy_was_carried() -> None:
+    periods = _periods(V2025.describe())
+    assert any("2015-19 on 2011 MSOAs carried to 2021 areas" in p for p in periods)
+    assert any("IoD 2025" in p for p in periods)
+    assert "2015-19 on 2011 MSOAs carried to 2021 areas" in _vintage_methods(
+        V2025.describe())["methods_html"]
+    # 2019: the periods of the catalogue, plus the geography line
+    assert _periods(V2019.describe())[-1] == f"geography: {V2019.label}"
+    assert _periods(None)[0].startswith("Life expectancy") and _vintage_methods(None) == {}
