@@ -553,7 +553,8 @@ def neighbourhoods_command(
                                                      "out/<area>/neighbourhoods).")] = None,
         supplied: Annotated[Path | None, typer.Option(
             "--neighbourhoods", help="Check this lookup instead of proposing one.")] = None,
-        seed: Annotated[int, typer.Option(help="Seed of the regionalisation.")] = 2019) -> None:
+        seed: Annotated[int, typer.Option(help="Seed of the regionalisation.")] = 2019,
+        vintage: VintageOpt = None) -> None:
     """Propose neighbourhoods of 30-50k people (or check a lookup) for a team to review.
 
     Writes neighbourhoods.csv (the --neighbourhoods format of `healthgap build`) and
@@ -561,20 +562,22 @@ def neighbourhoods_command(
     with their nbhd_cd).
     """
     from healthgap.data.layout import DataDir
+    from healthgap.data.vintages import resolve_vintage
     from healthgap.geo.layers import with_imd
     from healthgap.geo.neighbourhoods import with_neighbourhoods
     from healthgap.services.build import (
         choose_neighbourhoods,
         load_area,
         load_hierarchy,
-        read_cached,
     )
     from healthgap.services.store import BuildStore
+    from healthgap.services.vintage_inputs import VintageInputs
 
     d = DataDir(data)
-    h = load_hierarchy(d)
+    vin = VintageInputs(d, resolve_vintage(vintage, data))
+    h = load_hierarchy(d, vin.vintage)
     ref = h.resolve(area)
-    study = with_imd(load_area(d, ref, h, ring=0), read_cached("read_imd", d.path("imd")))
+    study = with_imd(load_area(d, ref, h, ring=0, vintage=vin.vintage), vin.imd())
     nb = choose_neighbourhoods(study, supplied=supplied, registrations=d.optional(
         "gp_registrations"), epcn=d.optional("epcn"), seed=seed)
     study = with_neighbourhoods(study, nb)
