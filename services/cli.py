@@ -177,8 +177,8 @@ def areas(data: DataOpt = DEFAULT_DATA,
     table = Table(title=f"{level} areas of the {chosen.name} vintage"
                   + (f" with footprint {footprint}" if footprint else ""))
     table.add_column("code")
-    for col in frame.columns:
-        table.add_column(col)
+    for col in frame.columns:  # what a key column holds in this vintage, not its internal name
+        table.add_column(chosen.key_meaning.get(col, "name" if col == frame.columns[0] else col))
     for code, row in frame.iterrows():
         table.add_row(str(code), *[str(v) for v in row])
     out.print(table)
