@@ -36,11 +36,13 @@ install-test: $(VENV)/.installed-test
 install-bench: $(VENV)/.installed-bench
 
 # Headless Chromium for the atlas tests, and gdal-bin (ogrinfo/ogr2ogr) for the OGC API test
-# (Debian packages; root or sudo needed once).
+# (Debian packages; root or sudo needed once). apt-get waits up to 10 min for the package
+# lock another apt/dpkg holds (DPkg::Lock::Timeout) instead of giving up at once.
 browser:
 	@{ command -v chromium && command -v ogr2ogr; } >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium gdal-bin >/dev/null; }
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium gdal-bin >/dev/null; }
 
 ## Build the bundled synthetic demo area: layers, statistics, models and the HTML atlas.
 demo: install
