@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from cachetools import LRUCache, cached
 from cachetools.keys import hashkey
-from healthgap.data import readers
+from healthgap.data import contracts, readers
 from healthgap.data._checksum import sha256_file
 from healthgap.data.layout import DataDir
 from healthgap.geo.areas import LEVELS, StudyArea, select_area
@@ -97,6 +97,10 @@ class BuildOptions:
         A CSV of LSOA to neighbourhood (``lsoa11cd,nbhd_cd,nbhd_nm``); without it, PCN
         catchments when the data directory has the registrations and ePCN files, else
         generated neighbourhoods.
+    allow_incomplete
+        Build even when a national input does not cover what its contract asks for
+        (`data.contracts.COVERAGE`); the gaps are reported in the join report, the manifest
+        and on the story page. Without it such a build is refused before any computing.
     """
 
     area: str
@@ -116,6 +120,7 @@ class BuildOptions:
     max_snap_m: float = 1500.0
     facility_buffer_m: float = 15_000.0
     neighbourhoods: Path | None = None
+    allow_incomplete: bool = False
 
     def validate(self) -> None:
         """Raise `ParameterError` naming the first option whose value is not allowed.
@@ -163,6 +168,8 @@ def _option_problems(o: BuildOptions) -> Iterator[str]:
             yield f"{name} {v!r}: a distance in metres >= 0"
     if not Path(o.data_dir).is_dir():
         yield f"--data {o.data_dir}: not a folder"
+    if o.neighbourhoods is not None and not Path(o.neighbourhoods).is_file():
+        yield f"--neighbourhoods {o.neighbourhoods}: file not found"
 
 
 @dataclass
@@ -212,11 +219,14 @@ def load_hierarchy(data: DataDir) -> Hierarchy:
 
 
 def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 1,
-              max_loss: float = 0.0) -> StudyArea:
+              max_loss: float = 0.0, allow_incomplete: bool = False) -> StudyArea:
     """Read the boundaries, population and centres an area needs and select it.
 
     Only the features near the area are read from the national boundary files (a box around
-    the area's LSOA centres, 10 km wider than the ring needs).
+    the area's LSOA centres, 10 km wider than the ring needs). The boundary files must cover
+    every LSOA and MSOA of the area (their `data.contracts.COVERAGE`): a shortfall is refused
+    naming the file and the first missing codes, or with ``allow_incomplete`` reported in the
+    join report and the notes (and those areas left out).
     """
     centroids = read_cached("read_centroids", data.path("centroids"))
     bbox = None
@@ -233,14 +243,60 @@ def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 
     msoa_b = None
     if msoa_path is not None:
         msoa_b, _ = readers.read_boundaries(msoa_path, level="msoa", bbox=bbox)
+    universe = contracts.universe_from(hierarchy.frame, area_lsoas=hierarchy.lsoas_in(ref))
+    short = [s for s in (contracts.check_coverage(contracts.COVERAGE[key], path, frame.index,
+                                                  universe)
+                         for key, path, frame in (("lsoa_boundaries",
+                                                   data.path("lsoa_boundaries"), lsoa_b),
+                                                  ("msoa_boundaries", msoa_path, msoa_b))
+                         if frame is not None and path is not None) if s is not None]
+    if short and not allow_incomplete:
+        contracts.refuse(short)
+    # asked to go on: the missing boundaries are a loss the join may take
+    lost = max([len(s.missing) / s.expected for s in short] + [0.0])
     area = select_area(hierarchy, lsoa_b, ref,
                        population=read_cached("read_population", data.path("population")),
                        centroids=centroids, msoa_boundaries=msoa_b, ring=ring,
-                       max_loss=max_loss)
+                       max_loss=max(max_loss, min(lost + 1e-9, 0.999)))
+    area = with_shortfalls(area, short)
     if lsoa_rep.repaired:
         area = area.with_notes(f"{len(lsoa_rep.repaired)} LSOA geometr(y/ies) repaired with "
                                f"make_valid: {', '.join(lsoa_rep.repaired[:10])}")
     return area
+
+
+def with_shortfalls(area: StudyArea, shortfalls: list[contracts.Shortfall]) -> StudyArea:
+    """Return ``area`` with incomplete inputs in its join report and one note (story page)."""
+    if not shortfalls:
+        return area
+    return area.with_report(pd.concat([s.report_rows() for s in shortfalls],
+                                      ignore_index=True)).with_notes(contracts.note(shortfalls))
+
+
+#: Inputs a build reads when the data directory has them.
+OPTIONAL_INPUTS = ("msoa_boundaries", "imd_indicators", "gp_practices", "hospitals",
+                   "gp_registrations", "epcn")
+
+
+def check_build_inputs(data: DataDir, hierarchy: Hierarchy,
+                       options: BuildOptions) -> list[contracts.Shortfall]:
+    """Check every file a build reads, before any computing; return the allowed shortfalls.
+
+    Each file must be whole for its format (`data.contracts.check_file`: OSM extracts and a
+    ``--neighbourhoods`` file included), each national input must read cleanly and cover
+    England as the lookup gives it (`data.contracts.check_inputs`; the frames are read through
+    `read_cached`, so the build then reuses them). A fault raises naming the file.
+    """
+    files = {k: data.path(k) for k in REQUIRED_INPUTS}
+    files.update({k: p for k in OPTIONAL_INPUTS if (p := data.optional(k)) is not None})
+    extra = [*data.osm_files()] if options.access else []
+    if options.neighbourhoods is not None:
+        extra.append(Path(options.neighbourhoods))
+    contracts.check_files([*files.values(), *extra])
+    if options.neighbourhoods is not None:  # its columns, before any computing
+        readers.read_neighbourhood_lookup(options.neighbourhoods)
+    return contracts.check_inputs(files, contracts.universe_from(hierarchy.frame), read_cached,
+                                  allow_incomplete=options.allow_incomplete)
 
 
 def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
@@ -267,6 +323,10 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
     data.require(*REQUIRED_INPUTS)
     hierarchy = load_hierarchy(data)
     ref = hierarchy.resolve(options.area)
+    shortfalls = check_build_inputs(data, hierarchy, options)
+    if shortfalls:
+        extra_manifest = {**(extra_manifest or {}), "incomplete_inputs": {
+            s.input: s.to_dict() for s in shortfalls}}
     # each stage takes the build so far and returns a new, extended one (nothing is modified)
     first: tuple[str, Callable[[_Setup], _Ctx]] = ("read inputs and select the area", _stage_area)
     stages: list[tuple[str, Stage]] = [
@@ -280,7 +340,8 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
     ]
     with StagedBuild(options.out_dir) as staged, _sigterm_raises():
         setup = _Setup(options=options, data=data, hierarchy=hierarchy, ref=ref, staged=staged,
-                       extra_manifest=dict(extra_manifest or {}))
+                       extra_manifest=dict(extra_manifest or {}),
+                       shortfalls=tuple(shortfalls))
         try:
             ctx = _run_stages(setup, first, stages, on_stage)
         except Exception as exc:
@@ -372,6 +433,7 @@ class _Setup:
     ref: AreaRef
     staged: StagedBuild
     extra_manifest: Mapping[str, Any]
+    shortfalls: tuple[contracts.Shortfall, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -424,7 +486,9 @@ def _stage_area(setup: _Setup) -> _Ctx:
                                                     "lsoa_boundaries", "population", "centroids")}
     if (p := setup.data.optional("msoa_boundaries")) is not None:
         inputs["msoa_boundaries"] = p
-    area = load_area(setup.data, setup.ref, setup.hierarchy, ring=o.ring, max_loss=o.max_loss)
+    area = load_area(setup.data, setup.ref, setup.hierarchy, ring=o.ring, max_loss=o.max_loss,
+                     allow_incomplete=o.allow_incomplete)
+    area = with_shortfalls(area, list(setup.shortfalls))
     return _Ctx(**{f.name: getattr(setup, f.name) for f in fields(_Setup)}, area=area,
                 inputs=inputs)
 

@@ -32,6 +32,10 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Data directory laid out like "
                                        "../shared/data.")]
+IncompleteOpt = Annotated[bool, typer.Option(
+    "--allow-incomplete", help="Build even when a national input does not cover England (or a "
+    "boundary file the area); the gaps are reported in the join report, the manifest and on "
+    "the story page. Without it such inputs are refused before any computing.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Output directory (default "
                                              "out/<area code>).")]
 
@@ -81,7 +85,8 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
           neighbourhoods: Annotated[Path | None, typer.Option(
               "--neighbourhoods", help="CSV of lsoa11cd,nbhd_cd,nbhd_nm (e.g. from `healthgap "
               "neighbourhoods`); default: PCN catchments if their files are in --data, else "
-              "generated.")] = None) -> None:
+              "generated.")] = None,
+          allow_incomplete: IncompleteOpt = False) -> None:
     """Build an area's layers, statistics, models and atlas into one GeoPackage.
 
     Every option, the data folder, the output folder and the area are checked before any
@@ -97,7 +102,8 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
     options = BuildOptions(area=area, data_dir=data, out_dir=out_dir or Path("out"), ring=ring,
                            weights=weights, permutations=perms, seed=seed,
                            correction=correction, max_loss=max_loss, access=access,
-                           models=models, maps=maps, neighbourhoods=neighbourhoods)
+                           models=models, maps=maps, neighbourhoods=neighbourhoods,
+                           allow_incomplete=allow_incomplete)
     options.validate()
     if out_dir is not None:
         check_output_dir(out_dir)
