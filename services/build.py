@@ -12,7 +12,6 @@ import logging
 import platform
 import resource
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -39,7 +38,7 @@ from healthgap.geo.layers import (
     with_rollups,
 )
 from healthgap.services.features import write_feature_files
-from healthgap.services.store import BuildStore, StagedBuild, pause_point
+from healthgap.services.store import BuildStore, StagedBuild, pause_point, sigterm_raises
 
 from healthgap.errors import LayerClashError, MissingColumnError, OutputError, ParameterError
 
@@ -406,21 +405,8 @@ def _disk_full(exc: BaseException, where: Path) -> bool:
     return False
 
 
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Turn SIGTERM into SystemExit(143) during a build (main thread), so clean-up runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+#: SIGTERM becomes SystemExit(143) during a build, so clean-up runs (shared with what-if).
+_sigterm_raises = sigterm_raises
 
 
 @dataclass(frozen=True, eq=False)
@@ -702,7 +688,8 @@ def _network_access(ctx: _Ctx, osm: Path) -> _Ctx:
     fac = pd.concat(kinds)
     fac = fac.cx[window[0]:window[2], window[1]:window[3]]
     graph = read_network(osm, bounds=area.lsoa, mode="drive",
-                         cache_dir=Path(o.out_dir).parent / ".healthgap-cache")
+                         cache_dir=Path(o.out_dir).parent / ".healthgap-cache",
+                         tmp_dir=ctx.staged.staging)  # a half-written extract goes with it
     acc = ServiceAccess(max_snap_m=o.max_snap_m).fit(area.lsoa, fac, graph)
     area = area.with_columns("lsoa", acc.result_, source="service access")
     facilities = fac.join(acc.facility_status_[["routable", "snap_m"]],
@@ -789,7 +776,10 @@ def _stage_atlas(ctx: _Ctx) -> _Ctx:
 def _stage_commit(ctx: _Ctx) -> _Ctx:
     """Check the staged build (manifest, every layer, atlas) and swap it into place."""
     ctx.staged.commit()
-    return ctx.add(outputs={"geopackage": BuildStore(ctx.staged.final).path})
+    kept = ctx.staged.kept
+    notes = [f"kept {len(kept)} file(s) you added to the build folder: {', '.join(kept)}"] \
+        if kept else []
+    return ctx.add(outputs={"geopackage": BuildStore(ctx.staged.final).path}, notes=notes)
 
 
 def _stage_write(ctx: _Ctx) -> _Ctx:

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from healthgap.errors import HealthgapError, InputError
+from healthgap.errors import HealthgapError, InputError, ParameterError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,6 +238,7 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(f"settings (HEALTHGAP_* environment): {problems}") from None
     logging.getLogger().setLevel(settings.log_level)
+    _check_served(store)
     builds = Catalog(store).scan()
     if not builds:
         raise InputError(f"{store}: no build found (a healthgap.gpkg here or in a "
@@ -248,6 +249,19 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
                 workers=workers, loop="uvloop", http="httptools",
                 log_level=settings.log_level.lower(), log_config=None, timeout_keep_alive=5,
                 timeout_graceful_shutdown=10)
+
+
+def _check_served(store: Path) -> None:
+    """Refuse to serve a damaged build (named with what is wrong) before the server starts."""
+    from healthgap.services.store import STORE_NAME, require_build
+
+    if not store.is_dir():
+        raise InputError(f"--store {store}: no such folder")
+    dirs = [store] if (store / STORE_NAME).is_file() else sorted(
+        p for p in store.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / STORE_NAME).is_file())
+    for d in dirs:
+        require_build(d)
 
 
 @app.command()
@@ -388,9 +402,9 @@ def headline(store: Annotated[Path, typer.Option("--store", help="A build direct
     Tables fit the terminal (80 columns and up) without cutting a value; the steepest cliffs
     are ranked across both sexes.
     """
-    from healthgap.services.store import BuildStore
+    from healthgap.services.store import require_build
 
-    man = BuildStore(store).read_manifest()
+    man = require_build(store).read_manifest()
     out.print(f"[bold]{escape(man['area']['name'])} ({man['area']['code']})[/bold]"
               + ("  [yellow]SYNTHETIC DEMO DATA[/yellow]" if man.get("synthetic") else ""))
     frames = headline_frames(store)
@@ -404,7 +418,7 @@ def headline(store: Annotated[Path, typer.Option("--store", help="A build direct
     methods = man.get("results", {}).get("england", {}).get("methods")
     if methods:
         out.print(f"[dim]{escape(methods)}[/dim]")
-    st = BuildStore(store)
+    st = require_build(store)
     _headline_core20(st, st.layers(), man)
 
 
@@ -443,12 +457,11 @@ def whatif(store: Annotated[Path, typer.Option("--store", help="A build director
 
     spec = merge_spec(read_scenario_file(scenario) if scenario else None, close=close,
                       open_=open_, supply=supply, name=name)
+    if json_out is not None and str(json_out) != "-":
+        _check_writable(json_out.parent, "--json")
     result = run_whatif(store, spec, straight_line=straight_line, data_dir=data, write=write)
-    if write:
-        from healthgap.services.whatif import write_page
-
-        page = write_page(store)
-        console.print(f"atlas page: [bold]{page}[/bold]")
+    if write:  # written with the layers, in the same swap
+        console.print(f"atlas page: [bold]{store / 'atlas' / 'whatif.html'}[/bold]")
     if json_out is not None:
         text = json.dumps(result.to_dict(), indent=1)
         if str(json_out) == "-":
@@ -526,6 +539,8 @@ def neighbourhoods_command(
     neighbourhoods.gpkg (layer `neighbourhood`, table `neighbourhood_exceptions`, and the LSOAs
     with their nbhd_cd).
     """
+    from healthgap.data import readers
+    from healthgap.data.contracts import check_files
     from healthgap.data.layout import DataDir
     from healthgap.geo.layers import with_imd
     from healthgap.geo.neighbourhoods import with_neighbourhoods
@@ -537,14 +552,23 @@ def neighbourhoods_command(
     )
     from healthgap.services.store import BuildStore
 
+    if seed < 0:
+        raise ParameterError(f"--seed {seed}: a whole number >= 0")
+    if supplied is not None:  # the lookup's file and columns, before any computing
+        check_files([supplied])
+        readers.read_neighbourhood_lookup(supplied)
     d = DataDir(data)
+    d.require("lsoa_lookup", "icb_lookup", "lsoa_boundaries", "population", "centroids", "imd")
+    check_files(p for k in ("msoa_boundaries", "gp_registrations", "epcn")
+                if (p := d.optional(k)) is not None)
     h = load_hierarchy(d)
     ref = h.resolve(area)
+    target = out_dir or Path("out") / ref.slug / "neighbourhoods"
+    _check_writable(target, "--out")
     study = with_imd(load_area(d, ref, h, ring=0), read_cached("read_imd", d.path("imd")))
     nb = choose_neighbourhoods(study, supplied=supplied, registrations=d.optional(
         "gp_registrations"), epcn=d.optional("epcn"), seed=seed)
     study = with_neighbourhoods(study, nb)
-    target = out_dir or Path("out") / ref.slug / "neighbourhoods"
     target.mkdir(parents=True, exist_ok=True)
     nb.to_csv_frame().to_csv(target / "neighbourhoods.csv", index=False)
     gpkg = target / "neighbourhoods.gpkg"
@@ -565,6 +589,20 @@ def neighbourhoods_command(
         out.print(f"[dim]note:[/dim] {note}")
     out.print(f"lookup: [bold]{target / 'neighbourhoods.csv'}[/bold]  map layers: "
               f"[bold]{gpkg}[/bold]")
+
+
+def _check_writable(target: Path, option: str) -> None:
+    """Raise `OutputError` unless ``target`` is (or can be made) a folder this user can write."""
+    from healthgap.errors import OutputError
+
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{option} {target}: exists and is not a folder")
+    parent = target
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {target}: cannot write into {parent} (permission denied "
+                          "or not a folder)")
 
 
 def _int(value: str, name: str) -> int:
