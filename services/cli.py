@@ -168,17 +168,37 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
           retries: Annotated[int, typer.Option(help="Retries of a failing ICB.")] = 1,
           force: Annotated[bool, typer.Option(help="Rebuild up-to-date ICBs too.")] = False,
           maps: Annotated[bool, typer.Option(help="Write each ICB's atlas.")] = True,
-          verbose: Annotated[bool, typer.Option(help="Show Dask's own log messages.")] = False
-          ) -> None:
-    """Build every ICS atlas (each with its edge ring) as tasks on Dask distributed."""
-    from healthgap.data.layout import DataDir
-    from healthgap.services.batch import run_batch
-    from healthgap.services.build import BuildOptions, load_hierarchy
+          verbose: Annotated[bool, typer.Option(help="Show Dask's own log messages.")] = False,
+          allow_incomplete: IncompleteOpt = False) -> None:
+    """Build every ICS atlas (each with its edge ring) as tasks on Dask distributed.
 
-    h = load_hierarchy(DataDir(data))
+    Every option, the data folder (each file whole, each national input complete) and --out
+    are checked on this machine before anything is scheduled; paths are made absolute, so
+    workers started in other folders find them. batch_report.json is written into --out even
+    when every ICS fails.
+    """
+    from healthgap.data.layout import DataDir
+    from healthgap.services.batch import check_batch_options, run_batch
+    from healthgap.services.build import (
+        REQUIRED_INPUTS,
+        BuildOptions,
+        check_build_inputs,
+        load_hierarchy,
+    )
+
+    check_batch_options(n_workers=workers, retries=retries, scheduler=scheduler,
+                        out_root=out_dir)
+    d = DataDir(data)
+    d.require(*REQUIRED_INPUTS)
+    h = load_hierarchy(d)
     codes = (list(h.areas("icb").index) if icbs.strip().lower() == "all"
              else [h.resolve(q).code for q in icbs.split(",") if q.strip()])
-    template = BuildOptions(area="", data_dir=data, out_dir=out_dir, maps=maps)
+    if not codes:
+        raise ParameterError(f"--icbs {icbs!r}: no ICB named")
+    template = BuildOptions(area="", data_dir=data.resolve(), out_dir=out_dir.resolve(),
+                            maps=maps, allow_incomplete=allow_incomplete)
+    template.validate()
+    check_build_inputs(d, h, template)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                   console=console) as progress:
@@ -199,8 +219,7 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
     for o in report.outcomes:
         table.add_row(o.area, o.status, f"{o.seconds:.1f}", str(o.attempts), escape(o.error))
     out.print(table)
-    (out_dir / "batch_report.json").write_text(__import__("json").dumps(report.to_dict(),
-                                                                        indent=2))
+    out.print(f"report: [bold]{out_dir / 'batch_report.json'}[/bold]")
     if report.by_status("failed"):
         raise typer.Exit(code=1)
 
