@@ -117,7 +117,7 @@ def read_table(path: str | Path, *, required: tuple[str, ...] = (),
     types.update(dtype or {})
     frame = read_csv(path, encoding="utf-8-sig", thousands=",", dtype=types,
                      usecols=lambda c: usecols is None or c.strip() in usecols,
-                     skipinitialspace=True)
+                     skipinitialspace=True, low_memory=False)
     frame.columns = [c.strip() for c in frame.columns]
     return frame
 

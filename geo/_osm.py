@@ -194,6 +194,8 @@ def file_bounds(src: str | Path) -> tuple[float, float, float, float] | None:
         raise InputError(f"{src}: not a readable OSM file ({exc})") from None
     try:
         box = reader.header().box()
+    except RuntimeError as exc:
+        raise InputError(f"{src}: not a readable OSM file ({exc})") from None
     finally:
         reader.close()
     if not box.valid():

@@ -87,8 +87,9 @@ def test_relative_paths_build_three_icss_on_an_external_cluster(cluster, shared_
     client_dir = tmp_path / "client"
     client_dir.mkdir()
     monkeypatch.chdir(client_dir)  # the client's folder: neither the scheduler's nor the worker's
-    data = Path(os.path.relpath(shared_data, client_dir))
-    assert not data.is_absolute() and not (root / "worker" / data).is_dir()
+    (client_dir / "mydata").symlink_to(shared_data)  # found from here, not from the workers
+    data = Path("mydata")
+    assert not (root / "worker" / data).exists()
     template = BuildOptions(area="", data_dir=data, out_dir=Path("out"), access=False,
                             models=False, maps=False)
     report = run_batch(SMALLEST, data_dir=data, out_root=Path("out"), template=template,
