@@ -206,6 +206,16 @@ class Catalog:
             return self.scan()
         return dict(self._builds)
 
+    def require_readable(self, code: str) -> None:
+        """Raise `StoreUnreadableError` when the last scan found ``code``'s build unreadable.
+
+        A build that was served and became unreadable (damaged, cut short) is answered as
+        such (503), not as an unknown area.
+        """
+        why = self._unreadable.get(code)
+        if why is not None:
+            raise StoreUnreadableError(f"area {code!r}: its build cannot be read ({why})")
+
     def get(self, code: str) -> Build:
         """Return the build of area ``code``.
 
@@ -217,10 +227,8 @@ class Catalog:
         code = check_code(code)
         builds = self.builds()
         build = builds.get(code)
-        if build is None and code in self._unreadable:
-            raise StoreUnreadableError(f"area {code!r}: its build cannot be read "
-                                       f"({self._unreadable[code]})")
         if build is None:
+            self.require_readable(code)
             raise UnknownAreaError(f"area {code!r}: no build is served for it; served: "
                                    f"{preview(sorted(builds)) or 'none'}")
         # the file may have been rebuilt since the scan
@@ -230,9 +238,8 @@ class Catalog:
             current = None
         if current != build.version:
             rescanned = self.scan().get(code)
-            if rescanned is None and code in self._unreadable:
-                raise StoreUnreadableError(f"area {code!r}: its build cannot be read "
-                                           f"({self._unreadable[code]})")
+            if rescanned is None:
+                self.require_readable(code)
             build = rescanned or build
         return build
 
