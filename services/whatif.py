@@ -437,14 +437,16 @@ def write_whatif(staged: StagedBuild, base: Baseline, result: ScenarioResult,
         copy.write_layer(name, frame)
         if i == 0:
             pause_point("whatif-during-write")
-    _check_written(copy, tables)
+    _check_written(copy, tables, originals=tuple(
+        n for n in BuildStore(staged.final).layers() if n not in tables))
     page = staged.staging / "atlas" / "whatif.html"
     page.unlink(missing_ok=True)  # a hard link to the live page: never written in place
     write_page(staged.staging)
     staged.commit()
 
 
-def _check_written(store: BuildStore, tables: Mapping[str, pd.DataFrame]) -> None:
+def _check_written(store: BuildStore, tables: Mapping[str, pd.DataFrame],
+                   originals: tuple[str, ...] = ("lsoa", "manifest")) -> None:
     """Read the copy back: every layer there with every row, and the original layers intact."""
     layers = store.layers()
     for name, frame in tables.items():
@@ -454,7 +456,7 @@ def _check_written(store: BuildStore, tables: Mapping[str, pd.DataFrame]) -> Non
         if len(back) != len(frame):
             raise InputError(f"{store.path}: layer {name!r} has {len(back)} rows, wrote "
                              f"{len(frame)}")
-    for name in ("lsoa", "facilities", "manifest"):
+    for name in originals:
         if name not in layers:
             raise InputError(f"{store.path}: layer {name!r} lost while writing the scenario")
 
