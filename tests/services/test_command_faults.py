@@ -310,3 +310,32 @@ def test_api_answers_503_for_a_build_damaged_while_served(good_build, tmp_path):
         assert resp.headers.get("retry-after") == "5"
         # an area never served is still unknown
         assert client.get("/areas/E06000001").status_code == 404
+
+
+def test_allow_incomplete_reports_the_gap_in_join_report_manifest_and_story(shared_data,
+                                                                            tmp_path):
+    data = _data_copy(shared_data, tmp_path)
+    bad, _ = _fault("incomplete imd", data, shared_data)
+    imd = pd.read_csv(shared_data / LAYOUT["imd"], dtype=str, usecols=["lsoa11cd"])
+    missing = sorted(c for c in imd["lsoa11cd"] if c.startswith("E0100"))
+    out = tmp_path / "out"
+    run = _cli("build", "--area", RUTLAND, "--data", str(data), "--out", str(out),
+               "--no-access", "--no-models", "--permutations", "99", "--allow-incomplete",
+               cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    from healthgap.services.store import BuildStore
+
+    store = BuildStore(out)
+    report = store.read_layer("join_report")
+    rows = report[report["join"] == "coverage:imd"]
+    assert sorted(rows["code"]) == missing
+    man = store.read_manifest()
+    entry = man["incomplete_inputs"]["imd"]
+    assert entry["missing"] == len(missing) and entry["expected"] == 32_844
+    assert entry["first_missing"] == missing[:5] and entry["file"] == str(bad)
+    assert man["parameters"]["allow_incomplete"] is True
+    story = (out / "atlas" / "index.html").read_text()
+    line = (f"imd2019_lsoa11_england.csv lacks {len(missing):,} of England&#x27;s 32,844 "
+            "LSOAs")
+    assert "Built from incomplete inputs (--allow-incomplete)" in story
+    assert line in story or line.replace("&#x27;", "'") in story
