@@ -247,6 +247,8 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
     from healthgap.services.settings import Settings
     from pydantic import ValidationError
 
+    if not 0 <= port <= 65535:
+        raise ParameterError(f"--port {port}: a port number from 0 to 65535")
     os.environ["HEALTHGAP_STORE_ROOT"] = str(store.resolve())
     if public_url is not None:
         os.environ["HEALTHGAP_PUBLIC_URL"] = public_url
@@ -476,6 +478,8 @@ def whatif(store: Annotated[Path, typer.Option("--store", help="A build director
 
     spec = merge_spec(read_scenario_file(scenario) if scenario else None, close=close,
                       open_=open_, supply=supply, name=name)
+    if data is not None and not data.is_dir():
+        raise ParameterError(f"--data {data}: not a folder")
     if json_out is not None and str(json_out) != "-":
         _check_writable(json_out.parent, "--json")
     result = run_whatif(store, spec, straight_line=straight_line, data_dir=data, write=write)
