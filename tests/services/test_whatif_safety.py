@@ -72,7 +72,7 @@ def _paused(args: list[str], point: str, cwd: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, cwd=cwd, env={**os.environ, PAUSE_ENV: point})
     assert proc.stderr is not None
-    seen = []
+    seen: list[str] = []
     while True:
         line = proc.stderr.readline()
         if not line and proc.poll() is not None:
