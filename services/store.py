@@ -202,11 +202,25 @@ def require_build(directory: str | Path) -> BuildStore:
         raise InputError(f"--store {directory}: no such folder")
     if not store.exists:
         raise InputError(f"{store.path}: no build here; run `healthgap build` first")
+    st = store.path.stat()
+    stamp = (str(store.path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    with _CHECKED_LOCK:
+        if stamp in _CHECKED:  # unchanged since it was last found whole (a warm what-if)
+            return store
     problems = check_build(store.path.parent)
     if problems:
         raise StoreUnreadableError(f"{store.path.parent}: not a complete, readable build: "
                                    + "; ".join(problems) + "; rebuild it with `healthgap build`")
+    with _CHECKED_LOCK:
+        _CHECKED.add(stamp)
+        while len(_CHECKED) > 64:
+            _CHECKED.pop()
     return store
+
+
+#: GeoPackages found whole, by (path, inode, size, modification time): any change re-checks.
+_CHECKED: set[tuple[str, int, int, int]] = set()
+_CHECKED_LOCK = threading.Lock()
 
 
 def pause_point(name: str) -> None:
