@@ -281,3 +281,44 @@ def test_real_build_folder_copy_is_whole(tmp_path):
     out = _a_build(tmp_path)
     shutil.copytree(out, tmp_path / "copy")
     assert require_build(tmp_path / "copy").exists
+
+
+def test_a_life_expectancy_file_missing_msoas_is_refused(universe, shared_data, tmp_path):
+    le = pd.read_csv(shared_data / LAYOUT["life_expectancy"], dtype=str, keep_default_na=False)
+    gone = le["msoa11cd"].isin(["E02002863", "E02002864"])  # Rutland 001 and 002
+    bad = tmp_path / "le_short.csv"
+    le[~gone].to_csv(bad, index=False)
+    with pytest.raises(ValidationError, match=f"{bad}: 2 of England's 6,791 MSOAs missing "
+                                              r"\(input 'life_expectancy'; first: "
+                                              "E02002863, E02002864"):
+        contracts.check_inputs({"life_expectancy": bad}, universe, _cached)
+
+
+def test_boundaries_missing_an_lsoa_of_the_area_are_refused_or_reported(shared_data,
+                                                                         tmp_path):
+    from healthgap.services.build import load_area
+
+    data = tmp_path / "data"
+    for key, rel in LAYOUT.items():
+        if key != "lsoa_boundaries" and (shared_data / rel).is_file():
+            (data / rel).parent.mkdir(parents=True, exist_ok=True)
+            (data / rel).symlink_to(shared_data / rel)
+    h = load_hierarchy(DataDir(shared_data))
+    ref = h.resolve("E06000017")  # Rutland
+    inside = sorted(h.lsoas_in(ref))
+    near, _ = readers.read_boundaries(shared_data / LAYOUT["lsoa_boundaries"], level="lsoa",
+                                      bbox=(470_000, 285_000, 510_000, 330_000))
+    dropped = inside[3]
+    target = data / LAYOUT["lsoa_boundaries"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    near.drop(index=dropped).reset_index().to_file(target, driver="GeoJSON")
+    d = DataDir(data)
+    with pytest.raises(ValidationError) as err:
+        load_area(d, ref, h)
+    assert f"{target}: 1 of the area's {len(inside)} LSOAs missing" in str(err.value)
+    assert dropped in str(err.value)
+    area = load_area(d, ref, h, allow_incomplete=True)
+    rows = area.report[area.report["join"] == "coverage:lsoa_boundaries"]
+    assert list(rows["code"]) == [dropped]
+    assert any("--allow-incomplete" in n for n in area.notes)
+    assert dropped not in area.lsoa.index and len(area.inside) == len(inside) - 1
