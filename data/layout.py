@@ -81,13 +81,20 @@ class DataDir:
         return p
 
     def require(self, *keys: str) -> None:
-        """Raise `InputError` listing every one of ``keys`` whose file is missing."""
+        """Raise `InputError` listing every one of ``keys`` whose file is missing or not whole.
+
+        A file that is there must be whole for its format (`data.contracts.check_file`: not
+        empty, not cut short); the error names the file and what is wrong.
+        """
         if not self.root.is_dir():
             raise InputError(f"--data {self.root}: not a folder")
         missing = [f"{self.root / LAYOUT[k]} ({k})" for k in keys if self.optional(k) is None]
         if missing:
             raise InputError(f"data directory {self.root}: missing input file(s): "
                              f"{'; '.join(missing)}")
+        from healthgap.data.contracts import check_files
+
+        check_files(self.root / LAYOUT[k] for k in keys)
 
     def optional(self, key: str) -> Path | None:
         """Return the path of input ``key`` if present, else None."""

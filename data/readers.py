@@ -7,10 +7,13 @@ Boundary readers repair invalid geometries with ``make_valid`` and say what they
 
 from __future__ import annotations
 
+import gzip
 import logging
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -103,10 +106,7 @@ def read_table(path: str | Path, *, required: tuple[str, ...] = (),
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
-    try:
-        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{path}: not a readable CSV file ({exc})") from exc
+    header = read_csv(path, nrows=0, encoding="utf-8-sig")
     columns = [c.strip() for c in header.columns]
     wanted = list(dict.fromkeys([*required, *(usecols or [])]))
     missing = [c for c in wanted if c not in columns]
@@ -115,11 +115,35 @@ def read_table(path: str | Path, *, required: tuple[str, ...] = (),
             f"{path}: missing column(s) {', '.join(missing)}; found: {', '.join(columns)}")
     types: dict[str, object] = {c: str for c in columns if _looks_like_code_column(c)}
     types.update(dtype or {})
-    frame = pd.read_csv(path, encoding="utf-8-sig", thousands=",", dtype=types,
-                        usecols=lambda c: usecols is None or c.strip() in usecols,
-                        skipinitialspace=True)
+    frame = read_csv(path, encoding="utf-8-sig", thousands=",", dtype=types,
+                     usecols=lambda c: usecols is None or c.strip() in usecols,
+                     skipinitialspace=True, low_memory=False)
     frame.columns = [c.strip() for c in frame.columns]
     return frame
+
+
+#: What pandas raises on a file that is not a whole CSV (bad quoting, bad bytes, a gzip stream
+#: cut short, an empty file).
+_CSV_ERRORS = (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError,
+               zlib.error, gzip.BadGzipFile)
+
+
+def read_csv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """Run `pandas.read_csv`, turning an unreadable or cut-short file into `InputError`.
+
+    Parameters
+    ----------
+    path
+        The file (named in the error).
+    **kwargs
+        Passed to `pandas.read_csv`.
+    """
+    try:
+        return pd.read_csv(path, **kwargs)
+    except _CSV_ERRORS as exc:
+        what = "an empty file" if isinstance(exc, pd.errors.EmptyDataError) else \
+            f"not a readable CSV file ({type(exc).__name__}: {exc})"
+        raise InputError(f"{path}: {what}") from None
 
 
 #: What the sources use for a suppressed or missing value (SOURCES.md: an empty cell, or an
@@ -267,7 +291,10 @@ def read_boundaries(path: str | Path, *, level: str, codes: list[str] | None = N
     if bbox is not None:
         box = gpd.GeoSeries([shapely.box(*bbox)], crs=BNG).to_crs(info["crs"])
         kwargs["bbox"] = tuple(box.total_bounds)
-    gdf = gpd.read_file(path, engine="pyogrio", **kwargs)
+    try:
+        gdf = gpd.read_file(path, engine="pyogrio", **kwargs)
+    except Exception as exc:  # pyogrio's DataSourceError and GDAL's errors of a damaged file
+        raise InputError(f"{source}: not a readable vector file ({exc})") from None
     if gdf.empty and (bbox is not None or codes is not None):
         _check_file_extent(path, layer=layer, source=source)
         raise InputError(f"{source}: no {level.upper()} feature "
@@ -501,6 +528,12 @@ def read_life_expectancy(path: str | Path) -> pd.DataFrame:
             f"{path}: no life-expectancy column; looked for "
             f"{', '.join(c for cs in _LE_COLUMNS.values() for c in cs)}; found: "
             f"{', '.join(frame.columns[:12])}{' …' if len(frame.columns) > 12 else ''}")
+    absent = [ours for ours in _LE_COLUMNS if ours not in out]
+    if absent:
+        raise MissingColumnError(
+            f"{path}: no {' or '.join(absent)} column; looked for "
+            f"{', '.join(c for a in absent for c in _LE_COLUMNS[a])}; found: "
+            f"{', '.join(frame.columns[:12])}{' …' if len(frame.columns) > 12 else ''}")
     for ours in _LE_COLUMNS:
         if ours in out:
             v = out[ours]
@@ -593,7 +626,7 @@ def read_local_health_outcomes(path: str | Path) -> pd.DataFrame:
     read_table(path, required=("msoa11cd",), usecols=["msoa11cd"])  # file and heading checks
     # every cell as text, pandas' default NA spellings off: "n/a" in a ratio is an error, and
     # only an empty cell (suppressed in the source) is missing
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame = read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     frame.columns = [c.strip() for c in frame.columns]
     check_codes(frame["msoa11cd"], level="msoa", source=str(path), column="msoa11cd")
     keys = {_heading_key(c): c for c in frame.columns}
@@ -662,7 +695,7 @@ def read_gp_registrations(path: str | Path) -> tuple[pd.DataFrame, ReadReport]:
     """
     header: list[str] = []
     if Path(path).is_file():
-        header = [c.strip() for c in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns]
+        header = [c.strip() for c in read_csv(path, nrows=0, encoding="utf-8-sig").columns]
     count = next((c for c in header if c.upper().replace(" ", "_") == "NUMBER_OF_PATIENTS"),
                  "NUMBER_OF_PATIENTS")
     frame = read_table(path, required=("PRACTICE_CODE", "LSOA_CODE", "SEX", count))
@@ -710,9 +743,9 @@ def read_epcn(path: str | Path) -> pd.DataFrame:
     if path.suffix.lower() in (".xlsx", ".xls"):
         raise InputError(f"{path}: save the 'PCN Core Partner Details' sheet as CSV first "
                          "(or use epcncorepartnerdetails.csv from NHS ODS)")
-    first = pd.read_csv(path, nrows=1, header=None, dtype=str, encoding="utf-8-sig")
+    first = read_csv(path, nrows=1, header=None, dtype=str, encoding="utf-8-sig")
     has_header = str(first.iloc[0, 0]).strip() == EPCN_COLUMNS[0]
-    frame = pd.read_csv(path, header=0 if has_header else None, dtype=str,
+    frame = read_csv(path, header=0 if has_header else None, dtype=str,
                         encoding="utf-8-sig", keep_default_na=False)
     if not has_header:
         if frame.shape[1] < len(EPCN_COLUMNS) - 1:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,7 @@ def write_network_xml(
     mode: str,
     bbox: tuple[float, float, float, float],
     cache_dir: str | Path,
+    tmp_dir: str | Path | None = None,
 ) -> Extract:
     """Write the ways of one travel mode that touch a lon/lat box to an OSM XML file.
 
@@ -118,6 +120,10 @@ def write_network_xml(
         ``(west, south, east, north)`` in degrees (EPSG:4326).
     cache_dir
         Folder for the XML files.
+    tmp_dir
+        Folder for the file while it is written (default ``cache_dir``); a build passes its
+        staging folder, so a write cut short (an error, a signal, a full disk) goes with it.
+        The half-written file is removed on any failure.
 
     Returns
     -------
@@ -136,41 +142,60 @@ def write_network_xml(
     if out.is_file() and out.stat().st_size > 0:
         return Extract(out, -1, True)
 
-    rules = WAY_FILTERS[mode]
-    tmp = out.with_suffix(".tmp.osm")
-    ways = 0
-    processor = osmium.FileProcessor(str(src_path), osmium.osm.NODE | osmium.osm.WAY)
-    with osmium.BackReferenceWriter(str(tmp), ref_src=str(src_path), overwrite=True) as writer:
-        for obj in processor.with_locations():
-            if not isinstance(obj, osmium.osm.Way):
-                continue
-            tags = {t.k: t.v for t in obj.tags}
-            if not _passes(tags, rules):
-                continue
-            inside = False
-            for node in obj.nodes:
-                loc = node.location
-                if loc.valid() and west <= loc.lon <= east and south <= loc.lat <= north:
-                    inside = True
-                    break
-            if inside:
-                writer.add_way(obj)
-                ways += 1
-    if ways == 0:
+    tmp = (Path(tmp_dir) if tmp_dir is not None else folder) / out.with_suffix(".tmp.osm").name
+    try:
+        ways = _filter_ways(src_path, tmp, WAY_FILTERS[mode], bbox)
+        if ways == 0:
+            raise InputError(
+                f"{src_path}: no {mode} ways inside lon/lat box {bbox}; "
+                "is the area covered by this extract?"
+            )
+        try:
+            tmp.replace(out)
+        except OSError:  # another file system: copy, then rename within the cache
+            shutil.copyfile(tmp, out.with_suffix(".part"))
+            out.with_suffix(".part").replace(out)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise InputError(
-            f"{src_path}: no {mode} ways inside lon/lat box {bbox}; "
-            "is the area covered by this extract?"
-        )
-    tmp.replace(out)
+        out.with_suffix(".part").unlink(missing_ok=True)
     return Extract(out, ways, False)
+
+
+def _filter_ways(src: Path, tmp: Path, rules: Mapping[str, re.Pattern[str]],
+                 bbox: tuple[float, float, float, float]) -> int:
+    """Write the ways passing ``rules`` that touch ``bbox`` to ``tmp``; return how many."""
+    west, south, east, north = bbox
+    ways = 0
+    try:
+        processor = osmium.FileProcessor(str(src), osmium.osm.NODE | osmium.osm.WAY)
+        with osmium.BackReferenceWriter(str(tmp), ref_src=str(src), overwrite=True) as writer:
+            for obj in processor.with_locations():
+                if not isinstance(obj, osmium.osm.Way):
+                    continue
+                tags = {t.k: t.v for t in obj.tags}
+                if not _passes(tags, rules):
+                    continue
+                for node in obj.nodes:
+                    loc = node.location
+                    if loc.valid() and west <= loc.lon <= east and south <= loc.lat <= north:
+                        writer.add_way(obj)
+                        ways += 1
+                        break
+    except RuntimeError as exc:  # libosmium's "PBF error: ..." of a damaged extract
+        raise InputError(f"{src}: not a readable OSM file ({exc})") from None
+    return ways
 
 
 def file_bounds(src: str | Path) -> tuple[float, float, float, float] | None:
     """Return the ``(west, south, east, north)`` box in the OSM file header, if it has one."""
-    reader = osmium.io.Reader(str(check_osm_file(src)), osmium.osm.NOTHING)
+    try:
+        reader = osmium.io.Reader(str(check_osm_file(src)), osmium.osm.NOTHING)
+    except RuntimeError as exc:  # libosmium's "PBF error: ..." of an empty or damaged file
+        raise InputError(f"{src}: not a readable OSM file ({exc})") from None
     try:
         box = reader.header().box()
+    except RuntimeError as exc:
+        raise InputError(f"{src}: not a readable OSM file ({exc})") from None
     finally:
         reader.close()
     if not box.valid():

@@ -230,6 +230,7 @@ def read_network(
     use_maxspeed: bool = True,
     simplify: bool = False,
     cache_dir: str | Path | None = None,
+    tmp_dir: str | Path | None = None,
 ) -> nx.MultiDiGraph:
     """Build a drive or walk network for an area from a local OSM file.
 
@@ -255,6 +256,9 @@ def read_network(
     cache_dir
         Folder for the filtered OSM XML (reused across calls); a folder under the system
         temporary directory by default.
+    tmp_dir
+        Where the filtered extract is written before it enters the cache (a build's staging
+        folder); ``cache_dir`` by default.
 
     Returns
     -------
@@ -275,7 +279,7 @@ def read_network(
         Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "healthgap-osm"
     )
     extract = write_network_xml(
-        osm_path, mode=mode, bbox=(west, south, east, north), cache_dir=folder
+        osm_path, mode=mode, bbox=(west, south, east, north), cache_dir=folder, tmp_dir=tmp_dir
     )
     import osmnx as ox
 

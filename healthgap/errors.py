@@ -111,3 +111,7 @@ class BuildLockedError(OutputError):
 
 class LayerClashError(HealthgapError, ValueError):
     """Two stages produced the same output column or layer name; the message names it."""
+
+
+class StoreUnreadableError(InputError):
+    """A build's GeoPackage exists but cannot be read (damaged, truncated, not a GeoPackage)."""

@@ -18,6 +18,7 @@ import logging
 import os
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +28,8 @@ from healthgap.data._checksum import sha256_file
 from healthgap.data.layout import LAYOUT, DataDir
 from healthgap.services.build import BuildOptions, build, package_versions
 from healthgap.services.store import BuildStore, check_build
+
+from healthgap.errors import OutputError, ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +134,50 @@ def _error_text(exc: BaseException | None) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
+def check_batch_options(*, n_workers: int, retries: int, scheduler: str | None,
+                        out_root: Path) -> None:
+    """Raise naming the first option a batch cannot run with (before anything is scheduled).
+
+    ``--workers`` must be >= 1 (a LocalCluster of none waits for ever), ``--retries`` >= 0,
+    ``--scheduler`` a ``tcp://host:port`` address, and ``--out`` a folder this user can create
+    and write.
+    """
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ParameterError(f"--workers {n_workers!r}: a whole number >= 1")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ParameterError(f"--retries {retries!r}: a whole number >= 0")
+    if scheduler is not None and ("://" not in scheduler or not scheduler.split("://", 1)[1]):
+        raise ParameterError(f"--scheduler {scheduler!r}: an address like tcp://host:8786")
+    out = Path(out_root)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out}: exists and is not a folder")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {out}: cannot write into {parent} (permission denied or not "
+                          "a folder)")
+
+
+def connect(scheduler: str, *, timeout_s: float = 10.0) -> Any:
+    """Return a Dask client of the scheduler at ``scheduler``; raise naming it if none answers."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=f"{timeout_s:g}s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ParameterError(f"--scheduler {scheduler}: no Dask scheduler answered within "
+                             f"{timeout_s:g} s ({type(exc).__name__}: {exc})") from None
+
+
+def absolute(options: BuildOptions) -> BuildOptions:
+    """Return ``options`` with every path absolute (a worker resolves paths in its own folder)."""
+    nb = options.neighbourhoods
+    return replace(options, data_dir=Path(options.data_dir).resolve(),
+                   out_dir=Path(options.out_dir).resolve(),
+                   neighbourhoods=None if nb is None else Path(nb).resolve())
+
+
 def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
               template: BuildOptions | None = None, scheduler: str | None = None,
               n_workers: int = 2, retries: int = 1, force: bool = False,
@@ -158,20 +205,26 @@ def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
         Rebuild even when an area is up to date.
     on_done
         Called with each outcome as it finishes.
+
+    The report is written to ``<out_root>/batch_report.json`` (`write_report`) whatever the
+    outcomes.
     verbose
         Let Dask log at INFO (quiet otherwise: the report says what failed and why).
     """
     from distributed import Client, LocalCluster, as_completed
 
+    check_batch_options(n_workers=n_workers, retries=retries, scheduler=scheduler,
+                        out_root=Path(out_root))
     t0 = time.perf_counter()
-    data = DataDir(Path(data_dir))
+    data_dir, out_root = Path(data_dir).resolve(), Path(out_root).resolve()
+    data = DataDir(data_dir)
     hashes = input_hashes(data)
-    base = template or BuildOptions(area="", data_dir=Path(data_dir), out_dir=Path(out_root))
+    base = template or BuildOptions(area="", data_dir=data_dir, out_dir=out_root)
     report = BatchReport()
     todo: list[tuple[BuildOptions, str]] = []
     for code in areas:
-        opts = replace(base, area=code, data_dir=Path(data_dir),
-                       out_dir=Path(out_root) / code.lower())
+        opts = absolute(replace(base, area=code, data_dir=data_dir,
+                                out_dir=out_root / code.lower()))
         fp = fingerprint(opts, hashes)
         if not force and up_to_date(Path(opts.out_dir), fp):
             outcome = TaskOutcome(area=code, status="skipped", out_dir=str(opts.out_dir))
@@ -186,7 +239,7 @@ def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
         threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))
         cluster = None
         if scheduler:
-            client = Client(scheduler)
+            client = connect(scheduler)
         else:
             env = {"NUMBA_NUM_THREADS": str(threads),
                    "DASK_LOGGING__DISTRIBUTED": logging.getLevelName(level).lower()}
@@ -195,10 +248,13 @@ def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
                                    silence_logs=level, env=env)
             client = Client(cluster)
         report.scheduler = str(client.scheduler.address)
+        # one key per task of this batch: the scheduler's story of a key counts the attempts
+        # of every batch that used it, so keys never repeat across batches
+        batch_id = uuid.uuid4().hex[:8]
         try:
             futures = {client.submit(build_one, opts, fp, threads if cluster else None,
                                      retries=retries, pure=False,
-                                     key=f"build-{opts.area}-{fp[:12]}"): opts
+                                     key=f"build-{opts.area}-{fp[:12]}-{batch_id}"): opts
                        for opts, fp in todo}
             for fut in as_completed(futures):
                 opts = futures[fut]
@@ -220,4 +276,18 @@ def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
     report.seconds = round(time.perf_counter() - t0, 2)
     order = {a: i for i, a in enumerate(areas)}
     report.outcomes.sort(key=lambda o: order.get(o.area, len(order)))
+    write_report(report, out_root)
     return report
+
+
+REPORT_NAME = "batch_report.json"
+
+
+def write_report(report: BatchReport, out_root: Path) -> Path:
+    """Write ``<out_root>/batch_report.json`` (the folder is made: every ICS may have failed)."""
+    Path(out_root).mkdir(parents=True, exist_ok=True)
+    path = Path(out_root) / REPORT_NAME
+    tmp = path.with_name(f".{REPORT_NAME}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(report.to_dict(), indent=2))
+    tmp.replace(path)
+    return path

@@ -12,7 +12,6 @@ import logging
 import platform
 import resource
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 from cachetools import LRUCache, cached
 from cachetools.keys import hashkey
-from healthgap.data import readers
+from healthgap.data import contracts, readers
 from healthgap.data._checksum import sha256_file
 from healthgap.data.layout import DataDir
 from healthgap.data.vintages import Vintage, get_vintage, resolve_vintage
@@ -40,7 +39,7 @@ from healthgap.geo.layers import (
     with_rollups,
 )
 from healthgap.services.features import write_feature_files
-from healthgap.services.store import BuildStore, StagedBuild, pause_point
+from healthgap.services.store import BuildStore, StagedBuild, pause_point, sigterm_raises
 from healthgap.services.vintage_inputs import VintageInputs, cached_hierarchy, load_hierarchy
 
 from healthgap.errors import LayerClashError, MissingColumnError, OutputError, ParameterError
@@ -105,6 +104,10 @@ class BuildOptions:
     footprint
         A footprint CSV (`healthgap.geo.footprint`): its systems and places replace the
         vintage's ICBs and local authorities; ``area`` is then one of its system codes.
+    allow_incomplete
+        Build even when a national input does not cover what its contract asks for
+        (`data.contracts.COVERAGE`); the gaps are reported in the join report, the manifest
+        and on the story page. Without it such a build is refused before any computing.
     """
 
     area: str
@@ -126,6 +129,7 @@ class BuildOptions:
     neighbourhoods: Path | None = None
     vintage: str | None = None
     footprint: Path | None = None
+    allow_incomplete: bool = False
 
     def validate(self) -> None:
         """Raise `ParameterError` naming the first option whose value is not allowed.
@@ -184,6 +188,8 @@ def _option_problems(o: BuildOptions) -> Iterator[str]:
         yield f"--vintage {o.vintage!r}: allowed 2025, 2019"
     if o.footprint is not None and not Path(o.footprint).is_file():
         yield f"--footprint {o.footprint}: file not found"
+    if o.neighbourhoods is not None and not Path(o.neighbourhoods).is_file():
+        yield f"--neighbourhoods {o.neighbourhoods}: file not found"
 
 
 @dataclass
@@ -223,11 +229,15 @@ def read_cached(reader: str, path: Path) -> Any:
 
 
 def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 1,
-              max_loss: float = 0.0, vintage: str | Vintage = "2019") -> StudyArea:
+              max_loss: float = 0.0, vintage: str | Vintage = "2019",
+              allow_incomplete: bool = False) -> StudyArea:
     """Read the boundaries, population and centres an area needs and select it.
 
     Only the features near the area are read from the national boundary files (a box around
-    the area's LSOA centres, 10 km wider than the ring needs).
+    the area's LSOA centres, 10 km wider than the ring needs). The boundary files must cover
+    every LSOA and MSOA of the area (their `data.contracts.COVERAGE`): a shortfall is refused
+    naming the file and the first missing codes, or with ``allow_incomplete`` reported in the
+    join report and the notes (and those areas left out).
     """
     vin = VintageInputs(data, get_vintage(vintage))
     centroids = vin.centroids()
@@ -245,13 +255,82 @@ def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 
     msoa_b = None
     if msoa_path is not None:
         msoa_b, _ = readers.read_boundaries(msoa_path, level="msoa", bbox=bbox)
+    universe = contracts.universe_from(hierarchy.frame, area_lsoas=hierarchy.lsoas_in(ref))
+    short = [s for s in (contracts.check_coverage(contracts.COVERAGE[key], path, frame.index,
+                                                  universe)
+                         for key, path, frame in (("lsoa_boundaries",
+                                                   vin.path("lsoa_boundaries"), lsoa_b),
+                                                  ("msoa_boundaries", msoa_path, msoa_b))
+                         if frame is not None and path is not None) if s is not None]
+    if short and not allow_incomplete:
+        contracts.refuse(short)
+    # asked to go on: the missing boundaries are a loss the join may take
+    lost = max([len(s.missing) / s.expected for s in short] + [0.0])
     area = select_area(hierarchy, lsoa_b, ref, population=vin.population(),
                        centroids=centroids, msoa_boundaries=msoa_b, ring=ring,
-                       max_loss=max_loss)
+                       max_loss=max(max_loss, min(lost + 1e-9, 0.999)))
+    area = with_shortfalls(area, short)
     if lsoa_rep.repaired:
         area = area.with_notes(f"{len(lsoa_rep.repaired)} LSOA geometr(y/ies) repaired with "
                                f"make_valid: {', '.join(lsoa_rep.repaired[:10])}")
     return area
+
+
+def with_shortfalls(area: StudyArea, shortfalls: list[contracts.Shortfall]) -> StudyArea:
+    """Return ``area`` with incomplete inputs in its join report and one note (story page)."""
+    if not shortfalls:
+        return area
+    return area.with_report(pd.concat([s.report_rows() for s in shortfalls],
+                                      ignore_index=True)).with_notes(contracts.note(shortfalls))
+
+
+#: Inputs a build reads when the data directory has them.
+OPTIONAL_INPUTS = ("msoa_boundaries", "imd_indicators", "gp_practices", "hospitals",
+                   "gp_registrations", "epcn")
+
+
+def check_build_inputs(data: DataDir, hierarchy: Hierarchy, options: BuildOptions,
+                       vin: VintageInputs | None = None) -> list[contracts.Shortfall]:
+    """Check every file a build reads, before any computing; return the allowed shortfalls.
+
+    Each file must be whole for its format (`data.contracts.check_file`: OSM extracts and a
+    ``--neighbourhoods`` file included), each national input must read cleanly and cover
+    England as the vintage's lookup gives it (`data.contracts.check_inputs`; the frames are
+    read through the vintage's cached readers, so the build then reuses them). Life expectancy
+    carried from 2011 MSOAs is checked against England's 2011 MSOAs, the geography it is
+    published on. A fault raises naming the file.
+    """
+    vin = vin or VintageInputs(data, resolve_vintage(options.vintage, data.root))
+    roles = [r for r in vin.vintage.files if r not in ("lsoa_boundaries", "msoa_boundaries")]
+    files = {r: p for r in roles if (p := vin.optional(r)) is not None}
+    files.update({k: p for k in OPTIONAL_INPUTS if k not in files
+                  and (p := data.optional(k)) is not None})
+    extra = [*data.osm_files()] if options.access else []
+    if options.neighbourhoods is not None:
+        extra.append(Path(options.neighbourhoods))
+    contracts.check_files([*dict.fromkeys([*files.values(), vin.path("lsoa_boundaries"),
+                                           *vin.paths("msoa_boundaries").values(), *extra])])
+    if options.neighbourhoods is not None:  # its columns, before any computing
+        readers.read_neighbourhood_lookup(options.neighbourhoods)
+    if vin.vintage.carry is None:
+        return contracts.check_inputs(files, contracts.universe_from(hierarchy.frame),
+                                      read_cached, allow_incomplete=options.allow_incomplete)
+    own = {"read_imd": vin.imd, "read_population": vin.population,
+           "read_centroids": vin.centroids}
+
+    def read(reader: str, path: Path) -> Any:
+        return own[reader]() if reader in own else read_cached(reader, path)
+
+    national = {k: p for k, p in files.items() if k != "life_expectancy"}
+    short = contracts.check_inputs(national, contracts.universe_from(hierarchy.frame), read,
+                                   allow_incomplete=True)
+    lookup11 = read_cached("read_lsoa_lookup", vin.path("carry_lsoa_lookup"))
+    short += contracts.check_inputs({"life_expectancy": vin.path("life_expectancy")},
+                                    contracts.universe_from(lookup11), read_cached,
+                                    allow_incomplete=True)
+    if not options.allow_incomplete:
+        contracts.refuse(short)
+    return short
 
 
 def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
@@ -279,6 +358,10 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
     vin.require()
     hierarchy = load_hierarchy(data, vin.vintage, options.footprint)
     ref = hierarchy.resolve(options.area)
+    shortfalls = check_build_inputs(data, hierarchy, options, vin)
+    if shortfalls:
+        extra_manifest = {**(extra_manifest or {}), "incomplete_inputs": {
+            s.input: s.to_dict() for s in shortfalls}}
     # each stage takes the build so far and returns a new, extended one (nothing is modified)
     first: tuple[str, Callable[[_Setup], _Ctx]] = ("read inputs and select the area", _stage_area)
     stages: list[tuple[str, Stage]] = [
@@ -292,7 +375,8 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
     ]
     with StagedBuild(options.out_dir) as staged, _sigterm_raises():
         setup = _Setup(options=options, data=data, hierarchy=hierarchy, ref=ref, staged=staged,
-                       extra_manifest=dict(extra_manifest or {}), vin=vin)
+                       extra_manifest=dict(extra_manifest or {}), vin=vin,
+                       shortfalls=tuple(shortfalls))
         try:
             ctx = _run_stages(setup, first, stages, on_stage)
         except Exception as exc:
@@ -357,21 +441,8 @@ def _disk_full(exc: BaseException, where: Path) -> bool:
     return False
 
 
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Turn SIGTERM into SystemExit(143) during a build (main thread), so clean-up runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+#: SIGTERM becomes SystemExit(143) during a build, so clean-up runs (shared with what-if).
+_sigterm_raises = sigterm_raises
 
 
 @dataclass(frozen=True, eq=False)
@@ -385,6 +456,7 @@ class _Setup:
     staged: StagedBuild
     extra_manifest: Mapping[str, Any]
     vin: VintageInputs
+    shortfalls: tuple[contracts.Shortfall, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -440,7 +512,8 @@ def _stage_area(setup: _Setup) -> _Ctx:
     if o.footprint is not None:
         inputs["footprint"] = Path(o.footprint)
     area = load_area(setup.data, setup.ref, setup.hierarchy, ring=o.ring, max_loss=o.max_loss,
-                     vintage=vin.vintage)
+                     vintage=vin.vintage, allow_incomplete=o.allow_incomplete)
+    area = with_shortfalls(area, list(setup.shortfalls))
     footprint = getattr(setup.hierarchy, "footprint", None)
     if footprint is not None:
         from healthgap.geo.footprint import footprint_notes
@@ -694,7 +767,8 @@ def _network_access(ctx: _Ctx, osm: Path) -> _Ctx:
     fac = pd.concat(kinds)
     fac = fac.cx[window[0]:window[2], window[1]:window[3]]
     graph = read_network(osm, bounds=area.lsoa, mode="drive",
-                         cache_dir=Path(o.out_dir).parent / ".healthgap-cache")
+                         cache_dir=Path(o.out_dir).parent / ".healthgap-cache",
+                         tmp_dir=ctx.staged.staging)  # a half-written extract goes with it
     acc = ServiceAccess(max_snap_m=o.max_snap_m).fit(area.lsoa, fac, graph)
     area = area.with_columns("lsoa", acc.result_, source="service access")
     facilities = fac.join(acc.facility_status_[["routable", "snap_m"]],
@@ -781,7 +855,10 @@ def _stage_atlas(ctx: _Ctx) -> _Ctx:
 def _stage_commit(ctx: _Ctx) -> _Ctx:
     """Check the staged build (manifest, every layer, atlas) and swap it into place."""
     ctx.staged.commit()
-    return ctx.add(outputs={"geopackage": BuildStore(ctx.staged.final).path})
+    kept = ctx.staged.kept
+    notes = [f"kept {len(kept)} file(s) you added to the build folder: {', '.join(kept)}"] \
+        if kept else []
+    return ctx.add(outputs={"geopackage": BuildStore(ctx.staged.final).path}, notes=notes)
 
 
 def _stage_write(ctx: _Ctx) -> _Ctx:

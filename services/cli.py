@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from healthgap.errors import HealthgapError, InputError
+from healthgap.errors import HealthgapError, InputError, ParameterError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +32,10 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Data directory laid out like "
                                        "../shared/data.")]
+IncompleteOpt = Annotated[bool, typer.Option(
+    "--allow-incomplete", help="Build even when a national input does not cover England (or a "
+    "boundary file the area); the gaps are reported in the join report, the manifest and on "
+    "the story page. Without it such inputs are refused before any computing.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Output directory (default "
                                              "out/<area code>).")]
 
@@ -89,7 +93,8 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
           footprint: Annotated[Path | None, typer.Option(
               "--footprint", help="CSV lsoa_code,system_code,system_name,place_code,place_name "
               "(+ neighbourhood_code,neighbourhood_name): build a system of this file; --area "
-              "is then one of its system codes.")] = None) -> None:
+              "is then one of its system codes.")] = None,
+          allow_incomplete: IncompleteOpt = False) -> None:
     """Build an area's layers, statistics, models and atlas into one GeoPackage.
 
     Every option, the data folder, the output folder and the area are checked before any
@@ -108,7 +113,8 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
                            weights=weights, permutations=perms, seed=seed,
                            correction=correction, max_loss=max_loss, access=access,
                            models=models, maps=maps, neighbourhoods=neighbourhoods,
-                           vintage=vintage, footprint=footprint)
+                           vintage=vintage, footprint=footprint,
+                           allow_incomplete=allow_incomplete)
     options.validate()
     if out_dir is not None:
         check_output_dir(out_dir)
@@ -199,20 +205,38 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
           verbose: Annotated[bool, typer.Option(help="Show Dask's own log messages.")] = False,
           vintage: VintageOpt = None,
           footprint: Annotated[Path | None, typer.Option(
-              "--footprint", help="A footprint CSV: build its systems.")] = None
-          ) -> None:
-    """Build every ICS atlas (each with its edge ring) as tasks on Dask distributed."""
+              "--footprint", help="A footprint CSV: build its systems.")] = None,
+          allow_incomplete: IncompleteOpt = False) -> None:
+    """Build every ICS atlas (each with its edge ring) as tasks on Dask distributed.
+
+    Every option, the data folder (each file whole, each national input complete) and --out
+    are checked on this machine before anything is scheduled; paths are made absolute, so
+    workers started in other folders find them. batch_report.json is written into --out even
+    when every ICS fails.
+    """
     from healthgap.data.layout import DataDir
     from healthgap.data.vintages import resolve_vintage
-    from healthgap.services.batch import run_batch
-    from healthgap.services.build import BuildOptions, load_hierarchy
+    from healthgap.services.batch import check_batch_options, run_batch
+    from healthgap.services.build import BuildOptions, check_build_inputs, load_hierarchy
+    from healthgap.services.vintage_inputs import VintageInputs
 
+    check_batch_options(n_workers=workers, retries=retries, scheduler=scheduler,
+                        out_root=out_dir)
+    d = DataDir(data)
     chosen = resolve_vintage(vintage, data)
-    h = load_hierarchy(DataDir(data), chosen, footprint)
+    vin = VintageInputs(d, chosen)
+    vin.require()
+    h = load_hierarchy(d, chosen, footprint)
     codes = (list(h.areas("icb").index) if icbs.strip().lower() == "all"
              else [h.resolve(q).code for q in icbs.split(",") if q.strip()])
-    template = BuildOptions(area="", data_dir=data, out_dir=out_dir, maps=maps,
-                            vintage=chosen.name, footprint=footprint)
+    if not codes:
+        raise ParameterError(f"--icbs {icbs!r}: no ICB named")
+    template = BuildOptions(area="", data_dir=data.resolve(), out_dir=out_dir.resolve(),
+                            maps=maps, allow_incomplete=allow_incomplete,
+                            vintage=chosen.name,
+                            footprint=None if footprint is None else footprint.resolve())
+    template.validate()
+    check_build_inputs(d, h, template, vin)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                   console=console) as progress:
@@ -233,8 +257,7 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
     for o in report.outcomes:
         table.add_row(o.area, o.status, f"{o.seconds:.1f}", str(o.attempts), escape(o.error))
     out.print(table)
-    (out_dir / "batch_report.json").write_text(__import__("json").dumps(report.to_dict(),
-                                                                        indent=2))
+    out.print(f"report: [bold]{out_dir / 'batch_report.json'}[/bold]")
     if report.by_status("failed"):
         raise typer.Exit(code=1)
 
@@ -262,6 +285,8 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
     from healthgap.services.settings import Settings
     from pydantic import ValidationError
 
+    if not 0 <= port <= 65535:
+        raise ParameterError(f"--port {port}: a port number from 0 to 65535")
     os.environ["HEALTHGAP_STORE_ROOT"] = str(store.resolve())
     if public_url is not None:
         os.environ["HEALTHGAP_PUBLIC_URL"] = public_url
@@ -272,6 +297,7 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise InputError(f"settings (HEALTHGAP_* environment): {problems}") from None
     logging.getLogger().setLevel(settings.log_level)
+    _check_served(store)
     builds = Catalog(store).scan()
     if not builds:
         raise InputError(f"{store}: no build found (a healthgap.gpkg here or in a "
@@ -282,6 +308,19 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
                 workers=workers, loop="uvloop", http="httptools",
                 log_level=settings.log_level.lower(), log_config=None, timeout_keep_alive=5,
                 timeout_graceful_shutdown=10)
+
+
+def _check_served(store: Path) -> None:
+    """Refuse to serve a damaged build (named with what is wrong) before the server starts."""
+    from healthgap.services.store import STORE_NAME, require_build
+
+    if not store.is_dir():
+        raise InputError(f"--store {store}: no such folder")
+    dirs = [store] if (store / STORE_NAME).is_file() else sorted(
+        p for p in store.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / STORE_NAME).is_file())
+    for d in dirs:
+        require_build(d)
 
 
 @app.command()
@@ -422,9 +461,9 @@ def headline(store: Annotated[Path, typer.Option("--store", help="A build direct
     Tables fit the terminal (80 columns and up) without cutting a value; the steepest cliffs
     are ranked across both sexes.
     """
-    from healthgap.services.store import BuildStore
+    from healthgap.services.store import require_build
 
-    man = BuildStore(store).read_manifest()
+    man = require_build(store).read_manifest()
     out.print(f"[bold]{escape(man['area']['name'])} ({man['area']['code']})[/bold]"
               + ("  [yellow]SYNTHETIC DEMO DATA[/yellow]" if man.get("synthetic") else ""))
     frames = headline_frames(store)
@@ -438,7 +477,7 @@ def headline(store: Annotated[Path, typer.Option("--store", help="A build direct
     methods = man.get("results", {}).get("england", {}).get("methods")
     if methods:
         out.print(f"[dim]{escape(methods)}[/dim]")
-    st = BuildStore(store)
+    st = require_build(store)
     _headline_core20(st, st.layers(), man)
 
 
@@ -477,12 +516,13 @@ def whatif(store: Annotated[Path, typer.Option("--store", help="A build director
 
     spec = merge_spec(read_scenario_file(scenario) if scenario else None, close=close,
                       open_=open_, supply=supply, name=name)
+    if data is not None and not data.is_dir():
+        raise ParameterError(f"--data {data}: not a folder")
+    if json_out is not None and str(json_out) != "-":
+        _check_writable(json_out.parent, "--json")
     result = run_whatif(store, spec, straight_line=straight_line, data_dir=data, write=write)
-    if write:
-        from healthgap.services.whatif import write_page
-
-        page = write_page(store)
-        console.print(f"atlas page: [bold]{page}[/bold]")
+    if write:  # written with the layers, in the same swap
+        console.print(f"atlas page: [bold]{store / 'atlas' / 'whatif.html'}[/bold]")
     if json_out is not None:
         text = json.dumps(result.to_dict(), indent=1)
         if str(json_out) == "-":
@@ -561,6 +601,8 @@ def neighbourhoods_command(
     neighbourhoods.gpkg (layer `neighbourhood`, table `neighbourhood_exceptions`, and the LSOAs
     with their nbhd_cd).
     """
+    from healthgap.data import readers
+    from healthgap.data.contracts import check_files
     from healthgap.data.layout import DataDir
     from healthgap.data.vintages import resolve_vintage
     from healthgap.geo.layers import with_imd
@@ -573,15 +615,24 @@ def neighbourhoods_command(
     from healthgap.services.store import BuildStore
     from healthgap.services.vintage_inputs import VintageInputs
 
+    if seed < 0:
+        raise ParameterError(f"--seed {seed}: a whole number >= 0")
+    if supplied is not None:  # the lookup's file and columns, before any computing
+        check_files([supplied])
+        readers.read_neighbourhood_lookup(supplied)
     d = DataDir(data)
     vin = VintageInputs(d, resolve_vintage(vintage, data))
+    vin.require()
+    check_files(p for k in ("msoa_boundaries",) if (p := vin.optional(k)) is not None)
+    check_files(p for k in ("gp_registrations", "epcn") if (p := d.optional(k)) is not None)
     h = load_hierarchy(d, vin.vintage)
     ref = h.resolve(area)
+    target = out_dir or Path("out") / ref.slug / "neighbourhoods"
+    _check_writable(target, "--out")
     study = with_imd(load_area(d, ref, h, ring=0, vintage=vin.vintage), vin.imd())
     nb = choose_neighbourhoods(study, supplied=supplied, registrations=d.optional(
         "gp_registrations"), epcn=d.optional("epcn"), seed=seed)
     study = with_neighbourhoods(study, nb)
-    target = out_dir or Path("out") / ref.slug / "neighbourhoods"
     target.mkdir(parents=True, exist_ok=True)
     nb.to_csv_frame().to_csv(target / "neighbourhoods.csv", index=False)
     gpkg = target / "neighbourhoods.gpkg"
@@ -602,6 +653,20 @@ def neighbourhoods_command(
         out.print(f"[dim]note:[/dim] {note}")
     out.print(f"lookup: [bold]{target / 'neighbourhoods.csv'}[/bold]  map layers: "
               f"[bold]{gpkg}[/bold]")
+
+
+def _check_writable(target: Path, option: str) -> None:
+    """Raise `OutputError` unless ``target`` is (or can be made) a folder this user can write."""
+    from healthgap.errors import OutputError
+
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{option} {target}: exists and is not a folder")
+    parent = target
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {target}: cannot write into {parent} (permission denied "
+                          "or not a folder)")
 
 
 def _int(value: str, name: str) -> int:

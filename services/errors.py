@@ -27,6 +27,7 @@ from healthgap.errors import (
     InputError,
     JoinError,
     ParameterError,
+    StoreUnreadableError,
     UnknownAreaError,
     UnknownLayerError,
 )
@@ -94,6 +95,7 @@ PROBLEMS: dict[type[BaseException], Problem] = {
     JoinError: Problem(422, "join-failed", "Join lost too many rows"),
     PayloadTooLargeError: Problem(413, "payload-too-large", "Request body too large"),
     BusyError: Problem(503, "busy", "Service busy"),
+    StoreUnreadableError: Problem(503, "build-unreadable", "Build unreadable"),
     ClientBusyError: Problem(429, "too-many-runs", "Too many runs for this client"),
     MalformedBodyError: Problem(400, "malformed-body", "Body is not valid JSON"),
     BadRequestError: Problem(400, "invalid-parameter", "Invalid parameter"),
@@ -147,7 +149,12 @@ async def healthgap_error_handler(request: Request, exc: Exception) -> JSONRespo
     if p.status >= 500 and p is _INTERNAL:
         return _internal(request, exc)
     headers = {"Retry-After": "5"} if p.status in (429, 503) else None
-    return problem_response(request, p.status, p.title, str(exc), type_=p.type, headers=headers)
+    detail = str(exc)
+    if isinstance(exc, StoreUnreadableError):  # a 5xx names no file: the reason is logged
+        logger.error("build unreadable [request_id=%s]: %s", request_id(request), exc)
+        detail = ("the build of this area cannot be read (it is damaged, or being replaced); "
+                  "rebuild it with `healthgap build`, or retry shortly")
+    return problem_response(request, p.status, p.title, detail, type_=p.type, headers=headers)
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:

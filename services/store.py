@@ -27,7 +27,13 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
-from healthgap.errors import BuildLockedError, InputError, OutputError, UnknownLayerError
+from healthgap.errors import (
+    BuildLockedError,
+    InputError,
+    OutputError,
+    StoreUnreadableError,
+    UnknownLayerError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +65,12 @@ class BuildStore:
         """Return ``{layer: geometry type}`` (None for attribute tables)."""
         if not self.exists:
             raise InputError(f"{self.path}: no build store here; run `healthgap build` first")
-        return {str(n): (None if t is None else str(t))
-                for n, t in pyogrio.list_layers(self.path)}
+        try:
+            listed = pyogrio.list_layers(self.path)
+        except Exception as exc:  # pyogrio's DataSourceError of a damaged or foreign file
+            raise StoreUnreadableError(f"{self.path}: not a readable GeoPackage ({exc}); "
+                                       "rebuild it with `healthgap build`") from None
+        return {str(n): (None if t is None else str(t)) for n, t in listed}
 
     def write_layer(self, name: str, frame: pd.DataFrame, *,
                     metadata: dict[str, str] | None = None) -> None:
@@ -100,12 +110,16 @@ class BuildStore:
         if name not in known:
             raise UnknownLayerError(f"layer {name!r} is not in {self.path.name}; known: "
                                     f"{', '.join(sorted(known))}")
-        if known[name] is None:
-            frame = pyogrio.read_dataframe(self.path, layer=name, columns=columns,
-                                           where=where, read_geometry=False)
-        else:
-            frame = gpd.read_file(self.path, layer=name, columns=columns, bbox=bbox,
-                                  where=where, engine="pyogrio")
+        try:
+            if known[name] is None:
+                frame = pyogrio.read_dataframe(self.path, layer=name, columns=columns,
+                                               where=where, read_geometry=False)
+            else:
+                frame = gpd.read_file(self.path, layer=name, columns=columns, bbox=bbox,
+                                      where=where, engine="pyogrio")
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            raise StoreUnreadableError(f"{self.path}: layer {name!r} is not readable ({exc}); "
+                                       "rebuild it with `healthgap build`") from None
         if index and index in frame.columns:
             frame = frame.set_index(index)
         return frame
@@ -148,10 +162,13 @@ def check_build(directory: str | Path) -> list[str]:
     directory
         A build directory.
     """
+    from healthgap.data.contracts import check_file
+
     store = BuildStore(directory)
     if not store.exists:
         return [f"{store.path}: no GeoPackage"]
     try:
+        check_file(store.path)  # a whole SQLite file that passes quick_check
         present = store.layers()
         if "manifest" not in present:
             return [f"{store.path}: no manifest table (the build did not finish)"]
@@ -171,6 +188,45 @@ def check_build(directory: str | Path) -> list[str]:
     if manifest.get("atlas") and not (Path(directory) / ATLAS_INDEX).is_file():
         problems.append(f"{Path(directory) / ATLAS_INDEX}: missing")
     return problems
+
+
+def require_build(directory: str | Path) -> BuildStore:
+    """Return the store of a complete, readable build; raise naming the file and the fault.
+
+    Every command that reads a build (headline, whatif, serve) calls this first, so a damaged,
+    truncated or half-written build is refused with one line and exit 2 before any work.
+
+    Raises
+    ------
+    InputError
+        No build in ``directory``.
+    StoreUnreadableError
+        The GeoPackage is damaged, not a GeoPackage, or lacks what its manifest lists.
+    """
+    store = BuildStore(directory)
+    if Path(directory).suffix != ".gpkg" and not Path(directory).is_dir():
+        raise InputError(f"--store {directory}: no such folder")
+    if not store.exists:
+        raise InputError(f"{store.path}: no build here; run `healthgap build` first")
+    st = store.path.stat()
+    stamp = (str(store.path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    with _CHECKED_LOCK:
+        if stamp in _CHECKED:  # unchanged since it was last found whole (a warm what-if)
+            return store
+    problems = check_build(store.path.parent)
+    if problems:
+        raise StoreUnreadableError(f"{store.path.parent}: not a complete, readable build: "
+                                   + "; ".join(problems) + "; rebuild it with `healthgap build`")
+    with _CHECKED_LOCK:
+        _CHECKED.add(stamp)
+        while len(_CHECKED) > 64:
+            _CHECKED.pop()
+    return store
+
+
+#: GeoPackages found whole, by (path, inode, size, modification time): any change re-checks.
+_CHECKED: set[tuple[str, int, int, int]] = set()
+_CHECKED_LOCK = threading.Lock()
 
 
 def pause_point(name: str) -> None:
@@ -219,17 +275,30 @@ class StagedBuild:
     (which after a swap holds the previous build) and releases the lock, so an interrupted or
     failed build leaves the previous one exactly as it was.
 
+    Files a user added to the build folder (anything but `BUILD_OWNED`) are carried into the
+    new build at `commit` (hard links where the file system allows), so a rebuild keeps them;
+    `kept` names them.
+
     Parameters
     ----------
     out_dir
         The final build folder.
+    kind
+        Who writes (``"build"`` or ``"what-if"``): written into the lock file, so a refused
+        writer is told who holds the folder.
+    option
+        The command-line option that named the folder (in messages).
     """
 
-    def __init__(self, out_dir: str | Path) -> None:
+    def __init__(self, out_dir: str | Path, *, kind: str = "build",
+                 option: str = "--out") -> None:
         self.final = Path(out_dir)
         self.staging = self.final.parent / f".{self.final.name}.tmp-{os.getpid()}"
         self.lock_path = self.final.parent / f".{self.final.name}.lock"
         self.committed = False
+        self.kind = kind
+        self.option = option
+        self.kept: list[str] = []
         self._fd: int | None = None
 
     @property
@@ -245,6 +314,10 @@ class StagedBuild:
             for stale in self.final.parent.glob(f".{self.final.name}.tmp-*"):
                 log.info("removing %s left by an interrupted build", stale)
                 shutil.rmtree(stale, ignore_errors=True)
+            # what-if copies of the GeoPackage written inside the folder by earlier versions
+            for stale in self.final.glob(".whatif-*.tmp.*") if self.final.is_dir() else []:
+                log.info("removing %s left by an interrupted what-if", stale)
+                stale.unlink(missing_ok=True)
             self.staging.mkdir()
         except OSError as exc:
             self._unlock()
@@ -260,12 +333,28 @@ class StagedBuild:
         shutil.rmtree(self.staging.with_name(self.staging.name + ".old"), ignore_errors=True)
         self._unlock()
 
+    def copy_final(self) -> None:
+        """Fill the (empty) staging folder with a copy of the current build.
+
+        Hard links for every file but the GeoPackage, which is copied (it is the one file a
+        what-if changes); a file to be rewritten must be unlinked first, never written in place.
+        """
+        if not self.final.is_dir():
+            raise OutputError(f"{self.option} {self.final}: no build folder to copy")
+        self.staging.rmdir()
+        shutil.copytree(self.final, self.staging, symlinks=True, copy_function=_link_or_copy)
+        gpkg = self.staging / STORE_NAME
+        gpkg.unlink(missing_ok=True)
+        shutil.copy2(self.final / STORE_NAME, gpkg)
+
     def commit(self) -> None:
         """Check the staged build and swap it into place; raise `OutputError` if incomplete."""
+        if self.final.is_dir():
+            self.kept = carry_user_files(self.final, self.staging)
         problems = check_build(self.staging)
         if problems:
-            raise OutputError(f"--out {self.final}: the new build is incomplete, the previous "
-                              "one is kept: " + "; ".join(problems))
+            raise OutputError(f"{self.option} {self.final}: the new build is incomplete, the "
+                              "previous one is kept: " + "; ".join(problems))
         pause_point("before-swap")
         with _signals_held():
             if self.final.exists():
@@ -281,11 +370,13 @@ class StagedBuild:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                held = os.pread(fd, 64, 0).decode(errors="replace").split()
                 os.close(fd)
-                raise BuildLockedError(f"--out {self.final}: another build (pid {holder}) is "
-                                       "writing into this folder; wait for it to finish or "
-                                       "choose another --out") from None
+                pid, kind = (held + ["?", "build"])[:2] if held else ("?", "build")
+                raise BuildLockedError(f"{self.option} {self.final}: another {kind} (pid {pid}) "
+                                       "is writing into this folder; wait for it to finish"
+                                       + (" or choose another --out" if self.kind == "build"
+                                          else "")) from None
             try:  # the holder may have removed the file between our open and flock
                 same = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
             except FileNotFoundError:
@@ -294,7 +385,7 @@ class StagedBuild:
                 break
             os.close(fd)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        os.pwrite(fd, f"{os.getpid()} {self.kind}".encode(), 0)
         self._fd = fd
 
     def _unlock(self) -> None:
@@ -304,6 +395,66 @@ class StagedBuild:
             self.lock_path.unlink()
         os.close(self._fd)
         self._fd = None
+
+
+#: What a build writes into its folder; anything else there was added by a user and is kept.
+BUILD_OWNED = (STORE_NAME, "atlas", "features", ".cache")
+
+
+def _owned(name: str) -> bool:
+    return name in BUILD_OWNED or name.startswith((STORE_NAME, ".whatif-"))
+
+
+def user_files(folder: Path) -> list[str]:
+    """Return the names of the entries of a build folder that the build did not write."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not _owned(p.name))
+
+
+def carry_user_files(old: Path, new: Path) -> list[str]:
+    """Link (or copy) the user's files of build folder ``old`` into ``new``; return their names.
+
+    A name the new build wrote itself is left as the build wrote it (and not returned).
+    """
+    kept = []
+    for name in user_files(old):
+        src, dst = old / name, new / name
+        if dst.exists() or dst.is_symlink():
+            continue
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dst)
+        elif src.is_dir():
+            shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(src), str(dst))
+        kept.append(name)
+    return kept
+
+
+def _link_or_copy(src: str, dst: str) -> str:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit(143) (main thread), so clean-up (``finally``) runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 _RENAME_EXCHANGE = 2

@@ -5,8 +5,16 @@ from the OSM extract the build used (reusing the build's filtered extract in ``<
 routes the baseline once per process (kept in a small in-memory cache, so a second scenario on
 the same build is answered from memory), applies the scenario with
 :class:`healthgap.geo.scenarios.AccessScenarios` and, when asked, writes the result into the
-build atomically: the GeoPackage is copied to a temporary sibling, the ``whatif_*`` layers are
-written to the copy, the copy is read back and checked, and only then renamed over the original.
+build as a build writes (`services.store.StagedBuild`): it takes the build folder's lock before
+any work (a what-if during a build, or a build during a what-if, is refused), copies the build
+into the staging sibling ``.<out>.tmp-<pid>``, writes the ``whatif_*`` layers and
+``atlas/whatif.html`` there, checks the copy and swaps it in whole. An error or a signal
+(SIGINT, SIGTERM) removes the staging folder; one left by a killed process (SIGKILL) is removed
+when the next build or what-if of that folder starts.
+
+A build without a road network (no OSM extract covered it, or ``--no-access``) can still be
+asked for a straight-line estimate (``straight_line=True``): the practices and hospitals are
+then read from the build's data directory when the build has no facilities layer.
 
 Layers written: ``whatif_lsoa`` (polygons, one row per LSOA with before/after/change),
 ``whatif_facilities`` (points of the facilities the scenario closes, opens, moves or resizes),
@@ -16,10 +24,9 @@ share beyond each threshold) and ``whatif_scenario`` (the resolved scenario, key
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
-import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -39,7 +46,13 @@ from healthgap.geo.scenarios import (
     parse_scenario,
     summarise,
 )
-from healthgap.services.store import STORE_NAME, BuildStore
+from healthgap.services.store import (
+    BuildStore,
+    StagedBuild,
+    pause_point,
+    require_build,
+    sigterm_raises,
+)
 
 from healthgap.errors import InputError, ParameterError
 
@@ -168,7 +181,11 @@ def _postcodes(data_dir: Path | None, wanted: list[str]) -> pd.DataFrame | None:
     if todo:
         from healthgap.geo.facilities import lookup_postcodes
 
-        found = lookup_postcodes(files[0], todo)
+        try:
+            found = lookup_postcodes(files[0], todo)
+        except (EOFError, OSError, UnicodeDecodeError) as exc:  # a cut or damaged gzip file
+            raise InputError(f"{files[0]}: not a whole postcode lookup ({exc}); download it "
+                             "again") from None
         merged = found if cached is None else pd.concat([cached, found])
         merged = merged[~merged.index.duplicated()]
         merged.attrs["asked"] = set(cached.attrs.get("asked", set()) if cached is not None
@@ -191,7 +208,8 @@ def _named_postcodes(spec: Mapping[str, Any]) -> list[str]:
     return list(normalise_postcode(pd.Series(out, dtype="string")).dropna()) if out else []
 
 
-def _network(build_dir: Path, manifest: Mapping[str, Any], lsoa: gpd.GeoDataFrame) -> Any:
+def _network(build_dir: Path, manifest: Mapping[str, Any], lsoa: gpd.GeoDataFrame,
+             tmp_dir: Path | None = None) -> Any:
     """Return the build's routing network, or None with no OSM extract."""
     from healthgap.geo.network import RoutingNetwork, read_network
 
@@ -202,13 +220,65 @@ def _network(build_dir: Path, manifest: Mapping[str, Any], lsoa: gpd.GeoDataFram
     if not path.is_file():
         raise InputError(f"{path}: the OSM extract this build was routed on is not there any "
                          "more; the scenario cannot be routed")
-    graph = read_network(path, bounds=lsoa, mode="drive", cache_dir=build_dir / ".cache")
+    graph = read_network(path, bounds=lsoa, mode="drive", cache_dir=build_dir / ".cache",
+                         tmp_dir=tmp_dir)
     return RoutingNetwork.from_graph(graph)
+
+
+def _why_no_network(manifest: Mapping[str, Any]) -> str:
+    """Say why a build has no road network, from its parameters and inputs."""
+    if (manifest.get("parameters") or {}).get("access") is False:
+        return "the build was made with --no-access"
+    return "no OpenStreetMap extract in the data directory covered this area when it was built"
+
+
+def _facilities(store: BuildStore, manifest: Mapping[str, Any], *,
+                data_dir: str | Path | None, straight_line: bool,
+                lsoa: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """Return the build's facilities, or (straight-line) those of its data directory.
+
+    A build routed on a road network stores its facilities; one without (no OSM extract, or
+    ``--no-access``) does not, and then, for a straight-line estimate, the practices and
+    hospitals are read from the data directory (within the build's facility buffer).
+    """
+    if "facilities" in store.layers():
+        fac = store.read_layer("facilities")
+        return fac[[c for c in ("code", "name", "kind", "supply", "geometry") if c in fac]]
+    why = _why_no_network(manifest)
+    params = manifest.get("parameters") or {}
+    dd = data_dir or params.get("data_dir")
+    if not straight_line:
+        raise InputError(f"{store.path}: no road network and no facilities layer ({why}); "
+                         "re-run with --straight-line for a straight-line estimate from the "
+                         f"practices in the data directory{f' ({dd})' if dd else ''}, or "
+                         "rebuild with an OSM extract that covers the area")
+    from healthgap.data.layout import DataDir
+    from healthgap.geo.facilities import read_facilities, read_gp_practices
+
+    if not dd:
+        raise InputError(f"{store.path}: the build's data directory is unknown; give --data "
+                         "(the practices are read from it for a straight-line estimate)")
+    data = DataDir(Path(dd))
+    gp = data.optional("gp_practices")
+    if gp is None:
+        raise InputError(f"{Path(dd) / 'health_services'}: no GP practice file (input "
+                         "'gp_practices'), so there is nothing to change for a straight-line "
+                         "estimate")
+    kinds = [read_gp_practices(gp).facilities]
+    if (hosp := data.optional("hospitals")) is not None:
+        kinds.append(read_facilities(hosp, kind="hospital", name="hospital_name").facilities)
+    fac = gpd.GeoDataFrame(pd.concat(kinds), crs=kinds[0].crs)
+    if lsoa is None:
+        lsoa = store.read_layer("lsoa")
+    buffer = float(params.get("facility_buffer_m", 15_000.0))
+    x0, y0, x1, y1 = lsoa.total_bounds
+    fac = fac.cx[x0 - buffer:x1 + buffer, y0 - buffer:y1 + buffer]
+    return fac[[c for c in ("code", "name", "kind", "supply", "geometry") if c in fac]]
 
 
 def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
                   data_dir: str | Path | None = None,
-                  scenario: Scenario | None = None) -> Baseline:
+                  scenario: Scenario | None = None, tmp_dir: Path | None = None) -> Baseline:
     """Return the build's routed baseline (cached per process, keyed by the build's manifest).
 
     Parameters
@@ -222,10 +292,11 @@ def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
     scenario
         Checked against the network (openings within the snap limit) before the baseline is
         routed.
+    tmp_dir
+        Where a filtered OSM extract is written before it enters the build's cache (the
+        staging folder of a what-if that writes).
     """
-    store = BuildStore(build_dir)
-    if not store.exists:
-        raise InputError(f"{store.path}: no build here; run `healthgap build` first")
+    store = require_build(build_dir)
     manifest = store.read_manifest()
     # a build (or a copy of it) is known by its manifest: inputs, parameters and build time
     key = (json.dumps(manifest, sort_keys=True, default=str), straight_line)
@@ -233,20 +304,16 @@ def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
         if key in _BASELINES:
             _BASELINES.move_to_end(key)
             return _BASELINES[key]
-    layers = store.layers()
-    if "facilities" not in layers:
-        raise InputError(f"{store.path}: the build has no facilities layer (built with "
-                         "--no-access, or no facility file); nothing to change")
     lsoa = store.read_layer("lsoa", index="lsoa11cd")
     lsoa["in_area"] = lsoa["in_area"].astype(bool)
-    fac = store.read_layer("facilities")
-    fac = fac[[c for c in ("code", "name", "kind", "supply", "geometry") if c in fac]]
+    fac = _facilities(store, manifest, data_dir=data_dir, straight_line=straight_line,
+                      lsoa=lsoa)
     params = manifest.get("parameters") or {}
-    network = _network(Path(build_dir), manifest, lsoa)
+    network = None if params.get("access") is False else \
+        _network(Path(build_dir), manifest, lsoa, tmp_dir)
     note = ""
     if network is None:
-        note = ("no road network: no OpenStreetMap extract covered this area when it was built, "
-                "so access cannot be routed")
+        note = f"no road network: {_why_no_network(manifest)}, so access cannot be routed"
         if not straight_line:
             raise InputError(f"{store.path}: {note}. Re-run with --straight-line for a "
                              "straight-line estimate (crow-fly distance x 1.3 at 30 km/h, "
@@ -265,16 +332,13 @@ def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
 
 
 def check_scenario(build_dir: str | Path, spec: Mapping[str, Any], *,
-                   data_dir: str | Path | None = None) -> Scenario:
+                   data_dir: str | Path | None = None,
+                   straight_line: bool = False) -> Scenario:
     """Check a scenario against the build's facilities and the postcode lookup (no routing)."""
-    store = BuildStore(build_dir)
-    if not store.exists:
-        raise InputError(f"{store.path}: no build here; run `healthgap build` first")
-    if "facilities" not in store.layers():
-        raise InputError(f"{store.path}: the build has no facilities layer (built with "
-                         "--no-access, or no facility file); nothing to change")
-    fac = store.read_layer("facilities")
-    dd = data_dir or (store.read_manifest().get("parameters") or {}).get("data_dir")
+    store = require_build(build_dir)
+    manifest = store.read_manifest()
+    fac = _facilities(store, manifest, data_dir=data_dir, straight_line=straight_line)
+    dd = data_dir or (manifest.get("parameters") or {}).get("data_dir")
     postcodes = _postcodes(Path(dd) if dd else None, _named_postcodes(spec))
     return parse_scenario(spec, fac, postcodes=postcodes,
                           source=str(spec.get("name") or "scenario"))
@@ -304,15 +368,21 @@ def run_whatif(build_dir: str | Path, spec: Mapping[str, Any], *, straight_line:
     -------
     Outcome
     """
-    scenario = check_scenario(build_dir, spec, data_dir=data_dir)
-    base = load_baseline(build_dir, straight_line=straight_line, data_dir=data_dir,
-                         scenario=scenario)
-    result = base.engine.evaluate(scenario, incremental=incremental)
-    summary = summarise(result, base.lsoa)
-    written: tuple[str, ...] = ()
-    if write:
-        write_whatif(Path(build_dir), base, result, summary)
-        written = WHATIF_LAYERS
+    require_build(build_dir)
+    staged = StagedBuild(build_dir, kind="what-if", option="--store") if write else None
+    # a writing what-if holds the build folder's lock from before any work to the swap
+    with staged or contextlib.nullcontext(), sigterm_raises():
+        scenario = check_scenario(build_dir, spec, data_dir=data_dir,
+                                  straight_line=straight_line)
+        base = load_baseline(build_dir, straight_line=straight_line, data_dir=data_dir,
+                             scenario=scenario,
+                             tmp_dir=staged.staging if staged is not None else None)
+        result = base.engine.evaluate(scenario, incremental=incremental)
+        summary = summarise(result, base.lsoa)
+        written: tuple[str, ...] = ()
+        if staged is not None:
+            write_whatif(staged, base, result, summary)
+            written = WHATIF_LAYERS
     return Outcome(scenario, result, summary, written)
 
 
@@ -343,40 +413,46 @@ def _pcn(row: pd.Series) -> dict[str, Any]:
     return {c: row[c] for c in ("pcn_code", "pcn_name") if c in row.index}
 
 
-def write_whatif(build_dir: Path, base: Baseline, result: ScenarioResult,
+def write_whatif(staged: StagedBuild, base: Baseline, result: ScenarioResult,
                  summary: ScenarioSummary) -> None:
-    """Write the ``whatif_*`` layers: copy the GeoPackage, write, check, rename over."""
-    store = BuildStore(build_dir)
-    tmp = store.path.with_name(f".whatif-{os.getpid()}.tmp.{STORE_NAME}")
-    shutil.copy2(store.path, tmp)
-    try:
-        copy = BuildStore(tmp)
-        lsoa = gpd.GeoDataFrame(
-            base.lsoa[["lsoa11nm", "in_area", "population", "geometry"]
-                      if "lsoa11nm" in base.lsoa else ["in_area", "population", "geometry"]]
-            .join(result.table), geometry="geometry", crs=base.lsoa.crs)
-        lsoa.index.name = "lsoa11cd"
-        tables = {
-            "whatif_lsoa": lsoa,
-            "whatif_facilities": _changed_facilities(base, result.scenario),
-            "whatif_summary": pd.concat(
-                [summary.crossings.assign(table="crossings"), summary.gap.assign(table="gap")],
-                ignore_index=True),
-            "whatif_shares": summary.shares,
-            "whatif_scenario": pd.DataFrame(
-                {"key": ["scenario", "method", "sentences", "note"],
-                 "value": [json.dumps(result.scenario.to_dict()), result.method,
-                           json.dumps(list(summary.sentences)), base.network_note]}),
-        }
-        for name, frame in tables.items():
-            copy.write_layer(name, frame)
-        _check_written(copy, tables)
-        os.replace(tmp, store.path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write the ``whatif_*`` layers and the atlas page into a copy of the build, then swap it.
+
+    ``staged`` holds the build folder's lock (entered); its staging folder is filled with a
+    copy of the build (`StagedBuild.copy_final`), written, checked and swapped in whole.
+    """
+    staged.copy_final()
+    copy = staged.store
+    lsoa = gpd.GeoDataFrame(
+        base.lsoa[["lsoa11nm", "in_area", "population", "geometry"]
+                  if "lsoa11nm" in base.lsoa else ["in_area", "population", "geometry"]]
+        .join(result.table), geometry="geometry", crs=base.lsoa.crs)
+    lsoa.index.name = "lsoa11cd"
+    tables = {
+        "whatif_lsoa": lsoa,
+        "whatif_facilities": _changed_facilities(base, result.scenario),
+        "whatif_summary": pd.concat(
+            [summary.crossings.assign(table="crossings"), summary.gap.assign(table="gap")],
+            ignore_index=True),
+        "whatif_shares": summary.shares,
+        "whatif_scenario": pd.DataFrame(
+            {"key": ["scenario", "method", "sentences", "note"],
+             "value": [json.dumps(result.scenario.to_dict()), result.method,
+                       json.dumps(list(summary.sentences)), base.network_note]}),
+    }
+    for i, (name, frame) in enumerate(tables.items()):
+        copy.write_layer(name, frame)
+        if i == 0:
+            pause_point("whatif-during-write")
+    _check_written(copy, tables, originals=tuple(
+        n for n in BuildStore(staged.final).layers() if n not in tables))
+    page = staged.staging / "atlas" / "whatif.html"
+    page.unlink(missing_ok=True)  # a hard link to the live page: never written in place
+    write_page(staged.staging)
+    staged.commit()
 
 
-def _check_written(store: BuildStore, tables: Mapping[str, pd.DataFrame]) -> None:
+def _check_written(store: BuildStore, tables: Mapping[str, pd.DataFrame],
+                   originals: tuple[str, ...] = ("lsoa", "manifest")) -> None:
     """Read the copy back: every layer there with every row, and the original layers intact."""
     layers = store.layers()
     for name, frame in tables.items():
@@ -386,7 +462,7 @@ def _check_written(store: BuildStore, tables: Mapping[str, pd.DataFrame]) -> Non
         if len(back) != len(frame):
             raise InputError(f"{store.path}: layer {name!r} has {len(back)} rows, wrote "
                              f"{len(frame)}")
-    for name in ("lsoa", "facilities", "manifest"):
+    for name in originals:
         if name not in layers:
             raise InputError(f"{store.path}: layer {name!r} lost while writing the scenario")
 

@@ -25,7 +25,12 @@ import pyogrio
 from cachetools import LRUCache
 from healthgap.services.store import STORE_NAME, BuildStore
 
-from healthgap.errors import UnknownAreaError, UnknownLayerError, preview
+from healthgap.errors import (
+    StoreUnreadableError,
+    UnknownAreaError,
+    UnknownLayerError,
+    preview,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +151,8 @@ class Catalog:
         self.root = Path(root)
         self.rescan_seconds = float(rescan_seconds)
         self._builds: dict[str, Build] = {}
+        #: area code -> why its build cannot be read (a served build damaged since: 503)
+        self._unreadable: dict[str, str] = {}
         self._scanned = -float("inf")
         self._lock = threading.Lock()
 
@@ -163,6 +170,7 @@ class Catalog:
         """Discover the builds now; keep a known build whose store file has not changed."""
         with self._lock:
             found: dict[str, Build] = {}
+            unreadable: dict[str, str] = {}
             old = {b.directory: b for b in self._builds.values()}
             for directory in self._candidates():
                 try:
@@ -172,6 +180,9 @@ class Catalog:
                         _read_build(directory, version)
                 except Exception as exc:  # a broken or half-written store is skipped
                     logger.warning("skipping build %s: %s", directory.name, exc)
+                    known = old.get(directory)
+                    code = known.code if known is not None else directory.name.upper()
+                    unreadable[code] = f"{type(exc).__name__}: {exc}"
                     continue
                 other = found.get(build.code)
                 if other is not None:
@@ -181,6 +192,7 @@ class Catalog:
                         continue
                 found[build.code] = build
             self._builds = found
+            self._unreadable = {c: why for c, why in unreadable.items() if c not in found}
             self._scanned = time.monotonic()
             return dict(found)
 
@@ -194,6 +206,16 @@ class Catalog:
             return self.scan()
         return dict(self._builds)
 
+    def require_readable(self, code: str) -> None:
+        """Raise `StoreUnreadableError` when the last scan found ``code``'s build unreadable.
+
+        A build that was served and became unreadable (damaged, cut short) is answered as
+        such (503), not as an unknown area.
+        """
+        why = self._unreadable.get(code)
+        if why is not None:
+            raise StoreUnreadableError(f"area {code!r}: its build cannot be read ({why})")
+
     def get(self, code: str) -> Build:
         """Return the build of area ``code``.
 
@@ -206,6 +228,7 @@ class Catalog:
         builds = self.builds()
         build = builds.get(code)
         if build is None:
+            self.require_readable(code)
             raise UnknownAreaError(f"area {code!r}: no build is served for it; served: "
                                    f"{preview(sorted(builds)) or 'none'}")
         # the file may have been rebuilt since the scan
@@ -214,7 +237,10 @@ class Catalog:
         except OSError:
             current = None
         if current != build.version:
-            build = self.scan().get(code) or build
+            rescanned = self.scan().get(code)
+            if rescanned is None:
+                self.require_readable(code)
+            build = rescanned or build
         return build
 
 

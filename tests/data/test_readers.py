@@ -149,7 +149,8 @@ def test_suppressed_life_expectancy_stays_missing(tmp_path):
 
 def test_implausible_life_expectancy(tmp_path):
     path = tmp_path / "le.csv"
-    path.write_text("msoa11cd,le_birth_male_2015_19\nE02000001,801\n")
+    path.write_text("msoa11cd,le_birth_male_2015_19,le_birth_female_2015_19\n"
+                    "E02000001,801,83.0\n")
     with pytest.raises(InputError, match="le_male outside 40-110 years for E02000001"):
         readers.read_life_expectancy(path)
 

@@ -177,6 +177,7 @@ def _locate(catalog: Catalog, layers: LayerCache, code: str) -> tuple[Build, str
     builds = catalog.builds()
     if code in builds:
         return builds[code], builds[code].level
+    catalog.require_readable(code)  # served once, unreadable now: 503, not an unknown area
     level = _PREFIX_LEVEL.get(code[:3])
     if level is None:
         raise UnknownAreaError(f"area {code!r}: not a served build, and its prefix "
