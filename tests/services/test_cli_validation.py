@@ -18,6 +18,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 from healthgap.data.layout import LAYOUT
+from healthgap.data.vintages import get_vintage
 
 RUTLAND = "E06000017"
 
@@ -100,8 +101,9 @@ def test_bad_area_is_refused_by_name(area, expected, shared_data, tmp_path):
 def test_missing_input_file_is_named(tmp_path):
     data = tmp_path / "empty-data"
     data.mkdir()
+    files = get_vintage("2025").files  # the default vintage's files are named
     _refused(_build("--area", RUTLAND, data=data, cwd=tmp_path),
-             str(data / LAYOUT["imd"]), str(data / LAYOUT["lsoa_lookup"]))
+             str(data / LAYOUT[files["imd"]]), str(data / LAYOUT[files["lsoa_lookup"]]))
 
 
 def _data_copy(shared_data: Path, tmp_path: Path, replace: str) -> tuple[Path, Path]:
@@ -142,7 +144,8 @@ def test_boundaries_without_crs_are_a_crs_error(shared_data, tmp_path):
     doc = json.loads(bng.to_json(to_wgs84=False, drop_id=True))
     doc.pop("crs")  # metres with no CRS member: RFC 7946 readers take them as lon/lat
     target.write_text(json.dumps(doc))
-    run = _build("--area", RUTLAND, "--out", str(tmp_path / "out"), data=data, cwd=tmp_path)
+    run = _build("--area", RUTLAND, "--vintage", "2019", "--out", str(tmp_path / "out"),
+                 data=data, cwd=tmp_path)
     assert run.returncode == 2, run.stderr
     flat = " ".join(run.stderr.split())
     assert f"{target}: coordinates" in flat and "cannot be longitude/latitude" in flat
