@@ -363,11 +363,14 @@ def run_england(msoa: pd.DataFrame, members: pd.DataFrame, *, seed: int,
     England's rows (level ``england``, code ``E92000001``) come from the national MSOA frame
     (`geo.layers.national_msoa`) by the same method as the area's, in every build; they are
     appended to ``model_sii`` and ``model_quantiles`` and each area's SII is set beside them in
-    ``model_sii_vs_england``. The methods text with ONS's published figures goes to the results
-    (``england.methods``).
+    ``model_sii_vs_england``; each system's and place's fall in life expectancy per 10 IMD
+    points is set beside England's over the same IMD range in ``model_gradient_vs_england``,
+    whose verdict is the only one given. The methods text with ONS's published figures goes to
+    the results (``england.methods``).
     """
     from healthgap.geo.england import (
         ONS_REFERENCE,
+        compare_gradient_with_england,
         compare_with_england,
         england_sii,
         expected_attenuation,
@@ -385,7 +388,12 @@ def run_england(msoa: pd.DataFrame, members: pd.DataFrame, *, seed: int,
     out.tables["model_quantiles"] = (eng["quantiles"] if q is None else
                                      pd.concat([q, eng["quantiles"]], ignore_index=True))
     if old is not None and len(old):
-        out.tables["model_sii_vs_england"] = compare_with_england(sii)
+        areas = old[old["level"].isin(("system", "place"))]
+        gradient = (compare_gradient_with_england(areas, msoa, seed=seed)
+                    if "le_drop_se" in areas.columns and len(areas) else None)
+        if gradient is not None:
+            out.tables["model_gradient_vs_england"] = gradient
+        out.tables["model_sii_vs_england"] = compare_with_england(sii, gradient)
     k = expected_attenuation(members)
     by_sex = rows.set_index("sex")["sii"]
     out.results["england"] = {

@@ -149,6 +149,7 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
         area_name=area.ref.name, level_word=word, msoa=area.msoa, place=area.place,
         system=area.system, sii=tables.get("model_sii"),
         neighbourhood=getattr(area, "neighbourhood", None), england=england,
+        gradient=tables.get("model_gradient_vs_england"),
         notes=list(area.notes), sources=sources,
         period=[f"Life expectancy {describe('le_male').period}",
                 f"deprivation {describe('imd_score').period}",

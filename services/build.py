@@ -445,7 +445,8 @@ def _stage_layers(ctx: _Ctx) -> _Ctx:
     return _stage_outcomes(replace(ctx, national=national_frames(ctx.data)))
 
 
-_NATIONAL_INPUTS = ("lsoa_lookup", "icb_lookup", "imd", "life_expectancy", "population")
+_NATIONAL_INPUTS = ("lsoa_lookup", "icb_lookup", "imd", "life_expectancy", "population",
+                    "centroids")  # centres: the SII's spatial block bootstrap (issue #23)
 
 
 def _national_paths(data: DataDir) -> tuple[Path, ...]:
@@ -462,10 +463,11 @@ def national_frames(data: DataDir) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @cached(LRUCache(maxsize=2), key=_file_key, lock=threading.Lock())
 def _cached_national(lookup: Path, icb: Path, imd: Path, le: Path,
-                     pop: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     pop: Path, centres: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return national_msoa(_cached_hierarchy(lookup, icb), read_cached("read_imd", imd),
                          read_cached("read_life_expectancy", le),
-                         read_cached("read_population", pop))
+                         read_cached("read_population", pop),
+                         centroids=read_cached("read_centroids", centres))
 
 
 @cached(LRUCache(maxsize=4), key=lambda *paths, seed: (*_file_key(*paths), seed),
