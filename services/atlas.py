@@ -303,8 +303,17 @@ class _Pages:
                 continue
             ind = describe(col)
             title = f"Life-expectancy cliffs: {ind.words}"
+            verdict = None
+            if "cliff" in c.columns and "p_value" in c.columns:
+                from healthgap.geo.verdicts import cliffs_verdict
+
+                verdict = cliffs_verdict(int(c["cliff"].sum()), len(c),
+                                         n_raw=int((c["p_value"] < 0.05).sum()),
+                                         alpha=0.05).sentence
             m = cliffs_map(msoa, c, column=col, indicator=ind, top=20,
-                           gradient_col="abs_diff", page=self.page([col], title))
+                           gradient_col="abs_diff", page=self.page([col], title),
+                           cliff_col="cliff" if "cliff" in c.columns else None,
+                           verdict=verdict)
             sii = tables.get("model_sii")
             groups = tables.get("model_sii_groups")
             if sii is not None and groups is not None:
@@ -314,8 +323,9 @@ class _Pages:
                     add_chart_panel(m, [_sii_chart(g, col, row.iloc[0], sii_chart)],
                                     title="Inequality chart")
             self.pages.append(Page(slug=f"cliffs-le-{sex}", title=title, map=m,
-                                   summary="The steepest differences in life expectancy between "
-                                   "neighbouring MSOAs, in years per mile.",
+                                   summary="The largest differences in life expectancy "
+                                   "between neighbouring MSOAs, in years; only borders passing "
+                                   "a 5% false discovery rate are drawn as cliffs.",
                                    group="Life-expectancy models"))
 
 
