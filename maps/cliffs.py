@@ -87,6 +87,18 @@ def _area_names(areas: gpd.GeoDataFrame, name_col: str | None) -> dict[str, str]
     return {str(k): str(v) for k, v in areas[col].items() if isinstance(v, str)}
 
 
+def _fdr_legend(n_cliffs: int, n_drawn: int, n_pairs: int, span: str,
+                verdict: str | None) -> tuple[str, str]:
+    """Return the legend row of the faint lines and the note under the FDR drawing rule."""
+    row = (f'<div class="hg-row"><span class="hg-line" style="border-top:2px dashed '
+           f'{NOT_A_CLIFF["color"]}"></span>Large difference, not a cliff (does not pass '
+           f"the false discovery rate)</div>")
+    note = (f"Magenta: the {n_cliffs} border(s) passing the false discovery rate across all "
+            f"{n_pairs:,} borders, width by the difference; grey dashed: the other largest of "
+            f"the top {n_drawn} differences ({span}), not cliffs. " + (verdict or ""))
+    return row, note
+
+
 def cliffs_map(
     areas_gdf: gpd.GeoDataFrame,
     cliffs_gdf: gpd.GeoDataFrame,
@@ -260,20 +272,12 @@ def cliffs_map(
             f"</div>"
         )
         n_pairs = int(cliffs_gdf[gradient_col].notna().sum())
-        line_note = (
-            f"Line width grows with the gradient: {low} to {high} {units}{per} "
-            f"(top {n_drawn} of {n_pairs:,} neighbour pairs)."
-        )
+        span = f"{low} to {high} {units}{per}"
+        line_note = (f"Line width grows with the gradient: {span} "
+                     f"(top {n_drawn} of {n_pairs:,} neighbour pairs).")
         if cliff_col is not None:
-            line_row += (
-                f'<div class="hg-row"><span class="hg-line" style="border-top:2px dashed '
-                f'{NOT_A_CLIFF["color"]}"></span>Large difference, not a cliff (does not pass '
-                f"the false discovery rate)</div>")
-            line_note = (
-                f"Magenta: the {n_cliffs} border(s) passing the false discovery rate across all "
-                f"{n_pairs:,} borders, width by the difference; grey dashed: the other largest "
-                f"of the top {n_drawn} differences ({low} to {high} {units}{per}), not cliffs. "
-                + (verdict or ""))
+            extra_row, line_note = _fdr_legend(n_cliffs, n_drawn, n_pairs, span, verdict)
+            line_row += extra_row
     else:
         line_row = ""
         line_note = "No neighbour pair has a gradient to draw."

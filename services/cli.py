@@ -374,7 +374,6 @@ _INTERVALS = (("sii_ci", "sii", "sii_lo", "sii_hi"),
 def _cliff_verdicts(cliffs: pd.DataFrame) -> pd.DataFrame:
     """One verdict sentence per sex (geo.verdicts.cliffs_verdict), where the test was run."""
     import pandas as pd
-
     from healthgap.geo.verdicts import cliffs_verdict
 
     rows = []
