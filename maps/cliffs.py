@@ -87,6 +87,15 @@ def _area_names(areas: gpd.GeoDataFrame, name_col: str | None) -> dict[str, str]
     return {str(k): str(v) for k, v in areas[col].items() if isinstance(v, str)}
 
 
+def _passing(cliffs: gpd.GeoDataFrame, chosen: gpd.GeoDataFrame, cliff_col: str | None,
+             what: str) -> np.ndarray:
+    """Return which drawn lines are cliffs: all without ``cliff_col``, else its True rows."""
+    if cliff_col is None:
+        return np.ones(len(chosen), dtype=bool)
+    check_frame(cliffs, what=what, columns=[cliff_col], unique_index=False)
+    return np.asarray(chosen[cliff_col].fillna(False).astype(bool).to_numpy())
+
+
 def _fdr_legend(n_cliffs: int, n_drawn: int, n_pairs: int, span: str,
                 verdict: str | None) -> tuple[str, str]:
     """Return the legend row of the faint lines and the note under the FDR drawing rule."""
@@ -186,12 +195,9 @@ def cliffs_map(
     else:
         shown = {c: str(c) for c in cliffs_gdf.columns
                  if c not in (gradient_col, cliffs_gdf.geometry.name)}
-    if cliff_col is not None:
-        check_frame(cliffs_gdf, what=what, columns=[cliff_col], unique_index=False)
     chosen = steepest(cliffs_gdf, gradient_col=gradient_col, top=top)
     n_drawn = len(chosen)
-    is_cliff = (chosen[cliff_col].fillna(False).astype(bool).to_numpy()
-                if cliff_col is not None else np.ones(n_drawn, dtype=bool))
+    is_cliff = _passing(cliffs_gdf, chosen, cliff_col, what)
     m = page.new_map(
         default_title=f"Life-expectancy cliffs: the {n_drawn} steepest gaps between neighbours",
         n_features=len(areas_gdf), osm=ind.uses_osm,
