@@ -114,9 +114,12 @@ def decay_verdict(slope_per_mile: float, lo: float, hi: float, p_value: float, *
     span = (f"{_fmt(slope_per_mile, 2)} years per mile, 95% interval {_fmt(lo, 2)} to "
             f"{_fmt(hi, 2)}, permutation p = {p_value:.3g}")
     if p_value >= alpha:
+        claim = (": the data rule out one year of life expectancy per mile" if hi < 1.0
+                 else "")
         return Verdict("no distance decay", f"Across every pair of MSOAs within the band, "
                        f"life-expectancy differences do not grow with distance beyond what "
-                       f"shuffling the values over the same places gives ({span}).", rule)
+                       f"shuffling the values over the same places gives ({span}){claim}.",
+                       rule)
     claim = ("consistent with one year per mile" if lo <= 1.0 <= hi
              else "well below one year per mile" if hi < 1.0 else "above one year per mile")
     return Verdict("distance decay", f"Life-expectancy differences grow with distance more "

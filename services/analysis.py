@@ -106,6 +106,30 @@ def _cliffs_and_headline(out: Outputs, msoa: gpd.GeoDataFrame, inside: gpd.GeoDa
         hl = headline_gradients(have_all, w_in.graph, values=tuple(sexes))
         out.tables["model_headline"] = hl.table().reset_index()
         out.results["headline"] = hl.to_dict()
+    if not PLAN.is_big(len(inside)):
+        _distance_decay(out, inside, sexes, seed)
+
+
+def _distance_decay(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str],
+                    seed: int) -> None:
+    """Add the all-pairs distance decay (`geo.pairwise_decay`) of each sex to ``out``.
+
+    It replaces the extremes transect as the test of "one year of life expectancy per mile":
+    every pair of in-area MSOAs within 10 miles, values shuffled over fixed places.
+    """
+    from healthgap.geo.pairwise_decay import PairwiseDecay
+
+    rows = []
+    for sex in sexes:
+        try:
+            fit = PairwiseDecay(value=sex, seed=seed).fit(inside)
+        except HealthgapError as exc:
+            out.notes.append(f"distance decay of {sex} over all pairs not estimated: {exc}")
+            continue
+        rows.append({"sex": sex.replace("le_", ""), **fit.result_})
+        out.results[f"distance_decay_{sex}"] = fit.to_dict()
+    if rows:
+        out.tables["model_distance_decay"] = pd.DataFrame(rows)
 
 
 def _inequality(out: Outputs, area: StudyArea, inside: gpd.GeoDataFrame, sexes: list[str],

@@ -285,8 +285,12 @@ HEADLINE_TABLES: list[tuple[str, str, list[tuple[str, str, str]]]] = [
     ("model_headline", "Distance decay: the system-wide claims",
      [("index", "LE", ""), ("n_areas", "MSOAs", "d"), ("range_years", "range", ".1f"),
       ("median_years_per_mile", "median yr/mile", ".2f"),
-      ("share_pairs_at_or_above_threshold", "share >=1 yr/mile", ".2f"),
-      ("transect_ci", "transect yr/mile", "")]),
+      ("share_pairs_at_or_above_threshold", "share >=1 yr/mile", ".2f")]),
+    ("model_distance_decay", "Distance decay over every pair of MSOAs within 10 miles (extra "
+     "years of difference per mile of separation; p from shuffling values over fixed places)",
+     [("sex", "sex", ""), ("n_pairs", "pairs", "d"), ("mean_abs_diff", "mean diff", ".2f"),
+      ("decay_ci", "years per mile (95% CI)", ""), ("p_value", "p", ".3f"),
+      ("verdict", "verdict", "")]),
     ("cliffs", "Largest life-expectancy differences across a shared MSOA border, both sexes "
      "(a difference in years; cliff = passes the 5% false discovery rate across all borders)",
      [("sex", "sex", ""), ("code_a", "MSOA a", ""), ("code_b", "MSOA b", ""),
@@ -368,7 +372,8 @@ _INTERVALS = (("sii_ci", "sii", "sii_lo", "sii_hi"),
               ("core20_rest_ratio_ci", "core20_rest_ratio", "core20_rest_ratio_lo",
                "core20_rest_ratio_hi"),
               ("transect_ci", "transect_loss_per_mile", "transect_loss_per_mile_lo",
-               "transect_loss_per_mile_hi"))
+               "transect_loss_per_mile_hi"),
+              ("decay_ci", "slope_per_mile", "slope_per_mile_lo", "slope_per_mile_hi"))
 
 
 def _cliff_verdicts(cliffs: pd.DataFrame) -> pd.DataFrame:
@@ -419,6 +424,9 @@ def headline(store: Annotated[Path, typer.Option("--store", help="A build direct
                 from healthgap.geo.england import SII_NOT_A_RANKING
 
                 out.print(f"[dim]{SII_NOT_A_RANKING}[/dim]")
+            if name == "model_distance_decay" and "verdict_sentence" in frames[name].columns:
+                for r in frames[name].itertuples():
+                    out.print(f"{str(r.sex).capitalize()}: {escape(str(r.verdict_sentence))}")
             if name == "model_gradient_vs_england" and "verdict" in frames[name].columns:
                 for r in frames[name][frames[name]["level"] == "system"].itertuples():
                     out.print(escape(str(r.verdict)))

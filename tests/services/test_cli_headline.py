@@ -49,6 +49,11 @@ def store(tmp_path_factory):
         "le_drop_per_10_imd": [2.4379634], "england_le_drop_per_10_imd": [2.0606721],
         "difference": [0.3772913], "difference_lo": [-0.0760021], "difference_hi": [0.830584],
         "steepness": ["similar"], "verdict": ["About as steep as England, by the test."]}))
+    st.write_layer("model_distance_decay", pd.DataFrame({
+        "sex": ["male"], "n_pairs": [2115], "mean_abs_diff": [2.5526714],
+        "slope_per_mile": [0.0010201], "slope_per_mile_lo": [-0.0643080],
+        "slope_per_mile_hi": [0.1132477], "p_value": [0.484], "verdict": ["no distance decay"],
+        "verdict_sentence": ["Differences do not grow with distance, by the test."]}))
     st.write_layer("model_headline", pd.DataFrame({
         "index": ["le_male", "le_female"], "n_areas": [339, 339],
         "range_years": [16.43210, 15.812345], "median_years_per_mile": [1.234567, 0.987654],
@@ -58,7 +63,8 @@ def store(tmp_path_factory):
     st.write_manifest({"area": {"level": "icb", "code": "E54000057",
                                 "name": "NHS Greater Manchester Integrated Care Board"},
                        "synthetic": False, "layers": ["cliffs", "model_sii", "model_headline",
-                                                          "model_gradient_vs_england"]})
+                                                          "model_gradient_vs_england",
+                                                          "model_distance_decay"]})
     return out
 
 
@@ -99,3 +105,7 @@ def test_headline_words_verdicts_from_the_tests(store):
             "expected by chance alone.") in text
     assert "Female: No border passes the false discovery rate of 5%" in text
     assert "0.0000" in text  # the smallest p in full, not cut
+    # the extremes transect (selection-biased) is gone; the all-pairs estimate replaces it
+    assert "transect" not in text and "0.46" not in text
+    assert "0.00 (-0.06–0.11)" in text and "no distance decay" in text
+    assert "Male: Differences do not grow with distance, by the test." in text
