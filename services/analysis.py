@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from healthgap.geo.areas import StudyArea
 from healthgap.geo.model_plan import PLAN
-from healthgap.geo.rollup import weighted_rollup
+from healthgap.geo.rollup import lsoa_to_msoa
 
 from healthgap.errors import HealthgapError
 
@@ -60,14 +60,20 @@ class Outputs:
 def msoa_determinants(area: StudyArea) -> pd.DataFrame:
     """Roll the determinant columns present on the LSOAs up to the MSOAs (population-weighted).
 
+    By `geo.rollup.lsoa_to_msoa`: from every LSOA of each MSOA (the IoD indicators are joined
+    to all the members); a column known only for the area and ring LSOAs (a routed drive time)
+    uses those it has.
+
     Returns the columns ``area.msoa`` lacks, indexed by ``msoa11cd`` (join them with
     `StudyArea.with_columns`).
     """
-    wanted = [c for cols in DETERMINANTS.values() for c in cols if c in area.lsoa.columns]
+    have = set(area.lsoa.columns) | set(area.members.columns)
+    wanted = [c for cols in DETERMINANTS.values() for c in cols if c in have]
     wanted = [c for c in wanted if c not in area.msoa.columns]
     if not wanted:
         return pd.DataFrame(index=area.msoa.index)
-    return weighted_rollup(pd.DataFrame(area.lsoa), wanted, by="msoa11cd")[wanted]
+    # every MSOA from all its LSOAs (geo.areas.SPLIT_MSOA_RULE), by the one roll-up function
+    return lsoa_to_msoa(area.members, area.lsoa, wanted).reindex(area.msoa.index)[wanted]
 
 
 def _cliffs_and_headline(out: Outputs, msoa: gpd.GeoDataFrame, inside: gpd.GeoDataFrame,
@@ -154,16 +160,45 @@ def _inequality(out: Outputs, area: StudyArea, inside: gpd.GeoDataFrame, sexes: 
     for name, table in nb.tables.items():
         out.tables[name] = pd.concat([out.tables[name], table], ignore_index=True) \
             if name in out.tables else table
+    units = theil_units(area)
     for sex in sexes:
-        frame = inside[inside[sex].notna() & inside["imd_score"].notna()]
+        frame = units[units[sex].notna() & units["imd_score"].notna()]
         if len(frame) >= PLAN.min_values:
-            # a few local authorities are split between ICBs: a place is a (LA, ICB) pair
-            frame = frame.assign(place_in_system=frame["lad22cd"] + "|" + frame["icb22cd"])
-            th = TheilDecomposition(value=sex, population="population_in_area",
+            th = TheilDecomposition(value=sex, population="population_in_group",
                                     levels=("place_in_system", "icb22cd"),
                                     labels=("neighbourhood", "place", "system")).fit(frame)
             out.append("model_theil", th.components_, sex=sex)
             out.results[f"theil_{sex}"] = th.to_dict()
+
+
+def theil_units(area: StudyArea) -> pd.DataFrame:
+    """The units of the Theil decomposition: each MSOA's part in each place, by the split rule.
+
+    A split MSOA counts in every (place, system) holding one of its in-area LSOAs, with its
+    people there (`geo.rollup.membership`, the rule of every other roll-up), so it is never
+    filed wholly under a neighbouring ICB. A place is a (local authority, ICB) pair, as a few
+    local authorities are split between ICBs. Indexed by ``msoa11cd|place_in_system``.
+    """
+    from healthgap.geo.rollup import membership
+
+    members = area.members
+    if not len(members):  # a frame built without members: each MSOA where its label puts it
+        m = area.msoa[area.msoa["in_area"]]
+        members = pd.DataFrame({"msoa11cd": m.index, "lad22cd": m["lad22cd"],
+                                "icb22cd": m["icb22cd"], "in_area": True,
+                                "population": m["population_in_area"]}, index=m.index)
+    keyed = members.assign(place_in_system=members["lad22cd"].astype(str) + "|"
+                           + members["icb22cd"].astype(str))
+    rows = membership(keyed, by="place_in_system")
+    rows = rows[rows["population_in_group"] > 0]
+    cols = [c for c in (*SEXES, "imd_score") if c in area.msoa.columns]
+    units = area.msoa[cols].reindex(rows["msoa11cd"]).reset_index(drop=True)
+    units["place_in_system"] = rows["place_in_system"].to_numpy()
+    units["icb22cd"] = units["place_in_system"].str.split("|").str[1]
+    units["population_in_group"] = rows["population_in_group"].to_numpy()
+    units.index = pd.Index(rows["msoa11cd"].to_numpy() + "|" + units["place_in_system"],
+                           name="unit")
+    return units
 
 
 def _shapley(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str]) -> None:

@@ -603,16 +603,17 @@ def _stage_access(ctx: _Ctx) -> _Ctx:
 def _imd_indicators(ctx: _Ctx) -> _Ctx:
     """Join the IoD2019 access and environment indicators to the LSOAs, when in the inputs."""
     from healthgap.geo.access import read_imd_indicators
-    from healthgap.geo.joins import join_on_code
+    from healthgap.geo.layers import with_lsoa_indicators
 
     if (p := ctx.data.optional("imd_indicators")) is None:
         return ctx
     area = ctx.area
-    ind = read_imd_indicators(p, codes=list(area.lsoa.index))
-    res = join_on_code(area.lsoa, ind, name="imd_indicators", max_loss=ctx.options.max_loss,
-                       right_scope=pd.Index([]), reason="no IoD2019 indicator row")
-    return ctx.add(area=replace(area, lsoa=res.frame).with_report(res.report),
-                   inputs={"imd_indicators": p})
+    # every LSOA of every MSOA gets them too, so MSOAs are rolled up from all their LSOAs
+    # (geo.areas.SPLIT_MSOA_RULE, issue #23)
+    ind = read_imd_indicators(p, codes=list(area.lsoa.index.union(area.members.index)))
+    area = with_lsoa_indicators(area, ind, name="imd_indicators",
+                                max_loss=ctx.options.max_loss)
+    return ctx.add(area=area, inputs={"imd_indicators": p})
 
 
 def _network_access(ctx: _Ctx, osm: Path) -> _Ctx:
