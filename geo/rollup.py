@@ -170,3 +170,42 @@ def lsoa_to_msoa(members: pd.DataFrame, lsoa: pd.DataFrame, columns: list[str], 
             src = src.join(lsoa[extra])
     up = weighted_rollup(src, list(columns), by=parent, weight=weight)
     return up[[c for col in columns for c in (col, f"{col}_coverage")]]
+
+
+def place_units(msoa: pd.DataFrame, members: pd.DataFrame, columns: list[str], *,
+                place: str = "lad22cd", system: str = "icb22cd") -> pd.DataFrame:
+    """Return each MSOA's part in each place, by the split-MSOA rule (the Theil units).
+
+    A split MSOA counts in every (place, system) holding one of its in-area LSOAs, with its
+    people there (`membership`, the rule of every other roll-up), so it is never filed wholly
+    under a neighbouring system. A place is a (local authority, ICB) pair, as a few local
+    authorities are split between ICBs.
+
+    Parameters
+    ----------
+    msoa
+        MSOA values indexed by ``msoa11cd``.
+    members
+        The LSOAs of those MSOAs with ``in_area``, ``population``, ``place`` and ``system``.
+    columns
+        Columns of ``msoa`` carried to the units.
+    place, system
+        The place and system code columns of ``members``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``msoa11cd|place_in_system``: ``columns``, ``place_in_system``,
+        ``system`` and ``population_in_group``.
+    """
+    keyed = members.assign(place_in_system=members[place].astype(str) + "|"
+                           + members[system].astype(str))
+    rows = membership(keyed, by="place_in_system")
+    rows = rows[rows["population_in_group"] > 0]
+    units = msoa[list(columns)].reindex(rows["msoa11cd"]).reset_index(drop=True)
+    units["place_in_system"] = rows["place_in_system"].to_numpy()
+    units[system] = units["place_in_system"].str.split("|").str[1]
+    units["population_in_group"] = rows["population_in_group"].to_numpy()
+    units.index = pd.Index(rows["msoa11cd"].to_numpy() + "|" + units["place_in_system"],
+                           name="unit")
+    return units

@@ -172,14 +172,8 @@ def _inequality(out: Outputs, area: StudyArea, inside: gpd.GeoDataFrame, sexes: 
 
 
 def theil_units(area: StudyArea) -> pd.DataFrame:
-    """The units of the Theil decomposition: each MSOA's part in each place, by the split rule.
-
-    A split MSOA counts in every (place, system) holding one of its in-area LSOAs, with its
-    people there (`geo.rollup.membership`, the rule of every other roll-up), so it is never
-    filed wholly under a neighbouring ICB. A place is a (local authority, ICB) pair, as a few
-    local authorities are split between ICBs. Indexed by ``msoa11cd|place_in_system``.
-    """
-    from healthgap.geo.rollup import membership
+    """Return the Theil units of ``area`` (`geo.rollup.place_units`, the split-MSOA rule)."""
+    from healthgap.geo.rollup import place_units
 
     members = area.members
     if not len(members):  # a frame built without members: each MSOA where its label puts it
@@ -187,18 +181,8 @@ def theil_units(area: StudyArea) -> pd.DataFrame:
         members = pd.DataFrame({"msoa11cd": m.index, "lad22cd": m["lad22cd"],
                                 "icb22cd": m["icb22cd"], "in_area": True,
                                 "population": m["population_in_area"]}, index=m.index)
-    keyed = members.assign(place_in_system=members["lad22cd"].astype(str) + "|"
-                           + members["icb22cd"].astype(str))
-    rows = membership(keyed, by="place_in_system")
-    rows = rows[rows["population_in_group"] > 0]
     cols = [c for c in (*SEXES, "imd_score") if c in area.msoa.columns]
-    units = area.msoa[cols].reindex(rows["msoa11cd"]).reset_index(drop=True)
-    units["place_in_system"] = rows["place_in_system"].to_numpy()
-    units["icb22cd"] = units["place_in_system"].str.split("|").str[1]
-    units["population_in_group"] = rows["population_in_group"].to_numpy()
-    units.index = pd.Index(rows["msoa11cd"].to_numpy() + "|" + units["place_in_system"],
-                           name="unit")
-    return units
+    return place_units(area.msoa, members, cols)
 
 
 def _shapley(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str]) -> None:
