@@ -375,5 +375,9 @@ for _sex in ("male", "female"):
         Indicator(f"le_{_sex}_core20_gap",
                   f"Gap in {_sex} life expectancy, non-Core20 minus Core20 (approximation)",
                   "years", LE_SOURCE, True),
+        Indicator(f"le_{_sex}_core20_basis_share",
+                  f"Core20 share of the residents of the MSOAs behind the Core20 {_sex} life "
+                  "expectancy (below 0.5: the figure mostly describes non-Core20 neighbours)",
+                  "share of residents", LE_SOURCE, None),
     ):
         register(replace(_ind, period="2015-19; IMD 2019"))
