@@ -134,6 +134,7 @@ def test_block_bootstrap_covers_where_the_pooled_interval_does_not():
         frame = pd.DataFrame({"s": imd, "p": pop, "v": le}, index=[f"a{i:03d}" for i in range(n)])
         si = SlopeIndex(value="v", population="p", score="s", repetitions=1000, seed=r).fit(frame)
         pooled += si.sii_ci_[0] <= truth <= si.sii_ci_[1]
+    print(f"coverage: block bootstrap {boot / reps:.3f}, pooled {pooled / reps:.3f}")
     # binomial sd of a 95% coverage over 150 draws is 0.018: 0.88 is 4 sd below
     assert boot / reps >= 0.88
     assert pooled / reps <= 0.80
