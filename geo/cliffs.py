@@ -13,6 +13,7 @@ counted in each ``report_``.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -26,6 +27,8 @@ from healthgap.geo._models import (
     numeric_column,
     variance_from_ci,
 )
+from healthgap.geo.multiple_testing import benjamini_hochberg
+from healthgap.geo.verdicts import cliffs_verdict
 from libpysal.graph import Graph
 
 from healthgap.errors import InputError, ParameterError, UnknownAreaError, preview
@@ -55,6 +58,63 @@ def _graph_pairs(graph: Graph, codes: pd.Index) -> tuple[pd.DataFrame, list[str]
     b = np.where(focal < neigh, neigh, focal)[keep]
     pairs = pd.DataFrame({"code_a": a, "code_b": b}).drop_duplicates(ignore_index=True)
     return pairs, [str(c) for c in graph.isolates]
+
+
+def _quantile_df(absdiff: np.ndarray) -> float:
+    """Degrees of freedom of a t matching the ratio of the 90th to the 50th percentile of |d|.
+
+    For a symmetric t the ratio t(0.95) / t(0.75) falls from about 3.8 (4 df) to 2.91 (normal);
+    matched on the central 90% of the borders, a few true cliffs barely move it, while heavy
+    tails in the null are still seen. A ratio at or below the normal's gives 10,000 df.
+    """
+    from scipy import optimize
+    from scipy import stats as sstats
+
+    lo_q, hi_q = np.quantile(absdiff, [0.5, 0.9])
+    if lo_q <= 0:
+        return 3.0
+
+    def ratio(df: float) -> float:
+        return float(sstats.t.ppf(0.95, df) / sstats.t.ppf(0.75, df))
+
+    got = hi_q / lo_q
+    if got <= ratio(1e4):
+        return 1e4
+    if got >= ratio(3.0):
+        return 3.0
+    return float(optimize.brentq(lambda d: ratio(d) - got, 3.0, 1e4))
+
+
+def _border_null(le: np.ndarray, dep: np.ndarray, ai: np.ndarray, aj: np.ndarray,
+                 le_a: np.ndarray, dep_a: np.ndarray, le_b: np.ndarray,
+                 dep_b: np.ndarray) -> dict[str, Any]:
+    """P-values of border differences against the spread of the pool's own borders.
+
+    Life expectancy is adjusted for deprivation (least-squares line on ``dep`` over the pool's
+    areas); a border's statistic is its residual difference. Its null is the spread of the
+    residual differences across the pool's borders (``ai``, ``aj``), estimated robustly so a
+    minority of true cliffs does not widen it (an empirical null, Efron 2004, "Large-scale
+    simultaneous hypothesis testing"): a Student t whose shape matches the ratio of the 90th
+    to the 50th percentile of |d| (`_quantile_df`; normal when the tails are no heavier) and
+    whose scale matches the median. Using the borders' own spread, not that of non-adjacent
+    pairs, allows for neighbours being alike (spatial dependence). ``null_p05``/``null_p01``
+    are the shares of the pool's borders with p below 0.05 / 0.01.
+    """
+    from scipy import stats as sstats
+
+    design = np.column_stack([np.ones(len(dep)), dep])
+    coef = np.linalg.lstsq(design, le, rcond=None)[0]
+    resid = le - design @ coef
+    pool = np.abs(resid[ai] - resid[aj])
+    df = _quantile_df(pool)
+    scale = float(np.median(pool) / sstats.t.ppf(0.75, df))
+    border = np.abs((le_a - coef[0] - coef[1] * dep_a) - (le_b - coef[0] - coef[1] * dep_b))
+    p = 2.0 * sstats.t.sf(border / scale, df)
+    pool_p = 2.0 * sstats.t.sf(pool / scale, df)
+    n = len(border)
+    return {"resid_diff": border, "p_value": p, "null_df": np.full(n, df),
+            "null_scale": np.full(n, scale), "n_fit": int(len(pool)),
+            "null_p05": float((pool_p < 0.05).mean()), "null_p01": float((pool_p < 0.01).mean())}
 
 
 # --------------------------------------------------------------------------- health cliffs
@@ -249,6 +309,16 @@ class BorderDifferences(FittedModel):
     (``noise_q``). Over ``max_null`` non-adjacent pairs, a seeded random sample of them is
     used. Distance between centres plays no part in the ranking.
 
+    ``noise_p`` cannot fall below 1 / (pairs in the bin + 1) (about 0.0014 in Frimley), above
+    the first Benjamini-Hochberg cut for 219 borders, so it cannot name a cliff. The test that
+    can (issue #23) is ``p_value``: the border's deprivation-adjusted difference against an
+    empirical null fitted to the area's own borders (`_border_null`: a t whose shape matches
+    the borders' central spread, so a minority of true cliffs barely moves it), and ``cliff``
+    is True only for borders passing the Benjamini-Hochberg false discovery rate ``fdr``
+    across all borders of the area (``q_value``). The summary says how many pass, how many
+    have an unadjusted p below ``fdr`` against the count expected by chance, and the
+    verdict words (`healthgap.geo.verdicts.cliffs_verdict`).
+
     Parameters
     ----------
     value
@@ -273,13 +343,16 @@ class BorderDifferences(FittedModel):
         (counted in ``summary_["pools_widened"]``).
     centre_x, centre_y
         Columns of population-weighted centres (for the line geometry and ``distance_km``).
+    fdr
+        False discovery rate a border must pass to be a cliff.
 
     Attributes
     ----------
     pairs_ : geopandas.GeoDataFrame
         One row per adjacent pair, largest difference first: ``rank, code_a, code_b, le_a,
-        le_b, abs_diff, dep_a, dep_b, dep_diff, noise_q, noise_p, exceeds_noise, distance_km``
-        and a line between the centres.
+        le_b, abs_diff, dep_a, dep_b, dep_diff, noise_q, noise_p, exceeds_noise, resid_diff,
+        p_value, null_df, null_scale, distance_km, q_value, cliff`` and a line between the
+        centres.
     summary_ : dict
         Pairs, share exceeding noise, the Spearman correlation of ``abs_diff`` with
         1/distance (``rank_corr_inverse_distance``) and, for comparison, that of years per
@@ -302,7 +375,11 @@ class BorderDifferences(FittedModel):
         group: str | None = None,
         centre_x: str = "pw_x",
         centre_y: str = "pw_y",
+        fdr: float = 0.05,
     ) -> None:
+        if not 0 < fdr < 1:
+            raise ParameterError(f"fdr must be between 0 and 1; got {fdr!r}")
+        self.fdr = float(fdr)
         if int(n_bins) < 1:
             raise ParameterError(f"n_bins must be >= 1; got {n_bins!r}")
         if not 0.5 < level < 1:
@@ -329,10 +406,12 @@ class BorderDifferences(FittedModel):
         return i[far], j[far]
 
     def _noise(self, members: np.ndarray, le: np.ndarray, dep: np.ndarray, ia: np.ndarray,
-               ib: np.ndarray, sel: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, int]:
+               ib: np.ndarray, sel: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray, int,
+                                                                    dict[str, Any]]:
         """``noise_q``, ``noise_p`` of the adjacent pairs ``sel`` against the pool ``members``.
 
-        ``members`` are positions of areas; the pool is their non-adjacent pairs.
+        ``members`` are positions of areas; the pool is their non-adjacent pairs. The fourth
+        result is the empirical null of the pool's borders (`_border_null`).
         """
         n = len(members)
         local = np.full(len(le), -1, dtype=np.int64)
@@ -359,7 +438,9 @@ class BorderDifferences(FittedModel):
             # values are published to 0.1 year: differences equal up to rounding are ties
             n_ge = len(ref) - np.searchsorted(ref, diff[here] - _TIE, side="left")
             noise_p[here] = (1.0 + n_ge) / (1.0 + len(ref))
-        return noise_q, noise_p, len(null_diff)
+        null = _border_null(le[members], dep[members], la[inside], lb[inside],
+                            le[ia[sel]], dep[ia[sel]], le[ib[sel]], dep[ib[sel]])
+        return noise_q, noise_p, len(null_diff), null
 
     def _pools(self, frame: pd.DataFrame, ok: np.ndarray, ia: np.ndarray,
                ib: np.ndarray) -> list[tuple[tuple[str, ...], np.ndarray, np.ndarray]]:
@@ -419,18 +500,24 @@ class BorderDifferences(FittedModel):
         dep_diff = np.abs(dep[ia] - dep[ib])
         noise_q = np.empty(len(ia))
         noise_p = np.empty(len(ia))
+        analytic = {k: np.empty(len(ia)) for k in ("resid_diff", "p_value", "null_df",
+                                                   "null_scale")}
+        calibration: list[tuple[int, float, float]] = []
         n_null, widened, n_pools = 0, 0, 0
         for groups, members, sel in self._pools(frame, ok, ia, ib):
             where = f"{name} ({' and '.join(groups)})" if groups else name
             try:
-                q, p, m = self._noise(members, le, dep, ia, ib, sel, where)
+                q, p, m, null = self._noise(members, le, dep, ia, ib, sel, where)
             except InputError:
                 if not groups:
                     raise
                 widened += 1
-                q, p, m = self._noise(np.flatnonzero(ok), le, dep, ia, ib, sel, name)
+                q, p, m, null = self._noise(np.flatnonzero(ok), le, dep, ia, ib, sel, name)
                 m = 0
             noise_q[sel], noise_p[sel] = q, p
+            for k in analytic:
+                analytic[k][sel] = null[k]
+            calibration.append((null["n_fit"], null["null_p05"], null["null_p01"]))
             n_pools += 1
             n_null += m if len(groups) <= 1 else 0  # a pool across two groups repeats theirs
         d_km = np.hypot(*(xy[ia] - xy[ib]).T) / 1000.0
@@ -438,7 +525,7 @@ class BorderDifferences(FittedModel):
             {"code_a": codes[ia], "code_b": codes[ib], "le_a": le[ia], "le_b": le[ib],
              "abs_diff": diff, "dep_a": dep[ia], "dep_b": dep[ib], "dep_diff": dep_diff,
              "noise_q": noise_q, "noise_p": noise_p, "exceeds_noise": diff > noise_q + _TIE,
-             "distance_km": d_km},
+             **analytic, "distance_km": d_km},
             geometry=gpd.GeoSeries(shapely.linestrings(np.stack([xy[ia], xy[ib]], axis=1)),
                                    crs=BNG),
             crs=BNG,
@@ -446,6 +533,12 @@ class BorderDifferences(FittedModel):
         out = out.sort_values(["abs_diff", "code_a", "code_b"], ascending=[False, True, True],
                               kind="mergesort").reset_index(drop=True)
         out.insert(0, "rank", np.arange(1, len(out) + 1))
+        reject, q_value = benjamini_hochberg(out["p_value"].to_numpy(), alpha=self.fdr)
+        out["q_value"] = q_value
+        out["cliff"] = reject
+        verdict = cliffs_verdict(int(reject.sum()), len(out),
+                                 n_raw=int((out["p_value"] < self.fdr).sum()), alpha=self.fdr)
+        w_cal = np.array([c[0] for c in calibration], dtype=float)
         positive = out["distance_km"] > 0
         inv = 1.0 / out.loc[positive, "distance_km"]
         rho_diff = sstats.spearmanr(out.loc[positive, "abs_diff"], inv).statistic
@@ -468,5 +561,18 @@ class BorderDifferences(FittedModel):
             "rank_corr_inverse_distance": float(rho_diff),
             "years_per_mile_corr_inverse_distance": float(rho_ypm),
             "n_areas_left_out": int((~ok).sum()),
+            "fdr": self.fdr,
+            "n_cliffs": int(reject.sum()),
+            "n_p_below_fdr": int((out["p_value"] < self.fdr).sum()),
+            "expected_p_below_fdr_by_chance": self.fdr * len(out),
+            "verdict": verdict.word,
+            "verdict_sentence": verdict.sentence,
+            "rule": verdict.rule,
+            # the analytic null on the non-adjacent pairs it was fitted to: about 0.05 and
+            # 0.01 when the scaled t describes them (larger = the null is too narrow)
+            "null_share_p_below_05": float(np.average([c[1] for c in calibration],
+                                                      weights=w_cal)),
+            "null_share_p_below_01": float(np.average([c[2] for c in calibration],
+                                                      weights=w_cal)),
         }
         return self

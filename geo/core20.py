@@ -113,6 +113,13 @@ def core20_life_expectancy(lsoa: pd.DataFrame, msoa: pd.DataFrame, *, by: str,
     named ``<le>_core20_pwmean``, ``<le>_noncore20_pwmean`` and ``<le>_core20_gap``
     (non-Core20 minus Core20; positive when Core20 residents live shorter lives).
 
+    An MSOA's life expectancy describes all its residents, Core20 or not, so a group's Core20
+    figure may rest on MSOAs where Core20 residents are a minority. When ``msoa`` has
+    ``core20_share`` (over all the MSOA's LSOAs), ``<le>_core20_basis_share`` says how Core20
+    the MSOAs behind the figure are: their Core20 share, weighted as the figure is (by the
+    group's Core20 residents in each). Near 1, the figure is about Core20 residents; below
+    0.5, mostly about their non-Core20 neighbours.
+
     Parameters
     ----------
     lsoa
@@ -142,8 +149,23 @@ def core20_life_expectancy(lsoa: pd.DataFrame, msoa: pd.DataFrame, *, by: str,
             wsum = w.groupby(groups).sum()
             mean = (w * le.fillna(0.0)).groupby(groups).sum() / wsum.where(wsum > 0)
             out[f"{col}_{name}_pwmean"] = mean
+            if name == "core20" and "core20_share" in msoa.columns:
+                # how Core20 the MSOAs behind the figure are, weighted as the figure is
+                share = lsoa["msoa11cd"].map(msoa["core20_share"])
+                ws = w.where(share.notna(), 0.0)
+                wsum_s = ws.groupby(groups).sum()
+                out[f"{col}_core20_basis_share"] = ((ws * share.fillna(0.0)).groupby(groups)
+                                                    .sum() / wsum_s.where(wsum_s > 0))
         out[f"{col}_core20_gap"] = out[f"{col}_noncore20_pwmean"] - out[f"{col}_core20_pwmean"]
     return out
+
+
+def _members_core20(area: StudyArea) -> pd.DataFrame:
+    """Every LSOA of every MSOA with its Core20 flag (the area's LSOAs without members)."""
+    members = area.members
+    if not len(members) or "imd_decile" not in members.columns:
+        return area.lsoa
+    return members.assign(core20=core20_flag(members))
 
 
 #: Levels above the LSOA with their code column, in the order they are rolled up.
@@ -164,7 +186,8 @@ def with_core20(area: StudyArea) -> StudyArea:
     for level, by in CORE20_LEVELS:
         if getattr(area, level, None) is None:
             continue
-        src = area.lsoa if level == "msoa" else inside
+        # an MSOA over all its LSOAs (geo.areas.SPLIT_MSOA_RULE), not only those read
+        src = (_members_core20(area) if level == "msoa" else inside)
         src = src[src[by].notna()]
         add = core20_rollup(src, by=by)
         if level != "msoa":

@@ -6,7 +6,10 @@
 * `england_sii`: the same for England as a whole (level ``england``, code ``E92000001``),
   from the national MSOA frame (`healthgap.geo.layers.national_msoa`).
 * `compare_with_england`: each area's SII against England's, same method, with the interval of
-  the difference and whether the area is significantly more or less unequal.
+  the difference (numbers only: the SII grows with the IMD range an area spans).
+* `le_gradient`, `compare_gradient_with_england`: the fall in life expectancy per 10 IMD
+  points for an area and for England over the area's own IMD range, their difference with a
+  95% interval and the verdict (steeper / similar / less steep) from that comparison only.
 * `expected_attenuation`: how far this MSOA method is expected to shrink an LSOA-decile SII,
   computed from IMD and population alone, to set beside ONS's published figures
   (`ONS_REFERENCE`, `METHODS_ENGLAND_SII`).
@@ -20,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from healthgap.geo._models import Z95
+from healthgap.geo.bootstrap import BOOTSTRAP_REPS, bootstrap_slopes
 from healthgap.geo.inequality import SII_REPETITIONS, quantile_groups, sii_table
 from healthgap.geo.rollup import group_frame, membership
 
@@ -29,7 +33,9 @@ __all__ = [
     "ENGLAND_CODE",
     "METHODS_ENGLAND_SII",
     "ONS_REFERENCE",
+    "compare_gradient_with_england",
     "compare_with_england",
+    "le_gradient",
     "england_sii",
     "expected_attenuation",
     "sii_tables",
@@ -113,6 +119,8 @@ def sii_tables(msoa: pd.DataFrame, members: pd.DataFrame, *,
                 value = f"le_{rec['sex']}"
                 grp = base[base[value].notna() & base[score].notna()]
                 rec["population"] = float(grp["population_in_group"].sum())
+                rec.update(le_gradient(grp, value=value, score=score,
+                                       population="population_in_group", seed=seed))
                 rec["method"] = f"{rec['method']}; {SPLIT_RULE_NOTE}"
                 rows.append(rec)
             g = fit.groups.rename(columns={"value": "le"})
@@ -143,23 +151,162 @@ def england_sii(msoa: pd.DataFrame, members: pd.DataFrame, *, values: Iterable[s
                       seed=seed)
 
 
+IMD_STEP = 10.0
+"""The gradient is the fall in life expectancy per this many IMD score points."""
+
+
+def le_gradient(frame: pd.DataFrame, *, value: str, score: str = "imd_score",
+                population: str = "population", seed: int,
+                reps: int = BOOTSTRAP_REPS) -> dict[str, Any]:
+    """Return the fall in life expectancy per 10 IMD points across an area's MSOAs.
+
+    The population-weighted least-squares slope of ``value`` on the IMD score, times -10: a
+    positive figure is the years of life expectancy lost for every 10 points more deprived.
+    Unlike the SII it does not grow with the spread of deprivation an area happens to hold,
+    so two areas (or an area and England over the same IMD range) can be compared by it. Its
+    interval is a block bootstrap (`healthgap.geo.inequality` blocks: contiguous tiles, or
+    local authorities when the frame has no centres).
+
+    Parameters
+    ----------
+    frame
+        The area's MSOAs with ``value``, ``score`` and ``population`` (no missing values).
+    value, score, population
+        Column names.
+    seed, reps
+        Seed and resamples of the bootstrap.
+
+    Returns
+    -------
+    dict
+        ``le_drop_per_10_imd``, ``le_drop_lo``, ``le_drop_hi``, ``le_drop_se``, ``imd_min``,
+        ``imd_max`` and ``gradient_blocks`` (NaN interval when there are too few blocks).
+    """
+    from healthgap.geo.bootstrap import weighted_slope
+    from healthgap.geo.inequality import BOOTSTRAP_MIN_BLOCKS, _blocks
+
+    x = frame[score].to_numpy(dtype=float)
+    y = frame[value].to_numpy(dtype=float)
+    w = frame[population].to_numpy(dtype=float)
+    out: dict[str, Any] = {"le_drop_per_10_imd": -IMD_STEP * weighted_slope(x, y, w),
+                           "imd_min": float(x.min()), "imd_max": float(x.max()),
+                           "le_drop_lo": np.nan, "le_drop_hi": np.nan, "le_drop_se": np.nan,
+                           "gradient_blocks": 0}
+    blocks = _blocks(frame)
+    if blocks is None or len(np.unique(blocks[0])) < BOOTSTRAP_MIN_BLOCKS:
+        return out
+    draws = -IMD_STEP * bootstrap_slopes(x, y, w, blocks[0], reps=reps, seed=seed)
+    draws = draws[np.isfinite(draws)]
+    out["le_drop_lo"], out["le_drop_hi"] = (float(v) for v in np.quantile(draws, [0.025,
+                                                                                  0.975]))
+    out["le_drop_se"] = float(np.std(draws, ddof=1))
+    out["gradient_blocks"] = int(len(np.unique(blocks[0])))
+    return out
+
+
+def compare_gradient_with_england(sii: pd.DataFrame, msoa: pd.DataFrame, *, seed: int,
+                                  score: str = "imd_score") -> pd.DataFrame:
+    """Each area's life-expectancy gradient against England's over the area's own IMD range.
+
+    The SII on an area's own tenths grows with the range of deprivation the area holds, so a
+    smaller SII than England's does not make an area "less unequal". Here England's gradient
+    (`le_gradient`, the fall in life expectancy per 10 IMD points) is fitted on England's MSOAs
+    whose IMD score lies within the area's own range (``imd_min`` to ``imd_max``), with a
+    block bootstrap over local authorities, and set beside the area's. The difference's 95%
+    interval is normal, from the two bootstrap standard errors combined as independent (the
+    area's MSOAs are among England's, so this slightly overstates the width); the verdict is
+    `healthgap.geo.verdicts.steepness_verdict` of that interval only.
+
+    Parameters
+    ----------
+    sii
+        ``model_sii`` rows of the areas (with the `le_gradient` columns).
+    msoa
+        England's MSOA frame (`healthgap.geo.layers.national_msoa`): ``score``, ``population``,
+        ``lad22cd`` and the ``le_*`` columns.
+    seed
+        Seed of England's bootstrap.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (level, code, sex): the area's and England's gradient with intervals,
+        ``england_n_areas``, ``difference`` with ``difference_lo``/``difference_hi``,
+        ``steepness`` (verdict word), ``verdict`` (sentence), ``rule`` and ``method``.
+    """
+    from healthgap.geo.verdicts import steepness_verdict
+
+    need = ("level", "code", "sex", "le_drop_per_10_imd", "le_drop_se", "imd_min", "imd_max")
+    missing = [c for c in need if c not in sii.columns]
+    if missing:
+        raise ParameterError(f"compare_gradient_with_england: model_sii lacks {missing}")
+    rows = []
+    for rec in sii[sii["level"] != "england"].to_dict("records"):
+        value = f"le_{rec['sex']}"
+        if value not in msoa.columns:
+            raise ParameterError(f"compare_gradient_with_england: England's MSOA frame has no "
+                                 f"{value!r}")
+        have = msoa[msoa[value].notna() & msoa[score].notna()]
+        rng = have[(have[score] >= rec["imd_min"]) & (have[score] <= rec["imd_max"])]
+        eng = le_gradient(rng[[score, value, "population", "lad22cd"]], value=value,
+                          score=score, population="population", seed=seed)
+        diff = rec["le_drop_per_10_imd"] - eng["le_drop_per_10_imd"]
+        se = float(np.hypot(rec["le_drop_se"], eng["le_drop_se"]))
+        lo, hi = diff - Z95 * se, diff + Z95 * se
+        v = steepness_verdict(diff, lo, hi, sex=str(rec["sex"]))
+        rows.append({"level": rec["level"], "code": rec["code"], "sex": rec["sex"],
+                     "imd_min": rec["imd_min"], "imd_max": rec["imd_max"],
+                     "le_drop_per_10_imd": rec["le_drop_per_10_imd"],
+                     "le_drop_lo": rec.get("le_drop_lo", np.nan),
+                     "le_drop_hi": rec.get("le_drop_hi", np.nan),
+                     "england_le_drop_per_10_imd": eng["le_drop_per_10_imd"],
+                     "england_le_drop_lo": eng["le_drop_lo"],
+                     "england_le_drop_hi": eng["le_drop_hi"],
+                     "england_n_areas": int(len(rng)), "difference": diff,
+                     "difference_lo": lo, "difference_hi": hi, "steepness": v.word,
+                     "verdict": v.sentence, "rule": v.rule, "method": GRADIENT_METHOD})
+    return pd.DataFrame(rows)
+
+
+GRADIENT_METHOD = (
+    "fall in life expectancy per 10 IMD 2019 points: population-weighted least-squares slope "
+    "of MSOA life expectancy on MSOA IMD score, times -10; area: its MSOAs by the split-MSOA "
+    "rule, 95% interval from a spatial block bootstrap (contiguous tiles); England: its MSOAs "
+    "within the area's own IMD range, block bootstrap over local authorities; difference "
+    "interval normal, the two bootstrap standard errors combined as independent")
+"""The ``method`` of ``model_gradient_vs_england``."""
+
+SII_NOT_A_RANKING = (
+    "The SII on an area's own tenths measures the gap across the deprivation the area holds: "
+    "an area spanning half of England's IMD range has a smaller SII than England even if life "
+    "expectancy falls just as steeply with deprivation, so the SII alone cannot rank areas; "
+    "the comparison with England is made on the gradient per 10 IMD points over the area's "
+    "own range.")
+"""One sentence, for the story page and the methods text, on why the SII cannot rank areas."""
+
+
 def _se(lo: pd.Series, hi: pd.Series) -> pd.Series:
     return (hi - lo) / (2.0 * Z95)
 
 
-def compare_with_england(sii: pd.DataFrame) -> pd.DataFrame:
+def compare_with_england(sii: pd.DataFrame,
+                         gradient: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each area's SII against England's (same method), with the difference and its interval.
 
     The difference's 95 % interval combines the two simulated intervals as if independent
     (normal approximation, se = half-width / 1.96). An area's MSOAs are also England's, but an
-    ICS holds 1-5 % of England's population, so the covariance this leaves out is small. An
-    area is ``more unequal`` (``less unequal``) than England when the whole interval of the
-    difference lies above (below) zero, else ``similar``.
+    ICS holds 1-5 % of England's population, so the covariance this leaves out is small. The
+    SII difference is *not* a verdict: an area spanning less of England's IMD range has a
+    smaller SII however steeply life expectancy falls with deprivation.
+    ``compared_with_england`` is the steepness verdict of ``gradient``
+    (`compare_gradient_with_england`), or says no verdict can be drawn without it.
 
     Parameters
     ----------
     sii
         ``model_sii`` rows, with ``level == "england"`` rows for each sex.
+    gradient
+        ``model_gradient_vs_england`` (`compare_gradient_with_england`), optional.
 
     Returns
     -------
@@ -189,13 +336,20 @@ def compare_with_england(sii: pd.DataFrame) -> pd.DataFrame:
         out[f"{stat}_difference"] = diff
         out[f"{stat}_difference_lo"] = diff - Z95 * se
         out[f"{stat}_difference_hi"] = diff + Z95 * se
-    lo, hi = out["sii_difference_lo"], out["sii_difference_hi"]
-    out["compared_with_england"] = np.where(lo > 0, "more unequal",
-                                            np.where(hi < 0, "less unequal", "similar"))
+    # the verdict comes from the gradient over the area's own IMD range, never from the SII
+    # difference (which reflects how much of England's IMD range the area spans)
+    out["compared_with_england"] = "no verdict: the SII depends on the area's IMD range"
+    if gradient is not None and len(gradient):
+        key = ["level", "code", "sex"]
+        g = out[key].merge(gradient[[*key, "steepness"]], on=key, how="left")
+        out["compared_with_england"] = g["steepness"].fillna(
+            out["compared_with_england"]).to_numpy()
     out.loc[out["england_sii"].isna(), "compared_with_england"] = "no England figure"
-    out["method"] = ("same method as England (PHE SII over population-weighted IMD quantiles of "
-                     "MSOAs); difference interval: normal approximation, the two simulated "
-                     "intervals combined as independent")
+    out["method"] = ("same computation as England's (SII over population-weighted IMD "
+                     "quantiles of MSOAs); difference interval: normal approximation, the two "
+                     "intervals combined as independent; the difference is not a ranking (the "
+                     "SII grows with the IMD range an area spans); compared_with_england is "
+                     "the steepness verdict of model_gradient_vs_england")
     return out
 
 
@@ -255,7 +409,7 @@ METHODS_ENGLAND_SII = (
     "tenths span about {k:.0%} of the LSOA-rank range, which predicts an SII of about "
     "{pm:.1f} (male) and {pf:.1f} (female) years against ONS's; this build's England SII is "
     "{sm:.1f} and {sf:.1f}. Periods also differ (2015-19 pooled here, 2017-19 at ONS). Compare "
-    "systems with England by this method, not with ONS's figure."
+    "systems with England by this method, not with ONS's figure. " + SII_NOT_A_RANKING
 )
 """Methods text for the story page and methods note; format with `methods_text`."""
 

@@ -254,6 +254,10 @@ def describe(column: str) -> Indicator:
 # England = 100; place and system values are population-weighted means of MSOA ratios.
 
 OUTCOME_PERIOD = "released with life expectancy 2015-19 (pooled years not stated per ratio)"
+SMR_PERIOD = ("deaths 2015-19, 5 years pooled (the period of the Local Health release this file "
+              "comes from; not stated in the file's headings)")
+SAR_PERIOD = ("emergency admissions 2015/16-2019/20, 5 financial years pooled (the period of "
+              "the Local Health release this file comes from; not stated in its headings)")
 OUTCOME_SOURCE = ("OHID Local Health, MSOA standardised ratios (England = 100), the release of "
                   "the 2015-19 life-expectancy file; pooled years as published (OGL v3); no "
                   "confidence intervals in this copy")
@@ -280,11 +284,14 @@ _OUTCOME_LABELS = {
 
 def _outcome_entries() -> None:
     for name, label in _OUTCOME_LABELS.items():
+        period = SMR_PERIOD if name.startswith("smr_") else SAR_PERIOD
         register(Indicator(name, label, "ratio, England = 100", OUTCOME_SOURCE, True,
-                           period=OUTCOME_PERIOD))
-        register(Indicator(f"{name}_pwmean", f"{label}, population-weighted mean of MSOAs",
+                           period=period))
+        register(Indicator(f"{name}_pwmean", f"{label}, population-weighted mean of MSOA "
+                           "ratios (an approximation: not the ratio of the combined population, "
+                           "which needs each MSOA's expected count)",
                            "ratio, England = 100; approximate", OUTCOME_SOURCE, True,
-                           period=OUTCOME_PERIOD))
+                           period=period))
     register(Indicator("population_in_area", "Population inside the area (split MSOAs)",
                        "people", POP_SOURCE, None, period="mid-2017"))
     register(Indicator("share_in_area", "Share of the MSOA's population inside the area",
@@ -375,5 +382,9 @@ for _sex in ("male", "female"):
         Indicator(f"le_{_sex}_core20_gap",
                   f"Gap in {_sex} life expectancy, non-Core20 minus Core20 (approximation)",
                   "years", LE_SOURCE, True),
+        Indicator(f"le_{_sex}_core20_basis_share",
+                  f"Core20 share of the residents of the MSOAs behind the Core20 {_sex} life "
+                  "expectancy (below 0.5: the figure mostly describes non-Core20 neighbours)",
+                  "share of residents", LE_SOURCE, None),
     ):
         register(replace(_ind, period="2015-19; IMD 2019"))

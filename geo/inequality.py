@@ -404,12 +404,58 @@ class SIITables:
     notes: list[str] = field(default_factory=list)
 
 
-def _sii_method(si: SlopeIndex, n_q: int) -> str:
+def _sii_method(si: SlopeIndex, n_q: int, boot: dict[str, object] | None) -> str:
     se = {"pooled": "pooled between-area spread", "within": "within-quantile spread"}
     how = "area intervals" if si.lci or si.se else se[si.se_method]
-    return (f"PHE phe_sii: population-weighted regression on the rank of {n_q} IMD quantiles of "
-            f"areas; {si.repetitions} Monte Carlo draws ({int(si.confidence * 100)}% interval); "
-            f"quantile standard errors from {how}")
+    text = (f"SII: population-weighted regression of {n_q} IMD quantiles of areas on their "
+            "mid-point rank (the regression of PHE's phe_sii, here on areas' values, not "
+            "PHE's life tables); ")
+    if boot is not None:
+        text += (f"sii_lo/sii_hi: spatial block bootstrap, {boot['reps']} resamples of "
+                 f"{boot['n_blocks']} blocks ({boot['blocks']}), quantiles re-formed in each "
+                 "(covers spatial dependence and where the cuts fall); ")
+    else:
+        text += "sii_lo/sii_hi: the pooled interval below (too few blocks for a bootstrap); "
+    return text + (f"sii_pooled_lo/hi: {si.repetitions} Monte Carlo draws of each quantile's "
+                   f"value, standard errors from {how}, areas treated as independent "
+                   "(narrower than the data support when values are spatially dependent)")
+
+
+def _blocks(grp: pd.DataFrame) -> tuple[np.ndarray, str] | None:
+    """Return the bootstrap blocks of ``grp``'s rows and their name, or None (too few)."""
+    from healthgap.geo.bootstrap import n_tiles_for, spatial_tiles
+
+    if {"pw_x", "pw_y"} <= set(grp.columns):
+        xy = grp[["pw_x", "pw_y"]].to_numpy(dtype=float)
+        if np.isfinite(xy).all():
+            n = n_tiles_for(len(grp))
+            return spatial_tiles(xy[:, 0], xy[:, 1], n), "contiguous tiles of about equal count"
+    if "lad22cd" in grp.columns and grp["lad22cd"].notna().all() \
+            and grp["lad22cd"].nunique() >= BOOTSTRAP_MIN_BLOCKS:
+        return pd.factorize(grp["lad22cd"])[0], "local authorities"
+    return None
+
+
+BOOTSTRAP_MIN_BLOCKS = 8
+"""Fewest blocks a block-bootstrap interval is formed from."""
+
+
+def _bootstrap_row(si: SlopeIndex, grp: pd.DataFrame, value: str, population: str,
+                   score: str, n_q: int, seed: int) -> dict[str, object] | None:
+    """Block-bootstrap SII/RII/gap intervals of one fit, or None when there are too few blocks."""
+    from healthgap.geo.bootstrap import BOOTSTRAP_REPS, bootstrap_sii
+
+    used = grp[grp[value].notna()]
+    blocks = _blocks(used)
+    if blocks is None or len(np.unique(blocks[0])) < BOOTSTRAP_MIN_BLOCKS:
+        return None
+    order = np.argsort(used.index.astype(str).to_numpy(), kind="stable")  # ties by code
+    b = bootstrap_sii(used[score].to_numpy(dtype=float)[order],
+                      used[population].to_numpy(dtype=float)[order],
+                      used[value].to_numpy(dtype=float)[order], blocks[0][order], n_q=n_q,
+                      reps=BOOTSTRAP_REPS, seed=seed, confidence=si.confidence)
+    b["blocks"] = blocks[1]
+    return b
 
 
 def sii_table(
@@ -486,17 +532,27 @@ def sii_table(
             g.insert(0, "level", level)
             g.insert(0, "sex", sex)
             parts.append(g)
+            boot = _bootstrap_row(si, grp, value, population, score, n_q, seed)
+            ci = {"sii": si.sii_ci_, "rii": si.rii_ci_, "gap": si.gap_ci_}
+            if boot is not None:
+                ci = {k: (float(boot[f"{k}_lo"]), float(boot[f"{k}_hi"]))  # type: ignore[arg-type]
+                      for k in ci}
             rows.append({
                 "level": level, "code": grp_code, "sex": sex,
-                "sii": si.sii_, "sii_lo": si.sii_ci_[0], "sii_hi": si.sii_ci_[1],
-                "rii": si.rii_, "rii_lo": si.rii_ci_[0], "rii_hi": si.rii_ci_[1],
-                "gap": si.gap_, "gap_lo": si.gap_ci_[0], "gap_hi": si.gap_ci_[1],
+                "sii": si.sii_, "sii_lo": ci["sii"][0], "sii_hi": ci["sii"][1],
+                "rii": si.rii_, "rii_lo": ci["rii"][0], "rii_hi": ci["rii"][1],
+                "gap": si.gap_, "gap_lo": ci["gap"][0], "gap_hi": ci["gap"][1],
+                "interval": "spatial block bootstrap" if boot is not None else "pooled",
+                "sii_pooled_lo": si.sii_ci_[0], "sii_pooled_hi": si.sii_ci_[1],
+                "rii_pooled_lo": si.rii_ci_[0], "rii_pooled_hi": si.rii_ci_[1],
+                "gap_pooled_lo": si.gap_ci_[0], "gap_pooled_hi": si.gap_ci_[1],
+                "bootstrap_blocks": boot["n_blocks"] if boot is not None else 0,
                 "sii_over_mean": si.sii_over_mean_, "sii_over_mean_lo": si.sii_over_mean_ci_[0],
                 "sii_over_mean_hi": si.sii_over_mean_ci_[1],
                 "n_areas": len(grp), "quantiles": n_q, "intercept": si.intercept_,
                 "le_min": float(grp[value].min()), "le_max": float(grp[value].max()),
                 "le_range": float(grp[value].max() - grp[value].min()),
-                "method": _sii_method(si, n_q),
+                "method": _sii_method(si, n_q, boot),
             })
     if skipped:
         notes.append(f"SII not computed for {len(skipped)} {level}(s) with fewer than "

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from healthgap.geo.areas import StudyArea
 from healthgap.geo.joins import REPORT_COLUMNS, join_on_code
-from healthgap.geo.rollup import membership, weighted_rollup
+from healthgap.geo.rollup import lsoa_to_msoa, membership, weighted_rollup
 
 from healthgap.errors import InputError
 
@@ -67,6 +67,20 @@ def with_imd(area: StudyArea, imd: pd.DataFrame, *, max_loss: float = 0.0) -> St
     return replace(area, lsoa=lsoa, members=members).with_report(res.report)
 
 
+def with_lsoa_indicators(area: StudyArea, indicators: pd.DataFrame, *, name: str,
+                         max_loss: float = 0.0) -> StudyArea:
+    """Return a new area with LSOA indicators joined to its LSOAs and to every member LSOA.
+
+    ``indicators`` (indexed by LSOA code) must cover the area's LSOAs and the members, so
+    that an MSOA is rolled up from all its LSOAs (`healthgap.geo.rollup.lsoa_to_msoa`); a miss
+    on the area's LSOAs is reported (and refused beyond ``max_loss``).
+    """
+    res = join_on_code(area.lsoa, indicators, name=name, max_loss=max_loss,
+                       right_scope=pd.Index([]), reason=f"no {name} row")
+    members = _join_members(area.members, indicators) if len(area.members) else area.members
+    return replace(area, lsoa=res.frame, members=members).with_report(res.report)
+
+
 def _join_members(members: pd.DataFrame, imd: pd.DataFrame) -> pd.DataFrame:
     """Add the IMD columns to every LSOA of the area's MSOAs.
 
@@ -115,11 +129,11 @@ def with_rollups(area: StudyArea) -> StudyArea:
     """
     inside = area.inside
     cols = [c for c in LSOA_ROLLUP if c in inside.columns]
-    for level, code in (("msoa", "msoa11cd"), ("place", "lad22cd"), ("system", "icb22cd")):
-        src = inside
-        if level == "msoa":  # every MSOA from all its LSOAs (geo.areas.SPLIT_MSOA_RULE)
-            src = area.members if len(area.members) else area.lsoa
-        up = weighted_rollup(pd.DataFrame(src), [c for c in cols if c in src.columns], by=code)
+    # every MSOA from all its LSOAs (geo.areas.SPLIT_MSOA_RULE), by the one roll-up function
+    area = area.with_columns("msoa", lsoa_to_msoa(area.members, area.lsoa, cols),
+                             source="LSOA indicators rolled up to msoa")
+    for level, code in (("place", "lad22cd"), ("system", "icb22cd")):
+        up = weighted_rollup(pd.DataFrame(inside), cols, by=code)  # LSOAs are never split
         area = area.with_columns(level, up.drop(columns=["population", "n_children"]),
                                  source=f"LSOA indicators rolled up to {level}")
     le_cols = [c for c in LE_COLUMNS if c in area.msoa.columns]

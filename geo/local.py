@@ -86,6 +86,9 @@ logger = logging.getLogger(__name__)
 
 NOT_SIGNIFICANT = "Not significant"
 NO_NEIGHBOURS = "No neighbours"
+TOO_FEW_NEIGHBOURS = "Fewer than two neighbours"
+"""Gi* label of an area with one neighbour: its statistic would rest on two values (not
+tested, never called hot or cold)."""
 QUADRANT_LABELS = {1: "High-High", 2: "Low-High", 3: "Low-Low", 4: "High-Low"}
 MIN_AUTO_PERMUTATIONS = 999
 
@@ -128,6 +131,8 @@ class _LocalStatistic:
     statistic_name = ""
     value_attribute = ""
     _default_transformation = "r"
+    _min_neighbours = 1
+    """Fewest neighbours (besides the area) an area needs to be tested."""
 
     def __init__(
         self,
@@ -235,7 +240,8 @@ class _LocalStatistic:
         others, diag = _split_diagonal(w)
         spec = self._spec(values, w, diag)
         card = np.diff(others.indptr)
-        tested = mask & (card > 0)
+        few = (card > 0) & (card < self._min_neighbours)
+        tested = mask & (card >= self._min_neighbours)
         n_tests = int(tested.sum())
         permutations = self._choose_permutations(n_tests)
         sim = conditional_randomization(
@@ -245,6 +251,7 @@ class _LocalStatistic:
         p_folded = sim.p_folded()
         p_two = sim.p_two_sided()
         p_used = p_folded if self.p_value == "folded" else p_two
+        p_used = np.where(few, np.nan, p_used)  # too few neighbours: not a test
         reject, p_adj = adjust(p_used[mask], alpha=self.alpha, correction=self.correction)
         significant = np.zeros(len(ids), dtype=bool)
         significant[mask] = reject
@@ -252,6 +259,7 @@ class _LocalStatistic:
         adjusted[mask] = p_adj
         labels = np.asarray(self._labels(significant, spec, sim), dtype=object)
         labels[card == 0] = NO_NEIGHBOURS
+        labels[few] = TOO_FEW_NEIGHBOURS
         with np.errstate(divide="ignore", invalid="ignore"):
             z_sim = (spec.observed - sim.mean) / sim.std
 
@@ -522,12 +530,15 @@ class LocalGetisOrdGStar(_LocalStatistic):
         As for :class:`LocalMoran`.
     labels_ : pandas.Series
         ``"Hot spot"`` / ``"Cold spot"`` (significant, above / below the simulated mean),
-        ``"Not significant"``, ``"No neighbours"``.
+        ``"Not significant"``, ``"No neighbours"``, ``"Fewer than two neighbours"`` (one
+        neighbour: Gi* would rest on two values, so the area is not tested, not counted in
+        the multiple-testing correction and never called hot or cold).
     """
 
     statistic_name = "local_getis_ord_g_star"
     value_attribute = "Gs_"
     _default_transformation = "b"
+    _min_neighbours = 2
 
     def fit(
         self,

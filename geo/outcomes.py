@@ -40,6 +40,14 @@ OUTCOME_STATS: tuple[str, ...] = (
 )
 """Outcomes given global autocorrelation and LISA at MSOA level in a build."""
 
+AGGREGATE_FORMED = (
+    "each group's value is the population-weighted mean of its MSOAs' indirectly standardised "
+    "ratios (England = 100), an approximation: the ratio of the combined population would be "
+    "its observed over its expected count, which the source does not give; Core20 and the rest "
+    "give each LSOA its MSOA's ratio, so a Core20 value also describes the MSOAs' non-Core20 "
+    "residents (core20_basis_share says how Core20 those MSOAs are)")
+"""How every aggregate outcome (``_pwmean``, fifths, Core20) is formed, in words."""
+
 BOOTSTRAP = 999
 """Bootstrap replicates of the gap table's intervals."""
 
@@ -149,7 +157,10 @@ def outcome_gap(msoa: pd.DataFrame, members: pd.DataFrame, *, columns: Iterable[
         One row per outcome: ``q1`` (most deprived fifth), ``q5`` (least), ``q1_q5_ratio`` and
         ``q1_q5_difference`` with ``_lo``/``_hi``; ``core20``, ``rest``,
         ``core20_rest_ratio`` and ``core20_rest_difference`` with limits; ``n_msoa``,
-        ``core20_share`` (of the area's population), ``method``.
+        ``core20_share`` (of the area's population), ``core20_basis_share`` (the Core20 share
+        of the MSOAs behind the Core20 value, weighted as it is: below 0.5 the value mostly
+        describes non-Core20 residents), ``period`` (of the outcome), ``formed`` (how the
+        values are formed) and ``method``.
     """
     if n_boot < 99:
         raise ParameterError(f"n_boot={n_boot}: at least 99 bootstrap replicates")
@@ -172,7 +183,10 @@ def outcome_gap(msoa: pd.DataFrame, members: pd.DataFrame, *, columns: Iterable[
         y = frame[col].fillna(0.0).to_numpy(float)
         w = np.where(ok, pop.to_numpy(float), 0.0)
         c20 = np.where(ok, core_v, 0.0)
-        used.append((col, int(ok.sum()), float(c20.sum() / w.sum())))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            msoa_share = np.where(w > 0, c20 / np.where(w > 0, w, 1.0), 0.0)
+        basis = float((c20 * msoa_share).sum() / c20.sum()) if c20.sum() > 0 else np.nan
+        used.append((col, int(ok.sum()), float(c20.sum() / w.sum()), basis))
         for wa, wb in ((w * (qq == 1), w * (qq == 5)), (c20, w - c20)):
             vectors.extend([wa * y, wa, wb * y, wb])
     out = []
@@ -181,16 +195,21 @@ def outcome_gap(msoa: pd.DataFrame, members: pd.DataFrame, *, columns: Iterable[
         # one set of resamples of the area's MSOAs for every outcome (a missing value weighs 0)
         boot = _resample_counts(len(pop), n_boot, seed) @ v
         sums = v.sum(axis=0)
-        for i, (col, n_used, share) in enumerate(used):
+        for i, (col, n_used, share, basis) in enumerate(used):
             j = 8 * i
             fifth = _gap_row(sums[j:j + 4], boot[:, j:j + 4], "q1_q5")
             split = _gap_row(sums[j + 4:j + 8], boot[:, j + 4:j + 8], "core20_rest")
             out.append({"level": level, "code": code, "outcome": col, "n_msoa": n_used,
                         "q1": fifth.pop("q1_q5_a"), "q5": fifth.pop("q1_q5_b"), **fifth,
                         "core20": split.pop("core20_rest_a"),
-                        "rest": split.pop("core20_rest_b"), **split, "core20_share": share})
+                        "rest": split.pop("core20_rest_b"), **split, "core20_share": share,
+                        "core20_basis_share": basis})
     table = pd.DataFrame(out)
     if len(table):
+        from healthgap.geo.indicators import describe
+
+        table["period"] = [describe(c).period for c in table["outcome"]]
+        table["formed"] = AGGREGATE_FORMED
         table["method"] = ("population-weighted means of MSOA values; fifths by MSOA IMD "
                            "score; Core20 by national IMD decile 1-2 of the LSOAs, each given "
                            "its MSOA's value; intervals: bootstrap over MSOAs "

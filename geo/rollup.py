@@ -126,3 +126,86 @@ def group_frame(msoa: pd.DataFrame, member_rows: pd.DataFrame, *, by: str, code:
     frame = pd.DataFrame(msoa.reindex(rows.index))
     frame["population_in_group"] = rows
     return frame
+
+
+def lsoa_to_msoa(members: pd.DataFrame, lsoa: pd.DataFrame, columns: list[str], *,
+                 parent: str = "msoa11cd", weight: str = "population") -> pd.DataFrame:
+    """Roll LSOA indicators up to MSOAs from *all* of each MSOA's LSOAs (split-MSOA rule).
+
+    The one LSOA -> MSOA roll-up of a build (`healthgap.geo.areas.SPLIT_MSOA_RULE`): an MSOA's
+    value is the population-weighted mean over every English LSOA of the MSOA (``members``),
+    whether inside the area, in its ring or beyond, so it does not depend on where the area's
+    boundary cuts the MSOA. A column the members lack is taken from ``lsoa`` (the area and ring
+    LSOAs, e.g. a drive time routed only there) for the members it covers; LSOAs with no value
+    are left out of the mean and counted in ``<column>_coverage`` (share of the MSOA's people
+    behind the value).
+
+    Parameters
+    ----------
+    members
+        Every LSOA of the MSOAs (`healthgap.geo.areas.msoa_members`), indexed by LSOA code,
+        with ``parent`` and ``weight``. Empty: ``lsoa`` is used alone.
+    lsoa
+        The area's LSOA frame (area and ring), indexed by LSOA code.
+    columns
+        Indicator columns to roll up (each in ``members`` or ``lsoa``).
+    parent, weight
+        MSOA code and population columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by MSOA code: the weighted mean and ``<column>_coverage`` of each column.
+    """
+    missing = [c for c in columns if c not in members.columns and c not in lsoa.columns]
+    if missing:
+        raise ParameterError(f"lsoa_to_msoa: column(s) {missing} are in neither the members "
+                             "nor the LSOA frame")
+    if not len(members):
+        src = pd.DataFrame(lsoa)
+    else:
+        src = pd.DataFrame(members)
+        extra = [c for c in columns if c not in src.columns]
+        if extra:
+            src = src.join(lsoa[extra])
+    up = weighted_rollup(src, list(columns), by=parent, weight=weight)
+    return up[[c for col in columns for c in (col, f"{col}_coverage")]]
+
+
+def place_units(msoa: pd.DataFrame, members: pd.DataFrame, columns: list[str], *,
+                place: str = "lad22cd", system: str = "icb22cd") -> pd.DataFrame:
+    """Return each MSOA's part in each place, by the split-MSOA rule (the Theil units).
+
+    A split MSOA counts in every (place, system) holding one of its in-area LSOAs, with its
+    people there (`membership`, the rule of every other roll-up), so it is never filed wholly
+    under a neighbouring system. A place is a (local authority, ICB) pair, as a few local
+    authorities are split between ICBs.
+
+    Parameters
+    ----------
+    msoa
+        MSOA values indexed by ``msoa11cd``.
+    members
+        The LSOAs of those MSOAs with ``in_area``, ``population``, ``place`` and ``system``.
+    columns
+        Columns of ``msoa`` carried to the units.
+    place, system
+        The place and system code columns of ``members``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``msoa11cd|place_in_system``: ``columns``, ``place_in_system``,
+        ``system`` and ``population_in_group``.
+    """
+    keyed = members.assign(place_in_system=members[place].astype(str) + "|"
+                           + members[system].astype(str))
+    rows = membership(keyed, by="place_in_system")
+    rows = rows[rows["population_in_group"] > 0]
+    units = msoa[list(columns)].reindex(rows["msoa11cd"]).reset_index(drop=True)
+    units["place_in_system"] = rows["place_in_system"].to_numpy()
+    units[system] = units["place_in_system"].str.split("|").str[1]
+    units["population_in_group"] = rows["population_in_group"].to_numpy()
+    units.index = pd.Index(rows["msoa11cd"].to_numpy() + "|" + units["place_in_system"],
+                           name="unit")
+    return units

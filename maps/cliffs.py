@@ -36,12 +36,18 @@ CLIFF_COLOUR = "#d01c8b"
 MIN_WIDTH, MAX_WIDTH = 3.0, 10.0
 """Line widths (px) of the gentlest and steepest cliff drawn."""
 
+NOT_A_CLIFF = {"color": "#636363", "weight": 2.0, "opacity": 0.6, "dashArray": "4 4",
+               "lineCap": "round"}
+"""Style of a large difference that does not pass the false discovery rate (not a cliff)."""
+
 CLIFF_FIELDS = {
     "le_a": ("Value at A", 1, None),
     "le_b": ("Value at B", 1, None),
     "abs_diff": ("Gap", 1, None),
     "distance_miles": ("Distance between centres", 2, "miles"),
     "significant": ("Gap larger than sampling noise (95%)", None, ""),
+    "cliff": ("A cliff (passes the 5% false discovery rate)", None, ""),
+    "p_value": ("p-value (deprivation-adjusted, against the area's borders)", 4, ""),
 }
 """Columns of ``geo.gradients.NeighbourGradients.pairs_`` shown in tooltips when present:
 column → (label, decimals, units; None = the indicator's units)."""
@@ -81,6 +87,27 @@ def _area_names(areas: gpd.GeoDataFrame, name_col: str | None) -> dict[str, str]
     return {str(k): str(v) for k, v in areas[col].items() if isinstance(v, str)}
 
 
+def _passing(cliffs: gpd.GeoDataFrame, chosen: gpd.GeoDataFrame, cliff_col: str | None,
+             what: str) -> np.ndarray:
+    """Return which drawn lines are cliffs: all without ``cliff_col``, else its True rows."""
+    if cliff_col is None:
+        return np.ones(len(chosen), dtype=bool)
+    check_frame(cliffs, what=what, columns=[cliff_col], unique_index=False)
+    return np.asarray(chosen[cliff_col].fillna(False).astype(bool).to_numpy())
+
+
+def _fdr_legend(n_cliffs: int, n_drawn: int, n_pairs: int, span: str,
+                verdict: str | None) -> tuple[str, str]:
+    """Return the legend row of the faint lines and the note under the FDR drawing rule."""
+    row = (f'<div class="hg-row"><span class="hg-line" style="border-top:2px dashed '
+           f'{NOT_A_CLIFF["color"]}"></span>Large difference, not a cliff (does not pass '
+           f"the false discovery rate)</div>")
+    note = (f"Magenta: the {n_cliffs} border(s) passing the false discovery rate across all "
+            f"{n_pairs:,} borders, width by the difference; grey dashed: the other largest of "
+            f"the top {n_drawn} differences ({span}), not cliffs. " + (verdict or ""))
+    return row, note
+
+
 def cliffs_map(
     areas_gdf: gpd.GeoDataFrame,
     cliffs_gdf: gpd.GeoDataFrame,
@@ -100,6 +127,8 @@ def cliffs_map(
     ci: tuple[str, str] | None = None,
     name_col: str | None = "auto",
     page: PageOptions = DEFAULT_PAGE,
+    cliff_col: str | None = None,
+    verdict: str | None = None,
 ) -> AtlasMap:
     """Draw the steepest life-expectancy gradients between neighbours over the LE choropleth.
 
@@ -128,6 +157,17 @@ def cliffs_map(
     page
         The page options; the default title is "Life-expectancy cliffs: the <top> steepest gaps
         between neighbours".
+    cliff_col
+        Optional boolean column of ``cliffs_gdf``: True for borders that pass the false
+        discovery rate (`healthgap.geo.cliffs.BorderDifferences`). Only those are drawn as
+        cliffs (magenta, width by size); the other largest differences are drawn faint, grey
+        and dashed, labelled as not cliffs.
+    verdict
+        The sentence saying how many cliffs pass against chance
+        (`healthgap.geo.verdicts.cliffs_verdict`), shown in the legend.
+
+    A gradient column whose name contains ``per_mile`` is labelled in years per mile; any
+    other (a difference such as ``abs_diff``) in years.
 
     Returns
     -------
@@ -139,6 +179,7 @@ def cliffs_map(
     if not ind.units:  # cliffs are gaps in life expectancy: years unless told otherwise
         ind = resolve_indicator(column, ind, None, "years", None)
     units = ind.units
+    per = " per mile" if "per_mile" in gradient_col else ""
     what = "cliffs_map cliffs_gdf"
     check_frame(cliffs_gdf, what=what, columns=[gradient_col],
                 geom_types=("LineString", "MultiLineString"), unique_index=False)
@@ -156,6 +197,7 @@ def cliffs_map(
                  if c not in (gradient_col, cliffs_gdf.geometry.name)}
     chosen = steepest(cliffs_gdf, gradient_col=gradient_col, top=top)
     n_drawn = len(chosen)
+    is_cliff = _passing(cliffs_gdf, chosen, cliff_col, what)
     m = page.new_map(
         default_title=f"Life-expectancy cliffs: the {n_drawn} steepest gaps between neighbours",
         n_features=len(areas_gdf), osm=ind.uses_osm,
@@ -173,7 +215,8 @@ def cliffs_map(
         widths = np.full(n_drawn, (MIN_WIDTH + MAX_WIDTH) / 2)
     styles = {
         "classes": [{"color": CLIFF_COLOUR, "weight": round(float(w), 1), "opacity": 0.95,
-                     "lineCap": "round"} for w in widths],
+                     "lineCap": "round"} if c else dict(NOT_A_CLIFF)
+                    for w, c in zip(widths, is_cliff, strict=True)],
         "missing": {"color": CLIFF_COLOUR, "weight": MIN_WIDTH},
     }
     if n_drawn:
@@ -186,7 +229,8 @@ def cliffs_map(
         }
         rows: list[dict[str, Any]] = [
             {"label": "Rank", "key": "r", "dec": 0, "units": f"of {n_drawn}"},
-            {"label": "Gradient", "key": "g", "dec": 2, "units": f"{units} per mile"},
+            {"label": "Gradient" if per else "Difference", "key": "g", "dec": 2,
+             "units": f"{units}{per}"},
         ]
         if tooltip_cols is None and known:
             names = _area_names(areas_gdf, name_col)
@@ -217,11 +261,15 @@ def cliffs_map(
             rows.append({"label": col_label, "key": key, "dec": 2 if numeric else None,
                          "units": ""})
         payload = encode(web, columns, precision=5)
+        n_cliffs = int(is_cliff.sum())
+        layer_name = (f"Steepest {n_drawn} cliffs" if cliff_col is None else
+                      f"{n_cliffs} cliffs passing the false discovery rate, "
+                      f"{n_drawn - n_cliffs} other large differences (not cliffs)")
         TopoLayer(
             payload,
             styles=styles,
             tip={"title": None, "code": False, "missing": "—", "rows": rows, "extra": []},
-            name=f"Steepest {n_drawn} cliffs",
+            name=layer_name,
         ).add_to(m)
         low, high = fmt(float(steep.min()), 1), fmt(float(steep.max()), 1)
         line_row = (
@@ -229,10 +277,13 @@ def cliffs_map(
             f'{CLIFF_COLOUR}"></span>{html.escape(f"Steepest {n_drawn} gaps between neighbours")}'
             f"</div>"
         )
-        line_note = (
-            f"Line width grows with the gradient: {low} to {high} {units} per mile "
-            f"(top {n_drawn} of {int(cliffs_gdf[gradient_col].notna().sum()):,} neighbour pairs)."
-        )
+        n_pairs = int(cliffs_gdf[gradient_col].notna().sum())
+        span = f"{low} to {high} {units}{per}"
+        line_note = (f"Line width grows with the gradient: {span} "
+                     f"(top {n_drawn} of {n_pairs:,} neighbour pairs).")
+        if cliff_col is not None:
+            extra_row, line_note = _fdr_legend(n_cliffs, n_drawn, n_pairs, span, verdict)
+            line_row += extra_row
     else:
         line_row = ""
         line_note = "No neighbour pair has a gradient to draw."

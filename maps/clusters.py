@@ -84,6 +84,9 @@ GISTAR_SIMPLE_COLOURS = {
 NO_NEIGHBOURS = "No neighbours"
 """Label geo.local gives areas without neighbours (islands): drawn white, not tested."""
 
+TOO_FEW_NEIGHBOURS = "Fewer than two neighbours"
+"""Gi* label of an area with one neighbour (geo.local): drawn white, not tested."""
+
 NO_NEIGHBOURS_COLOUR = "#ffffff"
 
 NOT_TESTED = "Not tested / no data"
@@ -176,7 +179,7 @@ def gistar_styles(indicator: Indicator, labels: pd.Series) -> dict[str, ClusterC
     """Return each Gi* label's words and colour: hot spots of a worse-when-high indicator red."""
     noun = indicator.words
     hot_is_worse = indicator.direction != "better"
-    present = set(labels.dropna()) - {NO_NEIGHBOURS}
+    present = set(labels.dropna()) - {NO_NEIGHBOURS, TOO_FEW_NEIGHBOURS}
     plain = bool(present) and present <= set(GISTAR_SIMPLE_COLOURS)
     out: dict[str, ClusterClass] = {}
     reds = ["#b2182b", "#ef8a62", "#fddbc7"]
@@ -229,6 +232,9 @@ def _category_map(
     styles = dict(styles)
     if (labels == NO_NEIGHBOURS).any():
         styles[NO_NEIGHBOURS] = ClusterClass("No neighbours: not tested", NO_NEIGHBOURS_COLOUR)
+    if (labels == TOO_FEW_NEIGHBOURS).any():  # Gi* with one neighbour (issue #23)
+        styles[TOO_FEW_NEIGHBOURS] = ClusterClass("Fewer than two neighbours: not tested",
+                                                  NO_NEIGHBOURS_COLOUR)
     order = list(styles)
     known = labels.isna() | labels.isin(order)
     if not known.all():
@@ -238,7 +244,8 @@ def _category_map(
             f"({preview(bad.index)}); allowed: {', '.join(order)}"
         )
     names_col = resolve_name_column(gdf, name_col, what=what)
-    significant = labels.isin([k for k in order if k not in ("Not significant", NO_NEIGHBOURS)])
+    significant = labels.isin([k for k in order if k not in ("Not significant", NO_NEIGHBOURS,
+                                                             TOO_FEW_NEIGHBOURS)])
     if not significant.any():
         notes = [empty + ".", *notes]
     m = page.new_map(default_title=default_title, n_features=len(gdf), osm=osm)

@@ -47,6 +47,8 @@ class StoryInputs:
         The ``model_sii`` table, or None.
     neighbourhood
         The ``neighbourhood`` layer, or None.
+    gradient
+        The ``model_gradient_vs_england`` table (the steepness verdict), or None.
     england
         England comparators by column, as the build used them.
     notes
@@ -66,6 +68,7 @@ class StoryInputs:
     system: pd.DataFrame
     sii: pd.DataFrame | None = None
     neighbourhood: pd.DataFrame | None = None
+    gradient: pd.DataFrame | None = None
     england: Mapping[str, float] = field(default_factory=dict)
     notes: Sequence[str] = ()
     sources: Sequence[Mapping[str, Any]] = ()
@@ -176,32 +179,47 @@ def inequality(s: StoryInputs) -> str:
         else:
             text += " (the model gives no interval)"
         text += ": the modelled gap between the most and the least deprived ends of the area."
-        text += _against_england(england, sex, r, bounds)
+        text += _against_england(england, sex, r, bounds, s.gradient)
         slopes.append(text)
     return (_paragraph(gaps, "Gap between the most and least deprived tenths")
             + _paragraph(slopes, "Slope index of inequality"))
 
 
 def _against_england(england: pd.DataFrame, sex: str, r: pd.Series,
-                     bounds: tuple[str, str] | None) -> str:
+                     bounds: tuple[str, str] | None, gradient: pd.DataFrame | None) -> str:
     e = england[england["sex"] == sex] if len(england) else england
     if e.empty:
         return " England's slope index is " + NOT_COMPUTED + "."
     er = e.iloc[0]
     src = "table:model_sii"
     text = f" For England it is {number(f'sii_{sex}_england', er['sii'], 1, 'years', source=src)}"
-    if bounds and all(pd.notna(x) for x in (r[bounds[0]], r[bounds[1]], er[bounds[0]],
-                                            er[bounds[1]])):
+    if bounds and all(pd.notna(x) for x in (er[bounds[0]], er[bounds[1]])):
         text += (f" ({number(f'sii_{sex}_england_lo', er[bounds[0]], 1, source=src)} to "
                  f"{number(f'sii_{sex}_england_hi', er[bounds[1]], 1, source=src)})")
-        verdict = compare_intervals((r[bounds[0]], r[bounds[1]]), (er[bounds[0]], er[bounds[1]]))
-        text += {"higher": ", so the area's gap is wider than England's",
-                 "lower": ", so the area's gap is narrower than England's",
-                 "similar": ", so the area's gap is similar to England's (the intervals "
-                            "overlap)"}[verdict]
-    else:
-        text += " (no interval is given, so no comparison is made)"
-    return text + "."
+    return text + ". " + _steepness(gradient, sex)
+
+
+def _steepness(gradient: pd.DataFrame | None, sex: str) -> str:
+    """Return the SII-is-not-a-ranking sentence and the steepness verdict (geo.verdicts)."""
+    from healthgap.geo.england import SII_NOT_A_RANKING
+    from healthgap.geo.verdicts import steepness_verdict
+
+    text = SII_NOT_A_RANKING
+    g = (gradient[(gradient["sex"] == sex) & (gradient["level"] == "system")]
+         if gradient is not None and {"sex", "level"} <= set(gradient.columns) else None)
+    if g is None or g.empty:
+        return text + " That gradient comparison is " + NOT_COMPUTED + "."
+    r = g.iloc[0]
+    src = "table:model_gradient_vs_england"
+    v = steepness_verdict(float(r["difference"]), float(r["difference_lo"]),
+                          float(r["difference_hi"]), sex=sex)
+    eng = number(f"gradient_{sex}_england", r["england_le_drop_per_10_imd"], 2, "years",
+                 source=src)
+    return (f"{text} Life expectancy falls "
+            f"{number(f'gradient_{sex}', r['le_drop_per_10_imd'], 2, 'years', source=src)} per "
+            f"10 IMD points here and {eng} in England over the same IMD range "
+            f"({number(f'imd_min_{sex}', r['imd_min'], 1, source=src)} to "
+            f"{number(f'imd_max_{sex}', r['imd_max'], 1, source=src)}). {_esc(v.sentence)}")
 
 
 def compare_intervals(a: tuple[float, float], b: tuple[float, float]) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from healthgap.geo.areas import StudyArea
 from healthgap.geo.model_plan import PLAN
-from healthgap.geo.rollup import weighted_rollup
+from healthgap.geo.rollup import lsoa_to_msoa
 
 from healthgap.errors import HealthgapError
 
@@ -60,14 +60,20 @@ class Outputs:
 def msoa_determinants(area: StudyArea) -> pd.DataFrame:
     """Roll the determinant columns present on the LSOAs up to the MSOAs (population-weighted).
 
+    By `geo.rollup.lsoa_to_msoa`: from every LSOA of each MSOA (the IoD indicators are joined
+    to all the members); a column known only for the area and ring LSOAs (a routed drive time)
+    uses those it has.
+
     Returns the columns ``area.msoa`` lacks, indexed by ``msoa11cd`` (join them with
     `StudyArea.with_columns`).
     """
-    wanted = [c for cols in DETERMINANTS.values() for c in cols if c in area.lsoa.columns]
+    have = set(area.lsoa.columns) | set(area.members.columns)
+    wanted = [c for cols in DETERMINANTS.values() for c in cols if c in have]
     wanted = [c for c in wanted if c not in area.msoa.columns]
     if not wanted:
         return pd.DataFrame(index=area.msoa.index)
-    return weighted_rollup(pd.DataFrame(area.lsoa), wanted, by="msoa11cd")[wanted]
+    # every MSOA from all its LSOAs (geo.areas.SPLIT_MSOA_RULE), by the one roll-up function
+    return lsoa_to_msoa(area.members, area.lsoa, wanted).reindex(area.msoa.index)[wanted]
 
 
 def _cliffs_and_headline(out: Outputs, msoa: gpd.GeoDataFrame, inside: gpd.GeoDataFrame,
@@ -106,6 +112,30 @@ def _cliffs_and_headline(out: Outputs, msoa: gpd.GeoDataFrame, inside: gpd.GeoDa
         hl = headline_gradients(have_all, w_in.graph, values=tuple(sexes))
         out.tables["model_headline"] = hl.table().reset_index()
         out.results["headline"] = hl.to_dict()
+    if not PLAN.is_big(len(inside)):
+        _distance_decay(out, inside, sexes, seed)
+
+
+def _distance_decay(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str],
+                    seed: int) -> None:
+    """Add the all-pairs distance decay (`geo.pairwise_decay`) of each sex to ``out``.
+
+    It replaces the extremes transect as the test of "one year of life expectancy per mile":
+    every pair of in-area MSOAs within 10 miles, values shuffled over fixed places.
+    """
+    from healthgap.geo.pairwise_decay import PairwiseDecay
+
+    rows = []
+    for sex in sexes:
+        try:
+            fit = PairwiseDecay(value=sex, seed=seed).fit(inside)
+        except HealthgapError as exc:
+            out.notes.append(f"distance decay of {sex} over all pairs not estimated: {exc}")
+            continue
+        rows.append({"sex": sex.replace("le_", ""), **fit.result_})
+        out.results[f"distance_decay_{sex}"] = fit.to_dict()
+    if rows:
+        out.tables["model_distance_decay"] = pd.DataFrame(rows)
 
 
 def _inequality(out: Outputs, area: StudyArea, inside: gpd.GeoDataFrame, sexes: list[str],
@@ -130,16 +160,29 @@ def _inequality(out: Outputs, area: StudyArea, inside: gpd.GeoDataFrame, sexes: 
     for name, table in nb.tables.items():
         out.tables[name] = pd.concat([out.tables[name], table], ignore_index=True) \
             if name in out.tables else table
+    units = theil_units(area)
     for sex in sexes:
-        frame = inside[inside[sex].notna() & inside["imd_score"].notna()]
+        frame = units[units[sex].notna() & units["imd_score"].notna()]
         if len(frame) >= PLAN.min_values:
-            # a few local authorities are split between ICBs: a place is a (LA, ICB) pair
-            frame = frame.assign(place_in_system=frame["lad22cd"] + "|" + frame["icb22cd"])
-            th = TheilDecomposition(value=sex, population="population_in_area",
+            th = TheilDecomposition(value=sex, population="population_in_group",
                                     levels=("place_in_system", "icb22cd"),
                                     labels=("neighbourhood", "place", "system")).fit(frame)
             out.append("model_theil", th.components_, sex=sex)
             out.results[f"theil_{sex}"] = th.to_dict()
+
+
+def theil_units(area: StudyArea) -> pd.DataFrame:
+    """Return the Theil units of ``area`` (`geo.rollup.place_units`, the split-MSOA rule)."""
+    from healthgap.geo.rollup import place_units
+
+    members = area.members
+    if not len(members):  # a frame built without members: each MSOA where its label puts it
+        m = area.msoa[area.msoa["in_area"]]
+        members = pd.DataFrame({"msoa11cd": m.index, "lad22cd": m["lad22cd"],
+                                "icb22cd": m["icb22cd"], "in_area": True,
+                                "population": m["population_in_area"]}, index=m.index)
+    cols = [c for c in (*SEXES, "imd_score") if c in area.msoa.columns]
+    return place_units(area.msoa, members, cols)
 
 
 def _shapley(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str]) -> None:
@@ -363,11 +406,14 @@ def run_england(msoa: pd.DataFrame, members: pd.DataFrame, *, seed: int,
     England's rows (level ``england``, code ``E92000001``) come from the national MSOA frame
     (`geo.layers.national_msoa`) by the same method as the area's, in every build; they are
     appended to ``model_sii`` and ``model_quantiles`` and each area's SII is set beside them in
-    ``model_sii_vs_england``. The methods text with ONS's published figures goes to the results
-    (``england.methods``).
+    ``model_sii_vs_england``; each system's and place's fall in life expectancy per 10 IMD
+    points is set beside England's over the same IMD range in ``model_gradient_vs_england``,
+    whose verdict is the only one given. The methods text with ONS's published figures goes to
+    the results (``england.methods``).
     """
     from healthgap.geo.england import (
         ONS_REFERENCE,
+        compare_gradient_with_england,
         compare_with_england,
         england_sii,
         expected_attenuation,
@@ -385,7 +431,12 @@ def run_england(msoa: pd.DataFrame, members: pd.DataFrame, *, seed: int,
     out.tables["model_quantiles"] = (eng["quantiles"] if q is None else
                                      pd.concat([q, eng["quantiles"]], ignore_index=True))
     if old is not None and len(old):
-        out.tables["model_sii_vs_england"] = compare_with_england(sii)
+        areas = old[old["level"].isin(("system", "place"))]
+        gradient = (compare_gradient_with_england(areas, msoa, seed=seed)
+                    if "le_drop_se" in areas.columns and len(areas) else None)
+        if gradient is not None:
+            out.tables["model_gradient_vs_england"] = gradient
+        out.tables["model_sii_vs_england"] = compare_with_england(sii, gradient)
     k = expected_attenuation(members)
     by_sex = rows.set_index("sex")["sii"]
     out.results["england"] = {

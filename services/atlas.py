@@ -149,6 +149,7 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
         area_name=area.ref.name, level_word=word, msoa=area.msoa, place=area.place,
         system=area.system, sii=tables.get("model_sii"),
         neighbourhood=getattr(area, "neighbourhood", None), england=england,
+        gradient=tables.get("model_gradient_vs_england"),
         notes=list(area.notes), sources=sources,
         period=_periods(manifest.get("vintage")),
         synthetic=synthetic,
@@ -329,8 +330,17 @@ class _Pages:
                 continue
             ind = describe(col)
             title = f"Life-expectancy cliffs: {ind.words}"
+            verdict = None
+            if "cliff" in c.columns and "p_value" in c.columns:
+                from healthgap.geo.verdicts import cliffs_verdict
+
+                verdict = cliffs_verdict(int(c["cliff"].sum()), len(c),
+                                         n_raw=int((c["p_value"] < 0.05).sum()),
+                                         alpha=0.05).sentence
             m = cliffs_map(msoa, c, column=col, indicator=ind, top=20,
-                           gradient_col="abs_diff", page=self.page([col], title))
+                           gradient_col="abs_diff", page=self.page([col], title),
+                           cliff_col="cliff" if "cliff" in c.columns else None,
+                           verdict=verdict)
             sii = tables.get("model_sii")
             groups = tables.get("model_sii_groups")
             if sii is not None and groups is not None:
@@ -340,8 +350,9 @@ class _Pages:
                     add_chart_panel(m, [_sii_chart(g, col, row.iloc[0], sii_chart)],
                                     title="Inequality chart")
             self.pages.append(Page(slug=f"cliffs-le-{sex}", title=title, map=m,
-                                   summary="The steepest differences in life expectancy between "
-                                   "neighbouring MSOAs, in years per mile.",
+                                   summary="The largest differences in life expectancy "
+                                   "between neighbouring MSOAs, in years; only borders passing "
+                                   "a 5% false discovery rate are drawn as cliffs.",
                                    group="Life-expectancy models"))
 
 

@@ -554,7 +554,8 @@ def _carry_notes(ctx: _Ctx) -> _Ctx:
                    results={"life_expectancy_carry": results})
 
 
-_NATIONAL_INPUTS = ("lsoa_lookup", "icb_lookup", "imd", "life_expectancy", "population")
+_NATIONAL_INPUTS = ("lsoa_lookup", "icb_lookup", "imd", "life_expectancy", "population",
+                    "centroids")  # centres: the SII's spatial block bootstrap (issue #23)
 
 
 def _national_paths(data: DataDir, vintage: Vintage) -> tuple[Path, ...]:
@@ -575,10 +576,10 @@ def national_frames(data: DataDir, vintage: str | Vintage = "2019"
 @cached(LRUCache(maxsize=2), key=lambda root, v, *paths: (v, *_file_key(*paths)),
         lock=threading.Lock())
 def _cached_national(root: Path, v: str, lookup: Path, icb: Path, imd: Path, le: Path,
-                     pop: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     pop: Path, centres: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     vin = VintageInputs(DataDir(root), get_vintage(v))
     return national_msoa(cached_hierarchy(root, v, lookup, icb), vin.imd(), vin.life_expectancy(),
-                         vin.population())
+                         vin.population(), centroids=vin.centroids())
 
 
 @cached(LRUCache(maxsize=4), key=lambda root, v, *paths, seed: (v, *_file_key(*paths), seed),
@@ -726,7 +727,7 @@ def _stage_access(ctx: _Ctx) -> _Ctx:
 def _imd_indicators(ctx: _Ctx) -> _Ctx:
     """Join the IoD2019 access and environment indicators to the LSOAs, when in the inputs."""
     from healthgap.geo.access import read_imd_indicators
-    from healthgap.geo.joins import join_on_code
+    from healthgap.geo.layers import with_lsoa_indicators
 
     if ctx.vin.vintage.carry is not None:
         return ctx.add(notes=[f"{ctx.vin.vintage.deprivation} underlying indicators have no road "
@@ -735,11 +736,12 @@ def _imd_indicators(ctx: _Ctx) -> _Ctx:
     if (p := ctx.data.optional("imd_indicators")) is None:
         return ctx
     area = ctx.area
-    ind = read_imd_indicators(p, codes=list(area.lsoa.index))
-    res = join_on_code(area.lsoa, ind, name="imd_indicators", max_loss=ctx.options.max_loss,
-                       right_scope=pd.Index([]), reason="no IoD2019 indicator row")
-    return ctx.add(area=replace(area, lsoa=res.frame).with_report(res.report),
-                   inputs={"imd_indicators": p})
+    # every LSOA of every MSOA gets them too, so MSOAs are rolled up from all their LSOAs
+    # (geo.areas.SPLIT_MSOA_RULE, issue #23)
+    ind = read_imd_indicators(p, codes=list(area.lsoa.index.union(area.members.index)))
+    area = with_lsoa_indicators(area, ind, name="imd_indicators",
+                                max_loss=ctx.options.max_loss)
+    return ctx.add(area=area, inputs={"imd_indicators": p})
 
 
 def _network_access(ctx: _Ctx, osm: Path) -> _Ctx:

@@ -347,10 +347,16 @@ HEADLINE_TABLES: list[tuple[str, str, list[tuple[str, str, str]]]] = [
      [("sex", "sex", ""), ("level", "level", ""), ("code", "code", ""), ("n_areas", "MSOAs", "d"),
       ("le_range", "range", ".1f"), ("sii_ci", "SII (95% CI)", ""), ("rii", "RII", ".3f")]),
     ("model_sii_vs_england", "Against England, same method (SII in years, difference with its "
-     "95% interval)",
+     "95% interval; the SII grows with the IMD range an area spans, so the verdict is the "
+     "gradient's below)",
      [("sex", "sex", ""), ("level", "level", ""), ("code", "code", ""), ("sii", "SII", ".2f"),
       ("england_sii", "England", ".2f"), ("sii_difference_ci", "difference (95% CI)", ""),
       ("compared_with_england", "vs England", "")]),
+    ("model_gradient_vs_england", "Fall in life expectancy per 10 IMD points, the area and "
+     "England over the area's own IMD range (years; difference with its 95% interval)",
+     [("sex", "sex", ""), ("level", "level", ""), ("code", "code", ""),
+      ("le_drop_per_10_imd", "area", ".2f"), ("england_le_drop_per_10_imd", "England", ".2f"),
+      ("difference_ci", "difference (95% CI)", ""), ("steepness", "verdict", "")]),
     ("outcome_gap", "What makes up the gap: most vs least deprived fifth, Core20 vs the rest "
      "(ratios)",
      [("level", "level", ""), ("outcome", "outcome", ""), ("q1_q5_ratio_ci", "Q1/Q5 (95% CI)", ""),
@@ -358,13 +364,17 @@ HEADLINE_TABLES: list[tuple[str, str, list[tuple[str, str, str]]]] = [
     ("model_headline", "Distance decay: the system-wide claims",
      [("index", "LE", ""), ("n_areas", "MSOAs", "d"), ("range_years", "range", ".1f"),
       ("median_years_per_mile", "median yr/mile", ".2f"),
-      ("share_pairs_at_or_above_threshold", "share >=1 yr/mile", ".2f"),
-      ("transect_ci", "transect yr/mile", "")]),
+      ("share_pairs_at_or_above_threshold", "share >=1 yr/mile", ".2f")]),
+    ("model_distance_decay", "Distance decay over every pair of MSOAs within 10 miles (extra "
+     "years of difference per mile of separation; p from shuffling values over fixed places)",
+     [("sex", "sex", ""), ("n_pairs", "pairs", "d"), ("mean_abs_diff", "mean diff", ".2f"),
+      ("decay_ci", "years per mile (95% CI)", ""), ("p_value", "p", ".3f"),
+      ("verdict", "verdict", "")]),
     ("cliffs", "Largest life-expectancy differences across a shared MSOA border, both sexes "
-     "(years; beyond noise = above the 95th percentile of non-adjacent pairs of similar "
-     "deprivation)",
+     "(a difference in years; cliff = passes the 5% false discovery rate across all borders)",
      [("sex", "sex", ""), ("code_a", "MSOA a", ""), ("code_b", "MSOA b", ""),
       ("le_a", "LE a", ".1f"), ("le_b", "LE b", ".1f"), ("abs_diff", "years", ".1f"),
+      ("p_value", "p", ".4f"), ("q_value", "q", ".3f"), ("cliff", "cliff", ""),
       ("noise_p", "p", ".3f"), ("exceeds_noise", "beyond noise", "")]),
     ("model_regression", "Regression of life expectancy (OLS, spatial lag, spatial error)",
      [("sex", "sex", ""), ("model", "model", ""), ("variable", "term", ""),
@@ -421,11 +431,12 @@ def headline_frames(store: Path) -> dict[str, pd.DataFrame]:
         if name not in layers:
             continue
         if name == "cliffs":
-            cl = st.read_layer(name, columns=["sex", "code_a", "code_b", "le_a", "le_b",
-                                              "abs_diff", "noise_p", "exceeds_noise"])
-            frames[name] = (cl.drop(columns="geometry", errors="ignore")
-                            .sort_values(["abs_diff", "sex", "code_a", "code_b"],
-                                         ascending=[False, True, True, True])
+            cl = st.read_layer(name).drop(columns="geometry", errors="ignore")
+            frames["cliffs_verdict"] = _cliff_verdicts(cl)
+            if "p_value" in cl.columns:  # the FDR test replaces the old noise columns
+                cl = cl.drop(columns=["noise_p", "exceeds_noise"], errors="ignore")
+            frames[name] = (cl.sort_values(["abs_diff", "sex", "code_a", "code_b"],
+                                           ascending=[False, True, True, True])
                             .head(10))
         else:
             frames[name] = _with_intervals(st.read_layer(name))
@@ -435,11 +446,27 @@ def headline_frames(store: Path) -> dict[str, pd.DataFrame]:
 #: Estimates shown with their interval in one cell: (new column, estimate, low, high).
 _INTERVALS = (("sii_ci", "sii", "sii_lo", "sii_hi"),
               ("sii_difference_ci", "sii_difference", "sii_difference_lo", "sii_difference_hi"),
+              ("difference_ci", "difference", "difference_lo", "difference_hi"),
               ("q1_q5_ratio_ci", "q1_q5_ratio", "q1_q5_ratio_lo", "q1_q5_ratio_hi"),
               ("core20_rest_ratio_ci", "core20_rest_ratio", "core20_rest_ratio_lo",
                "core20_rest_ratio_hi"),
               ("transect_ci", "transect_loss_per_mile", "transect_loss_per_mile_lo",
-               "transect_loss_per_mile_hi"))
+               "transect_loss_per_mile_hi"),
+              ("decay_ci", "slope_per_mile", "slope_per_mile_lo", "slope_per_mile_hi"))
+
+
+def _cliff_verdicts(cliffs: pd.DataFrame) -> pd.DataFrame:
+    """One verdict sentence per sex (geo.verdicts.cliffs_verdict), where the test was run."""
+    import pandas as pd
+    from healthgap.geo.verdicts import cliffs_verdict
+
+    rows = []
+    if {"cliff", "p_value", "sex"} <= set(cliffs.columns):
+        for sex, c in cliffs.groupby("sex", sort=True):
+            v = cliffs_verdict(int(c["cliff"].astype(bool).sum()), len(c),
+                               n_raw=int((c["p_value"] < 0.05).sum()), alpha=0.05)
+            rows.append({"sex": sex, "sentence": v.sentence})
+    return pd.DataFrame(rows, columns=["sex", "sentence"])
 
 
 def _with_intervals(frame: pd.DataFrame) -> pd.DataFrame:
@@ -472,6 +499,19 @@ def headline(store: Annotated[Path, typer.Option("--store", help="A build direct
             out.print(_headline_table(title, frames[name], spec))
             if name == "model_headline":
                 out.print(f"[dim]{RANGE_NOTE}[/dim]")
+            if name == "model_sii_vs_england":
+                from healthgap.geo.england import SII_NOT_A_RANKING
+
+                out.print(f"[dim]{SII_NOT_A_RANKING}[/dim]")
+            if name == "model_distance_decay" and "verdict_sentence" in frames[name].columns:
+                for r in frames[name].itertuples():
+                    out.print(f"{str(r.sex).capitalize()}: {escape(str(r.verdict_sentence))}")
+            if name == "model_gradient_vs_england" and "verdict" in frames[name].columns:
+                for r in frames[name][frames[name]["level"] == "system"].itertuples():
+                    out.print(escape(str(r.verdict)))
+            if name == "cliffs":
+                for r in frames["cliffs_verdict"].itertuples(index=False):
+                    out.print(f"{str(r.sex).capitalize()}: {escape(str(r.sentence))}")
     if not frames:
         out.print("no model tables in this build (built with --no-models?)")
     methods = man.get("results", {}).get("england", {}).get("methods")

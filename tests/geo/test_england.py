@@ -46,7 +46,8 @@ def national(data):
     imd = read_cached("read_imd", data.path("imd"))
     le = read_cached("read_life_expectancy", data.path("life_expectancy"))
     pop = read_cached("read_population", data.path("population"))
-    return national_msoa(h, imd, le, pop)
+    centres = read_cached("read_centroids", data.path("centroids"))
+    return national_msoa(h, imd, le, pop, centroids=centres)
 
 
 @pytest.fixture(scope="module")
@@ -213,8 +214,15 @@ def test_compare_with_england_by_hand():
     # X: se 1.0 (half-width 1.96), England se 0.1 -> difference 2.0 +- 1.96*sqrt(1.01)
     assert out.loc["X", "sii_difference"] == pytest.approx(2.0)
     assert out.loc["X", "sii_difference_lo"] == pytest.approx(2.0 - z * np.sqrt(1.01))
-    assert out.loc["X", "compared_with_england"] == "more unequal"
-    assert out.loc["Y", "compared_with_england"] == "similar"
+    # issue #23: the SII difference is a range effect, never a verdict on its own ...
+    assert set(out["compared_with_england"]) == {
+        "no verdict: the SII depends on the area's IMD range"}
+    # ... the verdict is the steepness of the gradient over the area's own IMD range
+    grad = pd.DataFrame({"level": ["system", "system"], "code": ["X", "Y"],
+                         "sex": ["male", "male"], "steepness": ["similar", "less steep"]})
+    out = compare_with_england(sii, grad).set_index("code")
+    assert out.loc["X", "compared_with_england"] == "similar"
+    assert out.loc["Y", "compared_with_england"] == "less steep"
     assert out.loc["X", "england_sii"] == 8.0
     with pytest.raises(Exception, match="no england row"):
         compare_with_england(sii[sii["level"] != "england"])
@@ -234,3 +242,72 @@ def test_england_comparators_core20_share_by_hand(data, shared_data):
         "population_mid2017"].sum()
     assert comp["core20_share"] == pytest.approx(expected, rel=1e-12)
     assert comp["smr_all_causes"] == 100.0  # a standardised ratio is 100 for England
+
+
+def _hand_drop(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """-10 x the population-weighted least-squares slope (np.polyfit takes sqrt weights)."""
+    return float(-10.0 * np.polyfit(x, y, 1, w=np.sqrt(w))[0])
+
+
+def test_gradient_against_england_over_frimleys_own_imd_range(national, raw, shared_data):
+    """Issue #23: Frimley's SII is smaller than England's only because its tenths span less of
+    England's IMD range; per 10 IMD points over that range it is not less steep.
+
+    Reference: the slopes are recomputed from the raw CSVs with numpy's polyfit (split-MSOA
+    weights = the MSOA's people inside Frimley; England = every MSOA whose IMD score lies in
+    Frimley's own range, weighted by its population), tolerance 1e-9.
+    """
+    from healthgap.geo.england import compare_gradient_with_england
+    from healthgap.geo.verdicts import steepness_verdict
+
+    msoa, members = national
+    rows = pd.DataFrame(sii_tables(msoa, members, levels={"system": ("icb22cd", [FRIMLEY])},
+                                   values=["le_male", "le_female"], seed=2019)["rows"])
+    eng = pd.DataFrame(england_sii(msoa, members, values=["le_male", "le_female"],
+                                   seed=2019)["rows"]).set_index("sex")
+    grad = compare_gradient_with_england(rows, msoa, seed=2019).set_index("sex")
+    le = pd.read_csv(shared_data / "life_expectancy/"
+                     "msoa11_life_expectancy_mortality_localhealth_england.csv",
+                     usecols=["msoa11cd", "le_birth_male_2015_19", "le_birth_female_2015_19"],
+                     index_col="msoa11cd")
+    g = raw.groupby("msoa11cd")
+    m = pd.DataFrame({"pop": g["pop"].sum(),
+                      "score": g.apply(lambda x: (x["pop"] * x["imd_score"]).sum()
+                                       / x["pop"].sum(), include_groups=False),
+                      "pop_in": raw[raw["icb22_code"] == FRIMLEY].groupby("msoa11cd")["pop"]
+                      .sum()})
+    for sex, col in (("male", "le_birth_male_2015_19"), ("female", "le_birth_female_2015_19")):
+        d = m.assign(le=le[col].reindex(m.index)).dropna(subset=["le", "score"])
+        area = d[d["pop_in"].notna()]
+        lo, hi = area["score"].min(), area["score"].max()
+        in_range = d[(d["score"] >= lo) & (d["score"] <= hi)]
+        r = grad.loc[sex]
+        assert r["imd_min"] == pytest.approx(lo, abs=1e-9)
+        assert r["imd_max"] == pytest.approx(hi, abs=1e-9)
+        assert r["le_drop_per_10_imd"] == pytest.approx(
+            _hand_drop(area["score"], area["le"], area["pop_in"]), abs=1e-9)
+        assert r["england_le_drop_per_10_imd"] == pytest.approx(
+            _hand_drop(in_range["score"], in_range["le"], in_range["pop"]), abs=1e-9)
+        assert r["england_n_areas"] == len(in_range)
+        assert r["difference"] == pytest.approx(
+            r["le_drop_per_10_imd"] - r["england_le_drop_per_10_imd"], abs=1e-12)
+        assert r["difference_lo"] < r["difference"] < r["difference_hi"]
+        assert r["le_drop_lo"] < r["le_drop_per_10_imd"] < r["le_drop_hi"]
+        assert r["steepness"] == steepness_verdict(r["difference"], r["difference_lo"],
+                                                   r["difference_hi"]).word
+        # the range effect: a smaller SII, yet not a less steep gradient
+        assert rows.set_index("sex").loc[sex, "sii"] < eng.loc[sex, "sii"]
+        assert r["steepness"] != "less steep"
+    # male at least as steep as England's over the same range, female about equal
+    assert grad.loc["male", "difference"] > 0.2
+    assert abs(grad.loc["female", "difference"]) < 0.1
+
+
+def test_steepness_verdict_words():
+    from healthgap.geo.verdicts import steepness_verdict
+
+    assert steepness_verdict(0.5, 0.1, 0.9).word == "steeper"
+    assert steepness_verdict(-0.5, -0.9, -0.1).word == "less steep"
+    assert steepness_verdict(0.3, -0.1, 0.7).word == "similar"
+    assert steepness_verdict(0.3, float("nan"), 0.7).word == "no verdict"
+    assert "unequal" not in steepness_verdict(0.5, 0.1, 0.9, sex="male").sentence

@@ -415,7 +415,12 @@ def test_sii_table_any_level_follows_the_contract(shared_data):
                         n_quantiles=10, repetitions=20_000,
                         seed=2019).fit(f[f["le_male"].notna()])
     male = t[t["sex"] == "male"].iloc[0]
-    assert male["rii"] == direct.rii_ and male["sii_lo"] == direct.sii_ci_[0]
+    assert male["rii"] == direct.rii_ and male["sii_pooled_lo"] == direct.sii_ci_[0]
+    # issue #23: the headline interval is the spatial block bootstrap, the pooled one labelled
+    assert male["interval"] == "spatial block bootstrap" and male["bootstrap_blocks"] == 9
+    assert male["sii_lo"] < male["sii"] < male["sii_hi"]
+    assert male["sii_hi"] - male["sii_lo"] > male["sii_pooled_hi"] - male["sii_pooled_lo"]
+    assert "not PHE's life tables" in male["method"] and "sii_pooled_lo" in male["method"]
     assert male["n_areas"] == 88
     # grouped by a column, any level name flows through; small groups are skipped and named
     nb = sii_table(f, level="neighbourhood", by="lad22cd", values=("le_male",),

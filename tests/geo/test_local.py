@@ -447,10 +447,42 @@ def test_gi_star_has_its_own_band_and_differs_from_lisa(frimley):
     np.testing.assert_allclose(g.z_, e.Zs[inside], rtol=1e-9)
     lisa = LocalMoran(permutations=999, seed=SEED).fit(imd, wr)
     same = LocalGetisOrdGStar(permutations=999, seed=SEED).fit(imd, wr)
-    flagged_same = (same.labels_ != "Not significant").to_numpy()
-    assert np.array_equal(flagged_same, (lisa.labels_ != "Not significant").to_numpy())
+    flagged_same = same.labels_.isin(["Hot spot", "Cold spot"]).to_numpy()
+    # issue #23: areas with one queen neighbour are not tested by Gi* (two values); over the
+    # others the two maps flag the same areas
+    two = (same.n_neighbours_ >= 2).to_numpy()
+    assert 0 < int((~two).sum()) < 20
+    assert not flagged_same[~two].any()
+    assert np.array_equal(flagged_same[two],
+                          (lisa.labels_ != "Not significant").to_numpy()[two])
     flagged_band = (g.labels_ != "Not significant").to_numpy()
     differ = int((flagged_band != (lisa.labels_ != "Not significant").to_numpy()).sum())
     assert differ >= 20, differ  # a map of its own, not the LISA map again
     with pytest.raises(ParameterError, match="k must"):
         hotspot_band(frame, k=0)
+
+
+def test_gi_star_does_not_call_an_area_with_one_neighbour_hot_or_cold():
+    """Issue #23: Gi* of an area with one neighbour rests on two values; it is flagged, not
+    tested (not counted in the correction) and never labelled hot or cold. LISA keeps it."""
+    import pandas as pd
+    from healthgap.geo.local import TOO_FEW_NEIGHBOURS
+    from libpysal.graph import Graph
+
+    codes = [f"A{k}" for k in range(12)]
+    # a ring of 11 areas (two neighbours each) and a pendant A11 hanging off A0
+    focal = [codes[k] for k in range(11)] + [codes[(k + 1) % 11] for k in range(11)]
+    neigh = [codes[(k + 1) % 11] for k in range(11)] + [codes[k] for k in range(11)]
+    focal += ["A0", "A11"]
+    neigh += ["A11", "A0"]
+    g = Graph.from_arrays(focal, neigh, [1.0] * len(focal))
+    y = pd.Series([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 500.0], index=codes)
+    gi = LocalGetisOrdGStar(permutations=999, seed=1, correction="fdr").fit(y, g)
+    f = gi.to_frame()
+    assert f.loc["A11", "labels"] == TOO_FEW_NEIGHBOURS
+    assert f.loc["A11", "n_neighbours"] == 1 and not f.loc["A11", "significant"]
+    assert np.isnan(f.loc["A11", "p_adjusted"])
+    assert gi.n_tests_ == 11
+    assert set(f.drop(index="A11")["labels"]) <= {"Hot spot", "Cold spot", "Not significant"}
+    lm = LocalMoran(permutations=99, seed=1).fit(y, g).to_frame()
+    assert lm.loc["A11", "labels"] != TOO_FEW_NEIGHBOURS

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -120,6 +121,18 @@ def test_core20_life_expectancy_by_hand(frimley):
     exp_other = ((le[other] * rows.loc[other, "population"]).sum()
                  / rows.loc[other, "population"].sum())
     assert got["le_male_noncore20_pwmean"] == pytest.approx(exp_other, abs=1e-9)
+    # issue #23: how Core20 the MSOAs behind the Core20 figure are, from ALL their LSOAs
+    m = pd.DataFrame(area.members)
+    flag = pd.to_numeric(m["imd_decile"], errors="coerce").isin((1, 2))
+    msoa_share = ((m["population"] * flag).groupby(m["msoa11cd"]).sum()
+                  / m["population"].groupby(m["msoa11cd"]).sum())
+    np.testing.assert_allclose(area.msoa["core20_share"].to_numpy(dtype=float),
+                               msoa_share.reindex(area.msoa.index).to_numpy(), rtol=1e-12)
+    w = rows.loc[core, "population"]
+    basis = float((w * rows.loc[core, "msoa11cd"].map(msoa_share)).sum() / w.sum())
+    got = core20_life_expectancy(inside, area.msoa, by="lad22cd").loc[place]
+    assert got["le_male_core20_basis_share"] == pytest.approx(basis, abs=1e-12)
+    assert 0 < basis <= 1
 
 
 def _lookup(area) -> pd.DataFrame:

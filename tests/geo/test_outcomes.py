@@ -119,7 +119,9 @@ def _hand_gap(shared_data, source, outcome: str) -> dict[str, float]:
     return {"q1": np.average(q1["y"], weights=q1["w"]), "q5": np.average(q5["y"], weights=q5["w"]),
             "core20": np.average(m["y"], weights=m["core"]),
             "rest": np.average(m["y"], weights=m["w"] - m["core"]),
-            "share": m["core"].sum() / m["w"].sum()}
+            "share": m["core"].sum() / m["w"].sum(),
+            # the Core20 share of each MSOA's in-area people, averaged as the Core20 value is
+            "basis": np.average(m["core"] / m["w"].where(m["w"] > 0), weights=m["core"])}
 
 
 def test_gap_table_by_hand(frimley, shared_data, source):
@@ -137,6 +139,11 @@ def test_gap_table_by_hand(frimley, shared_data, source):
         assert row["core20_rest_ratio"] == pytest.approx(hand["core20"] / hand["rest"],
                                                          rel=1e-12)
         assert row["core20_share"] == pytest.approx(hand["share"], rel=1e-12)
+        assert row["core20_basis_share"] == pytest.approx(hand["basis"], rel=1e-12)
+        # issue #23: each aggregate says how it is formed and over which period
+        assert "population-weighted mean" in row["formed"] and "approximation" in row["formed"]
+        assert row["period"].startswith("deaths 2015-19" if outcome.startswith("smr")
+                                        else "emergency admissions 2015/16-2019/20")
         assert row["q1_q5_ratio_lo"] < row["q1_q5_ratio"] < row["q1_q5_ratio_hi"]
         assert row["q1_q5_difference_lo"] < row["q1_q5_difference"] < row["q1_q5_difference_hi"]
     # seeded: the same seed gives the same intervals, byte for byte

@@ -104,3 +104,34 @@ def test_access_map_input_errors(frimley_lsoa, gp_practices):
         access_map(lsoa, "t", twice, label="x")
     with pytest.raises(ParameterError, match="no colour for kind"):
         access_map(lsoa, "t", gp_practices, label="x", kind_colours={"Hospital": "#000"})
+
+
+def test_cliffs_map_draws_only_fdr_passing_borders_as_cliffs(frimley_msoa, frimley_cliffs):
+    """Issue #23: a difference in years is labelled in years, only borders passing the false
+    discovery rate are magenta, the rest grey and dashed and labelled, and the verdict (with the
+    count expected by chance) is in the legend; with none passing, the page says so."""
+    from healthgap.geo.verdicts import cliffs_verdict
+    from healthgap.maps.cliffs import NOT_A_CLIFF
+
+    c = frimley_cliffs.copy()
+    top = steepest(c, gradient_col="abs_diff", top=20)
+    c["cliff"] = False
+    c.loc[top.index[:3], "cliff"] = True
+    m = cliffs_map(frimley_msoa, c, column=LE, label="Male life expectancy", top=20,
+                   gradient_col="abs_diff", cliff_col="cliff", verdict="VERDICT HERE")
+    lines = layers(m)[1]
+    assert lines.layer_name == ("3 cliffs passing the false discovery rate, 17 other large "
+                                "differences (not cliffs)")
+    styles = lines.spec["style"]["classes"]
+    assert [s["color"] for s in styles] == [CLIFF_COLOUR] * 3 + [NOT_A_CLIFF["color"]] * 17
+    rows = {r["label"]: r for r in lines.spec["tip"]["rows"]}
+    assert rows["Difference"]["units"] == "years" and "Gradient" not in rows
+    text = legend(m)
+    assert "per mile" not in text and "VERDICT HERE" in text and "not a cliff" in text
+    none = cliffs_verdict(0, 219, n_raw=8, alpha=0.05)
+    assert none.word == "no cliffs pass"
+    assert "against 11.0 expected by chance alone" in none.sentence
+    m = cliffs_map(frimley_msoa, c.assign(cliff=False), column=LE, top=20,
+                   gradient_col="abs_diff", cliff_col="cliff", verdict=none.sentence)
+    assert {s["color"] for s in layers(m)[1].spec["style"]["classes"]} == {NOT_A_CLIFF["color"]}
+    assert "no health cliffs can be named" in legend(m)

@@ -41,10 +41,16 @@ SII = pd.DataFrame({
 })
 
 
+GRADIENT = pd.DataFrame({
+    "level": ["system"], "code": ["E54000099"], "sex": ["male"], "imd_min": [3.2],
+    "imd_max": [41.0], "le_drop_per_10_imd": [2.6], "england_le_drop_per_10_imd": [2.1],
+    "difference": [0.5], "difference_lo": [0.1], "difference_hi": [0.9]})
+
+
 def test_every_paragraph_from_the_contract_tables():
     msoa, place, system = frames(with_ci=True)
     s = StoryInputs(area_name="Test ICB", level_word="integrated care system", msoa=msoa,
-                    place=place, system=system, sii=SII,
+                    place=place, system=system, sii=SII, gradient=GRADIENT,
                     england={"le_male": 79.6, "core20_share": 0.2},
                     notes=["edge ring kept as neighbours"], period=["Life expectancy 2015-19"])
     text = story_html(s)
@@ -55,7 +61,13 @@ def test_every_paragraph_from_the_contract_tables():
     assert got["le_male_n"] == 3
     assert got["sii_male"] == 9.9 and got["sii_male_lo"] == 9.1 and got["sii_male_hi"] == 10.7
     assert got["sii_male_england"] == 7.2
-    assert "wider than England" in text  # 9.1-10.7 lies wholly above 7.0-7.4
+    # issue #23: no verdict from the SII (a range effect); the gradient over the area's own
+    # IMD range decides, here 0.5 (0.1 to 0.9) years per 10 IMD points steeper than England
+    assert "wider than England" not in text and "narrower" not in text
+    assert "the SII alone cannot rank areas" in text
+    assert got["gradient_male"] == 2.6 and got["gradient_male_england"] == 2.1
+    assert got["imd_min_male"] == 3.2 and got["imd_max_male"] == 41.0
+    assert "falls more steeply with deprivation than in England (0.50 years" in text
     assert "England's slope index is not computed in this build" in text  # female
     assert got["gap_male"] == 10.1 and "most deprived tenth" in text
     assert got["core20_pop"] == 12345 and got["core20_share"] == pytest.approx(20.61)
@@ -78,6 +90,7 @@ def test_missing_inputs_are_said_plainly():
                     england={"le_male": 79.6})
     text = story_html(s)
     assert "Slope index of inequality:</b> not computed in this build" in text
+    assert "less unequal" not in text and "more unequal" not in text
     assert "Core20 population:</b> not computed in this build" in text
     assert "gives no confidence interval" in text
     assert "le_male_worse" not in numbers(text)

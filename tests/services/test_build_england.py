@@ -41,8 +41,21 @@ def test_england_rows_and_the_comparison_are_written(bracknell):
         assert vs.loc[sex, "england_sii"] == eng.loc[sex, "sii"]
         assert vs.loc[sex, "sii_difference"] == pytest.approx(
             vs.loc[sex, "sii"] - eng.loc[sex, "sii"])
-        assert vs.loc[sex, "compared_with_england"] in ("more unequal", "less unequal",
-                                                        "similar")
+        # issue #23: the verdict is the gradient's over the place's own IMD range
+        assert vs.loc[sex, "compared_with_england"] in ("steeper", "similar", "less steep",
+                                                        "no verdict")
+    grad = st.read_layer("model_gradient_vs_england").set_index("sex")
+    assert set(grad["code"]) == {"E06000036"}
+    for sex in ("male", "female"):
+        r = grad.loc[sex]
+        assert r["difference_lo"] < r["difference"] < r["difference_hi"]
+        assert vs.loc[sex, "compared_with_england"] == r["steepness"]
+        assert r["england_n_areas"] > 1000 and r["imd_min"] < r["imd_max"]
+    assert (sii.loc[sii["level"] == "place", "interval"] == "spatial block bootstrap").all()
+    decay = st.read_layer("model_distance_decay").set_index("sex")
+    assert {"slope_per_mile", "p_value", "verdict_sentence"} <= set(decay.columns)
+    cliffs = st.read_layer("cliffs")
+    assert {"p_value", "q_value", "cliff"} <= set(cliffs.columns)
     res = st.read_manifest()["results"]["england"]
     assert res["ons_reference"]["sii_male"] == ONS_REFERENCE["sii_male"]
     assert "9.4" in res["methods"]
