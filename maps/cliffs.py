@@ -1,8 +1,10 @@
-"""Life-expectancy "cliffs": the steepest gaps between neighbouring neighbourhoods.
+"""Life-expectancy "cliffs": the largest gaps between neighbouring small areas.
 
-geo/ measures, for each pair of adjacent neighbourhoods, how many years of life expectancy change
-per mile across their common boundary (a line with ``years_per_mile``). This map draws the
-steepest of them as lines, thicker for steeper gaps, over the life-expectancy choropleth.
+geo/ measures, for each pair of adjacent small areas, the difference in life expectancy between
+them (``abs_diff``, in years) and may divide it by the distance between their centres (a
+gradient, ``years_per_mile``). The unit follows the column: "years" for a difference, "years per
+mile" only for a gradient. Where the cliffs layer flags the differences larger than sampling
+noise (``exceeds_noise``), only those are drawn strongly; the rest are faint.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ CLIFF_FIELDS = {
     "abs_diff": ("Gap", 1, None),
     "distance_miles": ("Distance between centres", 2, "miles"),
     "significant": ("Gap larger than sampling noise (95%)", None, ""),
+    "exceeds_noise": ("Larger than sampling noise (95%)", None, ""),
 }
 """Columns of ``geo.gradients.NeighbourGradients.pairs_`` shown in tooltips when present:
 column → (label, decimals, units; None = the indicator's units)."""
@@ -74,6 +77,15 @@ def steepest(cliffs: gpd.GeoDataFrame, *, gradient_col: str, top: int) -> gpd.Ge
     return cliffs[keep].iloc[order[:top]]
 
 
+def _strong(cliffs: gpd.GeoDataFrame, chosen: gpd.GeoDataFrame, significant_col: str | None,
+            *, what: str) -> np.ndarray:
+    """Return which drawn cliffs pass the build's test (all of them when there is no flag)."""
+    if significant_col is None:
+        return np.ones(len(chosen), dtype=bool)
+    check_frame(cliffs, what=what, columns=[significant_col], unique_index=False)
+    return chosen[significant_col].fillna(False).astype(bool).to_numpy()
+
+
 def _area_names(areas: gpd.GeoDataFrame, name_col: str | None) -> dict[str, str]:
     col = resolve_name_column(areas, name_col, what="cliffs_map areas_gdf")
     if col is None:
@@ -100,6 +112,7 @@ def cliffs_map(
     ci: tuple[str, str] | None = None,
     name_col: str | None = "auto",
     page: PageOptions = DEFAULT_PAGE,
+    significant_col: str | None = None,
 ) -> AtlasMap:
     """Draw the steepest life-expectancy gradients between neighbours over the LE choropleth.
 
@@ -128,6 +141,9 @@ def cliffs_map(
     page
         The page options; the default title is "Life-expectancy cliffs: the <top> steepest gaps
         between neighbours".
+    significant_col
+        A boolean column of ``cliffs_gdf`` flagging the pairs whose difference passes the
+        build's test (e.g. ``exceeds_noise``); those are drawn strongly, the rest faint.
 
     Returns
     -------
@@ -139,6 +155,9 @@ def cliffs_map(
     if not ind.units:  # cliffs are gaps in life expectancy: years unless told otherwise
         ind = resolve_indicator(column, ind, None, "years", None)
     units = ind.units
+    per_mile = "per_mile" in gradient_col or "gradient" in gradient_col
+    g_units = f"{units} per mile" if per_mile else units
+    g_label = "Gradient" if per_mile else "Difference"
     what = "cliffs_map cliffs_gdf"
     check_frame(cliffs_gdf, what=what, columns=[gradient_col],
                 geom_types=("LineString", "MultiLineString"), unique_index=False)
@@ -171,9 +190,12 @@ def cliffs_map(
         )
     else:
         widths = np.full(n_drawn, (MIN_WIDTH + MAX_WIDTH) / 2)
+    strong = _strong(cliffs_gdf, chosen, significant_col, what=what)
     styles = {
-        "classes": [{"color": CLIFF_COLOUR, "weight": round(float(w), 1), "opacity": 0.95,
-                     "lineCap": "round"} for w in widths],
+        "classes": [{"color": CLIFF_COLOUR, "weight": round(float(w), 1) if s else 2.0,
+                     "opacity": 0.95 if s else 0.35, "lineCap": "round",
+                     **({} if s else {"dashArray": "4 5"})}
+                    for w, s in zip(widths, strong, strict=True)],
         "missing": {"color": CLIFF_COLOUR, "weight": MIN_WIDTH},
     }
     if n_drawn:
@@ -186,7 +208,7 @@ def cliffs_map(
         }
         rows: list[dict[str, Any]] = [
             {"label": "Rank", "key": "r", "dec": 0, "units": f"of {n_drawn}"},
-            {"label": "Gradient", "key": "g", "dec": 2, "units": f"{units} per mile"},
+            {"label": g_label, "key": "g", "dec": 2 if per_mile else 1, "units": g_units},
         ]
         if tooltip_cols is None and known:
             names = _area_names(areas_gdf, name_col)
@@ -230,9 +252,13 @@ def cliffs_map(
             f"</div>"
         )
         line_note = (
-            f"Line width grows with the gradient: {low} to {high} {units} per mile "
+            f"Line width grows with the {g_label.lower()}: {low} to {high} {g_units} "
             f"(top {n_drawn} of {int(cliffs_gdf[gradient_col].notna().sum()):,} neighbour pairs)."
         )
+        if significant_col is not None:
+            line_note += (f" {int(strong.sum())} of them are larger than sampling noise and "
+                          "drawn strongly; the others are faint and dashed: they may be "
+                          "chance.")
     else:
         line_row = ""
         line_note = "No neighbour pair has a gradient to draw."

@@ -122,7 +122,11 @@ def test_write_atlas(tmp_path, frimley_lsoa):
     assert ("Source: Office for National Statistics licensed under the Open Government Licence "
             "v.3.0") in text
     assert "© OpenStreetMap contributors" in text  # an ODbL source is listed
-    assert "ab" * 32 in text and "permutations" in text and "esda" in text
+    # the manifest has its own page, linked from the front page, with no absolute path
+    assert "ab" * 32 not in text and 'href="manifest.html"' in text
+    run = (tmp_path / "manifest.html").read_text(encoding="utf-8")
+    assert "ab" * 32 in run and "permutations" in run and "esda" in run
+    assert 'href="glossary.html"' in text and (tmp_path / "glossary.html").is_file()
     assert "How these maps were made" in text
     assert _assets.remote_resources(text) == []
     for page in ("imd.html", "imd-decile.html"):
@@ -130,6 +134,23 @@ def test_write_atlas(tmp_path, frimley_lsoa):
         assert "SYNTHETIC DEMO DATA" in body and 'href=\\"index.html\\"' in body
         assert _assets.remote_resources(body) == []
     assert json.loads((tmp_path / "manifest.json").read_text()) == MANIFEST
+
+
+def test_run_details_page_shows_no_absolute_path(tmp_path, frimley_lsoa):
+    manifest = {"inputs": [{"name": "imd", "path": "/home/someone/shared/data/imd2019/imd.csv",
+                            "sha256": "cd" * 32}],
+                "parameters": {"data_dir": "/home/someone/shared/data",
+                               "out_dir": "C:\\builds\\frimley"},
+                "notes": ["read /srv/x/geography/lsoa.csv with 3 repairs"]}
+    pages = [Page("imd", "IMD", choropleth(frimley_lsoa, "imd_score", label="IMD"))]
+    write_atlas(tmp_path, pages=pages, manifest=manifest, sources=SOURCES, synthetic=False,
+                title="t")
+    for name in ("manifest.html", "manifest.json", "index.html"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert "/home/" not in text and "/srv/" not in text and "builds" not in text, name
+    run = (tmp_path / "manifest.html").read_text(encoding="utf-8")
+    assert "imd2019/imd.csv" in run and "geography/lsoa.csv with 3 repairs" in run
+    assert "cd" * 32 in run
     assert "BSD" in (tmp_path / "licences" / "leaflet-LICENSE.txt").read_text()
 
 
