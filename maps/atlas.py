@@ -121,11 +121,14 @@ table { display: block; overflow-x: auto; }
 .glance dt { font-weight: 600; color: #444; }
 .glance dd { margin: 0 0 3px; }
 table.cmp caption { text-align: left; font-weight: 600; }
+table.cmp th:first-child { white-space: nowrap; }
 nav.top { font-size: 14px; margin: 4px 0 8px; }
 nav.top a { margin-right: 12px; }
 @media print {
   @page { size: A4 portrait; margin: 11mm; }
-  body { background: #fff; font-size: 11px; line-height: 1.35; }
+  body { background: #fff; font-size: 10px; line-height: 1.3; }
+  .sources-table { display: none; }
+  p, li { margin: 3px 0; }
   main { max-width: none; padding: 0; }
   .banner { position: static; padding: 3px; }
   a { color: #000; }
@@ -133,7 +136,7 @@ nav.top a { margin-right: 12px; }
   .glance .figs { grid-template-columns: repeat(5, 1fr); gap: 4px; }
   .glance .val { font-size: 16px; }
   .glance dl, table { font-size: 9.5px; }
-  .story figure svg { max-height: 70mm; width: auto; }
+  .story figure svg { max-height: 55mm; width: auto; }
   .maps-list, .software, nav.top { display: none; }
   h2, h3 { break-after: avoid; }
 }
@@ -371,6 +374,7 @@ def _sources_html(sources: Sequence[Mapping[str, Any]]) -> str:
     table = _table(["Data", "Publisher", "Licence", "Attribution", "Notes"], rows) if rows else (
         "<p>No sources were listed.</p>"
     )
+    table = f'<div class="sources-table">{table}</div>'
     lines = "".join(f"<li>{_esc(a)}</li>" for a in attributions)
     return f"{table}<h3>Required attributions</h3><ul>{lines}</ul>"
 
