@@ -152,7 +152,7 @@ def england_relative_map(
     labels = _labels(indicator, near_far, float(england))
     colours = [WORSE_SIDE[0], WORSE_SIDE[1], SIMILAR, BETTER_SIDE[1], BETTER_SIDE[0]]
     names_col = resolve_name_column(gdf, name_col, what=what)
-    verdicts = []
+    verdicts: list[str | None] = []
     for i, code in enumerate(gdf.index):
         if not np.isfinite(values[i]):
             verdicts.append(None)

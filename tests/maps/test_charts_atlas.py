@@ -63,7 +63,9 @@ def test_decay_chart_and_panel(frimley_lsoa):
         decay_chart({"x": (d, [1, 2, 3])})
     m = choropleth(frimley_lsoa, "imd_score", label="IMD")
     panel = add_chart_panel(m, [chart])
-    assert "<details><summary>Charts</summary><figure><svg" in panel.html_text
+    assert "<details><summary>Charts</summary><figure><div role=\"img\" aria-label=" in (
+        panel.html_text)
+    assert "<svg" in panel.html_text and "The figures as a table" in panel.html_text
     assert "Made-up curves." in panel.html_text
     page = m.get_root().render()
     assert _assets.remote_resources(page) == []
@@ -197,3 +199,20 @@ def test_basemap_is_optional_and_off(frimley_lsoa):
     assert "OpenStreetMap contributors" in page
     plain = choropleth(frimley_lsoa, "imd_score", label="IMD")
     assert not [c for c in plain._children.values() if isinstance(c, folium.TileLayer)]
+
+
+def test_every_chart_carries_its_figures_as_a_table(frimley_lsoa):
+    ranks = np.array([0.05, 0.5, 0.95])
+    pts = pd.DataFrame({"rank": ranks, "value": [75.0, 79.0, 83.5],
+                        "lo": [74.0, 78.2, 82.9], "hi": [76.0, 79.8, 84.1]})
+    chart = sii_chart(pts, slope=8.4, intercept=74.6, label="Male LE", lci_col="lo",
+                      uci_col="hi", slope_ci=(7.1, 9.7))
+    cells = [c for c in chart.table.replace("</td>", "|").split("|")]
+    assert "75.00" in chart.table and "84.10" in chart.table and "8.40" in chart.table
+    assert "7.10" in chart.table and "9.70" in chart.table and len(cells) > 12
+    decay = decay_chart({"Gaussian": ([0.0, 5.0], [1.0, 0.2])})
+    assert "Gaussian (curve)" in decay.table and "0.20" in decay.table
+    m = choropleth(frimley_lsoa, "imd_score", label="IMD")
+    add_chart_panel(m, [chart, decay])
+    page = m.get_root().render()
+    assert page.count("The figures as a table") == 2 and 'role=\\"img\\"' in page
