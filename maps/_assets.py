@@ -270,7 +270,7 @@ var hg = (function () {
     setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 0);
   }
   function centre(l) { return l.getBounds ? l.getBounds().getCenter() : l.getLatLng(); }
-  var INDEX = window.HG_INDEX || null;
+  var INDEX = null;  /* the atlas's search.js, loaded after this script: read in tools() */
   function bboxBounds(b) { return L.latLngBounds([b[0], b[1]], [b[2], b[3]]); }
   /* Names on the map, most important first: places, neighbourhoods, wards (from WARD_ZOOM),
      then small areas in view (from AREA_ZOOM). A name that would overlap one already written
@@ -435,6 +435,7 @@ var hg = (function () {
        Leaflet makes focusable to show its tooltip. Controls are placed by CSS, not DOM order. */
     var box = map.getContainer(), cc = box.querySelector(".leaflet-control-container");
     if (cc) { box.insertBefore(cc, box.firstChild); }
+    INDEX = window.HG_INDEX || null;
     box.setAttribute("role", "region");
     box.setAttribute("aria-label", "Map: " + (document.title || "map") +
                      ". The data it draws can be downloaded as a table (CSV) from the legend.");

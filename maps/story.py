@@ -514,8 +514,8 @@ def _sii_card(s: StoryInputs, sex: str) -> str:
     from healthgap.maps._verdicts import sii_verdict
 
     a, e, vs = _sii_rows(s, sex)
-    what = (f"Gap in {'men' if sex == 'male' else 'women'}'s life expectancy between the most "
-            "and least deprived ends (slope index of inequality)")
+    what = (f"Gap by deprivation, {'men' if sex == 'male' else 'women'} (slope index of "
+            "inequality)")
     period = _period(s, "le_male", "imd_score")
     if a is None:
         return _card(what, NOT_COMPUTED, period, "—", "—", f"sii_{sex}")
@@ -542,14 +542,15 @@ def _sii_card(s: StoryInputs, sex: str) -> str:
 
 
 def _core20_card(s: StoryInputs) -> str:
-    what = "Residents of Core20 LSOAs (England's most deprived fifth)"
+    what = "Residents in Core20 LSOAs (England's most deprived fifth)"
     period = _period(s, "imd_score", "population")
     sysrow = s.system
     if sysrow.empty or not {"core20_pop", "core20_share"} <= set(sysrow.columns):
         return _card(what, NOT_COMPUTED, period, "—", "—", "core20")
     r = sysrow.iloc[0]
     value = (f"{number('core20_share', 100 * r['core20_share'], 1, '%', source='layer:system')}"
-             f" ({number('core20_pop', r['core20_pop'], 0, source='layer:system')} people)")
+             f" <small>({number('core20_pop', r['core20_pop'], 0, source='layer:system')} "
+             "people)</small>")
     interval = ("none: a count of residents from population estimates; the source gives no "
                 "interval")
     comparator = "England's share is " + NOT_COMPUTED

@@ -210,6 +210,9 @@ class _Pages:
             return
         ind = describe(col)
         kw: dict[str, Any] = {"rank_total": 32844} if col.endswith("_rank") else {}
+        ci = _interval_columns(frame, col)
+        if ci is not None:  # the build has the interval: the tooltips give it
+            kw["ci"] = ci
         m = choropleth(frame, col, indicator=ind, compare=self.compare(col, system_col) or None,
                        page=self.page([col], ind.label), **kw)
         self.pages.append(Page(slug=slug, title=ind.label, map=m, summary=summary,
@@ -223,9 +226,7 @@ class _Pages:
         if col not in frame.columns or frame[col].notna().sum() < 2 or col not in self.england:
             return
         ind = describe(col)
-        ci = next(((lo, hi) for lo, hi in ((f"{col}_lo", f"{col}_hi"),
-                                            (f"{col}_lci", f"{col}_uci"))
-                   if lo in frame.columns and hi in frame.columns), None)
+        ci = _interval_columns(frame, col)
         title = f"{ind.label} compared with England"
         m = england_relative_map(frame, col, indicator=ind, england=self.england[col], ci=ci,
                                  page=self.page([col], title))
@@ -360,6 +361,14 @@ class _Pages:
                                    "neighbouring small areas (MSOAs), in years; those larger "
                                    "than sampling noise drawn strongly.",
                                    group="Life-expectancy models"))
+
+
+def _interval_columns(frame: pd.DataFrame, col: str) -> tuple[str, str] | None:
+    """Return the 95% interval columns of ``col`` when the build has them, else None."""
+    for lo, hi in ((f"{col}_lo", f"{col}_hi"), (f"{col}_lci", f"{col}_uci")):
+        if lo in frame.columns and hi in frame.columns and frame[lo].notna().any():
+            return lo, hi
+    return None
 
 
 def _sources(manifest: dict[str, Any]) -> list[dict[str, Any]]:
