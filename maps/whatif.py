@@ -129,7 +129,8 @@ def whatif_page(
     labels = {w: describe(c).label for w, c in cols.items()}
     config: dict[str, Any] = {
         "cols": cols,
-        "seq": {"breaks": scale["breaks"], "colours": scale["colours"]},
+        "seq": {"breaks": scale["breaks"], "colours": scale["colours"],
+                "labels": scale.get("labels")},
         "names": names,
         "div": {"breaks": _div_breaks(lsoa[cols["change"]].to_numpy(float)),
                 "colours": _DIV},
@@ -171,7 +172,7 @@ body {{ font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans
 table {{ display: block; overflow-x: auto; max-width: 100%; }}
 table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; border-bottom: 1px solid #ddd;
   text-align: right; }}
-</style></head><body>
+</style></head><body><main>
 <nav class="hg-nav" aria-label="Atlas">{" · ".join(links)}</nav>
 <h1>{title}</h1>{estimate}
 <p id="mode">Travel: {html.escape(kind.upper() if kind == "gp" else kind)} practices reached
@@ -194,7 +195,7 @@ table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; border-bottom
 <p>Method: {html.escape(method)}. Times are to the nearest {html.escape(kind)} from each
 small area's population-weighted centre. The before and after maps use the access map's classes
 and colours. Changed facilities are ringed: black = closed or moved from, green = opened or
-moved to. The table above gives the figures behind the maps.</p>
+moved to. The table above gives the figures behind the maps.</p></main>
 <script>
 const DATA = {json.dumps(gj)};
 const FAC = {json.dumps(fac_gj)};
@@ -246,6 +247,11 @@ function colour(v, scale) {
 function key(id, scale) {
   const el = document.getElementById(id); const b = scale.breaks; let h = '';
   scale.colours.forEach((c, i) => {
+    if (scale.labels) {
+      const last = i === scale.colours.length - 1 ? ' and over' : '';
+      h += `<span style="background:${c}"></span>${esc(scale.labels[i])}${last} `;
+      return;
+    }
     const lo = i === 0 ? '' : b[i - 1]; const hi = i < b.length ? b[i] : '';
     h += `<span style="background:${c}"></span>${lo}${lo !== '' && hi !== '' ? '–' : ''}` +
          `${hi === '' ? '+' : (lo === '' ? '≤' + hi : hi)} `;
