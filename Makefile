@@ -35,12 +35,14 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 install-bench: $(VENV)/.installed-bench
 
-# Headless Chromium for the atlas tests, and gdal-bin (ogrinfo/ogr2ogr) for the OGC API test
-# (Debian packages; root or sudo needed once).
+# Headless Chromium for the atlas tests, gdal-bin (ogrinfo/ogr2ogr) for the OGC API test and
+# poppler-utils (pdfinfo/pdftotext: the atlas front page's printed PDF) (Debian packages; root
+# or sudo needed once).
 browser:
-	@{ command -v chromium && command -v ogr2ogr; } >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v ogr2ogr && command -v pdfinfo; } >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium gdal-bin >/dev/null; }
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO apt-get install -y -qq chromium gdal-bin poppler-utils >/dev/null; }
 
 ## Build the bundled synthetic demo area: layers, statistics, models and the HTML atlas.
 demo: install
