@@ -80,6 +80,11 @@ def test_search_finds_a_ward_a_postcode_and_a_practice(browser, rutland, expecte
                                      read_geometry=False)
         name = str(fac[fac["kind"] == "gp"]["name"].iloc[0])
         assert "GP practice" in _search(page, name.lower())
+        # a neighbourhood (30-50k people) and a small area by their names
+        nb = pyogrio.read_dataframe(rutland / "healthgap.gpkg", layer="neighbourhood",
+                                    read_geometry=False)
+        assert str(nb["nbhd_nm"].iloc[0]) in _search(page, str(nb["nbhd_nm"].iloc[0]))
+        assert "E02002863" in _search(page, "Rutland 001")
         assert problems == [] and all(u.startswith("file://") for u in requests)
     finally:
         context.close()
