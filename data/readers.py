@@ -810,3 +810,66 @@ def read_practice_list_sizes(path: str | Path) -> pd.Series:
                       column="NUMBER_OF_PATIENTS", codes=code)
     return pd.Series(size.to_numpy(), index=pd.Index(code.to_numpy(), name="practice_code"),
                      name="list_size")
+def read_ward_names(ward_path: str | Path, lsoa_codes: list[str], *,
+                    bridge_path: str | Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Return the electoral ward of each LSOA of a build, by the build's own LSOA codes.
+
+    The ward lookup is keyed by 2021 LSOAs. Codes found in it directly (a build on 2021 LSOAs,
+    or a 2011 LSOA unchanged in 2021) take their ward; other 2011 codes go through the
+    2011 → 2021 lookup and take the ward of most of their 2021 LSOAs (ties: the lowest ward
+    code), so the join works for either vintage.
+
+    Parameters
+    ----------
+    ward_path
+        ``geography/lsoa21_ward24_ltla24_lookup_ew.csv`` (``lsoa21_code, ward24_code,
+        ward24_name``).
+    lsoa_codes
+        The build's LSOA codes.
+    bridge_path
+        ``geography/lsoa11_lsoa21_ltla22_lookup_ew.csv``, or None for 2021 codes only.
+
+    Returns
+    -------
+    tuple
+        A frame indexed by LSOA code with ``ward_cd`` and ``ward_nm``, and the codes that
+        found no ward (reported, not dropped silently).
+    """
+    wards = read_table(ward_path, required=("lsoa21_code", "ward24_code", "ward24_name"))
+    wards = wards.drop_duplicates("lsoa21_code").set_index("lsoa21_code")
+    codes = pd.Index(pd.unique(pd.Series(lsoa_codes, dtype=str)), name="lsoa_code")
+    direct = codes[codes.isin(wards.index)]
+    out = pd.DataFrame({"ward_cd": wards.loc[direct, "ward24_code"].to_numpy(),
+                        "ward_nm": wards.loc[direct, "ward24_name"].to_numpy()},
+                       index=pd.Index(direct, name="lsoa_code"))
+    rest = codes[~codes.isin(wards.index)]
+    if len(rest) and bridge_path is not None:
+        bridge = read_table(bridge_path, required=("lsoa11_code", "lsoa21_code"))
+        b = bridge[bridge["lsoa11_code"].isin(rest)]
+        b = b.join(wards[["ward24_code", "ward24_name"]], on="lsoa21_code", how="inner")
+        counts = (b.groupby(["lsoa11_code", "ward24_code", "ward24_name"]).size()
+                  .rename("n").reset_index()
+                  .sort_values(["lsoa11_code", "n", "ward24_code"],
+                               ascending=[True, False, True], kind="mergesort")
+                  .drop_duplicates("lsoa11_code").set_index("lsoa11_code"))
+        out = pd.concat([out, pd.DataFrame(
+            {"ward_cd": counts["ward24_code"], "ward_nm": counts["ward24_name"]},
+            index=pd.Index(counts.index, name="lsoa_code"))])
+    unmatched = sorted(set(codes) - set(out.index))
+    return out, unmatched
+
+
+def read_area_postcodes(path: str | Path, lsoa_codes: list[str]) -> pd.DataFrame:
+    """Return the live postcodes of some LSOAs: ``pcds`` (e.g. ``LE15 6AA``) and ``lsoa11cd``.
+
+    Parameters
+    ----------
+    path
+        ``postcodes/postcode_oa11_lsoa11_msoa11_lad22_lookup_ew_live_may22.csv.gz``.
+    lsoa_codes
+        The LSOAs (2011 codes) whose postcodes are wanted.
+    """
+    frame = read_table(path, usecols=["pcds", "lsoa11cd"])
+    frame = frame[frame["lsoa11cd"].isin(set(lsoa_codes)) & frame["pcds"].notna()]
+    frame = frame.assign(pcds=frame["pcds"].str.upper().str.strip())
+    return frame.sort_values("pcds", kind="mergesort").reset_index(drop=True)

@@ -1006,14 +1006,14 @@ def _sentences(result: ScenarioResult, table: pd.DataFrame, crossings: pd.DataFr
         change = table[f"{kind}_time_min_change"]
         worse, better = change > 1e-9, change < -1e-9
         out.append(f"The nearest {noun} gets further for {int(worse.sum())} "
-                   f"neighbourhood(s) ({pop[worse].sum():,.0f} residents) and closer for "
+                   f"small area(s) ({pop[worse].sum():,.0f} residents) and closer for "
                    f"{int(better.sum())} ({pop[better].sum():,.0f} residents); the largest "
                    f"increase is {np.nanmax(change.to_numpy(), initial=0.0):.1f} minutes.")
         for _, r in crossings[(crossings["kind"] == kind) & (crossings["population"] > 0)
                               ].iterrows():
             verb = "lose" if r["direction"] == "lost" else "gain"
             out.append(f"{r['population']:,.0f} residents ({r['core20_population']:,.0f} in "
-                       f"Core20 neighbourhoods) {verb} a {noun} within {r['threshold_min']:g} "
+                       f"Core20 LSOAs) {verb} a {noun} within {r['threshold_min']:g} "
                        "minutes.")
         g = gap[gap["kind"] == kind].set_index("when")
         if len(g) == 2 and np.isfinite(g.loc[["before", "after"], "sii"]).all():

@@ -80,6 +80,7 @@ _PAGE_CSS = """
 .leaflet-control-attribution { max-width: 55vw; white-space: normal; }
 .hg-code { color: #555; }
 .hg-cmp { color: #444; }
+.hg-noci { color: #555; font-size: 12px; }
 .hg-charts { max-width: min(560px, 60vw); max-height: 70vh; overflow: auto; }
 .hg-charts summary { cursor: pointer; font-weight: bold; }
 .hg-charts figure { margin: 8px 0 0; }
@@ -96,6 +97,7 @@ _PAGE_CSS = """
   padding: 0 3px; font-weight: 600; color: #111; }
 .leaflet-tooltip.hg-label::before { display: none; }
 .leaflet-tooltip.hg-label-area { font-weight: 400; font-size: 11px; }
+.leaflet-tooltip.hg-label-ward { font-weight: 500; font-style: italic; font-size: 12px; }
 .hg-empty { font-weight: bold; color: #222; }
 a:focus, button:focus, input:focus, summary:focus,
 .leaflet-control-layers-toggle:focus { outline: 3px solid #ffbf47; outline-offset: 1px; }
@@ -145,6 +147,7 @@ _HATCH_SVG = (
 _PAGE_JS = r"""
 var hg = (function () {
   "use strict";
+  var WARD_ZOOM = 12;
   var TYPES = {P: "Polygon", M: "MultiPolygon", L: "LineString", N: "MultiLineString",
                T: "Point"};
   var ENT = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"};
@@ -191,6 +194,8 @@ var hg = (function () {
           if (r.ci && !missing(p[r.ci[0]]) && !missing(p[r.ci[1]])) {
             s += " (" + esc(r.ciLabel) + " " + num(p[r.ci[0]], r.dec) + "\u2013" +
                  num(p[r.ci[1]], r.dec) + ")";
+          } else if (r.noCi) {
+            s += ' <span class="hg-noci">(' + esc(r.noCi) + ")</span>";
           }
         }
         h += (h ? "<br>" : "") + esc(r.label) + ": " + s;
@@ -265,12 +270,15 @@ var hg = (function () {
     setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 0);
   }
   function centre(l) { return l.getBounds ? l.getBounds().getCenter() : l.getLatLng(); }
-  /* Names on the map: places from their zoom on, neighbourhoods in view from AREA_ZOOM on. */
+  var INDEX = null;  /* the atlas's search.js, loaded after this script: read in tools() */
+  function bboxBounds(b) { return L.latLngBounds([b[0], b[1]], [b[2], b[3]]); }
+  /* Names on the map, most important first: places, neighbourhoods, wards (from WARD_ZOOM),
+     then small areas in view (from AREA_ZOOM). A name that would overlap one already written
+     is left out, so no two labels collide. */
   function labels(map, areaZoom) {
     var group = L.layerGroup().addTo(map);
-    function redraw() {
-      group.clearLayers();
-      var z = map.getZoom(), view = map.getBounds();
+    function candidates(z, view) {
+      var out = [];
       registry.forEach(function (r) {
         var nameKey = r.spec.tip ? r.spec.tip.title : (r.spec.labels !== null ? "n" : null);
         var from = r.spec.tip ? areaZoom : r.spec.labels;
@@ -278,21 +286,84 @@ var hg = (function () {
           return;
         }
         if (!map.hasLayer(r.layer)) { return; }
-        var n = 0;
+        var rank = r.spec.tip ? 3 : (from <= 9 ? 0 : 1);
         r.layer.eachLayer(function (l) {
           var name = l.feature.properties[nameKey], at = centre(l);
-          if (missing(name) || n >= 250 || !view.contains(at)) { return; }
-          n += 1;
-          group.addLayer(L.tooltip({permanent: true, direction: "center",
-            className: r.spec.tip ? "hg-label hg-label-area" : "hg-label",
-            interactive: false}).setLatLng(at).setContent(esc(name)));
+          if (missing(name) || !view.contains(at)) { return; }
+          out.push({name: String(name), at: at, rank: rank,
+                    cls: r.spec.tip ? "hg-label hg-label-area" : "hg-label"});
         });
+      });
+      if (INDEX && INDEX.wards && z >= WARD_ZOOM) {
+        INDEX.wards.forEach(function (w) {
+          var at = L.latLng(w[2], w[3]);
+          if (view.contains(at)) {
+            out.push({name: w[0], at: at, rank: 2, cls: "hg-label hg-label-ward"});
+          }
+        });
+      }
+      out.sort(function (a, b) { return a.rank - b.rank; });
+      return out;
+    }
+    function overlaps(a, b) {
+      return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    }
+    function redraw() {
+      group.clearLayers();
+      var z = map.getZoom(), view = map.getBounds(), placed = [], n = 0;
+      candidates(z, view).forEach(function (c) {
+        if (n >= 250) { return; }
+        var t = L.tooltip({permanent: true, direction: "center", className: c.cls,
+                           interactive: false}).setLatLng(c.at).setContent(esc(c.name));
+        group.addLayer(t);
+        var el = t.getElement(), box = el ? el.getBoundingClientRect() : null;
+        if (!box) { return; }
+        var pad = {left: box.left - 2, right: box.right + 2, top: box.top - 1,
+                   bottom: box.bottom + 1};
+        if (placed.some(function (p) { return overlaps(p, pad); })) {
+          group.removeLayer(t);
+          return;
+        }
+        placed.push(pad);
+        n += 1;
       });
     }
     map.on("zoomend moveend overlayadd overlayremove", redraw);
     redraw();
   }
-  /* Find a neighbourhood or place by code or name and zoom to it. */
+  var POSTCODE = /^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$/;
+  /* Entries of the atlas index (wards, small areas, neighbourhoods, practices). */
+  function indexEntries() {
+    var out = [];
+    if (!INDEX) { return out; }
+    (INDEX.wards || []).forEach(function (w) {
+      out.push({code: w[1], name: w[0], kind: "ward", bounds: bboxBounds(w[4])});
+    });
+    [["msoa", "small area (MSOA)"], ["lsoa", "small area (LSOA)"],
+     ["neighbourhood", "neighbourhood"]].forEach(function (k) {
+      (INDEX[k[0]] || []).forEach(function (a) {
+        out.push({code: a[1], name: a[0], kind: k[1], bounds: bboxBounds(a[2])});
+      });
+    });
+    (INDEX.practices || []).forEach(function (p) {
+      out.push({code: p[1], name: p[0], kind: "GP practice", point: L.latLng(p[2], p[3])});
+    });
+    return out;
+  }
+  function findPostcode(q) {
+    var m = POSTCODE.exec(q.toUpperCase().trim());
+    if (!m || !INDEX || !INDEX.postcodes) { return null; }
+    var key = m[1] + m[2], found = null;
+    Object.keys(INDEX.postcodes).forEach(function (i) {
+      if (!found && (" " + INDEX.postcodes[i] + " ").indexOf(" " + key + " ") >= 0) {
+        var a = INDEX.lsoa[Number(i)];
+        found = {code: a[1], name: a[0], bounds: bboxBounds(a[2]), kind: "small area (LSOA)",
+                 postcode: m[1] + " " + m[2]};
+      }
+    });
+    return found || {none: m[1] + " " + m[2]};
+  }
+  /* Find a ward, postcode, small area, neighbourhood, place or practice and zoom to it. */
   function search(map) {
     var entries = [];
     registry.forEach(function (r) {
@@ -303,6 +374,7 @@ var hg = (function () {
                       layer: l, owner: r});
       });
     });
+    entries = entries.concat(indexEntries());
     if (!entries.length) { return; }
     var id = "hg-find-" + Math.random().toString(36).slice(2), opts = "";
     var seen = {};
@@ -310,33 +382,50 @@ var hg = (function () {
       var text = e.name ? e.name + " (" + e.code + ")" : e.code;
       if (!seen[text]) { seen[text] = 1; opts += '<option value="' + esc(text) + '">'; }
     });
+    var what = INDEX ? "Find a street postcode, ward, area or practice"
+                     : "Find a place or area";
     var box = control(map, "topleft", "hg-box hg-search",
-      '<label for="' + id + '">Find a place or neighbourhood</label><br>' +
+      '<label for="' + id + '">' + what + '</label><br>' +
       '<input id="' + id + '" type="search" list="' + id + '-list" autocomplete="off" ' +
-      'placeholder="name or code"><datalist id="' + id + '-list">' + opts + '</datalist>' +
+      'placeholder="' + (INDEX ? "postcode, ward or name" : "name or code") + '">' +
+      '<datalist id="' + id + '-list">' + opts + '</datalist>' +
       '<div class="hg-found" role="status" aria-live="polite"></div>');
     var div = box.getContainer(), input = div.querySelector("input"),
         out = div.querySelector(".hg-found");
+    function show(hit, text) {
+      if (hit.owner && !map.hasLayer(hit.owner.layer)) { map.addLayer(hit.owner.layer); }
+      if (hit.layer && hit.layer.getBounds) {
+        map.fitBounds(hit.layer.getBounds(), {maxZoom: 14, animate: false});
+      } else if (hit.layer) { map.setView(hit.layer.getLatLng(), 14, {animate: false}); }
+      else if (hit.bounds) { map.fitBounds(hit.bounds, {maxZoom: 15, animate: false}); }
+      else if (hit.point) { map.setView(hit.point, 15, {animate: false}); }
+      if (hit.layer && hit.layer.getTooltip()) { hit.layer.openTooltip(centre(hit.layer)); }
+      out.textContent = text;
+    }
     function go() {
       var q = input.value.trim().toLowerCase(), m = /\(([^()]+)\)\s*$/.exec(q), hit = null;
       if (!q) { return; }
+      var pc = findPostcode(q);
+      if (pc && pc.none) {
+        out.textContent = "Postcode " + pc.none + " is not in this area";
+        return;
+      }
+      if (pc) {
+        show(pc, "Postcode " + pc.postcode + " is in " + pc.kind + " " + pc.name + " (" +
+             pc.code + ")");
+        return;
+      }
       var code = m ? m[1] : q;
-      entries.forEach(function (e) {
-        if (!hit && e.code.toLowerCase() === code) { hit = e; }
-      });
-      entries.forEach(function (e) {
-        if (!hit && e.name.toLowerCase() === q) { hit = e; }
-      });
-      entries.forEach(function (e) {
-        if (!hit && e.name && e.name.toLowerCase().indexOf(q) === 0) { hit = e; }
+      var tests = [function (e) { return e.code.toLowerCase() === code; },
+                   function (e) { return e.name.toLowerCase() === q; },
+                   function (e) { return e.name && e.name.toLowerCase().indexOf(q) === 0; },
+                   function (e) { return e.name && e.name.toLowerCase().indexOf(q) > 0; }];
+      tests.forEach(function (t) {
+        entries.forEach(function (e) { if (!hit && t(e)) { hit = e; } });
       });
       if (!hit) { out.textContent = "Nothing found for “" + input.value + "”"; return; }
-      if (!map.hasLayer(hit.owner.layer)) { map.addLayer(hit.owner.layer); }
-      if (hit.layer.getBounds) {
-        map.fitBounds(hit.layer.getBounds(), {maxZoom: 14, animate: false});
-      } else { map.setView(hit.layer.getLatLng(), 14, {animate: false}); }
-      if (hit.layer.getTooltip()) { hit.layer.openTooltip(centre(hit.layer)); }
-      out.textContent = "Showing " + (hit.name ? hit.name + " (" + hit.code + ")" : hit.code);
+      var label = hit.name ? hit.name + " (" + hit.code + ")" : hit.code;
+      show(hit, "Showing " + (hit.kind ? hit.kind + " " : "") + label);
     }
     input.addEventListener("change", go);
     input.addEventListener("keydown", function (e) { if (e.key === "Enter") { go(); } });
@@ -346,6 +435,10 @@ var hg = (function () {
        Leaflet makes focusable to show its tooltip. Controls are placed by CSS, not DOM order. */
     var box = map.getContainer(), cc = box.querySelector(".leaflet-control-container");
     if (cc) { box.insertBefore(cc, box.firstChild); }
+    INDEX = window.HG_INDEX || null;
+    box.setAttribute("role", "region");
+    box.setAttribute("aria-label", "Map: " + (document.title || "map") +
+                     ". The data it draws can be downloaded as a table (CSV) from the legend.");
     search(map);
     labels(map, areaZoom);
     var name = (document.title || "map").replace(/[^A-Za-z0-9]+/g, "-")

@@ -238,6 +238,8 @@ class AtlasMap(folium.Map):
         self.synthetic = synthetic
         self.attribution = list(attribution)
         self.index_href = index_href
+        self.search_src: str | None = None
+        self.links: list[tuple[str, str]] = []
         # The title box is added first so that it sits at the top left, under the zoom buttons;
         # its text is filled in at render time (the atlas sets index_href and synthetic later).
         self._title_box = Control("", position="topleft", css="hg-box hg-title")
@@ -259,13 +261,17 @@ class AtlasMap(folium.Map):
         figure = self.get_root()
         figure.title = self.title  # type: ignore[attr-defined]
         figure.header.add_child(RawHTML(_assets.head_html()), name="hg_assets")  # type: ignore[attr-defined]
+        if self.search_src:
+            figure.header.add_child(  # type: ignore[attr-defined]
+                RawHTML(f'<script src="{html.escape(self.search_src)}"></script>\n'),
+                name="hg_search_index")
         figure.html.add_child(RawHTML(_assets.hatch_svg()), name="hg_hatch")  # type: ignore[attr-defined]
         if self.synthetic:
             figure.html.add_child(  # type: ignore[attr-defined]
                 RawHTML(
                     "<style>.leaflet-top { top: 34px; }</style>"
                     f'<div class="hg-banner" role="note">{SYNTHETIC_BANNER}: not real '
-                    "figures for any neighbourhood</div>"
+                    "figures for any area</div>"
                 ),
                 name="hg_banner",
             )
@@ -280,7 +286,10 @@ class AtlasMap(folium.Map):
         if self.synthetic:
             parts.append(f"<p><b>{SYNTHETIC_BANNER}</b></p>")
         if self.index_href:
-            parts.append(f'<p><a href="{html.escape(self.index_href)}">&larr; Atlas index</a></p>')
+            links = [f'<a href="{html.escape(self.index_href)}">&larr; Atlas index</a>',
+                     '<a href="glossary.html">Glossary</a>']
+            links += [f'<a href="{html.escape(h)}">{html.escape(t)}</a>' for h, t in self.links]
+            parts.append(f"<p>{' · '.join(links)}</p>")
         return "".join(parts)
 
 

@@ -26,6 +26,7 @@ from healthgap.maps._layers import (
     SYNTHETIC_BANNER,
     AtlasMap,
 )
+from healthgap.maps.glossary import GLOSSARY_HTML
 from healthgap.maps.multiples import StaticPage
 
 from healthgap.errors import ParameterError
@@ -52,32 +53,38 @@ def stable_ids(text: str) -> str:
     return _ELEMENT_ID.sub(renumber, text)
 
 METHODS_NOTE = (
-    "<p>Each map shows one measure for every neighbourhood in the area. Neighbourhoods are "
+    "<p>Each map shows one measure for every small area in the area. Small areas are "
     "Lower and Middle layer Super Output Areas (LSOAs of about 1,500 residents, MSOAs of about "
-    "7,500), the small areas national statistics are published for.</p>"
+    "7,500), the areas national statistics are published for; neighbourhoods are groups of "
+    "30,000-50,000 people (see the <a href=\"glossary.html\">glossary</a>).</p>"
     "<p><b>Colours.</b> Every map draws the worse end of its measure in dark red (low life "
     "expectancy, high deprivation, long travel times) and the better end pale; measures that "
     "are neither better nor worse when higher are drawn in blues. Values are grouped into a "
     "few classes. Where values are spread evenly "
-    "each class holds about the same number of neighbourhoods (quantiles); where they are "
+    "each class holds about the same number of small areas (quantiles); where they are "
     "skewed or clumped the classes follow natural breaks in the data (Fisher–Jenks). Deciles "
-    "keep their own ten classes. The legend gives the range and the number of neighbourhoods of "
-    "each class. Hatched areas have no published value: figures for small populations are "
-    "suppressed by the publisher.</p>"
-    "<p><b>Clusters.</b> Local Moran's I compares each neighbourhood with its neighbours: a "
+    "keep their own ten classes. The legend gives the range and the number of areas of "
+    "each class. Pages marked \u201ccompared with England\u201d colour each area by its "
+    "difference from England's value instead (ratios about 100), so an area better than "
+    "England is never drawn as the worse end. Hatched areas have no published value: "
+    "figures for small populations are suppressed by the publisher.</p>"
+    "<p><b>Clusters.</b> Local Moran's I compares each small area with its neighbours: a "
     "\u201ccluster of low life expectancy\u201d is a group of neighbouring areas that are all "
     "low, and an area \u201camong high neighbours\u201d stands out from its surroundings. Gi* "
-    "hot and cold spots mark groups of neighbourhoods with higher or lower values than chance "
-    "would give; where they say the same as the local Moran's I map they are not drawn again. "
+    "hot and cold spots mark groups of areas whose values, taken together with their own, are "
+    "higher or lower than chance would give. The two can differ: Gi* adds an area's own value "
+    "to its neighbours' and finds hot and cold spots even where the area itself is ordinary, "
+    "while local Moran's I needs the area and its neighbours to be alike and also finds areas "
+    "unlike their neighbours; where they say the same the Gi* map is not drawn again. "
     "Each legend states the neighbour definition, the number of random permutations and the "
     "correction for testing many areas at once; a map with no significant cluster says so.</p>"
     "<p><b>Cliffs.</b> Lines mark the largest differences in life expectancy between two "
-    "neighbouring areas, in years. Only borders passing a 5% false discovery rate across all "
-    "the area's borders are drawn as cliffs (magenta); the other large differences are grey and "
-    "dashed, and the page says when no border passes.</p>"
+    "neighbouring small areas, in years. Only borders passing a 5% false discovery rate across "
+    "all the area's borders are drawn as cliffs (magenta); the other large differences are grey "
+    "and dashed, and the page says when no border passes.</p>"
     "<p><b>Limits.</b> These are area averages: they describe places, not the people in them. "
-    "Small-area figures have wide confidence intervals; check them in the tooltips before "
-    "drawing conclusions from one neighbourhood. Boundaries are simplified for the web.</p>"
+    "Small-area figures have wide intervals: the tooltips give them where the source publishes "
+    "them and say so where it does not. Boundaries are simplified for the web.</p>"
 )
 
 _INDEX_CSS = """
@@ -102,7 +109,38 @@ code { font-size: 12px; word-break: break-all; }
 .story figure { margin: 8px 0; }
 .story svg { max-width: 100%; height: auto; }
 .sw { display: inline-block; width: 1.2em; height: 0.8em; vertical-align: middle; }
-@media print { .banner { position: static; } a { color: #000; } }
+main { overflow-wrap: anywhere; }
+table { display: block; overflow-x: auto; }
+@media (min-width: 640px) { table { display: table; } }
+.glance .figs { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr));
+  gap: 8px; }
+.glance .fig { border: 1px solid #c8d3df; border-top: 4px solid #005eb8; padding: 6px 8px;
+  background: #f8fafc; break-inside: avoid; }
+.glance .what { margin: 0; font-size: 13px; font-weight: 600; }
+.glance .val { margin: 2px 0; font-size: 22px; font-weight: 700; }
+.glance dl { margin: 0; font-size: 12px; }
+.glance dt { font-weight: 600; color: #444; }
+.glance dd { margin: 0 0 3px; }
+table.cmp caption { text-align: left; font-weight: 600; }
+table.cmp th:first-child { white-space: nowrap; }
+nav.top { font-size: 14px; margin: 4px 0 8px; }
+nav.top a { margin-right: 12px; }
+@media print {
+  @page { size: A4 portrait; margin: 11mm; }
+  body { background: #fff; font-size: 10px; line-height: 1.3; }
+  .sources-table { display: none; }
+  p, li { margin: 3px 0; }
+  main { max-width: none; padding: 0; }
+  .banner { position: static; padding: 3px; }
+  a { color: #000; }
+  h1 { font-size: 19px; } h2 { font-size: 15px; margin-top: 12px; } h3 { font-size: 13px; }
+  .glance .figs { grid-template-columns: repeat(5, 1fr); gap: 4px; }
+  .glance .val { font-size: 16px; }
+  .glance dl, table { font-size: 9.5px; }
+  .story figure svg { max-height: 55mm; width: auto; }
+  .maps-list, .software, nav.top { display: none; }
+  h2, h3 { break-after: avoid; }
+}
 """
 
 
@@ -195,7 +233,12 @@ figure.sm figcaption { font-size: 13px; }
 """
 
 
-def render_page(page: Page, *, synthetic: bool, index_href: str | None = "index.html") -> str:
+SEARCH_FILE = "search.js"
+"""The atlas's shared search and label index, loaded by every map page."""
+
+
+def render_page(page: Page, *, synthetic: bool, index_href: str | None = "index.html",
+                search_src: str | None = None) -> str:
     """Render one page to HTML and check that it opens offline.
 
     Parameters
@@ -205,7 +248,9 @@ def render_page(page: Page, *, synthetic: bool, index_href: str | None = "index.
     synthetic
         Force the "SYNTHETIC DEMO DATA" banner on.
     index_href
-        Link back to the index, or None.
+        Link back to the index, or None (then no glossary link either).
+    search_src
+        The atlas's shared search index script, or None.
 
     Returns
     -------
@@ -216,6 +261,7 @@ def render_page(page: Page, *, synthetic: bool, index_href: str | None = "index.
     if synthetic:
         m.synthetic = True
     m.index_href = index_href
+    m.search_src = search_src
     text = stable_ids(m.get_root().render())
     _assets.check_offline(text, page=f"{page.slug}.html")
     return text
@@ -231,6 +277,40 @@ def _value_html(value: Any) -> str:
     if isinstance(value, Mapping | list | tuple):
         return f"<code>{_esc(json.dumps(value, sort_keys=True, default=str))}</code>"
     return _esc(value)
+
+
+_ABS_PATH = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:[\\/]|/)(?:[^\s\"',;<>|]*[\\/])?"
+                       r"([^\s\"',;<>|\\/]+)")
+_DATA_FOLDERS = ("geography", "imd2019", "imd2025", "life_expectancy", "population",
+                 "health_services", "postcodes", "osm", "environment")
+
+
+def _path_text(text: str) -> str:
+    def repl(match: re.Match[str]) -> str:
+        full = match.group(0).replace("\\", "/")
+        parts = [p for p in full.split("/") if p]
+        for i, part in enumerate(parts):
+            if part in _DATA_FOLDERS:
+                return "/".join(parts[i:])
+        return parts[-1] if parts else full
+
+    return _ABS_PATH.sub(repl, text)
+
+
+def path_free(value: Any) -> Any:
+    """Return ``value`` with every absolute file path cut to its data-folder-relative part.
+
+    A path under a data folder (``geography/``, ``imd2019/``...) keeps that part
+    (``geography/lsoa11_....csv``); any other absolute path keeps its last component, so no
+    page shows the build machine's folders.
+    """
+    if isinstance(value, str):
+        return _path_text(value)
+    if isinstance(value, Mapping):
+        return {k: path_free(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [path_free(v) for v in value]
+    return value
 
 
 def _manifest_html(manifest: Mapping[str, Any]) -> str:
@@ -253,7 +333,13 @@ def _manifest_html(manifest: Mapping[str, Any]) -> str:
         if isinstance(section, Mapping) and section:
             rows = [[_esc(k), _value_html(v)] for k, v in sorted(section.items())]
             parts.append(f"<h3>{key.capitalize()}</h3>" + _table(["name", "value"], rows))
+    notes = manifest.get("notes")
+    if isinstance(notes, list) and notes:
+        parts.append("<h3>Technical notes</h3><ul>"
+                     + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
     shown = {"parameters", "versions"} | ({"inputs"} if tabular else set())
+    if isinstance(notes, list):
+        shown.add("notes")
     rest = {
         k: v for k, v in manifest.items()
         if k not in shown or not isinstance(v, Mapping | list)
@@ -289,6 +375,7 @@ def _sources_html(sources: Sequence[Mapping[str, Any]]) -> str:
     table = _table(["Data", "Publisher", "Licence", "Attribution", "Notes"], rows) if rows else (
         "<p>No sources were listed.</p>"
     )
+    table = f'<div class="sources-table">{table}</div>'
     lines = "".join(f"<li>{_esc(a)}</li>" for a in attributions)
     return f"{table}<h3>Required attributions</h3><ul>{lines}</ul>"
 
@@ -316,6 +403,8 @@ def write_atlas(
     methods_html: str = METHODS_NOTE,
     story_html: str = "",
     skipped: Sequence[str] = (),
+    whatif_href: str | None = None,
+    search_index: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write every page, the index and the manifest; return the path of ``index.html``.
 
@@ -347,6 +436,11 @@ def write_atlas(
     skipped
         Sentences naming pages deliberately not drawn (e.g. a Gi* map that would repeat the
         LISA map), listed under the maps.
+    whatif_href
+        Link to the what-if page, listed under the maps when the build has one.
+    search_index
+        Wards, small areas, neighbourhoods, practices and postcodes every map page searches
+        and labels (``services.atlas_index.search_index``), written once as ``search.js``.
 
     Returns
     -------
@@ -359,7 +453,13 @@ def write_atlas(
         raise ParameterError(f"manifest: expected a mapping, got {type(manifest).__name__}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rendered = {page.slug: render_page(page, synthetic=synthetic) if isinstance(page, Page)
+    if search_index is not None:
+        (out / SEARCH_FILE).write_text(
+            "window.HG_INDEX = " + json.dumps(search_index, separators=(",", ":"),
+                                              ensure_ascii=False) + ";\n", encoding="utf-8")
+    rendered = {page.slug: render_page(page, synthetic=synthetic,
+                                       search_src=SEARCH_FILE if search_index else None)
+                if isinstance(page, Page)
                 else render_static(page, synthetic=synthetic) for page in pages}
     for slug, text in rendered.items():
         (out / f"{slug}.html").write_text(text, encoding="utf-8")
@@ -371,9 +471,22 @@ def write_atlas(
         _assets.VENDOR_DIR / f"topojson-client-{_assets.TOPOJSON_CLIENT_VERSION}" / "LICENSE",
         licences / "topojson-client-LICENSE.txt",
     )
+    clean_manifest = path_free(manifest)
     (out / "manifest.json").write_text(
-        json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+        json.dumps(clean_manifest, indent=2, sort_keys=True, default=str) + "\n",
+        encoding="utf-8"
     )
+    extra_pages = [
+        StaticPage("manifest", "Run details", (
+            f"<h1>Run details: {_esc(title)}</h1><p class=\"note\">What exactly was run: "
+            "inputs with their checksums, parameters, package versions and the build's "
+            "technical notes. File locations are shown relative to the data folder. Also in "
+            f'<a href="manifest.json">manifest.json</a>.</p>{_manifest_html(clean_manifest)}')),
+        StaticPage("glossary", "Glossary", GLOSSARY_HTML),
+    ]
+    for page in extra_pages:
+        (out / f"{page.slug}.html").write_text(render_static(page, synthetic=synthetic),
+                                              encoding="utf-8")
 
     groups: dict[str, list[Page | StaticPage]] = {}
     for page in pages:
@@ -387,6 +500,9 @@ def write_atlas(
             for p in members
         )
         listing.append(f"<h3>{_esc(group)}</h3><ul class=\"pages\">{items}</ul>")
+    if whatif_href:
+        listing.append('<h3>What if</h3><ul class="pages"><li><a href="'
+                       f'{_esc(whatif_href)}">What if practices close, open or move</a></li></ul>')
     banner = (
         f'<div class="banner" role="note">{SYNTHETIC_BANNER}: these pages show made-up figures '
         "for a made-up area; do not use them for decisions</div>"
@@ -395,16 +511,19 @@ def write_atlas(
     )
     body = (
         f"{banner}<main><h1>{_esc(title)}</h1>"
+        + '<nav class="top" aria-label="Atlas"><a href="#maps-h">Maps</a>'
+        '<a href="glossary.html">Glossary</a><a href="manifest.html">Run details</a></nav>'
         + (f"<p>{_esc(intro)}</p>" if intro else "")
         + story_html
-        + "<h2>Maps</h2>" + "".join(listing)
+        + '<section class="maps-list" aria-labelledby="maps-h"><h2 id="maps-h">Maps</h2>'
+        + "".join(listing)
         + ("<ul class=\"note\">" + "".join(f"<li>{_esc(t)}</li>" for t in skipped) + "</ul>"
-           if skipped else "")
+           if skipped else "") + "</section>"
         + f"<h2>How these maps were made</h2>{methods_html}"
         + f"<h2>Data sources and licences</h2>{_sources_html(sources)}"
-        + f'<h2>Run manifest</h2><p class="note">Also in <a href="manifest.json">manifest.json'
-        f"</a>.</p>{_manifest_html(manifest)}"
-        + f"<h2>Software</h2>{_software_html()}</main>"
+        + '<p class="note">What exactly was run (inputs with checksums, parameters, versions, '
+        'technical notes): <a href="manifest.html">run details</a>.</p>'
+        + f'<section class="software"><h2>Software</h2>{_software_html()}</section></main>'
     )
     index = (
         "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n"

@@ -107,7 +107,7 @@ def bivariate_map(
     counts = np.bincount(cell[cell >= 0], minlength=9)
     rows = [_grid(counts, xi, yi),
             *missing_row("No value for one of the two", int((cell < 0).sum()), canvas)]
-    notes = [f"Thirds of the area's neighbourhoods for each measure. Darkest: the worse third "
+    notes = [f"Thirds of the area's small areas for each measure. Darkest: the worse third "
              f"for both ({'high' if xi.direction == 'worse' else 'low'} {xi.words}, "
              f"{'high' if yi.direction == 'worse' else 'low'} {yi.words})."]
     page.finish(m, legend_title=f"{xi.label} × {yi.label}", rows=rows, notes=notes)
@@ -131,7 +131,7 @@ def _grid(counts: np.ndarray, xi: Indicator, yi: Indicator) -> str:
         cells.append(f"<tr>{row}</tr>")
     return (
         '<table class="hg-bivariate" style="border-collapse:collapse;margin:4px 0" '
-        f'aria-label="Number of neighbourhoods in each cell; columns: {html.escape(xi.words)} '
+        f'aria-label="Number of small areas in each cell; columns: {html.escape(xi.words)} '
         f'better to worse third, rows: {html.escape(yi.words)} worse to better third">'
         f"{''.join(cells)}</table>"
         f'<div class="hg-note">→ worse {html.escape(xi.words)}; ↑ worse {html.escape(yi.words)}'

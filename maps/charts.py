@@ -47,11 +47,27 @@ class Chart:
         The chart as an ``<svg>`` element.
     caption
         A sentence under the chart (what it shows, the source).
+    table
+        The chart's figures as an HTML table (its text alternative), or empty.
     """
 
     title: str
     svg: str
     caption: str = ""
+    table: str = ""
+
+
+def data_table(header: Sequence[str], rows: Sequence[Sequence[object]], *,
+               decimals: int = 2) -> str:
+    """Return a small HTML table of a chart's figures (numbers rounded, missing shown as —)."""
+    def cell(v: object) -> str:
+        if isinstance(v, float | int | np.floating | np.integer) and not isinstance(v, bool):
+            return "—" if not np.isfinite(float(v)) else fmt(float(v), decimals)
+        return html.escape(str(v))
+
+    head = "".join(f"<th scope=\"col\">{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _to_svg(fig: Figure, *, salt: str) -> str:
@@ -125,7 +141,13 @@ def decay_chart(
         ax.set_title(title, loc="left", fontsize=11)
         ax.legend(frameon=False)
         svg = _to_svg(fig, salt=f"decay:{title}")
-    return Chart(title=title, svg=svg, caption=caption)
+    rows: list[list[object]] = []
+    for group, series in (("curve", curves), ("observed", observed or {})):
+        for name, (x, y) in series.items():
+            for xv, yv in zip(_numbers(x, "x"), _numbers(y, "y"), strict=True):
+                rows.append([f"{name} ({group})", float(xv), float(yv)])
+    return Chart(title=title, svg=svg, caption=caption,
+                 table=data_table(["Series", x_label, y_label], rows[:200]))
 
 
 def sii_chart(
@@ -209,7 +231,16 @@ def sii_chart(
         ax.set_title(heading, loc="left", fontsize=11, wrap=True)
         ax.legend(frameon=False, loc="best")
         svg = _to_svg(fig, salt=f"sii:{heading}")
-    return Chart(title=heading, svg=svg, caption=caption)
+    head = ["Relative rank of deprivation", f"{label} ({units})" if units else label]
+    cols = [x, y]
+    if lci_col and uci_col:
+        head += ["95% interval, lower", "95% interval, upper"]
+        cols += [lo, hi]
+    rows = [list(r) for r in zip(*cols, strict=True)]
+    rows.append(["Fitted slope (SII)", float(slope)] + (
+        [slope_ci[0], slope_ci[1]] if slope_ci is not None and lci_col and uci_col else
+        [] if not (lci_col and uci_col) else [float("nan"), float("nan")]))
+    return Chart(title=heading, svg=svg, caption=caption, table=data_table(head, rows))
 
 
 def add_chart_panel(
@@ -247,7 +278,10 @@ def add_chart_panel(
         if not isinstance(chart, Chart):
             raise ParameterError(f"charts: expected Chart objects, got {type(chart).__name__}")
         cap = f"<figcaption>{html.escape(chart.caption)}</figcaption>" if chart.caption else ""
-        figures.append(f"<figure>{chart.svg}{cap}</figure>")
+        table = (f"<details class=\"hg-table\"><summary>The figures as a table</summary>"
+                 f"{chart.table}</details>" if chart.table else "")
+        figures.append(f'<figure><div role="img" aria-label="{html.escape(chart.title)}">'
+                       f"{chart.svg}</div>{cap}{table}</figure>")
     opened = " open" if open_at_start else ""
     body = f"<details{opened}><summary>{html.escape(title)}</summary>{''.join(figures)}</details>"
     panel = Control(body, position=position, css="hg-box hg-charts")

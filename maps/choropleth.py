@@ -34,6 +34,9 @@ from healthgap.errors import InputError, ParameterError, preview
 
 MISSING_LABEL = "Suppressed / no data"
 
+NO_INTERVAL = "the source gives no interval"
+"""Said in a tooltip beside a value whose source publishes no interval."""
+
 
 @dataclass(frozen=True)
 class ChoroplethLayer:
@@ -164,6 +167,8 @@ def add_choropleth(
         columns["l"] = clean(gdf[lci], dec)
         columns["u"] = clean(gdf[uci], dec)
         row.update(ci=["l", "u"], ciLabel=f"{ci_level}% CI")
+    elif indicator.kind == "continuous":
+        row["noCi"] = NO_INTERVAL
     extra = _comparisons(compare, dec, units)
     tip = {"title": "n" if names_col else None, "code": True, "missing": MISSING_LABEL,
            "rows": [row], "extra": extra}

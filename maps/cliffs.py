@@ -1,8 +1,10 @@
-"""Life-expectancy "cliffs": the steepest gaps between neighbouring neighbourhoods.
+"""Life-expectancy "cliffs": the largest gaps between neighbouring small areas.
 
-geo/ measures, for each pair of adjacent neighbourhoods, how many years of life expectancy change
-per mile across their common boundary (a line with ``years_per_mile``). This map draws the
-steepest of them as lines, thicker for steeper gaps, over the life-expectancy choropleth.
+geo/ measures, for each pair of adjacent small areas, the difference in life expectancy between
+them (``abs_diff``, in years) and may divide it by the distance between their centres (a
+gradient, ``years_per_mile``). The unit follows the column: "years" for a difference, "years per
+mile" only for a gradient. Where the cliffs layer flags the differences larger than sampling
+noise (``exceeds_noise``), only those are drawn strongly; the rest are faint.
 """
 
 from __future__ import annotations

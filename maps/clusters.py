@@ -91,6 +91,22 @@ NO_NEIGHBOURS_COLOUR = "#ffffff"
 
 NOT_TESTED = "Not tested / no data"
 
+LISA_DETECTS = (
+    "What this finds: small areas whose value and their neighbours' values are alike beyond "
+    "chance (clusters of high or low values), or unlike them (outliers). It can differ from "
+    "the Gi* map, which counts each area with its neighbours and asks only whether the group "
+    "is high or low."
+)
+"""The legend sentence of every local Moran's I map: what it detects, and why Gi* can differ."""
+
+GISTAR_DETECTS = (
+    "What this finds: groups of areas, each counted with its neighbours, whose values together "
+    "are higher (hot) or lower (cold) than chance. It can differ from the local Moran's I map: "
+    "an ordinary area among high or low neighbours can be a hot or cold spot, and Gi* does not "
+    "flag areas unlike their neighbours."
+)
+"""The legend sentence of every Gi* map: what it detects, and why local Moran's I can differ."""
+
 _CORRECTIONS = {
     "none": "no correction for multiple testing",
     "fdr": "false discovery rate control (Benjamini–Hochberg)",
@@ -341,8 +357,8 @@ def lisa_map(
     needed = [label_col] + [c for c in (value_col, p_col) if c]
     check_frame(gdf, what=what, columns=needed, geom_types=("Polygon", "MultiPolygon"))
     ind = resolve_indicator(value_col or label_col, indicator, label, units, direction)
-    notes = _method_notes(weights_desc=weights_desc, permutations=permutations,
-                          correction=correction, alpha=alpha)
+    notes = [LISA_DETECTS, *_method_notes(weights_desc=weights_desc, permutations=permutations,
+                                          correction=correction, alpha=alpha)]
     extra: dict[str, tuple[str, pd.Series, int | None, str]] = {}
     if value_col:
         extra["v"] = (ind.label, gdf[value_col], decimals, ind.units)
@@ -462,8 +478,9 @@ def gistar_map(
     check_frame(gdf, what=what, columns=needed, geom_types=("Polygon", "MultiPolygon"))
     ind = resolve_indicator(value_col or z_col, indicator, label, units, direction)
     labels = gdf[label_col] if label_col else gistar_labels(gdf[z_col], gdf[str(p_col)])
-    notes = _method_notes(weights_desc=weights_desc, permutations=permutations,
-                          correction=correction, alpha=alpha)
+    notes = [GISTAR_DETECTS, *_method_notes(weights_desc=weights_desc,
+                                            permutations=permutations, correction=correction,
+                                            alpha=alpha)]
     if p_col and not label_col:
         notes.append("Confidence: 99% where p ≤ 0.01, 95% where p ≤ 0.05, 90% where p ≤ 0.10.")
     extra: dict[str, tuple[str, pd.Series, int | None, str]] = {}

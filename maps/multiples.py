@@ -73,7 +73,7 @@ def imd_domains_page(lsoa: gpd.GeoDataFrame, *, area_name: str) -> StaticPage:
                 geom_types=("Polygon", "MultiPolygon"))
     lsoa = in_area_only(lsoa, what="imd_domains_page lsoa")
     if len(lsoa) > MAX_AREAS:
-        raise InputError(f"imd_domains_page: {len(lsoa):,} neighbourhoods; small multiples are "
+        raise InputError(f"imd_domains_page: {len(lsoa):,} small areas; small multiples are "
                          f"drawn for areas of up to {MAX_AREAS:,}")
     colours = grammar_palette(10, describe("imd_decile").direction)
     figures = []
@@ -89,8 +89,9 @@ def imd_domains_page(lsoa: gpd.GeoDataFrame, *, area_name: str) -> StaticPage:
             svg = _to_svg(fig, salt=f"domain:{key}")
         share = float(np.mean(deciles[np.isfinite(deciles)] <= 2)) if np.isfinite(
             deciles).any() else float("nan")
-        words = (f"{share:.0%} of the area's neighbourhoods are in England's most deprived fifth "
-                 f"for {IMD_DOMAINS[key].lower()}" if np.isfinite(share) else "no values")
+        words = (f"{share:.0%} of the area's small areas (LSOAs) are in England's most "
+                 f"deprived fifth for {IMD_DOMAINS[key].lower()}"
+                 if np.isfinite(share) else "no values")
         figures.append(
             f'<figure class="sm"><div role="img" aria-label="{html.escape(ind.label)}: '
             f'{html.escape(words)}">{svg}</div><figcaption><b>{html.escape(IMD_DOMAINS[key])}'
@@ -103,7 +104,7 @@ def imd_domains_page(lsoa: gpd.GeoDataFrame, *, area_name: str) -> StaticPage:
     title = f"The seven domains of deprivation, {area_name}, IMD 2019"
     body = (
         f"<h1>{html.escape(title)}</h1><p>National decile of each domain for every "
-        "neighbourhood (LSOA): 1 = the most deprived tenth of England (dark red), 10 = the least "
+        "small area (LSOA): 1 = the most deprived tenth of England (dark red), 10 = the least "
         f"deprived.</p><p class=\"legend\">Decile: {legend}</p>"
         f'<div class="grid">{"".join(figures)}</div>'
         f"<p class=\"note\">Source: {html.escape(describe(cols[0]).source)}.</p>"

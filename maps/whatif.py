@@ -6,9 +6,12 @@ holds (written by ``healthgap whatif``; ``services.whatif.write_page`` reads the
 :func:`write_whatif_page`), so the page says what the GeoPackage says. Labels and
 units come from :mod:`geo.indicators`.
 
-Colours: the before and after maps share one sequential scale of minutes (darker = longer, the
-worse end); the difference map is diverging around zero (red = longer than before, blue =
-shorter). An area without a routed time is hatched grey and says why in its tooltip.
+Colours: the before and after maps use the access map's own classes and colours (the same
+classification of the build's drive times, :func:`access_scale`), so a colour means the same
+minutes on both pages; the difference map is diverging around zero (red = longer than before,
+blue = shorter). An area without a routed time is grey and says why in its tooltip. Practices
+are named (codes in brackets); the page names the area and the travel mode, and links to the
+atlas index and the access map (which links back).
 """
 
 from __future__ import annotations
@@ -24,20 +27,26 @@ import numpy as np
 import pandas as pd
 from healthgap.geo.indicators import describe
 from healthgap.maps._assets import check_offline, leaflet_css, leaflet_js
+from healthgap.maps._classify import classify, grammar_palette
 
 PAGE_NAME = "whatif.html"
-_SEQ = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704"]
 _DIV = ["#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b"]
 _GREY = "#bdbdbd"
 
 
-def _breaks(values: np.ndarray, n: int) -> list[float]:
-    """Return ``n - 1`` quantile breaks of the finite values (rounded to 0.1)."""
-    v = values[np.isfinite(values)]
-    if len(v) == 0:
-        return []
-    qs = np.quantile(v, np.linspace(0, 1, n + 1)[1:-1])
-    return sorted({round(float(q), 1) for q in qs})
+def access_scale(times: pd.Series, column: str) -> dict[str, Any]:
+    """Return the access map's classes of ``column``: upper bounds, colours and labels.
+
+    The same call the access map makes (:func:`maps._classify.classify` with the ``auto`` rule
+    and five classes, the catalogue's direction), so the what-if page colours a time exactly
+    as the access map does. Values beyond the last bound (a closure can lengthen times) fall
+    in the last class.
+    """
+    values = pd.Series(times, dtype=float)
+    classes = classify(values, column=column, decimals=1)
+    colours = grammar_palette(classes.k, describe(column).direction)
+    bounds = [float(b) for b in (classes.bins or classes.categories or [])]
+    return {"breaks": bounds[:-1], "colours": colours, "labels": classes.labels}
 
 
 def _div_breaks(values: np.ndarray) -> list[float]:
@@ -64,6 +73,10 @@ def whatif_page(
     method: str,
     shares: pd.DataFrame | None = None,
     kind: str = "gp",
+    area_name: str = "",
+    scale: dict[str, Any] | None = None,
+    practice_names: dict[str, str] | None = None,
+    access_href: str | None = "access-gp.html",
 ) -> str:
     """Return the what-if page as HTML.
 
@@ -83,6 +96,15 @@ def whatif_page(
         The ``whatif_shares`` table, shown under the maps.
     kind
         The facility kind to map (the first kind the scenario changed if absent).
+    area_name
+        The build's area, named in the title.
+    scale
+        The access map's classes (:func:`access_scale` of the build's ``<kind>_time_min``);
+        default: the same rule applied to the before and after times.
+    practice_names
+        Facility code → name, for tooltips and the summary (codes alone otherwise).
+    access_href
+        The access map this page changes (linked), or None.
     """
     lsoa = lsoa[lsoa["in_area"].astype(bool)]
     kinds = [c[: -len("_time_min_before")] for c in lsoa.columns
@@ -97,10 +119,19 @@ def whatif_page(
     fac_gj = json.loads(facilities.to_crs("EPSG:4326").to_json(na="null", drop_id=True))
     both = np.concatenate([lsoa[cols["before"]].to_numpy(float),
                            lsoa[cols["after"]].to_numpy(float)])
+    if scale is None:
+        scale = access_scale(pd.Series(lsoa[cols["before"]].to_numpy(float)),
+                             f"{kind}_time_min")
+    names = {str(k): str(v) for k, v in (practice_names or {}).items() if v}
+    for _, r in facilities.iterrows():
+        if pd.notna(r.get("name")):
+            names.setdefault(str(r["code"]), str(r["name"]))
     labels = {w: describe(c).label for w, c in cols.items()}
     config: dict[str, Any] = {
         "cols": cols,
-        "seq": {"breaks": _breaks(both, len(_SEQ)), "colours": _SEQ},
+        "seq": {"breaks": scale["breaks"], "colours": scale["colours"],
+                "labels": scale.get("labels")},
+        "names": names,
         "div": {"breaks": _div_breaks(lsoa[cols["change"]].to_numpy(float)),
                 "colours": _DIV},
         "labels": labels,
@@ -111,11 +142,22 @@ def whatif_page(
     }
     estimate = ("<p class='hg-warn'><b>No road network:</b> these times are a straight-line "
                 "ESTIMATE, not routed.</p>" if method != "network" else "")
-    summary = "".join(f"<li>{html.escape(s)}</li>" for s in sentences)
-    title = html.escape(f"What if: {scenario.get('name', 'scenario')}")
+    mode = ("by car on the road network (drive times from each small area's "
+            "population-weighted centre)" if method == "network" else
+            "in a straight line (a crow-fly ESTIMATE: no road network was available)")
+    summary = "".join(f"<li>{html.escape(_named(s, names))}</li>" for s in sentences)
+    where = f", {area_name}" if area_name else ""
+    title = html.escape(f"What if: {scenario.get('name', 'scenario')}{where}")
+    changed = "".join(
+        f"<li>{html.escape(names.get(str(r['code']), 'unnamed'))} ({html.escape(str(r['code']))})"
+        f": {html.escape(str(r.get('action', '')))}</li>" for _, r in facilities.iterrows())
+    links = ['<a href="index.html">&larr; Atlas index</a>', '<a href="glossary.html">Glossary</a>']
+    if access_href:
+        links.append(f'<a href="{html.escape(access_href)}">The access map this changes</a>')
+    del both  # the scale comes from the access map, not from these times
     table = _shares_table(shares, kind) if shares is not None else ""
     body = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<html lang="en-GB"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{leaflet_css()}</style><script>{leaflet_js()}</script>
 <style>
@@ -126,23 +168,34 @@ body {{ font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans
 .hg-mapbox {{ height: 420px; border: 1px solid #ccc; }}
 .hg-key span {{ display: inline-block; width: 18px; height: 10px; margin-right: 2px; }}
 .hg-warn {{ background: #fff3cd; padding: 6px 10px; border-left: 4px solid #b8860b; }}
+.hg-nav {{ margin: 8px 0; }} .hg-nav a {{ color: #005eb8; }}
+table {{ display: block; overflow-x: auto; max-width: 100%; }}
 table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; border-bottom: 1px solid #ddd;
   text-align: right; }}
-</style></head><body>
+</style></head><body><main>
+<nav class="hg-nav" aria-label="Atlas">{" · ".join(links)}</nav>
 <h1>{title}</h1>{estimate}
+<p id="mode">Travel: {html.escape(kind.upper() if kind == "gp" else kind)} practices reached
+{html.escape(mode)}. Area: {html.escape(area_name or "the build's area")}.</p>
+<h2>Practices changed</h2><ul id="changed">{changed}</ul>
+<h2>What changes</h2>
 <ul id="summary">{summary}</ul>
 <div class="hg-row">
- <div class="hg-map"><h3>{html.escape(labels["before"])}</h3><div class="hg-mapbox" id="m-before">
+ <div class="hg-map"><h3>{html.escape(labels["before"])}</h3><div class="hg-mapbox" id="m-before"
+ role="region" aria-label="Map: {html.escape(labels["before"])}, before the change">
  </div><div class="hg-key" id="k-before"></div></div>
- <div class="hg-map"><h3>{html.escape(labels["after"])}</h3><div class="hg-mapbox" id="m-after">
+ <div class="hg-map"><h3>{html.escape(labels["after"])}</h3><div class="hg-mapbox" id="m-after"
+ role="region" aria-label="Map: {html.escape(labels["after"])}, after the change">
  </div><div class="hg-key" id="k-after"></div></div>
- <div class="hg-map"><h3>{html.escape(labels["change"])}</h3><div class="hg-mapbox" id="m-change">
+ <div class="hg-map"><h3>{html.escape(labels["change"])}</h3><div class="hg-mapbox" id="m-change"
+ role="region" aria-label="Map: {html.escape(labels["change"])}">
  </div><div class="hg-key" id="k-change"></div></div>
 </div>
 {table}
 <p>Method: {html.escape(method)}. Times are to the nearest {html.escape(kind)} from each
-neighbourhood's population-weighted centre. Changed facilities are ringed: black = closed or
-moved from, green = opened or moved to.</p>
+small area's population-weighted centre. The before and after maps use the access map's classes
+and colours. Changed facilities are ringed: black = closed or moved from, green = opened or
+moved to. The table above gives the figures behind the maps.</p></main>
 <script>
 const DATA = {json.dumps(gj)};
 const FAC = {json.dumps(fac_gj)};
@@ -151,6 +204,15 @@ const CFG = {json.dumps(config)};
 </script></body></html>"""
     check_offline(body, page=PAGE_NAME)
     return body
+
+
+def _named(sentence: str, names: dict[str, str]) -> str:
+    """Return a summary sentence with each practice code followed by its name."""
+    out = sentence
+    for code, nm in names.items():
+        if code in out and nm not in out:
+            out = out.replace(code, f"{nm} ({code})")
+    return out
 
 
 def _shares_table(shares: pd.DataFrame, kind: str) -> str:
@@ -169,6 +231,14 @@ def _shares_table(shares: pd.DataFrame, kind: str) -> str:
 
 
 _JS = r"""
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;',
+                                              '"': '&quot;', "'": '&#39;'})[c]);
+}
+function name(code) {
+  if (code === null || code === undefined) return 'none';
+  return CFG.names[code] ? esc(CFG.names[code]) + ' (' + esc(code) + ')' : esc(code);
+}
 function colour(v, scale) {
   if (v === null || v === undefined || !isFinite(v)) return CFG.grey;
   let i = 0; while (i < scale.breaks.length && v > scale.breaks[i]) i++;
@@ -177,6 +247,11 @@ function colour(v, scale) {
 function key(id, scale) {
   const el = document.getElementById(id); const b = scale.breaks; let h = '';
   scale.colours.forEach((c, i) => {
+    if (scale.labels) {
+      const last = i === scale.colours.length - 1 ? ' and over' : '';
+      h += `<span style="background:${c}"></span>${esc(scale.labels[i])}${last} `;
+      return;
+    }
     const lo = i === 0 ? '' : b[i - 1]; const hi = i < b.length ? b[i] : '';
     h += `<span style="background:${c}"></span>${lo}${lo !== '' && hi !== '' ? '–' : ''}` +
          `${hi === '' ? '+' : (lo === '' ? '≤' + hi : hi)} `;
@@ -193,13 +268,14 @@ function make(which, scale) {
     onEachFeature: (f, l) => {
       const p = f.properties; const v = p[col];
       const nm = CFG.name ? p[CFG.name] : p.lsoa11cd;
-      l.bindTooltip(`${nm}<br>${which}: ${v === null ? 'not routed (' + p.access_reason + ')'
-        : v.toFixed(1) + ' min'}<br>nearest before ${p[`${CFG.kind}_nearest_code_before`]},
-        after ${p[`${CFG.kind}_nearest_code_after`]}`);
+      const b = p[`${CFG.kind}_nearest_code_before`], a = p[`${CFG.kind}_nearest_code_after`];
+      l.bindTooltip(`${esc(nm)}<br>${which}: ${v === null ? 'not routed (' +
+        esc(p.access_reason) + ')' : v.toFixed(1) + ' min'}<br>nearest before ${name(b)},
+        after ${name(a)}`);
     }}).addTo(m);
   L.geoJSON(FAC, {pointToLayer: (f, ll) => L.circleMarker(ll, {radius: 7, weight: 3,
     color: /open|to/.test(f.properties.action) ? '#1a9850' : '#000', fillOpacity: 0.2})
-    .bindTooltip(`${f.properties.code} ${f.properties.name || ''}: ${f.properties.action}`)
+    .bindTooltip(`${name(f.properties.code)}: ${esc(f.properties.action)}`)
   }).addTo(m);
   m.fitBounds(layer.getBounds());
   key('k-' + which, scale);

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 #: LSOA choropleths, in index order: (column, slug, summary).
 LSOA_PAGES = [
-    ("imd_score", "lsoa-imd-score", "Index of Multiple Deprivation 2019 score by neighbourhood."),
+    ("imd_score", "lsoa-imd-score",
+     "Index of Multiple Deprivation 2019 score by small area (LSOA)."),
     ("imd_decile", "lsoa-imd-decile", "National IMD decile (1 = most deprived tenth of England)."),
     ("imd_decile_area", "lsoa-imd-decile-area",
      "IMD decile within this area (1 = the area's most deprived tenth)."),
@@ -28,7 +29,7 @@ LSOA_PAGES = [
       for d, label in IMD_DOMAINS.items()],
     ("air_quality_ratio_sum", "lsoa-air-quality", "IMD air-quality indicator (NO2, PM, benzene, "
      "SO2 relative to limits)."),
-    ("green_share", "lsoa-green-space", "Share of each neighbourhood's area that is green space "
+    ("green_share", "lsoa-green-space", "Share of each small area's land that is green space "
      "(OpenStreetMap)."),
     ("fast_food_per_1000", "lsoa-fast-food", "Fast-food outlets per 1,000 residents (OSM)."),
     ("gp_road_distance_km", "lsoa-gp-road-distance", "IMD road distance to a GP surgery."),
@@ -68,7 +69,7 @@ PLACE_PAGES = [
 
 
 LEVEL_WORDS = {"icb": "integrated care system", "sicb": "sub-ICB location",
-               "lad": "local authority", "msoa": "neighbourhood", "england": "country"}
+               "lad": "local authority", "msoa": "small area", "england": "country"}
 """What a build's area is, in words (a local-authority build is not an "integrated care
 system")."""
 
@@ -95,7 +96,7 @@ def _period(cols: list[str]) -> str:
 def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFrame],
                 tables: dict[str, pd.DataFrame], manifest: dict[str, Any],
                 england: dict[str, float], synthetic: bool, weights: str,
-                alpha: float, correction: str) -> Path:
+                alpha: float, correction: str, data: Any = None) -> Path:
     """Write the atlas of an area into ``out_dir`` and return the path of its index.html.
 
     Parameters
@@ -114,6 +115,9 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
         Say on every page that the data is synthetic.
     weights, alpha, correction
         The statistics' settings, stated in the cluster maps' legends.
+    data
+        The build's data directory (:class:`healthgap.data.layout.DataDir`), for ward names,
+        postcodes and whole local-authority populations; None leaves them out.
     """
     from healthgap.maps.atlas import write_atlas
 
@@ -125,6 +129,7 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
         ctx.choropleth(area.lsoa, col, slug, summary)
     for col, slug, summary in MSOA_PAGES:
         ctx.choropleth(area.msoa, col, slug, summary, system_col=f"{col}_pwmean")
+        ctx.versus_england(area.msoa, col, f"{slug}-vs-england")
     nbhd = getattr(area, "neighbourhood", None)
     if nbhd is not None and "core20_share" in nbhd.columns:
         nbhd = nbhd.assign(core20_pct=100 * nbhd["core20_share"])  # drawn as a percentage
@@ -145,6 +150,9 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
     intro = (f"{area.ref.name} ({word}): {len(area.inside)} LSOAs in "
              f"{int(area.msoa['in_area'].sum())} MSOAs, {len(area.place)} place(s). Life "
              "expectancy is published by MSOA; deprivation by LSOA.")
+    from healthgap.geo.england import ONS_REFERENCE
+    from healthgap.services.atlas_index import place_population, search_index
+
     story = StoryInputs(
         area_name=area.ref.name, level_word=word, msoa=area.msoa, place=area.place,
         system=area.system, sii=tables.get("model_sii"),
@@ -152,11 +160,15 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
         gradient=tables.get("model_gradient_vs_england"),
         notes=list(area.notes), sources=sources,
         period=_periods(manifest.get("vintage")),
-        synthetic=synthetic,
+        synthetic=synthetic, sii_vs_england=tables.get("model_sii_vs_england"),
+        place_population=place_population(data, area.place.index),
+        ons_reference=ONS_REFERENCE,
     )
+    index = search_index(area, data, layers.get("facilities"))
     return write_atlas(out_dir, pages=pages, manifest=atlas_manifest, sources=sources,
                        synthetic=synthetic, title=title, intro=intro,
-                       story_html=story_html(story), skipped=skipped,
+                       story_html=story_html(story), skipped=skipped, search_index=index,
+                       whatif_href="whatif.html" if (out_dir / "whatif.html").exists() else None,
                        **_vintage_methods(manifest.get("vintage")))
 
 
@@ -226,10 +238,32 @@ class _Pages:
             return
         ind = describe(col)
         kw: dict[str, Any] = {"rank_total": 32844} if col.endswith("_rank") else {}
+        ci = _interval_columns(frame, col)
+        if ci is not None:  # the build has the interval: the tooltips give it
+            kw["ci"] = ci
         m = choropleth(frame, col, indicator=ind, compare=self.compare(col, system_col) or None,
                        page=self.page([col], ind.label), **kw)
         self.pages.append(Page(slug=slug, title=ind.label, map=m, summary=summary,
                                group=_group(col)))
+
+    def versus_england(self, frame: pd.DataFrame, col: str, slug: str) -> None:
+        """Add the England-relative view of a life expectancy or outcome ratio."""
+        from healthgap.maps.atlas import Page
+        from healthgap.maps.england_view import england_relative_map
+
+        if col not in frame.columns or frame[col].notna().sum() < 2 or col not in self.england:
+            return
+        ind = describe(col)
+        ci = _interval_columns(frame, col)
+        title = f"{ind.label} compared with England"
+        m = england_relative_map(frame, col, indicator=ind, england=self.england[col], ci=ci,
+                                 page=self.page([col], title))
+        england = ("100" if col.startswith(("smr_", "sar_"))
+                   else f"{self.england[col]:.1f} years")
+        self.pages.append(Page(slug=slug, title=title, map=m, group=_group(col),
+                               summary=f"Each small area's difference from England's {england}, "
+                               "on the same classes everywhere (dark red = worse than "
+                               "England, blue = better)."))
 
     def extras(self) -> None:
         """Add the bivariate deprivation × life-expectancy maps and the IMD domains page."""
@@ -266,9 +300,13 @@ class _Pages:
             fac = facilities[facilities["kind"] == kind]
             ind = describe(col)
             m = access_map(lsoa, col, fac, indicator=ind, page=self.page([col], ind.label))
+            if kind == "gp":
+                m.links.append(("whatif.html", "What if a practice closes or opens"))
             self.pages.append(Page(slug=f"access-{kind}", title=ind.label, map=m,
-                                   summary="Network drive time from each neighbourhood's "
-                                   "population-weighted centre; facilities as markers.",
+                                   summary="Network drive time from each small area's "
+                                   "population-weighted centre; facilities as markers. The "
+                                   "what-if page (written by `healthgap whatif`) uses the "
+                                   "same colours and classes.",
                                    group="Service access"))
 
     def clusters(self, manifest: dict[str, Any], weights: str, alpha: float,
@@ -294,8 +332,9 @@ class _Pages:
                          page=self.page([col], title))
             slug = f"lisa-{level.lower()}-{col.replace('_', '-')}"
             self.pages.append(Page(slug=slug, title=title, map=m,
-                                   summary="Local Moran's I with conditional permutation "
-                                   "inference.", group="Spatial clusters"))
+                                   summary="Local Moran's I: small areas alike their "
+                                   "neighbours (clusters of high or low values) or unlike them "
+                                   "(outliers), beyond chance.", group="Spatial clusters"))
             gi = f"gi_{col}"
             if gi not in frame.columns or f"{gi}_z" not in frame.columns:
                 continue
@@ -310,8 +349,11 @@ class _Pages:
                            p_col=gp, value_col=col, permutations=perms, correction=correction,
                            alpha=alpha, page=self.page([col], title))
             self.pages.append(Page(slug=f"gistar-{level.lower()}-{col.replace('_', '-')}",
-                                   title=title, map=m, summary="Getis-Ord Gi*: where high or "
-                                   "low values group together beyond each area's own value.",
+                                   title=title, map=m, summary="Getis-Ord Gi*: groups of areas, "
+                                   "each area counted with its neighbours, whose values "
+                                   "together are high or low beyond chance. It can differ from "
+                                   "the local Moran's I map: it does not ask whether an area "
+                                   "is like its neighbours.",
                                    group="Spatial clusters"))
         return skipped
 
@@ -351,9 +393,18 @@ class _Pages:
                                     title="Inequality chart")
             self.pages.append(Page(slug=f"cliffs-le-{sex}", title=title, map=m,
                                    summary="The largest differences in life expectancy "
-                                   "between neighbouring MSOAs, in years; only borders passing "
-                                   "a 5% false discovery rate are drawn as cliffs.",
+                                   "between neighbouring small areas (MSOAs), in years; only "
+                                   "borders passing a 5% false discovery rate are drawn as "
+                                   "cliffs.",
                                    group="Life-expectancy models"))
+
+
+def _interval_columns(frame: pd.DataFrame, col: str) -> tuple[str, str] | None:
+    """Return the 95% interval columns of ``col`` when the build has them, else None."""
+    for lo, hi in ((f"{col}_lo", f"{col}_hi"), (f"{col}_lci", f"{col}_uci")):
+        if lo in frame.columns and hi in frame.columns and frame[lo].notna().any():
+            return lo, hi
+    return None
 
 
 def _sources(manifest: dict[str, Any]) -> list[dict[str, Any]]:

@@ -839,7 +839,7 @@ def _stage_atlas(ctx: _Ctx) -> _Ctx:
         index = build_atlas(ctx.area, out_dir=staging / "atlas", layers=dict(ctx.layers),
                             tables=dict(ctx.tables), manifest=manifest,
                             england=dict(ctx.england), synthetic=o.synthetic, weights=o.weights,
-                            alpha=o.alpha, correction=o.correction)
+                            alpha=o.alpha, correction=o.correction, data=ctx.data)
     except ParameterError as exc:
         if not str(exc).startswith("pages:"):
             raise

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -476,10 +477,47 @@ def write_page(build_dir: str | Path, *, kind: str = "gp") -> Path:
     if "whatif_lsoa" not in layers:
         raise InputError(f"{store.path}: no what-if scenario in this build; run "
                          "`healthgap whatif --store ...` first")
+    from healthgap.maps.whatif import access_scale
+
     meta = store.read_layer("whatif_scenario").set_index("key")["value"]
-    return write_whatif_page(
-        Path(build_dir) / "atlas",
+    area = store.read_manifest().get("area", {})
+    col = f"{kind}_time_min"
+    lsoa = store.read_layer("lsoa", columns=["in_area", col]) if col in _columns(store) else None
+    scale = None
+    if lsoa is not None and lsoa[col].notna().sum() >= 2:
+        scale = access_scale(lsoa.loc[lsoa["in_area"].astype(bool), col], col)
+    fac = store.read_layer("facilities", columns=["code", "name"])
+    atlas = Path(build_dir) / "atlas"
+    page = write_whatif_page(
+        atlas,
         store.read_layer("whatif_lsoa", index="lsoa11cd"),
         store.read_layer("whatif_facilities"),
         scenario=json.loads(meta["scenario"]), sentences=json.loads(meta["sentences"]),
-        method=str(meta["method"]), shares=store.read_layer("whatif_shares"), kind=kind)
+        method=str(meta["method"]), shares=store.read_layer("whatif_shares"), kind=kind,
+        area_name=str(area.get("name", "")), scale=scale,
+        practice_names=dict(zip(fac["code"].astype(str), fac["name"], strict=True)),
+        access_href=f"access-{kind}.html" if (atlas / f"access-{kind}.html").exists()
+        else None)
+    _link_from_index(atlas / "index.html", page.name)
+    return page
+
+
+def _columns(store: BuildStore) -> set[str]:
+    import pyogrio
+
+    return set(pyogrio.read_info(store.path, layer="lsoa")["fields"])
+
+
+def _link_from_index(index: Path, name: str) -> None:
+    """List the what-if page on the atlas index (once), written atomically."""
+    if not index.is_file():
+        return
+    text = index.read_text(encoding="utf-8")
+    if f'href="{name}"' in text or "</section><h2>How these maps" not in text:
+        return
+    link = (f'<h3>What if</h3><ul class="pages"><li><a href="{name}">What if practices close, '
+            "open or move</a></li></ul>")
+    text = text.replace("</section><h2>How these maps", link + "</section><h2>How these maps", 1)
+    tmp = index.with_name(f".{index.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, index)

@@ -97,6 +97,12 @@ def page_facts(browser, demo_build):  # noqa: F811
                 "title": page.title(), "h1": page.inner_text(".hg-title h1"),
                 "legend": page.inner_text(".hg-legend"),
                 "credit": page.inner_text(".leaflet-control-attribution"),
+                "glossary": page.evaluate(
+                    "!!document.querySelector('.hg-title a[href=\"glossary.html\"]')"),
+                "aria": page.evaluate("document.querySelector('.folium-map')"
+                                      ".getAttribute('aria-label')"),
+                "role": page.evaluate("document.querySelector('.folium-map')"
+                                      ".getAttribute('role')"),
             }
         finally:
             context.close()
@@ -110,8 +116,11 @@ def test_every_page_opens_offline_in_english_and_draws_the_worst_area_in_the_wor
         assert f["problems"] == [], (name, f["problems"])
         assert all(u.startswith("file://") for u in f["requests"])
         assert f["lang"] == "en-GB"
+        # every map links the glossary and has an accessible name (issue #24)
+        assert f["glossary"], name
+        assert f["role"] == "region" and f["aria"].startswith("Map: "), (name, f["aria"])
         assert "user-scalable=no" not in f["viewport"] and "maximum-scale" not in f["viewport"]
-        for layer in f["worst"]:
+        for layer in f["worst"]:  # (England-relative maps carry no column: see below)
             ind = describe(layer["column"])
             # the direction drawn is the catalogue's, not something the page decided
             assert layer["direction"] == ind.direction, (name, layer)
@@ -229,6 +238,14 @@ def test_story_numbers_equal_the_geopackage(browser, demo_build):  # noqa: F811
             expected[f"place_{code}_le_{sex}_pwmean"] = value
     system = read(demo_build, "system").iloc[0]
     expected |= {"core20_pop": system["core20_pop"], "core20_share": 100 * system["core20_share"]}
+    # the at-a-glance panel: the system's own life expectancy and the SII against England's
+    vs = read(demo_build, "model_sii_vs_england")
+    for sex in ("male", "female"):
+        expected[f"le_{sex}_system"] = system[f"le_{sex}_pwmean"]
+        r = vs[(vs["sex"] == sex) & (vs["level"] == "system")].iloc[0]
+        expected |= {f"sii_{sex}_difference": r["sii_difference"],
+                     f"sii_{sex}_difference_lo": r["sii_difference_lo"],
+                     f"sii_{sex}_difference_hi": r["sii_difference_hi"]}
     from_build = [n for n in nums if n[1] != "comparator"]
     assert len(from_build) >= 30
     for key, _source, value, text in from_build:
@@ -236,7 +253,12 @@ def test_story_numbers_equal_the_geopackage(browser, demo_build):  # noqa: F811
         assert value == pytest.approx(float(expected[key]), rel=1e-12, abs=1e-12), key
         shown = float(text.split()[0].replace(",", "").replace("\u2212", "-"))
         assert shown == pytest.approx(value, abs=0.051), (key, text)
-    assert {"le_male_range", "sii_male", "sii_male_lo", "gap_female"} <= {n[0] for n in nums}
+    keys = {n[0] for n in nums}
+    assert {"le_male_range", "sii_male", "sii_male_lo", "gap_female"} <= keys
+    assert {"le_male_system", "le_female_system", "sii_male_difference", "core20_share"} <= keys
+    # ONS's published England SII beside ours (geo.england.ONS_REFERENCE: 9.4 and 7.6)
+    shown = {n[0]: n[2] for n in nums}
+    assert shown["sii_male_ons"] == 9.4 and shown["sii_female_ons"] == 7.6
 
 
 def test_csv_download_is_what_the_page_draws(browser, demo_build):  # noqa: F811
@@ -337,3 +359,152 @@ def test_layer_control_works_from_the_keyboard(browser, demo_build):  # noqa: F8
         assert problems == []
     finally:
         context.close()
+
+
+
+def pdf_facts(pdf: bytes, tmp_path: Path) -> tuple[int, str]:
+    """Pages and text of a PDF, read by poppler's pdfinfo and pdftotext (not by Chromium)."""
+    import subprocess
+
+    path = tmp_path / "front.pdf"
+    path.write_bytes(pdf)
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True)
+    pages = int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.M).group(1))
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    return pages, text
+
+
+ABSOLUTE = re.compile(r"(?<![\w.])/(?:home|tmp|work|root|usr|srv|var|mnt|Users)/")
+
+
+def test_front_page_prints_on_four_a4_pages_with_the_five_figures_and_no_path(
+        browser, demo_build, tmp_path):  # noqa: F811
+    context, page, _, problems = open_offline(browser, demo_build / "atlas" / "index.html")
+    try:
+        assert page.locator(".glance .fig").count() == 5
+        for fig in page.locator(".glance .fig").all():
+            text = fig.inner_text()
+            assert "Period" in text and "Interval" in text and "Compared with" in text, text
+        page.emulate_media(media="print")
+        pdf = page.pdf(format="A4", print_background=True)
+        assert problems == []
+    finally:
+        context.close()
+    pages, text = pdf_facts(pdf, tmp_path)
+    assert 1 <= pages <= 4, pages
+    assert "At a glance" in text and "ONS" in text
+    assert not ABSOLUTE.search(text), ABSOLUTE.search(text)
+    assert str(demo_build) not in text
+    # the run details are a page of their own, also free of the build machine's folders
+    run = (demo_build / "atlas" / "manifest.html").read_text(encoding="utf-8")
+    assert "sha256" in run and not ABSOLUTE.search(run) and str(demo_build) not in run
+
+
+SCROLL_JS = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+def test_no_page_scrolls_sideways_at_1280_or_390_px(browser, demo_build):  # noqa: F811
+    pages = sorted((demo_build / "atlas").glob("*.html"))
+    assert len(pages) > 20
+    for width, height in ((1280, 800), (390, 844)):
+        context = browser.new_context(viewport={"width": width, "height": height},
+                                      offline=True)
+        page = context.new_page()
+        try:
+            for path in pages:
+                page.goto(path.as_uri())
+                page.wait_for_load_state("load")
+                assert page.evaluate(SCROLL_JS) <= 0, (path.name, width)
+        finally:
+            context.close()
+
+
+def test_england_relative_view_breaks_at_englands_value(browser, demo_build):  # noqa: F811
+    """SMR classes about 100, life expectancy about England's: each area's class recomputed
+    here from its value (edges 5 and 20 points, 1 and 3 years; worse side first)."""
+    for name, england, near, far, higher_worse in (
+            ("msoa-smr-under75-vs-england.html", 100.0, 5.0, 20.0, True),
+            ("msoa-le-male-vs-england.html", None, 1.0, 3.0, False)):
+        context, page, _, problems = open_offline(browser, demo_build / "atlas" / name)
+        try:
+            got = page.evaluate("""() => { const r = hg.registry.find(x => x.spec.relative_to);
+                return {v: r.data.p.v, c: r.data.p.c, s: r.data.p.s, e: r.spec.england,
+                        legend: document.querySelector('.hg-legend').innerText}; }""")
+            assert problems == []
+        finally:
+            context.close()
+        e = got["e"] if england is None else england
+        assert e == pytest.approx(got["e"])
+        for v, c, verdict in zip(got["v"], got["c"], got["s"], strict=True):
+            if v is None:
+                assert c == -1
+                continue
+            worse = (v - e) if higher_worse else (e - v)
+            want = 0 if worse > far else 1 if worse > near else 2 if worse >= -near else (
+                3 if worse >= -far else 4)
+            if abs(abs(worse) - near) > 0.051 and abs(abs(worse) - far) > 0.051:
+                assert c == want, (name, v, c, want)
+            # the build has no small-area intervals: no "significant" verdict anywhere
+            assert verdict == "the source gives no interval, so no verdict is drawn"
+        assert "no area is called significantly different" in got["legend"]
+
+
+def test_tooltips_state_the_interval_or_that_there_is_none(browser, demo_build):  # noqa: F811
+    context, page, _, _ = open_offline(browser, demo_build / "atlas" / "msoa-le-male.html")
+    try:
+        tip = page.evaluate("""() => { const r = hg.registry.find(x => x.spec.column);
+            let first = null; r.layer.eachLayer(l => { if (!first &&
+                l.feature.properties.v !== null) first = l; });
+            return hg.tip(r.spec.tip)(first); }""")
+    finally:
+        context.close()
+    assert "the source gives no interval" in tip
+
+
+def test_cliffs_are_in_years_and_clusters_say_why_they_differ(demo_build):
+    cliffs = (demo_build / "atlas" / "cliffs-le-male.html").read_text(encoding="utf-8")
+    assert "per mile" not in cliffs and "larger than sampling noise" in cliffs
+    index = (demo_build / "atlas" / "index.html").read_text(encoding="utf-8")
+    assert "It can differ from the local Moran" in index or "The two can differ" in index
+
+
+def visible_label_boxes(page) -> list[dict]:
+    return page.evaluate("""() => Array.from(document.querySelectorAll('.hg-label'))
+        .map(e => e.getBoundingClientRect().toJSON())
+        .filter(b => b.width > 0 && b.right > 0 && b.bottom > 0
+                && b.left < innerWidth && b.top < innerHeight)""")
+
+
+def overlapping(boxes: list[dict]) -> list[tuple[dict, dict]]:
+    out = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if (min(a["right"], b["right"]) - max(a["left"], b["left"]) > 0.5
+                    and min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > 0.5):
+                out.append((a, b))
+    return out
+
+
+def labels_at_zooms(browser, path: Path, zooms) -> dict[int, list[dict]]:  # noqa: F811
+    context, page, _, problems = open_offline(browser, path)
+    map_js = "window[document.querySelector('.folium-map').id]"
+    found = {}
+    try:
+        centre = page.evaluate(f"{map_js}.getCenter()")
+        for z in zooms:
+            page.evaluate(f"{map_js}.setView([{centre['lat']}, {centre['lng']}], {z}, "
+                          "{animate: false})")
+            page.wait_for_timeout(250)
+            found[z] = visible_label_boxes(page)
+        assert problems == []
+    finally:
+        context.close()
+    return found
+
+
+def test_no_two_visible_labels_overlap_at_three_zooms(browser, demo_build):  # noqa: F811
+    found = labels_at_zooms(browser, demo_build / "atlas" / "msoa-le-male.html", (9, 11, 13))
+    for z, boxes in found.items():
+        assert overlapping(boxes) == [], z
+    assert len(found[13]) >= 5  # small-area names are written from zoom 13

@@ -63,7 +63,9 @@ def test_decay_chart_and_panel(frimley_lsoa):
         decay_chart({"x": (d, [1, 2, 3])})
     m = choropleth(frimley_lsoa, "imd_score", label="IMD")
     panel = add_chart_panel(m, [chart])
-    assert "<details><summary>Charts</summary><figure><svg" in panel.html_text
+    assert "<details><summary>Charts</summary><figure><div role=\"img\" aria-label=" in (
+        panel.html_text)
+    assert "<svg" in panel.html_text and "The figures as a table" in panel.html_text
     assert "Made-up curves." in panel.html_text
     page = m.get_root().render()
     assert _assets.remote_resources(page) == []
@@ -122,7 +124,11 @@ def test_write_atlas(tmp_path, frimley_lsoa):
     assert ("Source: Office for National Statistics licensed under the Open Government Licence "
             "v.3.0") in text
     assert "© OpenStreetMap contributors" in text  # an ODbL source is listed
-    assert "ab" * 32 in text and "permutations" in text and "esda" in text
+    # the manifest has its own page, linked from the front page, with no absolute path
+    assert "ab" * 32 not in text and 'href="manifest.html"' in text
+    run = (tmp_path / "manifest.html").read_text(encoding="utf-8")
+    assert "ab" * 32 in run and "permutations" in run and "esda" in run
+    assert 'href="glossary.html"' in text and (tmp_path / "glossary.html").is_file()
     assert "How these maps were made" in text
     assert _assets.remote_resources(text) == []
     for page in ("imd.html", "imd-decile.html"):
@@ -130,6 +136,23 @@ def test_write_atlas(tmp_path, frimley_lsoa):
         assert "SYNTHETIC DEMO DATA" in body and 'href=\\"index.html\\"' in body
         assert _assets.remote_resources(body) == []
     assert json.loads((tmp_path / "manifest.json").read_text()) == MANIFEST
+
+
+def test_run_details_page_shows_no_absolute_path(tmp_path, frimley_lsoa):
+    manifest = {"inputs": [{"name": "imd", "path": "/home/someone/shared/data/imd2019/imd.csv",
+                            "sha256": "cd" * 32}],
+                "parameters": {"data_dir": "/home/someone/shared/data",
+                               "out_dir": "C:\\builds\\frimley"},
+                "notes": ["read /srv/x/geography/lsoa.csv with 3 repairs"]}
+    pages = [Page("imd", "IMD", choropleth(frimley_lsoa, "imd_score", label="IMD"))]
+    write_atlas(tmp_path, pages=pages, manifest=manifest, sources=SOURCES, synthetic=False,
+                title="t")
+    for name in ("manifest.html", "manifest.json", "index.html"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert "/home/" not in text and "/srv/" not in text and "builds" not in text, name
+    run = (tmp_path / "manifest.html").read_text(encoding="utf-8")
+    assert "imd2019/imd.csv" in run and "geography/lsoa.csv with 3 repairs" in run
+    assert "cd" * 32 in run
     assert "BSD" in (tmp_path / "licences" / "leaflet-LICENSE.txt").read_text()
 
 
@@ -176,3 +199,20 @@ def test_basemap_is_optional_and_off(frimley_lsoa):
     assert "OpenStreetMap contributors" in page
     plain = choropleth(frimley_lsoa, "imd_score", label="IMD")
     assert not [c for c in plain._children.values() if isinstance(c, folium.TileLayer)]
+
+
+def test_every_chart_carries_its_figures_as_a_table(frimley_lsoa):
+    ranks = np.array([0.05, 0.5, 0.95])
+    pts = pd.DataFrame({"rank": ranks, "value": [75.0, 79.0, 83.5],
+                        "lo": [74.0, 78.2, 82.9], "hi": [76.0, 79.8, 84.1]})
+    chart = sii_chart(pts, slope=8.4, intercept=74.6, label="Male LE", lci_col="lo",
+                      uci_col="hi", slope_ci=(7.1, 9.7))
+    cells = [c for c in chart.table.replace("</td>", "|").split("|")]
+    assert "75.00" in chart.table and "84.10" in chart.table and "8.40" in chart.table
+    assert "7.10" in chart.table and "9.70" in chart.table and len(cells) > 12
+    decay = decay_chart({"Gaussian": ([0.0, 5.0], [1.0, 0.2])})
+    assert "Gaussian (curve)" in decay.table and "0.20" in decay.table
+    m = choropleth(frimley_lsoa, "imd_score", label="IMD")
+    add_chart_panel(m, [chart, decay])
+    page = m.get_root().render()
+    assert page.count("The figures as a table") == 2 and 'role=\\"img\\"' in page
