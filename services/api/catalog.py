@@ -23,6 +23,12 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 from cachetools import LRUCache
+from healthgap.services._layers import (  # noqa: F401 (re-exported)
+    CODE_COLUMNS,
+    PRIVATE_LAYERS,
+    code_column,
+    with_feature_ids,
+)
 from healthgap.services.store import STORE_NAME, BuildStore
 
 from healthgap.errors import UnknownAreaError, UnknownLayerError, preview
@@ -35,10 +41,6 @@ _CODE = re.compile(CODE_PATTERN)
 #: A layer name as the build writes them.
 LAYER_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 _LAYER = re.compile(LAYER_PATTERN)
-#: Tables the API never serves as data (the manifest has its own, path-free endpoint).
-PRIVATE_LAYERS = frozenset({"manifest"})
-#: The code column of each level's layer.
-CODE_COLUMNS = {"lsoa": "lsoa11cd", "msoa": "msoa11cd", "place": "lad22cd", "system": "icb22cd"}
 
 
 def check_code(code: str) -> str:
@@ -346,11 +348,7 @@ class LayerCache:
         info = self.layer(build, name)
 
         def read() -> pd.DataFrame:
-            frame = build.store.read_layer(name)
-            code = code_column(name, frame)
-            if code is not None:
-                frame = frame.set_index(code)
-            return frame
+            return with_feature_ids(name, build.store.read_layer(name))
 
         base = self._get(("frame", build.code, build.version, name, None), read)
         if crs is None or not info.spatial:
@@ -393,15 +391,3 @@ class ResponseCache:
     def bytes(self) -> int:
         """Body bytes held."""
         return int(self._items.currsize)
-
-
-def code_column(name: str, frame: pd.DataFrame) -> str | None:
-    """Return the column that identifies a layer's features (unique, non-null), if there is one."""
-    candidates = [CODE_COLUMNS[name]] if name in CODE_COLUMNS else []
-    candidates += [c for c in frame.columns[:1] if str(c).endswith("cd") or c in ("code", "id")]
-    for col in candidates:
-        if col in frame.columns:
-            s = frame[col]
-            if s.notna().all() and s.is_unique:
-                return str(col)
-    return None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+import schemathesis.pytest
 from healthgap.services.api import create_app
 from healthgap.services.settings import Settings
 from hypothesis import HealthCheck, settings
@@ -27,6 +28,13 @@ MIN_REQUESTS = 1000
 STATUS: dict[int, int] = {}
 
 
+@pytest.fixture(scope="session")
+def api_schema():
+    """The app's schema, loaded when a test first asks for it (not when the suite is collected:
+    building Frimley takes about a minute)."""
+    return schemathesis.openapi.from_asgi("/openapi.json", _app())
+
+
 def _app():
     root = frimley_root(shared_data_dir())
     runs = Path(tempfile.mkdtemp(prefix="healthgap-st-")) / "runs.sqlite"
@@ -37,7 +45,7 @@ def _app():
                                runs_per_client=1000, runs_pending=1000))
 
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
+schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
