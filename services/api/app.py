@@ -18,6 +18,7 @@ from healthgap.services.api.deps import ServiceState, service_state
 from healthgap.services.api.paging import GZIP_LEVEL, GZIP_MINIMUM
 from healthgap.services.api.render import FastLane, HotMap
 from healthgap.services.api.routers import areas, layers, maps, ogc, runs, stats
+from healthgap.services.api.server import die_with_parent
 from healthgap.services.errors import PROBLEM_JSON
 from healthgap.services.settings import Settings
 from starlette.middleware.cors import CORSMiddleware
@@ -204,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         The service settings; default: read from the ``HEALTHGAP_*`` environment (this is
         what ``healthgap serve --workers N`` uses in each worker process).
     """
+    die_with_parent()  # a worker of `healthgap serve --workers N` never outlives the server
     settings = settings or Settings()
     state = ServiceState.create(settings)
 
