@@ -206,6 +206,23 @@ def _network(build_dir: Path, manifest: Mapping[str, Any], lsoa: gpd.GeoDataFram
     return RoutingNetwork.from_graph(graph)
 
 
+NO_NETWORK = ("no road network: no OpenStreetMap extract covered this area when it was built, "
+              "so access cannot be routed")
+
+
+def check_routable(store: BuildStore, manifest: Mapping[str, Any], *,
+                   straight_line: bool = False) -> None:
+    """Raise `InputError` if the build has no road network and no straight line is allowed.
+
+    Cheap (the manifest only), so the API checks it before it accepts a run.
+    """
+    if straight_line or any(k.startswith("osm/") for k in (manifest.get("inputs") or {})):
+        return
+    raise InputError(f"{store.path}: {NO_NETWORK}. Re-run with --straight-line for a "
+                     "straight-line estimate (crow-fly distance x 1.3 at 30 km/h, labelled as "
+                     "an estimate), or add an OSM extract and rebuild")
+
+
 def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
                   data_dir: str | Path | None = None,
                   scenario: Scenario | None = None) -> Baseline:
@@ -242,15 +259,9 @@ def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
     fac = store.read_layer("facilities")
     fac = fac[[c for c in ("code", "name", "kind", "supply", "geometry") if c in fac]]
     params = manifest.get("parameters") or {}
+    check_routable(store, manifest, straight_line=straight_line)
     network = _network(Path(build_dir), manifest, lsoa)
-    note = ""
-    if network is None:
-        note = ("no road network: no OpenStreetMap extract covered this area when it was built, "
-                "so access cannot be routed")
-        if not straight_line:
-            raise InputError(f"{store.path}: {note}. Re-run with --straight-line for a "
-                             "straight-line estimate (crow-fly distance x 1.3 at 30 km/h, "
-                             "labelled as an estimate), or add an OSM extract and rebuild")
+    note = "" if network is not None else NO_NETWORK
     max_snap_m = float(params.get("max_snap_m", 500.0))
     if scenario is not None:
         check_openings(scenario, network, max_snap_m=max_snap_m)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import shapely
-from healthgap.services.errors import BadRequestError
 
 from healthgap import BNG
-from healthgap.errors import UnknownLayerError
+from healthgap.errors import ParameterError, UnknownLayerError
 
 _NUMBER = r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*"
 #: Four or six comma-separated plain decimals.
@@ -30,7 +29,7 @@ def parse_bbox(text: str, crs: str) -> list[Box]:
     """Return the boxes a schema-valid ``bbox`` covers (none, one, or two across 180°)."""
     values = [float(v) for v in text.split(",")]
     if not all(np.isfinite(values)):
-        raise BadRequestError(f"bbox={text[:100]!r}: every number must be finite")
+        raise ParameterError(f"bbox={text[:100]!r}: every number must be finite")
     if len(values) == 6:
         values = [values[0], values[1], values[3], values[4]]
     x0, y0, x1, y1 = values

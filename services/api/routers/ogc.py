@@ -70,7 +70,7 @@ from pydantic import BaseModel
 from pyproj import Transformer
 
 from healthgap import BNG, WGS84
-from healthgap.errors import UnknownLayerError
+from healthgap.errors import ParameterError, UnknownLayerError
 
 router = APIRouter(tags=["ogc"])
 
@@ -407,7 +407,10 @@ async def items(
         raise BadRequestError("filter-lang without filter: give the filter too")
     out_crs = _crs(crs, "crs")
     box_crs = _crs(bbox_crs, "bbox-crs")
-    box = parse_bbox(bbox, box_crs) if bbox is not None else None
+    try:
+        box = parse_bbox(bbox, box_crs) if bbox is not None else None
+    except ParameterError as exc:
+        raise BadRequestError(str(exc)) from None
     if filter_ is not None:
         parse_filter(filter_, filter_lang)  # 400 on a syntax error, before any cache key
     if sortby is not None:
