@@ -182,6 +182,12 @@ def _evaluator(frame: gpd.GeoDataFrame) -> Any:
                 return col.map(lambda v: None if pd.isna(v) else bool(v))
             return col
 
+        @handle(ast.Like)
+        def like(self, node: Any, lhs: Any) -> Any:
+            # CQL2's wildcards are % and _ (pygeofilter 0.4's CQL2 text parser gives '.' for
+            # the single character), with a backslash escape
+            return like_mask(lhs, node.pattern, nocase=node.nocase, negate=node.not_)
+
         @handle(ast.SpatialComparisonPredicate, subclasses=True)
         def spatial_operation(self, node: Any, lhs: Any, rhs: Any) -> Any:
             if not isinstance(lhs, gpd.GeoSeries) or not isinstance(rhs, shapely.Geometry):
@@ -197,6 +203,26 @@ def _evaluator(frame: gpd.GeoDataFrame) -> Any:
             return pd.Series(hit, index=frame.index)
 
     return Evaluator(frame)
+
+
+def like_mask(values: pd.Series, pattern: str, *, nocase: bool = False,
+              negate: bool = False) -> pd.Series:
+    """Return where text ``values`` match a CQL2 ``LIKE`` pattern (``%``, ``_``, backslash)."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    regex = re.compile("^" + "".join(out) + "$", re.S | (re.I if nocase else 0))
+    if not (pd.api.types.is_string_dtype(values) or values.dtype == object):
+        raise BadRequestError("filter: LIKE needs a text property")
+    hit = values.map(lambda v: None if v is None or (isinstance(v, float) and math.isnan(v))
+                     else bool(regex.match(str(v))))
+    return ~hit.astype("boolean") if negate else hit.astype("boolean")
 
 
 def evaluate_filter(frame: gpd.GeoDataFrame, node: Any) -> np.ndarray:
