@@ -235,11 +235,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 else len(await asyncio.to_thread(catalog.builds))}
 
     original = app.openapi
+    per_build: dict[str, Any] = {}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = _document_limits(_document_problems(original()), settings)
-        return app.openapi_schema
+        # the collections' own items paths follow the served builds (rebuilt when they change)
+        builds = state.catalog.builds()
+        key = tuple(sorted((c, b.version) for c, b in builds.items()))
+        if per_build.get("key") != key:
+            per_build["doc"] = ogc.collection_paths(app.openapi_schema, state.catalog,
+                                                    state.layers)
+            per_build["key"] = key
+        return per_build["doc"]  # type: ignore[no-any-return]
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=GZIP_LEVEL)

@@ -29,7 +29,9 @@ ITEMS_PARAMS = frozenset({"limit", "offset", "bbox", "bbox-crs", "crs", "propert
                           "datetime", "filter", "filter-lang", "filter-crs", "sortby", "f"})
 #: Parameters of the single-feature request.
 FEATURE_PARAMS = frozenset({"crs", "properties", "f"})
-FILTER_LANGS = ("cql2-text", "cql2-json")
+FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text")
+#: Earlier names of the languages (drafts of Part 3 that GDAL 3.6 and older clients send).
+LANG_ALIASES = {"cql-text": "cql2-text"}
 GEOMETRY = "geometry"
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?$")
 
@@ -116,7 +118,7 @@ def queryables(frame: pd.DataFrame, geometry_type: str | None, *, id_: str, titl
 
 def parse_filter(text: str, lang: str | None) -> Any:
     """Parse a CQL2 text or JSON filter into a pygeofilter AST (400 on a syntax error)."""
-    lang = lang or "cql2-text"
+    lang = LANG_ALIASES.get(lang or "cql2-text", lang or "cql2-text")
     if lang not in FILTER_LANGS:
         raise BadRequestError(f"filter-lang={lang[:40]!r}: allowed {', '.join(FILTER_LANGS)}")
     try:

@@ -106,7 +106,10 @@ def die_with_parent() -> None:
 
 
 def log_config(level: str) -> dict[str, Any]:
-    """Return the logging configuration every server process applies (access log included)."""
+    """Return the logging configuration every server process applies (access log included).
+
+    The access log is written at INFO, so a ``level`` of WARNING or above silences it.
+    """
     fmt = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
     access = '%(asctime)s [%(process)d] %(client_addr)s "%(request_line)s" %(status_code)s'
     return {
@@ -120,7 +123,7 @@ def log_config(level: str) -> dict[str, Any]:
                                 "stream": "ext://sys.stderr"}},
         "loggers": {"uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
                     "uvicorn.error": {"level": level},
-                    "uvicorn.access": {"handlers": ["access"], "level": "INFO",
+                    "uvicorn.access": {"handlers": ["access"], "level": level,
                                        "propagate": False},
                     "healthgap": {"handlers": ["default"], "level": level,
                                   "propagate": False}},

@@ -53,6 +53,7 @@ from healthgap.services.api.params import (
 from healthgap.services.api.query import (
     FEATURE_PARAMS,
     ITEMS_PARAMS,
+    LANG_ALIASES,
     check_datetime,
     check_params,
     equality_mask,
@@ -377,8 +378,9 @@ async def items(
     filter_: Annotated[str | None, Query(alias="filter", max_length=20_000, description=(
         "A CQL2 filter (see /collections/{collection}/queryables), e.g. "
         "population > 2000 AND lad22nm LIKE 'Sl%'."))] = None,
-    filter_lang: Annotated[Literal["cql2-text", "cql2-json"] | None, Query(
-        alias="filter-lang", description="cql2-text (default) or cql2-json.")] = None,
+    filter_lang: Annotated[Literal["cql2-text", "cql2-json", "cql-text"] | None, Query(
+        alias="filter-lang", description="cql2-text (default) or cql2-json; cql-text (the "
+        "draft's name, sent by GDAL 3.6) is read as cql2-text.")] = None,
     filter_crs: Annotated[CrsUri | None, Query(alias="filter-crs", description="CRS of "
                                                "geometry literals in filter (default CRS84).")
                           ] = None,
@@ -419,7 +421,8 @@ async def items(
                              most=settings.max_page_size)
     q = ItemsQuery(out_crs=out_crs, box=box, box_crs=box_crs,
                    properties=None if properties is None else properties.strip(),
-                   filter_text=filter_, filter_lang=filter_lang or "cql2-text",
+                   filter_text=filter_, filter_lang=LANG_ALIASES.get(filter_lang or "",
+                                                                     filter_lang or "cql2-text"),
                    filter_crs=_crs(filter_crs, "filter-crs"), equals=equals, sortby=sortby,
                    start=start, stop=stop)
     if f == "html" or (f is None and wants_html(request)):
@@ -631,3 +634,66 @@ def html_feature(request: Request, build: Build, info: LayerInfo, out: dict[str,
         (views.with_format(url_for(request, "landing_page"), "html"), "home"),
         (views.with_format(url_for(request, "ogc_items", collection=cid), "html"), "items"),
         (views.with_format(public_url(request), "json"), "GeoJSON")])
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+def _field_type(name: str, dtype: str) -> str:
+    """JSON type of a stored field (pyogrio's dtype names; 0/1 flags are booleans)."""
+    from healthgap.services._geojson import is_boolean_column
+
+    if is_boolean_column(name) or dtype == "bool":
+        return "boolean"
+    if dtype.startswith(("int", "uint")):
+        return "integer"
+    if dtype.startswith("float"):
+        return "number"
+    return "string"
+
+
+def _plain(param: dict[str, Any]) -> dict[str, Any]:
+    """Return a query parameter whose optional schema (``anyOf: [X, null]``) is just ``X``.
+
+    An absent optional parameter needs no ``null``; older clients (GDAL 3.6) read ``enum``
+    only at the top of the schema.
+    """
+    schema = param.get("schema", {})
+    alts = schema.get("anyOf")
+    if isinstance(alts, list):
+        real = [a for a in alts if a.get("type") != "null"]
+        if len(real) == 1:
+            rest = {k: v for k, v in schema.items() if k != "anyOf"}
+            return {**param, "schema": {**real[0], **rest}}
+    return param
+
+
+def collection_paths(doc: dict[str, Any], catalog: Catalog, layers: LayerCache
+                     ) -> dict[str, Any]:
+    """Return ``doc`` with one items path per served collection, its properties as parameters.
+
+    The generic ``/collections/{collection}/items`` says what every collection accepts; the
+    paths added here name each collection's own properties (the equality filters) with their
+    types, which is where GDAL's OAPIF driver (3.6) looks for queryables before it sends a
+    filter to the server rather than evaluating it itself.
+    """
+    generic = doc.get("paths", {}).get("/collections/{collection}/items", {}).get("get")
+    if generic is None:
+        return doc
+    paths = dict(doc["paths"])
+    for code, build in sorted(catalog.builds().items()):
+        for name, info in sorted(_spatial(layers, build).items()):
+            cid = f"{code}_{name}"
+            op = json.loads(json.dumps(generic))
+            op["operationId"] = f"items_{cid}"
+            op["summary"] = f"Features of {cid} (GeoJSON)"
+            op["parameters"] = [_plain(p) for p in op.get("parameters", [])
+                                if p.get("in") != "path"]
+            known = {p.get("name") for p in op["parameters"]}
+            op["parameters"] += [
+                {"name": field, "in": "query", "required": False,
+                 "description": f"Only features whose {field} equals this value.",
+                 "schema": {"type": _field_type(field, dtype)}}
+                for field, dtype in info.fields if field not in known]
+            paths[f"/collections/{cid}/items"] = {"get": op}
+    return {**doc, "paths": paths}
