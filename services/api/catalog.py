@@ -354,10 +354,13 @@ class LayerCache:
         if crs is None or not info.spatial:
             return base  # type: ignore[no-any-return]
         assert isinstance(base, gpd.GeoDataFrame)
-        if base.crs is not None and base.crs.to_string() == crs:
-            return base
+
+        def project() -> gpd.GeoDataFrame:  # once per CRS: pyproj's to_string is not free
+            same = base.crs is not None and base.crs.to_string() == crs
+            return base if same else base.to_crs(crs)
+
         return self._get(("frame", build.code, build.version, name, crs),  # type: ignore
-                         lambda: base.to_crs(crs))
+                         project)
 
 
 class ResponseCache:

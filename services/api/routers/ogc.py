@@ -30,6 +30,7 @@ import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
 from healthgap.geo.indicators import describe
 from healthgap.services import _geojson
+from healthgap.services._layers import KEY_COLUMNS, KEY_INDEX
 from healthgap.services.api import html as views
 from healthgap.services.api.catalog import LAYER_PATTERN, Build, Catalog, LayerCache, LayerInfo
 from healthgap.services.api.deps import (
@@ -398,7 +399,7 @@ async def items(
     """
     layers = state.layers
     build, info = await _resolved(state.catalog, layers, collection)
-    names = await in_thread(lambda: list(property_types(layers.frame(build, info.name))))
+    names = _property_names(info)
     given = list(request.query_params.keys())
     check_params(given, ITEMS_PARAMS, what=f"collection {collection}", properties=names)
     equals = tuple(sorted((k, v) for k, v in request.query_params.items()
@@ -438,6 +439,12 @@ async def items(
 
     return await respond(request, state.renderer, tag, render, media_type=GEOJSON, extra=extra,
                          build=build)
+
+
+def _property_names(info: LayerInfo) -> list[str]:
+    """Return the layer's properties from its metadata (no frame read, no thread hop)."""
+    names = [n for n, _ in info.fields]
+    return [KEY_INDEX, *names] if info.name in KEY_COLUMNS else names
 
 
 def select(layers: LayerCache, build: Build, info: LayerInfo, q: ItemsQuery) -> np.ndarray:
