@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 REQUEST_ID_HEADER = "X-Request-ID"
 #: Paths of the OGC API - Features endpoints, whose invalid parameters get 400.
-OGC_PREFIXES = ("/collections", "/conformance")
+OGC_PREFIXES = ("/collections", "/conformance", "/tileMatrixSets")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 

@@ -17,7 +17,7 @@ from healthgap.services import errors
 from healthgap.services.api.deps import ServiceState, service_state
 from healthgap.services.api.paging import GZIP_LEVEL, GZIP_MINIMUM
 from healthgap.services.api.render import FastLane, HotMap
-from healthgap.services.api.routers import areas, layers, maps, ogc, runs, stats
+from healthgap.services.api.routers import areas, layers, maps, ogc, runs, stats, tiles
 from healthgap.services.api.server import die_with_parent
 from healthgap.services.errors import PROBLEM_JSON
 from healthgap.services.settings import Settings
@@ -225,7 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 {"name": "runs", "description": "Model reruns."}])
     app.state.services = state
     errors.install(app)
-    for module in (ogc, areas, layers, maps, stats, runs):
+    for module in (ogc, tiles, areas, layers, maps, stats, runs):
         app.include_router(module.router)
 
     @app.get("/health", tags=["areas"], summary="Liveness and the number of served builds")

@@ -196,9 +196,11 @@ async def landing_page(request: Request, f: FormatQuery = None) -> Any:
 @router.get("/conformance", response_model=Conformance, name="conformance",
             summary="The conformance classes implemented")
 async def conformance(request: Request) -> Conformance:
-    """List the OGC API - Features conformance classes this service implements."""
+    """List the OGC API conformance classes this service implements (Features and Tiles)."""
+    from healthgap.services.api.routers.tiles import CONFORMANCE as TILES
+
     check_params(request.query_params.keys(), {"f"}, what="conformance")
-    return Conformance(conformsTo=CONFORMANCE)
+    return Conformance(conformsTo=[*CONFORMANCE, *TILES])
 
 
 def _bbox84(info: LayerInfo) -> list[float] | None:
@@ -216,6 +218,9 @@ def _collection(request: Request, build: Build, info: LayerInfo) -> Collection:
              _link(url_for(request, "ogc_queryables", collection=cid),
                    "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA_JSON,
                    "the properties a filter may name"),
+             _link(url_for(request, "ogc_tilesets", collection=cid),
+                   "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", JSON,
+                   "vector tiles (Mapbox Vector Tiles, WebMercatorQuad)"),
              _link(url_for(request, "get_layer", area=build.code, layer=info.name),
                    "describedby", JSON, "fields, units and sources")]
     bbox = _bbox84(info)
