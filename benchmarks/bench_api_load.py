@@ -16,12 +16,14 @@ in the same run:
    send them) on a server whose response cache is off, so every one is a miss (select from
    the STRtree, join cached feature strings, gzip), beside a peer: a bare ASGI app
    (benchmarks/_peer_app.py, same uvicorn, same workers) answering the same URLs with the same
-   bytes, fetched from healthgap before the run.
+   bytes, fetched from healthgap before the run;
+5. cached vector tiles (every Frimley LSOA tile of zooms 8-13, rendered once first) beside
+   the same peer serving the same tile bytes.
 
 Targets (issue #16, 2 cores): the cached layer at p95 <= 100 ms and >= 1,000 requests/s with 50
 clients; /health p95 during the burst within 2x its idle p95; (issue #26) distinct-bbox misses
-at p95 <= 150 ms with 50 clients. Bounded in time (``--seconds``); the servers are stopped at
-the end.
+at p95 <= 150 ms and cached tiles at p95 <= 50 ms with 50 clients. Bounded in time
+(``--seconds``); the servers are stopped at the end.
 
     .venv/bin/python benchmarks/bench_api_load.py --clients 50 --seconds 60
 
@@ -100,6 +102,26 @@ def distinct_boxes(n: int, *, seed: int = 26) -> list[str]:
         w, h = rng.uniform(0.01, 0.06), rng.uniform(0.01, 0.04)
         x, y = rng.uniform(x0, x1 - w), rng.uniform(y0, y1 - h)
         out.append(f"/collections/{AREA}_lsoa/items?bbox={x!r},{y!r},{x + w!r},{y + h!r}")
+    return out
+
+
+def frimley_tiles(zooms: tuple[int, ...] = (8, 10, 12, 13)) -> list[str]:
+    """Return the WebMercatorQuad tile URLs of the Frimley LSOA layer at ``zooms``."""
+    import math
+
+    x0, y0, x1, y1 = FRIMLEY_BOX
+    out = []
+    for z in zooms:
+        n = 2 ** z
+
+        def col(lon: float, n: int = n) -> int:
+            return int((lon + 180) / 360 * n)
+
+        def row(lat: float, n: int = n) -> int:
+            return int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+        out += [f"/collections/{AREA}_lsoa/tiles/WebMercatorQuad/{z}/{r}/{c}"
+                for r in range(row(y1), row(y0) + 1) for c in range(col(x0), col(x1) + 1)]
     return out
 
 
@@ -342,7 +364,17 @@ def main(argv: list[str] | None = None) -> int:
             during = wrk(base + "/health", clients=10, seconds=args.peer_seconds)
             burst.wait(timeout=args.peer_seconds + 90)
             print(f"load average after: {_load()}")
+            tile_paths = frimley_tiles()
+            t0 = time.perf_counter()
+            tile_bodies = fetch_bodies(base, tile_paths)  # renders each once: then cached
+            print(f"{len(tile_paths)} Frimley LSOA tiles (zoom 8-13) rendered in "
+                  f"{time.perf_counter() - t0:.1f} s")
+            tiles = wrk(base + "/", clients=args.clients, seconds=args.seconds,
+                        script=cycle_script(tile_paths))
         misses, peer = _bench_misses(store, args, Path(tmp))
+        with peer_server(tile_bodies, port=free_port(), workers=args.workers) as pbase:
+            peer_tiles = wrk(pbase + "/", clients=args.clients, seconds=args.seconds,
+                             script=cycle_script(tile_paths))
     _print(f"peer: /health ({args.clients} clients)", health)
     _print(f"cached Frimley LSOA layer ({args.clients} clients)", layer)
     _print("/health idle (10 clients)", idle)
@@ -352,13 +384,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"target cached layer p95 <= 100 ms and >= 1000 req/s: "
           f"{'met' if ok_layer else 'NOT met'}; /health p95 during misses / idle = "
           f"{ratio:.2f} (target <= 2): {'met' if ratio <= 2 else 'NOT met'}")
+    _print(f"peer app: same tile bytes ({args.clients} clients)", peer_tiles)
+    _print(f"cached vector tiles ({args.clients} clients)", tiles)
+    print(f"target cached tile p95 <= 50 ms: {'met' if tiles['p95_ms'] <= 50 else 'NOT met'}")
     _print(f"peer app: same bbox bytes ({args.clients} clients)", peer)
     _print(f"distinct-bbox misses ({args.clients} clients)", misses)
     print(f"target distinct-bbox p95 <= 150 ms: "
           f"{'met' if misses['p95_ms'] <= 150 else 'NOT met'} "
           f"(peer p95 {peer['p95_ms']:.1f} ms: the floor of uvicorn and the socket)")
     return 1 if health["errors"] or layer["errors"] or idle["errors"] or during["errors"] \
-        or misses["errors"] or peer["errors"] else 0
+        or misses["errors"] or peer["errors"] or tiles["errors"] else 0
 
 
 def _bench_misses(store: Path, args: argparse.Namespace, tmp: Path
