@@ -184,7 +184,10 @@ async def landing_page(request: Request, f: FormatQuery = None) -> Any:
                      "the API documentation"),
                _link(url_for(request, "conformance"), "conformance", JSON,
                      "conformance classes"),
-               _link(url_for(request, "collections"), "data", JSON, "the collections")])
+               _link(url_for(request, "collections"), "data", JSON, "the collections"),
+               _link(url_for(request, "tile_matrix_sets"),
+                     "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", JSON,
+                     "tile matrix sets of the vector tiles")])
     if _as_html(request, f):
         items = [(views.with_format(lk.href, "html") if lk.rel in ("data", "self") else lk.href,
                   lk.title or lk.rel, f"({lk.rel})") for lk in page.links]
