@@ -66,7 +66,8 @@ done = function(summary, latency, requests)
     summary.bytes))
 end
 """
-#: wrk script: every request a distinct query (an uncached whole layer in EPSG:27700).
+#: wrk script: every request a distinct query (an uncached whole layer in EPSG:27700: a box
+#: round the world, its top edge a different latitude each time).
 _MISSES = """
 local n = 0
 local tid = 0
@@ -74,7 +75,8 @@ setup = function(thread) tid = tid + 1; thread:set("tid", tid) end
 request = function()
   n = n + 1
   return wrk.format("GET", "/collections/%s_lsoa/items?limit=10000&crs="
-    .. "http://www.opengis.net/def/crs/EPSG/0/27700&miss=" .. tostring(tid) .. "-" .. n)
+    .. "http://www.opengis.net/def/crs/EPSG/0/27700&bbox=-180,-90,180,89."
+    .. tostring(tid) .. tostring(n))
 end
 """
 

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
         client cannot choose its own address (the per-client run cap is by address).
     access_log
         Write one access-log line per request (every server worker does).
+    tile_cache_dir
+        Where rendered vector tiles are kept on disk, shared by every server worker (a tile is
+        rendered once, not once per worker), keyed by the store file's hash; default: a
+        ``healthgap-tiles`` folder in the system's temporary directory. Empty string: none.
     """
 
     model_config = SettingsConfigDict(env_prefix="HEALTHGAP_", extra="ignore")
@@ -105,6 +109,7 @@ class Settings(BaseSettings):
     run_timeout_s: float = Field(default=900.0, gt=0)
     trusted_proxies: list[str] = Field(default_factory=list)
     access_log: bool = True
+    tile_cache_dir: Path | None = None
 
     @field_validator("public_url")
     @classmethod

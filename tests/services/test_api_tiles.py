@@ -36,8 +36,10 @@ def root(shared_data):
 
 
 @pytest.fixture(scope="module")
-def client(root):
-    with TestClient(create_app(Settings(store_root=root, job_executor="thread"))) as c:
+def client(root, tmp_path_factory):
+    s = Settings(store_root=root, job_executor="thread",
+                 tile_cache_dir=tmp_path_factory.mktemp("tiles"))
+    with TestClient(create_app(s)) as c:
         yield c
 
 
@@ -136,3 +138,20 @@ def test_tile_metadata_cache_and_errors(client):
     for bad in ("WebMercatorQuad/19/0/0", "WebMercatorQuad/3/8/0", "WorldCRS84Quad/3/0/0"):
         assert client.get(f"{C}/tiles/{bad}").status_code == 404, bad
     assert client.get(url, params={"junk": 1}).status_code == 400
+
+
+def test_a_tile_is_rendered_once_for_every_worker(root, tmp_path):
+    """Workers share rendered tiles on disk: a second app (another worker) reads the file."""
+    s = Settings(store_root=root, job_executor="thread", tile_cache_dir=tmp_path)
+    row, col = _tile_of(-0.75, 51.33, 11)
+    url = f"{C}/tiles/WebMercatorQuad/11/{row}/{col}"
+    with TestClient(create_app(s)) as first:
+        body = first.get(url).content
+    (kept,) = list(tmp_path.rglob("*.mvt"))
+    assert kept.read_bytes() == body and len(body) > 0
+    kept.write_bytes(b"\x1a\x00")  # a different (empty-layer) tile, to see where it comes from
+    with TestClient(create_app(s)) as second:
+        assert second.get(url).content == b"\x1a\x00"
+    none = Settings(store_root=root, job_executor="thread", tile_cache_dir="")
+    with TestClient(create_app(none)) as third:
+        assert third.get(url).content == body

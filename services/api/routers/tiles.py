@@ -13,7 +13,11 @@ read (with a URL template).
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import tempfile
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import geopandas as gpd
@@ -40,6 +44,7 @@ from healthgap.services.errors import BadRequestError
 from healthgap.errors import UnknownLayerError
 
 router = APIRouter(tags=["ogc"])
+logger = logging.getLogger(__name__)
 
 MVT = "application/vnd.mapbox-vector-tile"
 WEB_MERCATOR = "EPSG:3857"
@@ -130,6 +135,26 @@ def render_tile(layers: LayerCache, build: Build, info: LayerInfo, z: int, row: 
     return bytes(mapbox_vector_tile.encode(
         [{"name": info.name, "features": features}],
         default_options={"quantize_bounds": (x0, y0, x1, y1), "extents": EXTENTS}))
+
+
+def _disk_path(folder: FilePath | None, tag: str) -> FilePath | None:
+    """Return where the tile with ETag ``tag`` is kept on disk (None: no disk cache)."""
+    if folder is not None and str(folder) in ("", "."):
+        return None
+    base = FilePath(folder) if folder is not None else \
+        FilePath(tempfile.gettempdir()) / f"healthgap-tiles-{os.getuid()}"
+    return base / tag[:2] / f"{tag}.mvt"
+
+
+def _write_atomic(path: FilePath, body: bytes) -> None:
+    """Write a tile so another worker never reads half of it (a failure only loses the copy)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as f:
+            f.write(body)
+        os.replace(f.name, path)
+    except OSError as exc:  # a full or read-only disk: the tile is still served
+        logger.warning("tile cache: %s", exc)
 
 
 def _tms_document(request: Request) -> dict[str, Any]:
@@ -250,7 +275,14 @@ async def tile(request: Request, collection: CollectionPath, tms: TmsPath,
     digest = build.digest() if build._digest is not None else await in_thread(build.digest)
     tag = etag_for(digest, f"tile/{info.name}", {"z": z, "row": row, "col": col})
 
+    disk = _disk_path(state.settings.tile_cache_dir, tag)
+
     def render() -> tuple[bytes, dict[str, str]]:
-        return render_tile(layers, build, info, z, row, col), {}
+        if disk is not None and disk.is_file():
+            return disk.read_bytes(), {}
+        body = render_tile(layers, build, info, z, row, col)
+        if disk is not None:
+            _write_atomic(disk, body)
+        return body, {}
 
     return await respond(request, state.renderer, tag, render, media_type=MVT, build=build)
