@@ -459,7 +459,8 @@ def select(layers: LayerCache, build: Build, info: LayerInfo, q: ItemsQuery) -> 
     """Return the positions (in the layer frame) that ``q`` selects, in their order."""
     base = layers.frame(build, info.name)
     assert isinstance(base, gpd.GeoDataFrame)
-    positions = _ordered(base)
+    positions = layers._get(("order", build.code, build.version, info.name),
+                            lambda: _ordered(base))  # once per layer: 33k codes in England
     keep: np.ndarray | None = None
     if q.box is not None:
         boxed = layers.frame(build, info.name, crs=q.box_crs) if q.box_crs != BNG else base
