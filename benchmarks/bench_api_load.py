@@ -411,6 +411,8 @@ def _bench_misses(store: Path, args: argparse.Namespace, tmp: Path
         print(f"{len(paths)} distinct boxes fetched one by one in "
               f"{time.perf_counter() - t0:.1f} s; gzip body median {np.median(sizes) / 1024:.1f}"
               f" KiB")
+        # every worker reads the layer once (fetch_bodies used one connection, so one worker)
+        wrk(base + "/", clients=args.clients, seconds=5, script=cycle_script(paths[::-1]))
         misses = wrk(base + "/", clients=args.clients, seconds=args.seconds,
                      script=cycle_script(paths))
     with peer_server(bodies, port=free_port(), workers=args.workers) as base:

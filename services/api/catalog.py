@@ -282,6 +282,19 @@ class LayerCache:
         with self._lock:
             return ("layers", build.code, build.version) in self._frames
 
+    def in_memory(self, build: Build, name: str, *, frames: tuple[str | None, ...] = (),
+                  features: str | None = None) -> bool:
+        """Return True if nothing needs reading or reprojecting.
+
+        That is, the layer's frames in ``frames`` (None: as stored) and its feature strings in
+        ``features`` are all in memory.
+        """
+        keys = [("frame", build.code, build.version, name, crs) for crs in frames]
+        if features is not None:
+            keys.append(("features", build.code, build.version, name, features))
+        with self._lock:
+            return all(k in self._frames for k in keys)
+
     def features(self, build: Build, name: str, crs: str) -> list[str]:
         """Return the layer's GeoJSON features (one string each) in ``crs``, in frame order."""
         from healthgap.services._geojson import feature_strings

@@ -215,3 +215,28 @@ def test_gdal_spat_and_where_get_exactly_the_matching_features(bench, root, tmp_
     log = proc.stderr.read() if proc.stderr else ""
     # the filters were evaluated by the server (GDAL sends them when the API declares them)
     assert log.count("filter-lang=cql-text") >= len(cases), log[-3000:]
+
+
+def test_owslib_gets_the_right_features(bench, root, tmp_path):
+    """OWSLib (its bbox printed by str(float), a CQL text filter, sortby) on the real server."""
+    from owslib.ogcapi.features import Features
+    from shapely.geometry import box
+
+    stored = gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio")
+    ll = stored.to_crs(4326)
+    x0, y0, x1, y1 = -0.8 + 1 / 3e3, 51.25 + 1 / 7e3, -0.6 - 1 / 9e3, 51.45
+    with bench.server(root, port=bench.free_port(),
+                      env={"HEALTHGAP_RUNS_DB": str(tmp_path / "runs.sqlite")}) as (base, _):
+        api = Features(base)
+        cid = f"{FRIMLEY}_lsoa"
+        got = api.collection_items(cid, bbox=[x0, y0, x1, y1], limit=1000)
+        want = sorted(ll.loc[ll.intersects(box(x0, y0, x1, y1)), "lsoa11cd"])
+        assert sorted(f["id"] for f in got["features"]) == want
+        hart = api.collection_items(cid, filter="lad22nm = 'Hart' AND population > 1600",
+                                    limit=1000)
+        mask = (stored["lad22nm"] == "Hart") & (stored["population"] > 1600)
+        assert sorted(f["id"] for f in hart["features"]) == sorted(stored.loc[mask, "lsoa11cd"])
+        top = api.collection_items(cid, sortby=("population", "desc"), limit=5)
+        assert [f["properties"]["population"] for f in top["features"]] == \
+            sorted(stored["population"], reverse=True)[:5]
+        assert api.collection_queryables(cid)["properties"]["population"]["type"] == "number"

@@ -330,6 +330,8 @@ def _head(members: dict[str, Any]) -> bytes:
 
 
 FORMAT_HELP = "json (the default) or html."
+#: Largest page rendered on the event loop (a bbox page; see `render.Renderer.body`).
+INLINE_MOST = 500
 
 
 @dataclass(frozen=True)
@@ -445,8 +447,13 @@ async def items(
     def render() -> tuple[bytes, dict[str, str]]:
         return _render(request, layers, build, info, q)
 
+    # a bbox page picked from the STRtree out of a layer already in memory is small work
+    small = (q.box is not None and q.filter_text is None and q.properties is None
+             and q.stop - q.start <= INLINE_MOST and layers.in_memory(
+                 build, info.name, frames=(None,) if q.box_crs == BNG else (None, q.box_crs),
+                 features=out_crs))
     return await respond(request, state.renderer, tag, render, media_type=GEOJSON, extra=extra,
-                         build=build)
+                         build=build, inline=small)
 
 
 def _property_names(info: LayerInfo) -> list[str]:
