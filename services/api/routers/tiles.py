@@ -18,7 +18,7 @@ import math
 import os
 import tempfile
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -39,7 +39,6 @@ from healthgap.services.api.routers.ogc import (
     _bbox84,
     _resolved,
 )
-from healthgap.services.errors import BadRequestError
 
 from healthgap.errors import UnknownLayerError
 
@@ -263,12 +262,10 @@ async def tile(request: Request, collection: CollectionPath, tms: TmsPath,
                row: Annotated[int, Path(description="tileRow (0 at the top).")],
                col: Annotated[int, Path(description="tileCol (0 at the left).")],
                state: StateDep,
-               f: Annotated[str | None, Query(description="mvt (the only format).")] = None
-               ) -> Response:
+               f: Annotated[Literal["mvt"] | None, Query(description="mvt (the only format).")
+                            ] = None) -> Response:
     """Return one tile of a collection (every attribute of its features)."""
     check_params(request.query_params.keys(), {"f"}, what="a tile")
-    if f not in (None, "mvt"):
-        raise BadRequestError(f"f={f[:20]!r}: tiles are mvt")
     _check_tile(tms, z, row, col)
     layers = state.layers
     build, info = await _resolved(state.catalog, layers, collection)
