@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 DATA   ?= ../shared/data
 OUT    ?= out/demo
 
-.PHONY: demo test install install-test install-bench browser lint bench lowest pre-commit \
+.PHONY: demo test install install-test install-bench browser wrk lint bench lowest pre-commit \
         compare clean
 
 $(BIN)/python:
@@ -61,8 +61,14 @@ lint: install-test
 	$(BIN)/ruff check healthgap geo maps services data tests benchmarks scripts
 	$(BIN)/mypy
 
+# wrk (Debian), the load generator of benchmarks/bench_api_load.py
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk >/dev/null; }
+
 ## Every benchmark, each beside its peers (esda, topojson, igraph, pandana: the bench extra).
-bench: install-bench
+bench: install-bench wrk
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b --data $(DATA) || exit 1; done
 
 ## The lowest allowed version of every dependency (a separate .venv-lowest) and a smoke subset.

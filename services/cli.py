@@ -304,10 +304,16 @@ def serve(store: Annotated[Path, typer.Option("--store", help="A build directory
                          "subdirectory); run `healthgap build` first")
     console.print(f"serving {len(builds)} build(s): {', '.join(sorted(builds))} on "
                   f"http://{host}:{port} with {workers} worker(s) (docs at /docs)")
+    from healthgap.services.api.server import PROTOCOL, log_config
+
+    # headers have a deadline (PROTOCOL); every process logs, access log included; forwarded
+    # headers are believed only from HEALTHGAP_TRUSTED_PROXIES
     uvicorn.run("healthgap.services.api.app:create_app", factory=True, host=host, port=port,
-                workers=workers, loop="uvloop", http="httptools",
-                log_level=settings.log_level.lower(), log_config=None, timeout_keep_alive=5,
-                timeout_graceful_shutdown=10)
+                workers=workers, loop="uvloop", http=PROTOCOL,
+                log_level=settings.log_level.lower(), log_config=log_config(settings.log_level),
+                access_log=settings.access_log, timeout_keep_alive=5,
+                timeout_graceful_shutdown=10, proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=",".join(settings.trusted_proxies) or "")
 
 
 def _check_served(store: Path) -> None:

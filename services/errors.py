@@ -10,6 +10,7 @@ on the server under the same correlation id.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 REQUEST_ID_HEADER = "X-Request-ID"
 #: Paths of the OGC API - Features endpoints, whose invalid parameters get 400.
-OGC_PREFIXES = ("/collections", "/conformance")
+OGC_PREFIXES = ("/collections", "/conformance", "/tileMatrixSets")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -123,12 +124,35 @@ def request_id(request: Request) -> str:
     return str(rid)
 
 
+_ABSOLUTE = re.compile(r"(?<![\w.:/~])/(?:[^\s'\"`,;:()<>\[\]{}]+)")
+
+
+def redact_paths(text: str) -> str:
+    """Return ``text`` with every absolute path of this machine cut to its last part.
+
+    A message written for the command line names files in full (``/srv/builds/E54000034/
+    healthgap.gpkg: ...``); a client of the API is told only ``healthgap.gpkg: ...``. Only
+    paths that exist here (or whose folder does) are cut, so URL paths such as
+    ``/collections/E54000034_lsoa`` stay as they are.
+    """
+    def cut(m: re.Match[str]) -> str:
+        path = m.group(0).rstrip(".")
+        tail = m.group(0)[len(path):]
+        if len(path) > 1 and (os.path.exists(path) or os.path.isdir(os.path.dirname(path))
+                              and os.path.dirname(path) != "/"):
+            return (os.path.basename(path.rstrip("/")) or "…") + tail
+        return m.group(0)
+
+    return _ABSOLUTE.sub(cut, text) if "/" in text else text
+
+
 def problem_response(request: Request, status: int, title: str, detail: str, *,
                      type_: str = "about:blank", headers: dict[str, str] | None = None,
                      **extra: Any) -> JSONResponse:
     """Build an ``application/problem+json`` response for ``request``."""
     rid = request_id(request)
-    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail,
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status,
+                            "detail": redact_paths(detail),
                             "instance": request.url.path, "request_id": rid, **extra}
     out_headers = {REQUEST_ID_HEADER: rid, **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=out_headers)

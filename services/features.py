@@ -18,6 +18,7 @@ from pathlib import Path
 
 import geopandas as gpd
 from healthgap.services import _geojson
+from healthgap.services._layers import PRIVATE_LAYERS, with_feature_ids
 from healthgap.services.store import BuildStore
 
 from healthgap import WGS84
@@ -58,8 +59,6 @@ def write_feature_files(out_dir: Path, store: BuildStore) -> Path:
     Path
         The ``features`` folder.
     """
-    from healthgap.services.api.catalog import PRIVATE_LAYERS, code_column
-
     folder = Path(out_dir) / FEATURES_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = 0
@@ -69,10 +68,7 @@ def write_feature_files(out_dir: Path, store: BuildStore) -> Path:
         for name, geometry in store.layers().items():
             if geometry is None or name in PRIVATE_LAYERS:
                 continue
-            frame = store.read_layer(name)
-            code = code_column(name, frame)
-            if code is not None:
-                frame = frame.set_index(code)
+            frame = with_feature_ids(name, store.read_layer(name))
             body = feature_bytes(frame, name)
             (folder / f"{name}.geojson").write_bytes(body)
             pending.append(pool.submit(_write_gzip, folder / f"{name}.geojson.gz", body))

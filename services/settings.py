@@ -69,6 +69,16 @@ class Settings(BaseSettings):
         Queued or running runs of all clients together; more get 503.
     run_timeout_s
         Wall-clock limit of one run; a run over it is stopped and fails.
+    trusted_proxies
+        Addresses (or networks) of reverse proxies whose ``X-Forwarded-For`` and
+        ``X-Forwarded-Proto`` are believed; empty (the default): no forwarded header is, so a
+        client cannot choose its own address (the per-client run cap is by address).
+    access_log
+        Write one access-log line per request (every server worker does).
+    tile_cache_dir
+        Where rendered vector tiles are kept on disk, shared by every server worker (a tile is
+        rendered once, not once per worker), keyed by the store file's hash; default: a
+        ``healthgap-tiles`` folder in the system's temporary directory. Empty string: none.
     """
 
     model_config = SettingsConfigDict(env_prefix="HEALTHGAP_", extra="ignore")
@@ -97,6 +107,9 @@ class Settings(BaseSettings):
     runs_per_client: int = Field(default=4, ge=1, le=1000)
     runs_pending: int = Field(default=64, ge=1, le=10_000)
     run_timeout_s: float = Field(default=900.0, gt=0)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    access_log: bool = True
+    tile_cache_dir: Path | None = None
 
     @field_validator("public_url")
     @classmethod

@@ -277,6 +277,23 @@ def _facilities(store: BuildStore, manifest: Mapping[str, Any], *,
     return fac[[c for c in ("code", "name", "kind", "supply", "geometry") if c in fac]]
 
 
+def check_routable(store: BuildStore, manifest: Mapping[str, Any], *,
+                   straight_line: bool = False) -> None:
+    """Raise `InputError` if the build has no road network and no straight line is allowed.
+
+    Cheap (the manifest only), so the API checks it before it accepts a run; the message is
+    the one the command line gives.
+    """
+    routed = ((manifest.get("parameters") or {}).get("access") is not False
+              and any(k.startswith("osm/") for k in (manifest.get("inputs") or {})))
+    if straight_line or routed:
+        return
+    raise InputError(f"{store.path}: no road network: {_why_no_network(manifest)}, so access "
+                     "cannot be routed. Re-run with --straight-line for a straight-line estimate "
+                     "(crow-fly distance x 1.3 at 30 km/h, labelled as an estimate), or add an "
+                     "OSM extract and rebuild")
+
+
 def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
                   data_dir: str | Path | None = None,
                   scenario: Scenario | None = None, tmp_dir: Path | None = None) -> Baseline:

@@ -14,7 +14,7 @@ import yaml
 from tests.conftest import REPO
 
 #: pip name -> conda-forge name where they differ
-CONDA_NAMES = {"osmium": "pyosmium"}
+CONDA_NAMES = {"osmium": "pyosmium", "mapbox-vector-tile": "mapbox_vector_tile"}
 
 
 def _parse(spec: str) -> tuple[str, str]:

@@ -17,7 +17,8 @@ from healthgap.services import errors
 from healthgap.services.api.deps import ServiceState, service_state
 from healthgap.services.api.paging import GZIP_LEVEL, GZIP_MINIMUM
 from healthgap.services.api.render import FastLane, HotMap
-from healthgap.services.api.routers import areas, layers, maps, ogc, runs, stats
+from healthgap.services.api.routers import areas, layers, maps, ogc, runs, stats, tiles
+from healthgap.services.api.server import die_with_parent
 from healthgap.services.errors import PROBLEM_JSON
 from healthgap.services.settings import Settings
 from starlette.middleware.cors import CORSMiddleware
@@ -204,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         The service settings; default: read from the ``HEALTHGAP_*`` environment (this is
         what ``healthgap serve --workers N`` uses in each worker process).
     """
+    die_with_parent()  # a worker of `healthgap serve --workers N` never outlives the server
     settings = settings or Settings()
     state = ServiceState.create(settings)
 
@@ -223,7 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 {"name": "runs", "description": "Model reruns."}])
     app.state.services = state
     errors.install(app)
-    for module in (ogc, areas, layers, maps, stats, runs):
+    for module in (ogc, tiles, areas, layers, maps, stats, runs):
         app.include_router(module.router)
 
     @app.get("/health", tags=["areas"], summary="Liveness and the number of served builds")
@@ -233,11 +235,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 else len(await asyncio.to_thread(catalog.builds))}
 
     original = app.openapi
+    per_build: dict[str, Any] = {}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = _document_limits(_document_problems(original()), settings)
-        return app.openapi_schema
+        # the collections' own items paths follow the served builds (rebuilt when they change)
+        builds = state.catalog.builds()
+        key = tuple(sorted((c, b.version) for c, b in builds.items()))
+        if per_build.get("key") != key:
+            per_build["doc"] = ogc.collection_paths(app.openapi_schema, state.catalog,
+                                                    state.layers)
+            per_build["key"] = key
+        return per_build["doc"]  # type: ignore[no-any-return]
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=GZIP_LEVEL)

@@ -23,6 +23,12 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 from cachetools import LRUCache
+from healthgap.services._layers import (  # noqa: F401 (re-exported)
+    CODE_COLUMNS,
+    PRIVATE_LAYERS,
+    code_column,
+    with_feature_ids,
+)
 from healthgap.services.store import STORE_NAME, BuildStore
 
 from healthgap.errors import (
@@ -40,10 +46,6 @@ _CODE = re.compile(CODE_PATTERN)
 #: A layer name as the build writes them.
 LAYER_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 _LAYER = re.compile(LAYER_PATTERN)
-#: Tables the API never serves as data (the manifest has its own, path-free endpoint).
-PRIVATE_LAYERS = frozenset({"manifest"})
-#: The code column of each level's layer.
-CODE_COLUMNS = {"lsoa": "lsoa11cd", "msoa": "msoa11cd", "place": "lad22cd", "system": "icb22cd"}
 
 
 def check_code(code: str) -> str:
@@ -306,6 +308,19 @@ class LayerCache:
         with self._lock:
             return ("layers", build.code, build.version) in self._frames
 
+    def in_memory(self, build: Build, name: str, *, frames: tuple[str | None, ...] = (),
+                  features: str | None = None) -> bool:
+        """Return True if nothing needs reading or reprojecting.
+
+        That is, the layer's frames in ``frames`` (None: as stored) and its feature strings in
+        ``features`` are all in memory.
+        """
+        keys = [("frame", build.code, build.version, name, crs) for crs in frames]
+        if features is not None:
+            keys.append(("features", build.code, build.version, name, features))
+        with self._lock:
+            return all(k in self._frames for k in keys)
+
     def features(self, build: Build, name: str, crs: str) -> list[str]:
         """Return the layer's GeoJSON features (one string each) in ``crs``, in frame order."""
         from healthgap.services._geojson import feature_strings
@@ -372,20 +387,19 @@ class LayerCache:
         info = self.layer(build, name)
 
         def read() -> pd.DataFrame:
-            frame = build.store.read_layer(name)
-            code = code_column(name, frame)
-            if code is not None:
-                frame = frame.set_index(code)
-            return frame
+            return with_feature_ids(name, build.store.read_layer(name))
 
         base = self._get(("frame", build.code, build.version, name, None), read)
         if crs is None or not info.spatial:
             return base  # type: ignore[no-any-return]
         assert isinstance(base, gpd.GeoDataFrame)
-        if base.crs is not None and base.crs.to_string() == crs:
-            return base
+
+        def project() -> gpd.GeoDataFrame:  # once per CRS: pyproj's to_string is not free
+            same = base.crs is not None and base.crs.to_string() == crs
+            return base if same else base.to_crs(crs)
+
         return self._get(("frame", build.code, build.version, name, crs),  # type: ignore
-                         lambda: base.to_crs(crs))
+                         project)
 
 
 class ResponseCache:
@@ -419,15 +433,3 @@ class ResponseCache:
     def bytes(self) -> int:
         """Body bytes held."""
         return int(self._items.currsize)
-
-
-def code_column(name: str, frame: pd.DataFrame) -> str | None:
-    """Return the column that identifies a layer's features (unique, non-null), if there is one."""
-    candidates = [CODE_COLUMNS[name]] if name in CODE_COLUMNS else []
-    candidates += [c for c in frame.columns[:1] if str(c).endswith("cd") or c in ("code", "id")]
-    for col in candidates:
-        if col in frame.columns:
-            s = frame[col]
-            if s.notna().all() and s.is_unique:
-                return str(col)
-    return None

@@ -1,7 +1,8 @@
 """Query parameters shared by the layer and OGC routers: the bounding box and properties.
 
-The schema admits only plain decimal numbers, four (``minx,miny,maxx,maxy``) or six (with
-heights, which are ignored); so every schema-valid box is a box. A box that covers nothing
+The schema admits any decimal number (any number of digits, as GDAL, QGIS and OWSLib print
+them, with an optional exponent), four (``minx,miny,maxx,maxy``) or six (with heights, which are
+ignored); a number too large to be finite is refused with a 400. A box that covers nothing
 (``miny > maxy``, or ``minx > maxx`` in British National Grid) selects no feature; in
 longitude/latitude ``minx > maxx`` crosses the antimeridian, as OGC API - Features says.
 """
@@ -13,12 +14,12 @@ import pandas as pd
 import shapely
 
 from healthgap import BNG
-from healthgap.errors import UnknownLayerError
+from healthgap.errors import ParameterError, UnknownLayerError
 
-_NUMBER = r"-?\d{1,7}(\.\d{1,15})?"
+_NUMBER = r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*"
 #: Four or six comma-separated plain decimals.
 BBOX_PATTERN = rf"^{_NUMBER}(,{_NUMBER}){{3}}((,{_NUMBER}){{2}})?$"
-BBOX_HELP = ("minx,miny,maxx,maxy (plain decimals; six numbers with heights also accepted, "
+BBOX_HELP = ("minx,miny,maxx,maxy (decimal numbers; six numbers with heights also accepted, "
              "the heights ignored)")
 
 Box = tuple[float, float, float, float]
@@ -27,6 +28,8 @@ Box = tuple[float, float, float, float]
 def parse_bbox(text: str, crs: str) -> list[Box]:
     """Return the boxes a schema-valid ``bbox`` covers (none, one, or two across 180°)."""
     values = [float(v) for v in text.split(",")]
+    if not all(np.isfinite(values)):
+        raise ParameterError(f"bbox={text[:100]!r}: every number must be finite")
     if len(values) == 6:
         values = [values[0], values[1], values[3], values[4]]
     x0, y0, x1, y1 = values

@@ -129,11 +129,22 @@ class Renderer:
             self._limiter = anyio.CapacityLimiter(self._concurrency)
         return self._limiter
 
-    async def body(self, key: Any, render: Callable[[], Rendered], *, gzip_ok: bool) -> Encoded:
-        """Return ``(body, gzipped, headers)`` for ``key``, rendering it once if needed."""
+    async def body(self, key: Any, render: Callable[[], Rendered], *, gzip_ok: bool,
+                   inline: bool = False) -> Encoded:
+        """Return ``(body, gzipped, headers)`` for ``key``, rendering it once if needed.
+
+        ``inline`` renders on the event loop itself, for work known to be small (a page of a
+        few hundred features picked from an index): a worker thread would cost more than the
+        work, since each time the render releases the GIL (numpy, GEOS, zlib) it waits for the
+        busy event loop to hand it back (up to the interpreter's switch interval, 5 ms).
+        """
         hit = self.cache.get(key)
         if hit is not None:
             return hit
+        if inline:
+            out = _encode(render, gzip_ok)
+            self.cache.put(key, *out)
+            return out
         fut = self._inflight.get(key)
         if fut is None:
             fut = asyncio.ensure_future(self._render(key, render, gzip_ok))
@@ -142,16 +153,18 @@ class Renderer:
         return await asyncio.shield(fut)
 
     async def _render(self, key: Any, render: Callable[[], Rendered], gzip_ok: bool) -> Encoded:
-        def work() -> Encoded:
-            body, headers = render()
-            zipped = gzip_ok and len(body) >= GZIP_MINIMUM
-            if zipped:
-                body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
-            return body, zipped, headers
-
-        out = await run_in_threadpool_limited(work, self._limit())
+        out = await run_in_threadpool_limited(lambda: _encode(render, gzip_ok), self._limit())
         self.cache.put(key, *out)
         return out
+
+
+def _encode(render: Callable[[], Rendered], gzip_ok: bool) -> Encoded:
+    """Render a body and gzip it when the client accepts gzip and it is long enough."""
+    body, headers = render()
+    zipped = gzip_ok and len(body) >= GZIP_MINIMUM
+    if zipped:
+        body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+    return body, zipped, headers
 
 
 async def run_in_threadpool_limited(fn: Callable[[], Any], limiter: anyio.CapacityLimiter
@@ -181,10 +194,11 @@ def conditional(request: Request, tag: str, extra: dict[str, str]) -> Response |
 
 async def respond(request: Request, renderer: Renderer, tag: str, render: Callable[[], Rendered],
                   *, media_type: str, extra: dict[str, str] | None = None,
-                  build: Build | None = None) -> Response:
+                  build: Build | None = None, inline: bool = False) -> Response:
     """Answer a GET for a rendered body: 304, a cached body, or one rendered once.
 
-    With ``build``, the answer is remembered by the app's `FastLane` (if it has one).
+    With ``build``, the answer is remembered by the app's `FastLane` (if it has one);
+    ``inline`` renders small work on the event loop (see `Renderer.body`).
     """
     extra = extra or {}
     gzip_ok = accepts_gzip(request)
@@ -195,7 +209,8 @@ async def respond(request: Request, renderer: Renderer, tag: str, render: Callab
                                         version=build.version))
     if (r := conditional(request, tag, extra)) is not None:
         return r
-    body, zipped, kept = await renderer.body((tag, gzip_ok), render, gzip_ok=gzip_ok)
+    body, zipped, kept = await renderer.body((tag, gzip_ok), render, gzip_ok=gzip_ok,
+                                             inline=inline)
     return Response(content=body, media_type=media_type,
                     headers=headers_for(tag, gzipped=zipped, extra={**extra, **kept}))
 

@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import logging
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -73,6 +74,8 @@ def _problem(r, status: int) -> dict:
     assert {"type", "title", "status", "detail", "instance", "request_id"} <= set(body)
     assert body["status"] == status
     assert r.headers["x-request-id"] == body["request_id"]
+    # no error names a path of the server's machine (issue #26)
+    assert not re.search(r"(?<![\w.:])/(tmp|home|work|srv|root|var)/", json.dumps(body)), body
     return body
 
 

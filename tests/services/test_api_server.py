@@ -177,3 +177,66 @@ def test_http_hygiene_on_the_real_server(bench, root, tmp_path):
             t0 = time.monotonic()
             reply = s.recv(4096).decode()
             assert reply.startswith("HTTP/1.1 408") and time.monotonic() - t0 < 8
+
+
+def _ogr_ids(base: str, *args: str) -> list[str]:
+    out = subprocess.run(["ogrinfo", "-ro", "-q", f"OAPIF:{base}", f"{FRIMLEY}_lsoa", *args],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return sorted(line.split("=", 1)[1].strip() for line in out.stdout.splitlines()
+                  if line.strip().startswith("lsoa11cd (String) ="))
+
+
+def test_gdal_spat_and_where_get_exactly_the_matching_features(bench, root, tmp_path):
+    """GDAL's -spat (bbox with 16-18 decimals) and -where (sent as a CQL text filter)."""
+    if shutil.which("ogrinfo") is None:
+        pytest.fail("ogrinfo not found: `make test` installs Debian's gdal-bin")
+    stored = gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio")
+    ll = stored.to_crs(4326)
+    from shapely.geometry import box
+
+    env = {"HEALTHGAP_RUNS_DB": str(tmp_path / "runs.sqlite"), "HEALTHGAP_LOG_LEVEL": "INFO"}
+    with bench.server(root, port=bench.free_port(), env=env) as (base, proc):
+        got = _ogr_ids(base, "-spat", "-0.8", "51.25", "-0.6", "51.45")
+        assert got == sorted(ll.loc[ll.intersects(box(-0.8, 51.25, -0.6, 51.45)), "lsoa11cd"])
+        cases = {
+            "lad22nm = 'Slough' AND population > 2000":
+                (stored["lad22nm"] == "Slough") & (stored["population"] > 2000),
+            "population < 1300 OR lad22nm = 'Hart'":
+                (stored["population"] < 1300) | (stored["lad22nm"] == "Hart"),
+            "lad22nm IN ('Rushmoor', 'Surrey Heath') AND imd_decile >= 8":
+                stored["lad22nm"].isin(["Rushmoor", "Surrey Heath"])
+                & (stored["imd_decile"] >= 8),
+        }
+        for where, mask in cases.items():
+            want = sorted(stored.loc[mask, "lsoa11cd"])
+            assert want, where
+            assert _ogr_ids(base, "-where", where) == want, where
+    log = proc.stderr.read() if proc.stderr else ""
+    # the filters were evaluated by the server (GDAL sends them when the API declares them)
+    assert log.count("filter-lang=cql-text") >= len(cases), log[-3000:]
+
+
+def test_owslib_gets_the_right_features(bench, root, tmp_path):
+    """OWSLib (its bbox printed by str(float), a CQL text filter, sortby) on the real server."""
+    from owslib.ogcapi.features import Features
+    from shapely.geometry import box
+
+    stored = gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio")
+    ll = stored.to_crs(4326)
+    x0, y0, x1, y1 = -0.8 + 1 / 3e3, 51.25 + 1 / 7e3, -0.6 - 1 / 9e3, 51.45
+    with bench.server(root, port=bench.free_port(),
+                      env={"HEALTHGAP_RUNS_DB": str(tmp_path / "runs.sqlite")}) as (base, _):
+        api = Features(base)
+        cid = f"{FRIMLEY}_lsoa"
+        got = api.collection_items(cid, bbox=[x0, y0, x1, y1], limit=1000)
+        want = sorted(ll.loc[ll.intersects(box(x0, y0, x1, y1)), "lsoa11cd"])
+        assert sorted(f["id"] for f in got["features"]) == want
+        hart = api.collection_items(cid, filter="lad22nm = 'Hart' AND population > 1600",
+                                    limit=1000)
+        mask = (stored["lad22nm"] == "Hart") & (stored["population"] > 1600)
+        assert sorted(f["id"] for f in hart["features"]) == sorted(stored.loc[mask, "lsoa11cd"])
+        top = api.collection_items(cid, sortby=("population", "desc"), limit=5)
+        assert [f["properties"]["population"] for f in top["features"]] == \
+            sorted(stored["population"], reverse=True)[:5]
+        assert api.collection_queryables(cid)["properties"]["population"]["type"] == "number"

@@ -18,6 +18,7 @@ from healthgap.services.api import create_app
 from healthgap.services.settings import Settings
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 
 from tests.conftest import shared_data_dir
 from tests.services._api_helpers import frimley_root
@@ -27,24 +28,43 @@ MIN_REQUESTS = 1000
 STATUS: dict[int, int] = {}
 
 
-def _app():
-    root = frimley_root(shared_data_dir())
+# A CQL2 filter, a sortby or a datetime is a grammar (or, for datetime, a parameter the
+# timeless features refuse with its reason) that a JSON Schema string cannot express: the
+# standard answers a schema-valid but meaningless one with 400, so 400 is accepted there.
+CONFIG = SchemathesisConfig.from_dict({"operations": [{
+    "include-path-regex": "^/collections/[^/]+/items$",
+    "checks": {"positive_data_acceptance": {"expected-statuses": [
+        "2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]}}}]})
+
+
+def _settings(root: Path) -> Settings:
     runs = Path(tempfile.mkdtemp(prefix="healthgap-st-")) / "runs.sqlite"
     # small run limits keep the generated reruns quick; a roomy queue so no run waits
-    return create_app(Settings(store_root=root, job_executor="thread", job_workers=2,
-                               max_permutations=99, max_repetitions=1000,
-                               default_page_size=50, max_page_size=200, runs_db=runs,
-                               runs_per_client=1000, runs_pending=1000))
+    return Settings(store_root=root, job_executor="thread", job_workers=2,
+                    max_permutations=99, max_repetitions=1000, default_page_size=50,
+                    max_page_size=200, runs_db=runs, runs_per_client=1000, runs_pending=1000)
 
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
+@pytest.fixture(scope="session")
+def frimley_app():
+    """The app over a real Frimley build, made when the test first runs (the build takes
+    about a minute, so it is not made while the suite is collected)."""
+    return create_app(_settings(frimley_root(shared_data_dir())))
+
+
+# The operations come from the same app over an empty store (collected in a second; the
+# collections' own items paths, which follow the served builds, are not in it: their generic
+# template is). Every request goes to the Frimley app.
+schema = schemathesis.openapi.from_asgi(
+    "/openapi.json", create_app(_settings(Path(tempfile.mkdtemp(prefix="healthgap-st-empty-")))),
+    config=CONFIG)
 
 
 @schema.parametrize()
 @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None,
           suppress_health_check=list(HealthCheck))
-def test_api_conforms_and_never_fails(case):
-    response = case.call_and_validate(additional_checks=[not_a_server_error])
+def test_api_conforms_and_never_fails(case, frimley_app):
+    response = case.call_and_validate(app=frimley_app, additional_checks=[not_a_server_error])
     STATUS[response.status_code] = STATUS.get(response.status_code, 0) + 1
     assert response.status_code < 500, response.text
 

@@ -69,6 +69,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {**_PROBLEM, "description": "Unknown area or layer"},
     422: {**_PROBLEM, "description": "Invalid parameter (bbox, CRS, properties, limit...)"},
 }
+#: The CRS URI of each output: EPSG:4326 output is longitude first (RFC 7946), which is CRS84,
+#: not EPSG:4326's latitude-first axis order.
+CONTENT_CRS = {"EPSG:4326": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+               "EPSG:27700": "http://www.opengis.net/def/crs/EPSG/0/27700"}
 #: Columns that may restrict features to one containing area (``within=``).
 WITHIN_COLUMNS = ("lad22cd", "msoa11cd", "sicbl22cd", "icb22cd")
 #: The largest simplification tolerance the schema admits (metres); the service clamps to its
@@ -263,7 +267,7 @@ def layer_items(
             "within": within.upper() if within else None, "ring": ring, "start": start,
             "stop": stop}
     tag = etag_for(build.digest(), f"items/{layer}", norm)
-    headers = {"Content-Crs": f"<http://www.opengis.net/def/crs/EPSG/0/{crs.split(':')[1]}>"}
+    headers = {"Content-Crs": f"<{CONTENT_CRS[crs]}>"}
     if (r := _conditional(request, tag, headers)) is not None:
         return r
     if (r := _cached(request, responses, tag, headers, GeoJSONResponse)) is not None:

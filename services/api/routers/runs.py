@@ -19,6 +19,7 @@ from fastapi import Path as PathParam
 from healthgap.services.api.catalog import Build, LayerCache
 from healthgap.services.api.deps import BuildDep, JobsDep, LayersDep, SettingsDep, url_for
 from healthgap.services.api.schemas import KindPublic, Link, Problem, RunList, RunPublic
+from healthgap.services.errors import redact_paths
 from healthgap.services.jobs import KINDS, Job, RunParams, get_kind
 from healthgap.services.jobs import run_id as make_run_id
 from pydantic import Field
@@ -49,14 +50,24 @@ def _links(request: Request, job: Job) -> list[Link]:
             Link(href=url_for(request, "get_area", area=job.area), rel="area")]
 
 
+def _shown(job: Job, *, with_result: bool) -> dict[str, Any]:
+    """Return the run's public members, with no absolute path of this machine in any message."""
+    data = job.public(with_result=with_result)
+    if isinstance(data.get("message"), str):
+        data["message"] = redact_paths(data["message"])
+    if isinstance(data.get("error"), dict) and isinstance(data["error"].get("detail"), str):
+        data["error"] = {**data["error"], "detail": redact_paths(data["error"]["detail"])}
+    return data
+
+
 def _public(request: Request, job: Job, *, with_result: bool = True) -> RunPublic:
-    return RunPublic(**job.public(with_result=with_result), links=_links(request, job))
+    return RunPublic(**_shown(job, with_result=with_result), links=_links(request, job))
 
 
 def _run_response(request: Request, job: Job, status: int = 200,
                   headers: dict[str, str] | None = None) -> Response:
     """Return a run as JSON with its stored result bytes spliced in (never re-parsed)."""
-    data = job.public(with_result=False)
+    data = _shown(job, with_result=False)
     data["links"] = [lk.model_dump(exclude_none=True) for lk in _links(request, job)]
     data.pop("result")
     head = json.dumps(data, separators=(",", ":"), allow_nan=False)[:-1].encode()
@@ -85,6 +96,22 @@ def _check_columns(build: Build, layers: LayerCache, params: RunParams) -> None:
             raise ParameterError(f"{', '.join(repr(c) for c in wrong)}: not numeric columns "
                                  f"of layer {layer!r} in build {build.code}; allowed: "
                                  f"{', '.join(sorted(numeric))}")
+
+
+def _check_scenario(build: Build, params: RunParams) -> None:
+    """Check a what-if scenario against the build before it is queued.
+
+    The checks and messages are the CLI's (unknown facility codes, postcodes, locations
+    outside the area...), so a bad scenario is refused at once instead of failing later.
+    """
+    spec = getattr(params, "spec", None)
+    if params.kind != "whatif" or spec is None:
+        return
+    from healthgap.services.whatif import check_routable, check_scenario
+
+    check_scenario(build.directory, spec())
+    check_routable(build.store, build.manifest,
+                   straight_line=bool(getattr(params, "straight_line", False)))
 
 
 @router.get("/runs/kinds", response_model=list[KindPublic], summary="The kinds of model run")
@@ -118,6 +145,7 @@ def submit_run(request: Request, build: BuildDep, layers: LayersDep,
     params = params.check_limits(max_permutations=settings.max_permutations,
                                  max_repetitions=settings.max_repetitions)
     _check_columns(build, layers, params)
+    _check_scenario(build, params)
     values = params.model_dump(mode="json")
     rid = make_run_id(params.kind, values, area=build.code, inputs=build.inputs_sha256(),
                  build_parameters=dict(build.manifest.get("parameters") or {}),
