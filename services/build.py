@@ -766,6 +766,7 @@ def _stage_write(ctx: _Ctx) -> _Ctx:
         "results": dict(ctx.results),
         "layers": list(layers),
         "atlas": bool(o.maps),
+        "comparators": dict(ctx.england),  # England's values beside the area's (board pack)
         **ctx.extra_manifest,
     }
     store.write_manifest(manifest)
