@@ -212,6 +212,7 @@ class AtlasMap(folium.Map):
     """
 
     default_js: list[tuple[str, str]] = []
+    print_href: str | None = None  # the page's static print image (board pack, issue #25)
     default_css: list[tuple[str, str]] = []
 
     def __init__(
@@ -281,6 +282,9 @@ class AtlasMap(folium.Map):
             parts.append(f"<p><b>{SYNTHETIC_BANNER}</b></p>")
         if self.index_href:
             parts.append(f'<p><a href="{html.escape(self.index_href)}">&larr; Atlas index</a></p>')
+        if self.print_href:
+            parts.append(f'<p><a href="{html.escape(self.print_href)}">Print image (PNG, 300 '
+                         "dpi; SVG beside it)</a></p>")
         return "".join(parts)
 
 

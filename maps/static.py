@@ -35,7 +35,7 @@ from healthgap.maps.choropleth import (
 )
 from healthgap.maps.clusters import NOT_TESTED, lisa_styles
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch, Polygon, Rectangle
+from matplotlib.patches import Patch, Rectangle
 
 from healthgap.errors import CRSError, InputError, ParameterError
 
@@ -47,7 +47,7 @@ PRINT_DPI = 300
 
 MISSING_COLOUR = "#ffffff"
 MISSING_HATCH = "////"
-OUTLINE_STYLES = ({"color": "#222222", "lw": 1.6}, {"color": "#444444", "lw": 0.9},
+OUTLINE_STYLES: tuple[dict[str, Any], ...] = ({"color": "#222222", "lw": 1.6}, {"color": "#444444", "lw": 0.9},
                   {"color": "#666666", "lw": 0.45})
 """Boundary outlines, thickest first: the outermost level given last is drawn thickest."""
 
@@ -182,7 +182,7 @@ def static_map(frame: gpd.GeoDataFrame, classes: MapClasses, *, text: PageText,
     """
     _check_frame(frame, len(classes.index))
     geoms = _simplified(frame)
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         fig = Figure(figsize=PAGE_IN)
         fig.text(0.03, 0.965, _wrap(text.title, 95), fontsize=10, weight="bold", va="top")
         below = " ".join(t for t in (text.subtitle,) if t)
@@ -204,8 +204,8 @@ def static_map(frame: gpd.GeoDataFrame, classes: MapClasses, *, text: PageText,
         north_arrow(ax)
         _legend(fig, handles, classes)
         if text.credits:
-            fig.text(0.03, 0.02, _wrap(text.credits, 170), fontsize=5.5, color="#333333", va="bottom",
-                     wrap=True)
+            fig.text(0.03, 0.02, _wrap(text.credits, 170), fontsize=5.5, color="#333333",
+                     va="bottom")
     return fig
 
 
@@ -328,7 +328,7 @@ def _legend(fig: Figure, handles: Sequence[Any], classes: MapClasses) -> None:
     leg = lax.legend(handles=list(handles), loc="upper left", frameon=False,
                      title=_wrap(classes.title, 40), alignment="left", fontsize=6.5,
                      title_fontsize=7.5, handlelength=1.8, handleheight=1.2, borderaxespad=0)
-    leg.get_title().set_weight("bold")
+    leg.get_title().set_fontweight("bold")
     notes = "\n".join(_wrap(n, 58) for n in classes.notes if n)
     lax.text(0, 0.0, notes, fontsize=6, color="#333333", va="bottom", ha="left",
              transform=lax.transAxes)
@@ -356,7 +356,7 @@ def save_static(fig: Figure, stem: Path, *, dpi: int = PRINT_DPI) -> tuple[Path,
         raise ParameterError(f"dpi: expected a whole number from 72 to 1200, got {dpi!r}")
     stem.parent.mkdir(parents=True, exist_ok=True)
     png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         fig.savefig(png, dpi=dpi, metadata={"Software": None},
                     pil_kwargs={"compress_level": 3})
         fig.savefig(svg, metadata={"Date": None, "Creator": None})

@@ -192,7 +192,7 @@ def _jobs(data: ReportData, specs: list[StaticSpec], frames: dict[str, gpd.GeoDa
 
 
 def _slim(data: ReportData) -> ReportData:
-    """The report data without its layers (the frames are sent to the workers on their own)."""
+    """Return the report data without its layers (the workers get the frames on their own)."""
     from dataclasses import replace
 
     return replace(data, layers={})

@@ -97,6 +97,8 @@ class BuildOptions:
         A CSV of LSOA to neighbourhood (``lsoa11cd,nbhd_cd,nbhd_nm``); without it, PCN
         catchments when the data directory has the registrations and ePCN files, else
         generated neighbourhoods.
+    report
+        Also write the board pack (workbook, deck, static maps) into ``<out>/report``.
     """
 
     area: str
@@ -116,6 +118,7 @@ class BuildOptions:
     max_snap_m: float = 1500.0
     facility_buffer_m: float = 15_000.0
     neighbourhoods: Path | None = None
+    report: bool = False
 
     def validate(self) -> None:
         """Raise `ParameterError` naming the first option whose value is not allowed.
@@ -275,6 +278,7 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
         ("spatial statistics", _stage_statistics),
         ("life-expectancy models", _stage_models),
         ("write the GeoPackage", _stage_write),
+        ("write the board pack", _stage_report),
         ("write the HTML atlas", _stage_atlas),
         ("check the build and swap it into place", _stage_commit),
     ]
@@ -720,6 +724,18 @@ def _stage_atlas(ctx: _Ctx) -> _Ctx:
         ctx.staged.store.write_manifest(manifest)
         return replace(ctx, area=area, manifest=manifest)
     return ctx.add(outputs={"atlas": ctx.staged.final / Path(index).relative_to(staging)})
+
+
+def _stage_report(ctx: _Ctx) -> _Ctx:
+    """Write the board pack (services/report.py) from the staged GeoPackage, when asked for."""
+    if not ctx.options.report:
+        return ctx
+    from healthgap.services.report import write_report
+
+    paths = write_report(ctx.staged.staging, staged=False, complete=False)
+    final = ctx.staged.final
+    return ctx.add(outputs={f"report {k}": final / p.relative_to(ctx.staged.staging)
+                            for k, p in paths.items()})
 
 
 def _stage_commit(ctx: _Ctx) -> _Ctx:

@@ -227,10 +227,14 @@ class ReportData:
                 f"{digest[:16]} (the manifest table of {STORE_NAME})")
 
     def periods(self) -> list[str]:
-        """The data periods in words (as on the story page)."""
-        return [f"Life expectancy {describe('le_male').period}",
-                f"deprivation {describe('imd_score').period}",
-                f"population {describe('population').period}"]
+        """Return the data periods in words (as on the story page)."""
+        return _periods()
+
+
+def _periods() -> list[str]:
+    return [f"Life expectancy {describe('le_male').period}",
+            f"deprivation {describe('imd_score').period}",
+            f"population {describe('population').period}"]
 
 
 def _england(manifest: dict[str, Any]) -> dict[str, float]:
@@ -246,13 +250,16 @@ def _indexed(frame: pd.DataFrame, code: str) -> pd.DataFrame:
     return frame.set_index(code) if code in frame.columns else frame
 
 
-def load_report(directory: str | Path) -> ReportData:
+def load_report(directory: str | Path, *, complete: bool = True) -> ReportData:
     """Read what the board pack needs from a build directory.
 
     Parameters
     ----------
     directory
         A build directory (holding ``healthgap.gpkg``).
+    complete
+        Check first that the build is complete (False inside a build being staged, whose
+        atlas is not written yet).
 
     Raises
     ------
@@ -266,7 +273,7 @@ def load_report(directory: str | Path) -> ReportData:
     d = Path(directory)
     if not d.is_dir():
         raise InputError(f"--store {d}: no such build folder")
-    problems = check_build(d)
+    problems = check_build(d) if complete else []
     if problems:
         raise InputError(f"--store {d}: not a complete healthgap build: " + "; ".join(problems))
     store = BuildStore(d)
@@ -277,8 +284,6 @@ def load_report(directory: str | Path) -> ReportData:
                        ("neighbourhood", "nbhd_cd")):
         if name in present:
             layers[name] = _indexed(store.read_layer(name), code)
-    if "system" in layers and "icb22cd" not in str(layers["system"].index.name):
-        layers["system"] = layers["system"]  # a local-authority build: the system is the area
     for name in (*TABLES, "cliffs"):
         if name in present:
             frame = store.read_layer(name)
@@ -294,7 +299,7 @@ def load_report(directory: str | Path) -> ReportData:
         place=layers["place"], system=layers["system"], sii=layers.get("model_sii"),
         neighbourhood=layers.get("neighbourhood"), england=england,
         notes=list(manifest.get("notes", [])), sources=sources,
-        period=[], synthetic=bool(manifest.get("synthetic")))
+        period=_periods(), synthetic=bool(manifest.get("synthetic")))
     story = parse_story(story_html(story_in))
     return ReportData(directory=d, manifest=manifest, layers=layers, england=england,
                       story=story, sources=sources)
@@ -308,7 +313,7 @@ def report_paths(directory: str | Path, code: str) -> dict[str, Path]:
 
 
 def write_report(directory: str | Path, *, formats: tuple[str, ...] = FORMATS,
-                 staged: bool = True) -> dict[str, Path]:
+                 staged: bool = True, complete: bool = True) -> dict[str, Path]:
     """Write the board pack of a build into ``<directory>/report`` and return the paths.
 
     Parameters
@@ -320,6 +325,8 @@ def write_report(directory: str | Path, *, formats: tuple[str, ...] = FORMATS,
     staged
         Write into a temporary sibling folder and swap it in whole (False when the build
         itself is being staged, as in ``healthgap build --report``).
+    complete
+        Check that the build is complete first (see :func:`load_report`).
 
     Returns
     -------
@@ -333,7 +340,7 @@ def write_report(directory: str | Path, *, formats: tuple[str, ...] = FORMATS,
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ParameterError(f"formats: unknown {bad}; expected some of {', '.join(FORMATS)}")
-    data = load_report(directory)
+    data = load_report(directory, complete=complete)
     final = Path(directory) / REPORT_DIR
     target = final.with_name(f".{REPORT_DIR}.tmp-{os.getpid()}") if staged else final
     if target.exists():
