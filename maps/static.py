@@ -47,8 +47,9 @@ PRINT_DPI = 300
 
 MISSING_COLOUR = "#ffffff"
 MISSING_HATCH = "////"
-OUTLINE_STYLES: tuple[dict[str, Any], ...] = ({"color": "#222222", "lw": 1.6}, {"color": "#444444", "lw": 0.9},
-                  {"color": "#666666", "lw": 0.45})
+OUTLINE_STYLES: tuple[dict[str, Any], ...] = (
+    {"color": "#222222", "lw": 1.6}, {"color": "#444444", "lw": 0.9},
+    {"color": "#666666", "lw": 0.45})
 """Boundary outlines, thickest first: the outermost level given last is drawn thickest."""
 
 _RC: dict[str, Any] = {"svg.fonttype": "none", "svg.hashsalt": "healthgap-static",

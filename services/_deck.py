@@ -127,7 +127,8 @@ class Deck:
 
     def chart(self, slide: Any, kind: Any, categories: Sequence[str],
               series: Mapping[str, Sequence[float]], *,
-              intervals: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None, number_format: str = "0.0", axis_title: str = "",
+              intervals: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+              number_format: str = "0.0", axis_title: str = "",
               axis_min: float | None = None, box: tuple[float, float, float, float] = (
                   0.6, 1.7, 12.1, 5.2)) -> Any:
         """Add a native chart; ``intervals`` gives each series' (low, high) ends."""
