@@ -35,12 +35,15 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 install-bench: $(VENV)/.installed-bench
 
-# Headless Chromium for the atlas tests, and gdal-bin (ogrinfo/ogr2ogr) for the OGC API test
+# Headless Chromium for the atlas tests, gdal-bin (ogrinfo/ogr2ogr) for the OGC API test, and
+# LibreOffice (Calc, Impress) with poppler-utils (pdftoppm) for the board pack tests
 # (Debian packages; root or sudo needed once).
 browser:
-	@{ command -v chromium && command -v ogr2ogr; } >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v ogr2ogr && command -v soffice && command -v pdftoppm; \
+	  } >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium gdal-bin >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium gdal-bin \
+	    libreoffice-calc libreoffice-impress poppler-utils >/dev/null; }
 
 ## Build the bundled synthetic demo area: layers, statistics, models and the HTML atlas.
 demo: install

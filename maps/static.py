@@ -280,7 +280,7 @@ def _frame_axes(ax: Any, geoms: np.ndarray) -> None:
     pad = 0.03 * max(x1 - x0, y1 - y0)
     ax.set_xlim(x0 - pad, x1 + pad)
     ax.set_ylim(y0 - pad, y1 + pad)
-    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_aspect("equal", adjustable="box")
     ax.set_axis_off()
 
 
