@@ -124,6 +124,7 @@ def write_table(wb: Workbook, title: str, frame: pd.DataFrame, cols: Sequence[Co
     ws = wb.create_sheet(title[:31])
     cols = [c for c in cols if c.name in frame.columns]
     ws.append([c.header for c in cols])
+    ws.row_dimensions[1].height = 45  # up to three lines of a wrapped heading
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.fill = HEADER_FILL
@@ -143,6 +144,12 @@ def write_table(wb: Workbook, title: str, frame: pd.DataFrame, cols: Sequence[Co
         ws.column_dimensions[letter].width = widths[j - 1]
         dictionary.add(ws.title, col)
     ws.freeze_panes = "A2" if len(cols) < 3 else "B2"
+    # printed: landscape, as wide as one page, the heading row repeated on every page
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.print_title_rows = "1:1"
     if cols:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(1, ws.max_row)}"
     if frame.empty and note:
@@ -215,6 +222,8 @@ def glance_frame(data: ReportData) -> pd.DataFrame:
             continue
         lo, hi = keys.get(f"{f.key}_lo"), keys.get(f"{f.key}_hi")
         unit = f.shown.split(" ", 1)[1] if " " in f.shown else ""
+        if not unit and f.key.startswith(("place_", "le_")) and not f.key.endswith("_n"):
+            unit = "years"
         rows.append({"section": f.section, "figure": _words(f.key, names), "value": f.value,
                      "lo": lo.value if lo else None, "hi": hi.value if hi else None,
                      "unit": unit, "shown": f.shown + (f" ({lo.shown} to {hi.shown})"
@@ -310,7 +319,7 @@ def _core20(data: ReportData) -> pd.DataFrame:
 
 def _sources_rows(data: ReportData) -> pd.DataFrame:
     m = data.manifest
-    rows: list[tuple[str, str]] = [
+    rows: list[tuple[str, Any]] = [
         ("Area", f"{data.name} ({data.code})"),
         ("Synthetic demo data", "yes: describes no real place" if data.synthetic else "no"),
         ("Manifest reference", data.manifest_reference()),
@@ -320,7 +329,8 @@ def _sources_rows(data: ReportData) -> pd.DataFrame:
     ]
     for k, v in sorted(m.get("parameters", {}).items()):
         if k not in ("data_dir", "out_dir"):
-            rows.append((f"Parameter: {k}", str(v)))
+            number = isinstance(v, int | float) and not isinstance(v, bool)
+            rows.append((f"Parameter: {k}", v if number else str(v)))
     methods = m.get("results", {}).get("england", {}).get("methods")
     if methods:
         rows.append(("Method: inequality and England", str(methods)))
