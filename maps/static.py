@@ -163,7 +163,8 @@ class PageText:
 
 def static_map(frame: gpd.GeoDataFrame, classes: MapClasses, *, text: PageText,
                boundaries: Mapping[str, gpd.GeoDataFrame] | None = None,
-               points: gpd.GeoDataFrame | None = None, points_label: str = "") -> Figure:
+               points: gpd.GeoDataFrame | None = None, points_label: str = "",
+               simplify: bool = True) -> Figure:
     """Draw one classed map on an A5 landscape page and return the figure.
 
     Parameters
@@ -180,9 +181,12 @@ def static_map(frame: gpd.GeoDataFrame, classes: MapClasses, *, text: PageText,
         Point features drawn as dots (facilities), or None.
     points_label
         Legend label of the points.
+    simplify
+        Simplify the polygons to print resolution first (False when the caller has done so
+        with :func:`simplified`, e.g. once for many maps of one layer).
     """
     _check_frame(frame, len(classes.index))
-    geoms = _simplified(frame)
+    geoms = simplified(frame) if simplify else np.asarray(frame.geometry.values)
     with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         fig = Figure(figsize=PAGE_IN)
         fig.text(0.03, 0.965, _wrap(text.title, 95), fontsize=10, weight="bold", va="top")
@@ -221,8 +225,14 @@ def _check_frame(frame: gpd.GeoDataFrame, n: int) -> None:
         raise InputError("static map: no areas to draw")
 
 
-def _simplified(frame: gpd.GeoDataFrame) -> np.ndarray:
-    """Return the geometries simplified to about a tenth of a printed pixel (shared edges kept)."""
+def simplified(frame: gpd.GeoDataFrame) -> np.ndarray:
+    """Return the geometries simplified to about a tenth of a printed pixel (shared edges kept).
+
+    Parameters
+    ----------
+    frame
+        Polygons in EPSG:27700.
+    """
     geoms = np.asarray(frame.geometry.values)
     x0, y0, x1, y1 = frame.total_bounds
     tol = max(x1 - x0, y1 - y0) / 20_000
@@ -359,11 +369,11 @@ def save_static(fig: Figure, stem: Path, *, dpi: int = PRINT_DPI) -> tuple[Path,
     png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
     with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
         fig.savefig(png, dpi=dpi, metadata={"Software": None},
-                    pil_kwargs={"compress_level": 3})
+                    pil_kwargs={"compress_level": 1})
         fig.savefig(svg, metadata={"Date": None, "Creator": None})
     return png, svg
 
 
 __all__ = ["PAGE_IN", "NOT_TESTED", "PRINT_DPI", "MapClasses", "PageText",
            "cluster_classes", "indicator_classes", "nice_length_km", "north_arrow",
-           "save_static", "scale_bar", "static_map"]
+           "save_static", "scale_bar", "simplified", "static_map"]

@@ -87,6 +87,11 @@ def _frames(data: ReportData, specs: Iterable[StaticSpec]) -> dict[str, gpd.GeoD
     frames = {k: v for k, v in data.layers.items() if isinstance(v, gpd.GeoDataFrame)}
     for name in need - set(frames):
         frames[name] = store.read_layer(name)
+    from healthgap.maps.static import simplified
+
+    for name in {s.layer for s in specs}:  # once per layer, not once per map
+        f = _inside(frames[name])
+        frames[name] = f.set_geometry(gpd.GeoSeries(simplified(f), index=f.index, crs=f.crs))
     if "neighbourhood" in frames and "core20_share" in frames["neighbourhood"].columns:
         nb = frames["neighbourhood"]
         frames["neighbourhood"] = nb.assign(core20_pct=100 * nb["core20_share"])
@@ -142,7 +147,8 @@ def _job(data: ReportData, spec: StaticSpec, frames: dict[str, gpd.GeoDataFrame]
                     banner="SYNTHETIC DEMO DATA: describes no real place" if data.synthetic
                     else "")
     fig = static_map(frame, classes, text=text, boundaries=boundaries, points=points,
-                     points_label="GP practices" if spec.slug == "access-gp" else "Hospitals")
+                     points_label="GP practices" if spec.slug == "access-gp" else "Hospitals",
+                     simplify=False)
     png, _ = save_static(fig, folder / spec.slug)
     return spec.slug, png
 
