@@ -190,6 +190,13 @@ def _area_level(data: ReportData) -> str:
     return "place"
 
 
+def _part(data: ReportData) -> str:
+    """Return "tenth" or "fifth": the deprivation groups of the area's SII (as the story)."""
+    row = _system_row(data.table("model_sii"), "male", _area_level(data))
+    n = int(row["quantiles"]) if row is not None and pd.notna(row.get("quantiles")) else 10
+    return {10: "tenth", 5: "fifth"}.get(n, f"group of {n}")
+
+
 def _methods(data: ReportData) -> str:
     return str(data.manifest.get("results", {}).get("england", {}).get("methods", ""))
 
@@ -226,8 +233,8 @@ def glance_slide(deck: Deck) -> None:
     """Add the story page's first sentences, with the gap as the headline."""
     st = deck.data.story
     gap = st.value("gap_male")
-    title = (f"Men in the most deprived tenth live {gap:.1f} years less than in the least "
-             "deprived" if gap is not None else "At a glance")
+    title = (f"Men in the most deprived {_part(deck.data)} live {gap:.1f} years less than in "
+             "the least deprived" if gap is not None else "At a glance")
     bullets = [t for t in (st.first("How long people live"),
                            *st.sections.get("The gap by deprivation", [])[1:2],
                            st.first("Core20")) if t]
@@ -260,8 +267,9 @@ def gap_slide(deck: Deck) -> None:
     groups = d.table("model_sii_groups")
     level = _area_level(d)
     gap = d.story.value("gap_male")
-    title = (f"Male life expectancy is {gap:.1f} years lower in the most deprived tenth than in "
-             "the least deprived" if gap is not None else "Life expectancy by deprivation")
+    title = (f"Male life expectancy is {gap:.1f} years lower in the most deprived {_part(d)} "
+             "than in the least deprived" if gap is not None else
+             "Life expectancy by deprivation")
     s = deck.slide(title, "Bars: life expectancy of each population-weighted deprivation group "
                    "of MSOAs (IMD 2019 score), 1 = most deprived; error bars: 95% intervals "
                    "(value ± 1.96 standard errors, from the model_sii_groups table). "
