@@ -35,19 +35,22 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 install-bench: $(VENV)/.installed-bench
 
-# Headless Chromium for the atlas tests, gdal-bin (ogrinfo/ogr2ogr) for the OGC API test and
-# poppler-utils (pdfinfo/pdftotext: the atlas front page's printed PDF) (Debian packages; root
-# or sudo needed once). apt-get waits up to 10 min for the dpkg lock another apt/dpkg holds
+# Headless Chromium for the atlas tests, gdal-bin (ogrinfo/ogr2ogr) for the OGC API test,
+# LibreOffice (Calc, Impress) for the board pack tests and poppler-utils (pdfinfo, pdftotext,
+# pdftoppm: printed atlas pages and board pack pages) (Debian packages; root or sudo needed
+# once). apt-get waits up to 10 min for the dpkg lock another apt/dpkg holds
 # (DPkg::Lock::Timeout), and `update` is retried for 5 min while the package lists are locked,
 # instead of giving up at once.
 browser:
-	@{ command -v chromium && command -v ogr2ogr && command -v pdfinfo; } >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v ogr2ogr && command -v soffice && command -v pdftoppm \
+	   && command -v pdfinfo; } >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  for try in 1 2 3 4 5 6 7 8 9 10; do \
 	    $$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && break; \
 	    echo "apt-get update failed (package lists locked?); retrying in 30 s" >&2; sleep 30; \
 	  done && \
-	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium gdal-bin poppler-utils >/dev/null; }
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium gdal-bin \
+	    libreoffice-calc libreoffice-impress poppler-utils >/dev/null; }
 
 ## Build the bundled synthetic demo area: layers, statistics, models and the HTML atlas.
 demo: install

@@ -212,6 +212,7 @@ class AtlasMap(folium.Map):
     """
 
     default_js: list[tuple[str, str]] = []
+    print_href: str | None = None  # the page's static print image (board pack, issue #25)
     default_css: list[tuple[str, str]] = []
 
     def __init__(
@@ -290,6 +291,9 @@ class AtlasMap(folium.Map):
                      '<a href="glossary.html">Glossary</a>']
             links += [f'<a href="{html.escape(h)}">{html.escape(t)}</a>' for h, t in self.links]
             parts.append(f"<p>{' · '.join(links)}</p>")
+        if self.print_href:
+            parts.append(f'<p><a href="{html.escape(self.print_href)}">Print image (PNG, 300 '
+                         "dpi; SVG beside it)</a></p>")
         return "".join(parts)
 
 

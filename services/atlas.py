@@ -142,6 +142,7 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
     skipped += ctx.clusters(manifest, weights, alpha, correction)
     ctx.cliffs(layers.get("cliffs"), tables)
 
+    link_static_images(pages, out_dir.parent / "report" / "maps")
     sources = _sources(manifest)
     atlas_manifest = dict(manifest)
     atlas_manifest["inputs"] = [{"name": k, **v} for k, v in manifest.get("inputs", {}).items()]
@@ -198,6 +199,14 @@ def _vintage_methods(vintage: dict[str, Any] | None) -> dict[str, str]:
         f"{_esc(vintage['life_expectancy'])}. Deprivation: "
         f"{_esc(vintage['deprivation_period'])}. Population weight: "
         f"{_esc(vintage['population'])}.</p>")}
+
+
+def link_static_images(pages: list[Any], folder: Path) -> None:
+    """Link each map page to its print image (``report/maps/<slug>.png``) where one was drawn."""
+    for page in pages:
+        m = getattr(page, "map", None)
+        if m is not None and (folder / f"{page.slug}.png").is_file():
+            m.print_href = f"../{folder.parent.name}/{folder.name}/{page.slug}.png"
 
 
 class _Pages:

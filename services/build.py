@@ -108,6 +108,8 @@ class BuildOptions:
         Build even when a national input does not cover what its contract asks for
         (`data.contracts.COVERAGE`); the gaps are reported in the join report, the manifest
         and on the story page. Without it such a build is refused before any computing.
+    report
+        Also write the board pack (workbook, deck, static maps) into ``<out>/report``.
     """
 
     area: str
@@ -130,6 +132,7 @@ class BuildOptions:
     vintage: str | None = None
     footprint: Path | None = None
     allow_incomplete: bool = False
+    report: bool = False
 
     def validate(self) -> None:
         """Raise `ParameterError` naming the first option whose value is not allowed.
@@ -370,6 +373,7 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
         ("spatial statistics", _stage_statistics),
         ("life-expectancy models", _stage_models),
         ("write the GeoPackage", _stage_write),
+        ("write the board pack", _stage_report),
         ("write the HTML atlas", _stage_atlas),
         ("check the build and swap it into place", _stage_commit),
     ]
@@ -854,6 +858,18 @@ def _stage_atlas(ctx: _Ctx) -> _Ctx:
     return ctx.add(outputs={"atlas": ctx.staged.final / Path(index).relative_to(staging)})
 
 
+def _stage_report(ctx: _Ctx) -> _Ctx:
+    """Write the board pack (services/report.py) from the staged GeoPackage, when asked for."""
+    if not ctx.options.report:
+        return ctx
+    from healthgap.services.report import write_report
+
+    paths = write_report(ctx.staged.staging, staged=False, complete=False)
+    final = ctx.staged.final
+    return ctx.add(outputs={f"report {k}": final / p.relative_to(ctx.staged.staging)
+                            for k, p in paths.items()})
+
+
 def _stage_commit(ctx: _Ctx) -> _Ctx:
     """Check the staged build (manifest, every layer, atlas) and swap it into place."""
     ctx.staged.commit()
@@ -906,6 +922,7 @@ def _stage_write(ctx: _Ctx) -> _Ctx:
         "results": dict(ctx.results),
         "layers": list(layers),
         "atlas": bool(o.maps),
+        "comparators": dict(ctx.england),  # England's values beside the area's (board pack)
         **ctx.extra_manifest,
     }
     store.write_manifest(manifest)

@@ -94,7 +94,10 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
               "--footprint", help="CSV lsoa_code,system_code,system_name,place_code,place_name "
               "(+ neighbourhood_code,neighbourhood_name): build a system of this file; --area "
               "is then one of its system codes.")] = None,
-          allow_incomplete: IncompleteOpt = False) -> None:
+          allow_incomplete: IncompleteOpt = False,
+          report: Annotated[bool, typer.Option(help="Also write the board pack (Excel "
+                                               "workbook, PowerPoint deck, print maps) into "
+                                               "<out>/report.")] = False) -> None:
     """Build an area's layers, statistics, models and atlas into one GeoPackage.
 
     Every option, the data folder, the output folder and the area are checked before any
@@ -114,7 +117,7 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
                            correction=correction, max_loss=max_loss, access=access,
                            models=models, maps=maps, neighbourhoods=neighbourhoods,
                            vintage=vintage, footprint=footprint,
-                           allow_incomplete=allow_incomplete)
+                           allow_incomplete=allow_incomplete, report=report)
     options.validate()
     if out_dir is not None:
         check_output_dir(out_dir)
@@ -142,7 +145,7 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output directory."
     console.print(f"generating the SYNTHETIC demo area in {data_dir}")
     generate_demo(data_dir, seed=seed)
     result = _run_build(BuildOptions(area=DEMO_ICB, data_dir=data_dir, out_dir=out_dir,
-                                     seed=seed, synthetic=True))
+                                     seed=seed, synthetic=True, report=True))
     _report(result)
     out.print("[bold yellow]The demo data is SYNTHETIC: it describes no real place.[/bold yellow]")
     atlas = result.outputs.get("atlas")
@@ -154,6 +157,30 @@ def demo(out_dir: Annotated[Path, typer.Option("--out", help="Output directory."
 VintageOpt = Annotated[str | None, typer.Option(
     "--vintage", help="Geography vintage (2025 or 2019); default: the one --data declares, "
     "else 2025.")]
+
+
+@app.command("report")
+def report_command(
+        store: Annotated[Path, typer.Option("--store", help="A build directory (out/<area>).")],
+        formats: Annotated[str, typer.Option("--format", help="Comma-separated: xlsx, pptx, "
+                                             "png (default: all three).")] = "xlsx,pptx,png"
+) -> None:
+    """Write a build's board pack into <store>/report: workbook, deck and print maps.
+
+    Every figure is read from the build's GeoPackage. The report folder is written beside and
+    swapped in whole.
+    """
+    import time
+
+    from healthgap.services.report import parse_formats, write_report
+
+    chosen = parse_formats(formats)
+    started = time.perf_counter()
+    with console.status(f"writing the board pack of {store}"):
+        paths = write_report(store, formats=chosen)
+    for kind, path in paths.items():
+        out.print(f"{kind}: [bold]{path}[/bold]")
+    console.print(f"board pack written in {time.perf_counter() - started:.1f} s")
 
 
 @app.command()

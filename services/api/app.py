@@ -18,6 +18,7 @@ from healthgap.services.api.deps import ServiceState, service_state
 from healthgap.services.api.paging import GZIP_LEVEL, GZIP_MINIMUM
 from healthgap.services.api.render import FastLane, HotMap
 from healthgap.services.api.routers import areas, layers, maps, ogc, runs, stats, tiles
+from healthgap.services.api.routers import report as report_router
 from healthgap.services.api.server import die_with_parent
 from healthgap.services.errors import PROBLEM_JSON
 from healthgap.services.settings import Settings
@@ -227,6 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (ogc, tiles, areas, layers, maps, stats, runs):
         app.include_router(module.router)
+    app.include_router(report_router.router)  # the board pack downloads (issue #25)
 
     @app.get("/health", tags=["areas"], summary="Liveness and the number of served builds")
     async def health(request: Request) -> dict[str, Any]:
