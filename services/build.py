@@ -39,9 +39,16 @@ from healthgap.geo.layers import (
     with_rollups,
 )
 from healthgap.services.features import write_feature_files
+from healthgap.services.results import StatisticsResults
 from healthgap.services.store import BuildStore, StagedBuild, pause_point
 
-from healthgap.errors import LayerClashError, MissingColumnError, OutputError, ParameterError
+from healthgap.errors import (
+    LayerClashError,
+    MissingColumnError,
+    NothingToDrawError,
+    OutputError,
+    ParameterError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -390,6 +397,7 @@ class _Ctx(_Setup):
     layers: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     columns: tuple[tuple[str, Mapping[str, pd.DataFrame]], ...] = ()
     results: Mapping[str, Any] = field(default_factory=dict)
+    statistics: StatisticsResults | None = None
     england: Mapping[str, float] = field(default_factory=dict)
     national: tuple[pd.DataFrame, pd.DataFrame] | None = None
     manifest: Mapping[str, Any] = field(default_factory=dict)
@@ -670,7 +678,8 @@ def _stage_statistics(ctx: _Ctx) -> _Ctx:
     o = ctx.options
     out = run_statistics(ctx.area, weights=o.weights, permutations=o.permutations, seed=o.seed,
                          alpha=o.alpha, correction=o.correction)
-    ctx = replace(ctx, columns=(*ctx.columns, ("spatial statistics", out.columns)))
+    ctx = replace(ctx, columns=(*ctx.columns, ("spatial statistics", out.columns)),
+                  statistics=out.statistics)
     return ctx.add(tables=out.tables, results={"statistics": out.results}, notes=out.notes)
 
 
@@ -706,11 +715,10 @@ def _stage_atlas(ctx: _Ctx) -> _Ctx:
     try:
         index = build_atlas(ctx.area, out_dir=staging / "atlas", layers=dict(ctx.layers),
                             tables=dict(ctx.tables), manifest=manifest,
-                            england=dict(ctx.england), synthetic=o.synthetic, weights=o.weights,
-                            alpha=o.alpha, correction=o.correction)
-    except ParameterError as exc:
-        if not str(exc).startswith("pages:"):
-            raise
+                            england=dict(ctx.england), synthetic=o.synthetic,
+                            statistics=ctx.statistics, alpha=o.alpha,
+                            correction=o.correction)
+    except NothingToDrawError:
         # too few areas for any map (Isles of Scilly alone: one LSOA): say so, keep the rest
         area = ctx.area.with_notes(
             f"atlas not written: no map can be drawn for {len(ctx.area.inside)} LSOA(s) "

@@ -39,6 +39,7 @@ from healthgap.geo.scenarios import (
     parse_scenario,
     summarise,
 )
+from healthgap.services.runkinds import jsonable
 from healthgap.services.store import STORE_NAME, BuildStore
 
 from healthgap.errors import InputError, ParameterError
@@ -78,8 +79,6 @@ class Outcome:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the numbers as JSON-friendly values (what the API run returns)."""
-        from healthgap.services.jobs import jsonable
-
         table = self.result.table
         return jsonable({
             "scenario": self.scenario.to_dict(),
