@@ -421,7 +421,7 @@ def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, se
     """
     from contextlib import nullcontext
 
-    from healthgap.geo._permutation import reusing_draws
+    from healthgap.geo import reusing_draws
 
     with reusing_draws() if share_draws else nullcontext():
         return _statistics(area, weights=weights, permutations=permutations, seed=seed,

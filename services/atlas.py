@@ -14,7 +14,7 @@ import pandas as pd
 from healthgap.geo.areas import StudyArea
 from healthgap.geo.columns import COLUMNS
 from healthgap.geo.indicators import IMD_DOMAINS, INDICATORS, describe
-from healthgap.maps._layers import PageOptions
+from healthgap.maps import PageOptions
 from healthgap.maps.story import StoryInputs, story_html
 from healthgap.services.results import StatisticsResults, WeightsUsed
 

@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 from cachetools import LRUCache, cached
 from cachetools.keys import hashkey
-from healthgap.data import readers
-from healthgap.data._checksum import sha256_file
+from healthgap.data import readers, sha256_file
 from healthgap.data.layout import DataDir
 from healthgap.geo.areas import LEVELS, StudyArea, select_area
 from healthgap.geo.hierarchy import AreaRef, Hierarchy
@@ -186,7 +185,7 @@ class BuildResult:
 
 def package_versions() -> dict[str, str]:
     """Return the versions of Python and the packages a result depends on."""
-    from healthgap.geo._models import package_versions as versions
+    from healthgap.geo import package_versions as versions
 
     return {"python": platform.python_version(), **versions(*VERSIONED)}
 
@@ -574,7 +573,7 @@ def _stage_neighbourhoods(ctx: _Ctx, imd: pd.DataFrame, population: pd.Series) -
 
 def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
     """Return the first OSM extract whose header box covers the area, if any."""
-    from healthgap.geo._osm import file_bounds
+    from healthgap.geo import file_bounds
 
     box = area.inside.to_crs("EPSG:4326").total_bounds
     for path in data.osm_files():

@@ -2,7 +2,8 @@
 
 The modules are read with :mod:`ast` (nothing is imported), each folder under the name it
 installs as (``geo/`` -> ``healthgap.geo``...). An import inside a function counts: it hides a
-circle from Python's import machinery, not from a reader.
+circle from Python's import machinery, not from a reader. Imports under ``if TYPE_CHECKING:``
+are left out: they never run (a package's ``__init__`` names its lazily exported helpers so).
 """
 
 from __future__ import annotations
@@ -33,11 +34,22 @@ def modules() -> dict[str, Path]:
     return out
 
 
+def _import_nodes(path: Path) -> list[ast.Import | ast.ImportFrom]:
+    """Return every import statement of a file that can run (not under ``TYPE_CHECKING``)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    typing_only = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only |= {id(n) for child in node.body for n in ast.walk(child)}
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)
+            and id(n) not in typing_only]
+
+
 def imports(name: str, path: Path, known: set[str]) -> set[str]:
     """Return the package modules ``name`` imports anywhere in its file."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in _import_nodes(path):
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
@@ -112,3 +124,33 @@ def test_the_scan_sees_function_level_imports_and_finds_a_planted_circle():
 def test_no_import_circle_in_the_package():
     found = [c for c in circles(package_graph()) if frozenset(c) not in KNOWN_ELSEWHERE]
     assert not found, "import circles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def _layer(module: str) -> str:
+    """Return the layer of a module: ``geo``, ``maps``, ``services``, ``data`` or the core."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in PACKAGES else "healthgap"
+
+
+def private_imports_across_layers() -> list[str]:
+    """Return ``module -> name`` for each private name a module takes from another layer."""
+    found = []
+    for name, path in modules().items():
+        for node in _import_nodes(path):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("healthgap"):
+                targets = [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.startswith("healthgap")]
+            else:
+                continue
+            for t in targets:
+                private = any(p.startswith("_") and not p.startswith("__")
+                              for p in t.split(".")[1:])
+                if private and _layer(t) != _layer(name):
+                    found.append(f"{name} -> {t}")
+    return found
+
+
+def test_no_private_import_across_layers():
+    found = private_imports_across_layers()
+    assert not found, "private names imported from another layer:\n" + "\n".join(found)
