@@ -37,6 +37,7 @@ with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
 NEW = Indicator("test_walkability", "Walkability (test indicator)", "score",
                 "healthgap test suite", False, period="2026", stat_levels=("lsoa",))
 PERMUTATIONS = 99
+GLOBAL_PERMUTATIONS = 49
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,8 @@ def computed(catalogued, shared_data):
                           index=lsoa.index)
     area = area.with_columns("lsoa", values, source="test indicator")
     # the plan's own indicators left out, so only the catalogue entry asks for statistics
-    plan = replace(PLAN, stat_indicators={"lsoa": ()}, sexes=())
+    plan = replace(PLAN, stat_indicators={"lsoa": ()}, sexes=(),
+                   global_permutations=GLOBAL_PERMUTATIONS)
     out = run_statistics(area, weights="queen", permutations=PERMUTATIONS, seed=7, alpha=0.05,
                          correction="fdr", plan=plan)
     return join_computed_columns(area, [("statistics", out.columns)]), out
@@ -128,3 +130,34 @@ def test_new_indicator_reaches_a_cluster_map(computed):
     assert "Walkability (test indicator)" in html
     assert "Queen contiguity, row-standardised" in html
     assert f"{PERMUTATIONS:,} conditional permutations" in html
+
+
+def test_the_plan_gives_the_global_statistics_their_permutations(computed):
+    _, out = computed
+    table = out.tables["stats_global"]
+    assert set(table["permutations"]) == {GLOBAL_PERMUTATIONS}
+    assert out.statistics.global_permutations == GLOBAL_PERMUTATIONS
+
+
+def test_build_help_states_the_plans_permutation_counts():
+    from healthgap.services.cli import _PERMUTATIONS_HELP
+
+    assert f"global statistics use {PLAN.global_permutations} " in _PERMUTATIONS_HELP
+    assert f"correlogram {PLAN.correlogram_permutations} " in _PERMUTATIONS_HELP
+
+
+def test_legend_sentence_follows_the_weights_used():
+    from healthgap.maps.clusters import weights_sentence
+    from healthgap.services.results import WeightsUsed
+
+    knn = WeightsUsed.from_summary({"kind": "knn", "params": {"k": 6, "transform": "r",
+                                                              "points": "pw_x/pw_y"}})
+    assert weights_sentence(knn.kind, transform=knn.transform, k=knn.k, points=knn.points) == (
+        "6 nearest neighbours (distances between population-weighted centres), "
+        "row-standardised")
+    gi = WeightsUsed.from_summary({"kind": "distance_band", "threshold_m": 4120.4,
+                                   "params": {"threshold": 4120.4, "transform": "r"}},
+                                  transform="b", self_included=True)
+    assert weights_sentence(gi.kind, transform=gi.transform, threshold_m=gi.threshold_m,
+                            self_included=True) == (
+        "Distance band of 4,120 m, each area its own neighbour, binary")
