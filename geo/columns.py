@@ -46,6 +46,9 @@ class Statistic:
         family's columns under their indicator.
     label
         What the column holds, in words.
+    per_area
+        A per-area statistic (LISA, Gi*...), listed by the API's ``/stats``; False for a
+        roll-up to a higher level (``pwmean``).
     """
 
     key: str
@@ -53,6 +56,7 @@ class Statistic:
     suffix: str
     family: str
     label: str
+    per_area: bool = True
 
     def name(self, indicator: str) -> str:
         """Return the column name of this statistic of ``indicator``."""
@@ -76,6 +80,8 @@ STATISTICS: dict[str, Statistic] = {s.key: s for s in (
     Statistic("gi_p", "gi_", "_p", "gi", "Getis-Ord Gi* pseudo p-value"),
     Statistic("bilisa_imd", "bilisa_", "_imd", "bilisa",
               "bivariate local Moran's I cluster label against the IMD score"),
+    Statistic("pwmean", "", "_pwmean", "rollup",
+              "population-weighted mean of the level's MSOAs (or LSOAs)", per_area=False),
 )}
 """Every per-area statistic the build writes as a column."""
 
@@ -206,7 +212,9 @@ class ColumnRegistry:
         out: dict[str, list[str]] = {}
         for f in fields:
             col = self.parse(f, level=level, known=fields)
-            if col is not None and col.statistic is not None:
+            stat = None if col is None or col.statistic is None else \
+                self.statistics.get(col.statistic)
+            if col is not None and col.statistic is not None and (stat is None or stat.per_area):
                 out.setdefault(col.indicator, []).append(f)
         return out
 

@@ -330,12 +330,13 @@ def _neighbourhood_sii(area: StudyArea, sexes: list[str], seed: int) -> Outputs:
     groups: list[pd.DataFrame] = []
     for code, grp, _ in neighbourhood_sii_groups(area):
         fit = sii_table(grp, level="neighbourhood", code=code,
-                        values=[f"{sex}_pwmean" for sex in sexes], population="population",
+                        values=[COLUMNS.of(sex, "pwmean") for sex in sexes],
+                        population="population",
                         seed=seed)
         out.notes.extend(fit.notes)
         for frame, into in ((fit.table, tables), (fit.groups, groups)):
             if len(frame):
-                into.append(frame.assign(sex=frame["sex"].str.removesuffix("_pwmean")))
+                into.append(frame)
     if tables:
         t = pd.concat(tables, ignore_index=True)
         t["method"] = (t["method"] + "; units: the system's neighbourhoods (population-weighted "
