@@ -136,7 +136,7 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
     for col, slug, summary in LSOA_PAGES:
         ctx.choropleth(area.lsoa, col, slug, summary)
     for col, slug, summary in MSOA_PAGES:
-        ctx.choropleth(area.msoa, col, slug, summary, system_col=f"{col}_pwmean")
+        ctx.choropleth(area.msoa, col, slug, summary, system_col=COLUMNS.of(col, "pwmean"))
     nbhd = getattr(area, "neighbourhood", None)
     if nbhd is not None and "core20_share" in nbhd.columns:
         nbhd = nbhd.assign(core20_pct=100 * nbhd["core20_share"])  # drawn as a percentage
