@@ -9,6 +9,7 @@ are left out: they never run (a package's ``__init__`` names its lazily exported
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -22,6 +23,7 @@ PACKAGES = {"healthgap": "healthgap", "data": "healthgap.data", "geo": "healthga
 KNOWN_ELSEWHERE = {frozenset({"healthgap.services.features", "healthgap.services.api.catalog"})}
 
 
+@cache
 def modules() -> dict[str, Path]:
     """Return every module of the package: dotted name -> file."""
     out = {}
@@ -34,6 +36,7 @@ def modules() -> dict[str, Path]:
     return out
 
 
+@cache
 def _import_nodes(path: Path) -> list[ast.Import | ast.ImportFrom]:
     """Return every import statement of a file that can run (not under ``TYPE_CHECKING``)."""
     tree = ast.parse(path.read_text(), filename=str(path))
