@@ -9,7 +9,9 @@ the label), whether a higher value is better, worse or neither (``higher_is_wors
 ("cluster of low *male life expectancy*").
 
 To add indicators, append :class:`Indicator` entries to a block of your own at the end of
-:func:`_catalogue` (or call :func:`register` from the stage that makes the column).
+:func:`_catalogue` (or call :func:`register` from the stage that makes the column). An entry is
+all a new indicator needs: with ``stat_levels`` the build tests it for spatial autocorrelation,
+and its statistic columns are named and read by the column registry (:mod:`geo.columns`).
 """
 
 from __future__ import annotations
