@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import threading
 import time
 import warnings
@@ -33,7 +32,6 @@ import psutil
 import pyogrio
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from healthgap.geo.local import LocalMoran  # noqa: E402
 from healthgap.geo.weights import WeightsResult, build_weights  # noqa: E402

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,7 +39,6 @@ import geopandas as gpd
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from healthgap.maps._assets import remote_resources  # noqa: E402
 from healthgap.maps._geometry import to_js, topology, web_geometries  # noqa: E402

@@ -9,7 +9,9 @@ the label), whether a higher value is better, worse or neither (``higher_is_wors
 ("cluster of low *male life expectancy*").
 
 To add indicators, append :class:`Indicator` entries to a block of your own at the end of
-:func:`_catalogue` (or call :func:`register` from the stage that makes the column).
+:func:`_catalogue` (or call :func:`register` from the stage that makes the column). An entry is
+all a new indicator needs: with ``stat_levels`` the build tests it for spatial autocorrelation,
+and its statistic columns are named and read by the column registry (:mod:`geo.columns`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,12 @@ class Indicator:
         the label in lower case.
     scale
         How to read the values, when the unit alone does not say (``1 = most deprived 10%``).
+    sex
+        ``male`` or ``female`` for an indicator of one sex, empty otherwise (the column
+        registry, :mod:`geo.columns`, reads it from here).
+    stat_levels
+        Levels at which the build tests this indicator for spatial autocorrelation, beside
+        the plan's own list (``geo.model_plan.ModelPlan.stat_indicators``); empty for none.
     """
 
     name: str
@@ -78,6 +86,8 @@ class Indicator:
     period: str = ""
     noun: str = ""
     scale: str = ""
+    sex: str = ""
+    stat_levels: tuple[str, ...] = ()
 
     @property
     def direction(self) -> str:
@@ -147,7 +157,7 @@ def _le_entries() -> list[Indicator]:
     items = []
     for sex in ("male", "female"):
         title = sex.capitalize()
-        items += [
+        items += [replace(entry, sex=sex) for entry in (
             Indicator(f"le_{sex}", f"{title} life expectancy at birth", "years", LE_SOURCE,
                       False, period=LE_PERIOD, noun=f"{sex} life expectancy"),
             Indicator(f"le_{sex}_pwmean", f"{title} life expectancy at birth (population-"
@@ -160,7 +170,7 @@ def _le_entries() -> list[Indicator]:
             Indicator(f"le_{sex}_range", f"Gap in {sex} life expectancy between neighbourhoods",
                       "years", LE_SOURCE, True, period=LE_PERIOD,
                       noun=f"gap in {sex} life expectancy"),
-        ]
+        )]
     return items
 
 
@@ -387,4 +397,4 @@ for _sex in ("male", "female"):
                   "expectancy (below 0.5: the figure mostly describes non-Core20 neighbours)",
                   "share of residents", LE_SOURCE, None),
     ):
-        register(replace(_ind, period="2015-19; IMD 2019"))
+        register(replace(_ind, period="2015-19; IMD 2019", sex=_sex))

@@ -30,6 +30,7 @@ from healthgap.geo._models import (
     variance_from_ci,
 )
 from healthgap.geo._validation import require_columns, require_unique_index
+from healthgap.geo.columns import sex_word
 
 from healthgap.errors import InputError, ParameterError, preview
 
@@ -513,7 +514,7 @@ def sii_table(
     for value in values:
         if value not in frame.columns:
             continue
-        sex = value.removeprefix("le_")
+        sex = sex_word(value)  # le_male and le_male_pwmean -> male (the column registry)
         have = frame[frame[value].notna() & frame[score].notna()]
         grouped = [(code, have)] if by is None else list(have.groupby(by, sort=True))
         for grp_code, grp in grouped:

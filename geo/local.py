@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import geopandas as gpd
 import numpy as np
@@ -218,6 +218,33 @@ class _LocalStatistic:
             )  # fmt: skip
         return chosen
 
+    def fit(
+        self,
+        y: pd.Series | np.ndarray,
+        weights: Graph | WeightsResult,
+        *,
+        report: Report = None,
+    ) -> Self:
+        """Compute the statistic of ``y`` on ``weights``.
+
+        Parameters
+        ----------
+        y
+            Indicator, a Series indexed by area code (all areas of the weights); Gi* needs it
+            non-negative.
+        weights
+            Weights from :func:`geo.weights.build_weights` (or a Graph with the same codes).
+        report
+            Areas to report (default: the weights' ``in_area``, else all).
+
+        Returns
+        -------
+        Self
+            The fitted instance.
+        """
+        self._run([y], weights, report)
+        return self
+
     def _run(
         self,
         ys: list[object],
@@ -376,32 +403,6 @@ class LocalMoran(_LocalStatistic):
     statistic_name = "local_moran"
     value_attribute = "Is_"
 
-    def fit(
-        self,
-        y: pd.Series | np.ndarray,
-        weights: Graph | WeightsResult,
-        *,
-        report: Report = None,
-    ) -> LocalMoran:
-        """Compute local Moran's I of ``y``.
-
-        Parameters
-        ----------
-        y
-            Indicator, a Series indexed by area code (all areas of the weights).
-        weights
-            Weights from :func:`geo.weights.build_weights` (or a Graph with the same codes).
-        report
-            Areas to report (default: the weights' ``in_area``, else all).
-
-        Returns
-        -------
-        LocalMoran
-            The fitted instance.
-        """
-        self._run([y], weights, report)
-        return self
-
     def _extra_names(self) -> list[str]:
         return ["quadrant_", "expected_", "variance_", "expected_cond_", "variance_cond_"]
 
@@ -540,32 +541,6 @@ class LocalGetisOrdGStar(_LocalStatistic):
     _default_transformation = "b"
     _min_neighbours = 2
 
-    def fit(
-        self,
-        y: pd.Series | np.ndarray,
-        weights: Graph | WeightsResult,
-        *,
-        report: Report = None,
-    ) -> LocalGetisOrdGStar:
-        """Compute Gi* of ``y``.
-
-        Parameters
-        ----------
-        y
-            Non-negative indicator, a Series indexed by area code.
-        weights
-            Weights from :func:`geo.weights.build_weights` (or a Graph with the same codes).
-        report
-            Areas to report (default: the weights' ``in_area``, else all).
-
-        Returns
-        -------
-        LocalGetisOrdGStar
-            The fitted instance.
-        """
-        self._run([y], weights, report)
-        return self
-
     def _extra_names(self) -> list[str]:
         return ["expected_", "variance_", "z_", "p_norm_"]
 
@@ -638,32 +613,6 @@ class LocalGeary(_LocalStatistic):
 
     statistic_name = "local_geary"
     value_attribute = "C_"
-
-    def fit(
-        self,
-        y: pd.Series | np.ndarray,
-        weights: Graph | WeightsResult,
-        *,
-        report: Report = None,
-    ) -> LocalGeary:
-        """Compute local Geary's c of ``y``.
-
-        Parameters
-        ----------
-        y
-            Indicator, a Series indexed by area code.
-        weights
-            Weights from :func:`geo.weights.build_weights` (or a Graph with the same codes).
-        report
-            Areas to report (default: the weights' ``in_area``, else all).
-
-        Returns
-        -------
-        LocalGeary
-            The fitted instance.
-        """
-        self._run([y], weights, report)
-        return self
 
     def _spec(self, values: list[np.ndarray], w: sparse.csr_array, diag: np.ndarray) -> _Spec:
         y = values[0]

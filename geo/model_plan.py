@@ -47,6 +47,12 @@ class ModelPlan:
     cliff_noise_group
         In a national build, the column whose groups (ICBs) each hold their own noise pool
         for the health cliffs (`geo.cliffs.BorderDifferences`).
+    global_permutations
+        Permutations behind the global statistics (Moran's I, Geary's C, Getis-Ord G,
+        bivariate Moran). The local statistics take theirs from the build's
+        ``--permutations`` option.
+    correlogram_permutations
+        Permutations behind each distance class of the Moran correlogram.
     """
 
     sexes: tuple[str, ...] = ("le_male", "le_female")
@@ -68,6 +74,8 @@ class ModelPlan:
     min_in_area_statistics: int = 8
     min_cluster_stability: int = 30
     cliff_noise_group: str = "icb22cd"
+    global_permutations: int = 999
+    correlogram_permutations: int = 99
     stat_indicators: dict[str, tuple[str, ...]] = field(default_factory=lambda: {
         "lsoa": ("imd_score", "gp_time_min"),
         # outcomes beyond life expectancy (SMRs, emergency admission ratios) at MSOA level

@@ -42,6 +42,10 @@ class ParameterError(HealthgapError, ValueError):
     """A parameter has a value outside what is allowed; the message says what is allowed."""
 
 
+class NothingToDrawError(ParameterError):
+    """No map page can be drawn for an area (too few areas with a value); the build goes on."""
+
+
 class JoinError(HealthgapError, ValueError):
     """A join lost more rows than the allowed share; the message names the codes."""
 

@@ -11,3 +11,15 @@ topojson-client are vendored in ``maps/static/vendor`` and inlined):
   :func:`maps.charts.add_chart_panel` — inline SVG charts on a map page;
 * :func:`maps.atlas.write_atlas` — every page plus ``index.html`` (methods, sources, manifest).
 """
+
+from typing import TYPE_CHECKING
+
+from healthgap import lazy_exports
+
+if TYPE_CHECKING:
+    from healthgap.maps._layers import PageOptions
+
+#: The page options every builder takes, for the services layer (imported on first use).
+__getattr__ = lazy_exports(__name__, {"PageOptions": "healthgap.maps._layers"})
+
+__all__ = ["PageOptions"]

@@ -24,7 +24,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import mapclassify
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -331,6 +330,9 @@ def _distinct_decimals(lower: float, edges: Sequence[float], decimals: int) -> i
 
 def _mapclassify_bins(y: np.ndarray, scheme: str, k: int) -> tuple[list[float], str]:
     """Return upper class bounds from mapclassify and a note about anything it changed."""
+    # Imported here: mapclassify compiles its Fisher-Jenks kernel (numba, uncached) at import,
+    # seconds that every ``import healthgap.maps`` (and test collection) would otherwise pay.
+    import mapclassify
     sample = y
     extra = ""
     if scheme == "natural_breaks" and len(y) > FISHER_JENKS_MAX:

@@ -27,8 +27,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from healthgap.geo import WGS84
-from healthgap.geo._validation import require_bng
+from healthgap.geo import WGS84, require_bng
 
 from healthgap.errors import (
     DuplicateCodeError,

@@ -131,6 +131,58 @@ def describe_correction(correction: str | None) -> str:
     return _CORRECTIONS.get(correction.strip().lower(), correction.strip())
 
 
+_TRANSFORMS = {"r": "row-standardised", "b": "binary", "o": "as built",
+               "v": "variance-stabilised", "d": "doubly standardised"}
+_POINTS = {"pw_x/pw_y": "population-weighted centres", "centroid": "polygon centroids"}
+
+
+def weights_sentence(kind: str, *, transform: str, k: int | None = None,
+                     threshold_m: float | None = None, points: str | None = None,
+                     self_included: bool = False) -> str:
+    """Say in words which spatial weights a statistic used (the legend's method sentence).
+
+    Parameters
+    ----------
+    kind
+        ``queen``, ``rook``, ``knn``, ``distance_band`` or ``kernel``.
+    transform
+        The transformation the statistic applied (``r``, ``b``, ``o``, ``v``, ``d``).
+    k
+        Neighbours of a ``knn`` graph.
+    threshold_m
+        Distance band in metres.
+    points
+        What distances were measured between, for point-based kinds.
+    self_included
+        Each area counts as its own neighbour (Gi*).
+
+    Returns
+    -------
+    str
+        E.g. ``Queen contiguity, row-standardised`` or ``Distance band of 4,120 m (distances
+        between population-weighted centres), each area its own neighbour, binary``.
+    """
+    where = ""
+    if points:
+        where = f" (distances between {_POINTS.get(points, points)})"
+    if kind in ("queen", "rook"):
+        what = f"{kind.capitalize()} contiguity"
+    elif kind == "knn":
+        what = f"{k} nearest neighbours" if k is not None else "Nearest neighbours"
+        what += where
+    elif kind == "distance_band":
+        band = f" of {threshold_m:,.0f} m" if threshold_m is not None else ""
+        what = f"Distance band{band}{where}"
+    elif kind == "kernel":
+        what = f"Kernel weights{where}"
+    else:
+        raise ParameterError(f"kind: expected queen, rook, knn, distance_band or kernel, got "
+                             f"{kind!r}")
+    if self_included:
+        what += ", each area its own neighbour"
+    return f"{what}, {_TRANSFORMS.get(transform.lower(), transform)}"
+
+
 def _method_notes(
     *, weights_desc: str, permutations: int | None, correction: str | None, alpha: float | None
 ) -> list[str]:

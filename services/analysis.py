@@ -15,8 +15,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo.areas import StudyArea
-from healthgap.geo.model_plan import PLAN
+from healthgap.geo.columns import COLUMNS, sex_word
+from healthgap.geo.model_plan import PLAN, ModelPlan
 from healthgap.geo.rollup import lsoa_to_msoa
+from healthgap.services.results import LocalRun, StatisticsResults, WeightsUsed
 
 from healthgap.errors import HealthgapError
 
@@ -43,6 +45,7 @@ class Outputs:
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     columns: dict[str, pd.DataFrame] = field(default_factory=dict)
+    statistics: StatisticsResults | None = None
 
     def add_columns(self, level: str, table: pd.DataFrame) -> None:
         """Add ``table``'s columns to those computed for ``level`` (rows aligned by code)."""
@@ -52,7 +55,7 @@ class Outputs:
     def append(self, name: str, frame: pd.DataFrame, *, sex: str) -> None:
         """Add ``frame`` (index kept as a column) to table ``name``, tagged with the sex."""
         part = frame.reset_index()
-        part.insert(0, "sex", sex.replace("le_", ""))
+        part.insert(0, "sex", sex_word(sex))
         old = self.tables.get(name)
         self.tables[name] = part if old is None else pd.concat([old, part], ignore_index=True)
 
@@ -100,7 +103,7 @@ def _cliffs_and_headline(out: Outputs, msoa: gpd.GeoDataFrame, inside: gpd.GeoDa
             out.notes.append(f"health cliffs of {sex} not ranked: {exc}")
             continue
         pairs = bd.pairs_.copy()
-        pairs.insert(0, "sex", sex.replace("le_", ""))
+        pairs.insert(0, "sex", sex_word(sex))
         cliffs.append(pairs)
         out.results[f"cliffs_{sex}"] = bd.to_dict()
     if cliffs:
@@ -202,7 +205,7 @@ def _shapley(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str]) -> None:
         if PLAN.enough_rows(len(frame), len(cols)) and groups:
             sh = ShapleyR2(outcome=sex, groups=groups, weights="population_in_area").fit(frame)
             t = sh.table_.copy()
-            t.insert(0, "sex", sex.replace("le_", ""))
+            t.insert(0, "sex", sex_word(sex))
             shap_rows.append(t)
             out.results[f"shapley_{sex}"] = sh.to_dict()
     if shap_rows:
@@ -250,9 +253,9 @@ def _fit_regressions(out: Outputs, frame: gpd.GeoDataFrame, sex: str, x: list[st
     for name, m in models:
         c = m.coefficients_.copy()
         c.insert(0, "model", name)
-        c.insert(0, "sex", sex.replace("le_", ""))
+        c.insert(0, "sex", sex_word(sex))
         coef_rows.append(c.reset_index().rename(columns={"index": "term"}))
-        d = {"sex": sex.replace("le_", ""), "model": name, "n": len(frame),
+        d = {"sex": sex_word(sex), "model": name, "n": len(frame),
              "log_likelihood": getattr(m, "log_likelihood_", np.nan),
              "aic": getattr(m, "aic_", np.nan)}
         if name == "lag":
@@ -277,13 +280,13 @@ def _fit_gwr(out: Outputs, frame: gpd.GeoDataFrame, sex: str, x: list[str]) -> N
     except Exception as exc:  # a singular local fit is reported, not fatal
         out.notes.append(f"GWR for {sex} not fitted: {exc}")
     else:
-        local = gwr.local_.add_prefix(f"gwr_{sex.replace('le_', '')}_")
+        local = gwr.local_.add_prefix(COLUMNS.gwr_prefix(sex))
         out.add_columns("msoa", local)
         out.results[f"gwr_{sex}"] = gwr.to_dict()
 
 
 def _distance_models(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str],
-                    seed: int) -> None:
+                     seed: int, plan: ModelPlan) -> None:
     """Add the semivariogram, correlogram and LE against travel time to ``out``."""
     from healthgap.geo.correlogram import MoranCorrelogram
     from healthgap.geo.travel_time import TravelTimeFit
@@ -296,12 +299,13 @@ def _distance_models(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str],
             continue
         sv = Semivariogram(value=sex).fit(frame)
         b = sv.bins_.copy()
-        b.insert(0, "sex", sex.replace("le_", ""))
+        b.insert(0, "sex", sex_word(sex))
         vrows.append(b.reset_index(drop=True))
         out.results[f"semivariogram_{sex}"] = sv.to_dict()
-        mc = MoranCorrelogram(value=sex, permutations=99, seed=seed).fit(frame)
+        mc = MoranCorrelogram(value=sex, permutations=plan.correlogram_permutations,
+                              seed=seed).fit(frame)
         t = mc.table_.copy()
-        t.insert(0, "sex", sex.replace("le_", ""))
+        t.insert(0, "sex", sex_word(sex))
         crows.append(t.reset_index(drop=True))
         tcol = next((c for c in ("gp_time_min", "gp_road_distance_km")
                      if c in frame.columns), None)
@@ -314,7 +318,7 @@ def _distance_models(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str],
             else:
                 t = df.table_.copy()
                 t.insert(0, "time", tcol)
-                t.insert(0, "sex", sex.replace("le_", ""))
+                t.insert(0, "sex", sex_word(sex))
                 drows.append(t.reset_index())
                 out.results[f"decay_{sex}"] = df.to_dict()
     if vrows:
@@ -325,14 +329,16 @@ def _distance_models(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str],
         out.tables["model_decay"] = pd.concat(drows, ignore_index=True)
 
 
-def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs:
+def run_models(area: StudyArea, *, seed: int, weights: str = "queen",
+               plan: ModelPlan = PLAN) -> Outputs:
     """Fit the life-expectancy models for an area at MSOA level.
 
     Health cliffs and headline gradients, SII/RII and the decile gap per level, Theil/MLD
     decomposition, Shapley R² of the determinant groups, OLS with spatial diagnostics, spatial lag
     and error models, GWR, the semivariogram and correlogram, and LE against travel time.
     The area is left as it was: the determinants rolled up to MSOA and GWR's local estimates
-    are returned in ``Outputs.columns["msoa"]``.
+    are returned in ``Outputs.columns["msoa"]``. The correlogram's permutations are
+    ``plan.correlogram_permutations``.
     """
     out = Outputs()
     determinants = msoa_determinants(area)
@@ -349,7 +355,7 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen") -> Outputs
     _shapley(out, inside, sexes)
     _regression(out, inside, sexes, seed, weights, big)
     if not big:
-        _distance_models(out, inside, sexes, seed)
+        _distance_models(out, inside, sexes, seed, plan)
     return out
 
 
@@ -367,12 +373,13 @@ def _neighbourhood_sii(area: StudyArea, sexes: list[str], seed: int) -> Outputs:
     groups: list[pd.DataFrame] = []
     for code, grp, _ in neighbourhood_sii_groups(area):
         fit = sii_table(grp, level="neighbourhood", code=code,
-                        values=[f"{sex}_pwmean" for sex in sexes], population="population",
+                        values=[COLUMNS.of(sex, "pwmean") for sex in sexes],
+                        population="population",
                         seed=seed)
         out.notes.extend(fit.notes)
         for frame, into in ((fit.table, tables), (fit.groups, groups)):
             if len(frame):
-                into.append(frame.assign(sex=frame["sex"].str.removesuffix("_pwmean")))
+                into.append(frame)
     if tables:
         t = pd.concat(tables, ignore_index=True)
         t["method"] = (t["method"] + "; units: the system's neighbourhoods (population-weighted "
@@ -448,29 +455,33 @@ def run_england(msoa: pd.DataFrame, members: pd.DataFrame, *, seed: int,
     return out
 
 
-#: Indicators tested for spatial autocorrelation, by level (those present are used).
+#: Indicators the plan tests for spatial autocorrelation, by level (those present are used);
+#: catalogue entries with ``stat_levels`` join them (`geo.columns.ColumnRegistry.stat_indicators`).
 STAT_INDICATORS = PLAN.stat_indicators
 
 
 def run_statistics(area: StudyArea, *, weights: str, permutations: int | str, seed: int,
-                   alpha: float, correction: str, share_draws: bool = True) -> Outputs:
+                   alpha: float, correction: str, share_draws: bool = True,
+                   plan: ModelPlan = PLAN) -> Outputs:
     """Global and local spatial autocorrelation of the key indicators (see `_statistics`).
 
     Indicators over the same areas share their random draws for the duration of the run
     (`geo._permutation.reusing_draws`): identical results, drawn once. ``share_draws=False``
     draws afresh for every statistic (the plain computation, which benchmarks time as the peer).
+    ``permutations`` is the local statistics'; the global ones take
+    ``plan.global_permutations``. ``Outputs.statistics`` says what each local statistic used.
     """
     from contextlib import nullcontext
 
-    from healthgap.geo._permutation import reusing_draws
+    from healthgap.geo import reusing_draws
 
     with reusing_draws() if share_draws else nullcontext():
         return _statistics(area, weights=weights, permutations=permutations, seed=seed,
-                           alpha=alpha, correction=correction)
+                           alpha=alpha, correction=correction, plan=plan)
 
 
 def _statistics(area: StudyArea, *, weights: str, permutations: int | str, seed: int,
-                alpha: float, correction: str) -> Outputs:
+                alpha: float, correction: str, plan: ModelPlan) -> Outputs:
     """Global and local spatial autocorrelation of the key indicators at LSOA and MSOA level.
 
     Global Moran's I, Geary's C and Getis-Ord G go to ``stats_global``; LISA labels and p-values
@@ -506,7 +517,8 @@ def _statistics(area: StudyArea, *, weights: str, permutations: int | str, seed:
     rows: list[dict[str, Any]] = []
     graphs: dict[tuple[str, tuple[str, ...]], tuple[Any, float, Any]] = {}
     lisas: dict[tuple[str, str], tuple[tuple[str, ...], Any]] = {}
-    for level, cols in STAT_INDICATORS.items():
+    runs: list[LocalRun] = []
+    for level, cols in COLUMNS.stat_indicators(plan.stat_indicators).items():
         frame = getattr(area, level, None)
         if frame is None:
             continue
@@ -527,21 +539,26 @@ def _statistics(area: StudyArea, *, weights: str, permutations: int | str, seed:
             for stat in (GlobalMoran, GlobalGeary, GlobalGetisOrdG):
                 if stat is GlobalGetisOrdG and (y < 0).any():
                     continue
-                d = stat(permutations=999, seed=seed).fit(y, wr).to_dict()
+                d = stat(permutations=plan.global_permutations, seed=seed).fit(y, wr).to_dict()
                 rows.append({"level": level, **d})
             lm = LocalMoran(**local_kw).fit(y, wr)
             lisas[(level, col)] = (key[1], lm)
             lf = lm.to_frame()
             # Gi* gets its own, wider neighbourhood: a fixed band including the area itself
             out.results[f"gi_weights_{level}_{col}"] = {"threshold_m": band, **wg.summary()}
-            gi = LocalGetisOrdGStar(**local_kw).fit(y, wg).to_frame()
-            add = pd.DataFrame({f"lisa_{col}": lf["labels"], f"lisa_{col}_p": lf["p_sim"],
-                                f"lisa_{col}_q": lf["quadrant"], f"gi_{col}": gi["labels"],
-                                f"gi_{col}_z": gi["z"]})
+            gi_fit = LocalGetisOrdGStar(**local_kw).fit(y, wg)
+            gi = gi_fit.to_frame()
+            runs.append(LocalRun(
+                level, col, int(lm.permutations_), WeightsUsed.from_summary(wr.summary()),
+                int(gi_fit.permutations_), WeightsUsed.from_summary(
+                    wg.summary(), transform=gi_fit.transformation_, self_included=True)))
+            add = pd.DataFrame({COLUMNS.of(col, stat): values for stat, values in (
+                ("lisa", lf["labels"]), ("lisa_p", lf["p_sim"]), ("lisa_q", lf["quadrant"]),
+                ("gi", gi["labels"]), ("gi_z", gi["z"]))})
             out.add_columns(level, add)
             out.results[f"lisa_{level}_{col}"] = lm.summary()
     msoa = area.msoa
-    for sex in SEXES:
+    for sex in plan.sexes:
         if sex not in msoa.columns or "imd_score" not in msoa.columns:
             continue
         have = msoa.dropna(subset=[sex, "imd_score"])
@@ -552,10 +569,11 @@ def _statistics(area: StudyArea, *, weights: str, permutations: int | str, seed:
         # the LISA of the main loop, when it ran over these very areas on these weights
         index, lm = lisas.get(("msoa", sex), ((), None))
         reuse = {weights: (wr, lm if index == key[1] else None)}
-        d = BivariateMoran(permutations=999, seed=seed).fit(have[sex], have["imd_score"], wr)
+        d = BivariateMoran(permutations=plan.global_permutations, seed=seed).fit(
+            have[sex], have["imd_score"], wr)
         rows.append({"level": "msoa", **d.to_dict()})
         bl = BivariateLocalMoran(**local_kw).fit(have[sex], have["imd_score"], wr).to_frame()
-        out.add_columns("msoa", bl["labels"].rename(f"bilisa_{sex}_imd").to_frame())
+        out.add_columns("msoa", bl["labels"].rename(COLUMNS.of(sex, "bilisa_imd")).to_frame())
         if len(have) >= PLAN.min_cluster_stability:
             cs = cluster_stability(have, have[sex].astype(float), permutations=permutations,
                                    seed=seed, alpha=alpha, correction=corr,
@@ -564,6 +582,7 @@ def _statistics(area: StudyArea, *, weights: str, permutations: int | str, seed:
             out.results[f"cluster_stability_{sex}"] = {
                 "share_stable": cs.share_stable, "share_stable_flagged": cs.share_stable_flagged,
                 "weights": cs.weights}
+    out.statistics = StatisticsResults(tuple(runs), plan.global_permutations)
     if rows:
         table = pd.DataFrame(rows)
         out.tables["stats_global"] = table.map(

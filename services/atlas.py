@@ -12,9 +12,13 @@ from typing import Any
 
 import pandas as pd
 from healthgap.geo.areas import StudyArea
-from healthgap.geo.indicators import IMD_DOMAINS, describe
-from healthgap.maps._layers import PageOptions
+from healthgap.geo.columns import COLUMNS
+from healthgap.geo.indicators import IMD_DOMAINS, INDICATORS, describe
+from healthgap.maps import PageOptions
 from healthgap.maps.story import StoryInputs, story_html
+from healthgap.services.results import StatisticsResults, WeightsUsed
+
+from healthgap.errors import NothingToDrawError
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +99,9 @@ def _period(cols: list[str]) -> str:
 
 def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFrame],
                 tables: dict[str, pd.DataFrame], manifest: dict[str, Any],
-                england: dict[str, float], synthetic: bool, weights: str,
-                alpha: float, correction: str, data: Any = None) -> Path:
+                england: dict[str, float], synthetic: bool,
+                statistics: StatisticsResults | None, alpha: float, correction: str,
+                data: Any = None) -> Path:
     """Write the atlas of an area into ``out_dir`` and return the path of its index.html.
 
     Parameters
@@ -113,11 +118,19 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
         England comparators by column (population-weighted national values).
     synthetic
         Say on every page that the data is synthetic.
-    weights, alpha, correction
+    statistics
+        What each local statistic used (permutations, spatial weights), stated in the cluster
+        maps' legends; None when the statistics did not run.
+    alpha, correction
         The statistics' settings, stated in the cluster maps' legends.
     data
         The build's data directory (:class:`healthgap.data.layout.DataDir`), for ward names,
         postcodes and whole local-authority populations; None leaves them out.
+
+    Raises
+    ------
+    NothingToDrawError
+        When no page can be drawn (too few areas with a value for any map).
     """
     from healthgap.maps.atlas import write_atlas
 
@@ -128,7 +141,7 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
     for col, slug, summary in LSOA_PAGES:
         ctx.choropleth(area.lsoa, col, slug, summary)
     for col, slug, summary in MSOA_PAGES:
-        ctx.choropleth(area.msoa, col, slug, summary, system_col=f"{col}_pwmean")
+        ctx.choropleth(area.msoa, col, slug, summary, system_col=COLUMNS.of(col, "pwmean"))
         ctx.versus_england(area.msoa, col, f"{slug}-vs-england")
     nbhd = getattr(area, "neighbourhood", None)
     if nbhd is not None and "core20_share" in nbhd.columns:
@@ -139,9 +152,11 @@ def build_atlas(area: StudyArea, *, out_dir: Path, layers: dict[str, pd.DataFram
         ctx.choropleth(area.place, col, slug, summary)
     ctx.access(layers.get("facilities"))
     ctx.extras()
-    skipped += ctx.clusters(manifest, weights, alpha, correction)
+    skipped += ctx.clusters(statistics, alpha, correction)
     ctx.cliffs(layers.get("cliffs"), tables)
 
+    if not pages:
+        raise NothingToDrawError(f"atlas of {area.ref.name}: no page could be drawn")
     link_static_images(pages, out_dir.parent / "report" / "maps")
     sources = _sources(manifest)
     atlas_manifest = dict(manifest)
@@ -318,44 +333,45 @@ class _Pages:
                                    "same colours and classes.",
                                    group="Service access"))
 
-    def clusters(self, manifest: dict[str, Any], weights: str, alpha: float,
+    def clusters(self, statistics: StatisticsResults | None, alpha: float,
                  correction: str) -> list[str]:
         from healthgap.maps.atlas import Page
         from healthgap.maps.clusters import gistar_map, lisa_map, same_pattern
 
-        skipped = []
-        wdesc = f"{weights} contiguity, row-standardised"
-        area = self.area
-        for frame, col, level in ((area.lsoa, "imd_score", "LSOA"),
-                                  (area.msoa, "imd_score", "MSOA"),
-                                  (area.msoa, "le_male", "MSOA"), (area.msoa, "le_female", "MSOA")):
-            lab = f"lisa_{col}"
-            if lab not in frame.columns or col not in frame.columns:
+        skipped: list[str] = []
+        if statistics is None:
+            return skipped
+        for frame, col, level in _cluster_targets(self.area):
+            lab = COLUMNS.of(col, "lisa")
+            run = statistics.find(level.lower(), col)
+            if lab not in frame.columns or col not in frame.columns or run is None:
                 continue
             ind = describe(col)
-            perms = _permutations(manifest, level.lower(), col)
-            p_col = f"{lab}_p" if f"{lab}_p" in frame.columns else None
+            p_col = COLUMNS.of(col, "lisa_p")
+            p_col = p_col if p_col in frame.columns else None
             title = f"Clusters of {ind.words} ({level}s)"
-            m = lisa_map(frame, lab, indicator=ind, weights_desc=wdesc, permutations=perms or 1,
-                         correction=correction, alpha=alpha, value_col=col, p_col=p_col,
-                         page=self.page([col], title))
+            m = lisa_map(frame, lab, indicator=ind, weights_desc=_weights_words(run.weights),
+                         permutations=run.permutations, correction=correction, alpha=alpha,
+                         value_col=col, p_col=p_col, page=self.page([col], title))
             slug = f"lisa-{level.lower()}-{col.replace('_', '-')}"
             self.pages.append(Page(slug=slug, title=title, map=m,
                                    summary="Local Moran's I: small areas alike their "
                                    "neighbours (clusters of high or low values) or unlike them "
                                    "(outliers), beyond chance.", group="Spatial clusters"))
-            gi = f"gi_{col}"
-            if gi not in frame.columns or f"{gi}_z" not in frame.columns:
+            gi, gz = COLUMNS.of(col, "gi"), COLUMNS.of(col, "gi_z")
+            if gi not in frame.columns or gz not in frame.columns:
                 continue
             inside = frame[frame["in_area"].astype(bool)] if "in_area" in frame else frame
             if same_pattern(inside[lab], inside[gi]):
                 skipped.append(f"Gi* hot and cold spots of {ind.words} ({level}s) are not drawn: "
                                "they mark exactly the areas of the local Moran's I clusters.")
                 continue
-            gp = f"{gi}_p" if f"{gi}_p" in frame.columns else None
+            gp = COLUMNS.of(col, "gi_p")
+            gp = gp if gp in frame.columns else None
             title = f"Hot and cold spots of {ind.words} ({level}s)"
-            m = gistar_map(frame, f"{gi}_z", indicator=ind, weights_desc=wdesc, label_col=gi,
-                           p_col=gp, value_col=col, permutations=perms, correction=correction,
+            m = gistar_map(frame, gz, indicator=ind, weights_desc=_weights_words(run.gi_weights),
+                           label_col=gi, p_col=gp, value_col=col,
+                           permutations=run.gi_permutations, correction=correction,
                            alpha=alpha, page=self.page([col], title))
             self.pages.append(Page(slug=f"gistar-{level.lower()}-{col.replace('_', '-')}",
                                    title=title, map=m, summary="Getis-Ord Gi*: groups of areas, "
@@ -445,10 +461,33 @@ def _group(col: str) -> str:
     return "Built environment"
 
 
-def _permutations(manifest: dict[str, Any], level: str, col: str) -> int | None:
-    res = manifest.get("results", {}).get("statistics", {}).get(f"lisa_{level}_{col}", {})
-    p = res.get("permutations")
-    return int(p) if p is not None else None
+#: The cluster maps every build draws, when their columns are there: (level, indicator).
+CLUSTER_PAGES = (("lsoa", "imd_score"), ("msoa", "imd_score"), ("msoa", "le_male"),
+                 ("msoa", "le_female"))
+
+
+def _cluster_targets(area: StudyArea) -> list[tuple[pd.DataFrame, str, str]]:
+    """Return (frame, indicator, level word) of each cluster map.
+
+    The fixed ones first, then any catalogue entry registered with ``stat_levels``
+    (`geo.indicators.Indicator`).
+    """
+    wanted = list(CLUSTER_PAGES)
+    wanted += [(level, e.name) for e in INDICATORS.values() for level in e.stat_levels
+               if (level, e.name) not in wanted]
+    out = []
+    for level, col in wanted:
+        frame = getattr(area, level, None)
+        if frame is not None:
+            out.append((frame, col, level.upper()))
+    return out
+
+
+def _weights_words(w: WeightsUsed) -> str:
+    from healthgap.maps.clusters import weights_sentence
+
+    return weights_sentence(w.kind, transform=w.transform, k=w.k, threshold_m=w.threshold_m,
+                            points=w.points, self_included=w.self_included)
 
 
 def _sii_chart(groups: pd.DataFrame, col: str, row: pd.Series, sii_chart: Any) -> Any:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from healthgap.data._checksum import sha256_file
+from healthgap.data import sha256_file
 from healthgap.data.layout import LAYOUT, DataDir
 from healthgap.services.build import BuildOptions, build, package_versions
 from healthgap.services.store import BuildStore, check_build

@@ -25,8 +25,7 @@ import numpy as np
 import pandas as pd
 from cachetools import LRUCache, cached
 from cachetools.keys import hashkey
-from healthgap.data import contracts, readers
-from healthgap.data._checksum import sha256_file
+from healthgap.data import contracts, readers, sha256_file
 from healthgap.data.layout import DataDir
 from healthgap.data.vintages import Vintage, get_vintage, resolve_vintage
 from healthgap.geo.areas import LEVELS, StudyArea, select_area
@@ -39,10 +38,17 @@ from healthgap.geo.layers import (
     with_rollups,
 )
 from healthgap.services.features import write_feature_files
+from healthgap.services.results import StatisticsResults
 from healthgap.services.store import BuildStore, StagedBuild, pause_point, sigterm_raises
 from healthgap.services.vintage_inputs import VintageInputs, cached_hierarchy, load_hierarchy
 
-from healthgap.errors import LayerClashError, MissingColumnError, OutputError, ParameterError
+from healthgap.errors import (
+    LayerClashError,
+    MissingColumnError,
+    NothingToDrawError,
+    OutputError,
+    ParameterError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +215,7 @@ class BuildResult:
 
 def package_versions() -> dict[str, str]:
     """Return the versions of Python and the packages a result depends on."""
-    from healthgap.geo._models import package_versions as versions
+    from healthgap.geo import package_versions as versions
 
     return {"python": platform.python_version(), **versions(*VERSIONED)}
 
@@ -479,6 +485,7 @@ class _Ctx(_Setup):
     layers: Mapping[str, pd.DataFrame] = field(default_factory=dict)
     columns: tuple[tuple[str, Mapping[str, pd.DataFrame]], ...] = ()
     results: Mapping[str, Any] = field(default_factory=dict)
+    statistics: StatisticsResults | None = None
     england: Mapping[str, float] = field(default_factory=dict)
     national: tuple[pd.DataFrame, pd.DataFrame] | None = None
     manifest: Mapping[str, Any] = field(default_factory=dict)
@@ -695,7 +702,7 @@ def _stage_neighbourhoods(ctx: _Ctx, imd: pd.DataFrame, population: pd.Series) -
 
 def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
     """Return the first OSM extract whose header box covers the area, if any."""
-    from healthgap.geo._osm import file_bounds
+    from healthgap.geo import file_bounds
 
     box = area.inside.to_crs("EPSG:4326").total_bounds
     for path in data.osm_files():
@@ -806,7 +813,8 @@ def _stage_statistics(ctx: _Ctx) -> _Ctx:
     o = ctx.options
     out = run_statistics(ctx.area, weights=o.weights, permutations=o.permutations, seed=o.seed,
                          alpha=o.alpha, correction=o.correction)
-    ctx = replace(ctx, columns=(*ctx.columns, ("spatial statistics", out.columns)))
+    ctx = replace(ctx, columns=(*ctx.columns, ("spatial statistics", out.columns)),
+                  statistics=out.statistics)
     return ctx.add(tables=out.tables, results={"statistics": out.results}, notes=out.notes)
 
 
@@ -842,11 +850,10 @@ def _stage_atlas(ctx: _Ctx) -> _Ctx:
     try:
         index = build_atlas(ctx.area, out_dir=staging / "atlas", layers=dict(ctx.layers),
                             tables=dict(ctx.tables), manifest=manifest,
-                            england=dict(ctx.england), synthetic=o.synthetic, weights=o.weights,
-                            alpha=o.alpha, correction=o.correction, data=ctx.data)
-    except ParameterError as exc:
-        if not str(exc).startswith("pages:"):
-            raise
+                            england=dict(ctx.england), synthetic=o.synthetic,
+                            statistics=ctx.statistics, alpha=o.alpha,
+                            correction=o.correction, data=ctx.data)
+    except NothingToDrawError:
         # too few areas for any map (Isles of Scilly alone: one LSOA): say so, keep the rest
         area = ctx.area.with_notes(
             f"atlas not written: no map can be drawn for {len(ctx.area.inside)} LSOA(s) "

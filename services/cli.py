@@ -67,6 +67,13 @@ def _report(result: BuildResult) -> None:
         out.print(f"{name}: [bold]{path}[/bold]")
 
 
+#: Which work --permutations reaches; the other counts are the plan's (geo/model_plan.py; a
+#: test checks these figures against it, the plan itself is not imported for --help).
+_PERMUTATIONS_HELP = (
+    "Permutations of the local statistics (LISA, Gi*, cluster stability), or 'auto'. The "
+    "global statistics use 999 and the correlogram 99 (geo/model_plan.py).")
+
+
 @app.command()
 def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or local authority "
                                             "code or name, or 'england'.")],
@@ -74,7 +81,7 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
           ring: Annotated[int, typer.Option(help="Rings of neighbours kept outside the "
                                             "area.")] = 1,
           weights: Annotated[str, typer.Option(help="queen, rook, knn, distance_band.")] = "queen",
-          permutations: Annotated[str, typer.Option(help="Permutations, or 'auto'.")] = "auto",
+          permutations: Annotated[str, typer.Option(help=_PERMUTATIONS_HELP)] = "auto",
           seed: Annotated[int, typer.Option(help="Seed of every permutation.")] = 2019,
           correction: Annotated[str, typer.Option(help="fdr, bonferroni or none.")] = "fdr",
           max_loss: Annotated[float, typer.Option(help="Largest share of rows a join may "

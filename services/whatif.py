@@ -47,6 +47,7 @@ from healthgap.geo.scenarios import (
     parse_scenario,
     summarise,
 )
+from healthgap.services.runkinds import jsonable
 from healthgap.services.store import (
     BuildStore,
     StagedBuild,
@@ -92,8 +93,6 @@ class Outcome:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the numbers as JSON-friendly values (what the API run returns)."""
-        from healthgap.services.jobs import jsonable
-
         table = self.result.table
         return jsonable({
             "scenario": self.scenario.to_dict(),

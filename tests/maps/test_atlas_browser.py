@@ -369,7 +369,9 @@ def pdf_facts(pdf: bytes, tmp_path: Path) -> tuple[int, str]:
     path = tmp_path / "front.pdf"
     path.write_bytes(pdf)
     info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True)
-    pages = int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.M).group(1))
+    found = re.search(r"^Pages:\s+(\d+)", info.stdout, re.M)
+    assert found is not None, info.stdout
+    pages = int(found.group(1))
     text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
                           text=True, check=True).stdout
     return pages, text

@@ -296,7 +296,7 @@ def test_cancel_and_time_limit_kill_the_worker_process(shared_data, db):
 
 
 def test_defaults_above_a_limit_are_lowered_explicit_values_refused():
-    from healthgap.services.jobs import MoranParams
+    from healthgap.services.kinds import MoranParams
 
     p = MoranParams(kind="moran").check_limits(max_permutations=99, max_repetitions=1000)
     assert p.permutations == 99

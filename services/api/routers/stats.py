@@ -7,11 +7,11 @@ rows of the build's attribute tables; local results (LISA and the like) are colu
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
+from healthgap.geo.columns import COLUMNS
 from healthgap.services import _geojson
 from healthgap.services.api.catalog import LAYER_PATTERN, Build, LayerCache
 from healthgap.services.api.deps import BuildDep, LayerPath, LayersDep, SettingsDep, url_for
@@ -29,33 +29,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 #: Tables that are not statistics (served elsewhere).
 NOT_STATS = frozenset({"join_report"})
-#: Families of per-area statistic columns on the neighbourhood layers. The build names them
-#: ``<family>_<indicator>[_p|_q|_z]`` (``lisa_le_male``, ``lisa_le_male_p``, ``gi_imd_score_z``,
-#: ``bilisa_le_male_imd``); ``<indicator>_<family>_<field>`` is recognised too.
-LOCAL_FAMILIES = ("lisa", "bilisa", "gistar", "gi", "geary", "local")
-_PREFIXED = re.compile(rf"^(?:{'|'.join(LOCAL_FAMILIES)})_(?P<rest>[a-z0-9_]+?)"
-                       r"(?:_(?:p|q|z|p_adj|label|sig))?$")
-_SUFFIXED = re.compile(rf"^(?P<indicator>[a-z0-9_]+?)_(?:{'|'.join(LOCAL_FAMILIES)})_[a-z0-9_]+$")
-
-
-def _local_indicator(column: str, fields: set[str]) -> str | None:
-    """Return the indicator a per-area statistic column belongs to, if it is one."""
-    m = _PREFIXED.match(column)
-    if m:
-        rest = m.group("rest")
-        for cand in (rest, rest.removesuffix("_imd")):
-            if cand in fields:
-                return cand
-        # the non-greedy match may have left a suffix-like part of the name out
-        for suffix in ("_p", "_q", "_z"):
-            cand = column.split("_", 1)[1].removesuffix(suffix)
-            if cand in fields:
-                return cand
-    m = _SUFFIXED.match(column)
-    if m and m.group("indicator") in fields:
-        return m.group("indicator")
-    return None
-
+#: Per-area statistic columns on the neighbourhood layers (``lisa_le_male``, ``lisa_le_male_p``,
+#: ``gi_imd_score_z``, ``bilisa_le_male_imd``...) are named and read by the column registry,
+#: `geo.columns.COLUMNS`, alone.
 
 _NEIGHBOURHOODS = ("lsoa", "msoa")
 
@@ -77,11 +53,8 @@ def _local_columns(layers: LayerCache, build: Build) -> dict[tuple[str, str], li
         if level not in infos:
             continue
         fields = [f for f, _ in infos[level].fields]
-        names = set(fields)
-        for f in fields:
-            indicator = _local_indicator(f, names)
-            if indicator is not None and indicator != f:
-                out.setdefault((level, indicator), []).append(f)
+        for indicator, cols in COLUMNS.local_columns(fields, level=level).items():
+            out[(level, indicator)] = cols
     return out
 
 
