@@ -25,7 +25,8 @@ _PROBLEM = {"content": {"application/problem+json": {}}, "model": Problem}
 #: Files of the atlas that are served, with their media types (pages, and the licence texts
 #: they link to). The atlas's ``manifest.json`` is answered by a redirect to the path-free
 #: manifest endpoint.
-SERVED = {".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
+SERVED = {".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+          ".js": "text/javascript; charset=utf-8"}  # the atlas's search.js (wards, postcodes)
 ATLAS_MANIFEST = "manifest.json"
 #: Pages deeper than this are not listed.
 MAX_DEPTH = 3
