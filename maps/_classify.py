@@ -118,6 +118,7 @@ def classify(
     rank_total: int | None = None,
     category_labels: Mapping[float, str] | None = None,
     column: str = "",
+    pivot: float | None = None,
 ) -> Classification:
     """Put each value of an indicator in a map class.
 
@@ -140,6 +141,9 @@ def classify(
         Labels of categorical classes by value (default: the value itself).
     column
         The column's name, used by the ``"auto"`` rule and in messages.
+    pivot
+        A value that must be a class edge when the values span it (England's 100 for a
+        standardised ratio), so no class mixes areas above and below it.
 
     Returns
     -------
@@ -166,6 +170,9 @@ def classify(
             y, y_all, present, lowered, note, decimals, category_labels, column
         )
     edges, note = _class_edges(y, resolved, k, bins, rank_total, note, column)
+    if pivot is not None and float(y.min()) < pivot < float(y.max()) and pivot not in edges:
+        edges = sorted([*edges, float(pivot)])
+        note = f"{note} One more break at England's value ({fmt(pivot, 0)}).".strip()
     index = np.full(len(y_all), -1, dtype=np.int64)
     index[present] = np.searchsorted(np.asarray(edges), y, side="left")
     counts = np.bincount(index[present], minlength=len(edges)).tolist()

@@ -128,6 +128,7 @@ def add_choropleth(
     category_labels: Mapping[float, str] | None = None,
     page: PageOptions = DEFAULT_PAGE,
     layer_name: str | None = None,
+    pivot: float | None = None,
 ) -> ChoroplethLayer:
     """Draw a classed indicator layer on a map (see :func:`choropleth` for the parameters).
 
@@ -154,6 +155,7 @@ def add_choropleth(
         rank_total=rank_total,
         category_labels=category_labels or _default_category_labels(column, label),
         column=column,
+        pivot=pivot,
     )
     colours = grammar_palette(classes.k, indicator.direction)
     columns: dict[str, list[Any]] = {}
@@ -260,8 +262,9 @@ def choropleth(
     rank_total: int | None = None,
     category_labels: Mapping[float, str] | None = None,
     page: PageOptions = DEFAULT_PAGE,
+    pivot: float | None = None,
 ) -> AtlasMap:
-    """Map one indicator per neighbourhood.
+    """Map one indicator per small area.
 
     Words, unit and colours come from the indicator's catalogue entry
     (:mod:`geo.indicators`): the worse end is dark red on every page (see
@@ -304,6 +307,9 @@ def choropleth(
     page
         The page options (boundaries, title, subtitle, attribution, banner, basemap,
         simplification, precision, renderer).
+    pivot
+        A value kept as a class edge when the values span it (100 for a standardised ratio,
+        England's value): see :func:`maps._classify.classify`.
 
     Returns
     -------
@@ -317,7 +323,7 @@ def choropleth(
     drawn = add_choropleth(
         m, gdf, column, indicator=ind, scheme=scheme, k=k, bins=bins, decimals=decimals,
         compare=compare, ci=ci, ci_level=ci_level, name_col=name_col, rank_total=rank_total,
-        category_labels=category_labels, page=page,
+        category_labels=category_labels, page=page, pivot=pivot,
     )
     page.finish(m, legend_title=legend_title(ind), rows=drawn.legend_rows, notes=drawn.notes,
                 subtitle=ind.scale)

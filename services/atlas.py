@@ -265,6 +265,8 @@ class _Pages:
         ci = _interval_columns(frame, col)
         if ci is not None:  # the build has the interval: the tooltips give it
             kw["ci"] = ci
+        if col.startswith(("smr_", "sar_")):  # standardised ratios: a class edge at 100
+            kw["pivot"] = 100.0
         m = choropleth(frame, col, indicator=ind, compare=self.compare(col, system_col) or None,
                        page=self.page([col], ind.label), **kw)
         self.pages.append(Page(slug=slug, title=ind.label, map=m, summary=summary,

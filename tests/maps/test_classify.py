@@ -135,3 +135,20 @@ def test_palette_is_light_to_dark_and_reversible():
     assert palette(5, reverse=True) == cols[::-1]
     with pytest.raises(ParameterError, match="unknown matplotlib colour map"):
         palette(3, cmap="nope")
+
+
+def test_a_pivot_is_kept_as_a_class_edge():
+    """A standardised ratio's classes break at England's 100 when the values span it."""
+    y = pd.Series(np.linspace(70.0, 140.0, 57))
+    plain = classify(y, scheme="quantiles", k=5, column="smr")
+    assert 100.0 not in plain.bins
+    got = classify(y, scheme="quantiles", k=5, column="smr", pivot=100.0)
+    assert 100.0 in got.bins and got.k == plain.k + 1
+    idx = got.index
+    below, above = idx[(y <= 100).to_numpy()], idx[(y > 100).to_numpy()]
+    assert below.max() < above.min()  # no class holds areas on both sides of 100
+    assert sum(got.counts) == len(y) and "England's value (100)" in got.note
+    # values all on one side: nothing changes
+    assert classify(y + 50, scheme="quantiles", k=5, column="smr",
+                    pivot=100.0).bins == classify(y + 50, scheme="quantiles", k=5,
+                                                  column="smr").bins
