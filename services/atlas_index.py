@@ -96,15 +96,44 @@ def _practices(facilities: pd.DataFrame | None) -> list[list[Any]]:
 
 
 def _postcodes(area: StudyArea, data: Any, lsoa_codes: list[str]) -> dict[str, str]:
+    """Return the area's postcodes (no spaces) grouped by the index of their LSOA.
+
+    The ONS postcode lookup is keyed by 2011 LSOAs. An LSOA it does not know (a 2021 LSOA that
+    was split, merged or redrawn, in a 2025-vintage build) takes the postcodes whose Code-Point
+    Open position falls inside its boundary.
+    """
     from healthgap.data.readers import read_area_postcodes
 
+    groups: dict[str, list[str]] = {}
     path = _path(data, "postcode_lookup")
-    if path is None:
-        return {}
-    pcs = read_area_postcodes(path, lsoa_codes)
+    if path is not None:
+        pcs = read_area_postcodes(path, lsoa_codes)
+        compact = pcs["pcds"].str.replace(" ", "", regex=False)
+        groups = {str(k): list(v) for k, v in compact.groupby(pcs["lsoa11cd"].to_numpy())}
+    missing = [c for c in lsoa_codes if c not in groups]
+    if missing and (points := _path(data, "postcodes")) is not None:
+        groups.update(_postcodes_by_position(area, points, missing))
     pos = {c: str(i) for i, c in enumerate(lsoa_codes)}
-    compact = pcs["pcds"].str.replace(" ", "", regex=False)
-    return {pos[k]: " ".join(v) for k, v in compact.groupby(pcs["lsoa11cd"].to_numpy())}
+    return {pos[k]: " ".join(v) for k, v in groups.items() if k in pos and v}
+
+
+def _postcodes_by_position(area: StudyArea, path: Any, codes: list[str]) -> dict[str, list[str]]:
+    """Postcodes whose Code-Point Open position lies in each of ``codes``' LSOA polygons."""
+    import geopandas as gpd
+    from healthgap.geo.facilities import read_postcodes
+
+    polys = area.lsoa.loc[area.lsoa.index.intersection(codes), ["geometry"]]
+    if polys.empty:
+        return {}
+    x0, y0, x1, y1 = polys.total_bounds
+    pts = read_postcodes(path)
+    pts = pts[pts["easting"].between(x0, x1) & pts["northing"].between(y0, y1)]
+    located = gpd.sjoin(
+        gpd.GeoDataFrame({"pcd": pts.index.astype(str)},
+                         geometry=gpd.points_from_xy(pts["easting"], pts["northing"]),
+                         crs=polys.crs),
+        polys.rename_axis("lsoa_code").reset_index(), predicate="within")
+    return {str(k): sorted(v) for k, v in located.groupby("lsoa_code")["pcd"]}
 
 
 def search_index(area: StudyArea, data: Any, facilities: pd.DataFrame | None) -> dict[str, Any]:
