@@ -240,7 +240,8 @@ def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
     lsoa = store.read_layer("lsoa", index="lsoa11cd")
     lsoa["in_area"] = lsoa["in_area"].astype(bool)
     fac = store.read_layer("facilities")
-    fac = fac[[c for c in ("code", "name", "kind", "supply", "geometry") if c in fac]]
+    fac = fac[[c for c in ("code", "name", "kind", "supply", "pcn_code", "pcn_name", "geometry")
+               if c in fac]]
     params = manifest.get("parameters") or {}
     network = _network(Path(build_dir), manifest, lsoa)
     note = ""

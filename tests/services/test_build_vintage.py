@@ -62,3 +62,27 @@ def test_story_and_methods_say_how_life_expectancy_was_carried() -> None:
     # 2019: the periods of the catalogue, plus the geography line
     assert _periods(V2019.describe())[-1] == f"geography: {V2019.label}"
     assert _periods(None)[0].startswith("Life expectancy") and _vintage_methods(None) == {}
+
+
+@pytest.mark.slow
+def test_rutland_2025_practice_lists_and_pcns_reach_facilities_and_whatif(
+        shared_data: Path, tmp_path: Path) -> None:
+    """Rutland is covered by the bundled OSM extract: practices are routed with their lists."""
+    from healthgap.services import whatif as wi
+
+    res = build(BuildOptions(area="E06000017", data_dir=shared_data, out_dir=tmp_path / "r",
+                             models=False, maps=False, permutations=99))
+    fac = pyogrio.read_dataframe(res.store.path, layer="facilities")
+    gp = fac[fac["kind"] == "gp"].set_index("code")
+    lists = pd.read_csv(shared_data / "health_services/"
+                        "gp_patients_registered_by_practice_jan2021.csv", dtype={"CODE": str})
+    assert (gp["supply"] == lists.set_index("CODE")["NUMBER_OF_PATIENTS"]
+            .reindex(gp.index)).all()
+    pcn = pd.read_csv(shared_data / "health_services/epcn_core_partner_details_feb2023.csv",
+                      dtype=str, keep_default_na=False)
+    oakham = pcn[(pcn["Partner Organisation Code"] == "C82010")
+                 & (pcn["Practice to PCN Relationship End Date"] == "")]["PCN Code"].item()
+    assert gp.loc["C82010", "pcn_code"] == oakham
+    wi.run_whatif(tmp_path / "r", {"close": ["C82010"]})
+    out = pyogrio.read_dataframe(res.store.path, layer="whatif_facilities")
+    assert out.set_index("code").loc["C82010", "pcn_code"] == oakham
