@@ -86,3 +86,24 @@ def test_rutland_2025_practice_lists_and_pcns_reach_facilities_and_whatif(
     wi.run_whatif(tmp_path / "r", {"close": ["C82010"]})
     out = pyogrio.read_dataframe(res.store.path, layer="whatif_facilities")
     assert out.set_index("code").loc["C82010", "pcn_code"] == oakham
+
+
+@pytest.mark.slow
+def test_a_footprint_builds_as_a_system(shared_data: Path, tmp_path: Path) -> None:
+    """East Berkshire as its own system (the part of Frimley that joined Thames Valley)."""
+    lk = pd.read_csv(shared_data / "geography/"
+                     "lsoa21_msoa21_ltla24_sicbl24_icb24_lookup_england_derived.csv", dtype=str)
+    east = lk[lk["ltla24_code"].isin(["E06000036", "E06000039", "E06000040"])]
+    fp = tmp_path / "east_berkshire.csv"
+    pd.DataFrame({"lsoa_code": east["lsoa21_code"], "system_code": "E54999001",
+                  "system_name": "East Berkshire (test footprint)",
+                  "place_code": east["ltla24_code"], "place_name": east["ltla24_name"],
+                  "ignored": "x"}).to_csv(fp, index=False)
+    res = build(BuildOptions(area="E54999001", data_dir=shared_data, out_dir=tmp_path / "b",
+                             access=False, models=False, maps=False, footprint=fp))
+    assert res.area.ref.code == "E54999001" and len(res.area.inside) == 255
+    assert list(res.area.system.index) == ["E54999001"]
+    assert sorted(res.area.place.index) == ["E06000036", "E06000039", "E06000040"]
+    assert any("200 left out" in n for n in res.area.notes)  # the rest of Frimley
+    assert res.manifest["inputs"]["footprint"]["file"] == fp.name
+    assert res.manifest["parameters"]["footprint"] == str(fp)
