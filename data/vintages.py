@@ -67,6 +67,9 @@ class Vintage:
         when it is carried through the ONS exact-fit lookup (`healthgap.geo.carry`).
     imd_summaries
         Published area summaries of the deprivation source (reference values), by level.
+    wording
+        The indicator catalogue's 2019 words -> this vintage's (`healthgap.geo.indicators.
+        vintage_wording` applies them to every title, legend and period a build shows).
     lsoa_count_england
         English LSOAs in the vintage (a check on the lookup).
     """
@@ -87,9 +90,11 @@ class Vintage:
     key_meaning: Mapping[str, str] = field(default_factory=dict)
     carry: str | None = None
     imd_summaries: Mapping[str, str] = field(default_factory=dict)
+    wording: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("files", "lookup_columns", "imd_columns", "key_meaning", "imd_summaries"):
+        for name in ("files", "lookup_columns", "imd_columns", "key_meaning", "imd_summaries",
+                     "wording"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         missing = [r for r in ROLES if r not in self.files]
         if missing:
@@ -188,6 +193,11 @@ V2025 = Vintage(
                                                  "published)"},
     carry="lsoa11_to_lsoa21",
     imd_summaries={"icb": "imd2025_icb_summary", "lad": "imd2025_ltla_summary"},
+    wording={"IMD 2019 (most data 2015-16)": "IoD 2025 (most data 2022-23)",
+             "English Indices of Deprivation 2019": "English Indices of Deprivation 2025",
+             "IMD 2019": "IMD 2025", "IoD2019": "IoD 2025",
+             "ONS small-area population estimates mid-2017": "Census 2021 usual residents",
+             "mid-2017": "Census 2021"},
 )
 
 #: Every vintage by name; the first is the default.

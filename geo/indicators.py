@@ -16,6 +16,9 @@ and its statistic columns are named and read by the column registry (:mod:`geo.c
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 
 IMD_SOURCE = "English Indices of Deprivation 2019, MHCLG (OGL v3)"
@@ -253,9 +256,48 @@ def register(indicator: Indicator) -> Indicator:
     return indicator
 
 
+#: The catalogue's words for another geography vintage, set by `vintage_wording` for a block.
+_WORDING: ContextVar[tuple[tuple[str, str], ...]] = ContextVar("healthgap_wording", default=())
+
+
+@contextlib.contextmanager
+def vintage_wording(replacements: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, `describe` words each entry for a build's vintage.
+
+    The catalogue is written for the 2019 vintage (IMD 2019, mid-2017 population); a build of
+    another vintage (`healthgap.data.vintages.Vintage.wording`) replaces those words in every
+    label, source, period and noun it shows, longest first. Scoped to the current context (a
+    `ContextVar`), so builds in other threads or tasks are not affected.
+    """
+    ordered = tuple(sorted(replacements.items(), key=lambda kv: -len(kv[0])))
+    token = _WORDING.set(ordered)
+    try:
+        yield
+    finally:
+        _WORDING.reset(token)
+
+
+def _worded(ind: Indicator) -> Indicator:
+    subs = _WORDING.get()
+    if not subs:
+        return ind
+
+    def fix(text: str) -> str:
+        for old, new in subs:
+            text = text.replace(old, new)
+        return text
+
+    return replace(ind, label=fix(ind.label), source=fix(ind.source), period=fix(ind.period),
+                   noun=fix(ind.noun))
+
+
 def describe(column: str) -> Indicator:
-    """Return the indicator for ``column``, or a plain description if it is not catalogued."""
-    return INDICATORS.get(column, Indicator(column, column.replace("_", " "), "", "healthgap"))
+    """Return the indicator for ``column``, or a plain description if it is not catalogued.
+
+    Inside `vintage_wording`, the entry's words are those of the build's vintage.
+    """
+    return _worded(INDICATORS.get(column, Indicator(column, column.replace("_", " "), "",
+                                                     "healthgap")))
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from healthgap.data.layout import DataDir
 from healthgap.data.vintages import Vintage, get_vintage, resolve_vintage
 from healthgap.geo.areas import LEVELS, StudyArea, select_area
 from healthgap.geo.hierarchy import AreaRef, Hierarchy
+from healthgap.geo.indicators import vintage_wording
 from healthgap.geo.layers import (
     england_comparators,
     national_msoa,
@@ -154,8 +155,7 @@ class BuildOptions:
         d["data_dir"] = str(self.data_dir)
         d["out_dir"] = str(self.out_dir)
         d["neighbourhoods"] = None if self.neighbourhoods is None else str(self.neighbourhoods)
-        # the vintage fields are new: a build of the default options records them only when set
-        # (so a 2019 build's manifest parameters are those of the builds before vintages)
+        # recorded only when set (a 2019 build's parameters are as before vintages)
         for name in ("vintage", "footprint"):
             if d[name] is None:
                 del d[name]
@@ -387,8 +387,9 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
         setup = _Setup(options=options, data=data, hierarchy=hierarchy, ref=ref, staged=staged,
                        extra_manifest=dict(extra_manifest or {}), vin=vin,
                        shortfalls=tuple(shortfalls))
-        try:
-            ctx = _run_stages(setup, first, stages, on_stage)
+        try:  # every stage in the words of the build's vintage (titles, legends, periods)
+            with vintage_wording(vin.vintage.wording):
+                ctx = _run_stages(setup, first, stages, on_stage)
         except Exception as exc:
             if _disk_full(exc, staged.staging):
                 raise OutputError(f"--out {options.out_dir}: the disk is full ({exc}); the "

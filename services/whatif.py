@@ -225,6 +225,10 @@ def _network(build_dir: Path, manifest: Mapping[str, Any], lsoa: gpd.GeoDataFram
     return RoutingNetwork.from_graph(graph)
 
 
+#: The facility columns a what-if keeps (the PCN where the build's vintage records it).
+_FACILITY_COLUMNS = ("code", "name", "kind", "supply", "pcn_code", "pcn_name", "geometry")
+
+
 def _why_no_network(manifest: Mapping[str, Any]) -> str:
     """Say why a build has no road network, from its parameters and inputs."""
     if (manifest.get("parameters") or {}).get("access") is False:
@@ -243,7 +247,7 @@ def _facilities(store: BuildStore, manifest: Mapping[str, Any], *,
     """
     if "facilities" in store.layers():
         fac = store.read_layer("facilities")
-        return fac[[c for c in ("code", "name", "kind", "supply", "geometry") if c in fac]]
+        return fac[[c for c in _FACILITY_COLUMNS if c in fac]]
     why = _why_no_network(manifest)
     params = manifest.get("parameters") or {}
     dd = data_dir or params.get("data_dir")
@@ -273,7 +277,7 @@ def _facilities(store: BuildStore, manifest: Mapping[str, Any], *,
     buffer = float(params.get("facility_buffer_m", 15_000.0))
     x0, y0, x1, y1 = lsoa.total_bounds
     fac = fac.cx[x0 - buffer:x1 + buffer, y0 - buffer:y1 + buffer]
-    return fac[[c for c in ("code", "name", "kind", "supply", "geometry") if c in fac]]
+    return fac[[c for c in _FACILITY_COLUMNS if c in fac]]
 
 
 def check_routable(store: BuildStore, manifest: Mapping[str, Any], *,

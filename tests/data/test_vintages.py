@@ -201,3 +201,18 @@ def test_practice_list_sizes_are_the_supply_and_unmatched_are_reported(
     got = fac.set_index("code")["pcn_code"].dropna()
     assert len(got) > 0.9 * len(fac)
     assert (got == cur.reindex(got.index)).all()
+
+
+def test_catalogue_words_follow_the_vintage() -> None:
+    from healthgap.geo.indicators import describe, vintage_wording
+
+    assert "IMD 2019" in describe("imd_score").label
+    with vintage_wording(V2025.wording):
+        d = describe("imd_score")
+        assert "IMD 2025" in d.label and "2019" not in d.label + d.source + d.period
+        assert describe("population").period == "Census 2021"
+        assert "IMD 2025 deciles 1-2" in describe("core20").label
+        assert describe("le_male").period == describe("le_male").period  # 2015-19 stays
+    assert "IMD 2019" in describe("imd_score").label  # only inside the block
+    with vintage_wording(V2019.wording):
+        assert "IMD 2019" in describe("imd_score").label

@@ -12,6 +12,7 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 from healthgap.data.layout import DataDir
+from healthgap.data.vintages import V2019
 from healthgap.services.build import (
     BuildOptions,
     _Setup,
@@ -22,6 +23,7 @@ from healthgap.services.build import (
     load_hierarchy,
 )
 from healthgap.services.store import StagedBuild
+from healthgap.services.vintage_inputs import VintageInputs
 
 RUTLAND = "E06000017"
 
@@ -36,7 +38,7 @@ def setup(shared_data, tmp_path_factory) -> Iterator[_Setup]:
     h = load_hierarchy(data)
     with StagedBuild(out) as staged:  # never committed: the staging folder is removed
         yield _Setup(options=opts, data=data, hierarchy=h, ref=h.resolve(RUTLAND),
-                     staged=staged, extra_manifest={})
+                     staged=staged, extra_manifest={}, vin=VintageInputs(data, V2019))
     assert not out.exists()
 
 

@@ -17,8 +17,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
+from healthgap.data.vintages import VINTAGES
 from healthgap.geo import BNG, WGS84
-from healthgap.geo.indicators import describe
+from healthgap.geo.indicators import describe, vintage_wording
 from healthgap.services import _geojson
 from healthgap.services.api.catalog import CODE_PATTERN, Build, LayerInfo, ResponseCache, check_code
 from healthgap.services.api.deps import (
@@ -94,11 +95,15 @@ class CSVResponse(Response):
 
 def _layer_public(request: Request, build: Build, info: LayerInfo) -> LayerPublic:
     fields = []
-    for name, dtype in info.fields:
-        d = describe(name)
-        fields.append(FieldPublic(name=name, type=dtype, label=d.label, units=d.units,
-                                  source=d.source, higher_is_worse=d.higher_is_worse,
-                                  kind=d.kind))
+    vintage = build.manifest.get("vintage")
+    name_ = vintage.get("name") if isinstance(vintage, dict) else None
+    wording = VINTAGES[name_].wording if name_ in VINTAGES else {}
+    with vintage_wording(wording):  # the catalogue in the words of the build's vintage
+        for name, dtype in info.fields:
+            d = describe(name)
+            fields.append(FieldPublic(name=name, type=dtype, label=d.label, units=d.units,
+                                      source=d.source, higher_is_worse=d.higher_is_worse,
+                                      kind=d.kind))
     bbox = None
     if info.bounds is not None and all(math.isfinite(b) for b in info.bounds):
         t = Transformer.from_crs(info.crs or BNG, WGS84, always_xy=True)
