@@ -419,7 +419,7 @@ class _Setup:
     ref: AreaRef
     staged: StagedBuild
     extra_manifest: Mapping[str, Any]
-    shortfalls: tuple[contracts.Shortfall, ...]
+    shortfalls: tuple[contracts.Shortfall, ...] = field(default=(), kw_only=True)
 
 
 @dataclass(frozen=True, eq=False)
