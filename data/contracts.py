@@ -184,10 +184,10 @@ def refuse(shortfalls: list[Shortfall]) -> None:
     """Raise `ValidationError` listing every shortfall (and how to go on regardless)."""
     if not shortfalls:
         return
-    raise ValidationError("incomplete input(s)", [
-        *(s.sentence() for s in shortfalls),
-        "give complete files, or --allow-incomplete to build anyway (the gaps are then "
-        "reported in the join report, the manifest and on the story page)"])
+    raise ValidationError(
+        "incomplete input(s) (give complete files, or --allow-incomplete to build anyway: the "
+        "gaps are then reported in the join report, the manifest and on the story page)",
+        [s.sentence() for s in shortfalls])
 
 
 def note(shortfalls: list[Shortfall]) -> str:

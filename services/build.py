@@ -467,7 +467,7 @@ class _Setup:
     staged: StagedBuild
     extra_manifest: Mapping[str, Any]
     vin: VintageInputs
-    shortfalls: tuple[contracts.Shortfall, ...]
+    shortfalls: tuple[contracts.Shortfall, ...] = field(default=(), kw_only=True)
 
 
 @dataclass(frozen=True, eq=False)

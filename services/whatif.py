@@ -443,6 +443,7 @@ def write_whatif(staged: StagedBuild, base: Baseline, result: ScenarioResult,
     """
     staged.copy_final()
     copy = staged.store
+    originals = [n for n in copy.layers() if not n.startswith("whatif_")]
     lsoa = gpd.GeoDataFrame(
         base.lsoa[["lsoa11nm", "in_area", "population", "geometry"]
                   if "lsoa11nm" in base.lsoa else ["in_area", "population", "geometry"]]
@@ -464,16 +465,18 @@ def write_whatif(staged: StagedBuild, base: Baseline, result: ScenarioResult,
         copy.write_layer(name, frame)
         if i == 0:
             pause_point("whatif-during-write")
-    _check_written(copy, tables, originals=tuple(
-        n for n in BuildStore(staged.final).layers() if n not in tables))
+    _check_written(copy, tables)
+    lost = [n for n in originals if n not in copy.layers()]
+    if lost:
+        raise InputError(f"{copy.path}: layer(s) {', '.join(lost)} lost while writing the "
+                         "scenario")
     page = staged.staging / "atlas" / "whatif.html"
     page.unlink(missing_ok=True)  # a hard link to the live page: never written in place
     write_page(staged.staging)
     staged.commit()
 
 
-def _check_written(store: BuildStore, tables: Mapping[str, pd.DataFrame],
-                   originals: tuple[str, ...] = ("lsoa", "manifest")) -> None:
+def _check_written(store: BuildStore, tables: Mapping[str, pd.DataFrame]) -> None:
     """Read the copy back: every layer there with every row, and the original layers intact."""
     layers = store.layers()
     for name, frame in tables.items():
@@ -483,7 +486,7 @@ def _check_written(store: BuildStore, tables: Mapping[str, pd.DataFrame],
         if len(back) != len(frame):
             raise InputError(f"{store.path}: layer {name!r} has {len(back)} rows, wrote "
                              f"{len(frame)}")
-    for name in originals:
+    for name in ("lsoa", "manifest"):
         if name not in layers:
             raise InputError(f"{store.path}: layer {name!r} lost while writing the scenario")
 
