@@ -212,7 +212,8 @@ def compare_gradient_with_england(sii: pd.DataFrame, msoa: pd.DataFrame, *, seed
     smaller SII than England's does not make an area "less unequal". Here England's gradient
     (`le_gradient`, the fall in life expectancy per 10 IMD points) is fitted on England's MSOAs
     whose IMD score lies within the area's own range (``imd_min`` to ``imd_max``), with a
-    block bootstrap over local authorities, and set beside the area's. The difference's 95%
+    spatial block bootstrap (tiles, or local authorities without centres), and set beside the
+    area's. The difference's 95%
     interval is normal, from the two bootstrap standard errors combined as independent (the
     area's MSOAs are among England's, so this slightly overstates the width); the verdict is
     `healthgap.geo.verdicts.steepness_verdict` of that interval only.
@@ -271,9 +272,10 @@ def compare_gradient_with_england(sii: pd.DataFrame, msoa: pd.DataFrame, *, seed
 GRADIENT_METHOD = (
     "fall in life expectancy per 10 IMD 2019 points: population-weighted least-squares slope "
     "of MSOA life expectancy on MSOA IMD score, times -10; area: its MSOAs by the split-MSOA "
-    "rule, 95% interval from a spatial block bootstrap (contiguous tiles); England: its MSOAs "
-    "within the area's own IMD range, block bootstrap over local authorities; difference "
-    "interval normal, the two bootstrap standard errors combined as independent")
+    "rule; England: its MSOAs within the area's own IMD range; each 95% interval from a "
+    "spatial block bootstrap (contiguous tiles of MSOAs, or local authorities where MSOAs have "
+    "no centres); difference interval normal, the two bootstrap standard errors combined as "
+    "independent")
 """The ``method`` of ``model_gradient_vs_england``."""
 
 SII_NOT_A_RANKING = (
