@@ -23,6 +23,7 @@ from healthgap.errors import InputError, ParameterError
 
 __all__ = [
     "BOOTSTRAP_REPS",
+    "block_counts",
     "block_resamples",
     "bootstrap_slopes",
     "bootstrap_sii",
@@ -106,6 +107,20 @@ def block_resamples(labels: np.ndarray, *, reps: int, seed: int) -> Iterator[np.
     for _ in range(int(reps)):
         pick = rng.integers(0, len(codes), size=len(codes))
         yield np.concatenate([members[b] for b in pick])
+
+
+def block_counts(n_blocks: int, *, reps: int, seed: int) -> np.ndarray:
+    """How often each of ``n_blocks`` blocks is drawn in each of ``reps`` resamples.
+
+    Each resample draws ``n_blocks`` blocks uniformly with replacement
+    (``rng.integers``, seeded ``numpy.random.default_rng``); returns a (reps, n_blocks) float
+    array of counts.
+    """
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n_blocks, size=(int(reps), n_blocks))
+    flat = (picks + n_blocks * np.arange(int(reps))[:, None]).ravel()
+    return np.bincount(flat, minlength=int(reps) * n_blocks).reshape(
+        int(reps), n_blocks).astype(float)
 
 
 def fast_sii(score: np.ndarray, pop: np.ndarray, value: np.ndarray,
@@ -230,8 +245,7 @@ def bootstrap_sii(score: np.ndarray, pop: np.ndarray, value: np.ndarray, labels:
     order = np.argsort(-score, kind="stable")
     _, block = np.unique(np.asarray(labels)[order], return_inverse=True)
     n_b = int(block.max()) + 1
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n_b, np.full(n_b, 1.0 / n_b), size=int(reps)).astype(float)
+    draws = block_counts(n_b, reps=int(reps), seed=seed)
     parts = []
     for start in range(0, int(reps), 100):  # at most 100 x areas weights at a time
         w = draws[start:start + 100][:, block] * pop[order]
@@ -279,8 +293,7 @@ def bootstrap_slopes(x: np.ndarray, y: np.ndarray, w: np.ndarray, labels: np.nda
     n_b = int(inverse.max()) + 1
     sums = np.column_stack([np.bincount(inverse, weights=v, minlength=n_b)
                             for v in (w, w * x, w * y, w * x * x, w * x * y)])
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n_b, np.full(n_b, 1.0 / n_b), size=int(reps)).astype(float)
+    counts = block_counts(n_b, reps=int(reps), seed=seed)
     tw, tx, ty, txx, txy = (counts @ sums).T
     with np.errstate(invalid="ignore", divide="ignore"):
         sxx = txx - tx * tx / tw
