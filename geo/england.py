@@ -242,15 +242,19 @@ def compare_gradient_with_england(sii: pd.DataFrame, msoa: pd.DataFrame, *, seed
     if missing:
         raise ParameterError(f"compare_gradient_with_england: model_sii lacks {missing}")
     rows = []
+    frames: dict[str, pd.DataFrame] = {}
     for rec in sii[sii["level"] != "england"].to_dict("records"):
         value = f"le_{rec['sex']}"
         if value not in msoa.columns:
             raise ParameterError(f"compare_gradient_with_england: England's MSOA frame has no "
                                  f"{value!r}")
-        have = msoa[msoa[value].notna() & msoa[score].notna()]
+        if value not in frames:  # England's MSOAs with a value, once per sex
+            cols = [c for c in (score, value, "population", "lad22cd", "pw_x", "pw_y")
+                    if c in msoa.columns]
+            frames[value] = msoa.loc[msoa[value].notna() & msoa[score].notna(), cols]
+        have = frames[value]
         rng = have[(have[score] >= rec["imd_min"]) & (have[score] <= rec["imd_max"])]
-        eng = le_gradient(rng[[score, value, "population", "lad22cd"]], value=value,
-                          score=score, population="population", seed=seed)
+        eng = le_gradient(rng, value=value, score=score, population="population", seed=seed)
         diff = rec["le_drop_per_10_imd"] - eng["le_drop_per_10_imd"]
         se = float(np.hypot(rec["le_drop_se"], eng["le_drop_se"]))
         lo, hi = diff - Z95 * se, diff + Z95 * se
