@@ -23,6 +23,7 @@ from healthgap.errors import InputError, ParameterError
 
 __all__ = [
     "BOOTSTRAP_REPS",
+    "MIN_BLOCKS",
     "block_counts",
     "block_resamples",
     "bootstrap_slopes",
@@ -35,6 +36,9 @@ __all__ = [
 
 BOOTSTRAP_REPS = 999
 """Resamples of a build's block-bootstrap intervals."""
+
+MIN_BLOCKS = 8
+"""Fewest blocks a block-bootstrap interval is formed from."""
 
 
 def n_tiles_for(n: int) -> int:
