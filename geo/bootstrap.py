@@ -23,6 +23,8 @@ from healthgap.errors import InputError, ParameterError
 
 __all__ = [
     "BOOTSTRAP_REPS",
+    "MIN_BLOCKS",
+    "block_counts",
     "block_resamples",
     "bootstrap_slopes",
     "bootstrap_sii",
@@ -34,6 +36,9 @@ __all__ = [
 
 BOOTSTRAP_REPS = 999
 """Resamples of a build's block-bootstrap intervals."""
+
+MIN_BLOCKS = 8
+"""Fewest blocks a block-bootstrap interval is formed from."""
 
 
 def n_tiles_for(n: int) -> int:
@@ -108,6 +113,20 @@ def block_resamples(labels: np.ndarray, *, reps: int, seed: int) -> Iterator[np.
         yield np.concatenate([members[b] for b in pick])
 
 
+def block_counts(n_blocks: int, *, reps: int, seed: int) -> np.ndarray:
+    """How often each of ``n_blocks`` blocks is drawn in each of ``reps`` resamples.
+
+    Each resample draws ``n_blocks`` blocks uniformly with replacement
+    (``rng.integers``, seeded ``numpy.random.default_rng``); returns a (reps, n_blocks) float
+    array of counts.
+    """
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n_blocks, size=(int(reps), n_blocks))
+    flat = (picks + n_blocks * np.arange(int(reps))[:, None]).ravel()
+    return np.bincount(flat, minlength=int(reps) * n_blocks).reshape(
+        int(reps), n_blocks).astype(float)
+
+
 def fast_sii(score: np.ndarray, pop: np.ndarray, value: np.ndarray,
              n_q: int) -> tuple[float, float, float]:
     """SII, intercept and gap of population-weighted quantiles formed from the rows given.
@@ -160,15 +179,46 @@ def _ci(draws: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _sii_of_weights(w: np.ndarray, v: np.ndarray, n_q: int) -> tuple[np.ndarray, ...]:
+    """SII, intercept and gap for each row of weights ``w`` (reps x areas, areas in score order).
+
+    The computation of `fast_sii` with every resample at once: an area drawn k times (its
+    block drawn k times) enters with k times its population, kept whole in one quantile.
+    """
+    reps = w.shape[0]
+    cum = np.cumsum(w, axis=1)
+    total = cum[:, -1:]
+    mid = (cum - w / 2.0) / total
+    q = np.minimum(np.floor(mid * n_q).astype(np.int64), n_q - 1)
+    flat = (q + n_q * np.arange(reps)[:, None]).ravel()
+    gp = np.bincount(flat, weights=w.ravel(), minlength=reps * n_q).reshape(reps, n_q)
+    gv = np.bincount(flat, weights=(w * v).ravel(), minlength=reps * n_q).reshape(reps, n_q)
+    have = gp > 0
+    gv = np.divide(gv, gp, out=np.zeros_like(gv), where=have)
+    prop = gp / gp.sum(axis=1, keepdims=True)
+    rank = np.cumsum(prop, axis=1) - prop / 2.0  # an empty quantile weighs nothing
+    rbar = np.sum(prop * rank, axis=1, keepdims=True)
+    vbar = np.sum(prop * gv, axis=1, keepdims=True)
+    slope = (np.sum(prop * (rank - rbar) * (gv - vbar), axis=1)
+             / np.sum(prop * (rank - rbar) ** 2, axis=1))
+    intercept = vbar[:, 0] - slope * rbar[:, 0]
+    first = np.argmax(have, axis=1)
+    last = n_q - 1 - np.argmax(have[:, ::-1], axis=1)
+    rows = np.arange(reps)
+    return slope, intercept, gv[rows, last] - gv[rows, first]
+
+
 def bootstrap_sii(score: np.ndarray, pop: np.ndarray, value: np.ndarray, labels: np.ndarray,
                   *, n_q: int, reps: int = BOOTSTRAP_REPS, seed: int,
                   confidence: float = 0.95) -> dict[str, Any]:
     """Spatial block bootstrap percentile intervals of the SII, PHE RII and gap.
 
     In each resample whole blocks of areas (``labels``, e.g. `spatial_tiles`) are drawn with
-    replacement, the population-weighted quantiles are formed again from the areas drawn and
-    the SII refitted (`fast_sii`). The interval therefore covers the areas' sampling spread,
-    their spatial dependence (within a block) and where the quantile cuts fall.
+    replacement (as many as there are); an area whose block is drawn k times counts with k
+    times its population (kept whole, in one quantile). The population-weighted quantiles are
+    formed again from the areas drawn and the SII refitted (`fast_sii`'s computation, every
+    resample at once). The interval therefore covers the areas' sampling spread, their
+    spatial dependence (within a block) and where the quantile cuts fall.
 
     Parameters
     ----------
@@ -194,17 +244,24 @@ def bootstrap_sii(score: np.ndarray, pop: np.ndarray, value: np.ndarray, labels:
         raise InputError("bootstrap_sii: score, pop, value and labels differ in length")
     if not (np.isfinite(score).all() and np.isfinite(value).all() and np.isfinite(pop).all()):
         raise InputError("bootstrap_sii: missing score, population or value")
-    sii = np.empty(int(reps))
-    rii = np.empty(int(reps))
-    gap = np.empty(int(reps))
-    for r, idx in enumerate(block_resamples(labels, reps=reps, seed=seed)):
-        s, a, g = fast_sii(score[idx], pop[idx], value[idx], n_q)
-        sii[r], rii[r], gap[r] = s, (a + s) / a, g
+    if int(reps) < 1:
+        raise ParameterError(f"reps must be at least 1; got {reps!r}")
+    order = np.argsort(-score, kind="stable")
+    _, block = np.unique(np.asarray(labels)[order], return_inverse=True)
+    n_b = int(block.max()) + 1
+    draws = block_counts(n_b, reps=int(reps), seed=seed)
+    parts = []
+    for start in range(0, int(reps), 100):  # at most 100 x areas weights at a time
+        w = draws[start:start + 100][:, block] * pop[order]
+        parts.append(np.column_stack(_sii_of_weights(w, value[order], n_q)))
+    res = np.vstack(parts)
+    sii, intercept, gap = res[:, 0], res[:, 1], res[:, 2]
+    rii = (intercept + sii) / intercept
     out: dict[str, Any] = {}
-    for name, draws in (("sii", sii), ("rii", rii), ("gap", gap)):
-        out[f"{name}_lo"], out[f"{name}_hi"] = _ci(draws, confidence)
+    for name, d in (("sii", sii), ("rii", rii), ("gap", gap)):
+        out[f"{name}_lo"], out[f"{name}_hi"] = _ci(d, confidence)
     out["sii_se"] = float(np.nanstd(sii, ddof=1))
-    out["n_blocks"] = int(len(np.unique(labels)))
+    out["n_blocks"] = n_b
     out["reps"] = int(reps)
     return out
 
@@ -240,8 +297,7 @@ def bootstrap_slopes(x: np.ndarray, y: np.ndarray, w: np.ndarray, labels: np.nda
     n_b = int(inverse.max()) + 1
     sums = np.column_stack([np.bincount(inverse, weights=v, minlength=n_b)
                             for v in (w, w * x, w * y, w * x * x, w * x * y)])
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n_b, np.full(n_b, 1.0 / n_b), size=int(reps)).astype(float)
+    counts = block_counts(n_b, reps=int(reps), seed=seed)
     tw, tx, ty, txx, txy = (counts @ sums).T
     with np.errstate(invalid="ignore", divide="ignore"):
         sxx = txx - tx * tx / tw

@@ -212,7 +212,8 @@ def compare_gradient_with_england(sii: pd.DataFrame, msoa: pd.DataFrame, *, seed
     smaller SII than England's does not make an area "less unequal". Here England's gradient
     (`le_gradient`, the fall in life expectancy per 10 IMD points) is fitted on England's MSOAs
     whose IMD score lies within the area's own range (``imd_min`` to ``imd_max``), with a
-    block bootstrap over local authorities, and set beside the area's. The difference's 95%
+    spatial block bootstrap (tiles, or local authorities without centres), and set beside the
+    area's. The difference's 95%
     interval is normal, from the two bootstrap standard errors combined as independent (the
     area's MSOAs are among England's, so this slightly overstates the width); the verdict is
     `healthgap.geo.verdicts.steepness_verdict` of that interval only.
@@ -241,15 +242,19 @@ def compare_gradient_with_england(sii: pd.DataFrame, msoa: pd.DataFrame, *, seed
     if missing:
         raise ParameterError(f"compare_gradient_with_england: model_sii lacks {missing}")
     rows = []
+    frames: dict[str, pd.DataFrame] = {}
     for rec in sii[sii["level"] != "england"].to_dict("records"):
         value = f"le_{rec['sex']}"
         if value not in msoa.columns:
             raise ParameterError(f"compare_gradient_with_england: England's MSOA frame has no "
                                  f"{value!r}")
-        have = msoa[msoa[value].notna() & msoa[score].notna()]
+        if value not in frames:  # England's MSOAs with a value, once per sex
+            cols = [c for c in (score, value, "population", "lad22cd", "pw_x", "pw_y")
+                    if c in msoa.columns]
+            frames[value] = msoa.loc[msoa[value].notna() & msoa[score].notna(), cols]
+        have = frames[value]
         rng = have[(have[score] >= rec["imd_min"]) & (have[score] <= rec["imd_max"])]
-        eng = le_gradient(rng[[score, value, "population", "lad22cd"]], value=value,
-                          score=score, population="population", seed=seed)
+        eng = le_gradient(rng, value=value, score=score, population="population", seed=seed)
         diff = rec["le_drop_per_10_imd"] - eng["le_drop_per_10_imd"]
         se = float(np.hypot(rec["le_drop_se"], eng["le_drop_se"]))
         lo, hi = diff - Z95 * se, diff + Z95 * se
@@ -271,9 +276,10 @@ def compare_gradient_with_england(sii: pd.DataFrame, msoa: pd.DataFrame, *, seed
 GRADIENT_METHOD = (
     "fall in life expectancy per 10 IMD 2019 points: population-weighted least-squares slope "
     "of MSOA life expectancy on MSOA IMD score, times -10; area: its MSOAs by the split-MSOA "
-    "rule, 95% interval from a spatial block bootstrap (contiguous tiles); England: its MSOAs "
-    "within the area's own IMD range, block bootstrap over local authorities; difference "
-    "interval normal, the two bootstrap standard errors combined as independent")
+    "rule; England: its MSOAs within the area's own IMD range; each 95% interval from a "
+    "spatial block bootstrap (contiguous tiles of MSOAs, or local authorities where MSOAs have "
+    "no centres); difference interval normal, the two bootstrap standard errors combined as "
+    "independent")
 """The ``method`` of ``model_gradient_vs_england``."""
 
 SII_NOT_A_RANKING = (

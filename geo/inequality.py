@@ -30,6 +30,7 @@ from healthgap.geo._models import (
     variance_from_ci,
 )
 from healthgap.geo._validation import require_columns, require_unique_index
+from healthgap.geo.bootstrap import MIN_BLOCKS as BOOTSTRAP_MIN_BLOCKS
 from healthgap.geo.columns import sex_word
 
 from healthgap.errors import InputError, ParameterError, preview
@@ -435,10 +436,6 @@ def _blocks(grp: pd.DataFrame) -> tuple[np.ndarray, str] | None:
             and grp["lad22cd"].nunique() >= BOOTSTRAP_MIN_BLOCKS:
         return pd.factorize(grp["lad22cd"])[0], "local authorities"
     return None
-
-
-BOOTSTRAP_MIN_BLOCKS = 8
-"""Fewest blocks a block-bootstrap interval is formed from."""
 
 
 def _bootstrap_row(si: SlopeIndex, grp: pd.DataFrame, value: str, population: str,

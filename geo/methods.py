@@ -22,7 +22,7 @@ METHODS: dict[str, str] = {
         "deprived end, (intercept + SII) / intercept. The form SII / mean (Kunst and "
         "Mackenbach) is kept as sii_over_mean. The 95% interval (sii_lo, sii_hi) is a spatial "
         "block bootstrap: the MSOAs are cut into contiguous tiles of about equal count (about "
-        "the square root of their number, at least 8; local authorities for England), whole "
+        "the square root of their number, at least 8; local authorities without centres), whole "
         "tiles are drawn with replacement 999 times, the tenths are formed again from the "
         "MSOAs drawn and the SII refitted, so the interval covers the MSOAs' spatial "
         "dependence and where the cuts between tenths fall. On simulated areas with spatially "

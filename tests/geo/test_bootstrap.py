@@ -93,8 +93,8 @@ def test_bootstrap_slopes_match_refitting_each_resample():
     y = 80 - 0.2 * x + rng.normal(0, 1, n)
     labels = np.arange(n) // 6
     got = bootstrap_slopes(x, y, w, labels, reps=30, seed=2)
-    rng2 = np.random.default_rng(2)
-    counts = rng2.multinomial(10, np.full(10, 0.1), size=30)
+    picks = np.random.default_rng(2).integers(0, 10, size=(30, 10))  # blocks drawn
+    counts = np.array([np.bincount(p, minlength=10) for p in picks])
     for r in range(30):
         idx = np.concatenate([np.flatnonzero(labels == b).repeat(1)
                               for b in range(10) for _ in range(counts[r, b])])
@@ -138,3 +138,25 @@ def test_block_bootstrap_covers_where_the_pooled_interval_does_not():
     # binomial sd of a 95% coverage over 150 draws is 0.018: 0.88 is 4 sd below
     assert boot / reps >= 0.88
     assert pooled / reps <= 0.80
+
+
+def test_bootstrap_sii_resamples_equal_refitting_the_weighted_areas():
+    """Each resample's SII equals fast_sii on the areas with population times the number of
+    times their block was drawn (the same multinomial draws, numpy's generator)."""
+    from healthgap.geo.bootstrap import _sii_of_weights
+
+    rng = np.random.default_rng(9)
+    n = 60
+    score, pop = rng.gamma(2.0, 10.0, n), rng.uniform(4000, 11000, n)
+    le = 84 - 0.2 * score + rng.normal(0, 1.5, n)
+    labels = np.arange(n) % 9
+    order = np.argsort(-score, kind="stable")
+    draws = np.random.default_rng(4).multinomial(9, np.full(9, 1 / 9), size=25)
+    w = draws[:, labels[order]] * pop[order]
+    sii, intercept, gap = _sii_of_weights(w.astype(float), le[order], 10)
+    for r in range(25):
+        keep = w[r] > 0
+        ref = fast_sii(score[order][keep], w[r][keep], le[order][keep], 10)
+        assert sii[r] == pytest.approx(ref[0], abs=1e-9)
+        assert intercept[r] == pytest.approx(ref[1], abs=1e-9)
+        assert gap[r] == pytest.approx(ref[2], abs=1e-9)

@@ -54,8 +54,7 @@ def test_england_rows_and_the_comparison_are_written(bracknell):
     assert (sii.loc[sii["level"] == "place", "interval"] == "spatial block bootstrap").all()
     decay = st.read_layer("model_distance_decay").set_index("sex")
     assert {"slope_per_mile", "p_value", "verdict_sentence"} <= set(decay.columns)
-    cliffs = st.read_layer("cliffs")
-    assert {"p_value", "q_value", "cliff"} <= set(cliffs.columns)
+    # (15 MSOAs are too few pairs for the cliffs' noise pool: no cliffs layer in this build)
     res = st.read_manifest()["results"]["england"]
     assert res["ons_reference"]["sii_male"] == ONS_REFERENCE["sii_male"]
     assert "9.4" in res["methods"]
