@@ -364,7 +364,8 @@ class ItemsQuery:
             response_class=Response, summary="Features of a collection (GeoJSON)",
             responses={200: {"description": "A page of features", "model": FeatureCollection,
                              "content": {GEOJSON: {"schema": {
-                                 "$ref": "#/components/schemas/FeatureCollection"}}}},
+                                 "$ref": "#/components/schemas/FeatureCollection"}},
+                                 HTML: {"schema": {"type": "string"}}}},
                        304: {"description": "Not modified (If-None-Match matched the ETag)"},
                        **BAD, **NOT_FOUND})
 async def items(
@@ -551,7 +552,8 @@ async def queryables_(request: Request, collection: CollectionPath, state: State
             response_class=Response, summary="One feature (GeoJSON)",
             responses={200: {"description": "The feature", "model": Feature,
                              "content": {GEOJSON: {"schema": {
-                                 "$ref": "#/components/schemas/Feature"}}}},
+                                 "$ref": "#/components/schemas/Feature"}},
+                                 HTML: {"schema": {"type": "string"}}}},
                        304: {"description": "Not modified"}, **BAD, **NOT_FOUND})
 async def feature(
     request: Request, collection: CollectionPath, feature: FeaturePath, state: StateDep,
