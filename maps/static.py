@@ -112,7 +112,8 @@ def indicator_classes(values: pd.Series, indicator: Indicator, *,
                       legend_title(indicator), [worse_end_note(indicator), classes.note])
 
 
-def cluster_classes(labels: pd.Series, indicator: Indicator, *, method: str) -> MapClasses:
+def cluster_classes(labels: pd.Series, indicator: Indicator, *, method: str,
+                    empty: str = "No significant clusters") -> MapClasses:
     """Return the classes of a LISA cluster map, in the atlas's words and colours.
 
     Parameters
@@ -124,6 +125,8 @@ def cluster_classes(labels: pd.Series, indicator: Indicator, *, method: str) -> 
         The indicator the clusters are of.
     method
         A sentence on the weights, permutations and multiple-testing rule.
+    empty
+        What the legend says when no area is in a cluster or an outlier.
     """
     styles = lisa_styles(indicator)
     known = labels.isna() | labels.isin(list(styles))
@@ -134,9 +137,11 @@ def cluster_classes(labels: pd.Series, indicator: Indicator, *, method: str) -> 
     index = np.array([order.index(v) if isinstance(v, str) else -1 for v in labels],
                      dtype=np.int64)
     counts = np.bincount(index[index >= 0], minlength=len(order)).tolist()
+    found = sum(n for k, n in zip(order, counts, strict=True) if k != "Not significant")
     return MapClasses(index, [s.words for s in styles.values()],
                       [s.colour for s in styles.values()], counts,
-                      f"Clusters of {indicator.words}", [method])
+                      f"Clusters of {indicator.words}",
+                      [method] if found else [f"{empty}.", method])
 
 
 @dataclass(frozen=True)
@@ -258,7 +263,7 @@ def _fill(ax: Any, geoms: np.ndarray, classes: MapClasses) -> list[Any]:
             ax.add_collection(PolyCollection(rings, facecolors=colour, edgecolors="#ffffff",
                                              linewidths=0.15))
         handles.append(Patch(facecolor=colour, edgecolor="#999999", linewidth=0.4,
-                             label=f"{label} ({classes.counts[k]:,})"))
+                             label=_wrap(f"{label} ({classes.counts[k]:,})", 44)))
     if classes.n_missing:
         rings = [r for i in np.flatnonzero(classes.index < 0) for r in _rings(geoms[i])]
         ax.add_collection(PolyCollection(rings, facecolors=MISSING_COLOUR, edgecolors="#999999",

@@ -110,6 +110,7 @@ def _boundaries(data: ReportData, frames: dict[str, gpd.GeoDataFrame]) -> dict[s
 
 def _job(data: ReportData, spec: StaticSpec, frames: dict[str, gpd.GeoDataFrame],
          boundaries: dict[str, Any], folder: Path) -> tuple[str, Path]:
+    from healthgap.maps.clusters import empty_note
     from healthgap.maps.static import (
         PageText,
         cluster_classes,
@@ -130,7 +131,8 @@ def _job(data: ReportData, spec: StaticSpec, frames: dict[str, gpd.GeoDataFrame]
                   f"{perms if perms else 'conditional'} permutations, "
                   f"{str(params.get('correction', '?')).upper()} at "
                   f"{100 * float(params.get('alpha', 0.05)):g}%.")
-        classes = cluster_classes(labels, ind, method=method)
+        classes = cluster_classes(labels, ind, method=method, empty=empty_note(
+            str(params.get("correction", "fdr")), float(params.get("alpha", 0.05))))
     else:
         kw = {"rank_total": 32844} if spec.column.endswith("_rank") else {}
         classes = indicator_classes(frame[spec.column], ind, **kw)

@@ -58,6 +58,9 @@ def test_cluster_labels_are_checked():
     ind = describe("le_male")
     ok = cluster_classes(pd.Series(["Low-Low", "Not significant", None]), ind, method="m")
     assert ok.labels[0] == "Cluster of low male life expectancy" and ok.n_missing == 1
+    assert ok.notes == ["m"]
+    none = cluster_classes(pd.Series(["Not significant", None]), ind, method="m")
+    assert none.notes == ["No significant clusters.", "m"]  # said in words, as the atlas does
     with pytest.raises(InputError, match="Hot-Hot"):
         cluster_classes(pd.Series(["Hot-Hot"]), ind, method="m")
 
