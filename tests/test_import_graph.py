@@ -20,7 +20,7 @@ PACKAGES = {"healthgap": "healthgap", "data": "healthgap.data", "geo": "healthga
 
 #: Circles another issue removes: services.features -> services.api.catalog (layer metadata),
 #: issue #26. Delete the entry once that change is merged.
-KNOWN_ELSEWHERE = {frozenset({"healthgap.services.features", "healthgap.services.api.catalog"})}
+KNOWN_ELSEWHERE: set[frozenset[str]] = set()  # none left (features <-> api.catalog: issue #26)
 
 
 @cache

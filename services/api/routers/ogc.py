@@ -196,14 +196,24 @@ async def landing_page(request: Request, f: FormatQuery = None) -> Any:
     return page
 
 
+#: OGC API - Tiles conformance classes (routers/tiles.py serves them).
+TILES_CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
+]
+
+
 @router.get("/conformance", response_model=Conformance, name="conformance",
             summary="The conformance classes implemented")
 async def conformance(request: Request) -> Conformance:
     """List the OGC API conformance classes this service implements (Features and Tiles)."""
-    from healthgap.services.api.routers.tiles import CONFORMANCE as TILES
-
     check_params(request.query_params.keys(), {"f"}, what="conformance")
-    return Conformance(conformsTo=[*CONFORMANCE, *TILES])
+    return Conformance(conformsTo=[*CONFORMANCE, *TILES_CONFORMANCE])
 
 
 def _bbox84(info: LayerInfo) -> list[float] | None:

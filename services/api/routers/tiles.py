@@ -35,6 +35,7 @@ from healthgap.services.api.routers.ogc import (
     BAD,
     JSON,
     NOT_FOUND,
+    TILES_CONFORMANCE,
     CollectionPath,
     _bbox84,
     _resolved,
@@ -59,15 +60,8 @@ MAX_ZOOM = 18
 SIMPLIFY_UNITS = 2.0
 #: Buffer around a tile, as a share of its width (so lines and outlines join across tiles).
 BUFFER = 1 / 64
-CONFORMANCE = [
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
-    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
-    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
-]
+#: OGC API - Tiles conformance classes (declared with Features' on /conformance).
+CONFORMANCE = TILES_CONFORMANCE
 
 TmsPath = Annotated[str, Path(description="The tile matrix set: WebMercatorQuad.",
                               examples=[TMS])]
