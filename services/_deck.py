@@ -26,7 +26,7 @@ from pptx.enum.chart import XL_CHART_TYPE, XL_LEGEND_POSITION
 from pptx.enum.dml import MSO_LINE_DASH_STYLE
 from pptx.enum.shapes import MSO_SHAPE
 from pptx.enum.text import PP_ALIGN
-from pptx.util import Emu, Inches, Pt
+from pptx.util import Inches, Length, Pt
 
 if TYPE_CHECKING:
     from healthgap.services.report import ReportData
@@ -109,8 +109,8 @@ class Deck:
         return s
 
     @staticmethod
-    def text(slide: Any, text: str | Sequence[str], left: Emu, top: Emu, width: Emu,
-             height: Emu, *, size: int = 16, colour: str = "222222", bold: bool = False) -> Any:
+    def text(slide: Any, text: str | Sequence[str], left: Length, top: Length, width: Length,
+             height: Length, *, size: int = 16, colour: str = "222222", bold: bool = False) -> Any:
         """Add a text box (one paragraph per item of ``text``)."""
         box = slide.shapes.add_textbox(left, top, width, height)
         tf = box.text_frame
