@@ -32,10 +32,6 @@ LAYOUT: dict[str, str] = {
     "nhs_trusts": "health_services/nhs_trusts_2022_geographr.csv",
     "postcodes": "postcodes/codepoint_open_2025_gb_postcodes.csv.gz",
     "postcode_lookup": "postcodes/postcode_oa11_lsoa11_msoa11_lad22_lookup_ew_live_may22.csv.gz",
-    # ward names for atlas labels and search (issue #24); the 2011 -> 2021 LSOA bridge for
-    # builds on 2011 LSOAs
-    "ward_lookup": "geography/lsoa21_ward24_ltla24_lookup_ew.csv",
-    "lsoa11_lsoa21": "geography/lsoa11_lsoa21_ltla22_lookup_ew.csv",
     # PCN catchments (issue #14): NHS England registrations by LSOA and the ODS ePCN mapping
     "gp_registrations": "health_services/gp-reg-pat-prac-lsoa-all.csv",
     "epcn": "health_services/epcn_core_partner_details_feb2023.csv",
@@ -45,7 +41,7 @@ LAYOUT: dict[str, str] = {
     "msoa21_boundaries": "geography/msoa21_boundaries_ew_super_generalised_simplified.geojson",
     "lsoa21_lookup": "geography/lsoa21_msoa21_ltla24_sicbl24_icb24_lookup_england_derived.csv",
     "lsoa11_lsoa21_lookup": "geography/lsoa11_lsoa21_ltla22_lookup_ew.csv",
-    "lsoa21_wards": "geography/lsoa21_ward24_ltla24_lookup_ew.csv",
+    "lsoa21_wards": "geography/lsoa21_ward24_ltla24_lookup_ew.csv",  # also the atlas's ward names
     "lsoa21_rural_urban": "geography/lsoa21_rural_urban_classification_ew.csv",
     "imd2025": "imd2025/imd2025_lsoa21_england.csv",
     "imd2025_indicators": "imd2025/imd2025_lsoa21_england_indicators.csv",

@@ -55,12 +55,12 @@ def place_population(data: Any, codes: Iterable[str]) -> dict[str, float]:
 def _wards(area: StudyArea, data: Any) -> list[list[Any]]:
     from healthgap.data.readers import read_ward_names
 
-    path = _path(data, "ward_lookup")
+    path = _path(data, "lsoa21_wards")
     inside = area.inside
     if path is None or inside.empty:
         return []
     names, unmatched = read_ward_names(path, list(inside.index),
-                                       bridge_path=_path(data, "lsoa11_lsoa21"))
+                                       bridge_path=_path(data, "lsoa11_lsoa21_lookup"))
     if unmatched:
         log.info("ward names: %d LSOA(s) have no ward in %s", len(unmatched), path.name)
     if names.empty:

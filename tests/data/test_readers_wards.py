@@ -10,8 +10,8 @@ from healthgap.data.readers import read_area_postcodes, read_ward_names
 
 
 def test_wards_by_2011_or_2021_codes(shared_data: Path) -> None:
-    wards_path = shared_data / LAYOUT["ward_lookup"]
-    bridge_path = shared_data / LAYOUT["lsoa11_lsoa21"]
+    wards_path = shared_data / LAYOUT["lsoa21_wards"]
+    bridge_path = shared_data / LAYOUT["lsoa11_lsoa21_lookup"]
     bridge = pd.read_csv(bridge_path)
     wards = pd.read_csv(wards_path).set_index("lsoa21_code")
     eng = bridge[bridge["lsoa11_code"].str.startswith("E")]
