@@ -509,16 +509,24 @@ def write_page(build_dir: str | Path, *, kind: str = "gp") -> Path:
     scale = None
     if lsoa is not None and lsoa[col].notna().sum() >= 2:
         scale = access_scale(lsoa.loc[lsoa["in_area"].astype(bool), col], col)
-    fac = store.read_layer("facilities", columns=["code", "name"])
+    changed = store.read_layer("whatif_facilities")
+    # practice names: the build's facilities where it has them (a straight-line what-if on a
+    # build without a road network has none), and the changed practices' own rows
+    names: dict[str, str] = {}
+    for fac in ([store.read_layer("facilities", columns=["code", "name"])]
+                if "facilities" in layers else []) + [changed]:
+        if {"code", "name"} <= set(fac.columns):
+            names.update({str(c): str(n) for c, n in zip(fac["code"], fac["name"], strict=True)
+                          if isinstance(n, str) and n})
     atlas = Path(build_dir) / "atlas"
     page = write_whatif_page(
         atlas,
         store.read_layer("whatif_lsoa", index="lsoa11cd"),
-        store.read_layer("whatif_facilities"),
+        changed,
         scenario=json.loads(meta["scenario"]), sentences=json.loads(meta["sentences"]),
         method=str(meta["method"]), shares=store.read_layer("whatif_shares"), kind=kind,
         area_name=str(area.get("name", "")), scale=scale,
-        practice_names=dict(zip(fac["code"].astype(str), fac["name"], strict=True)),
+        practice_names=names,
         access_href=f"access-{kind}.html" if (atlas / f"access-{kind}.html").exists()
         else None)
     _link_from_index(atlas / "index.html", page.name)
