@@ -334,7 +334,9 @@ def check_build_inputs(data: DataDir, hierarchy: Hierarchy, options: BuildOption
     short = contracts.check_inputs(national, contracts.universe_from(hierarchy.frame), read,
                                    allow_incomplete=True)
     lookup11 = read_cached("read_lsoa_lookup", vin.path("carry_lsoa_lookup"))
-    short += contracts.check_inputs({"life_expectancy": vin.path("life_expectancy")},
+    # the 2011 files the carry reads are checked against England's 2011 geography
+    short += contracts.check_inputs({"life_expectancy": vin.path("life_expectancy"),
+                                     "population": vin.path("carry_population")},
                                     contracts.universe_from(lookup11), read_cached,
                                     allow_incomplete=True)
     if not options.allow_incomplete:

@@ -141,9 +141,42 @@ def test_build_refuses_every_data_fault(fault, shared_data, tmp_path):
     out = tmp_path / "out"
     run, s = _timed(lambda: _cli("build", "--area", RUTLAND, "--data", str(data), "--out",
                                  str(out), "--no-models", "--no-maps", "--permutations", "99",
-                                 *extra, cwd=tmp_path))
+                                 "--vintage", "2019", *extra, cwd=tmp_path))
     _refused(run, s, str(bad), phrase)
     assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+def _fault_2025(kind: str, data: Path, shared: Path) -> tuple[Path, str]:
+    """Faults in the default (2025) vintage's own files: IoD 2025, Census 2021, 2021 LSOAs."""
+    if kind == "incomplete imd 2025":
+        t = _replace(data, LAYOUT["imd2025"])
+        imd = pd.read_csv(shared / LAYOUT["imd2025"], dtype=str, keep_default_na=False)
+        imd[~imd["lsoa21_code"].str.startswith("E0100")].to_csv(t, index=False)
+        return t, "of England's 33,755 LSOAs missing"
+    if kind == "mistyped census residents":
+        t = _replace(data, LAYOUT["census2021_residents"])
+        pop = pd.read_csv(shared / LAYOUT["census2021_residents"], dtype=str)
+        pop.loc[pop.index[5], "total_residents"] = "about 1,500"
+        pop.to_csv(t, index=False)
+        return t, "has text that is not a number"
+    if kind == "mistyped 2011 population (carry weights)":
+        return _fault("mistyped column", data, shared)
+    t = _replace(data, LAYOUT["lsoa21_boundaries"])
+    _cut(shared / LAYOUT["lsoa21_boundaries"], t)
+    return t, "the GeoJSON document is not closed"
+
+
+@pytest.mark.parametrize("fault", ["incomplete imd 2025", "mistyped census residents",
+                                   "mistyped 2011 population (carry weights)",
+                                   "truncated 2021 boundaries"])
+def test_default_vintage_build_refuses_its_own_data_faults(fault, shared_data, tmp_path):
+    data = _data_copy(shared_data, tmp_path)
+    bad, phrase = _fault_2025(fault, data, shared_data)
+    out = tmp_path / "out"
+    run, s = _timed(lambda: _cli("build", "--area", RUTLAND, "--data", str(data), "--out",
+                                 str(out), *FAST, cwd=tmp_path))
+    _refused(run, s, str(bad), phrase)
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("fault", ["renamed column", "truncated geojson", "incomplete imd"])
@@ -151,7 +184,8 @@ def test_batch_refuses_data_faults_before_scheduling(fault, shared_data, tmp_pat
     data = _data_copy(shared_data, tmp_path)
     bad, phrase = _fault(fault, data, shared_data)
     run, s = _timed(lambda: _cli("batch", "--icbs", "E54000011", "--data", str(data), "--out",
-                                 str(tmp_path / "out"), "--workers", "1", cwd=tmp_path))
+                                 str(tmp_path / "out"), "--workers", "1", "--vintage", "2019",
+                                 cwd=tmp_path))
     _refused(run, s, str(bad), phrase)
     assert not (tmp_path / "out").exists()
 
@@ -177,7 +211,7 @@ def test_neighbourhoods_refuses_faults_before_computing(fault, shared_data, tmp_
         extra, phrase = ["--neighbourhoods", str(bad)], "missing column(s) nbhd_cd"
     out = tmp_path / "nb"
     run, s = _timed(lambda: _cli("neighbourhoods", "--area", RUTLAND, "--data", str(data),
-                                 "--out", str(out), *extra, cwd=tmp_path))
+                                 "--out", str(out), "--vintage", "2019", *extra, cwd=tmp_path))
     _refused(run, s, str(bad), phrase)
     assert not out.exists()
 
