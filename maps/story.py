@@ -399,6 +399,10 @@ def versus_england(s: StoryInputs) -> str:
     return _paragraph(out, "Comparison with England")
 
 
+#: How the note of a build from incomplete inputs begins (`healthgap.data.contracts.note`).
+INCOMPLETE_NOTE = "Built from incomplete inputs"
+
+
 def caveats(s: StoryInputs) -> str:
     """Return the caveats in plain English; the build's technical notes go to the run page."""
     msoa = _inside(s.msoa)
@@ -430,6 +434,8 @@ def caveats(s: StoryInputs) -> str:
             items.append(f"{len(parts)} local authorit{'y is' if len(parts) == 1 else 'ies are'}"
                          f" only partly inside the area ({', '.join(parts)}): figures for "
                          f"{'it' if len(parts) == 1 else 'them'} cover the part inside only.")
+    # a build from incomplete inputs (--allow-incomplete, issue #28) says so among the caveats
+    items += [_sentence(n) for n in s.notes if str(n).startswith(INCOMPLETE_NOTE)]
     n_notes = sum(1 for n in s.notes if str(n).strip())
     if n_notes:
         items.append(f"The build recorded {n_notes} technical note(s) (joins, suppressed values, "

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 from healthgap.geo.indicators import describe
-from healthgap.services.store import STORE_NAME, BuildStore, check_build
+from healthgap.services.store import STORE_NAME, BuildStore, require_build
 
 from healthgap.errors import InputError, ParameterError
 
@@ -161,7 +161,11 @@ def parse_story(html_text: str) -> Story:
     parser = _StoryParser()
     parser.feed(html_text)
     parser.close()
-    return Story(parser.sections, parser.figures)
+    # a figure the page shows twice (the at-a-glance card and the text) is one row, the first
+    first: dict[str, StoryFigure] = {}
+    for f in parser.figures:
+        first.setdefault(f.key, f)
+    return Story(parser.sections, list(first.values()))
 
 
 @dataclass(frozen=True)
@@ -273,10 +277,8 @@ def load_report(directory: str | Path, *, complete: bool = True) -> ReportData:
     d = Path(directory)
     if not d.is_dir():
         raise InputError(f"--store {d}: no such build folder")
-    problems = check_build(d) if complete else []
-    if problems:
-        raise InputError(f"--store {d}: not a complete healthgap build: " + "; ".join(problems))
-    store = BuildStore(d)
+    # the one refusal path for a damaged build (issue #28), as headline, whatif and serve
+    store = require_build(d) if complete else BuildStore(d)
     manifest = store.read_manifest()
     present = store.layers()
     layers: dict[str, pd.DataFrame] = {}

@@ -355,7 +355,7 @@ def test_allow_incomplete_reports_the_gap_in_join_report_manifest_and_story(shar
     out = tmp_path / "out"
     run = _cli("build", "--area", RUTLAND, "--data", str(data), "--out", str(out),
                "--no-access", "--no-models", "--permutations", "99", "--allow-incomplete",
-               cwd=tmp_path)
+               "--vintage", "2019", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     from healthgap.services.store import BuildStore
 
