@@ -246,6 +246,15 @@ def test_story_numbers_equal_the_geopackage(browser, demo_build):  # noqa: F811
         expected |= {f"sii_{sex}_difference": r["sii_difference"],
                      f"sii_{sex}_difference_lo": r["sii_difference_lo"],
                      f"sii_{sex}_difference_hi": r["sii_difference_hi"]}
+    # the England comparison that decides the verdict (issue #23): gradients per 10 IMD points
+    grad = read(demo_build, "model_gradient_vs_england")
+    for sex in ("male", "female"):
+        g = grad[(grad["sex"] == sex) & (grad["level"] == "system")]
+        if len(g):
+            r = g.iloc[0]
+            expected |= {f"gradient_{sex}": r["le_drop_per_10_imd"],
+                         f"gradient_{sex}_england": r["england_le_drop_per_10_imd"],
+                         f"imd_min_{sex}": r["imd_min"], f"imd_max_{sex}": r["imd_max"]}
     from_build = [n for n in nums if n[1] != "comparator"]
     assert len(from_build) >= 30
     for key, _source, value, text in from_build:
@@ -466,7 +475,8 @@ def test_tooltips_state_the_interval_or_that_there_is_none(browser, demo_build):
 
 def test_cliffs_are_in_years_and_clusters_say_why_they_differ(demo_build):
     cliffs = (demo_build / "atlas" / "cliffs-le-male.html").read_text(encoding="utf-8")
-    assert "per mile" not in cliffs and "larger than sampling noise" in cliffs
+    # differences in years, and only borders passing the FDR drawn as cliffs (issue #23)
+    assert "per mile" not in cliffs and "false discovery rate" in cliffs
     index = (demo_build / "atlas" / "index.html").read_text(encoding="utf-8")
     assert "It can differ from the local Moran" in index or "The two can differ" in index
 
