@@ -27,9 +27,9 @@ from typing import Any
 from healthgap.data import sha256_file
 from healthgap.data.layout import LAYOUT, DataDir
 from healthgap.services.build import BuildOptions, build, package_versions
-from healthgap.services.store import BuildStore, check_build
+from healthgap.services.store import BuildStore, check_build, check_writable
 
-from healthgap.errors import OutputError, ParameterError
+from healthgap.errors import ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +148,7 @@ def check_batch_options(*, n_workers: int, retries: int, scheduler: str | None,
         raise ParameterError(f"--retries {retries!r}: a whole number >= 0")
     if scheduler is not None and ("://" not in scheduler or not scheduler.split("://", 1)[1]):
         raise ParameterError(f"--scheduler {scheduler!r}: an address like tcp://host:8786")
-    out = Path(out_root)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"--out {out}: exists and is not a folder")
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"--out {out}: cannot write into {parent} (permission denied or not "
-                          "a folder)")
+    check_writable(Path(out_root), "--out")
 
 
 def connect(scheduler: str, *, timeout_s: float = 10.0) -> Any:

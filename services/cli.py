@@ -736,17 +736,9 @@ def neighbourhoods_command(
 
 
 def _check_writable(target: Path, option: str) -> None:
-    """Raise `OutputError` unless ``target`` is (or can be made) a folder this user can write."""
-    from healthgap.errors import OutputError
+    from healthgap.services.store import check_writable
 
-    if target.exists() and not target.is_dir():
-        raise OutputError(f"{option} {target}: exists and is not a folder")
-    parent = target
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{option} {target}: cannot write into {parent} (permission denied "
-                          "or not a folder)")
+    check_writable(target, option)
 
 
 def _int(value: str, name: str) -> int:

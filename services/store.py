@@ -493,3 +493,23 @@ def _signals_held() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def check_writable(target: Path, option: str) -> None:
+    """Raise `OutputError` unless ``target`` is (or can be made) a folder this user can write.
+
+    Parameters
+    ----------
+    target
+        The folder an option names.
+    option
+        The option, for the message (``--out``).
+    """
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{option} {target}: exists and is not a folder")
+    parent = target
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {target}: cannot write into {parent} (permission denied "
+                          "or not a folder)")
