@@ -583,7 +583,7 @@ def _sii_card(s: StoryInputs, sex: str) -> str:
                                               vs.get("sii_difference_hi"))))
         g = _gradient_row(s.gradient, sex)
         if g is not None:
-            comparator += " " + _esc(_steepness_sentence(g, sex))
+            comparator += ". " + _esc(_steepness_sentence(g, sex)).rstrip(".")
         comparator += " (not ONS's published figure; see below)"
     return _card(what, value, period, interval, comparator, f"sii_{sex}")
 
