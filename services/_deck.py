@@ -306,8 +306,9 @@ def england_slide(deck: Deck) -> None:
     area, eng = _system_row(sii, "male", level), _system_row(sii, "male", "england")
     vs = _system_row(d.table("model_sii_vs_england"), "male", level)
     if area is not None and eng is not None:
-        verdict = (f" ({vs['compared_with_england']})" if vs is not None
-                   and pd.notna(vs.get("compared_with_england")) else "")
+        # the verdict is the gradient comparison's (issue #23), never the SII's: say so
+        verdict = (f" (fall with deprivation against England's: {vs['compared_with_england']})"
+                   if vs is not None and pd.notna(vs.get("compared_with_england")) else "")
         title = (f"The gap in men's life expectancy is {area['sii']:.1f} years here and "
                  f"{eng['sii']:.1f} in England{verdict}")
     else:
