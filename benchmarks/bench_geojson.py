@@ -9,7 +9,7 @@ EPSG:4326 and writes it as a FeatureCollection with coordinates at 6 decimals:
 * peer ``pyogrio``: GDAL's GeoJSON driver (``COORDINATE_PRECISION=6``) into a temporary file;
 * with ``--old REV``, the regex-over-WKT writer of that git revision (for the record).
 
-    .venv/bin/python benchmarks/bench_geojson.py --store /path/to/root --repeat 5
+    .venv/bin/python benchmarks/bench_geojson.py [--data ../shared/data | --store ROOT] --repeat 5
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import pyogrio
+from _stores import DEFAULT_DATA, ensure_store
 
 REPO = Path(__file__).resolve().parents[1]
 AREA = "E54000034"
@@ -52,7 +53,9 @@ def _old_module(rev: str):
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--store", type=Path, required=True, help="a store root (or build dir)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data")
+    p.add_argument("--store", type=Path, default=None,
+                   help="a store root or build dir (default: build Frimley once from --data)")
     p.add_argument("--layer", default="lsoa")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--old", default=None, help="git revision of the old writer to compare")
@@ -62,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     from healthgap.services.api.catalog import code_column
     from healthgap.services.store import BuildStore
 
-    build_dir = args.store / AREA if (args.store / AREA).is_dir() else args.store
+    if args.store is None:
+        build_dir = ensure_store(None, AREA, args.data, access=False, models=False, maps=False)
+    else:
+        build_dir = args.store / AREA if (args.store / AREA).is_dir() else args.store
     frame = BuildStore(build_dir).read_layer(args.layer)
     frame = frame.set_index(code_column(args.layer, frame) or frame.columns[0]).sort_index()
     wgs = frame.to_crs("EPSG:4326")

@@ -14,22 +14,22 @@ Target (issue #17): a single closure in Rutland answered in <= 1 s warm. Measure
 
 The incremental and full results are compared bit for bit and the script says so.
 
-    python benchmarks/bench_whatif.py --store out/E06000017 [--repeat 20]
+    python benchmarks/bench_whatif.py [--data ../shared/data | --store BUILD] [--repeat 20]
 
-Build the store first: ``healthgap build --area E06000017 --out out/E06000017 --no-models``.
+Without ``--store`` it builds Rutland once (no models or maps) into ``out/bench/E06000017``.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
 import numpy as np  # noqa: E402
+from _stores import DEFAULT_DATA, ensure_store  # noqa: E402
 from healthgap.geo.access import ServiceAccess  # noqa: E402
 from healthgap.services import whatif as wi  # noqa: E402
 
@@ -47,13 +47,12 @@ def _timed(fn, repeat: int) -> tuple[float, float, object]:
 def main() -> None:
     """Run the benchmark and print its figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--store", type=Path, default=REPO / "out" / "E06000017")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="../shared/data")
+    ap.add_argument("--store", type=Path, default=None, help="a Rutland build folder")
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--lsoa", default="E01013790", help="close the practice nearest this LSOA")
     args = ap.parse_args()
-    if not (args.store / "healthgap.gpkg").is_file():
-        sys.exit(f"{args.store}: no build; run `healthgap build --area E06000017 --out "
-                 f"{args.store} --no-models` first")
+    args.store = ensure_store(args.store, "E06000017", args.data, models=False, maps=False)
 
     t = time.perf_counter()
     base = wi.load_baseline(args.store)
