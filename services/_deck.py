@@ -156,6 +156,8 @@ class Deck:
                 add_error_bars(s, [v - a for v, a in zip(vals, lo, strict=True)],
                                [b - v for v, b in zip(vals, hi, strict=True)])
         va = chart.value_axis
+        if intervals:  # PowerPoint scales the axis to the bars alone and clips the error bars
+            axis_min, va.maximum_scale = _interval_range(series, intervals, axis_min)
         va.has_major_gridlines = True
         va.tick_labels.font.size = Pt(12)
         va.tick_labels.number_format = number_format
@@ -174,6 +176,28 @@ class Deck:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.prs.save(str(path))
         return path
+
+
+def _nice_step(span: float) -> float:
+    """Half the power of ten at or below ``span``: the axis is rounded out to it."""
+    return float(10 ** math.floor(math.log10(span))) / 2 if span > 0 else 1.0
+
+
+def _interval_range(series: Mapping[str, Sequence[float]],
+                    intervals: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                    axis_min: float | None) -> tuple[float | None, float]:
+    """Return (axis minimum, axis maximum) holding every bar and every interval's ends."""
+    ends = [float(v) for vals in series.values() for v in vals]
+    for lo, hi in intervals.values():
+        ends += [float(v) for v in (*lo, *hi)]
+    ends = [v for v in ends if math.isfinite(v)]
+    if not ends:
+        return axis_min, 1.0
+    top, bottom = max(ends), min(ends)
+    step = _nice_step(max(abs(top), abs(bottom)))
+    if axis_min is not None and bottom < axis_min:
+        axis_min = math.floor(bottom / step) * step
+    return axis_min, max(math.ceil(top / step) * step, (axis_min or 0.0) + step)
 
 
 def _system_row(frame: pd.DataFrame | None, sex: str, level: str = "system") -> pd.Series | None:

@@ -198,6 +198,29 @@ def test_gap_chart_is_native_with_intervals(paths, store):
     assert kids.index("errBars") < kids.index("cat")
 
 
+def test_every_error_bar_fits_inside_its_chart_axis(paths):
+    """PowerPoint scales an axis to the bars only: the deck sets it to hold the intervals too."""
+    checked = 0
+    for slide in Presentation(str(paths["pptx"])).slides:
+        for chart in _charts(slide):
+            axis = chart.value_axis
+            for s in chart.plots[0].series:
+                bars = s._element.find(f"{{{C_NS}}}errBars")
+                if bars is None:
+                    continue
+                ends = {side: [float(v.text) for v in
+                               bars.iterfind(f"{{{C_NS}}}{side}//{{{C_NS}}}v")]
+                        for side in ("plus", "minus")}
+                values = [float(v) for v in s.values]
+                top = max(v + p for v, p in zip(values, ends["plus"], strict=True))
+                low = min(v - m for v, m in zip(values, ends["minus"], strict=True))
+                assert axis.maximum_scale is not None and top <= axis.maximum_scale, (
+                    slide.shapes.title.text, top, axis.maximum_scale)
+                assert axis.minimum_scale is None or low >= axis.minimum_scale
+                checked += 1
+    assert checked, "no chart with error bars in the deck"
+
+
 def test_england_and_outcome_charts_equal_the_tables(paths, store):
     prs = Presentation(str(paths["pptx"]))
     slides = list(prs.slides)
