@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from healthgap.data import contracts, readers
+from healthgap.data.cache import read_cached
 from healthgap.data.layout import DataDir
 from healthgap.data.vintages import resolve_vintage
 from healthgap.geo.areas import StudyArea
@@ -42,7 +43,6 @@ from healthgap.services.build_stages import (
     join_computed_columns,
     load_area,
     package_versions,
-    read_cached,
 )
 from healthgap.services.store import BuildStore, StagedBuild, sigterm_raises
 from healthgap.services.vintage_inputs import VintageInputs, load_hierarchy
@@ -107,16 +107,17 @@ def check_build_inputs(data: DataDir, hierarchy: Hierarchy, options: BuildOption
     if vin.vintage.carry is None:
         return contracts.check_inputs(files, contracts.universe_from(hierarchy.frame),
                                       read_cached, allow_incomplete=options.allow_incomplete)
-    own = {"read_imd": vin.imd, "read_population": vin.population,
-           "read_centroids": vin.centroids}
+    own: dict[Callable[[Path], Any], Callable[[], Any]] = {
+        readers.read_imd: vin.imd, readers.read_population: vin.population,
+        readers.read_centroids: vin.centroids}
 
-    def read(reader: str, path: Path) -> Any:
+    def read(reader: Callable[[Path], Any], path: Path) -> Any:
         return own[reader]() if reader in own else read_cached(reader, path)
 
     national = {k: p for k, p in files.items() if k != "life_expectancy"}
     short = contracts.check_inputs(national, contracts.universe_from(hierarchy.frame), read,
                                    allow_incomplete=True)
-    lookup11 = read_cached("read_lsoa_lookup", vin.path("carry_lsoa_lookup"))
+    lookup11 = read_cached(readers.read_lsoa_lookup, vin.path("carry_lsoa_lookup"))
     # the 2011 files the carry reads are checked against England's 2011 geography
     short += contracts.check_inputs({"life_expectancy": vin.path("life_expectancy"),
                                      "population": vin.path("carry_population")},

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from cachetools import LRUCache, cached
-from cachetools.keys import hashkey
 from healthgap.data import contracts, readers, sha256_file
+from healthgap.data.cache import file_key
 from healthgap.data.layout import DataDir
 from healthgap.data.vintages import Vintage, get_vintage
 from healthgap.geo.areas import LEVELS, StudyArea, select_area
@@ -57,23 +57,6 @@ def package_versions() -> dict[str, str]:
     from healthgap.geo import package_versions as versions
 
     return {"python": platform.python_version(), **versions(*VERSIONED)}
-
-
-def _file_key(*parts: str | Path) -> tuple[Any, ...]:
-    """Cache key of a read: the arguments, and each file's size and modification time."""
-    stats = [Path(p).stat() for p in parts if Path(p).is_file()]
-    stamps = [(st.st_mtime_ns, st.st_size) for st in stats]
-    return hashkey(*map(str, parts), *stamps)
-
-
-@cached(LRUCache(maxsize=32), key=_file_key, lock=threading.Lock())
-def read_cached(reader: str, path: Path) -> Any:
-    """Read a national input once per process (keyed by path, size and modification time).
-
-    Batch workers and the England build read the same national tables for every area; the
-    frames returned are shared, so callers must not modify them in place.
-    """
-    return getattr(readers, reader)(path)
 
 
 def load_area(data: DataDir, ref: AreaRef, hierarchy: Hierarchy, *, ring: int = 1,
@@ -262,7 +245,7 @@ def national_frames(data: DataDir, vintage: str | Vintage = "2019"
     return _cached_national(data.root, v.name, *_national_paths(data, v))
 
 
-@cached(LRUCache(maxsize=2), key=lambda root, v, *paths: (v, *_file_key(*paths)),
+@cached(LRUCache(maxsize=2), key=lambda root, v, *paths: (v, *file_key(*paths)),
         lock=threading.Lock())
 def _cached_national(root: Path, v: str, lookup: Path, icb: Path, imd: Path, le: Path,
                      pop: Path, centres: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -271,7 +254,7 @@ def _cached_national(root: Path, v: str, lookup: Path, icb: Path, imd: Path, le:
                          vin.population(), centroids=vin.centroids())
 
 
-@cached(LRUCache(maxsize=4), key=lambda root, v, *paths, seed: (v, *_file_key(*paths), seed),
+@cached(LRUCache(maxsize=4), key=lambda root, v, *paths, seed: (v, *file_key(*paths), seed),
         lock=threading.Lock())
 def _england_gap(root: Path, v: str, *paths: Path, seed: int) -> pd.DataFrame:
     """England's rows of the gap table (the same for every build with this seed)."""
@@ -415,7 +398,7 @@ def _stage_access(ctx: _Ctx) -> _Ctx:
 
 def _imd_indicators(ctx: _Ctx) -> _Ctx:
     """Join the IoD2019 access and environment indicators to the LSOAs, when in the inputs."""
-    from healthgap.geo.access import read_imd_indicators
+    from healthgap.data.access_inputs import read_imd_indicators
     from healthgap.geo.layers import with_lsoa_indicators
 
     if ctx.vin.vintage.carry is not None:

@@ -179,7 +179,7 @@ def _postcodes(data_dir: Path | None, wanted: list[str]) -> pd.DataFrame | None:
     cached = _POSTCODES.get(key)
     todo = [w for w in wanted if cached is None or w not in cached.attrs.get("asked", set())]
     if todo:
-        from healthgap.geo.facilities import lookup_postcodes
+        from healthgap.data.access_inputs import lookup_postcodes
 
         try:
             found = lookup_postcodes(files[0], todo)
@@ -196,7 +196,7 @@ def _postcodes(data_dir: Path | None, wanted: list[str]) -> pd.DataFrame | None:
 
 def _named_postcodes(spec: Mapping[str, Any]) -> list[str]:
     """Return the postcodes a scenario names (in openings and moves)."""
-    from healthgap.geo.facilities import normalise_postcode
+    from healthgap.data.access_inputs import normalise_postcode
     from healthgap.geo.scenarios import parse_open_option
 
     out = []
