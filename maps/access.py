@@ -23,14 +23,7 @@ from healthgap.maps._layers import (
     dot_row,
     encode,
 )
-from healthgap.maps.choropleth import (
-    DEFAULT_CLASSING,
-    Classing,
-    add_choropleth,
-    entry_of,
-    legend_title,
-    reworded,
-)
+from healthgap.maps.choropleth import Classing, add_choropleth, entry_of, legend_title, reworded
 
 from healthgap.errors import DuplicateCodeError, ParameterError, preview
 
@@ -49,7 +42,7 @@ def access_map(
     name_col_facilities: str = "name",
     kind_col: str = "kind",
     kind_colours: Mapping[str, str] | None = None,
-    classing: Classing = DEFAULT_CLASSING,
+    classing: Classing = Classing(),
     compare: Mapping[str, float] | None = None,
     name_col: str | None = "auto",
     page: PageOptions = DEFAULT_PAGE,

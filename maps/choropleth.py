@@ -99,10 +99,6 @@ class Classing:
     pivot: float | None = None
 
 
-DEFAULT_CLASSING = Classing()
-"""The default classes: the automatic rule, five classes."""
-
-
 def _decimals(values: pd.Series, decimals: int | None) -> int:
     if decimals is not None:
         if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= 6:
@@ -162,7 +158,7 @@ def add_choropleth(
     column: str,
     *,
     indicator: Indicator,
-    classing: Classing = DEFAULT_CLASSING,
+    classing: Classing = Classing(),
     compare: Mapping[str, float] | None = None,
     ci: tuple[str, str] | None = None,
     ci_level: int = 95,
@@ -288,7 +284,7 @@ def choropleth(
     column: str,
     *,
     indicator: Indicator | None = None,
-    classing: Classing = DEFAULT_CLASSING,
+    classing: Classing = Classing(),
     compare: Mapping[str, float] | None = None,
     ci: tuple[str, str] | None = None,
     ci_level: int = 95,

@@ -28,14 +28,7 @@ from healthgap.maps._layers import (
     clean,
     encode,
 )
-from healthgap.maps.choropleth import (
-    DEFAULT_CLASSING,
-    Classing,
-    add_choropleth,
-    entry_of,
-    legend_title,
-    reworded,
-)
+from healthgap.maps.choropleth import Classing, add_choropleth, entry_of, legend_title, reworded
 
 from healthgap.errors import InputError, ParameterError
 
@@ -126,7 +119,7 @@ def cliffs_map(
     top: int = 20,
     gradient_col: str = "years_per_mile",
     tooltip_cols: Mapping[str, str] | None = None,
-    classing: Classing = DEFAULT_CLASSING,
+    classing: Classing = Classing(),
     compare: Mapping[str, float] | None = None,
     ci: tuple[str, str] | None = None,
     name_col: str | None = "auto",
