@@ -7,12 +7,15 @@
 * Facility tables (`read_facility_table`: a CSV, or a frame passed through).
 * IoD2019's access and environment indicators per LSOA (`read_imd_indicators`).
 * Gridded values in a CSV (`read_grid_csv`), for `healthgap.geo.raster.grid_csv_to_geotiff`.
+* A what-if scenario file, YAML or JSON (`read_scenario_file`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -206,3 +209,30 @@ def read_grid_csv(path: str | Path) -> pd.DataFrame:
     if not p.is_file():
         raise InputError(f"grid CSV not found: {p}")
     return pd.read_csv(p)
+
+
+def read_scenario_file(path: str | Path) -> dict[str, Any]:
+    """Read a scenario from a YAML (``.yml``/``.yaml``) or JSON file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"scenario file not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() == ".json":
+            spec = json.loads(text)
+        elif p.suffix.lower() in (".yml", ".yaml"):
+            import yaml
+
+            spec = yaml.safe_load(text)
+        else:
+            raise InputError(f"{p}: a scenario file is .yaml, .yml or .json")
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise InputError(f"{p}: not valid {p.suffix[1:].upper()}: {exc}") from None
+    except Exception as exc:  # yaml.YAMLError
+        if type(exc).__module__.startswith("yaml"):
+            raise InputError(f"{p}: not valid YAML: {exc}") from None
+        raise
+    if not isinstance(spec, dict):
+        raise InputError(f"{p}: a scenario is a mapping of keys (name, close, open, move, "
+                         f"supply), got {type(spec).__name__}")
+    return spec

@@ -107,33 +107,6 @@ class Outcome:
         })
 
 
-def read_scenario_file(path: str | Path) -> dict[str, Any]:
-    """Read a scenario from a YAML (``.yml``/``.yaml``) or JSON file."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"scenario file not found: {p}")
-    text = p.read_text(encoding="utf-8")
-    try:
-        if p.suffix.lower() == ".json":
-            spec = json.loads(text)
-        elif p.suffix.lower() in (".yml", ".yaml"):
-            import yaml
-
-            spec = yaml.safe_load(text)
-        else:
-            raise InputError(f"{p}: a scenario file is .yaml, .yml or .json")
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise InputError(f"{p}: not valid {p.suffix[1:].upper()}: {exc}") from None
-    except Exception as exc:  # yaml.YAMLError
-        if type(exc).__module__.startswith("yaml"):
-            raise InputError(f"{p}: not valid YAML: {exc}") from None
-        raise
-    if not isinstance(spec, dict):
-        raise InputError(f"{p}: a scenario is a mapping of keys (name, close, open, move, "
-                         f"supply), got {type(spec).__name__}")
-    return spec
-
-
 def merge_spec(file_spec: Mapping[str, Any] | None, *, close: list[str] | None = None,
                open_: list[str] | None = None, supply: list[str] | None = None,
                name: str | None = None) -> dict[str, Any]:
