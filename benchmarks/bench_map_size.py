@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 from healthgap.maps._assets import remote_resources  # noqa: E402
 from healthgap.maps._geometry import to_js, topology, web_geometries  # noqa: E402
 from healthgap.maps._layers import PageOptions, default_precision  # noqa: E402
-from healthgap.maps.choropleth import choropleth  # noqa: E402
+from healthgap.maps.choropleth import choropleth, reworded  # noqa: E402
 
 FRIMLEY = "E54000034"
 MB = 1_000_000
@@ -154,8 +154,9 @@ def main() -> None:
     print("naive folium.Choropleth (raw frame in EPSG:4326):")
     naive_html = timed("build + render", lambda: naive(gdf))
     print("healthgap maps.choropleth:")
+    imd = reworded("imd_score", label="IMD 2019 score")
     ours_html = timed("build + render", lambda: choropleth(
-        gdf, "imd_score", label="IMD 2019 score").get_root().render())
+        gdf, "imd_score", indicator=imd).get_root().render())
 
     lookup = pd.read_csv(
         args.data / "geography" / "lsoa11_sicbl22_icb22_ltla22_lookup_england.csv"
@@ -167,7 +168,7 @@ def main() -> None:
     system = ics[["geometry"]].dissolve().set_index(pd.Index([FRIMLEY], name="icb22cd"))
     print(f"ICS map (Frimley, {len(ics)} LSOAs, place and system outlines):")
     ics_html = timed("build + render", lambda: choropleth(
-        ics, "imd_score", label="IMD 2019 score",
+        ics, "imd_score", indicator=imd,
         page=PageOptions(boundaries=[places, system])).get_root().render())
 
     sizes = {name: len(text.encode("utf-8")) / MB

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from healthgap.data import readers  # noqa: E402
 from healthgap.data.layout import DataDir  # noqa: E402
 from healthgap.geo.layers import with_imd  # noqa: E402
 from healthgap.geo.neighbourhoods import (  # noqa: E402
@@ -98,7 +99,7 @@ def main() -> None:
     data = DataDir(args.data)
     h = load_hierarchy(data)
     area = with_imd(load_area(data, h.resolve(GM), h, ring=0),
-                    read_cached("read_imd", data.path("imd")))
+                    read_cached(readers.read_imd, data.path("imd")))
     print(f"Greater Manchester: {len(area.inside)} LSOAs, "
           f"{area.inside['msoa11cd'].nunique()} MSOAs, {area.inside['lad22cd'].nunique()} places")
 

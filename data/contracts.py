@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -199,7 +199,7 @@ def note(shortfalls: list[Shortfall]) -> str:
 
 
 def check_inputs(inputs: Mapping[str, Path], universe: Universe,
-                 read: Callable[[str, Path], Any], *,
+                 read: Callable[[Callable[[Path], Any], Path], Any], *,
                  allow_incomplete: bool = False) -> list[Shortfall]:
     """Check every input with a contract among ``inputs`` (national scope and lists).
 
@@ -210,8 +210,9 @@ def check_inputs(inputs: Mapping[str, Path], universe: Universe,
     universe
         What each level and scope must hold.
     read
-        ``read(reader_name, path)`` returns the reader's result (a cached reader, so that the
-        frames read here are the ones the build then uses).
+        ``read(reader, path)`` returns ``reader(path)`` for a `data.readers` function (a cached
+        read, `data.cache.read_cached`, so that the frames read here are the ones the build
+        then uses).
     allow_incomplete
         Return the shortfalls instead of raising.
 
@@ -230,8 +231,8 @@ def check_inputs(inputs: Mapping[str, Path], universe: Universe,
             if listed is None:
                 continue
             universe = Universe({**universe.codes, (cov.level, cov.of): _list_codes(
-                read(_READERS[cov.of], listed))})
-        found = check_coverage(cov, path, _codes(read(cov.reader, path)), universe)
+                read(_reader(_READERS[cov.of]), listed))})
+        found = check_coverage(cov, path, _codes(read(_reader(cov.reader), path)), universe)
         if found is not None:
             shortfalls.append(found)
     if not allow_incomplete:
@@ -241,6 +242,13 @@ def check_inputs(inputs: Mapping[str, Path], universe: Universe,
 
 #: Readers of the inputs that serve as lists.
 _READERS = {"gp_registrations": "read_gp_registrations"}
+
+
+def _reader(name: str) -> Callable[[Path], Any]:
+    """Return the `data.readers` function a declaration names."""
+    from healthgap.data import readers
+
+    return cast(Callable[[Path], Any], getattr(readers, name))
 
 
 def _codes(result: Any) -> pd.Index:

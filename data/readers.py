@@ -873,3 +873,17 @@ def read_area_postcodes(path: str | Path, lsoa_codes: list[str]) -> pd.DataFrame
     frame = frame[frame["lsoa11cd"].isin(set(lsoa_codes)) & frame["pcds"].notna()]
     frame = frame.assign(pcds=frame["pcds"].str.upper().str.strip())
     return frame.sort_values("pcds", kind="mergesort").reset_index(drop=True)
+
+
+def read_footprint_file(path: str | Path) -> pd.DataFrame:
+    """Read a footprint CSV as text: header names stripped, empty cells missing.
+
+    Its columns and codes are checked against the hierarchy by
+    `healthgap.geo.footprint.validate_footprint`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"--footprint {path}: file not found")
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return raw.replace("", pd.NA)

@@ -30,15 +30,15 @@ and ``Access.weighted_catchment``) from our travel-time table with a decay from
 
 Origins that are routed but have no facility within the catchment get 0, not NaN.
 
-:func:`read_imd_indicators` reads IoD2019's own access and environment indicators (road distance
-to a GP, air quality, housing condition, road accidents) as a layer with units in the names.
+IoD2019's own access and environment indicators (road distance to a GP, air quality, housing
+condition, road accidents) are read as a layer with units in the names by
+`healthgap.data.access_inputs.read_imd_indicators`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -614,67 +614,3 @@ class ServiceAccess:
         return self
 
 
-IMD_INDICATORS: dict[str, str] = {
-    "road_distance_to_a_gp_surgery_indicator_km": "gp_road_distance_km",
-    "road_distance_to_general_store_or_supermarket_indicator_km": "store_road_distance_km",
-    "road_distance_to_a_primary_school_indicator_km": "primary_school_road_distance_km",
-    "road_distance_to_a_post_office_indicator_km": "post_office_road_distance_km",
-    "air_quality_indicator": "air_quality_ratio_sum",
-    "nitrogen_dioxide_component_of_air_quality_indicator": "no2_ratio_to_limit",
-    "particulates_component_of_air_quality_indicator": "pm_ratio_to_limit",
-    "benzene_component_of_air_quality_indicator": "benzene_ratio_to_limit",
-    "sulphur_dioxide_component_of_air_quality_indicator": "so2_ratio_to_limit",
-    "housing_in_poor_condition_indicator": "housing_poor_condition_share",
-    "houses_without_central_heating_indicator": "no_central_heating_share",
-    "road_traffic_accidents_indicator": "road_traffic_accident_rate",
-}
-"""IoD2019 indicator column -> our column name (units in the name).
-
-Road distances are km by road to the nearest service (MHCLG). Air quality: each component is
-the modelled concentration divided by its limit value and the indicator is their sum (Defra
-data, MHCLG method), so both are dimensionless. Housing indicators are shares of dwellings (0-1).
-The road traffic accident indicator is MHCLG's rate of injury accidents to pedestrians and
-cyclists relative to the resident and workplace population, as published (no unit is asserted
-here).
-"""
-
-
-def read_imd_indicators(
-    path: str | Path, *, codes: Sequence[str] | pd.Index | None = None
-) -> pd.DataFrame:
-    """Read IoD2019 access and environment indicators per LSOA as a layer.
-
-    Parameters
-    ----------
-    path
-        ``imd2019_lsoa11_england_indicators.csv`` (column names as in :data:`IMD_INDICATORS`).
-    codes
-        LSOA codes to keep; every code asked for must be present.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by ``lsoa11cd``, columns renamed per :data:`IMD_INDICATORS`.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"IMD indicators file not found: {p}")
-    head = pd.read_csv(p, nrows=0)
-    need = ["lsoa11cd", *IMD_INDICATORS]
-    missing = [c for c in need if c not in head.columns]
-    if missing:
-        raise MissingColumnError(f"{p}: missing column(s) {missing}; found {list(head.columns)}")
-    frame = pd.read_csv(p, usecols=need, dtype={"lsoa11cd": str}).set_index("lsoa11cd")
-    if not frame.index.is_unique:
-        raise InputError(f"{p}: lsoa11cd repeats")
-    frame = frame.rename(columns=IMD_INDICATORS)[list(IMD_INDICATORS.values())]
-    if codes is not None:
-        wanted = pd.Index(codes)
-        absent = wanted.difference(frame.index)
-        if len(absent):
-            from healthgap.errors import UnknownAreaError, preview
-
-            raise UnknownAreaError(f"{p}: {len(absent)} LSOA code(s) not found: {preview(absent)}")
-        frame = frame.loc[wanted]
-    frame.index.name = "lsoa11cd"
-    return frame

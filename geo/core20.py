@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from healthgap.geo.columns import COLUMNS
 
 from healthgap.errors import MissingColumnError
 
@@ -148,7 +149,7 @@ def core20_life_expectancy(lsoa: pd.DataFrame, msoa: pd.DataFrame, *, by: str,
             w = pop.where(member & le.notna(), 0.0)
             wsum = w.groupby(groups).sum()
             mean = (w * le.fillna(0.0)).groupby(groups).sum() / wsum.where(wsum > 0)
-            out[f"{col}_{name}_pwmean"] = mean
+            out[COLUMNS.of(f"{col}_{name}", "pwmean")] = mean
             if name == "core20" and "core20_share" in msoa.columns:
                 # how Core20 the MSOAs behind the figure are, weighted as the figure is
                 share = lsoa["msoa11cd"].map(msoa["core20_share"])
@@ -156,7 +157,8 @@ def core20_life_expectancy(lsoa: pd.DataFrame, msoa: pd.DataFrame, *, by: str,
                 wsum_s = ws.groupby(groups).sum()
                 out[f"{col}_core20_basis_share"] = ((ws * share.fillna(0.0)).groupby(groups)
                                                     .sum() / wsum_s.where(wsum_s > 0))
-        out[f"{col}_core20_gap"] = out[f"{col}_noncore20_pwmean"] - out[f"{col}_core20_pwmean"]
+        out[f"{col}_core20_gap"] = (out[COLUMNS.of(f"{col}_noncore20", "pwmean")]
+                                    - out[COLUMNS.of(f"{col}_core20", "pwmean")])
     return out
 
 

@@ -7,7 +7,7 @@ Two readers share one locating step:
   and ``prescribing_setting == 4``.
 * :func:`read_facilities` reads any CSV or frame with a name and either ``lon``/``lat``,
   ``easting``/``northing`` or a postcode (looked up in OS Code-Point Open, see
-  :func:`read_postcodes`).
+  `healthgap.data.access_inputs.read_postcodes`).
 
 A row is located from its own coordinates when it has them, else from its postcode. Nothing is
 dropped silently: every input row is either in ``FacilityRead.facilities`` or in
@@ -30,6 +30,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from healthgap.data.access_inputs import normalise_postcode, read_facility_table, read_postcodes
 from healthgap.geo import BNG
 from pyproj import Transformer
 from shapely import points
@@ -77,55 +78,6 @@ class FacilityRead:
     def n_input(self) -> int:
         """Rows read from the input."""
         return len(self.facilities) + len(self.report)
-
-
-def normalise_postcode(values: pd.Series) -> pd.Series:
-    """Return postcodes upper-cased without whitespace (``"le15 6nt"`` -> ``"LE156NT"``)."""
-    return values.astype("string").str.upper().str.replace(r"\s+", "", regex=True)
-
-
-def read_postcodes(path: str | Path, *, countries: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read OS Code-Point Open (``pcd, pqi, easting, northing, country``) into a lookup.
-
-    Parameters
-    ----------
-    path
-        CSV (optionally gzipped) with at least ``pcd, easting, northing``; ``pqi`` and
-        ``country`` are used when present.
-    countries
-        Keep only these country codes (e.g. ``["E92000001"]``); all by default.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by normalised postcode (see :func:`normalise_postcode`), columns
-        ``easting, northing, country``. Postcodes without a position (``pqi == 90`` or a zero
-        easting) are left out, so they report as ``postcode_not_found``.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"postcode lookup not found: {p}")
-    head = pd.read_csv(p, nrows=0)
-    need = {"pcd", "easting", "northing"}
-    if not need <= set(head.columns):
-        raise MissingColumnError(
-            f"{p}: postcode lookup needs columns {sorted(need)}; found {list(head.columns)}"
-        )
-    cols = [c for c in ("pcd", "pqi", "easting", "northing", "country") if c in head.columns]
-    frame = pd.read_csv(p, usecols=cols, dtype={"pcd": "string", "country": "string"})
-    if countries is not None and "country" in frame:
-        frame = frame[frame["country"].isin(list(countries))]
-    return read_postcodes_frame(frame)
-
-
-def _read_table(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """Return the input as a frame with a clean RangeIndex, and a label for messages."""
-    if isinstance(source, pd.DataFrame):
-        return source.reset_index(drop=True), "frame"
-    p = Path(source)
-    if not p.is_file():
-        raise InputError(f"facility file not found: {p}")
-    return pd.read_csv(p, dtype=str, keep_default_na=True), str(p)
 
 
 def _require(frame: pd.DataFrame, columns: Sequence[str], label: str) -> None:
@@ -333,7 +285,7 @@ def read_gp_practices(
         ``not_gp_practice`` (setting not 4), ``no_coordinates``, ``postcode_not_found``,
         ``outside_england``, ...
     """
-    frame, label = _read_table(source)
+    frame, label = read_facility_table(source)
     _require(frame, ["org_code", "name", "status_code", "prescribing_setting"], label)
     status = frame["status_code"].astype("string").str.strip()
     setting = pd.to_numeric(frame["prescribing_setting"], errors="coerce")
@@ -407,7 +359,7 @@ def read_facilities(
     FacilityRead
         Facilities and the report of rows not used.
     """
-    frame, label = _read_table(source)
+    frame, label = read_facility_table(source)
     _require(frame, [name] + ([code] if code else []) + ([supply] if supply else []), label)
     has = {c: (c is not None and c in frame) for c in (lon, lat, easting, northing, postcode)}
     ll = bool(lon and lat and has[lon] and has[lat])
@@ -444,67 +396,3 @@ def read_facilities(
     )
 
 
-def lookup_postcodes(path: str | Path, postcodes: Sequence[str]) -> pd.DataFrame:
-    """Look up a few postcodes in OS Code-Point Open without reading the whole file into memory.
-
-    Streams the CSV (optionally gzipped) once and keeps only the rows asked for, so a handful of
-    postcodes costs about a second where :func:`read_postcodes` builds a table of 1.7 million.
-    The result has the same shape and rules as :func:`read_postcodes` (postcodes without a
-    position, ``pqi == 90`` or a zero easting, are left out).
-
-    Parameters
-    ----------
-    path
-        The Code-Point Open CSV (``pcd, pqi, easting, northing, country``).
-    postcodes
-        Postcodes in any spacing or case.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by normalised postcode: ``easting, northing, country``.
-    """
-    import csv
-    import gzip
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"postcode lookup not found: {p}")
-    wanted = set(normalise_postcode(pd.Series(list(postcodes), dtype="string")).dropna())
-    opener = gzip.open if p.suffix == ".gz" else open
-    rows: list[dict[str, str]] = []
-    with opener(p, "rt", encoding="utf-8", newline="") as fh:  # type: ignore[operator]
-        header = next(csv.reader([fh.readline()]))
-        need = {"pcd", "easting", "northing"}
-        if not need <= set(header):
-            raise MissingColumnError(
-                f"{p}: postcode lookup needs columns {sorted(need)}; found {header}"
-            )
-        for line in fh:
-            key = line.split(",", 1)[0].strip('"').replace(" ", "").upper()
-            if key in wanted:
-                rows.append(dict(zip(header, next(csv.reader([line])), strict=False)))
-    frame = pd.DataFrame(rows, columns=header)
-    if frame.empty:
-        return pd.DataFrame(columns=["easting", "northing", "country"],
-                            index=pd.Index([], name="postcode", dtype=object))
-    for col in ("easting", "northing", "pqi"):
-        if col in frame:
-            frame[col] = pd.to_numeric(frame[col], errors="coerce")
-    return read_postcodes_frame(frame)
-
-
-def read_postcodes_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Apply :func:`read_postcodes`' rules to a frame already read (see there).
-
-    An object index keeps its hash table between lookups (a string-dtype index rebuilds it).
-    """
-    positioned = (frame["easting"] > 0) & (frame["northing"] > 0)
-    if "pqi" in frame:
-        positioned &= frame["pqi"] != 90
-    frame = frame[positioned]
-    frame = frame.assign(key=normalise_postcode(frame["pcd"])).drop_duplicates("key")
-    frame.index = pd.Index(frame.pop("key").to_numpy(dtype=object), dtype=object, name="postcode")
-    if "country" not in frame:
-        frame["country"] = pd.array([pd.NA] * len(frame), dtype="string")
-    return frame[["easting", "northing", "country"]]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from healthgap.geo.areas import StudyArea
+from healthgap.geo.columns import COLUMNS
 from healthgap.geo.joins import REPORT_COLUMNS, join_on_code
 from healthgap.geo.rollup import lsoa_to_msoa, membership, weighted_rollup
 
@@ -166,7 +167,7 @@ def msoa_rollup(area: StudyArea, frame: pd.DataFrame, columns: list[str], *, by:
     up = weighted_rollup(src, columns, by=by, weight="population_in_group")
     out = pd.DataFrame(index=frame.index)
     for c in columns:
-        out[f"{c}_pwmean"] = up[c]
+        out[COLUMNS.of(c, "pwmean")] = up[c]
         if ranges:
             out[f"{c}_min"] = src.groupby(by)[c].min()
             out[f"{c}_max"] = src.groupby(by)[c].max()
@@ -209,7 +210,7 @@ def england_comparators(imd: pd.DataFrame, le: pd.DataFrame, population: pd.Seri
             has = w.notna() & (w > 0)
             if has.any():
                 out[col] = float(np.average(v[has], weights=w[has]))
-                out[f"{col}_pwmean"] = out[col]
+                out[COLUMNS.of(col, "pwmean")] = out[col]
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from healthgap.geo.columns import COLUMNS
 from healthgap.geo.outcomes import OUTCOME_STATS
 
 __all__ = ["PLAN", "ModelPlan"]
@@ -80,7 +81,8 @@ class ModelPlan:
         "lsoa": ("imd_score", "gp_time_min"),
         # outcomes beyond life expectancy (SMRs, emergency admission ratios) at MSOA level
         "msoa": ("le_male", "le_female", "imd_score", *OUTCOME_STATS),
-        "neighbourhood": ("le_male_pwmean", "le_female_pwmean", "imd_score"),
+        "neighbourhood": (COLUMNS.of("le_male", "pwmean"), COLUMNS.of("le_female", "pwmean"),
+                          "imd_score"),
     })
 
     def is_big(self, n_areas: int) -> bool:

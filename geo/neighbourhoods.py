@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from healthgap.geo import BNG
 from healthgap.geo.areas import StudyArea
+from healthgap.geo.columns import COLUMNS
 from healthgap.geo.joins import REPORT_COLUMNS
 from healthgap.geo.rollup import weighted_centre, weighted_rollup
 from scipy.sparse import coo_matrix
@@ -583,7 +584,7 @@ def with_neighbourhoods(area: StudyArea, nb: Neighbourhoods) -> StudyArea:
         if sex in area.msoa.columns:
             members[sex] = members["msoa11cd"].map(area.msoa[sex])
             le = weighted_rollup(members, [sex], by="nbhd_cd")
-            frame[f"{sex}_pwmean"] = le[sex]
+            frame[COLUMNS.of(sex, "pwmean")] = le[sex]
     frame.index.name = "nbhd_cd"
     out = replace(area, lsoa=lsoa, neighbourhood=gpd.GeoDataFrame(frame, geometry=geom, crs=BNG))
     out = out.with_notes(*nb.notes)

@@ -12,7 +12,7 @@ its interval from a spatial block bootstrap of the areas (`healthgap.geo.bootstr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -77,18 +77,19 @@ class PairwiseDecay(FittedModel):
         self.permutations, self.reps, self.seed = int(permutations), int(reps), seed
         self.in_area, self.centre_x, self.centre_y = in_area, centre_x, centre_y
 
-    def fit(self, frame: pd.DataFrame) -> PairwiseDecay:
+    def fit(self, frame: pd.DataFrame) -> Self:
         """Estimate the slope, its permutation p-value and its block-bootstrap interval.
 
         Parameters
         ----------
         frame
-            Areas indexed by code with the value and centre columns.
+            Areas indexed by code: the value, the centres and (when present) ``in_area``,
+            which leaves out the edge ring; areas with no value are left out.
 
         Returns
         -------
-        PairwiseDecay
-            ``self``, fitted.
+        Self
+            ``self``, with ``result_``.
         """
         from healthgap.geo.bootstrap import block_resamples, n_tiles_for, spatial_tiles
         from healthgap.geo.verdicts import decay_verdict

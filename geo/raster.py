@@ -35,6 +35,7 @@ import pandas as pd
 import rasterio
 import shapely
 from affine import Affine
+from healthgap.data.access_inputs import read_grid_csv
 from healthgap.geo import BNG
 from healthgap.geo._validation import require_bng, require_unique_index
 from pyproj import CRS
@@ -244,10 +245,7 @@ def grid_csv_to_geotiff(
     if isinstance(csv, pd.DataFrame):
         frame = csv
     else:
-        p = Path(csv)
-        if not p.is_file():
-            raise InputError(f"grid CSV not found: {p}")
-        frame = pd.read_csv(p)
+        frame = read_grid_csv(csv)
     missing = [c for c in (x, y, value) if c not in frame.columns]
     if missing:
         raise MissingColumnError(

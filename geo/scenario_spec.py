@@ -17,8 +17,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from healthgap.data.access_inputs import normalise_postcode
 from healthgap.geo import BNG
-from healthgap.geo.facilities import normalise_postcode
 from healthgap.geo.network import RoutingNetwork
 from pyproj import Transformer
 
@@ -316,7 +316,7 @@ def parse_scenario(
     facilities
         The build's facilities (``code, kind, supply``, and ``name`` if present).
     postcodes
-        Postcode lookup from :func:`geo.facilities.read_postcodes` (needed for postcodes).
+        Postcode lookup from `healthgap.data.access_inputs.read_postcodes` (needed for postcodes).
     source
         Where the spec came from (a file name), used in the error message.
 

@@ -98,6 +98,16 @@ class PageOptions:
         Coordinate decimals kept; default 5 up to 5,000 areas, else 4.
     renderer
         ``"auto"`` (canvas above 5,000 areas), ``"svg"`` or ``"canvas"``.
+    weights
+        The spatial weights behind the page's statistics, in words (``"Queen contiguity,
+        row-standardised"``); a cluster map needs it.
+    permutations
+        Conditional permutations behind the page's pseudo p-values; None for analytical ones.
+    correction
+        Multiple-testing rule applied to them (``"fdr"``, ``"bonferroni"``, ``"none"`` or
+        words); None when none is stated.
+    alpha
+        Significance level of the page's statistics, or None.
     """
 
     boundaries: Boundaries = None
@@ -110,6 +120,10 @@ class PageOptions:
     precision: int | None = None
     renderer: str = "auto"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    weights: str = ""
+    permutations: int | None = None
+    correction: str | None = None
+    alpha: float | None = None
 
     def with_(self, **changes: Any) -> PageOptions:
         """Return a copy with some options changed."""

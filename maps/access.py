@@ -23,7 +23,7 @@ from healthgap.maps._layers import (
     dot_row,
     encode,
 )
-from healthgap.maps.choropleth import add_choropleth, legend_title, resolve_indicator
+from healthgap.maps.choropleth import Classing, add_choropleth, entry_of, legend_title, reworded
 
 from healthgap.errors import DuplicateCodeError, ParameterError, preview
 
@@ -38,16 +38,11 @@ def access_map(
     facilities_gdf: gpd.GeoDataFrame,
     *,
     indicator: Indicator | None = None,
-    label: str | None = None,
-    units: str | None = None,
-    direction: str | None = None,
     code_col: str = "code",
     name_col_facilities: str = "name",
     kind_col: str = "kind",
     kind_colours: Mapping[str, str] | None = None,
-    scheme: str = "auto",
-    k: int = 5,
-    decimals: int | None = None,
+    classing: Classing = Classing(),
     compare: Mapping[str, float] | None = None,
     name_col: str | None = "auto",
     page: PageOptions = DEFAULT_PAGE,
@@ -62,14 +57,14 @@ def access_map(
         The access indicator (e.g. travel time to the nearest GP practice).
     facilities_gdf
         Points in EPSG:27700 with ``code_col``, ``name_col_facilities`` and ``kind_col``.
-    indicator, label, units, direction
-        The column's catalogue entry and overrides (see :func:`maps.choropleth.choropleth`;
-        a column not in the catalogue defaults to "worse when higher", as travel times are).
+    indicator
+        The column's catalogue entry (see :func:`maps.choropleth.choropleth`); a column not in
+        the catalogue defaults to "worse when higher", as travel times are.
     code_col, name_col_facilities, kind_col
         Facility columns.
     kind_colours
         Marker colour per kind; default colours from :data:`KIND_COLOURS`.
-    scheme, k, decimals, compare, name_col
+    classing, compare, name_col
         As in :func:`maps.choropleth.choropleth`.
     page
         The page options; the default title is the indicator's label.
@@ -80,9 +75,9 @@ def access_map(
         A folium map whose page opens offline.
     """
     page = check_options(page)
-    if indicator is None and direction is None and not is_catalogued(column):
-        direction = "worse"
-    ind = resolve_indicator(column, indicator, label, units, direction)
+    if indicator is None and not is_catalogued(column):
+        indicator = reworded(column, direction="worse")
+    ind = entry_of(column, indicator)
     what = "access_map facilities_gdf"
     check_frame(facilities_gdf, what=what, columns=[code_col, name_col_facilities, kind_col],
                 geom_types=("Point",), unique_index=False)
@@ -108,7 +103,7 @@ def access_map(
         colours.setdefault(kd, spare[order.index(kd) % len(spare)])
     m = page.new_map(default_title=ind.label, n_features=len(lsoa_gdf), osm=ind.uses_osm)
     drawn = add_choropleth(
-        m, lsoa_gdf, column, indicator=ind, scheme=scheme, k=k, decimals=decimals,
+        m, lsoa_gdf, column, indicator=ind, classing=classing,
         compare=compare, name_col=name_col, page=page,
     )
     rows = list(drawn.legend_rows)

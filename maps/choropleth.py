@@ -66,6 +66,39 @@ class ChoroplethLayer:
     canvas: bool
 
 
+@dataclass(frozen=True)
+class Classing:
+    """How a choropleth puts its values into classes (the rule is :func:`maps._classify.classify`).
+
+    Attributes
+    ----------
+    scheme
+        ``"auto"`` (rule in :mod:`maps._classify`), ``"quantiles"``, ``"natural_breaks"``,
+        ``"equal_interval"``, ``"categories"`` or ``"rank_deciles"``.
+    k
+        Number of classes (2 to 10) for quantiles, natural breaks and equal intervals.
+    bins
+        Explicit upper class bounds, overriding ``scheme``.
+    decimals
+        Decimals shown; default 0 for whole numbers, else 1.
+    rank_total
+        National number of ranked areas, for rank columns (deciles of rank).
+    category_labels
+        Legend labels for categorical classes, by value.
+    pivot
+        A value kept as a class edge when the values span it (100 for a standardised ratio,
+        England's value): see :func:`maps._classify.classify`.
+    """
+
+    scheme: str = "auto"
+    k: int = 5
+    bins: Sequence[float] | None = None
+    decimals: int | None = None
+    rank_total: int | None = None
+    category_labels: Mapping[float, str] | None = None
+    pivot: float | None = None
+
+
 def _decimals(values: pd.Series, decimals: int | None) -> int:
     if decimals is not None:
         if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= 6:
@@ -80,15 +113,24 @@ def _with_units(value: float, decimals: int, units: str) -> str:
     return f"{fmt(value, decimals)} {units}".strip()
 
 
-def resolve_indicator(
-    column: str, indicator: Indicator | None, label: str | None, units: str | None,
-    direction: str | None,
-) -> Indicator:
-    """Return the indicator drawn: the catalogue entry, with any words given by the caller."""
+def entry_of(column: str, indicator: Indicator | None) -> Indicator:
+    """Return the indicator a builder draws: ``indicator``, else the entry of ``column``."""
     ind = indicator if indicator is not None else describe(column)
     if not isinstance(ind, Indicator):
         raise ParameterError(f"indicator: expected geo.indicators.Indicator, got "
                              f"{type(ind).__name__}")
+    return ind
+
+
+def reworded(indicator: Indicator | str, *, label: str | None = None, units: str | None = None,
+             direction: str | None = None) -> Indicator:
+    """Return an indicator entry (or the catalogue entry of a column) with other words.
+
+    For a column not in the catalogue, or a page that names it differently: ``label`` and
+    ``units`` replace the entry's words, ``direction`` (``"worse"``, ``"better"``,
+    ``"neutral"``) says what a higher value means.
+    """
+    ind = entry_of(indicator, None) if isinstance(indicator, str) else entry_of("", indicator)
     changes: dict[str, Any] = {}
     if label is not None:
         changes["label"] = label
@@ -116,19 +158,13 @@ def add_choropleth(
     column: str,
     *,
     indicator: Indicator,
-    scheme: str = "auto",
-    k: int = 5,
-    bins: Sequence[float] | None = None,
-    decimals: int | None = None,
+    classing: Classing = Classing(),
     compare: Mapping[str, float] | None = None,
     ci: tuple[str, str] | None = None,
     ci_level: int = 95,
     name_col: str | None = "auto",
-    rank_total: int | None = None,
-    category_labels: Mapping[float, str] | None = None,
     page: PageOptions = DEFAULT_PAGE,
     layer_name: str | None = None,
-    pivot: float | None = None,
 ) -> ChoroplethLayer:
     """Draw a classed indicator layer on a map (see :func:`choropleth` for the parameters).
 
@@ -145,17 +181,17 @@ def add_choropleth(
     if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         raise InputError(f"{what}: column {column!r} must hold numbers, got dtype {values.dtype}")
     label, units = indicator.label, indicator.units
-    dec = _decimals(values, decimals)
+    dec = _decimals(values, classing.decimals)
     classes = classify(
         values,
-        scheme=scheme,
-        k=k,
-        bins=bins,
+        scheme=classing.scheme,
+        k=classing.k,
+        bins=classing.bins,
         decimals=dec,
-        rank_total=rank_total,
-        category_labels=category_labels or _default_category_labels(column, label),
+        rank_total=classing.rank_total,
+        category_labels=classing.category_labels or _default_category_labels(column, label),
         column=column,
-        pivot=pivot,
+        pivot=classing.pivot,
     )
     colours = grammar_palette(classes.k, indicator.direction)
     columns: dict[str, list[Any]] = {}
@@ -248,21 +284,12 @@ def choropleth(
     column: str,
     *,
     indicator: Indicator | None = None,
-    label: str | None = None,
-    units: str | None = None,
-    direction: str | None = None,
-    scheme: str = "auto",
-    k: int = 5,
-    bins: Sequence[float] | None = None,
-    decimals: int | None = None,
+    classing: Classing = Classing(),
     compare: Mapping[str, float] | None = None,
     ci: tuple[str, str] | None = None,
     ci_level: int = 95,
     name_col: str | None = "auto",
-    rank_total: int | None = None,
-    category_labels: Mapping[float, str] | None = None,
     page: PageOptions = DEFAULT_PAGE,
-    pivot: float | None = None,
 ) -> AtlasMap:
     """Map one indicator per small area.
 
@@ -278,19 +305,11 @@ def choropleth(
     column
         The indicator.
     indicator
-        Its catalogue entry; default ``geo.indicators.describe(column)``.
-    label, units, direction
-        Override the entry's words, unit or direction (``"worse"``, ``"better"``,
-        ``"neutral"``: what a higher value means), e.g. for a column not in the catalogue.
-    scheme
-        ``"auto"`` (rule in :mod:`maps._classify`), ``"quantiles"``, ``"natural_breaks"``,
-        ``"equal_interval"``, ``"categories"`` or ``"rank_deciles"``.
-    k
-        Number of classes (2 to 10) for quantiles, natural breaks and equal intervals.
-    bins
-        Explicit upper class bounds, overriding ``scheme``.
-    decimals
-        Decimals shown; default 0 for whole numbers, else 1.
+        Its catalogue entry; default ``geo.indicators.describe(column)`` (other words:
+        :func:`reworded`).
+    classing
+        How the values are put into classes (scheme, number, bounds, decimals, rank total,
+        category labels, pivot).
     compare
         Reference values shown in tooltips and the legend, e.g. ``{"England": 79.6,
         "ICS": 81.2}``.
@@ -300,16 +319,9 @@ def choropleth(
         Confidence level of ``ci`` in percent (tooltip label).
     name_col
         Name column; ``"auto"`` uses the one matching the index (``lsoa11cd`` → ``lsoa11nm``).
-    rank_total
-        National number of ranked areas, for rank columns (deciles of rank).
-    category_labels
-        Legend labels for categorical classes, by value.
     page
         The page options (boundaries, title, subtitle, attribution, banner, basemap,
         simplification, precision, renderer).
-    pivot
-        A value kept as a class edge when the values span it (100 for a standardised ratio,
-        England's value): see :func:`maps._classify.classify`.
 
     Returns
     -------
@@ -317,13 +329,12 @@ def choropleth(
         A folium map whose page opens offline.
     """
     page = check_options(page)
-    ind = resolve_indicator(column, indicator, label, units, direction)
+    ind = entry_of(column, indicator)
     n = len(gdf) if hasattr(gdf, "__len__") else 0
     m = page.new_map(default_title=ind.label, n_features=n, osm=ind.uses_osm)
     drawn = add_choropleth(
-        m, gdf, column, indicator=ind, scheme=scheme, k=k, bins=bins, decimals=decimals,
-        compare=compare, ci=ci, ci_level=ci_level, name_col=name_col, rank_total=rank_total,
-        category_labels=category_labels, page=page, pivot=pivot,
+        m, gdf, column, indicator=ind, classing=classing, compare=compare, ci=ci,
+        ci_level=ci_level, name_col=name_col, page=page,
     )
     page.finish(m, legend_title=legend_title(ind), rows=drawn.legend_rows, notes=drawn.notes,
                 subtitle=ind.scale)

@@ -28,7 +28,7 @@ from healthgap.maps._layers import (
     clean,
     encode,
 )
-from healthgap.maps.choropleth import add_choropleth, legend_title, resolve_indicator
+from healthgap.maps.choropleth import Classing, add_choropleth, entry_of, legend_title, reworded
 
 from healthgap.errors import InputError, ParameterError
 
@@ -116,15 +116,10 @@ def cliffs_map(
     *,
     column: str,
     indicator: Indicator | None = None,
-    label: str | None = None,
-    units: str | None = None,
-    direction: str | None = None,
     top: int = 20,
     gradient_col: str = "years_per_mile",
     tooltip_cols: Mapping[str, str] | None = None,
-    scheme: str = "auto",
-    k: int = 5,
-    decimals: int | None = None,
+    classing: Classing = Classing(),
     compare: Mapping[str, float] | None = None,
     ci: tuple[str, str] | None = None,
     name_col: str | None = "auto",
@@ -144,8 +139,8 @@ def cliffs_map(
         Lines (LineString / MultiLineString) in EPSG:27700 with ``gradient_col``.
     column
         Life expectancy column of ``areas_gdf``.
-    indicator, label, units, direction
-        The column's catalogue entry and overrides (see :func:`maps.choropleth.choropleth`).
+    indicator
+        The column's catalogue entry (see :func:`maps.choropleth.choropleth`).
     top
         Number of steepest cliffs drawn.
     gradient_col
@@ -154,7 +149,7 @@ def cliffs_map(
         Further columns of ``cliffs_gdf`` shown in line tooltips, as column → label. Default: the
         two areas (``code_a``, ``code_b`` with their names from ``areas_gdf``) and the columns of
         :data:`CLIFF_FIELDS` that are present; if none of those is present, every other column.
-    scheme, k, decimals, compare, ci, name_col
+    classing, compare, ci, name_col
         As in :func:`maps.choropleth.choropleth`, for the areas.
     page
         The page options; the default title is "Life-expectancy cliffs: the <top> steepest gaps
@@ -177,9 +172,9 @@ def cliffs_map(
         A folium map whose page opens offline.
     """
     page = check_options(page)
-    ind = resolve_indicator(column, indicator, label, units, direction)
+    ind = entry_of(column, indicator)
     if not ind.units:  # cliffs are gaps in life expectancy: years unless told otherwise
-        ind = resolve_indicator(column, ind, None, "years", None)
+        ind = reworded(ind, units="years")
     units = ind.units
     per = " per mile" if "per_mile" in gradient_col else ""
     what = "cliffs_map cliffs_gdf"
@@ -205,7 +200,7 @@ def cliffs_map(
         n_features=len(areas_gdf), osm=ind.uses_osm,
     )
     drawn = add_choropleth(
-        m, areas_gdf, column, indicator=ind, scheme=scheme, k=k, decimals=decimals,
+        m, areas_gdf, column, indicator=ind, classing=classing,
         compare=compare, ci=ci, name_col=name_col, page=page,
     )
     steep = chosen[gradient_col].abs().to_numpy(dtype=float)

@@ -27,7 +27,7 @@ from healthgap.maps._layers import (
     missing_row,
     swatch_row,
 )
-from healthgap.maps.choropleth import resolve_indicator
+from healthgap.maps.choropleth import entry_of
 
 from healthgap.errors import InputError, ParameterError, preview
 
@@ -183,21 +183,23 @@ def weights_sentence(kind: str, *, transform: str, k: int | None = None,
     return f"{what}, {_TRANSFORMS.get(transform.lower(), transform)}"
 
 
-def _method_notes(
-    *, weights_desc: str, permutations: int | None, correction: str | None, alpha: float | None
-) -> list[str]:
+def _method_notes(page: PageOptions) -> list[str]:
+    """Return the legend's method sentences from the page's weights, permutations and rule."""
+    weights_desc, permutations = page.weights, page.permutations
+    correction, alpha = page.correction, page.alpha
     if not isinstance(weights_desc, str) or not weights_desc.strip():
         raise ParameterError(
-            f"weights_desc: expected a description of the spatial weights (e.g. 'Queen "
+            f"page.weights: expected a description of the spatial weights (e.g. 'Queen "
             f"contiguity, row-standardised'), got {weights_desc!r}"
         )
     if permutations is not None and (
         not isinstance(permutations, int | np.integer) or isinstance(permutations, bool)
         or permutations < 1
     ):
-        raise ParameterError(f"permutations: expected a positive integer, got {permutations!r}")
+        raise ParameterError(f"page.permutations: expected a positive integer, got "
+                             f"{permutations!r}")
     if alpha is not None and not (isinstance(alpha, int | float) and 0 < alpha < 1):
-        raise ParameterError(f"alpha: expected a number between 0 and 1, got {alpha!r}")
+        raise ParameterError(f"page.alpha: expected a number between 0 and 1, got {alpha!r}")
     notes = [f"Spatial weights: {weights_desc.strip()}."]
     test = (
         f"{int(permutations):,} conditional permutations"
@@ -351,16 +353,9 @@ def lisa_map(
     gdf: gpd.GeoDataFrame,
     label_col: str,
     *,
-    weights_desc: str,
-    permutations: int,
-    correction: str | None,
-    alpha: float,
+    indicator: Indicator | None = None,
     value_col: str | None = None,
     p_col: str | None = None,
-    indicator: Indicator | None = None,
-    label: str | None = None,
-    units: str | None = None,
-    direction: str | None = None,
     decimals: int = 1,
     name_col: str | None = "auto",
     page: PageOptions = DEFAULT_PAGE,
@@ -375,29 +370,21 @@ def lisa_map(
         Column of labels: ``"High-High"``, ``"Low-Low"``, ``"High-Low"``, ``"Low-High"``,
         ``"Not significant"`` or ``"No neighbours"`` (islands, drawn white); missing = not
         tested (e.g. suppressed values).
-    weights_desc
-        The spatial weights, in words (e.g. ``"Queen contiguity, row-standardised"``).
-    permutations
-        Number of conditional permutations behind the pseudo p-values.
-    correction
-        Multiple-testing rule (``"fdr"``, ``"bonferroni"``, ``"none"`` or words).
-    alpha
-        Significance level.
+    indicator
+        The indicator's catalogue entry (words and which end is worse); default the entry of
+        ``value_col``.
     value_col
         The indicator's values, shown in tooltips and named in the page's data.
     p_col
         The pseudo p-values (after any correction), shown in tooltips.
-    indicator
-        The indicator's catalogue entry (words and which end is worse); default the entry of
-        ``value_col``.
-    label, units, direction
-        Override the entry's words, unit or direction.
     decimals
         Decimals of ``value_col`` in tooltips.
     name_col
         Name column (``"auto"``: matching the index).
     page
-        The page options; the default title is "Clusters of <indicator> (local Moran's I)".
+        The page options, with the method behind the labels: ``weights`` (in words, required),
+        ``permutations``, ``correction`` and ``alpha``; the default title is "Clusters of
+        <indicator> (local Moran's I)".
 
     Returns
     -------
@@ -408,9 +395,8 @@ def lisa_map(
     what = f"lisa_map of {label_col!r}"
     needed = [label_col] + [c for c in (value_col, p_col) if c]
     check_frame(gdf, what=what, columns=needed, geom_types=("Polygon", "MultiPolygon"))
-    ind = resolve_indicator(value_col or label_col, indicator, label, units, direction)
-    notes = [LISA_DETECTS, *_method_notes(weights_desc=weights_desc, permutations=permutations,
-                                          correction=correction, alpha=alpha)]
+    ind = entry_of(value_col or label_col, indicator)
+    notes = [LISA_DETECTS, *_method_notes(page)]
     extra: dict[str, tuple[str, pd.Series, int | None, str]] = {}
     if value_col:
         extra["v"] = (ind.label, gdf[value_col], decimals, ind.units)
@@ -421,7 +407,7 @@ def lisa_map(
         legend_title=f"Clusters of {ind.words} (local Moran's I)", extra_columns=extra,
         notes=notes, name_col=name_col, page=page,
         default_title=f"Clusters of {ind.words} (local Moran's I)",
-        layer_name=f"Clusters: {ind.label}", empty=empty_note(correction, alpha),
+        layer_name=f"Clusters: {ind.label}", empty=empty_note(page.correction, page.alpha),
         osm=ind.uses_osm,
     )
 
@@ -470,17 +456,10 @@ def gistar_map(
     gdf: gpd.GeoDataFrame,
     z_col: str,
     *,
-    weights_desc: str,
+    indicator: Indicator | None = None,
     p_col: str | None = None,
     label_col: str | None = None,
     value_col: str | None = None,
-    permutations: int | None = None,
-    correction: str | None = "none",
-    alpha: float | None = None,
-    indicator: Indicator | None = None,
-    label: str | None = None,
-    units: str | None = None,
-    direction: str | None = None,
     name_col: str | None = "auto",
     page: PageOptions = DEFAULT_PAGE,
 ) -> AtlasMap:
@@ -492,8 +471,8 @@ def gistar_map(
         Neighbourhoods in EPSG:27700, indexed by area code.
     z_col
         Gi* z-scores (shown in tooltips; their sign makes hot or cold).
-    weights_desc
-        The spatial weights, in words.
+    indicator
+        The indicator's catalogue entry; default the entry of ``value_col``.
     p_col
         p-values; with no ``label_col`` the classes follow :func:`gistar_labels`; with one they
         are shown in tooltips beside the label they led to.
@@ -503,18 +482,12 @@ def gistar_map(
         ``"Not significant"``, ``"No neighbours"``: significant at the level used there).
     value_col
         The indicator's values, shown in tooltips.
-    permutations
-        Number of permutations behind the p-values, or None for analytical p-values.
-    correction
-        Multiple-testing rule applied to the p-values.
-    alpha
-        Significance level behind plain ``label_col`` labels (shown in the legend), or None.
-    indicator, label, units, direction
-        The indicator's catalogue entry and overrides (see :func:`lisa_map`).
     name_col
         Name column (``"auto"``: matching the index).
     page
-        The page options; the default title is "Hot and cold spots of <indicator> (Gi*)".
+        The page options, with the method behind the p-values: ``weights`` (required),
+        ``permutations`` (None: analytical p-values), ``correction`` and ``alpha`` (behind plain
+        ``label_col`` labels); the default title is "Hot and cold spots of <indicator> (Gi*)".
 
     Returns
     -------
@@ -528,11 +501,9 @@ def gistar_map(
                              f"labels); got p_col={p_col!r}, label_col={label_col!r}")
     needed = [z_col] + [c for c in (p_col, label_col, value_col) if c]
     check_frame(gdf, what=what, columns=needed, geom_types=("Polygon", "MultiPolygon"))
-    ind = resolve_indicator(value_col or z_col, indicator, label, units, direction)
+    ind = entry_of(value_col or z_col, indicator)
     labels = gdf[label_col] if label_col else gistar_labels(gdf[z_col], gdf[str(p_col)])
-    notes = [GISTAR_DETECTS, *_method_notes(weights_desc=weights_desc,
-                                            permutations=permutations, correction=correction,
-                                            alpha=alpha)]
+    notes = [GISTAR_DETECTS, *_method_notes(page)]
     if p_col and not label_col:
         notes.append("Confidence: 99% where p ≤ 0.01, 95% where p ≤ 0.05, 90% where p ≤ 0.10.")
     extra: dict[str, tuple[str, pd.Series, int | None, str]] = {}
@@ -549,7 +520,7 @@ def gistar_map(
         notes=notes, name_col=name_col, page=page,
         default_title=f"Hot and cold spots of {ind.words} (Gi*)",
         layer_name=f"Hot and cold spots: {ind.label}",
-        empty=empty_note(correction, alpha, "hot or cold spots"), osm=ind.uses_osm,
+        empty=empty_note(page.correction, page.alpha, "hot or cold spots"), osm=ind.uses_osm,
     )
 
 

@@ -256,19 +256,18 @@ class _Pages:
     def choropleth(self, frame: pd.DataFrame, col: str, slug: str, summary: str,
                    system_col: str | None = None) -> None:
         from healthgap.maps.atlas import Page
-        from healthgap.maps.choropleth import choropleth
+        from healthgap.maps.choropleth import Classing, choropleth
 
         if col not in frame.columns or frame[col].notna().sum() < 2:
             return
         ind = describe(col)
-        kw: dict[str, Any] = {"rank_total": 32844} if col.endswith("_rank") else {}
-        ci = _interval_columns(frame, col)
-        if ci is not None:  # the build has the interval: the tooltips give it
-            kw["ci"] = ci
-        if col.startswith(("smr_", "sar_")):  # standardised ratios: a class edge at 100
-            kw["pivot"] = 100.0
-        m = choropleth(frame, col, indicator=ind, compare=self.compare(col, system_col) or None,
-                       page=self.page([col], ind.label), **kw)
+        # ranks in deciles of England's LSOAs; standardised ratios with a class edge at 100
+        classing = Classing(rank_total=32844 if col.endswith("_rank") else None,
+                            pivot=100.0 if col.startswith(("smr_", "sar_")) else None)
+        # the build has the interval: the tooltips give it
+        m = choropleth(frame, col, indicator=ind, classing=classing,
+                       compare=self.compare(col, system_col) or None,
+                       ci=_interval_columns(frame, col), page=self.page([col], ind.label))
         self.pages.append(Page(slug=slug, title=ind.label, map=m, summary=summary,
                                group=_group(col)))
 
@@ -352,9 +351,10 @@ class _Pages:
             p_col = COLUMNS.of(col, "lisa_p")
             p_col = p_col if p_col in frame.columns else None
             title = f"Clusters of {ind.words} ({level}s)"
-            m = lisa_map(frame, lab, indicator=ind, weights_desc=_weights_words(run.weights),
-                         permutations=run.permutations, correction=correction, alpha=alpha,
-                         value_col=col, p_col=p_col, page=self.page([col], title))
+            page = self.page([col], title).with_(
+                weights=_weights_words(run.weights), permutations=run.permutations,
+                correction=correction, alpha=alpha)
+            m = lisa_map(frame, lab, indicator=ind, value_col=col, p_col=p_col, page=page)
             slug = f"lisa-{level.lower()}-{col.replace('_', '-')}"
             self.pages.append(Page(slug=slug, title=title, map=m,
                                    summary="Local Moran's I: small areas alike their "
@@ -371,10 +371,11 @@ class _Pages:
             gp = COLUMNS.of(col, "gi_p")
             gp = gp if gp in frame.columns else None
             title = f"Hot and cold spots of {ind.words} ({level}s)"
-            m = gistar_map(frame, gz, indicator=ind, weights_desc=_weights_words(run.gi_weights),
-                           label_col=gi, p_col=gp, value_col=col,
-                           permutations=run.gi_permutations, correction=correction,
-                           alpha=alpha, page=self.page([col], title))
+            page = self.page([col], title).with_(
+                weights=_weights_words(run.gi_weights), permutations=run.gi_permutations,
+                correction=correction, alpha=alpha)
+            m = gistar_map(frame, gz, indicator=ind, label_col=gi, p_col=gp, value_col=col,
+                           page=page)
             self.pages.append(Page(slug=f"gistar-{level.lower()}-{col.replace('_', '-')}",
                                    title=title, map=m, summary="Getis-Ord Gi*: groups of areas, "
                                    "each area counted with its neighbours, whose values "

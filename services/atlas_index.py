@@ -120,7 +120,7 @@ def _postcodes(area: StudyArea, data: Any, lsoa_codes: list[str]) -> dict[str, s
 def _postcodes_by_position(area: StudyArea, path: Any, codes: list[str]) -> dict[str, list[str]]:
     """Postcodes whose Code-Point Open position lies in each of ``codes``' LSOA polygons."""
     import geopandas as gpd
-    from healthgap.geo.facilities import read_postcodes
+    from healthgap.data.access_inputs import read_postcodes
 
     polys = area.lsoa.loc[area.lsoa.index.intersection(codes), ["geometry"]]
     if polys.empty:

@@ -592,7 +592,8 @@ def whatif(store: Annotated[Path, typer.Option("--store", help="A build director
     """Show who gains or loses access if facilities open, close, move or change size."""
     import json
 
-    from healthgap.services.whatif import merge_spec, read_scenario_file, run_whatif
+    from healthgap.data.access_inputs import read_scenario_file
+    from healthgap.services.whatif import merge_spec, run_whatif
 
     spec = merge_spec(read_scenario_file(scenario) if scenario else None, close=close,
                       open_=open_, supply=supply, name=name)

@@ -20,10 +20,22 @@ from pydantic import BaseModel, ConfigDict, Field
 _Column = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", max_length=63)
 
 
+#: A seed of ``numpy.random.default_rng``, as every kind that draws takes it.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+_CODES = {"lsoa": "lsoa11cd", "msoa": "msoa11cd"}
+
+
 def _inside(frame: pd.DataFrame) -> pd.DataFrame:
     if "in_area" in frame.columns:
         return frame[frame["in_area"].fillna(0).astype(bool)]
     return frame
+
+
+def _layer_inside(frames: StoreFrames, level: str, *, at: float) -> pd.DataFrame:
+    """Say the level's layer is read (progress ``at``); return its rows inside the area."""
+    frames.progress(at, f"reading {level}")
+    return _inside(frames.layer(level, index=_CODES[level]))
 
 
 class SiiParams(RunParams):
@@ -38,7 +50,7 @@ class SiiParams(RunParams):
     n_quantiles: int = Field(10, ge=3, le=20)
     repetitions: int = Field(10_000, ge=1000, description="Monte Carlo draws of the interval.")
     confidence: float = Field(0.95, gt=0.5, lt=1)
-    seed: int = Field(2019, ge=0, le=2**32 - 1)
+    seed: Seed = 2019
 
     def requires(self) -> dict[str, list[str]]:
         """Return the indicator, deprivation score and population of the level's layer."""
@@ -52,17 +64,12 @@ def run_sii(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
     from healthgap.geo.inequality import SlopeIndex
 
     p = SiiParams(**params)
-    frames.progress(0.1, f"reading {p.level}")
-    code = "msoa11cd" if p.level == "msoa" else "lsoa11cd"
-    frame = _inside(frames.layer(p.level, index=code))
+    frame = _layer_inside(frames, p.level, at=0.1)
     frames.progress(0.3, f"fitting SII over {p.n_quantiles} quantiles")
     model = SlopeIndex(value=p.indicator, population="population", score=p.deprivation,
                        n_quantiles=p.n_quantiles, repetitions=p.repetitions,
                        confidence=p.confidence, seed=p.seed).fit(frame)
     return model.to_dict()
-
-
-_CODES = {"lsoa": "lsoa11cd", "msoa": "msoa11cd"}
 
 
 class _WeightsParams(RunParams):
@@ -74,11 +81,18 @@ class _WeightsParams(RunParams):
     k: int = Field(8, ge=1, le=50, description="Neighbours for knn (and adaptive kernels).")
     bandwidth: float | None = Field(None, gt=0, le=200_000, description="Metres: the band "
                                     "for distance_band, the fixed bandwidth for kernel.")
-    seed: int = Field(2019, ge=0, le=2**32 - 1)
+    seed: Seed = 2019
 
     def requires(self) -> dict[str, list[str]]:
         """Return the indicator of the level's layer."""
         return {self.level: [self.indicator]}
+
+    def band(self) -> dict[str, Any]:
+        """Return the band (distance band) or bandwidth (kernel) `build_weights` takes."""
+        if self.bandwidth is None:
+            return {}
+        return {"distance_band": {"threshold": self.bandwidth},
+                "kernel": {"bandwidth": self.bandwidth}}.get(self.weights, {})
 
 
 def _spatial_frame(frames: StoreFrames, p: _WeightsParams) -> Any:
@@ -91,12 +105,7 @@ def _spatial_frame(frames: StoreFrames, p: _WeightsParams) -> Any:
         frame["in_area"] = frame["in_area"].fillna(0).astype(bool)
     has_value = frame[p.indicator].notna()
     frames.progress(0.15, f"building {p.weights} weights")
-    extra: dict[str, Any] = {}
-    if p.weights == "distance_band" and p.bandwidth is not None:
-        extra["threshold"] = p.bandwidth
-    if p.weights == "kernel" and p.bandwidth is not None:
-        extra["bandwidth"] = p.bandwidth
-    weights = build_weights(frame, kind=p.weights, k=p.k, include=has_value, **extra)
+    weights = build_weights(frame, kind=p.weights, k=p.k, include=has_value, **p.band())
     left_out = [str(c) for c in frame.index[~has_value & frame.get("in_area", True)]]
     return frame[has_value], weights, left_out
 
@@ -174,17 +183,11 @@ def run_regression(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any
     from healthgap.geo.weights import build_weights
 
     p = RegressionParams(**params)
-    frames.progress(0.05, f"reading {p.level}")
-    frame = _inside(frames.layer(p.level, index=_CODES[p.level]))
+    frame = _layer_inside(frames, p.level, at=0.05)
     used = frame[[p.indicator, *p.predictors]].notna().all(axis=1)
     frames.progress(0.2, f"building {p.weights} weights")
-    extra: dict[str, Any] = {}
-    if p.weights == "distance_band" and p.bandwidth is not None:
-        extra["threshold"] = p.bandwidth
-    if p.weights == "kernel" and p.bandwidth is not None:
-        extra["bandwidth"] = p.bandwidth
     weights = build_weights(frame.drop(columns=["in_area"], errors="ignore"), kind=p.weights,
-                            k=p.k, include=used, **extra)
+                            k=p.k, include=used, **p.band())
     frames.progress(0.4, f"fitting {p.model}")
     cls = {"ols": OLSDiagnostics, "lag": SpatialLagModel, "error": SpatialErrorModel}[p.model]
     model = cls(y=p.indicator, x=list(p.predictors)).fit(frame[used], weights.graph)
@@ -210,7 +213,7 @@ class DecayParams(RunParams):
     weights: Literal["none", "population"] = "population"
     n_boot: int = Field(0, ge=0, le=2000, description="Bootstrap resamples of the best "
                         "form's parameter (0 = none).")
-    seed: int = Field(2019, ge=0, le=2**32 - 1)
+    seed: Seed = 2019
 
     def requires(self) -> dict[str, list[str]]:
         """Return the outcome, time and population columns of the level's layer."""
@@ -224,8 +227,7 @@ def run_decay(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
     from healthgap.geo.gradients import DecayFit
 
     p = DecayParams(**params)
-    frames.progress(0.05, f"reading {p.level}")
-    frame = _inside(frames.layer(p.level, index=_CODES[p.level]))
+    frame = _layer_inside(frames, p.level, at=0.05)
     frames.progress(0.2, f"fitting {', '.join(p.forms)}")
     model = DecayFit(time=p.time, value=p.indicator, forms=list(dict.fromkeys(p.forms)),
                      weights=None if p.weights == "none" else p.weights, n_boot=p.n_boot,

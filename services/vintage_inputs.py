@@ -20,6 +20,7 @@ import pandas as pd
 from cachetools import LRUCache, cached
 from cachetools.keys import hashkey
 from healthgap.data import readers
+from healthgap.data.cache import read_cached
 from healthgap.data.layout import DataDir
 from healthgap.data.vintages import Vintage, get_vintage
 from healthgap.geo.carry import Carried, carry_to_2021
@@ -35,11 +36,6 @@ def _key(*parts: Any) -> tuple[Any, ...]:
 
 
 _LOCK = threading.Lock()
-
-
-@cached(LRUCache(maxsize=16), key=_key, lock=_LOCK)
-def _read(reader: str, path: Path) -> Any:
-    return getattr(readers, reader)(path)
 
 
 @cached(LRUCache(maxsize=4), key=_key, lock=_LOCK)
@@ -114,7 +110,7 @@ def centres_2021(boundaries: Path, carry_lookup: Path, centroids11: Path) -> pd.
     look = readers.read_table(carry_lookup, required=("lsoa11_code", "lsoa21_code",
                                                       "change_code"))
     unchanged = look.loc[look["change_code"] == "U", "lsoa21_code"]
-    c11 = _read("read_centroids", centroids11).reindex(unchanged)
+    c11 = read_cached(readers.read_centroids, centroids11).reindex(unchanged)
     c11 = c11.dropna(subset=["pw_x", "pw_y"])
     c11 = c11[c11.index.isin(out.index)]
     out.loc[c11.index, ["pw_x", "pw_y"]] = c11[["pw_x", "pw_y"]].to_numpy()
@@ -127,9 +123,9 @@ def centres_2021(boundaries: Path, carry_lookup: Path, centroids11: Path) -> pd.
 def _carried(le: Path, lookup11: Path, carry: Path, pop11: Path, lookup21: Path,
              pop21: Path, lookup_cols: tuple[tuple[str, str], ...], pop_col: str
              ) -> tuple[Carried, pd.DataFrame]:
-    life = _read("read_life_expectancy", le)
+    life = read_cached(readers.read_life_expectancy, le)
     try:
-        outcomes = _read("read_local_health_outcomes", le)
+        outcomes = read_cached(readers.read_local_health_outcomes, le)
     except MissingColumnError:
         outcomes = pd.DataFrame(index=life.index)
     values = life.drop(columns=[c for c in life.columns if c.endswith("_suppressed")
@@ -138,8 +134,9 @@ def _carried(le: Path, lookup11: Path, carry: Path, pop11: Path, lookup21: Path,
     look = readers.read_table(carry, required=("lsoa11_code", "lsoa21_code", "change_code"))
     look = look[look["lsoa21_code"].str.startswith("E01")]
     lsoa21, _ = read_lookup_2021(lookup21, lookup_cols)
-    carried = carry_to_2021(values, lsoa11_msoa11=_read("read_lsoa_lookup", lookup11)["msoa11cd"],
-                            lookup=look, population11=_read("read_population", pop11),
+    lsoa11 = read_cached(readers.read_lsoa_lookup, lookup11)
+    carried = carry_to_2021(values, lsoa11_msoa11=lsoa11["msoa11cd"],
+                            lookup=look, population11=read_cached(readers.read_population, pop11),
                             lsoa21_msoa21=lsoa21["msoa11cd"],
                             population21=read_population_column(pop21, "lsoa21_code", pop_col))
     return carried, outcomes
@@ -181,28 +178,28 @@ class VintageInputs:
     def lookups(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Return the LSOA->MSOA->LAD and LSOA->sub-ICB->ICB frames."""
         if not self.vintage.lookup_columns:
-            return (_read("read_lsoa_lookup", self.path("lsoa_lookup")),
-                    _read("read_icb_lookup", self.path("icb_lookup")))
+            return (read_cached(readers.read_lsoa_lookup, self.path("lsoa_lookup")),
+                    read_cached(readers.read_icb_lookup, self.path("icb_lookup")))
         return read_lookup_2021(self.path("lsoa_lookup"), self.lookup_columns)
 
     def population(self) -> pd.Series:
         """LSOA population, the vintage's weight."""
         if self.vintage.carry is None:
-            return _read("read_population", self.path("population"))
+            return read_cached(readers.read_population, self.path("population"))
         return read_population_column(self.path("population"), "lsoa21_code",
                                       self.vintage.population_column)
 
     def centroids(self) -> pd.DataFrame:
         """LSOA centres (``pw_x, pw_y, centroid_source``)."""
         if self.vintage.carry is None:
-            return _read("read_centroids", self.path("centroids"))
+            return read_cached(readers.read_centroids, self.path("centroids"))
         return centres_2021(self.path("lsoa_boundaries"), self.path("carry_lookup"),
                             self.path("carry_centroids"))
 
     def imd(self) -> pd.DataFrame:
         """Deprivation by LSOA with the internal column names."""
         if not self.vintage.imd_columns:
-            return _read("read_imd", self.path("imd"))
+            return read_cached(readers.read_imd, self.path("imd"))
         return read_imd_renamed(self.path("imd"), tuple(self.vintage.imd_columns.items()))
 
     def _carry(self) -> tuple[Carried, pd.DataFrame]:
@@ -218,7 +215,7 @@ class VintageInputs:
     def life_expectancy(self) -> pd.DataFrame:
         """MSOA life expectancy in the vintage's MSOAs (`readers.read_life_expectancy` shape)."""
         if self.vintage.carry is None:
-            return _read("read_life_expectancy", self.path("life_expectancy"))
+            return read_cached(readers.read_life_expectancy, self.path("life_expectancy"))
         carried, _ = self._carry()
         cols = [c for c in carried.msoa.columns if c.startswith("le_")]
         out = carried.msoa[cols].copy()
@@ -231,7 +228,7 @@ class VintageInputs:
     def outcomes(self) -> pd.DataFrame:
         """MSOA Local Health outcomes in the vintage's MSOAs (raises MissingColumnError if none)."""
         if self.vintage.carry is None:
-            return _read("read_local_health_outcomes", self.path("life_expectancy"))
+            return read_cached(readers.read_local_health_outcomes, self.path("life_expectancy"))
         carried, outcomes = self._carry()
         if not len(outcomes.columns):
             raise MissingColumnError(f"{self.path('life_expectancy')}: no Local Health outcome")
@@ -257,6 +254,7 @@ class VintageInputs:
         reported (``invalid_supply``, naming the file), never given a supply of 1. Where it
         declares ePCN, each practice's current PCN is added (``pcn_code``, ``pcn_name``).
         """
+        from healthgap.data.access_inputs import read_facility_table
         from healthgap.geo.facilities import FacilityRead, read_gp_practices
 
         path = self.data.path("gp_practices")
@@ -264,7 +262,7 @@ class VintageInputs:
         if sizes_path is None:
             read = read_gp_practices(path)
         else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=True)
+            frame, _ = read_facility_table(path)
             sizes = readers.read_practice_list_sizes(sizes_path)
             frame["list_size"] = frame["org_code"].str.strip().map(sizes)
             read = read_gp_practices(frame, supply="list_size")
@@ -338,11 +336,7 @@ def read_footprint(path: str | Path, *, hierarchy: Hierarchy, vintage: str,
     from healthgap.geo.footprint import validate_footprint
 
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"--footprint {path}: file not found")
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    raw.columns = [str(c).strip() for c in raw.columns]
-    raw = raw.replace("", pd.NA)
+    raw = readers.read_footprint_file(path)
     other = pd.Index([])
     carry = data.optional("lsoa11_lsoa21_lookup") if data is not None else None
     if carry is not None:

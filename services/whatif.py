@@ -107,33 +107,6 @@ class Outcome:
         })
 
 
-def read_scenario_file(path: str | Path) -> dict[str, Any]:
-    """Read a scenario from a YAML (``.yml``/``.yaml``) or JSON file."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"scenario file not found: {p}")
-    text = p.read_text(encoding="utf-8")
-    try:
-        if p.suffix.lower() == ".json":
-            spec = json.loads(text)
-        elif p.suffix.lower() in (".yml", ".yaml"):
-            import yaml
-
-            spec = yaml.safe_load(text)
-        else:
-            raise InputError(f"{p}: a scenario file is .yaml, .yml or .json")
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise InputError(f"{p}: not valid {p.suffix[1:].upper()}: {exc}") from None
-    except Exception as exc:  # yaml.YAMLError
-        if type(exc).__module__.startswith("yaml"):
-            raise InputError(f"{p}: not valid YAML: {exc}") from None
-        raise
-    if not isinstance(spec, dict):
-        raise InputError(f"{p}: a scenario is a mapping of keys (name, close, open, move, "
-                         f"supply), got {type(spec).__name__}")
-    return spec
-
-
 def merge_spec(file_spec: Mapping[str, Any] | None, *, close: list[str] | None = None,
                open_: list[str] | None = None, supply: list[str] | None = None,
                name: str | None = None) -> dict[str, Any]:
@@ -179,7 +152,7 @@ def _postcodes(data_dir: Path | None, wanted: list[str]) -> pd.DataFrame | None:
     cached = _POSTCODES.get(key)
     todo = [w for w in wanted if cached is None or w not in cached.attrs.get("asked", set())]
     if todo:
-        from healthgap.geo.facilities import lookup_postcodes
+        from healthgap.data.access_inputs import lookup_postcodes
 
         try:
             found = lookup_postcodes(files[0], todo)
@@ -196,7 +169,7 @@ def _postcodes(data_dir: Path | None, wanted: list[str]) -> pd.DataFrame | None:
 
 def _named_postcodes(spec: Mapping[str, Any]) -> list[str]:
     """Return the postcodes a scenario names (in openings and moves)."""
-    from healthgap.geo.facilities import normalise_postcode
+    from healthgap.data.access_inputs import normalise_postcode
     from healthgap.geo.scenarios import parse_open_option
 
     out = []

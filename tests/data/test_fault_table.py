@@ -22,9 +22,10 @@ from typing import Any
 import pandas as pd
 import pytest
 from healthgap.data import contracts, readers
+from healthgap.data.access_inputs import lookup_postcodes
 from healthgap.data.layout import LAYOUT, DataDir
 from healthgap.geo._osm import file_bounds
-from healthgap.geo.facilities import lookup_postcodes, read_facilities, read_gp_practices
+from healthgap.geo.facilities import read_facilities, read_gp_practices
 from healthgap.services.build import load_hierarchy
 from healthgap.services.store import require_build
 
@@ -230,12 +231,12 @@ def test_every_national_input_covers_england(universe, shared_data):
     assert contracts.check_inputs(inputs, universe, _cached) == []
 
 
-_CACHE: dict[tuple[str, Path], Any] = {}
+_CACHE: dict[tuple[Callable[[Path], Any], Path], Any] = {}
 
 
-def _cached(reader: str, path: Path) -> Any:
+def _cached(reader: Callable[[Path], Any], path: Path) -> Any:
     if (reader, path) not in _CACHE:
-        _CACHE[(reader, path)] = getattr(readers, reader)(path)
+        _CACHE[(reader, path)] = reader(path)
     return _CACHE[(reader, path)]
 
 
@@ -269,7 +270,7 @@ def test_contracts_are_keyed_by_input_name():
 def test_practice_list_contract(tmp_path):
     reg = pd.DataFrame({"practice_code": ["A1", "A2", "A3"]})
     epcn = pd.DataFrame(index=pd.Index(["A1", "A3"], name="practice_code"))
-    results = {"read_gp_registrations": (reg, None), "read_epcn": epcn}
+    results = {readers.read_gp_registrations: (reg, None), readers.read_epcn: epcn}
     paths = {"gp_registrations": tmp_path / "reg.csv", "epcn": tmp_path / "epcn.csv"}
     short = contracts.check_inputs(paths, contracts.Universe({}),
                                    lambda reader, path: results[reader], allow_incomplete=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from healthgap.data import readers
 from healthgap.data.layout import DataDir
 from healthgap.geo.areas import StudyArea
 from healthgap.geo.layers import with_imd, with_life_expectancy, with_rollups
@@ -15,7 +16,7 @@ def joined_area(data: Path | DataDir, code: str, ring: int = 1) -> StudyArea:
     d = data if isinstance(data, DataDir) else DataDir(Path(data))
     h = load_hierarchy(d)
     area = load_area(d, h.resolve(code), h, ring=ring)
-    area = with_imd(area, read_cached("read_imd", d.path("imd")))
-    area = with_life_expectancy(area, read_cached("read_life_expectancy",
+    area = with_imd(area, read_cached(readers.read_imd, d.path("imd")))
+    area = with_life_expectancy(area, read_cached(readers.read_life_expectancy,
                                                   d.path("life_expectancy")))
     return with_rollups(area)

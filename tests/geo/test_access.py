@@ -12,14 +12,13 @@ import pandas as pd
 import pytest
 import shapely
 from access import Access
+from healthgap.data.access_inputs import IMD_INDICATORS, read_imd_indicators
 from healthgap.geo import BNG
 from healthgap.geo.access import (
-    IMD_INDICATORS,
     ServiceAccess,
     TravelCosts,
     e2sfca_and_gravity,
     lsoa_origins,
-    read_imd_indicators,
 )
 from healthgap.geo.decay import decay_function, gaussian
 from healthgap.geo.network import RoutingNetwork

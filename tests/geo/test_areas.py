@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from healthgap.data import readers
 from healthgap.data.layout import DataDir
 from healthgap.data.readers import read_local_health_outcomes
 from healthgap.geo.areas import LEVELS, StudyArea
@@ -43,8 +44,8 @@ def selected(data) -> StudyArea:
 
 @pytest.fixture(scope="module")
 def joined(selected, data) -> StudyArea:
-    area = with_imd(selected, read_cached("read_imd", data.path("imd")))
-    area = with_life_expectancy(area, read_cached("read_life_expectancy",
+    area = with_imd(selected, read_cached(readers.read_imd, data.path("imd")))
+    area = with_life_expectancy(area, read_cached(readers.read_life_expectancy,
                                                   data.path("life_expectancy")))
     return with_rollups(area)
 
@@ -116,9 +117,9 @@ def test_each_geo_step_returns_a_new_area_and_leaves_its_input(selected, data):
     area = selected
     outcomes = read_local_health_outcomes(data.path("life_expectancy"))
     steps = [
-        ("with_imd", lambda a: with_imd(a, read_cached("read_imd", data.path("imd")))),
+        ("with_imd", lambda a: with_imd(a, read_cached(readers.read_imd, data.path("imd")))),
         ("with_life_expectancy", lambda a: with_life_expectancy(
-            a, read_cached("read_life_expectancy", data.path("life_expectancy")))),
+            a, read_cached(readers.read_life_expectancy, data.path("life_expectancy")))),
         ("with_rollups", with_rollups),
         ("with_neighbourhoods", lambda a: with_neighbourhoods(
             a, generate_neighbourhoods(a, seed=7))),

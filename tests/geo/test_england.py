@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.data import readers
 from healthgap.data.layout import DataDir
 from healthgap.geo.england import (
     ENGLAND_CODE,
@@ -43,10 +44,10 @@ def data(shared_data):
 @pytest.fixture(scope="module")
 def national(data):
     h = load_hierarchy(data)
-    imd = read_cached("read_imd", data.path("imd"))
-    le = read_cached("read_life_expectancy", data.path("life_expectancy"))
-    pop = read_cached("read_population", data.path("population"))
-    centres = read_cached("read_centroids", data.path("centroids"))
+    imd = read_cached(readers.read_imd, data.path("imd"))
+    le = read_cached(readers.read_life_expectancy, data.path("life_expectancy"))
+    pop = read_cached(readers.read_population, data.path("population"))
+    centres = read_cached(readers.read_centroids, data.path("centroids"))
     return national_msoa(h, imd, le, pop, centroids=centres)
 
 
@@ -231,9 +232,10 @@ def test_compare_with_england_by_hand():
 def test_england_comparators_core20_share_by_hand(data, shared_data):
     from healthgap.geo.layers import england_comparators
 
-    comp = england_comparators(read_cached("read_imd", data.path("imd")),
-                               read_cached("read_life_expectancy", data.path("life_expectancy")),
-                               read_cached("read_population", data.path("population")),
+    comp = england_comparators(read_cached(readers.read_imd, data.path("imd")),
+                               read_cached(readers.read_life_expectancy,
+                                           data.path("life_expectancy")),
+                               read_cached(readers.read_population, data.path("population")),
                                load_hierarchy(data))
     imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
     pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")

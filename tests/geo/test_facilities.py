@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from healthgap.data.access_inputs import read_postcodes
 from healthgap.geo import BNG
-from healthgap.geo.facilities import read_facilities, read_gp_practices, read_postcodes
+from healthgap.geo.facilities import read_facilities, read_gp_practices
 from pyproj import Transformer
 
 from healthgap.errors import MissingColumnError, ParameterError

@@ -12,6 +12,7 @@ import csv
 import numpy as np
 import pandas as pd
 import pytest
+from healthgap.data import readers
 from healthgap.data.layout import DataDir
 from healthgap.data.readers import LOCAL_HEALTH_OUTCOMES, read_local_health_outcomes
 from healthgap.geo.indicators import describe
@@ -39,8 +40,8 @@ def frimley(shared_data):
     data = DataDir(shared_data)
     h = load_hierarchy(data)
     area = load_area(data, h.resolve(FRIMLEY), h)
-    area = with_imd(area, read_cached("read_imd", data.path("imd")))
-    area = with_life_expectancy(area, read_cached("read_life_expectancy",
+    area = with_imd(area, read_cached(readers.read_imd, data.path("imd")))
+    area = with_life_expectancy(area, read_cached(readers.read_life_expectancy,
                                                   data.path("life_expectancy")))
     return with_outcomes(with_rollups(area), read_local_health_outcomes(shared_data / LE_FILE))
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from healthgap.data.access_inputs import IMD_INDICATORS, read_imd_indicators
 from healthgap.data.layout import DataDir
-from healthgap.geo.access import IMD_INDICATORS, read_imd_indicators
 from healthgap.geo.layers import LSOA_ROLLUP, with_lsoa_indicators
 from healthgap.geo.model_plan import PLAN
 from healthgap.services.analysis import msoa_determinants, theil_units

@@ -23,7 +23,7 @@ from healthgap.maps._layers import PageOptions
 from healthgap.maps.access import access_map
 from healthgap.maps.atlas import Page, write_atlas
 from healthgap.maps.charts import add_chart_panel, sii_chart
-from healthgap.maps.choropleth import choropleth
+from healthgap.maps.choropleth import choropleth, reworded
 from healthgap.maps.clusters import lisa_map, lisa_styles
 
 pytestmark = pytest.mark.browser
@@ -62,17 +62,20 @@ def atlas(tmp_path_factory, frimley_msoa, frimley_lisa, frimley_places, frimley_
     out = tmp_path_factory.mktemp("atlas")
     boundaries = [frimley_places, frimley_system]
     le = frimley_msoa.assign(lci=frimley_msoa[LE] - 1.1, uci=frimley_msoa[LE] + 1.1)
-    le_map = choropleth(le, LE, label="Male life expectancy", units="years",
-                        compare={"England": 79.6}, ci=("lci", "uci"), direction="better",
+    le_map = choropleth(le, LE,
+                        indicator=reworded(LE, label="Male life expectancy", units="years",
+                                           direction="better"),
+                        compare={"England": 79.6}, ci=("lci", "uci"),
                         page=PageOptions(boundaries=boundaries))
     ranks = np.arange(0.05, 1.0, 0.1)
     add_chart_panel(le_map, [sii_chart(pd.DataFrame({"rank": ranks, "value": 76 + 8 * ranks}),
                                        slope=8.0, intercept=76.0, label="Male LE")],
                     open_at_start=True)
-    lisa = lisa_map(frimley_lisa, "lisa", label="IMD 2019 score",
-                    weights_desc="Queen contiguity, row-standardised", permutations=999,
-                    correction="none", alpha=0.05, direction="worse",
-                    page=PageOptions(boundaries=boundaries, basemap=True))
+    lisa = lisa_map(frimley_lisa, "lisa",
+                    indicator=reworded("lisa", label="IMD 2019 score", direction="worse"),
+                    page=PageOptions(boundaries=boundaries, basemap=True,
+                                     weights="Queen contiguity, row-standardised",
+                                     permutations=999, correction="none", alpha=0.05))
     gp = pd.read_csv(
         shared_data / "health_services" / "gp_practices_epraccur_dec2023_geocoded.csv"
     )
@@ -82,7 +85,7 @@ def atlas(tmp_path_factory, frimley_msoa, frimley_lisa, frimley_places, frimley_
                                   geometry=gpd.points_from_xy(gp.easting, gp.northing),
                                   crs=27700)
     access = access_map(frimley_lisa.assign(t=frimley_lisa["imd_score"] / 3), "t", facilities,
-                        label="Travel time (made up)", units="minutes",
+                        indicator=reworded("t", label="Travel time (made up)", units="minutes"),
                         page=PageOptions(boundaries=boundaries))
     index = write_atlas(out, pages=[Page("le", "Life expectancy", le_map),
                                     Page("lisa", "LISA", lisa),

@@ -13,7 +13,7 @@ from healthgap.maps import _assets
 from healthgap.maps._layers import PageOptions
 from healthgap.maps.atlas import Page, render_page, write_atlas
 from healthgap.maps.charts import add_chart_panel, decay_chart, sii_chart
-from healthgap.maps.choropleth import choropleth
+from healthgap.maps.choropleth import choropleth, reworded
 
 from healthgap.errors import InputError, MissingColumnError, OfflineError, ParameterError
 
@@ -61,7 +61,7 @@ def test_decay_chart_and_panel(frimley_lsoa):
     assert "Gaussian (bandwidth 4 km)" in text and "Distance (km)" in text
     with pytest.raises(InputError, match="41 distances but 3 weights"):
         decay_chart({"x": (d, [1, 2, 3])})
-    m = choropleth(frimley_lsoa, "imd_score", label="IMD")
+    m = choropleth(frimley_lsoa, "imd_score", indicator=reworded("imd_score", label="IMD"))
     panel = add_chart_panel(m, [chart])
     assert "<details><summary>Charts</summary><figure><div role=\"img\" aria-label=" in (
         panel.html_text)
@@ -109,10 +109,12 @@ MANIFEST = {
 
 def test_write_atlas(tmp_path, frimley_lsoa):
     pages = [
-        Page("imd", "Deprivation (IMD 2019)", choropleth(frimley_lsoa, "imd_score", label="IMD"),
+        Page("imd", "Deprivation (IMD 2019)",
+             choropleth(frimley_lsoa, "imd_score", indicator=reworded("imd_score", label="IMD")),
              summary="Index of Multiple Deprivation score.", group="Deprivation"),
         Page("imd-decile", "IMD deciles",
-             choropleth(frimley_lsoa, "imd_decile", label="IMD decile"), group="Deprivation"),
+             choropleth(frimley_lsoa, "imd_decile",
+                        indicator=reworded("imd_decile", label="IMD decile")), group="Deprivation"),
     ]
     index = write_atlas(tmp_path, pages=pages, manifest=MANIFEST, sources=SOURCES,
                         synthetic=True, title="Frimley health gap atlas")
@@ -144,7 +146,8 @@ def test_run_details_page_shows_no_absolute_path(tmp_path, frimley_lsoa):
                 "parameters": {"data_dir": "/home/someone/shared/data",
                                "out_dir": "C:\\builds\\frimley"},
                 "notes": ["read /srv/x/geography/lsoa.csv with 3 repairs"]}
-    pages = [Page("imd", "IMD", choropleth(frimley_lsoa, "imd_score", label="IMD"))]
+    pages = [Page("imd", "IMD", choropleth(frimley_lsoa, "imd_score",
+                                           indicator=reworded("imd_score", label="IMD")))]
     write_atlas(tmp_path, pages=pages, manifest=manifest, sources=SOURCES, synthetic=False,
                 title="t")
     for name in ("manifest.html", "manifest.json", "index.html"):
@@ -157,7 +160,7 @@ def test_run_details_page_shows_no_absolute_path(tmp_path, frimley_lsoa):
 
 
 def test_write_atlas_rejects_bad_pages(tmp_path, frimley_lsoa):
-    m = choropleth(frimley_lsoa, "imd_score", label="IMD")
+    m = choropleth(frimley_lsoa, "imd_score", indicator=reworded("imd_score", label="IMD"))
     with pytest.raises(ParameterError, match="used by two pages"):
         write_atlas(tmp_path, pages=[Page("a", "A", m), Page("a", "B", m)], manifest={},
                     sources=[], synthetic=False, title="t")
@@ -180,7 +183,7 @@ def test_write_atlas_rejects_bad_pages(tmp_path, frimley_lsoa):
 
 def test_pages_are_reproducible_byte_for_byte(frimley_lsoa, frimley_places):
     def build() -> str:
-        m = choropleth(frimley_lsoa, "imd_score", label="IMD",
+        m = choropleth(frimley_lsoa, "imd_score", indicator=reworded("imd_score", label="IMD"),
                        page=PageOptions(boundaries=[frimley_places]))
         return render_page(Page("imd", "IMD", m), synthetic=True)
 
@@ -190,14 +193,15 @@ def test_pages_are_reproducible_byte_for_byte(frimley_lsoa, frimley_places):
 
 
 def test_basemap_is_optional_and_off(frimley_lsoa):
-    m = choropleth(frimley_lsoa, "imd_score", label="IMD", page=PageOptions(basemap=True))
+    m = choropleth(frimley_lsoa, "imd_score", indicator=reworded("imd_score", label="IMD"),
+                   page=PageOptions(basemap=True))
     page = m.get_root().render()
     assert _assets.remote_resources(page) == []  # the tile URL is a template, not a resource
     tiles = [c for c in m._children.values() if isinstance(c, folium.TileLayer)]
     assert len(tiles) == 1 and tiles[0].show is False and tiles[0].overlay is True
     assert tiles[0].options["errorTileUrl"].startswith("data:image/png")
     assert "OpenStreetMap contributors" in page
-    plain = choropleth(frimley_lsoa, "imd_score", label="IMD")
+    plain = choropleth(frimley_lsoa, "imd_score", indicator=reworded("imd_score", label="IMD"))
     assert not [c for c in plain._children.values() if isinstance(c, folium.TileLayer)]
 
 
@@ -212,7 +216,7 @@ def test_every_chart_carries_its_figures_as_a_table(frimley_lsoa):
     assert "7.10" in chart.table and "9.70" in chart.table and len(cells) > 12
     decay = decay_chart({"Gaussian": ([0.0, 5.0], [1.0, 0.2])})
     assert "Gaussian (curve)" in decay.table and "0.20" in decay.table
-    m = choropleth(frimley_lsoa, "imd_score", label="IMD")
+    m = choropleth(frimley_lsoa, "imd_score", indicator=reworded("imd_score", label="IMD"))
     add_chart_panel(m, [chart, decay])
     page = m.get_root().render()
     assert page.count("The figures as a table") == 2 and 'role=\\"img\\"' in page

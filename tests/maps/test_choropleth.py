@@ -8,7 +8,7 @@ import pytest
 from healthgap.maps._assets import HATCH_ID, remote_resources
 from healthgap.maps._classify import WORSE_COLOUR, grammar_palette
 from healthgap.maps._layers import PageOptions
-from healthgap.maps.choropleth import MISSING_LABEL, choropleth
+from healthgap.maps.choropleth import MISSING_LABEL, choropleth, reworded
 
 from healthgap.errors import CRSError, InputError, MissingColumnError, ParameterError
 from tests.maps.helpers import html, layers, legend, payload
@@ -25,10 +25,10 @@ def le_frame(frimley_msoa):
 
 @pytest.fixture(scope="module")
 def le_map(le_frame, frimley_places, frimley_system):
-    return choropleth(le_frame, "le_birth_male_2015_19", label="Male life expectancy",
-                      units="years", compare={"England": 79.6, "ICS": 81.2},
-                      ci=("lci", "uci"),
-                      direction="better",
+    return choropleth(le_frame, "le_birth_male_2015_19",
+                      indicator=reworded("le_birth_male_2015_19", label="Male life expectancy",
+                                         units="years", direction="better"),
+                      compare={"England": 79.6, "ICS": 81.2}, ci=("lci", "uci"),
                       page=PageOptions(boundaries=[frimley_places, frimley_system]))
 
 
@@ -88,7 +88,8 @@ def test_missing_values_are_hatched_and_classes_coloured(le_map):
 
 
 def test_no_missing_row_without_missing_values(frimley_lsoa):
-    m = choropleth(frimley_lsoa, "imd_score", label="IMD 2019 score")
+    m = choropleth(frimley_lsoa, "imd_score",
+                   indicator=reworded("imd_score", label="IMD 2019 score"))
     assert MISSING_LABEL not in legend(m)
 
 
@@ -114,13 +115,15 @@ def test_page_loads_nothing_from_the_network(le_map):
 
 
 def test_synthetic_banner(frimley_lsoa):
-    m = choropleth(frimley_lsoa, "imd_score", label="IMD 2019 score",
+    m = choropleth(frimley_lsoa, "imd_score",
+                   indicator=reworded("imd_score", label="IMD 2019 score"),
                    page=PageOptions(synthetic=True))
     assert html(m).count("SYNTHETIC DEMO DATA") >= 2  # banner and title box
 
 
 def test_ics_map_sizes_are_small(le_map, frimley_lsoa, frimley_places, frimley_system):
-    lsoa_map = choropleth(frimley_lsoa, "imd_score", label="IMD 2019 score",
+    lsoa_map = choropleth(frimley_lsoa, "imd_score",
+                          indicator=reworded("imd_score", label="IMD 2019 score"),
                           page=PageOptions(boundaries=[frimley_places, frimley_system]))
     for m in (le_map, lsoa_map):
         size = len(html(m).encode("utf-8"))
@@ -128,7 +131,8 @@ def test_ics_map_sizes_are_small(le_map, frimley_lsoa, frimley_places, frimley_s
 
 
 def test_decile_map_has_ten_fixed_classes(frimley_lsoa):
-    m = choropleth(frimley_lsoa, "imd_decile", label="IMD 2019 decile")
+    m = choropleth(frimley_lsoa, "imd_decile",
+                   indicator=reworded("imd_decile", label="IMD 2019 decile"))
     text = legend(m)
     assert "1 (most deprived 10%)" in text and "10 (least deprived 10%)" in text
     assert len(layers(m)[0].spec["style"]["classes"]) == 10
@@ -137,24 +141,29 @@ def test_decile_map_has_ten_fixed_classes(frimley_lsoa):
 
 def test_bad_input_is_named(le_frame, frimley_lsoa):
     with pytest.raises(MissingColumnError, match="'le_female'"):
-        choropleth(le_frame, "le_female", label="x")
+        choropleth(le_frame, "le_female", indicator=reworded("le_female", label="x"))
     with pytest.raises(CRSError, match="EPSG:27700"):
-        choropleth(le_frame.to_crs(4326), "le_birth_male_2015_19", label="x")
+        choropleth(le_frame.to_crs(4326), "le_birth_male_2015_19",
+                   indicator=reworded("le_birth_male_2015_19", label="x"))
     swapped = le_frame.rename(columns={"lci": "uci", "uci": "lci"})
     with pytest.raises(InputError, match="does not contain the value.*swapped"):
-        choropleth(swapped, "le_birth_male_2015_19", label="x", ci=("lci", "uci"))
+        choropleth(swapped, "le_birth_male_2015_19",
+                   indicator=reworded("le_birth_male_2015_19", label="x"), ci=("lci", "uci"))
     with pytest.raises(InputError, match="must hold numbers"):
-        choropleth(frimley_lsoa, "lsoa11nm", label="x")
+        choropleth(frimley_lsoa, "lsoa11nm", indicator=reworded("lsoa11nm", label="x"))
     with pytest.raises(ParameterError, match="compare\\['England'\\]"):
-        choropleth(frimley_lsoa, "imd_score", label="x", compare={"England": "high"})
+        choropleth(frimley_lsoa, "imd_score", indicator=reworded("imd_score", label="x"),
+                   compare={"England": "high"})
     with pytest.raises(ParameterError, match="renderer"):
-        choropleth(frimley_lsoa, "imd_score", label="x", page=PageOptions(renderer="webgl"))
+        choropleth(frimley_lsoa, "imd_score", indicator=reworded("imd_score", label="x"),
+                   page=PageOptions(renderer="webgl"))
 
 
 def test_large_maps_use_canvas_and_grey_missing(frimley_lsoa):
     gdf = frimley_lsoa.copy()
     gdf.loc[gdf.index[:3], "imd_score"] = np.nan
-    m = choropleth(gdf, "imd_score", label="IMD", page=PageOptions(renderer="canvas"))
+    m = choropleth(gdf, "imd_score", indicator=reworded("imd_score", label="IMD"),
+                   page=PageOptions(renderer="canvas"))
     spec = layers(m)[0].spec
     assert spec["canvas"] is True
     assert spec["style"]["missing"]["fillColor"].startswith("#")  # no SVG pattern on a canvas
@@ -164,12 +173,12 @@ def test_large_maps_use_canvas_and_grey_missing(frimley_lsoa):
 def test_edge_ring_is_not_drawn(frimley_lsoa):
     gdf = frimley_lsoa.assign(in_area=True)
     gdf.loc[gdf.index[:10], "in_area"] = False
-    m = choropleth(gdf, "imd_score", label="IMD")
+    m = choropleth(gdf, "imd_score", indicator=reworded("imd_score", label="IMD"))
     assert payload(layers(m)[0])["id"] == list(gdf.index[10:])
     gdf["in_area"] = gdf["in_area"].astype(object)
     gdf.loc[gdf.index[0], "in_area"] = None
     with pytest.raises(InputError, match="in_area"):
-        choropleth(gdf, "imd_score", label="IMD")
+        choropleth(gdf, "imd_score", indicator=reworded("imd_score", label="IMD"))
 
 
 def test_bivariate_map_cells_are_tertiles_of_each_measure(frimley_lsoa):

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from healthgap.maps._layers import PageOptions
 from healthgap.maps.access import access_map
+from healthgap.maps.choropleth import reworded
 from healthgap.maps.cliffs import CLIFF_COLOUR, cliffs_map, steepest
 
 from healthgap.errors import DuplicateCodeError, GeometryError, MissingColumnError, ParameterError
@@ -26,8 +27,9 @@ def test_steepest_picks_the_largest_gradients(frimley_cliffs):
 
 def test_cliffs_map_draws_top_lines_over_the_choropleth(frimley_msoa, frimley_cliffs,
                                                         frimley_places, frimley_system):
-    m = cliffs_map(frimley_msoa, frimley_cliffs, column=LE, label="Male life expectancy",
-                   top=20, page=PageOptions(boundaries=[frimley_places, frimley_system]))
+    m = cliffs_map(frimley_msoa, frimley_cliffs,
+                   indicator=reworded(LE, label="Male life expectancy"), column=LE, top=20,
+                   page=PageOptions(boundaries=[frimley_places, frimley_system]))
     names = [lyr.layer_name for lyr in layers(m)]
     assert names == ["Male life expectancy", "Steepest 20 cliffs",
                      "Places (local authorities)", "System (integrated care board)"]
@@ -76,8 +78,9 @@ def test_access_map_markers_per_kind(frimley_lsoa, gp_practices):
     cent = frimley_lsoa.geometry.centroid
     dist = np.array([gp_practices.distance(c).min() for c in cent]) / 1000
     lsoa = frimley_lsoa.assign(gp_km=dist)
-    m = access_map(lsoa, "gp_km", facilities, label="Distance to the nearest GP practice",
-                   units="km")
+    m = access_map(lsoa, "gp_km", facilities,
+                   indicator=reworded("gp_km", label="Distance to the nearest GP practice",
+                                      units="km"))
     kinds = [lyr for lyr in layers(m) if lyr.spec["points"]]
     assert [k.layer_name for k in kinds] == [f"GP practice ({len(gp_practices)})",
                                              "Hospital (3)"]
@@ -94,16 +97,17 @@ def test_access_map_markers_per_kind(frimley_lsoa, gp_practices):
 def test_access_map_input_errors(frimley_lsoa, gp_practices):
     lsoa = frimley_lsoa.assign(t=1.0)
     with pytest.raises(MissingColumnError, match="'kind'"):
-        access_map(lsoa, "t", gp_practices.drop(columns="kind"), label="x")
+        access_map(lsoa, "t", gp_practices.drop(columns="kind"), indicator=reworded("t", label="x"))
     bad = gp_practices.copy()
     bad.loc[bad.index[0], "kind"] = None
     with pytest.raises(ParameterError, match="no 'kind'"):
-        access_map(lsoa, "t", bad, label="x")
+        access_map(lsoa, "t", bad, indicator=reworded("t", label="x"))
     twice = pd.concat([gp_practices, gp_practices.iloc[:1]])
     with pytest.raises(DuplicateCodeError, match="repeated facility code"):
-        access_map(lsoa, "t", twice, label="x")
+        access_map(lsoa, "t", twice, indicator=reworded("t", label="x"))
     with pytest.raises(ParameterError, match="no colour for kind"):
-        access_map(lsoa, "t", gp_practices, label="x", kind_colours={"Hospital": "#000"})
+        access_map(lsoa, "t", gp_practices, indicator=reworded("t", label="x"),
+                   kind_colours={"Hospital": "#000"})
 
 
 def test_cliffs_map_draws_only_fdr_passing_borders_as_cliffs(frimley_msoa, frimley_cliffs):
@@ -117,8 +121,8 @@ def test_cliffs_map_draws_only_fdr_passing_borders_as_cliffs(frimley_msoa, friml
     top = steepest(c, gradient_col="abs_diff", top=20)
     c["cliff"] = False
     c.loc[top.index[:3], "cliff"] = True
-    m = cliffs_map(frimley_msoa, c, column=LE, label="Male life expectancy", top=20,
-                   gradient_col="abs_diff", cliff_col="cliff", verdict="VERDICT HERE")
+    m = cliffs_map(frimley_msoa, c, indicator=reworded(LE, label="Male life expectancy"), column=LE,
+                   top=20, gradient_col="abs_diff", cliff_col="cliff", verdict="VERDICT HERE")
     lines = layers(m)[1]
     assert lines.layer_name == ("3 cliffs passing the false discovery rate, 17 other large "
                                 "differences (not cliffs)")

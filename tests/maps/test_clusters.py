@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from healthgap.geo.indicators import INDICATORS
 from healthgap.maps._layers import PageOptions
+from healthgap.maps.choropleth import reworded
 from healthgap.maps.clusters import (
     BETTER_CLUSTER,
     BETTER_OUTLIER,
@@ -28,13 +29,14 @@ from healthgap.errors import InputError, ParameterError
 from tests.maps.helpers import html, layers, legend, payload
 
 WEIGHTS = "Queen contiguity, row-standardised"
+#: The method of most pages here: the weights, permutations, rule and level behind the labels.
+METHOD = PageOptions(weights=WEIGHTS, permutations=999, correction="fdr", alpha=0.05)
 
 
 @pytest.fixture(scope="module")
 def lisa(frimley_lisa, frimley_places, frimley_system):
-    return lisa_map(frimley_lisa, "lisa", weights_desc=WEIGHTS,
-                    permutations=999, correction="fdr", alpha=0.05, value_col="imd_score",
-                    page=PageOptions(boundaries=[frimley_places, frimley_system]))
+    return lisa_map(frimley_lisa, "lisa", value_col="imd_score",
+                    page=METHOD.with_(boundaries=[frimley_places, frimley_system]))
 
 
 WORDS_IMD = {"High-High": "Cluster of high deprivation",
@@ -69,13 +71,12 @@ def test_lisa_worse_cluster_is_red_for_life_expectancy_too(frimley_lisa):
 
 def test_empty_cluster_map_says_so(frimley_lisa):
     gdf = frimley_lisa.assign(lisa="Not significant")
-    m = lisa_map(gdf, "lisa", indicator=INDICATORS["imd_score"], weights_desc=WEIGHTS,
-                 permutations=999, correction="fdr", alpha=0.05)
+    m = lisa_map(gdf, "lisa", indicator=INDICATORS["imd_score"],
+                 page=METHOD)
     assert "No significant clusters at FDR 5%." in legend(m)
     assert "No significant clusters at FDR 5%" in m.subtitle
     assert "No significant clusters" not in legend(lisa_map(
-        frimley_lisa, "lisa", indicator=INDICATORS["imd_score"], weights_desc=WEIGHTS,
-        permutations=999, correction="fdr", alpha=0.05))
+        frimley_lisa, "lisa", indicator=INDICATORS["imd_score"], page=METHOD))
 
 
 def test_same_pattern_spots_a_gistar_map_that_repeats_lisa():
@@ -108,8 +109,8 @@ def test_missing_and_island_labels(frimley_lisa):
     gdf = frimley_lisa.copy()
     gdf.loc[gdf.index[0], "lisa"] = None
     gdf.loc[gdf.index[1], "lisa"] = NO_NEIGHBOURS
-    m = lisa_map(gdf, "lisa", label="IMD", weights_desc=WEIGHTS, permutations=99,
-                 correction=None, alpha=0.1)
+    m = lisa_map(gdf, "lisa", indicator=reworded("lisa", label="IMD"),
+                 page=PageOptions(weights=WEIGHTS, permutations=99, correction=None, alpha=0.1))
     text = legend(m)
     assert "Not tested / no data" in text and "(1)" in text
     assert "No neighbours: not tested" in text
@@ -124,17 +125,17 @@ def test_unknown_labels_and_bad_parameters_are_named(frimley_lisa):
     gdf = frimley_lisa.copy()
     gdf.loc[gdf.index[:2], "lisa"] = "HH"
     with pytest.raises(InputError, match=r"unknown label\(s\) \['HH'\].*allowed: High-High"):
-        lisa_map(gdf, "lisa", label="IMD", weights_desc=WEIGHTS, permutations=999,
-                 correction="fdr", alpha=0.05)
+        lisa_map(gdf, "lisa", indicator=reworded("lisa", label="IMD"),
+                 page=METHOD)
     with pytest.raises(ParameterError, match="permutations"):
-        lisa_map(frimley_lisa, "lisa", label="IMD", weights_desc=WEIGHTS, permutations=0,
-                 correction="fdr", alpha=0.05)
+        lisa_map(frimley_lisa, "lisa", indicator=reworded("lisa", label="IMD"),
+                 page=PageOptions(weights=WEIGHTS, permutations=0, correction="fdr", alpha=0.05))
     with pytest.raises(ParameterError, match="alpha"):
-        lisa_map(frimley_lisa, "lisa", label="IMD", weights_desc=WEIGHTS, permutations=9,
-                 correction="fdr", alpha=5)
-    with pytest.raises(ParameterError, match="weights_desc"):
-        lisa_map(frimley_lisa, "lisa", label="IMD", weights_desc="", permutations=9,
-                 correction="fdr", alpha=0.05)
+        lisa_map(frimley_lisa, "lisa", indicator=reworded("lisa", label="IMD"),
+                 page=PageOptions(weights=WEIGHTS, permutations=9, correction="fdr", alpha=5))
+    with pytest.raises(ParameterError, match="page.weights"):
+        lisa_map(frimley_lisa, "lisa", indicator=reworded("lisa", label="IMD"),
+                 page=PageOptions(weights="", permutations=9, correction="fdr", alpha=0.05))
 
 
 def test_gistar_labels_thresholds():
@@ -152,7 +153,7 @@ def test_gistar_labels_thresholds():
 
 def test_gistar_map_from_esda(frimley_lisa):
     m = gistar_map(frimley_lisa, "gi_z", p_col="gi_p", value_col="imd_score",
-                   weights_desc=WEIGHTS, permutations=None)
+                   page=PageOptions(weights=WEIGHTS, permutations=None))
     data = payload(layers(m)[0])
     classes = layers(m)[0].spec["style"]["classes"]
     expected = gistar_labels(frimley_lisa["gi_z"], frimley_lisa["gi_p"])
@@ -175,18 +176,19 @@ def test_gistar_map_with_plain_labels_and_argument_check(frimley_lisa):
                       np.where(frimley_lisa["gi_z"] > 0, "Hot spot", "Cold spot"),
                       "Not significant")
     gdf = frimley_lisa.assign(gi_label=labels)
-    m = gistar_map(gdf, "gi_z", label_col="gi_label", label="IMD", weights_desc=WEIGHTS,
-                   permutations=999, correction="fdr", alpha=0.05)
+    m = gistar_map(gdf, "gi_z", indicator=reworded("gi_z", label="IMD"), label_col="gi_label",
+                   page=METHOD)
     assert "Hot spot" in legend(m) and "confidence" not in legend(m)
     with pytest.raises(ParameterError, match="give p_col"):
-        gistar_map(gdf, "gi_z", label="IMD", weights_desc=WEIGHTS)
+        gistar_map(gdf, "gi_z", indicator=reworded("gi_z", label="IMD"),
+                   page=PageOptions(weights=WEIGHTS))
 
 
 def test_cluster_map_skips_the_edge_ring(frimley_lisa):
     gdf = frimley_lisa.assign(in_area=True)
     gdf.loc[gdf.index[-5:], "in_area"] = False
-    m = lisa_map(gdf, "lisa", label="IMD", weights_desc=WEIGHTS, permutations=999,
-                 correction="fdr", alpha=0.05, value_col="imd_score")
+    m = lisa_map(gdf, "lisa", indicator=reworded("imd_score", label="IMD"), value_col="imd_score",
+                 page=METHOD)
     data = payload(layers(m)[0])
     assert data["id"] == list(gdf.index[:-5])
     np.testing.assert_allclose(data["p"]["v"], gdf["imd_score"].iloc[:-5], atol=0.051)

@@ -24,6 +24,8 @@ from healthgap.services.batch import REPORT_NAME, run_batch
 from healthgap.services.build import BuildOptions, load_hierarchy
 from healthgap.services.store import check_build
 
+from tests.services._processes import read_only_dir
+
 SMALLEST = ["E54000011", "E54000036", "E54000038"]
 DASK = Path(sys.executable).with_name("dask")
 
@@ -149,22 +151,10 @@ def test_bad_options_are_refused_before_scheduling(args, expected, shared_data, 
 
 
 def test_unwritable_out_is_refused_before_scheduling(shared_data, tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    if os.geteuid() == 0:
-        m = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
-                           capture_output=True, text=True)
-        if m.returncode != 0:
-            pytest.skip(f"cannot mount a read-only tmpfs: {m.stderr.strip()}")
-    else:
-        ro.chmod(0o555)
-    try:
+    with read_only_dir(tmp_path / "ro") as ro:
         run = _batch("--icbs", SMALLEST[0], "--data", str(shared_data), "--out",
                      str(ro / "out"), cwd=tmp_path)
-        assert run.returncode == 2, run.stderr
-        assert "Traceback" not in run.stderr
-        assert f"--out {ro / 'out'}: cannot write into {ro}" in " ".join(run.stderr.split())
-    finally:
-        if os.geteuid() == 0:
-            subprocess.run(["umount", str(ro)], check=False)
-        shutil.rmtree(ro, ignore_errors=True)
+    shutil.rmtree(ro, ignore_errors=True)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert f"--out {ro / 'out'}: cannot write into {ro}" in " ".join(run.stderr.split())

@@ -9,7 +9,6 @@ that no temporary folder or lock is left behind. A full disk is a small tmpfs (r
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -21,21 +20,13 @@ from pathlib import Path
 import pytest
 from healthgap.services.store import PAUSE_ENV, BuildStore, check_build
 
+from tests.services._processes import FAST, RUTLAND, copy_build, tree, wait_paused
+
 pytestmark = pytest.mark.slow
-
-RUTLAND = "E06000017"
-FAST = ["--no-access", "--no-models", "--no-maps", "--permutations", "99"]
-
 
 def _cli(out: Path, data: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "healthgap.services.cli", "build", "--area", RUTLAND,
             "--data", str(data), "--out", str(out), *FAST, *extra]
-
-
-def _tree(root: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``root`` by relative path."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _leftovers(out: Path) -> list[str]:
@@ -54,24 +45,6 @@ def baseline(shared_data, tmp_path_factory) -> Path:
     return out
 
 
-def _copy(baseline: Path, where: Path) -> Path:
-    out = where / "rutland"
-    shutil.copytree(baseline, out)
-    return out
-
-
-def _wait_paused(proc: subprocess.Popen[str], point: str) -> None:
-    assert proc.stderr is not None
-    seen: list[str] = []
-    while True:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"build never reached {point}: {''.join(seen)[-2000:]}")
-        seen.append(line)
-        if f"paused at {point}" in line:
-            return
-
-
 #: Where each process is stopped: before, during and after writing, by SIGINT and SIGTERM.
 POINTS = [(signal.SIGINT, "before-write"), (signal.SIGINT, "during-write"),
           (signal.SIGINT, "after-swap"), (signal.SIGTERM, "during-write"),
@@ -82,14 +55,14 @@ def test_signals_before_during_and_after_writing(baseline, shared_data, tmp_path
     # the processes run side by side (one build's wall time for all five on a busy machine)
     cases = []
     for k, (sig, point) in enumerate(POINTS):
-        out = _copy(baseline, tmp_path / f"case{k}")
-        cases.append((sig, point, out, _tree(out),
+        out = copy_build(baseline, tmp_path / f"case{k}")
+        cases.append((sig, point, out, tree(out),
                       subprocess.Popen(_cli(out, shared_data), stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE, text=True,
                                        env={**os.environ, PAUSE_ENV: point})))
     try:
         for _, point, _, _, proc in cases:
-            _wait_paused(proc, point)
+            wait_paused(proc, point)
         # while the first holds its folder, a second build into the same --out is refused
         locked = cases[0][2]
         second = subprocess.run(_cli(locked, shared_data), capture_output=True, text=True,
@@ -112,11 +85,11 @@ def test_signals_before_during_and_after_writing(baseline, shared_data, tmp_path
             assert not (out / "atlas").exists()  # --no-maps: the earlier atlas went with it
             assert BuildStore(out).read_manifest()["area"]["code"] == RUTLAND
         else:
-            assert _tree(out) == before, (sig.name, point)
+            assert tree(out) == before, (sig.name, point)
 
 
 def test_rebuild_replaces_the_folder_whole(baseline, shared_data, tmp_path):
-    out = _copy(baseline, tmp_path)
+    out = copy_build(baseline, tmp_path)
     old_created = BuildStore(out).read_manifest()["created_utc"]
     run = subprocess.run(_cli(out, shared_data), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
@@ -143,13 +116,13 @@ def test_full_disk_leaves_the_previous_build(baseline, shared_data, tmp_path):
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
     try:
-        out = _copy(baseline, disk)
-        before = _tree(out)
+        out = copy_build(baseline, disk)
+        before = tree(out)
         run = subprocess.run(_cli(out, shared_data), capture_output=True, text=True,
                              timeout=300)
         assert run.returncode == 2, run.stderr
         assert "the disk is full" in run.stderr and str(out) in run.stderr
-        assert _tree(out) == before and _leftovers(out) == []
+        assert tree(out) == before and _leftovers(out) == []
     finally:
         subprocess.run(["umount", str(disk)], check=False)
 

@@ -20,6 +20,8 @@ import pytest
 from healthgap.data.layout import LAYOUT
 from healthgap.data.vintages import get_vintage
 
+from tests.services._processes import read_only_dir
+
 RUTLAND = "E06000017"
 
 
@@ -71,21 +73,9 @@ def test_out_is_a_folder_of_other_files(shared_data, tmp_path):
 
 
 def test_out_on_a_read_only_file_system(shared_data, tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    if os.geteuid() == 0:  # root ignores permission bits: mount a read-only tmpfs instead
-        m = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
-                           capture_output=True, text=True)
-        if m.returncode != 0:
-            pytest.skip(f"cannot mount a read-only tmpfs: {m.stderr.strip()}")
-    else:
-        ro.chmod(0o555)
-    try:
+    with read_only_dir(tmp_path / "ro") as ro:
         _refused(_build("--area", RUTLAND, "--out", str(ro / "rutland"), data=shared_data,
                         cwd=tmp_path), f"--out {ro / 'rutland'}: cannot write into {ro}")
-    finally:
-        if os.geteuid() == 0:
-            subprocess.run(["umount", str(ro)], check=False)
 
 
 @pytest.mark.parametrize(("area", "expected"), [

@@ -14,9 +14,7 @@ The API answers a build that became unreadable while served with 503 and a probl
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -29,22 +27,16 @@ from healthgap.services.api import create_app
 from healthgap.services.cli import app as cli_app
 from healthgap.services.settings import Settings
 
+from tests.services._processes import FAST, RUTLAND, run_cli, rutland_build
+
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.slow
 
-RUTLAND = "E06000017"
-FAST = ["--no-access", "--no-models", "--no-maps", "--permutations", "99"]
 #: Seconds within which a refusal must come (the preflight reads the national tables once).
 REFUSED_WITHIN = 45.0
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "healthgap.services.cli", *args],
-                          capture_output=True, text=True, timeout=300, cwd=cwd,
-                          env={**os.environ, "COLUMNS": "250"})
 
 
 def _data_copy(shared: Path, where: Path) -> Path:
@@ -61,6 +53,23 @@ def _replace(data: Path, rel: str) -> Path:
     target = data / rel
     target.unlink()
     return target
+
+
+def _mistyped(data: Path, shared: Path, key: str, column: str) -> Path:
+    """Replace input ``key`` with a copy whose ``column`` holds words in one row."""
+    t = _replace(data, LAYOUT[key])
+    frame = pd.read_csv(shared / LAYOUT[key], dtype=str)
+    frame.loc[frame.index[5], column] = "about 1,500"
+    frame.to_csv(t, index=False)
+    return t
+
+
+def _without_e0100(data: Path, shared: Path, key: str, code: str) -> Path:
+    """Replace input ``key`` with a copy lacking the LSOAs whose ``code`` starts E0100."""
+    t = _replace(data, LAYOUT[key])
+    frame = pd.read_csv(shared / LAYOUT[key], dtype=str, keep_default_na=False)
+    frame[~frame[code].str.startswith("E0100")].to_csv(t, index=False)
+    return t
 
 
 def _cut(src: Path, dst: Path, share: float = 0.6) -> None:
@@ -82,11 +91,8 @@ def _fault(kind: str, data: Path, shared: Path) -> tuple[Path, str]:
             t, index=False)
         return t, "no le_male column"
     if kind == "mistyped column":
-        t = _replace(data, LAYOUT["population"])
-        pop = pd.read_csv(shared / LAYOUT["population"], dtype=str)
-        pop.loc[pop.index[5], "population_mid2017"] = "about 1,500"
-        pop.to_csv(t, index=False)
-        return t, "column 'population_mid2017' has text that is not a number"
+        return (_mistyped(data, shared, "population", "population_mid2017"),
+                "column 'population_mid2017' has text that is not a number")
     if kind == "empty csv":
         t = _replace(data, LAYOUT["imd"])
         t.write_bytes(b"")
@@ -100,10 +106,8 @@ def _fault(kind: str, data: Path, shared: Path) -> tuple[Path, str]:
         _cut(shared / LAYOUT["lsoa_boundaries"], t)
         return t, "the GeoJSON document is not closed"
     if kind == "incomplete imd":
-        t = _replace(data, LAYOUT["imd"])
-        imd = pd.read_csv(shared / LAYOUT["imd"], dtype=str, keep_default_na=False)
-        imd[~imd["lsoa11cd"].str.startswith("E0100")].to_csv(t, index=False)
-        return t, "of England's 32,844 LSOAs missing"
+        return (_without_e0100(data, shared, "imd", "lsoa11cd"),
+                "of England's 32,844 LSOAs missing")
     if kind == "truncated pbf":
         t = _replace(data, "osm/rutland-latest.osm.pbf")
         _cut(shared / "osm/rutland-latest.osm.pbf", t)
@@ -139,7 +143,7 @@ def test_build_refuses_every_data_fault(fault, shared_data, tmp_path):
     bad, phrase = _fault(fault, data, shared_data)
     extra = [] if fault == "truncated pbf" else ["--no-access"]  # access reads the extract
     out = tmp_path / "out"
-    run, s = _timed(lambda: _cli("build", "--area", RUTLAND, "--data", str(data), "--out",
+    run, s = _timed(lambda: run_cli("build", "--area", RUTLAND, "--data", str(data), "--out",
                                  str(out), "--no-models", "--no-maps", "--permutations", "99",
                                  "--vintage", "2019", *extra, cwd=tmp_path))
     _refused(run, s, str(bad), phrase)
@@ -149,16 +153,11 @@ def test_build_refuses_every_data_fault(fault, shared_data, tmp_path):
 def _fault_2025(kind: str, data: Path, shared: Path) -> tuple[Path, str]:
     """Faults in the default (2025) vintage's own files: IoD 2025, Census 2021, 2021 LSOAs."""
     if kind == "incomplete imd 2025":
-        t = _replace(data, LAYOUT["imd2025"])
-        imd = pd.read_csv(shared / LAYOUT["imd2025"], dtype=str, keep_default_na=False)
-        imd[~imd["lsoa21_code"].str.startswith("E0100")].to_csv(t, index=False)
-        return t, "of England's 33,755 LSOAs missing"
+        return (_without_e0100(data, shared, "imd2025", "lsoa21_code"),
+                "of England's 33,755 LSOAs missing")
     if kind == "mistyped census residents":
-        t = _replace(data, LAYOUT["census2021_residents"])
-        pop = pd.read_csv(shared / LAYOUT["census2021_residents"], dtype=str)
-        pop.loc[pop.index[5], "total_residents"] = "about 1,500"
-        pop.to_csv(t, index=False)
-        return t, "has text that is not a number"
+        return (_mistyped(data, shared, "census2021_residents", "total_residents"),
+                "has text that is not a number")
     if kind == "mistyped 2011 population (carry weights)":
         return _fault("mistyped column", data, shared)
     t = _replace(data, LAYOUT["lsoa21_boundaries"])
@@ -173,7 +172,7 @@ def test_default_vintage_build_refuses_its_own_data_faults(fault, shared_data, t
     data = _data_copy(shared_data, tmp_path)
     bad, phrase = _fault_2025(fault, data, shared_data)
     out = tmp_path / "out"
-    run, s = _timed(lambda: _cli("build", "--area", RUTLAND, "--data", str(data), "--out",
+    run, s = _timed(lambda: run_cli("build", "--area", RUTLAND, "--data", str(data), "--out",
                                  str(out), *FAST, cwd=tmp_path))
     _refused(run, s, str(bad), phrase)
     assert not out.exists()
@@ -183,7 +182,7 @@ def test_default_vintage_build_refuses_its_own_data_faults(fault, shared_data, t
 def test_batch_refuses_data_faults_before_scheduling(fault, shared_data, tmp_path):
     data = _data_copy(shared_data, tmp_path)
     bad, phrase = _fault(fault, data, shared_data)
-    run, s = _timed(lambda: _cli("batch", "--icbs", "E54000011", "--data", str(data), "--out",
+    run, s = _timed(lambda: run_cli("batch", "--icbs", "E54000011", "--data", str(data), "--out",
                                  str(tmp_path / "out"), "--workers", "1", "--vintage", "2019",
                                  cwd=tmp_path))
     _refused(run, s, str(bad), phrase)
@@ -210,7 +209,7 @@ def test_neighbourhoods_refuses_faults_before_computing(fault, shared_data, tmp_
         bad.write_text("lsoa11cd,neighbourhood\nE01013375,N1\n")
         extra, phrase = ["--neighbourhoods", str(bad)], "missing column(s) nbhd_cd"
     out = tmp_path / "nb"
-    run, s = _timed(lambda: _cli("neighbourhoods", "--area", RUTLAND, "--data", str(data),
+    run, s = _timed(lambda: run_cli("neighbourhoods", "--area", RUTLAND, "--data", str(data),
                                  "--out", str(out), "--vintage", "2019", *extra, cwd=tmp_path))
     _refused(run, s, str(bad), phrase)
     assert not out.exists()
@@ -218,7 +217,7 @@ def test_neighbourhoods_refuses_faults_before_computing(fault, shared_data, tmp_
 
 def test_build_refuses_a_missing_neighbourhoods_file_at_once(shared_data, tmp_path):
     bad = tmp_path / "nowhere.csv"
-    run, s = _timed(lambda: _cli("build", "--area", RUTLAND, "--data", str(shared_data),
+    run, s = _timed(lambda: run_cli("build", "--area", RUTLAND, "--data", str(shared_data),
                                  "--out", str(tmp_path / "out"), *FAST, "--neighbourhoods",
                                  str(bad), cwd=tmp_path))
     _refused(run, s, f"--neighbourhoods {bad}: file not found")
@@ -230,11 +229,7 @@ def test_build_refuses_a_missing_neighbourhoods_file_at_once(shared_data, tmp_pa
 @pytest.fixture(scope="module")
 def good_build(shared_data, tmp_path_factory) -> Path:
     """A real Rutland build (no access, models or maps: what counts here is the store)."""
-    out = tmp_path_factory.mktemp("good") / "rutland"
-    run = _cli("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(out),
-               *FAST, cwd=out.parent)
-    assert run.returncode == 0, run.stderr
-    return out
+    return rutland_build(shared_data, tmp_path_factory.mktemp("good") / "rutland")
 
 
 def _damaged(good: Path, where: Path, kind: str) -> Path:
@@ -258,18 +253,18 @@ BUILD_FAULTS = ["truncated gpkg", "empty gpkg", "not a gpkg"]
 
 
 def _whatif(store: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return _cli("whatif", "--store", str(store), "--close", "C82010", "--straight-line",
+    return run_cli("whatif", "--store", str(store), "--close", "C82010", "--straight-line",
                 cwd=cwd)
 
 
 def _serve(store: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return _cli("serve", "--store", str(store), "--port", "0", cwd=cwd)
+    return run_cli("serve", "--store", str(store), "--port", "0", cwd=cwd)
 
 
 #: Commands that read a build, and how each is called. `report` (issue #25) joins this table
 #: when the command exists: `_report` below is the hook.
 def _report(store: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return _cli("report", "--store", str(store), cwd=cwd)
+    return run_cli("report", "--store", str(store), cwd=cwd)
 
 
 def _has_command(name: str) -> bool:
@@ -278,7 +273,7 @@ def _has_command(name: str) -> bool:
 
 
 BUILD_READERS: dict[str, Callable[[Path, Path], subprocess.CompletedProcess[str]]] = {
-    "headline": lambda store, cwd: _cli("headline", "--store", str(store), cwd=cwd),
+    "headline": lambda store, cwd: run_cli("headline", "--store", str(store), cwd=cwd),
     "whatif": _whatif,
     "serve": _serve,
     "report": _report,
@@ -307,7 +302,7 @@ def test_whatif_refuses_a_cut_postcode_file(good_build, shared_data, tmp_path):
     bad = _replace(data, LAYOUT["postcodes"])
     _cut(shared_data / LAYOUT["postcodes"], bad, 0.5)
     before = (store / "healthgap.gpkg").read_bytes()
-    run, s = _timed(lambda: _cli("whatif", "--store", str(store), "--open", "LE15 6AA",
+    run, s = _timed(lambda: run_cli("whatif", "--store", str(store), "--open", "LE15 6AA",
                                  "--straight-line", "--data", str(data), cwd=tmp_path))
     _refused(run, s, str(bad), "not a whole postcode lookup")
     assert (store / "healthgap.gpkg").read_bytes() == before
@@ -316,7 +311,7 @@ def test_whatif_refuses_a_cut_postcode_file(good_build, shared_data, tmp_path):
 def test_a_corrupt_out_is_rebuilt_by_build(good_build, shared_data, tmp_path):
     # `build` is the one command a damaged build is no fault for: it replaces it whole
     store = _damaged(good_build, tmp_path, "truncated gpkg")
-    run = _cli("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(store),
+    run = run_cli("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(store),
                *FAST, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     from healthgap.services.store import check_build
@@ -353,7 +348,7 @@ def test_allow_incomplete_reports_the_gap_in_join_report_manifest_and_story(shar
     imd = pd.read_csv(shared_data / LAYOUT["imd"], dtype=str, usecols=["lsoa11cd"])
     missing = sorted(c for c in imd["lsoa11cd"] if c.startswith("E0100"))
     out = tmp_path / "out"
-    run = _cli("build", "--area", RUTLAND, "--data", str(data), "--out", str(out),
+    run = run_cli("build", "--area", RUTLAND, "--data", str(data), "--out", str(out),
                "--no-access", "--no-models", "--permutations", "99", "--allow-incomplete",
                "--vintage", "2019", cwd=tmp_path)
     assert run.returncode == 0, run.stderr

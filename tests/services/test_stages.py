@@ -13,14 +13,13 @@ from dataclasses import FrozenInstanceError
 import pytest
 from healthgap.data.layout import DataDir
 from healthgap.data.vintages import V2019
-from healthgap.services.build import (
-    BuildOptions,
+from healthgap.services.build import BuildOptions, load_hierarchy
+from healthgap.services.build_stages import (
     _Setup,
     _stage_area,
     _stage_layers,
     _stage_models,
     _stage_statistics,
-    load_hierarchy,
 )
 from healthgap.services.store import StagedBuild
 from healthgap.services.vintage_inputs import VintageInputs

@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 import pytest
+from healthgap.data.access_inputs import read_scenario_file
 from healthgap.maps._assets import remote_resources
 from healthgap.services import whatif as wi
 from healthgap.services.api import create_app
@@ -210,7 +211,7 @@ def test_write_is_atomic(root, tmp_path, monkeypatch):
 def test_scenario_file_json_and_inline_merge(root, tmp_path):
     spec = tmp_path / "s.json"
     spec.write_text(json.dumps({"name": "merge", "close": ["C82010"]}))
-    merged = wi.merge_spec(wi.read_scenario_file(spec), close=["C82077"],
+    merged = wi.merge_spec(read_scenario_file(spec), close=["C82077"],
                            open_=["LE15 6AA:supply=3"], supply=["C82044=2"])
     assert merged == {"name": "merge", "close": ["C82010", "C82077"],
                       "open": ["LE15 6AA:supply=3"], "supply": {"C82044": "2"}}

@@ -11,12 +11,9 @@ failure.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,26 +22,20 @@ from healthgap.services import whatif as wi
 from healthgap.services.store import PAUSE_ENV, BuildStore, check_build
 
 from healthgap.errors import InputError
+from tests.services._processes import (
+    FAST,
+    RUTLAND,
+    cli_args,
+    copy_build,
+    run_cli,
+    rutland_build,
+    tree,
+    wait_paused,
+)
 
 pytestmark = pytest.mark.slow
 
-RUTLAND = "E06000017"
-FAST = ["--no-access", "--no-models", "--no-maps", "--permutations", "99"]
 PRACTICE = "C82010"  # a Rutland practice (Oakham)
-
-
-def _cli(*args: str, env: dict[str, str] | None = None) -> list[str]:
-    return [sys.executable, "-m", "healthgap.services.cli", *args]
-
-
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(_cli(*args), capture_output=True, text=True, timeout=300, cwd=cwd,
-                          env={**os.environ, "COLUMNS": "250"})
-
-
-def _tree(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _leftovers(out: Path) -> list[str]:
@@ -55,31 +46,14 @@ def _leftovers(out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def good(shared_data, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("safety") / "rutland"
-    run = _run("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(out),
-               *FAST, cwd=out.parent)
-    assert run.returncode == 0, run.stderr
-    return out
-
-
-def _copy(good: Path, where: Path) -> Path:
-    out = where / "rutland"
-    shutil.copytree(good, out)
-    return out
+    return rutland_build(shared_data, tmp_path_factory.mktemp("safety") / "rutland")
 
 
 def _paused(args: list[str], point: str, cwd: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(cli_args(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, cwd=cwd, env={**os.environ, PAUSE_ENV: point})
-    assert proc.stderr is not None
-    seen: list[str] = []
-    while True:
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            raise AssertionError(f"never reached {point}: {''.join(seen)[-3000:]}")
-        seen.append(line)
-        if f"paused at {point}" in line:
-            return proc
+    wait_paused(proc, point)
+    return proc
 
 
 def _stop(proc: subprocess.Popen[str], sig: signal.Signals) -> int:
@@ -92,12 +66,12 @@ def _stop(proc: subprocess.Popen[str], sig: signal.Signals) -> int:
 
 
 def test_straight_line_whatif_on_a_build_without_a_road_network(good, tmp_path):
-    out = _copy(good, tmp_path)
-    run = _run("whatif", "--store", str(out), "--close", PRACTICE, cwd=tmp_path)
+    out = copy_build(good, tmp_path)
+    run = run_cli("whatif", "--store", str(out), "--close", PRACTICE, cwd=tmp_path)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     flat = " ".join(run.stderr.split())
     assert "the build was made with --no-access" in flat and "--straight-line" in flat
-    run = _run("whatif", "--store", str(out), "--close", PRACTICE, "--straight-line",
+    run = run_cli("whatif", "--store", str(out), "--close", PRACTICE, "--straight-line",
                cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     store = BuildStore(out)
@@ -109,7 +83,7 @@ def test_straight_line_whatif_on_a_build_without_a_road_network(good, tmp_path):
 
 
 def test_no_extract_is_named_as_the_reason(good, tmp_path):
-    out = _copy(good, tmp_path)
+    out = copy_build(good, tmp_path)
     store = BuildStore(out)
     man = store.read_manifest()
     man["parameters"]["access"] = True  # built with access, but no extract covered the area
@@ -122,63 +96,63 @@ def test_no_extract_is_named_as_the_reason(good, tmp_path):
 
 def test_a_whatif_during_a_build_is_refused_and_a_build_during_a_whatif(good, shared_data,
                                                                           tmp_path):
-    out = _copy(good, tmp_path)
+    out = copy_build(good, tmp_path)
     build = _paused(["build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(out),
                      *FAST], "before-write", tmp_path)
     try:
-        before = _tree(out)
-        run = _run("whatif", "--store", str(out), "--close", PRACTICE, "--straight-line",
+        before = tree(out)
+        run = run_cli("whatif", "--store", str(out), "--close", PRACTICE, "--straight-line",
                    cwd=tmp_path)
         assert run.returncode == 2 and "Traceback" not in run.stderr
         flat = " ".join(run.stderr.split())
         assert f"--store {out}: another build (pid {build.pid}) is writing" in flat
-        assert _tree(out) == before
+        assert tree(out) == before
     finally:
         assert _stop(build, signal.SIGTERM) == 143
     whatif = _paused(["whatif", "--store", str(out), "--close", PRACTICE, "--straight-line"],
                      "whatif-during-write", tmp_path)
     try:
-        run = _run("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(out),
+        run = run_cli("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(out),
                    *FAST, cwd=tmp_path)
         assert run.returncode == 2
         assert f"another what-if (pid {whatif.pid})" in " ".join(run.stderr.split())
     finally:
         assert _stop(whatif, signal.SIGTERM) == 143
-    assert _tree(out) == before and _leftovers(out) == []
+    assert tree(out) == before and _leftovers(out) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_at_the_whatif_write_leaves_no_file(sig, good, tmp_path):
-    out = _copy(good, tmp_path)
-    before = _tree(out)
+    out = copy_build(good, tmp_path)
+    before = tree(out)
     proc = _paused(["whatif", "--store", str(out), "--close", PRACTICE, "--straight-line"],
                    "whatif-during-write", tmp_path)
     staging = [p for p in tmp_path.iterdir() if p.name.startswith(".rutland.tmp-")]
     assert staging and (staging[0] / "healthgap.gpkg").is_file()  # mid-write, in staging
     assert _stop(proc, sig) == 128 + sig
-    assert _tree(out) == before
+    assert tree(out) == before
     assert _leftovers(out) == []
 
 
 def test_a_killed_whatifs_staging_is_removed_at_the_next_start(good, tmp_path):
-    out = _copy(good, tmp_path)
+    out = copy_build(good, tmp_path)
     proc = _paused(["whatif", "--store", str(out), "--close", PRACTICE, "--straight-line"],
                    "whatif-during-write", tmp_path)
     assert _stop(proc, signal.SIGKILL) == -signal.SIGKILL
     assert any(n.startswith(".rutland.tmp-") for n in _leftovers(out))
     (out / ".whatif-123.tmp.healthgap.gpkg").write_bytes(b"left by an older version")
-    run = _run("whatif", "--store", str(out), "--close", PRACTICE, "--straight-line",
+    run = run_cli("whatif", "--store", str(out), "--close", PRACTICE, "--straight-line",
                cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert _leftovers(out) == [] and check_build(out) == []
 
 
 def test_a_rebuild_keeps_the_files_a_user_added(good, shared_data, tmp_path):
-    out = _copy(good, tmp_path)
+    out = copy_build(good, tmp_path)
     (out / "notes.txt").write_text("board paper draft")
     (out / "extra").mkdir()
     (out / "extra" / "lookup.csv").write_text("a,b\n1,2\n")
-    run = _run("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(out),
+    run = run_cli("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(out),
                *FAST, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert (out / "notes.txt").read_text() == "board paper draft"
