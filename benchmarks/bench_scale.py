@@ -1,7 +1,9 @@
 """Scale: all of England on one machine, and many ICSs on Dask against one after another.
 
-Prints the wall time, CPU time (this process, all threads) and peak memory (resident set, whole
-process so far) of each stage of the England build without maps, against the issue #13 target of
+Prints the wall time, CPU time (user + sys of this process, all threads, and of the models' child
+process at England scale), the load average and peak memory (resident set, whole process so far)
+of each stage of the England build without maps on each vintage, the wall time expected on 2 idle
+cores from those CPU seconds, against the issue #22 target of 60 s and the issue #13 target of
 90 s on 2 cores and beside the stage figures of the build before that issue (measured on main,
 printed for comparison), and the two stages #13 sped up against their plain computation in the
 same run (the statistics engine drawing afresh and scanning every permutation; the LU inverse);
@@ -40,41 +42,70 @@ T = TypeVar("T")
 BEFORE = {"models": 101.0, "statistics": 43.0, "total": 150.0}
 
 
+def _cpu(who: int) -> float:
+    """User + system CPU seconds of this process (all threads) or of its reaped children."""
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def england(args: argparse.Namespace, tmp: Path, vintage: str = "2025") -> None:
-    """Build England on ``vintage`` without maps and print wall, CPU and memory per stage."""
-    cpu: dict[str, float] = {}
-    current: list[tuple[str, float]] = []
+    """Build England on ``vintage`` without maps and print wall, CPU and memory per stage.
+
+    CPU is user + system seconds of this process and, separately, of child processes: at
+    England scale the models run in a child beside the statistics (`services._background`),
+    and the child's CPU is counted when the models stage collects it.
+    """
+    cpu: dict[str, tuple[float, float]] = {}
+    current: list[tuple[str, float, float]] = []
 
     def on_stage(stage: str, i: int, n: int) -> None:
-        now = time.process_time()
+        own, kids = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
         if current:
-            name, start = current.pop()
-            cpu[name] = now - start
-        current.append((stage, now))
+            name, own0, kids0 = current.pop()
+            cpu[name] = (own - own0, kids - kids0)
+        current.append((stage, own, kids))
         print(f"  [{i + 1}/{n}] {stage}", flush=True)
 
+    load0 = os.getloadavg()
     t0 = time.perf_counter()
-    c0 = time.process_time()
+    own0, kids0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
     res = build(BuildOptions(area="england", data_dir=args.data,
                              out_dir=tmp / f"england{vintage}", maps=False, vintage=vintage),
                 on_stage=on_stage)
     total = time.perf_counter() - t0
-    total_cpu = time.process_time() - c0
+    own = _cpu(resource.RUSAGE_SELF) - own0
+    kids = _cpu(resource.RUSAGE_CHILDREN) - kids0
     print(f"\nEngland on the {vintage} vintage without maps ({len(res.area.inside):,} LSOAs, "
           f"{int(res.area.msoa['in_area'].sum()):,} MSOAs)")
-    print(f"{'stage':44s} {'wall s':>8s} {'CPU s':>8s} {'peak MB':>8s} {'before s':>9s}")
+    print(f"{'stage':44s} {'wall s':>8s} {'CPU s':>8s} {'child s':>8s} {'peak MB':>8s} "
+          f"{'before s':>9s}")
+    nan = (float("nan"), float("nan"))
     for stage, sec in res.timings.items():
         before = next((f"{v:9.0f}" for k, v in BEFORE.items() if k in stage), f"{'':9s}")
-        print(f"{stage:44s} {sec:8.1f} {cpu.get(stage, float('nan')):8.1f} "
+        c_own, c_kids = cpu.get(stage, nan)
+        print(f"{stage:44s} {sec:8.1f} {c_own:8.1f} {c_kids:8.1f} "
               f"{res.peak_mb[stage]:8.0f} {before}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{'total':44s} {total:8.1f} {total_cpu:8.1f} {peak:8.0f} {BEFORE['total']:9.0f}")
-    load = os.getloadavg()[0]
+    print(f"{'total':44s} {total:8.1f} {own:8.1f} {kids:8.1f} {peak:8.0f} {BEFORE['total']:9.0f}")
+    # on 2 idle cores: the stages before and after the analysis run in turn (their CPU), the
+    # statistics (this process) and the models (the child) side by side (half their CPU at best)
+    overlapped = sum(sum(cpu.get(s, (0.0, 0.0))) for s in res.timings
+                     if "statistics" in s or "models" in s)
+    serial = own + kids - overlapped
+    idle = serial + overlapped / 2.0
+    load = os.getloadavg()
+    print(f"CPU (user + sys): {own + kids:.1f} s ({own:.1f} s this process, {kids:.1f} s the "
+          f"models' child); load average {load0[0]:.1f} at the start, {load[0]:.1f} at the end "
+          f"on {os.cpu_count()} cores")
+    print(f"expected wall on 2 idle cores: about {idle:.0f} s ({serial:.0f} s of CPU in turn + "
+          f"half of the {overlapped:.0f} s of statistics and models run side by side; a lower "
+          "bound for that part)")
     print(f"target (issue #13): <= 90 s wall on 2 otherwise idle cores -> "
-          f"{'MET' if total <= 90 else 'NOT MET'} (load average now {load:.1f}: on a busy "
-          "machine compare the CPU seconds)")
-    print(f"target (issue #22): <= 60 s wall on 2 otherwise idle cores -> "
-          f"{'MET' if total <= 60 else 'NOT MET'}")
+          f"{'MET' if total <= 90 else 'NOT MET'} as measured, "
+          f"{'MET' if idle <= 90 else 'NOT MET'} as expected idle")
+    print(f"target (issue #22, set for 2025 without maps; this run: {vintage}): <= 60 s wall on "
+          f"2 otherwise idle cores -> {'MET' if total <= 60 else 'NOT MET'} as measured "
+          f"({total:.0f} s), {'MET' if idle <= 60 else 'NOT MET'} as expected idle ({idle:.0f} s)")
     if args.peers:
         peers(res.area)
 

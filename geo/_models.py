@@ -311,3 +311,18 @@ class PairwiseModel(FittedModel):
     def _fit_pairs(self, v: np.ndarray, d: np.ndarray) -> dict[str, Any]:
         """Fit on values ``v`` and condensed pairwise distances ``d``; return report extras."""
         raise NotImplementedError
+
+
+def group_positions(q: pd.Series) -> list[tuple[object, np.ndarray]]:
+    """``(label, row positions)`` of each group of ``q``, labels sorted, as ``groupby(q)`` has.
+
+    Integer labels (the quantiles the build forms) by numpy; any other kind by pandas' own
+    ``groupby(...).indices``.
+    """
+    values = q.to_numpy()
+    if values.dtype.kind in "iu":
+        order = np.argsort(values, kind="stable")
+        labels, starts = np.unique(values[order], return_index=True)
+        return [(lab.item(), at) for lab, at in zip(labels, np.split(order, starts[1:]),
+                                                   strict=True)]
+    return sorted(q.groupby(q, sort=True).indices.items(), key=lambda kv: kv[0])

@@ -91,8 +91,12 @@ def dense_inverse(w: sparse.csr_matrix, coef: float) -> np.ndarray:
 
     d = symmetric_scaling(w)
     if d is not None and abs(coef) < 1.0:
-        b = (sparse.diags(d) @ w).toarray()
-        b *= -coef
+        # D - coef C scattered into zeros (the same products as densifying D W, scaling every
+        # entry and adding D, without two passes over the n x n array)
+        c = sparse.csr_matrix(sparse.diags(d) @ w)
+        c.sum_duplicates()
+        b = np.zeros(w.shape)
+        b[np.repeat(np.arange(w.shape[0]), np.diff(c.indptr)), c.indices] = c.data * -coef
         b[np.diag_indices_from(b)] += d
         # b is symmetric, so its transpose (a Fortran-ordered view, no copy) is b itself
         chol, info = lapack.dpotrf(b.T, lower=1, overwrite_a=1, clean=0)

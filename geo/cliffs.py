@@ -67,15 +67,16 @@ def _quantile_df(absdiff: np.ndarray) -> float:
     matched on the central 90% of the borders, a few true cliffs barely move it, while heavy
     tails in the null are still seen. A ratio at or below the normal's gives 10,000 df.
     """
-    from scipy import optimize
-    from scipy import stats as sstats
+    from scipy import optimize, special
 
     lo_q, hi_q = np.quantile(absdiff, [0.5, 0.9])
     if lo_q <= 0:
         return 3.0
 
     def ratio(df: float) -> float:
-        return float(sstats.t.ppf(0.95, df) / sstats.t.ppf(0.75, df))
+        # t quantiles by the function scipy.stats.t.ppf itself calls (the same numbers, without
+        # its per-call argument handling: the root search calls this many times per pool)
+        return float(special.stdtrit(df, 0.95) / special.stdtrit(df, 0.75))
 
     got = hi_q / lo_q
     if got <= ratio(1e4):

@@ -26,6 +26,7 @@ from healthgap.geo._models import (
     FittedModel,
     check_choice,
     check_confidence,
+    group_positions,
     numeric_column,
     variance_from_ci,
 )
@@ -273,22 +274,22 @@ class SlopeIndex(FittedModel):
         used = data[~missing]
         pooled_sd = self._pooled_sd(used) if var is None and self.se_method == "pooled" else None
         rows = []
-        for label, g in used.groupby("q", sort=True):
-            w = g["pop"].to_numpy()
-            x = g["value"].to_numpy()
+        pop_a, value_a, var_a = (used[c].to_numpy() for c in ("pop", "value", "var"))
+        for label, at in group_positions(used["q"]):  # rows in frame order, as groupby's
+            w, x = pop_a[at], value_a[at]
             total = w.sum()
             if total <= 0:
                 raise InputError(f"{name}: quantile {label!r} has zero population")
             mean = float(np.sum(w * x) / total)
             if var is not None:
-                se = float(np.sqrt(np.sum(w**2 * g["var"].to_numpy())) / total)
+                se = float(np.sqrt(np.sum(w**2 * var_a[at])) / total)
             elif pooled_sd is not None:
                 se = float(pooled_sd * np.sqrt(np.sum(w**2)) / total)
             else:
                 se = self._within_se(label, w, x, mean, total)
             rows.append({"quantile": label, "population": float(total), "value": mean,
-                         "se": se, "n_areas": int(len(g)),
-                         "n_missing": int(missing[data["q"] == label].sum())})
+                         "se": se, "n_areas": int(len(at)),
+                         "n_missing": int((data.loc[missing, "q"] == label).sum())})
         groups = pd.DataFrame(rows).set_index("quantile")
         if len(groups) < 3:
             raise InputError(f"{name}: only {len(groups)} quantile(s) with data; at least 3")

@@ -521,20 +521,36 @@ def _nearest_links(
     ordered: list[tuple[str, str]] = []
     contiguity = kind in ("queen", "rook")
     xy = None if contiguity else _points(frame)[0]  # once, not once per island
+    tree = None if xy is None else cKDTree(xy)
     for code in isolated:
         pos = ids.get_loc(code)
-        if xy is None:
+        if xy is None or tree is None:
             dist = frame.geometry.distance(frame.geometry.iloc[pos]).to_numpy(copy=True)
+            dist[pos] = np.inf
+            nearest = str(ids[int(np.argmin(dist))])  # first in frame order on ties
         else:
-            dist = np.hypot(*(xy - xy[pos]).T)
-        dist[pos] = np.inf
-        nearest = str(ids[int(np.argmin(dist))])  # first in frame order on ties
+            nearest = str(ids[_nearest_point(tree, xy, pos)])
         pair = (code, nearest)
         key = (min(pair), max(pair))
         if key not in links:
             links.add(key)
             ordered.append(pair)
     return ordered
+
+
+def _nearest_point(tree: cKDTree, xy: np.ndarray, pos: int) -> int:
+    """Position of the point nearest ``xy[pos]`` (not itself), the first in order on ties.
+
+    The same answer as the ``argmin`` of ``np.hypot`` to every point: the tree proposes the
+    points within a hair of the nearest distance, and those are compared by the same ``hypot``
+    in position order, so rounding in the tree's distances cannot change the choice.
+    """
+    near, _ = tree.query(xy[pos], k=2)  # itself at 0, then the nearest other point
+    radius = float(near[1]) * (1 + 1e-9) + 1e-9
+    cand = np.asarray(sorted(tree.query_ball_point(xy[pos], r=radius)), dtype=np.int64)
+    cand = cand[cand != pos]
+    dist = np.hypot(*(xy[cand] - xy[pos]).T)
+    return int(cand[int(np.argmin(dist))])
 
 
 def _add_links(graph: Graph, ids: pd.Index, links: list[tuple[str, str]], weight: float) -> Graph:

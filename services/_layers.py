@@ -43,7 +43,8 @@ def with_feature_ids(name: str, frame: pd.DataFrame) -> pd.DataFrame:
         return frame.set_index(code)
     key = KEY_COLUMNS.get(name)
     if key and set(key) <= set(frame.columns) and frame[list(key)].notna().all().all():
-        ids = frame[list(key)].astype(str).agg("~".join, axis=1)
+        parts = frame[list(key)].astype(str)  # joined column-wise: "~".join of each row
+        ids = parts[key[0]].str.cat([parts[c] for c in key[1:]], sep="~")
         if ids.is_unique:
             out = frame.copy()
             out.index = pd.Index(ids.to_numpy(), name=KEY_INDEX)

@@ -153,6 +153,8 @@ class _Ctx(_Setup):
     outputs: Mapping[str, Path] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
     peak_mb: Mapping[str, float] = field(default_factory=dict)
+    #: the models running beside the statistics at England scale (services._background)
+    background: Any = None
 
     def add(self, *, area: StudyArea | None = None, inputs: Mapping[str, Path] | None = None,
             tables: Mapping[str, pd.DataFrame] | None = None,
@@ -469,13 +471,23 @@ def _osm_features(ctx: _Ctx, osm: Path) -> _Ctx:
 
 def _stage_statistics(ctx: _Ctx) -> _Ctx:
     """Global and local autocorrelation (geo/autocorrelation, geo/local)."""
+    from healthgap.services import _background
     from healthgap.services.analysis import run_statistics
 
     o = ctx.options
-    out = run_statistics(ctx.area, weights=o.weights, permutations=o.permutations, seed=o.seed,
-                         alpha=o.alpha, correction=o.correction)
+    # at England scale the models run in a second process meanwhile (identical results)
+    bg = (_background.BackgroundModels(ctx.area, seed=o.seed, weights=o.weights,
+                                       wording=ctx.vin.vintage.wording)
+          if o.models and _background.wanted(ctx.area) else None)
+    try:
+        out = run_statistics(ctx.area, weights=o.weights, permutations=o.permutations,
+                             seed=o.seed, alpha=o.alpha, correction=o.correction)
+    except BaseException:
+        if bg is not None:
+            bg.cancel()
+        raise
     ctx = replace(ctx, columns=(*ctx.columns, ("spatial statistics", out.columns)),
-                  statistics=out.statistics)
+                  statistics=out.statistics, background=bg)
     return ctx.add(tables=out.tables, results={"statistics": out.results}, notes=out.notes)
 
 
@@ -485,8 +497,10 @@ def _stage_models(ctx: _Ctx) -> _Ctx:
 
     if not ctx.options.models:
         return ctx.add(notes=["life-expectancy models not fitted (--no-models)"])
-    out = run_models(ctx.area, seed=ctx.options.seed, weights=ctx.options.weights)
-    ctx = replace(ctx, columns=(*ctx.columns, ("life-expectancy models", out.columns)))
+    out = (ctx.background.result() if ctx.background is not None else
+           run_models(ctx.area, seed=ctx.options.seed, weights=ctx.options.weights))
+    ctx = replace(ctx, columns=(*ctx.columns, ("life-expectancy models", out.columns)),
+                  background=None)
     ctx = ctx.add(layers=out.layers, tables=out.tables, results={"models": out.results},
                   notes=out.notes)
     if ctx.national is not None:

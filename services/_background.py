@@ -1,0 +1,112 @@
+"""The life-expectancy models of a large build, fitted in a second process beside the statistics.
+
+At England scale the two analysis stages are independent (both read the study area as the
+layers stage left it; neither reads the other's output) and each spends much of its time on
+one core (pandas, the sparse LU log-determinant, the seeded random draws). On two cores the
+build starts `services.analysis.run_models` in a child Python process before the statistics
+and collects its result in the models stage. The models are the same computation on the same
+inputs (the area crosses by pickle, exactly; each model seeds its own generator), so the
+results are identical to fitting them in turn; only the wall time changes.
+
+The child is a fresh interpreter (``python -c``), not a fork: numba's and OpenBLAS's thread
+pools are not safe across ``fork``, and unlike ``multiprocessing``'s spawn it never re-runs the
+caller's ``__main__``. Input and output cross as pickle files in a private temporary folder.
+The build's vintage wording (`geo.indicators.vintage_wording`) is set again in the child, since
+a ContextVar does not cross processes. The parent counts the child's CPU time once it has been
+waited for (``resource.RUSAGE_CHILDREN``).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from healthgap.geo.areas import StudyArea
+from healthgap.geo.model_plan import PLAN
+
+__all__ = ["BackgroundModels", "wanted"]
+
+_CHILD = "from healthgap.services._background import _child; _child()"
+
+
+def wanted(area: StudyArea) -> bool:
+    """Say whether ``area`` is large enough (`PLAN.is_big`) and the machine has 2+ cores."""
+    n_in = int(area.msoa["in_area"].sum()) if "in_area" in area.msoa.columns else 0
+    return PLAN.is_big(n_in) and (os.cpu_count() or 1) > 1
+
+
+def _child() -> None:  # pragma: no cover - runs in the child process
+    """Read the job from ``argv[1]``, fit the models, write ``(ok, result)`` to ``argv[2]``."""
+    from healthgap.geo.indicators import vintage_wording
+    from healthgap.services.analysis import run_models
+
+    src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+    with src.open("rb") as fh:
+        area, seed, weights, wording = pickle.load(fh)
+    try:
+        with vintage_wording(wording):
+            result: tuple[bool, Any] = (True, run_models(area, seed=seed, weights=weights))
+    except Exception as exc:  # handed to the parent, which raises it
+        result = (False, exc)
+    tmp = dst.with_suffix(".part")
+    with tmp.open("wb") as fh:
+        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(dst)
+
+
+class BackgroundModels:
+    """`services.analysis.run_models` running in a child Python process.
+
+    Parameters
+    ----------
+    area
+        The study area the models stage would be given.
+    seed, weights
+        As `services.analysis.run_models`.
+    wording
+        The build's vintage wording (`healthgap.data.vintages.Vintage.wording`).
+    """
+
+    def __init__(self, area: StudyArea, *, seed: int, weights: str,
+                 wording: Mapping[str, str]) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="healthgap-models-"))
+        src = self._dir / "in.pickle"
+        self._out = self._dir / "out.pickle"
+        with src.open("wb") as fh:
+            pickle.dump((area, seed, weights, dict(wording)), fh,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+        self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(src), str(self._out)],
+                                      stdin=subprocess.DEVNULL)
+
+    def result(self) -> Any:
+        """Wait for the models and return their `services.analysis.Outputs`.
+
+        An exception raised by the models in the child is raised here; a child that died
+        without a result raises `RuntimeError` with its exit status.
+        """
+        try:
+            code = self._proc.wait()
+            if not self._out.exists():
+                raise RuntimeError(f"the models process exited with status {code} and no "
+                                   "result (see its messages above)")
+            with self._out.open("rb") as fh:
+                ok, value = pickle.load(fh)
+        finally:
+            self.cancel()
+        if not ok:
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        """Stop the child if it still runs and remove the temporary folder."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)

@@ -1,0 +1,54 @@
+"""The models fitted in a child process (services._background) equal those fitted in turn."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from healthgap.data.vintages import get_vintage
+from healthgap.geo.indicators import vintage_wording
+from healthgap.services import _background
+from healthgap.services.analysis import run_models
+
+from tests.geo._areas import joined_area
+
+FRIMLEY = "E54000034"
+
+
+@pytest.fixture(scope="module")
+def area(shared_data):
+    return joined_area(shared_data, FRIMLEY)
+
+
+def _same(a: object, b: object) -> None:
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()  # type: ignore[attr-defined]
+        for k in a:
+            _same(a[k], b[k])  # type: ignore[index]
+    else:
+        assert repr(a) == repr(b)
+
+
+@pytest.mark.slow
+def test_child_process_models_equal_in_process_models(area):
+    wording = get_vintage("2025").wording  # the child must word notes as the parent does
+    with vintage_wording(wording):
+        here = run_models(area, seed=7, weights="queen")
+    there = _background.BackgroundModels(area, seed=7, weights="queen",
+                                         wording=wording).result()
+    for name in ("layers", "tables", "results", "notes", "columns"):
+        _same(getattr(here, name), getattr(there, name))
+    assert list(here.tables) == list(there.tables)  # same order of tables as written
+
+
+def test_an_error_in_the_child_is_raised_in_the_parent():
+    bg = _background.BackgroundModels(None, seed=7, weights="queen",  # type: ignore[arg-type]
+                                      wording={})
+    with pytest.raises(AttributeError):
+        bg.result()
+    assert not bg._dir.exists()
+
+
+def test_only_large_areas_use_a_second_process(area):
+    assert not _background.wanted(area)  # Frimley: 200-odd MSOAs, far below PLAN.max_dense
