@@ -61,10 +61,16 @@ demo: install
 # environment would make every run redo it (about 30 s), so the test targets clear it.
 PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 
+# The suite runs on every core (pytest-xdist, JOBS=auto; JOBS=0 runs in one process). Each module
+# stays on one worker and the modules that share a build are one group (--dist loadgroup, see
+# tests/conftest.py and tests/_builds.py), so no module fixture is built twice.
+JOBS   ?= auto
+XDIST  := -n $(JOBS) --dist loadgroup
+
 ## Install everything the tests need, then run the whole suite. The last lines give the
 ## start-up, collection and test times (tests/conftest.py) and pytest's total.
 test: install-test browser
-	$(PYTEST) -q
+	$(PYTEST) -q $(XDIST)
 
 ## The quick subset a developer runs before a commit (about 80 s of CPU, so under 2 minutes on
 ## 2 idle cores): the science, the data readers and the package checks, without the slow and

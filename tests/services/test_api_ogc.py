@@ -25,6 +25,9 @@ from shapely.geometry import box
 
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
+# apps over the shared Frimley root keep their runs in it: one after the other, as before
+pytestmark = pytest.mark.xdist_group("frimley-2019-served")
+
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient

@@ -25,6 +25,7 @@ from healthgap.services import whatif as wi
 from healthgap.services.store import PAUSE_ENV, BuildStore, check_build
 
 from healthgap.errors import InputError
+from tests import _builds
 
 pytestmark = pytest.mark.slow
 
@@ -55,11 +56,9 @@ def _leftovers(out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def good(shared_data, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("safety") / "rutland"
-    run = _run("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(out),
-               *FAST, cwd=out.parent)
-    assert run.returncode == 0, run.stderr
-    return out
+    # `build --area RUTLAND ... *FAST`, built once per run (tests/_builds.py); tests copy it
+    assert _builds.RUTLAND_FAST == FAST and _builds.RUTLAND == RUTLAND
+    return _builds.rutland_cli(shared_data)
 
 
 def _copy(good: Path, where: Path) -> Path:
