@@ -62,10 +62,10 @@ demo: install
 PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 
 # The suite runs on every core (pytest-xdist, JOBS=auto; JOBS=0 runs in one process). Each module
-# stays on one worker and the modules that share a build are one group (--dist loadgroup, see
-# tests/conftest.py and tests/_builds.py), so no module fixture is built twice.
+# stays on one worker (--dist loadscope), so no module fixture is built twice, and the builds
+# several modules read are made once per run for every worker (tests/_builds.py).
 JOBS   ?= auto
-XDIST  := -n $(JOBS) --dist loadgroup
+XDIST  := -n $(JOBS) --dist loadscope
 
 ## Install everything the tests need, then run the whole suite. The last lines give the
 ## start-up, collection and test times (tests/conftest.py) and pytest's total.

@@ -7,8 +7,8 @@ the `BuildResult` (area, manifest, outputs) is pickled beside the folder for the
 not build it. Shared builds are read-only: a test that changes a build copies it first.
 
 Each function is one build with its exact options; a module that needs other options builds its
-own. Modules whose tests write into a shared build's folder, or start servers over it, are one
-xdist group (``pytest.mark.xdist_group``) so that they run one after the other as before.
+own, and a module that writes into the folder (an app keeping its runs in the store root) takes a
+copy in its own fixture.
 """
 
 from __future__ import annotations

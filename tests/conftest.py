@@ -79,16 +79,6 @@ def pytest_xdist_node_collection_finished(node, ids) -> None:  # noqa: ANN001
     _CLOCK["collected"] = time.monotonic()
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup`` keep each module on one worker (its module fixtures are built
-    once) unless the module names a wider group (``pytest.mark.xdist_group``) shared with the
-    modules that use the same build (tests/_builds.py)."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-
-
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
     """Print start-up (interpreter, plugins, conftest), collection and test times."""
     if "collected" not in _CLOCK or hasattr(config, "workerinput"):

@@ -29,9 +29,6 @@ from shapely.geometry import box, shape
 
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
-# apps over the shared Frimley root keep their runs in it: one after the other, as before
-pytestmark = pytest.mark.xdist_group("frimley-2019-served")
-
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
@@ -40,8 +37,11 @@ B = f"/areas/{FRIMLEY}"
 
 
 @pytest.fixture(scope="module")
-def root(shared_data) -> Path:
-    return frimley_root(shared_data)
+def root(shared_data, tmp_path_factory) -> Path:
+    # a copy of the run's shared build: the app keeps its runs (runs.sqlite) in the store root
+    copy = tmp_path_factory.mktemp("root") / "root"
+    shutil.copytree(frimley_root(shared_data), copy)
+    return copy
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -25,9 +26,6 @@ from shapely.geometry import box
 
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
-# apps over the shared Frimley root keep their runs in it: one after the other, as before
-pytestmark = pytest.mark.xdist_group("frimley-2019-served")
-
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
@@ -36,8 +34,11 @@ C = f"/collections/{FRIMLEY}_lsoa"
 
 
 @pytest.fixture(scope="module")
-def root(shared_data):
-    return frimley_root(shared_data)
+def root(shared_data, tmp_path_factory):
+    # a copy of the run's shared build: the app keeps its runs (runs.sqlite) in the store root
+    copy = tmp_path_factory.mktemp("root") / "root"
+    shutil.copytree(frimley_root(shared_data), copy)
+    return copy
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,6 @@ from pptx import Presentation
 
 from tests import _builds
 
-# the board pack test rewrites the shared build's report: not beside the other reader
-pytestmark = pytest.mark.xdist_group("frimley-2025")
-
 FRIMLEY = "E54000034"
 
 
