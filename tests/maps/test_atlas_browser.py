@@ -17,25 +17,20 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
-from healthgap.data.demo import DEMO_ICB, generate_demo
 from healthgap.geo.indicators import INDICATORS, describe
 from healthgap.maps._classify import WORSE_COLOUR
 from healthgap.maps._layers import OSM_ATTRIBUTION
-from healthgap.services.build import BuildOptions, build
 
+from tests import _builds
 from tests.maps.test_browser import browser, open_offline  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def demo_build(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("demo-atlas")
-    generate_demo(base / "data", seed=2019)
-    root = base / "build"  # a build replaces its folder whole: not the folder holding the data
-    build(BuildOptions(area=DEMO_ICB, data_dir=base / "data", out_dir=root, synthetic=True,
-                       maps=True))
-    return root
+def demo_build() -> Path:
+    # the demo with every stage and its atlas (and board pack), shared with the services tests
+    return _builds.demo_build().store.path.parent
 
 
 def map_pages(root: Path) -> list[Path]:

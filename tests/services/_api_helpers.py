@@ -1,34 +1,23 @@
-"""A real Frimley build shared by the API tests (built once per test session)."""
+"""A real Frimley build shared by the API tests (built once per test run, tests/_builds.py)."""
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
-import shutil
 import sys
-import tempfile
-import threading
 from pathlib import Path
 
-from healthgap.services.build import BuildOptions, build
+from tests import _builds
 
-FRIMLEY = "E54000034"
-_lock = threading.Lock()
-_roots: dict[str, Path] = {}
+FRIMLEY = _builds.FRIMLEY
 
 
 def frimley_root(data_dir: Path) -> Path:
-    """Return a store root holding ``E54000034/healthgap.gpkg`` built from the real data."""
-    key = str(data_dir)
-    with _lock:
-        if key not in _roots:
-            root = Path(tempfile.mkdtemp(prefix="healthgap-api-"))
-            atexit.register(shutil.rmtree, root, True)
-            build(BuildOptions(area=FRIMLEY, data_dir=data_dir, vintage="2019",
-                               out_dir=root / FRIMLEY,
-                               access=False, models=False, maps=False))
-            _roots[key] = root
-        return _roots[key]
+    """Return a store root holding ``E54000034/healthgap.gpkg`` built from the real data.
+
+    The build is shared with every module and xdist worker of the run: read it, or copy it
+    before changing it.
+    """
+    return _builds.frimley_2019(data_dir).store.path.parent.parent
 
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_api_load.py"

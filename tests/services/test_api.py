@@ -37,8 +37,11 @@ B = f"/areas/{FRIMLEY}"
 
 
 @pytest.fixture(scope="module")
-def root(shared_data) -> Path:
-    return frimley_root(shared_data)
+def root(shared_data, tmp_path_factory) -> Path:
+    # a copy of the run's shared build: the app keeps its runs (runs.sqlite) in the store root
+    copy = tmp_path_factory.mktemp("root") / "root"
+    shutil.copytree(frimley_root(shared_data), copy)
+    return copy
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -33,8 +34,11 @@ C = f"/collections/{FRIMLEY}_lsoa"
 
 
 @pytest.fixture(scope="module")
-def root(shared_data):
-    return frimley_root(shared_data)
+def root(shared_data, tmp_path_factory):
+    # a copy of the run's shared build: the app keeps its runs (runs.sqlite) in the store root
+    copy = tmp_path_factory.mktemp("root") / "root"
+    shutil.copytree(frimley_root(shared_data), copy)
+    return copy
 
 
 @pytest.fixture(scope="module")

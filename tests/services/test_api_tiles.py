@@ -9,6 +9,7 @@ coordinates.
 from __future__ import annotations
 
 import math
+import shutil
 import warnings
 
 import geopandas as gpd
@@ -31,8 +32,11 @@ HALF = math.pi * 6378137.0
 
 
 @pytest.fixture(scope="module")
-def root(shared_data):
-    return frimley_root(shared_data)
+def root(shared_data, tmp_path_factory):
+    # a copy of the run's shared build: the app keeps its runs (runs.sqlite) in the store root
+    copy = tmp_path_factory.mktemp("root") / "root"
+    shutil.copytree(frimley_root(shared_data), copy)
+    return copy
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,13 @@ from healthgap.data import readers
 from healthgap.services.build import BuildOptions, build
 from healthgap.services.store import BuildStore
 
+from tests import _builds
+
 
 @pytest.fixture(scope="module")
-def frimley(shared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("frimley")
-    opts = BuildOptions(area="E54000034", data_dir=shared_data, vintage="2019",
-                        out_dir=out, access=False,
-                        models=False, maps=False)
-    return build(opts)
+def frimley(shared_data):
+    # vintage 2019, no access, models or atlas: the build the API tests serve (tests/_builds.py)
+    return _builds.frimley_2019(shared_data)
 
 
 def test_frimley_counts(frimley, shared_data):

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from healthgap.services.store import PAUSE_ENV, BuildStore, check_build
 
+from tests import _builds
 from tests.services._processes import FAST, RUTLAND, copy_build, tree, wait_paused
 
 pytestmark = pytest.mark.slow
@@ -35,9 +36,10 @@ def _leftovers(out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def baseline(shared_data, tmp_path_factory) -> Path:
+    # the CLI build of Rutland (FAST), made once per run (tests/_builds.py) and copied here
+    assert _builds.RUTLAND_FAST == FAST and _builds.RUTLAND == RUTLAND
     out = tmp_path_factory.mktemp("faults") / "base"
-    run = subprocess.run(_cli(out, shared_data), capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
+    shutil.copytree(_builds.rutland_cli(shared_data), out)
     # an atlas from an earlier build with maps: a --no-maps rebuild must not leave it behind
     (out / "atlas").mkdir()
     (out / "atlas" / "index.html").write_text("<html>earlier atlas</html>")

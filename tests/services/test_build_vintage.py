@@ -11,14 +11,16 @@ from healthgap.data.vintages import V2019, V2025
 from healthgap.services.atlas import _periods, _vintage_methods
 from healthgap.services.build import BuildOptions, build
 
+from tests import _builds
+
 FRIMLEY = "E54000034"
 
 
 @pytest.fixture(scope="module")
-def frimley2025(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("frimley2025")
-    return build(BuildOptions(area=FRIMLEY, data_dir=shared_data, out_dir=out, access=False,
-                              models=False, maps=False))  # the default vintage: 2025
+def frimley2025(shared_data: Path):
+    # the default vintage (2025), no access or atlas: the board pack tests' build, which adds
+    # the models and the board pack to what these tests read (tests/_builds.py)
+    return _builds.frimley_2025_report(shared_data)
 
 
 @pytest.mark.slow

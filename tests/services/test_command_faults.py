@@ -27,7 +27,8 @@ from healthgap.services.api import create_app
 from healthgap.services.cli import app as cli_app
 from healthgap.services.settings import Settings
 
-from tests.services._processes import FAST, RUTLAND, run_cli, rutland_build
+from tests import _builds
+from tests.services._processes import FAST, RUTLAND, run_cli
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
@@ -229,7 +230,9 @@ def test_build_refuses_a_missing_neighbourhoods_file_at_once(shared_data, tmp_pa
 @pytest.fixture(scope="module")
 def good_build(shared_data, tmp_path_factory) -> Path:
     """A real Rutland build (no access, models or maps: what counts here is the store)."""
-    return rutland_build(shared_data, tmp_path_factory.mktemp("good") / "rutland")
+    # `build --area RUTLAND ... *FAST`, built once per run (tests/_builds.py); tests copy it
+    assert _builds.RUTLAND_FAST == FAST and _builds.RUTLAND == RUTLAND
+    return _builds.rutland_cli(shared_data)
 
 
 def _damaged(good: Path, where: Path, kind: str) -> Path:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from healthgap.data.demo import DEMO_ICB, generate_demo
+from healthgap.data.demo import DEMO_ICB
 from healthgap.geo.inequality import SlopeIndex
 from healthgap.services.build import BuildOptions, build
 from healthgap.services.store import BuildStore
 
+from tests import _builds
+
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo")
-    generate_demo(root / "data", seed=2019)  # inputs beside, not inside, the build
-    return build(BuildOptions(area=DEMO_ICB, data_dir=root / "data", out_dir=root / "build",
-                              synthetic=True, maps=True))
+def demo():
+    # every stage with the atlas (and the board pack), shared with the report and atlas tests
+    return _builds.demo_build()
 
 
 def test_every_stage_lands_in_the_store(demo):

@@ -20,30 +20,26 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from healthgap.data.demo import DEMO_ICB, generate_demo
+from healthgap.data.demo import DEMO_ICB
 from healthgap.geo.indicators import INDICATORS
 from healthgap.services._deck import C_NS
 from healthgap.services._static_pages import static_specs
-from healthgap.services.build import BuildOptions, build
 from healthgap.services.report import parse_formats, report_paths, write_report
 from healthgap.services.store import BuildStore
 from PIL import Image, ImageStat
 from pptx import Presentation
 
 from healthgap.errors import ParameterError
+from tests import _builds
 
 TOL = 1e-9  # values are copied, not recomputed: only float round-trips may differ
 ERRORS = ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    generate_demo(root / "data", seed=2019)
-    result = build(BuildOptions(area=DEMO_ICB, data_dir=root / "data",
-                                out_dir=root / "store" / DEMO_ICB,
-                                synthetic=True, maps=True, report=True))
-    return result
+def demo():
+    # <root>/store/<DEMO_ICB> with the atlas and the board pack, shared with other modules
+    return _builds.demo_build()
 
 
 @pytest.fixture(scope="module")

@@ -13,19 +13,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from healthgap.geo.indicators import INDICATORS
-from healthgap.services.build import BuildOptions, build
 from healthgap.services.report import report_paths
 from healthgap.services.store import BuildStore
 from pptx import Presentation
+
+from tests import _builds
 
 FRIMLEY = "E54000034"
 
 
 @pytest.fixture(scope="module")
-def frimley(shared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("frimley") / FRIMLEY
-    return build(BuildOptions(area=FRIMLEY, data_dir=shared_data, out_dir=out, access=False,
-                              maps=False, report=True))
+def frimley(shared_data):
+    # no access or atlas, with the board pack; shared with tests/services/test_build_vintage.py
+    return _builds.frimley_2025_report(shared_data)
 
 
 @pytest.mark.slow

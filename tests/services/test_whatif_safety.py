@@ -22,13 +22,13 @@ from healthgap.services import whatif as wi
 from healthgap.services.store import PAUSE_ENV, BuildStore, check_build
 
 from healthgap.errors import InputError
+from tests import _builds
 from tests.services._processes import (
     FAST,
     RUTLAND,
     cli_args,
     copy_build,
     run_cli,
-    rutland_build,
     tree,
     wait_paused,
 )
@@ -46,7 +46,9 @@ def _leftovers(out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def good(shared_data, tmp_path_factory) -> Path:
-    return rutland_build(shared_data, tmp_path_factory.mktemp("safety") / "rutland")
+    # `build --area RUTLAND ... *FAST`, built once per run (tests/_builds.py); tests copy it
+    assert _builds.RUTLAND_FAST == FAST and _builds.RUTLAND == RUTLAND
+    return _builds.rutland_cli(shared_data)
 
 
 def _paused(args: list[str], point: str, cwd: Path) -> subprocess.Popen[str]:

@@ -1,0 +1,147 @@
+"""Builds that several test modules share, made once per test run.
+
+A build here is made by the first test that asks for it and then read by every other one, in this
+process or in another pytest-xdist worker: the folder lives under the run's shared temporary
+directory, a file lock makes a second worker wait for the first instead of building again, and
+the `BuildResult` (area, manifest, outputs) is pickled beside the folder for the workers that did
+not build it. Shared builds are read-only: a test that changes a build copies it first.
+
+Each function is one build with its exact options; a module that needs other options builds its
+own, and a module that writes into the folder (an app keeping its runs in the store root) takes a
+copy in its own fixture.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import hashlib
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+#: The run's shared temporary directory (set by the session fixture in tests/conftest.py).
+ROOT: Path | None = None
+
+FRIMLEY = "E54000034"
+RUTLAND = "E06000017"
+#: The CLI options of the Rutland store that the fault and what-if safety tests start from.
+RUTLAND_FAST = ["--no-access", "--no-models", "--no-maps", "--permutations", "99"]
+
+
+def run_root(factory: pytest.TempPathFactory) -> Path:
+    """Return the directory every xdist worker of this run shares (the base temp otherwise)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _root() -> Path:
+    global ROOT
+    if ROOT is None:  # outside a pytest session (an import from a script): a private folder
+        ROOT = Path(tempfile.mkdtemp(prefix="healthgap-tests-"))
+        atexit.register(shutil.rmtree, ROOT, True)
+    return ROOT
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
+def shared(name: str, make: Callable[[Path], T]) -> T:
+    """Return ``make(folder)`` for an empty ``folder``, run once per test run.
+
+    The first caller builds under a lock and pickles the value; every later caller (any worker)
+    waits for the lock and unpickles its own copy. A failed build is retried by the next caller.
+    """
+    root = _root() / "shared-builds"
+    root.mkdir(parents=True, exist_ok=True)
+    folder, done = root / name, root / f"{name}.pickle"
+    with _locked(root / f"{name}.lock"):
+        if not done.exists():
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir()
+            value = make(folder)
+            part = done.with_suffix(".part")
+            part.write_bytes(pickle.dumps(value))
+            part.replace(done)
+            return value
+    return pickle.loads(done.read_bytes())
+
+
+def _key(data_dir: Path) -> str:
+    return hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:10]
+
+
+def demo_build():
+    """The synthetic demo (seed 2019), every stage with the atlas and the board pack.
+
+    Returns the `BuildResult`; the inputs are in ``<folder>/data``, the build in
+    ``<folder>/store/<DEMO_ICB>`` (so ``<folder>/store`` is a store root holding only it).
+    """
+    from healthgap.data.demo import DEMO_ICB, generate_demo
+    from healthgap.services.build import BuildOptions, build
+
+    def make(folder: Path):
+        generate_demo(folder / "data", seed=2019)  # inputs beside, not inside, the build
+        return build(BuildOptions(area=DEMO_ICB, data_dir=folder / "data",
+                                  out_dir=folder / "store" / DEMO_ICB, synthetic=True,
+                                  maps=True, report=True))
+
+    return shared("demo", make)
+
+
+def frimley_2019(data_dir: Path):
+    """Frimley (E54000034) on the 2019 vintage without access, models or atlas.
+
+    Returns the `BuildResult`; the build is ``<root>/E54000034`` of a store root holding only it.
+    """
+    from healthgap.services.build import BuildOptions, build
+
+    def make(folder: Path):
+        return build(BuildOptions(area=FRIMLEY, data_dir=data_dir, vintage="2019",
+                                  out_dir=folder / "root" / FRIMLEY,
+                                  access=False, models=False, maps=False))
+
+    return shared(f"frimley-2019-{_key(data_dir)}", make)
+
+
+def frimley_2025_report(data_dir: Path):
+    """Frimley on the default (2025) vintage without access or atlas, with models and the
+    board pack. Returns the `BuildResult`; the build is ``<folder>/E54000034``."""
+    from healthgap.services.build import BuildOptions, build
+
+    def make(folder: Path):
+        return build(BuildOptions(area=FRIMLEY, data_dir=data_dir, out_dir=folder / FRIMLEY,
+                                  access=False, maps=False, report=True))
+
+    return shared(f"frimley-2025-{_key(data_dir)}", make)
+
+
+def rutland_cli(data_dir: Path) -> Path:
+    """Rutland (E06000017) built by the command line with `RUTLAND_FAST`; returns the folder."""
+
+    def make(folder: Path) -> Path:
+        out = folder / "rutland"
+        run = subprocess.run([sys.executable, "-m", "healthgap.services.cli", "build", "--area",
+                              RUTLAND, "--data", str(data_dir), "--out", str(out),
+                              *RUTLAND_FAST], capture_output=True, text=True, timeout=300,
+                             cwd=folder, env={**os.environ, "COLUMNS": "250"})
+        assert run.returncode == 0, run.stderr
+        return out
+
+    return shared(f"rutland-cli-{_key(data_dir)}", make)
