@@ -19,8 +19,6 @@ import hashlib
 import os
 import pickle
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,15 +27,16 @@ from typing import TypeVar
 
 import pytest
 
+from tests.services._processes import FAST, rutland_build
+
 T = TypeVar("T")
 
 #: The run's shared temporary directory (set by the session fixture in tests/conftest.py).
 ROOT: Path | None = None
 
 FRIMLEY = "E54000034"
-RUTLAND = "E06000017"
-#: The CLI options of the Rutland store that the fault and what-if safety tests start from.
-RUTLAND_FAST = ["--no-access", "--no-models", "--no-maps", "--permutations", "99"]
+#: The Rutland store the fault and what-if safety tests start from: `rutland_build` with FAST.
+RUTLAND_FAST = FAST
 
 
 def run_root(factory: pytest.TempPathFactory) -> Path:
@@ -136,12 +135,6 @@ def rutland_cli(data_dir: Path) -> Path:
     """Rutland (E06000017) built by the command line with `RUTLAND_FAST`; returns the folder."""
 
     def make(folder: Path) -> Path:
-        out = folder / "rutland"
-        run = subprocess.run([sys.executable, "-m", "healthgap.services.cli", "build", "--area",
-                              RUTLAND, "--data", str(data_dir), "--out", str(out),
-                              *RUTLAND_FAST], capture_output=True, text=True, timeout=300,
-                             cwd=folder, env={**os.environ, "COLUMNS": "250"})
-        assert run.returncode == 0, run.stderr
-        return out
+        return rutland_build(data_dir, folder / "rutland")
 
     return shared(f"rutland-cli-{_key(data_dir)}", make)
