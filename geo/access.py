@@ -654,19 +654,19 @@ def read_imd_indicators(
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``lsoa11cd``, columns renamed per :data:`IMD_INDICATORS`.
+        Indexed by ``lsoa_code``, columns renamed per :data:`IMD_INDICATORS`.
     """
     p = Path(path)
     if not p.is_file():
         raise InputError(f"IMD indicators file not found: {p}")
     head = pd.read_csv(p, nrows=0)
-    need = ["lsoa11cd", *IMD_INDICATORS]
+    need = ["lsoa_code", *IMD_INDICATORS]
     missing = [c for c in need if c not in head.columns]
     if missing:
         raise MissingColumnError(f"{p}: missing column(s) {missing}; found {list(head.columns)}")
-    frame = pd.read_csv(p, usecols=need, dtype={"lsoa11cd": str}).set_index("lsoa11cd")
+    frame = pd.read_csv(p, usecols=need, dtype={"lsoa_code": str}).set_index("lsoa_code")
     if not frame.index.is_unique:
-        raise InputError(f"{p}: lsoa11cd repeats")
+        raise InputError(f"{p}: lsoa_code repeats")
     frame = frame.rename(columns=IMD_INDICATORS)[list(IMD_INDICATORS.values())]
     if codes is not None:
         wanted = pd.Index(codes)
@@ -676,5 +676,5 @@ def read_imd_indicators(
 
             raise UnknownAreaError(f"{p}: {len(absent)} LSOA code(s) not found: {preview(absent)}")
         frame = frame.loc[wanted]
-    frame.index.name = "lsoa11cd"
+    frame.index.name = "lsoa_code"
     return frame

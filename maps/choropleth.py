@@ -299,7 +299,7 @@ def choropleth(
     ci_level
         Confidence level of ``ci`` in percent (tooltip label).
     name_col
-        Name column; ``"auto"`` uses the one matching the index (``lsoa11cd`` → ``lsoa11nm``).
+        Name column; ``"auto"`` uses the one matching the index (``lsoa_code`` → ``lsoa_name``).
     rank_total
         National number of ranked areas, for rank columns (deciles of rank).
     category_labels

@@ -53,7 +53,7 @@ def run_sii(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
 
     p = SiiParams(**params)
     frames.progress(0.1, f"reading {p.level}")
-    code = "msoa11cd" if p.level == "msoa" else "lsoa11cd"
+    code = "msoa_code" if p.level == "msoa" else "lsoa_code"
     frame = _inside(frames.layer(p.level, index=code))
     frames.progress(0.3, f"fitting SII over {p.n_quantiles} quantiles")
     model = SlopeIndex(value=p.indicator, population="population", score=p.deprivation,
@@ -62,7 +62,7 @@ def run_sii(frames: StoreFrames, params: dict[str, Any]) -> dict[str, Any]:
     return model.to_dict()
 
 
-_CODES = {"lsoa": "lsoa11cd", "msoa": "msoa11cd"}
+_CODES = {"lsoa": "lsoa_code", "msoa": "msoa_code"}
 
 
 class _WeightsParams(RunParams):

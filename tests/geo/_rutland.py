@@ -23,7 +23,7 @@ def rutland_lsoa(data: Path, ring_m: float = 0.0) -> gpd.GeoDataFrame:
     ``in_area = False``.
     """
     lookup = pd.read_csv(data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv", dtype=str)
-    codes = lookup.loc[lookup["lad22cd"] == RUTLAND, "lsoa11cd"].tolist()
+    codes = lookup.loc[lookup["place_code"] == RUTLAND, "lsoa_code"].tolist()
     path = data / "geography/lsoa11_boundaries_ew_super_generalised.geojson"
     if ring_m > 0:
         core = gpd.read_file(
@@ -37,7 +37,7 @@ def rutland_lsoa(data: Path, ring_m: float = 0.0) -> gpd.GeoDataFrame:
             path, where="LSOA11CD IN ({})".format(",".join(f"'{c}'" for c in codes))
         )
     frame = frame.to_crs(27700)
-    frame = frame.rename(columns={"LSOA11CD": "lsoa11cd"}).set_index("lsoa11cd")[["geometry"]]
+    frame = frame.rename(columns={"LSOA11CD": "lsoa_code"}).set_index("lsoa_code")[["geometry"]]
     frame["in_area"] = frame.index.isin(codes)
     if ring_m > 0:
         core_union = frame[frame["in_area"]].union_all().buffer(ring_m)

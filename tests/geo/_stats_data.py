@@ -29,7 +29,7 @@ def england_lsoa(data: Path) -> gpd.GeoDataFrame:
         where="LSOA11CD LIKE 'E01%'",
     )
     gdf = gdf.set_index("LSOA11CD").to_crs(27700)
-    gdf.index.name = "lsoa11cd"
+    gdf.index.name = "lsoa_code"
     return gdf
 
 
@@ -37,7 +37,7 @@ def england_lsoa(data: Path) -> gpd.GeoDataFrame:
 def imd_score(data: Path) -> pd.Series:
     imd = pd.read_csv(data / "imd2019" / "imd2019_lsoa11_england.csv",
                       usecols=["lsoa11cd", "imd_score"])
-    return imd.set_index("lsoa11cd")["imd_score"]
+    return imd.set_index("lsoa_code")["imd_score"]
 
 
 @functools.lru_cache(maxsize=1)

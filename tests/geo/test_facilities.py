@@ -46,7 +46,7 @@ def test_real_epraccur_accounts_for_every_row(shared_data, epraccur):
     assert (rep.reason == "not_gp_practice").sum() == (
         (epraccur.status_code == "A") & ~active
     ).sum()
-    welsh = active & epraccur.lsoa11cd.fillna("").str.startswith("W01") & epraccur.easting.notna()
+    welsh = active & epraccur.lsoa_code.fillna("").str.startswith("W01") & epraccur.easting.notna()
     assert (rep.reason == "outside_england").sum() == welsh.sum()
     assert set(fac.code) <= set(epraccur.loc[active, "org_code"])
     assert fac.code.is_unique and (fac.supply == 1.0).all()
@@ -74,7 +74,7 @@ def test_epraccur_rows_reported_with_reasons(epraccur, postcodes):
             {"easting": None, "northing": None, "lon": None, "lat": None, "postcode": "ZZ99 9ZZ"},
         ),
         ("T6", {"easting": None, "northing": None, "lon": None, "lat": None, "postcode": None}),
-        ("T7", {"lsoa11cd": "W01000199"}),
+        ("T7", {"lsoa_code": "W01000199"}),
         (
             "T8",
             {
@@ -82,7 +82,7 @@ def test_epraccur_rows_reported_with_reasons(epraccur, postcodes):
                 "northing": None,
                 "lon": None,
                 "lat": None,
-                "lsoa11cd": None,
+                "lsoa_code": None,
                 "postcode": "EH1 1YZ",
             },
         ),

@@ -99,18 +99,18 @@ def _hand_gap(shared_data, source, outcome: str) -> dict[str, float]:
     lsoa = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv")
     pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
     imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
-    f = (lsoa.merge(pop, on="lsoa11cd").merge(imd[["lsoa11cd", "imd_score", "imd_decile"]],
-                                              on="lsoa11cd"))
-    f["inside"] = f["lsoa11cd"].isin(lk.loc[lk["icb22_code"] == FRIMLEY, "lsoa11_code"])
-    touched = f.loc[f["inside"], "msoa11cd"].unique()
-    f = f[f["msoa11cd"].isin(touched)]
+    f = (lsoa.merge(pop, on="lsoa_code").merge(imd[["lsoa_code", "imd_score", "imd_decile"]],
+                                              on="lsoa_code"))
+    f["inside"] = f["lsoa_code"].isin(lk.loc[lk["icb22_code"] == FRIMLEY, "lsoa11_code"])
+    touched = f.loc[f["inside"], "msoa_code"].unique()
+    f = f[f["msoa_code"].isin(touched)]
     p = f["population_mid2017"]
     m = pd.DataFrame({
-        "score": (p * f["imd_score"]).groupby(f["msoa11cd"]).sum()
-                 / p.groupby(f["msoa11cd"]).sum(),
-        "w": p.where(f["inside"], 0).groupby(f["msoa11cd"]).sum(),
+        "score": (p * f["imd_score"]).groupby(f["msoa_code"]).sum()
+                 / p.groupby(f["msoa_code"]).sum(),
+        "w": p.where(f["inside"], 0).groupby(f["msoa_code"]).sum(),
         "core": p.where(f["inside"] & f["imd_decile"].isin([1, 2]), 0)
-                 .groupby(f["msoa11cd"]).sum()})
+                 .groupby(f["msoa_code"]).sum()})
     m["y"] = [float(source[c][LOCAL_HEALTH_OUTCOMES[outcome]]) for c in m.index]
     m = m.sort_values("score", ascending=False)
     mid = (m["w"].cumsum() - m["w"] / 2) / m["w"].sum()

@@ -40,7 +40,7 @@ def write(path, values, *, x0=0.0, y1=400.0, cell=100.0, crs=BNG, nodata=NODATA,
 
 def zones(*geoms, codes=None):
     codes = codes or [f"Z{i}" for i in range(len(geoms))]
-    return gpd.GeoDataFrame(geometry=list(geoms), crs=BNG, index=pd.Index(codes, name="lsoa11cd"))
+    return gpd.GeoDataFrame(geometry=list(geoms), crs=BNG, index=pd.Index(codes, name="lsoa_code"))
 
 
 # 4 x 4 grid of 100 m cells, origin top-left (0, 400); value = 10 * row + col

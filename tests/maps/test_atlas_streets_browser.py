@@ -34,7 +34,7 @@ def rutland(shared_data, tmp_path_factory) -> Path:
     build(BuildOptions(area=RUTLAND, data_dir=shared_data, out_dir=root, models=False,
                        maps=True))
     lsoa = pyogrio.read_dataframe(root / "healthgap.gpkg", layer="lsoa", read_geometry=False)
-    nearest = str(lsoa.set_index("lsoa11cd").loc[CHOSEN, "gp_nearest_code"])
+    nearest = str(lsoa.set_index("lsoa_code").loc[CHOSEN, "gp_nearest_code"])
     wi.run_whatif(root, {"close": [nearest]})
     wi.write_page(root)
     return root
@@ -48,7 +48,7 @@ def expected(shared_data) -> dict[str, str]:
     pcs = pd.read_csv(shared_data / "postcodes"
                       / "postcode_oa11_lsoa11_msoa11_lad22_lookup_ew_live_may22.csv.gz",
                       usecols=["pcds", "lsoa11cd"])
-    postcode = sorted(pcs.loc[pcs["lsoa11cd"] == CHOSEN, "pcds"])[0]
+    postcode = sorted(pcs.loc[pcs["lsoa_code"] == CHOSEN, "pcds"])[0]
     return {"ward": ward, "postcode": postcode}
 
 

@@ -48,7 +48,7 @@ def test_every_area_is_drawn_with_its_class(le_map, le_frame):
     counts = np.bincount([c for c in data["p"]["c"] if c >= 0])
     assert counts.max() - counts.min() <= 1
     # names travel for the tooltip
-    assert data["p"]["n"] == le_frame["msoa11nm"].tolist()
+    assert data["p"]["n"] == le_frame["msoa_name"].tolist()
 
 
 def test_legend_has_units_classes_counts_and_missing(le_map, le_frame):
@@ -144,7 +144,7 @@ def test_bad_input_is_named(le_frame, frimley_lsoa):
     with pytest.raises(InputError, match="does not contain the value.*swapped"):
         choropleth(swapped, "le_birth_male_2015_19", label="x", ci=("lci", "uci"))
     with pytest.raises(InputError, match="must hold numbers"):
-        choropleth(frimley_lsoa, "lsoa11nm", label="x")
+        choropleth(frimley_lsoa, "lsoa_name", label="x")
     with pytest.raises(ParameterError, match="compare\\['England'\\]"):
         choropleth(frimley_lsoa, "imd_score", label="x", compare={"England": "high"})
     with pytest.raises(ParameterError, match="renderer"):

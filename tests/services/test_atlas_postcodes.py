@@ -26,7 +26,7 @@ def test_split_2021_lsoas_take_the_postcodes_inside_them(shared_data):
     located = {pc: CHILDREN[int(i)] for i, s in got.items() for pc in s.split()}
     # independent reference: the ONS lookup's postcodes of the 2011 parent (live, May 2022)
     ons = pd.read_csv(shared_data / LAYOUT["postcode_lookup"], usecols=["pcds", "lsoa11cd"])
-    parent = set(ons.loc[ons["lsoa11cd"] == PARENT, "pcds"].str.replace(" ", "", regex=False))
+    parent = set(ons.loc[ons["lsoa_code"] == PARENT, "pcds"].str.replace(" ", "", regex=False))
     assert len(got) == 3 and len(located) >= 0.8 * len(parent)
     # super-generalised boundaries blur the edges: nearly all located postcodes the 2022 lookup
     # knows are the parent's (Code-Point 2025 also has postcodes newer than the lookup), and no

@@ -32,7 +32,7 @@ def test_frimley_counts(frimley, shared_data):
     codes = set(icb.loc[icb["icb22_code"] == "E54000034", "lsoa11_code"])
     assert set(inside.index) == codes
     lk = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv")
-    msoas = set(lk.loc[lk["lsoa11cd"].isin(codes), "msoa11cd"])
+    msoas = set(lk.loc[lk["lsoa_code"].isin(codes), "msoa_code"])
     assert set(area.msoa.index[area.msoa["in_area"]]) == msoas
     # every LSOA has IMD; every MSOA has LE or is listed as suppressed
     assert inside["imd_score"].notna().all()
@@ -78,7 +78,7 @@ def test_store_and_manifest(frimley, shared_data):
     for name in ("lsoa", "msoa", "place", "system"):
         assert layers[name] in ("Polygon", "MultiPolygon", "Unknown")
     assert layers["manifest"] is None and layers["join_report"] is None
-    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa = store.read_layer("lsoa", index="lsoa_code")
     assert len(lsoa) == len(frimley.area.lsoa) and lsoa.crs.to_epsg() == 27700
     man = store.read_manifest()
     assert man["area"]["code"] == "E54000034"
@@ -133,7 +133,7 @@ def test_assembly_refuses_a_clashing_column_by_name():
     from healthgap.errors import LayerClashError
 
     lsoa = pd.DataFrame({"centroid_source": ["proxy", "proxy"], "imd_score": [10.0, 20.0]},
-                        index=pd.Index(["E01000001", "E01000002"], name="lsoa11cd"))
+                        index=pd.Index(["E01000001", "E01000002"], name="lsoa_code"))
     # the same values carried through (another dtype) are accepted, new columns joined
     same = pd.DataFrame({"centroid_source": pd.Series(["proxy", "proxy"], dtype="string",
                                                       index=lsoa.index),
@@ -157,13 +157,13 @@ def test_frimley_store_has_neighbourhoods_and_core20(frimley, shared_data):
     codes = set(icb.loc[icb["icb22_code"] == "E54000034", "lsoa11_code"])
     imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
     pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
-    raw = imd[imd["lsoa11cd"].isin(codes)].merge(pop, on="lsoa11cd")
+    raw = imd[imd["lsoa_code"].isin(codes)].merge(pop, on="lsoa_code")
     expected = raw.loc[raw["imd_decile"].isin([1, 2]), "population_mid2017"].sum()
     for level in ("system", "place", "neighbourhood"):
         frame = store.read_layer(level)
         assert {"core20_pop", "core20_share"} <= set(frame.columns)
         assert frame["core20_pop"].sum() == pytest.approx(expected, abs=0.5), level
-    lsoa = store.read_layer("lsoa", columns=["lsoa11cd", "nbhd_cd", "core20", "in_area"])
+    lsoa = store.read_layer("lsoa", columns=["lsoa_code", "nbhd_cd", "core20", "in_area"])
     assert lsoa.loc[lsoa["in_area"].astype(bool), "nbhd_cd"].notna().all()
     man = store.read_manifest()
     assert man["results"]["neighbourhoods"]["source"] == "generated"

@@ -123,7 +123,7 @@ def _data_copy(shared_data: Path, tmp_path: Path, replace: str) -> tuple[Path, P
 def test_text_in_life_expectancy_stops_the_build(shared_data, tmp_path):
     data, target = _data_copy(shared_data, tmp_path, "life_expectancy")
     le = pd.read_csv(shared_data / LAYOUT["life_expectancy"], dtype=str)
-    row = le.index[le["msoa11cd"] == "E02002863"][0]  # Rutland 001
+    row = le.index[le["msoa_code"] == "E02002863"][0]  # Rutland 001
     le.loc[row, "le_birth_male_2015_19"] = "abc"
     le.to_csv(target, index=False)
     run = _build("--area", RUTLAND, "--out", str(tmp_path / "out"), data=data, cwd=tmp_path)
@@ -138,7 +138,7 @@ def test_boundaries_without_crs_are_a_crs_error(shared_data, tmp_path):
     data, target = _data_copy(shared_data, tmp_path, "lsoa_boundaries")
     src = shared_data / LAYOUT["lsoa_boundaries"]
     lookup = pd.read_csv(shared_data / LAYOUT["lsoa_lookup"], usecols=["lsoa11cd", "lad22cd"])
-    codes = lookup.loc[lookup["lad22cd"] == RUTLAND, "lsoa11cd"]
+    codes = lookup.loc[lookup["place_code"] == RUTLAND, "lsoa_code"]
     where = "LSOA11CD IN ({})".format(",".join(f"'{c}'" for c in codes))
     bng = gpd.read_file(src, where=where, engine="pyogrio").to_crs(27700)
     doc = json.loads(bng.to_json(to_wgs84=False, drop_id=True))

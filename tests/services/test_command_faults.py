@@ -102,7 +102,7 @@ def _fault(kind: str, data: Path, shared: Path) -> tuple[Path, str]:
     if kind == "incomplete imd":
         t = _replace(data, LAYOUT["imd"])
         imd = pd.read_csv(shared / LAYOUT["imd"], dtype=str, keep_default_na=False)
-        imd[~imd["lsoa11cd"].str.startswith("E0100")].to_csv(t, index=False)
+        imd[~imd["lsoa_code"].str.startswith("E0100")].to_csv(t, index=False)
         return t, "of England's 32,844 LSOAs missing"
     if kind == "truncated pbf":
         t = _replace(data, "osm/rutland-latest.osm.pbf")
@@ -207,7 +207,7 @@ def test_neighbourhoods_refuses_faults_before_computing(fault, shared_data, tmp_
         extra, phrase = ["--neighbourhoods", str(bad)], "file not found"
     else:
         bad = tmp_path / "lookup.csv"
-        bad.write_text("lsoa11cd,neighbourhood\nE01013375,N1\n")
+        bad.write_text("lsoa_code,neighbourhood\nE01013375,N1\n")
         extra, phrase = ["--neighbourhoods", str(bad)], "missing column(s) nbhd_cd"
     out = tmp_path / "nb"
     run, s = _timed(lambda: _cli("neighbourhoods", "--area", RUTLAND, "--data", str(data),
@@ -351,7 +351,7 @@ def test_allow_incomplete_reports_the_gap_in_join_report_manifest_and_story(shar
     data = _data_copy(shared_data, tmp_path)
     bad, _ = _fault("incomplete imd", data, shared_data)
     imd = pd.read_csv(shared_data / LAYOUT["imd"], dtype=str, usecols=["lsoa11cd"])
-    missing = sorted(c for c in imd["lsoa11cd"] if c.startswith("E0100"))
+    missing = sorted(c for c in imd["lsoa_code"] if c.startswith("E0100"))
     out = tmp_path / "out"
     run = _cli("build", "--area", RUTLAND, "--data", str(data), "--out", str(out),
                "--no-access", "--no-models", "--permutations", "99", "--allow-incomplete",

@@ -115,7 +115,7 @@ def test_workbook_values_equal_the_geopackage(paths, store):
     # the interval is value ± 1.96 SE (independent arithmetic here)
     np.testing.assert_allclose(tenth["95% low (value - 1.96 SE)"],
                                groups["value"] - 1.96 * groups["se"], rtol=TOL)
-    place = store.read_layer("place").set_index("lad22cd")
+    place = store.read_layer("place").set_index("place_code")
     places = sheets["Places"].set_index("Place code")
     label = INDICATORS["le_male_pwmean"]
     col = f"{label.label} ({label.units})"

@@ -38,9 +38,9 @@ def test_frimley_workbook_and_deck_equal_the_geopackage(frimley, tmp_path):
     sii = store.read_layer("model_sii")
     np.testing.assert_allclose(sheets["Inequality by level"]["Slope index of inequality (years)"],
                                sii["sii"], rtol=1e-12)
-    place = store.read_layer("place").set_index("lad22cd")
+    place = store.read_layer("place").set_index("place_code")
     got = sheets["Places"].set_index("Place code").loc[place.index]
-    assert list(got["Place"]) == list(place["lad22nm"])
+    assert list(got["Place"]) == list(place["place_name"])
     ind = INDICATORS["core20_pop"]
     np.testing.assert_allclose(got[f"{ind.label} ({ind.units})"], place["core20_pop"],
                                rtol=1e-12)

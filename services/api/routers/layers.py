@@ -75,7 +75,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 CONTENT_CRS = {"EPSG:4326": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
                "EPSG:27700": "http://www.opengis.net/def/crs/EPSG/0/27700"}
 #: Columns that may restrict features to one containing area (``within=``).
-WITHIN_COLUMNS = ("lad22cd", "msoa11cd", "sicbl22cd", "icb22cd")
+WITHIN_COLUMNS = ("place_code", "msoa_code", "subicb_code", "system_code")
 #: The largest simplification tolerance the schema admits (metres); the service clamps to its
 #: own ``max_simplify_m``.
 SIMPLIFY_MAX = 5000.0
