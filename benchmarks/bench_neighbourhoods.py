@@ -100,7 +100,8 @@ def main() -> None:
     area = with_imd(load_area(data, h.resolve(GM), h, ring=0),
                     read_cached("read_imd", data.path("imd")))
     print(f"Greater Manchester: {len(area.inside)} LSOAs, "
-          f"{area.inside['msoa_code'].nunique()} MSOAs, {area.inside['place_code'].nunique()} places")
+          f"{area.inside['msoa_code'].nunique()} MSOAs, "
+          f"{area.inside['place_code'].nunique()} places")
 
     t0 = time.perf_counter()
     nb = generate_neighbourhoods(area, seed=2019)

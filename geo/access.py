@@ -647,7 +647,8 @@ def read_imd_indicators(
     Parameters
     ----------
     path
-        ``imd2019_lsoa11_england_indicators.csv`` (column names as in :data:`IMD_INDICATORS`).
+        ``imd2019_lsoa11_england_indicators.csv``: the LSOA code first, then the columns of
+        :data:`IMD_INDICATORS`.
     codes
         LSOA codes to keep; every code asked for must be present.
 
@@ -660,13 +661,16 @@ def read_imd_indicators(
     if not p.is_file():
         raise InputError(f"IMD indicators file not found: {p}")
     head = pd.read_csv(p, nrows=0)
-    need = ["lsoa_code", *IMD_INDICATORS]
+    if len(head.columns) == 0:
+        raise MissingColumnError(f"{p}: no columns")
+    key = str(head.columns[0])  # the file's LSOA code column comes first, as published
+    need = [key, *IMD_INDICATORS]
     missing = [c for c in need if c not in head.columns]
     if missing:
         raise MissingColumnError(f"{p}: missing column(s) {missing}; found {list(head.columns)}")
-    frame = pd.read_csv(p, usecols=need, dtype={"lsoa_code": str}).set_index("lsoa_code")
+    frame = pd.read_csv(p, usecols=need, dtype={key: str}).set_index(key)
     if not frame.index.is_unique:
-        raise InputError(f"{p}: lsoa_code repeats")
+        raise InputError(f"{p}: {key} repeats")
     frame = frame.rename(columns=IMD_INDICATORS)[list(IMD_INDICATORS.values())]
     if codes is not None:
         wanted = pd.Index(codes)

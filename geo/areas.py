@@ -239,8 +239,8 @@ SPLIT_MSOA_RULE = (
 )
 """The one rule for MSOAs split by a boundary, applied in every build (methods text)."""
 
-MEMBER_COLUMNS = ("msoa_code", "msoa_name", "place_code", "place_name", "system_code", "system_name",
-                  "population", "pw_x", "pw_y", "centroid_source", "in_area")
+MEMBER_COLUMNS = ("msoa_code", "msoa_name", "place_code", "place_name", "system_code",
+                  "system_name", "population", "pw_x", "pw_y", "centroid_source", "in_area")
 
 
 def msoa_members(hierarchy: Hierarchy, msoa_codes: Iterable[str], *, population: pd.Series,
@@ -308,8 +308,9 @@ def msoa_from_members(members: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``msoa_code``: ``msoa_name, place_code, place_name, system_code, system_name, population,
-        population_in_area, share_in_area, n_lsoa, n_lsoa_in_area, in_area, pw_x, pw_y``.
+        Indexed by ``msoa_code``: ``msoa_name, place_code, place_name, system_code,
+        system_name, population, population_in_area, share_in_area, n_lsoa, n_lsoa_in_area,
+        in_area, pw_x, pw_y``.
         The local authority and ICB are those holding most of the MSOA's population (ties to
         the lower code); membership of every area it touches is kept in ``members``.
     """

@@ -55,7 +55,8 @@ def core20_rollup(lsoa: pd.DataFrame, *, by: str, population: str = "population"
     lsoa
         LSOAs with a ``core20`` column (from `core20_flag`), the group column and population.
     by
-        The column holding the group code (``msoa_code``, ``nbhd_cd``, ``place_code``, ``system_code``).
+        The column holding the group code (``msoa_code``, ``nbhd_cd``, ``place_code``,
+        ``system_code``).
     population
         The population column (the build's population).
 

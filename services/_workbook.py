@@ -163,7 +163,8 @@ def _sex_col() -> Col:
 
 def _names(data: ReportData) -> dict[str, str]:
     out: dict[str, str] = {data.code: data.name, "E92000001": "England"}
-    for layer, col in (("place", "place_name"), ("msoa", "msoa_name"), ("neighbourhood", "nbhd_nm")):
+    for layer, col in (("place", "place_name"), ("msoa", "msoa_name"),
+                       ("neighbourhood", "nbhd_nm")):
         frame = data.table(layer)
         if frame is not None and col in frame.columns:
             out.update({str(k): str(v) for k, v in frame[col].items()})
@@ -301,7 +302,8 @@ def _level_sheet(wb: Workbook, title: str, frame: pd.DataFrame | None, ids: list
 
 def _core20(data: ReportData) -> pd.DataFrame:
     rows = []
-    for level, code, name in (("system", "system_code", "system_name"), ("place", "place_code", "place_name"),
+    for level, code, name in (("system", "system_code", "system_name"),
+                              ("place", "place_code", "place_name"),
                               ("neighbourhood", "nbhd_cd", "nbhd_nm")):
         frame = data.table(level)
         if frame is None or "core20_pop" not in frame.columns:

@@ -385,7 +385,7 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
         ("write the HTML atlas", _stage_atlas),
         ("check the build and swap it into place", _stage_commit),
     ]
-    with StagedBuild(options.out_dir) as staged, _sigterm_raises():
+    with StagedBuild(options.out_dir, vintage=vin.vintage) as staged, _sigterm_raises():
         setup = _Setup(options=options, data=data, hierarchy=hierarchy, ref=ref, staged=staged,
                        extra_manifest=dict(extra_manifest or {}), vin=vin,
                        shortfalls=tuple(shortfalls))
@@ -899,7 +899,7 @@ def _stage_write(ctx: _Ctx) -> _Ctx:
     vintage = ctx.vin.vintage
     meta = {"healthgap_vintage": vintage.label,
             "healthgap_key_columns": "; ".join(f"{k} = {v}" for k, v in
-                                               vintage.key_meaning.items())}
+                                               vintage.published_meaning().items())}
     for i, (name, frame) in enumerate(layers.items()):
         store.write_layer(name, frame, metadata=meta)
         if i == 0:

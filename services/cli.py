@@ -639,7 +639,8 @@ def _headline_core20(st: object, layers: dict[str, str | None], man: dict[str, o
     for c in ("level", "code", "name", "people", "Core20", "share",
               "male LE Core20 / other (approx.)"):
         table.add_column(c, overflow="fold")
-    for level, code, name in (("system", "system_code", "system_name"), ("place", "place_code", "place_name"),
+    for level, code, name in (("system", "system_code", "system_name"),
+                              ("place", "place_code", "place_name"),
                               ("neighbourhood", "nbhd_cd", "nbhd_nm")):
         if level not in layers:
             continue
@@ -717,7 +718,7 @@ def neighbourhoods_command(
     nb.to_csv_frame().to_csv(target / "neighbourhoods.csv", index=False)
     gpkg = target / "neighbourhoods.gpkg"
     gpkg.unlink(missing_ok=True)
-    store = BuildStore(gpkg)
+    store = BuildStore(gpkg, vintage=vin.vintage)
     neighbourhood = study.frame("neighbourhood")
     store.write_layer("neighbourhood", neighbourhood)
     store.write_layer("lsoa", study.inside[["lsoa_name", "msoa_code", "place_code", "nbhd_cd",

@@ -534,9 +534,7 @@ def write_page(build_dir: str | Path, *, kind: str = "gp") -> Path:
 
 
 def _columns(store: BuildStore) -> set[str]:
-    import pyogrio
-
-    return set(pyogrio.read_info(store.path, layer="lsoa")["fields"])
+    return set(store.fields("lsoa"))
 
 
 def _link_from_index(index: Path, name: str) -> None:

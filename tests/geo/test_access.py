@@ -329,7 +329,7 @@ def test_imd_indicators_layer(shared_data):
     assert layer.index.name == "lsoa_code" and layer.index.equals(lsoa.index)
     with open(path, newline="") as f:
         raw = {
-            row["lsoa_code"]: row for row in csv.DictReader(f) if row["lsoa_code"] in set(lsoa.index)
+            row["lsoa11cd"]: row for row in csv.DictReader(f) if row["lsoa11cd"] in set(lsoa.index)
         }
     for code in lsoa.index[:5]:
         assert layer.loc[code, "gp_road_distance_km"] == float(

@@ -17,6 +17,7 @@ import pyogrio
 import pytest
 from healthgap.services import whatif as wi
 from healthgap.services.build import BuildOptions, build
+from healthgap.services.store import BuildStore
 
 from tests.maps.test_atlas_browser import SCROLL_JS, labels_at_zooms, overlapping
 from tests.maps.test_browser import browser, open_offline  # noqa: F401 (fixture)
@@ -33,7 +34,7 @@ def rutland(shared_data, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("rutland-atlas") / RUTLAND
     build(BuildOptions(area=RUTLAND, data_dir=shared_data, out_dir=root, models=False,
                        maps=True))
-    lsoa = pyogrio.read_dataframe(root / "healthgap.gpkg", layer="lsoa", read_geometry=False)
+    lsoa = BuildStore(root).read_layer("lsoa")
     nearest = str(lsoa.set_index("lsoa_code").loc[CHOSEN, "gp_nearest_code"])
     wi.run_whatif(root, {"close": [nearest]})
     wi.write_page(root)

@@ -21,6 +21,7 @@ from healthgap.services._layers import KEY_INDEX, with_feature_ids
 from healthgap.services.api import create_app
 from healthgap.services.errors import redact_paths
 from healthgap.services.settings import Settings
+from healthgap.services.store import BuildStore
 from shapely.geometry import box
 
 from tests.services._api_helpers import FRIMLEY, frimley_root
@@ -47,7 +48,7 @@ def client(root):
 
 @pytest.fixture(scope="module")
 def lsoa(root) -> gpd.GeoDataFrame:
-    return gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio")
+    return BuildStore(root / FRIMLEY).read_layer("lsoa")  # neutral names, as the API serves
 
 
 def _ids(client, url: str, **params) -> list[str]:
@@ -138,8 +139,7 @@ def test_unknown_collection_or_feature_is_404(client, url):
 
 
 def test_feature_ids_are_codes(client, root):
-    nb = gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="neighbourhood",
-                       engine="pyogrio")
+    nb = BuildStore(root / FRIMLEY).read_layer("neighbourhood")
     got = _ids(client, f"/collections/{FRIMLEY}_neighbourhood/items")
     assert got == sorted(nb["nbhd_cd"])
     one = client.get(f"/collections/{FRIMLEY}_neighbourhood/items/{got[3]}").json()

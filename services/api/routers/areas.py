@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
+from healthgap.data.vintages import build_vintage
 from healthgap.geo.hierarchy import LEVEL_ROLES, LEVELS
 from healthgap.services.api.catalog import CODE_PATTERN, Build, Catalog, LayerCache, check_code
 from healthgap.services.api.deps import (
@@ -61,11 +62,17 @@ def _vintage(b: Build) -> str | None:
     return str(v["label"]) if isinstance(v, dict) and "label" in v else None
 
 
+def _key_columns(b: Build) -> dict[str, dict[str, str]]:
+    """Return what each served key column holds in the build's vintage (2019 before vintages)."""
+    return build_vintage(b.manifest).key_columns()
+
+
 def _build_public(request: Request, b: Build) -> BuildPublic:
     url = url_for(request, "get_area", area=b.code)
     return BuildPublic(code=b.code, name=b.name, level=b.level,
                        role=LEVEL_ROLES.get(b.level, b.level), created_utc=b.created_utc,
                        synthetic=b.synthetic, vintage=_vintage(b),
+                       key_columns=_key_columns(b),
                        links=[Link(href=url, rel="self"),
                               Link(href=url_for(request, "list_layers", area=b.code),
                                    rel="layers"),
@@ -131,7 +138,8 @@ def _children(request: Request, layers: LayerCache, build: Build, level: str, co
             children = [_ref(request, "lad", str(c), r.get("place_name"))
                         for c, r in place.iterrows()]
     elif level == "sicb":
-        pairs = rows[["place_code", "place_name"]].drop_duplicates("place_code").sort_values("place_code")
+        pairs = (rows[["place_code", "place_name"]].drop_duplicates("place_code")
+                 .sort_values("place_code"))
         children = [_ref(request, "lad", c, n) for c, n in pairs.itertuples(index=False)]
     elif level == "lad":
         msoa = _frame(layers, build, "msoa")
@@ -233,7 +241,8 @@ def get_area(request: Request, area: AreaPath, catalog: CatalogDep,
                           rel="layers"))
     return AreaPublic(code=code, name=name, level=level, role=LEVEL_ROLES.get(level, level),
                       build=build.code, in_area=inside, population=population, parents=parents,
-                      children=children, links=links, vintage=_vintage(build))
+                      children=children, links=links, vintage=_vintage(build),
+                      key_columns=_key_columns(build))
 
 
 @router.get("/areas/{area}/places", response_model=AreaList, name="list_places",

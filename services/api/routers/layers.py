@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
-from healthgap.data.vintages import VINTAGES
+from healthgap.data.vintages import VINTAGES, build_vintage
 from healthgap.geo import BNG, WGS84
 from healthgap.geo.indicators import describe, vintage_wording
 from healthgap.services import _geojson
@@ -98,12 +98,14 @@ def _layer_public(request: Request, build: Build, info: LayerInfo) -> LayerPubli
     vintage = build.manifest.get("vintage")
     name_ = vintage.get("name") if isinstance(vintage, dict) else None
     wording = VINTAGES[name_].wording if name_ in VINTAGES else {}
+    keys = build_vintage(build.manifest)
     with vintage_wording(wording):  # the catalogue in the words of the build's vintage
         for name, dtype in info.fields:
             d = describe(name)
-            fields.append(FieldPublic(name=name, type=dtype, label=d.label, units=d.units,
+            fields.append(FieldPublic(name=name, type=dtype,
+                                      label=keys.key_meaning.get(name, d.label), units=d.units,
                                       source=d.source, higher_is_worse=d.higher_is_worse,
-                                      kind=d.kind))
+                                      kind=d.kind, published_as=keys.published.get(name)))
     bbox = None
     if info.bounds is not None and all(math.isfinite(b) for b in info.bounds):
         t = Transformer.from_crs(info.crs or BNG, WGS84, always_xy=True)
