@@ -50,7 +50,7 @@ def test_every_layer_says_its_vintage(frimley2025) -> None:
     for layer in ("lsoa", "msoa", "system", "join_report"):
         meta = pyogrio.read_info(path, layer=layer)["layer_metadata"]
         assert meta["healthgap_vintage"] == V2025.label
-        assert "lsoa_code = LSOA 2021 code" in meta["healthgap_key_columns"]
+        assert "lsoa21cd = LSOA 2021 code" in meta["healthgap_key_columns"]
 
 
 def test_story_and_methods_say_how_life_expectancy_was_carried() -> None:
