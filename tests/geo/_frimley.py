@@ -16,6 +16,8 @@ import geopandas as gpd
 import pandas as pd
 from healthgap.geo.rollup import weighted_centre
 
+from tests._names import neutral
+
 FRIMLEY = "E54000034"
 
 IMD_DOMAINS = {
@@ -31,14 +33,14 @@ IMD_DOMAINS = {
 
 @functools.lru_cache(maxsize=1)
 def frimley_msoa(data: Path) -> gpd.GeoDataFrame:
-    icb = pd.read_csv(data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
-                      dtype=str)
-    lookup = pd.read_csv(data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv", dtype=str)
+    icb = neutral(pd.read_csv(data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
+                      dtype=str))
+    lookup = neutral(pd.read_csv(data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv", dtype=str))
     frimley_lsoa = icb.loc[icb["icb22_code"] == FRIMLEY, "lsoa11_code"]
     msoa_codes = sorted(lookup.loc[lookup["lsoa_code"].isin(frimley_lsoa), "msoa_code"].unique())
     lsoa = lookup[lookup["msoa_code"].isin(msoa_codes)]
-    centres = pd.read_csv(data / "population/lsoa11_postcode_centroids_ew_derived.csv")
-    pop = pd.read_csv(data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
+    centres = neutral(pd.read_csv(data / "population/lsoa11_postcode_centroids_ew_derived.csv"))
+    pop = neutral(pd.read_csv(data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv"))
     lsoa = (lsoa.merge(centres[["lsoa_code", "easting", "northing"]], on="lsoa_code")
             .merge(pop, on="lsoa_code")
             .rename(columns={"easting": "pw_x", "northing": "pw_y",
@@ -49,15 +51,16 @@ def frimley_msoa(data: Path) -> gpd.GeoDataFrame:
     msoa["system_code"] = FRIMLEY
     msoa["in_area"] = True
     le_path = data / "life_expectancy/msoa11_life_expectancy_mortality_localhealth_england.csv"
-    le = pd.read_csv(le_path, usecols=["msoa11cd", "msoa11nm", "le_birth_male_2015_19",
-                              "le_birth_female_2015_19"]).set_index("msoa_code")
+    le = neutral(pd.read_csv(le_path, usecols=["msoa11cd", "msoa11nm", "le_birth_male_2015_19",
+                              "le_birth_female_2015_19"]).set_index("msoa11cd"))
     le = le.rename(columns={"le_birth_male_2015_19": "le_male",
                             "le_birth_female_2015_19": "le_female"})
-    imd = pd.read_csv(data / "imd2019/imd2019_msoa11_england_aggregated.csv").set_index("msoa11cd")
+    imd = neutral(
+        pd.read_csv(data / "imd2019/imd2019_msoa11_england_aggregated.csv").set_index("msoa11cd"))
     imd = imd[["Score", *IMD_DOMAINS]].rename(columns={"Score": "imd_score", **IMD_DOMAINS})
     codes = ",".join(f"'{c}'" for c in msoa_codes)
-    bounds = gpd.read_file(data / "geography/msoa11_boundaries_ew_generalised.geojson",
-                           where=f"msoa_code IN ({codes})").set_index("msoa_code").to_crs(27700)
+    bounds = neutral(gpd.read_file(data / "geography/msoa11_boundaries_ew_generalised.geojson",
+                           where=f"msoa11cd IN ({codes})").set_index("msoa11cd").to_crs(27700))
     frame = bounds[["geometry"]].join(msoa).join(le).join(imd)
     frame.index.name = "msoa_code"
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=27700)

@@ -29,6 +29,7 @@ from healthgap.geo.rollup import membership
 from healthgap.services.analysis import area_sii
 from healthgap.services.build import load_hierarchy, read_cached
 
+from tests._names import neutral
 from tests.geo._areas import joined_area
 
 FRIMLEY = "E54000034"
@@ -58,10 +59,12 @@ def frimley(data):
 @pytest.fixture(scope="module")
 def raw(shared_data):
     """Every English LSOA with its MSOA, ICB, population and IMD score, from the raw CSVs."""
-    lk = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv")
-    icb = pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv")
-    pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
-    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
+    lk = neutral(pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv"))
+    icb = neutral(
+        pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv"))
+    pop = neutral(
+        pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv"))
+    imd = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv"))
     frame = (lk.merge(icb[["lsoa11_code", "icb22_code"]], left_on="lsoa_code",
                       right_on="lsoa11_code")
              .merge(pop, on="lsoa_code").merge(imd[["lsoa_code", "imd_score"]], on="lsoa_code"))
@@ -142,10 +145,10 @@ def test_england_sii_recomputed_by_hand(national, raw, shared_data):
     eng = england_sii(msoa, members, values=["le_male", "le_female"], seed=2019)
     rows = pd.DataFrame(eng["rows"]).set_index("sex")
     assert set(rows["level"]) == {"england"} and set(rows["code"]) == {ENGLAND_CODE}
-    le = pd.read_csv(shared_data / "life_expectancy/"
+    le = neutral(pd.read_csv(shared_data / "life_expectancy/"
                      "msoa11_life_expectancy_mortality_localhealth_england.csv",
                      usecols=["msoa11cd", "le_birth_male_2015_19", "le_birth_female_2015_19"],
-                     index_col="msoa11cd")
+                     index_col="msoa11cd"))
     for sex, col in (("male", "le_birth_male_2015_19"), ("female", "le_birth_female_2015_19")):
         sii, rii, gap = _hand_sii(raw, le[col])
         assert rows.loc[sex, "sii"] == pytest.approx(sii, abs=1e-9)
@@ -235,8 +238,9 @@ def test_england_comparators_core20_share_by_hand(data, shared_data):
                                read_cached("read_life_expectancy", data.path("life_expectancy")),
                                read_cached("read_population", data.path("population")),
                                load_hierarchy(data))
-    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
-    pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
+    imd = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv"))
+    pop = neutral(
+        pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv"))
     f = imd.merge(pop, on="lsoa_code")
     expected = f.loc[f["imd_decile"] <= 2, "population_mid2017"].sum() / f[
         "population_mid2017"].sum()
@@ -266,10 +270,10 @@ def test_gradient_against_england_over_frimleys_own_imd_range(national, raw, sha
     eng = pd.DataFrame(england_sii(msoa, members, values=["le_male", "le_female"],
                                    seed=2019)["rows"]).set_index("sex")
     grad = compare_gradient_with_england(rows, msoa, seed=2019).set_index("sex")
-    le = pd.read_csv(shared_data / "life_expectancy/"
+    le = neutral(pd.read_csv(shared_data / "life_expectancy/"
                      "msoa11_life_expectancy_mortality_localhealth_england.csv",
                      usecols=["msoa11cd", "le_birth_male_2015_19", "le_birth_female_2015_19"],
-                     index_col="msoa11cd")
+                     index_col="msoa11cd"))
     g = raw.groupby("msoa_code")
     m = pd.DataFrame({"pop": g["pop"].sum(),
                       "score": g.apply(lambda x: (x["pop"] * x["imd_score"]).sum()

@@ -13,6 +13,7 @@ from healthgap.geo.facilities import read_facilities, read_gp_practices, read_po
 from pyproj import Transformer
 
 from healthgap.errors import MissingColumnError, ParameterError
+from tests._names import neutral
 
 
 @functools.lru_cache(maxsize=1)
@@ -118,7 +119,7 @@ def test_hospitals_lon_lat(shared_data):
         kind="hospital",
         name="hospital_name",
     )
-    raw = pd.read_csv(shared_data / "health_services/hospitals_2022_geographr.csv")
+    raw = neutral(pd.read_csv(shared_data / "health_services/hospitals_2022_geographr.csv"))
     assert read.n_input == len(raw) == 1061
     fac = read.facilities
     assert len(fac) + len(read.report) == 1061
@@ -185,11 +186,11 @@ def test_plain_csv_postcodes_supply_and_england_polygon(tmp_path, postcodes):
 
 
 def test_postcode_lookup_drops_unpositioned(postcodes, shared_data):
-    raw = pd.read_csv(
+    raw = neutral(pd.read_csv(
         shared_data / "postcodes/codepoint_open_2025_gb_postcodes.csv.gz",
         usecols=["pcd", "pqi"],
         nrows=200_000,
-    )
+    ))
     unpositioned = raw.loc[raw.pqi == 90, "pcd"].str.replace(" ", "")
     assert not unpositioned.isin(postcodes.index).any()
     assert postcodes.index.is_unique

@@ -31,6 +31,7 @@ from healthgap.errors import (
     ParameterError,
     UnknownAreaError,
 )
+from tests._names import neutral
 from tests.geo._frimley import FRIMLEY, frimley_msoa
 
 MILE_KM = 1.609344
@@ -227,11 +228,13 @@ def test_headline_gradients_frimley(frimley, frimley_graph, shared_data):
     head = headline_gradients(frimley, frimley_graph, values=("le_male", "le_female"))
 
     # independent: straight from the source CSVs with pandas
-    icb = pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
-                      dtype=str)
-    lk = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv", dtype=str)
-    le = pd.read_csv(
-        shared_data / "life_expectancy/msoa11_life_expectancy_mortality_localhealth_england.csv")
+    icb = neutral(
+        pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
+                      dtype=str))
+    lk = neutral(
+        pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv", dtype=str))
+    le = neutral(pd.read_csv(
+        shared_data / "life_expectancy/msoa11_life_expectancy_mortality_localhealth_england.csv"))
     msoas = lk.loc[lk["lsoa_code"].isin(icb.loc[icb["icb22_code"] == FRIMLEY, "lsoa11_code"]),
                    "msoa_code"].unique()
     assert len(msoas) == 89

@@ -26,6 +26,7 @@ from healthgap.geo.neighbourhoods import (
 )
 
 from healthgap.errors import ValidationError
+from tests._names import neutral
 from tests.geo._areas import joined_area
 
 FRIMLEY, GM = "E54000034", "E54000057"
@@ -40,12 +41,13 @@ def frimley(shared_data):
 
 def _core20_reference(data: Path, icb: str) -> float:
     """Core20 residents of an ICB from the raw CSVs (no healthgap code)."""
-    icb_lookup = pd.read_csv(data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
-                             dtype=str)
+    icb_lookup = neutral(
+        pd.read_csv(data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
+                             dtype=str))
     codes = set(icb_lookup.loc[icb_lookup["icb22_code"] == icb, "lsoa11_code"])
-    imd = pd.read_csv(data / "imd2019/imd2019_lsoa11_england.csv", dtype={"lsoa11cd": str})
+    imd = neutral(pd.read_csv(data / "imd2019/imd2019_lsoa11_england.csv", dtype={"lsoa11cd": str}))
     dec_col = next(c for c in imd.columns if c == "imd_decile")
-    pop = pd.read_csv(data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
+    pop = neutral(pd.read_csv(data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv"))
     frame = imd[imd["lsoa_code"].isin(codes)].merge(pop, on="lsoa_code")
     assert len(frame) == len(codes)
     return float(frame.loc[frame[dec_col].isin([1, 2]), "population_mid2017"].sum())

@@ -16,6 +16,7 @@ from healthgap.geo.layers import LSOA_ROLLUP, with_lsoa_indicators
 from healthgap.geo.model_plan import PLAN
 from healthgap.services.analysis import msoa_determinants, theil_units
 
+from tests._names import neutral
 from tests.geo._areas import joined_area
 
 FRIMLEY = "E54000034"
@@ -39,10 +40,11 @@ def area(shared_data):
 
 @pytest.fixture(scope="module")
 def raw(shared_data):
-    lk = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv")
-    pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
-    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
-    ind = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england_indicators.csv")
+    lk = neutral(pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv"))
+    pop = neutral(
+        pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv"))
+    imd = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv"))
+    ind = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england_indicators.csv"))
     ind = ind.rename(columns=IMD_INDICATORS)
     keep = ["lsoa_code", *[c for c in ROLLED_UP if c in ind.columns]]
     imd_keep = ["lsoa_code", *[c for c in ROLLED_UP if c in imd.columns and c not in keep]]

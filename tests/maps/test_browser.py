@@ -26,6 +26,8 @@ from healthgap.maps.charts import add_chart_panel, sii_chart
 from healthgap.maps.choropleth import choropleth
 from healthgap.maps.clusters import lisa_map, lisa_styles
 
+from tests._names import neutral
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -73,9 +75,9 @@ def atlas(tmp_path_factory, frimley_msoa, frimley_lisa, frimley_places, frimley_
                     weights_desc="Queen contiguity, row-standardised", permutations=999,
                     correction="none", alpha=0.05, direction="worse",
                     page=PageOptions(boundaries=boundaries, basemap=True))
-    gp = pd.read_csv(
+    gp = neutral(pd.read_csv(
         shared_data / "health_services" / "gp_practices_epraccur_dec2023_geocoded.csv"
-    )
+    ))
     gp = gp[(gp.status_code == "A") & (gp.prescribing_setting == 4)
             & gp.lsoa_code.isin(frimley_lisa.index) & gp.easting.notna()]
     facilities = gpd.GeoDataFrame({"code": gp.org_code, "name": gp.name, "kind": "GP practice"},

@@ -11,6 +11,7 @@ from healthgap.maps.access import access_map
 from healthgap.maps.cliffs import CLIFF_COLOUR, cliffs_map, steepest
 
 from healthgap.errors import DuplicateCodeError, GeometryError, MissingColumnError, ParameterError
+from tests._names import neutral
 from tests.maps.helpers import layers, legend, payload
 
 LE = "le_birth_male_2015_19"
@@ -62,7 +63,7 @@ def test_cliffs_input_errors(frimley_msoa, frimley_cliffs):
 @pytest.fixture(scope="module")
 def gp_practices(shared_data, frimley_lsoa):
     path = shared_data / "health_services" / "gp_practices_epraccur_dec2023_geocoded.csv"
-    gp = pd.read_csv(path)
+    gp = neutral(pd.read_csv(path))
     gp = gp[(gp.status_code == "A") & (gp.prescribing_setting == 4)
             & gp.lsoa_code.isin(frimley_lsoa.index) & gp.easting.notna()]
     return gpd.GeoDataFrame({"code": gp.org_code, "name": gp.name, "kind": "GP practice"},

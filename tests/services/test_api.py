@@ -27,6 +27,7 @@ from healthgap.services.settings import Settings
 from healthgap.services.store import BuildStore
 from shapely.geometry import box, shape
 
+from tests._names import neutral
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
@@ -61,9 +62,9 @@ def store(root) -> BuildStore:
 @pytest.fixture(scope="module")
 def lookups(shared_data) -> pd.DataFrame:
     geo = shared_data / "geography"
-    lk = pd.read_csv(geo / "lsoa11_msoa11_lad22_lookup_ew.csv", index_col="lsoa11cd")
-    icb = pd.read_csv(geo / "lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
-                      index_col="lsoa11_code")
+    lk = neutral(pd.read_csv(geo / "lsoa11_msoa11_lad22_lookup_ew.csv", index_col="lsoa11cd"))
+    icb = neutral(pd.read_csv(geo / "lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
+                      index_col="lsoa11_code"))
     return lk.join(icb[["sicbl22_code", "icb22_code"]], how="inner")
 
 
@@ -433,7 +434,7 @@ def test_gzip(client):
 def test_csv_table_matches_store(client, store):
     r = client.get(f"{B}/layers/msoa/table", params={"properties": "le_male,le_female,in_area"})
     assert r.headers["content-type"].startswith("text/csv")
-    got = pd.read_csv(io.StringIO(r.text), index_col="msoa11cd")
+    got = neutral(pd.read_csv(io.StringIO(r.text), index_col="msoa11cd"))
     msoa = store.read_layer("msoa", index="msoa_code")
     inside = msoa[msoa["in_area"] == 1].sort_index()
     assert list(got.columns) == ["le_male", "le_female", "in_area"]

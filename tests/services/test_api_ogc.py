@@ -21,9 +21,9 @@ from healthgap.services._layers import KEY_INDEX, with_feature_ids
 from healthgap.services.api import create_app
 from healthgap.services.errors import redact_paths
 from healthgap.services.settings import Settings
-from healthgap.services.store import BuildStore
 from shapely.geometry import box
 
+from tests._names import neutral
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
@@ -48,7 +48,7 @@ def client(root):
 
 @pytest.fixture(scope="module")
 def lsoa(root) -> gpd.GeoDataFrame:
-    return BuildStore(root / FRIMLEY).read_layer("lsoa")  # neutral names, as the API serves
+    return gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio")
 
 
 def _ids(client, url: str, **params) -> list[str]:
@@ -139,7 +139,8 @@ def test_unknown_collection_or_feature_is_404(client, url):
 
 
 def test_feature_ids_are_codes(client, root):
-    nb = BuildStore(root / FRIMLEY).read_layer("neighbourhood")
+    nb = neutral(gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="neighbourhood",
+                       engine="pyogrio"))
     got = _ids(client, f"/collections/{FRIMLEY}_neighbourhood/items")
     assert got == sorted(nb["nbhd_cd"])
     one = client.get(f"/collections/{FRIMLEY}_neighbourhood/items/{got[3]}").json()

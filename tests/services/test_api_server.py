@@ -21,9 +21,9 @@ import httpx
 import numpy as np
 import psutil
 import pytest
-from healthgap.services.store import BuildStore
 
 from healthgap import BNG
+from tests._names import neutral
 from tests.services._api_helpers import FRIMLEY, frimley_root, load_bench
 
 
@@ -53,8 +53,9 @@ def test_gdal_opens_the_collections_and_copies_a_layer(bench, root, tmp_path):
                                f"{FRIMLEY}_lsoa", "-nln", "lsoa"], capture_output=True,
                               text=True, timeout=300)
         assert copy.returncode == 0, copy.stderr
-    got = gpd.read_file(out, layer="lsoa", engine="pyogrio")
-    stored = BuildStore(root / FRIMLEY).read_layer("lsoa")  # neutral names, as the API serves
+    got = neutral(gpd.read_file(out, layer="lsoa", engine="pyogrio"))
+    stored = neutral(
+        gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio"))
     assert len(got) == len(stored) == 503  # 440 in Frimley and its edge ring of 63
     assert sorted(got["lsoa_code"]) == sorted(stored["lsoa_code"])
     got = got.set_index("lsoa_code").loc[stored["lsoa_code"]]
@@ -192,7 +193,8 @@ def test_gdal_spat_and_where_get_exactly_the_matching_features(bench, root, tmp_
     """GDAL's -spat (bbox with 16-18 decimals) and -where (sent as a CQL text filter)."""
     if shutil.which("ogrinfo") is None:
         pytest.fail("ogrinfo not found: `make test` installs Debian's gdal-bin")
-    stored = BuildStore(root / FRIMLEY).read_layer("lsoa")  # neutral names, as the API serves
+    stored = neutral(
+        gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio"))
     ll = stored.to_crs(4326)
     from shapely.geometry import box
 
@@ -223,7 +225,8 @@ def test_owslib_gets_the_right_features(bench, root, tmp_path):
     from owslib.ogcapi.features import Features
     from shapely.geometry import box
 
-    stored = BuildStore(root / FRIMLEY).read_layer("lsoa")  # neutral names, as the API serves
+    stored = neutral(
+        gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio"))
     ll = stored.to_crs(4326)
     x0, y0, x1, y1 = -0.8 + 1 / 3e3, 51.25 + 1 / 7e3, -0.6 - 1 / 9e3, 51.45
     with bench.server(root, port=bench.free_port(),

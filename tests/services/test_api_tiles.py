@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from healthgap.services.api import create_app
 from healthgap.services.settings import Settings
-from healthgap.services.store import BuildStore
 from shapely.geometry import box, shape
 
+from tests._names import neutral
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
@@ -46,7 +46,8 @@ def client(root, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lsoa(root) -> gpd.GeoDataFrame:
-    frame = BuildStore(root / FRIMLEY).read_layer("lsoa")  # neutral names, as the API serves
+    frame = neutral(
+        gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio"))
     return frame.to_crs(3857).set_index("lsoa_code", drop=False)
 
 

@@ -20,6 +20,8 @@ import pytest
 from healthgap.data.layout import LAYOUT
 from healthgap.data.vintages import get_vintage
 
+from tests._names import neutral
+
 RUTLAND = "E06000017"
 
 
@@ -122,7 +124,7 @@ def _data_copy(shared_data: Path, tmp_path: Path, replace: str) -> tuple[Path, P
 @pytest.mark.slow
 def test_text_in_life_expectancy_stops_the_build(shared_data, tmp_path):
     data, target = _data_copy(shared_data, tmp_path, "life_expectancy")
-    le = pd.read_csv(shared_data / LAYOUT["life_expectancy"], dtype=str)
+    le = neutral(pd.read_csv(shared_data / LAYOUT["life_expectancy"], dtype=str))
     row = le.index[le["msoa_code"] == "E02002863"][0]  # Rutland 001
     le.loc[row, "le_birth_male_2015_19"] = "abc"
     le.to_csv(target, index=False)
@@ -137,10 +139,11 @@ def test_text_in_life_expectancy_stops_the_build(shared_data, tmp_path):
 def test_boundaries_without_crs_are_a_crs_error(shared_data, tmp_path):
     data, target = _data_copy(shared_data, tmp_path, "lsoa_boundaries")
     src = shared_data / LAYOUT["lsoa_boundaries"]
-    lookup = pd.read_csv(shared_data / LAYOUT["lsoa_lookup"], usecols=["lsoa11cd", "lad22cd"])
+    lookup = neutral(
+        pd.read_csv(shared_data / LAYOUT["lsoa_lookup"], usecols=["lsoa11cd", "lad22cd"]))
     codes = lookup.loc[lookup["place_code"] == RUTLAND, "lsoa_code"]
     where = "LSOA11CD IN ({})".format(",".join(f"'{c}'" for c in codes))
-    bng = gpd.read_file(src, where=where, engine="pyogrio").to_crs(27700)
+    bng = neutral(gpd.read_file(src, where=where, engine="pyogrio").to_crs(27700))
     doc = json.loads(bng.to_json(to_wgs84=False, drop_id=True))
     doc.pop("crs")  # metres with no CRS member: RFC 7946 readers take them as lon/lat
     target.write_text(json.dumps(doc))

@@ -19,6 +19,7 @@ from healthgap.services.features import FEATURES_DIR, FeatureFile, feature_bytes
 from healthgap.services.store import BuildStore
 
 from healthgap import WGS84
+from tests._names import neutral
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
 
@@ -71,6 +72,6 @@ def test_feature_files_match_a_fresh_render_and_gdal_reads_them(build_dir, lsoa,
     # GDAL parses the bytes back: same ids and populations as the GeoPackage
     path = tmp_path / "lsoa.geojson"
     path.write_bytes(pre.body)
-    back = pyogrio.read_dataframe(path)
+    back = neutral(pyogrio.read_dataframe(path))
     np.testing.assert_array_equal(back["lsoa_code"], lsoa.index)
     np.testing.assert_allclose(back["population"], lsoa["population"])

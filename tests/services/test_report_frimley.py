@@ -19,6 +19,8 @@ from healthgap.services.report import report_paths, write_report
 from healthgap.services.store import BuildStore
 from pptx import Presentation
 
+from tests._names import neutral
+
 FRIMLEY = "E54000034"
 
 
@@ -34,7 +36,7 @@ def test_frimley_workbook_and_deck_equal_the_geopackage(frimley, tmp_path):
     folder = frimley.store.path.parent
     paths = report_paths(folder, FRIMLEY)
     store = BuildStore(folder)
-    sheets = pd.read_excel(paths["xlsx"], sheet_name=None)
+    sheets = neutral(pd.read_excel(paths["xlsx"], sheet_name=None))
     sii = store.read_layer("model_sii")
     np.testing.assert_allclose(sheets["Inequality by level"]["Slope index of inequality (years)"],
                                sii["sii"], rtol=1e-12)
