@@ -13,7 +13,6 @@ from healthgap.geo.facilities import read_facilities, read_gp_practices, read_po
 from pyproj import Transformer
 
 from healthgap.errors import MissingColumnError, ParameterError
-from tests._names import neutral
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,7 +46,7 @@ def test_real_epraccur_accounts_for_every_row(shared_data, epraccur):
     assert (rep.reason == "not_gp_practice").sum() == (
         (epraccur.status_code == "A") & ~active
     ).sum()
-    welsh = active & epraccur.lsoa_code.fillna("").str.startswith("W01") & epraccur.easting.notna()
+    welsh = active & epraccur.lsoa11cd.fillna("").str.startswith("W01") & epraccur.easting.notna()
     assert (rep.reason == "outside_england").sum() == welsh.sum()
     assert set(fac.code) <= set(epraccur.loc[active, "org_code"])
     assert fac.code.is_unique and (fac.supply == 1.0).all()
@@ -75,7 +74,7 @@ def test_epraccur_rows_reported_with_reasons(epraccur, postcodes):
             {"easting": None, "northing": None, "lon": None, "lat": None, "postcode": "ZZ99 9ZZ"},
         ),
         ("T6", {"easting": None, "northing": None, "lon": None, "lat": None, "postcode": None}),
-        ("T7", {"lsoa_code": "W01000199"}),
+        ("T7", {"lsoa11cd": "W01000199"}),
         (
             "T8",
             {
@@ -83,7 +82,7 @@ def test_epraccur_rows_reported_with_reasons(epraccur, postcodes):
                 "northing": None,
                 "lon": None,
                 "lat": None,
-                "lsoa_code": None,
+                "lsoa11cd": None,
                 "postcode": "EH1 1YZ",
             },
         ),
@@ -119,7 +118,7 @@ def test_hospitals_lon_lat(shared_data):
         kind="hospital",
         name="hospital_name",
     )
-    raw = neutral(pd.read_csv(shared_data / "health_services/hospitals_2022_geographr.csv"))
+    raw = pd.read_csv(shared_data / "health_services/hospitals_2022_geographr.csv")
     assert read.n_input == len(raw) == 1061
     fac = read.facilities
     assert len(fac) + len(read.report) == 1061
@@ -186,11 +185,11 @@ def test_plain_csv_postcodes_supply_and_england_polygon(tmp_path, postcodes):
 
 
 def test_postcode_lookup_drops_unpositioned(postcodes, shared_data):
-    raw = neutral(pd.read_csv(
+    raw = pd.read_csv(
         shared_data / "postcodes/codepoint_open_2025_gb_postcodes.csv.gz",
         usecols=["pcd", "pqi"],
         nrows=200_000,
-    ))
+    )
     unpositioned = raw.loc[raw.pqi == 90, "pcd"].str.replace(" ", "")
     assert not unpositioned.isin(postcodes.index).any()
     assert postcodes.index.is_unique

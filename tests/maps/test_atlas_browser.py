@@ -23,6 +23,7 @@ from healthgap.maps._classify import WORSE_COLOUR
 from healthgap.maps._layers import OSM_ATTRIBUTION
 from healthgap.services.build import BuildOptions, build
 
+from tests._names import neutral
 from tests.maps.test_browser import browser, open_offline  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -61,7 +62,8 @@ def test_the_static_pages_and_the_bivariate_maps(browser, demo_build):  # noqa: 
 
 
 def read(root: Path, layer: str) -> pd.DataFrame:
-    return pyogrio.read_dataframe(root / "healthgap.gpkg", layer=layer, read_geometry=False)
+    return neutral(
+        pyogrio.read_dataframe(root / "healthgap.gpkg", layer=layer, read_geometry=False))
 
 
 WORST_JS = """() => hg.registry.filter(r => r.spec.column).map(r => {

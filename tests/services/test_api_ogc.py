@@ -48,7 +48,7 @@ def client(root):
 
 @pytest.fixture(scope="module")
 def lsoa(root) -> gpd.GeoDataFrame:
-    return gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio")
+    return neutral(gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio"))
 
 
 def _ids(client, url: str, **params) -> list[str]:
