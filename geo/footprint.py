@@ -194,9 +194,8 @@ def apply_footprint(hierarchy: Hierarchy, footprint: Footprint) -> FootprintHier
     """
     frame = hierarchy.frame.copy()
     fp = footprint.frame
-    for ours, theirs in (("system_code", "system_code"), ("system_name", "system_name"),
-                         ("place_code", "place_code"), ("place_name", "place_name")):
-        frame.loc[fp.index, ours] = fp[theirs].to_numpy()
+    for col in ("system_code", "system_name", "place_code", "place_name"):  # same names
+        frame.loc[fp.index, col] = fp[col].to_numpy()
     frame.loc[fp.index, "system_nhs_code"] = fp["system_code"].to_numpy()
     out = FootprintHierarchy(frame=frame, report=hierarchy.report, footprint=footprint)
     return replace(out)
