@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -122,3 +123,36 @@ def test_2025_and_2019_builds_publish_their_own_names(shared_data: Path,
         assert {"lsoa_name", "msoa_code", "place_code", "system_code"} <= set(lsoa.columns)
         assert int(lsoa["in_area"].sum()) == n_lsoa
         assert set(lsoa.loc[lsoa["in_area"].astype(bool), "place_code"]) == {RUTLAND}
+
+
+@pytest.mark.slow
+def test_api_key_columns_are_neutral_and_say_what_they_hold(shared_data: Path) -> None:
+    """The API serves neutral key names and says each one's GeoPackage name and meaning."""
+    with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    from healthgap.services.api import create_app
+    from healthgap.services.settings import Settings
+
+    from tests.services._api_helpers import FRIMLEY, frimley_root
+
+    root = frimley_root(shared_data)
+    store, b = BuildStore(root / FRIMLEY), f"/areas/{FRIMLEY}"
+    with TestClient(create_app(Settings(store_root=root, job_executor="thread"))) as client:
+        _check_key_columns(client, store, b)
+
+
+def _check_key_columns(client, store: BuildStore, b: str) -> None:  # noqa: ANN001
+    vintage = store.read_manifest()["vintage"]["name"]
+    keys = client.get(b).json()["key_columns"]
+    assert set(keys) == set(NEUTRAL_KEYS)
+    on_disk = {str(f) for f in pyogrio.read_info(store.path, layer="lsoa")["fields"]}
+    assert keys["lsoa_code"]["published_as"] in on_disk and "lsoa_code" not in on_disk
+    assert keys["lsoa_code"]["published_as"] == {"2019": "lsoa11cd", "2025": "lsoa21cd"}[vintage]
+    assert keys["lsoa_code"]["holds"] == {"2019": "LSOA 2011 code",
+                                          "2025": "LSOA 2021 code"}[vintage]
+    fields = {f["name"]: f for f in client.get(f"{b}/layers/lsoa").json()["fields"]}
+    assert {"lsoa_name", "msoa_code", "place_code", "system_code"} <= set(fields)
+    assert fields["place_code"]["published_as"] == keys["place_code"]["published_as"]
+    assert fields["population"]["published_as"] is None
+    assert client.get("/areas").json()[0]["key_columns"] == keys
