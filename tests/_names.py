@@ -17,11 +17,16 @@ from healthgap.data.vintages import PUBLISHED_TO_NEUTRAL
 #: every file or published key name -> its neutral name
 NAMES = {**PUBLISHED_TO_NEUTRAL, **FILE_2019_COLUMNS}
 
-F = TypeVar("F", pd.DataFrame, pd.Series)
+F = TypeVar("F")
 
 
 def neutral(frame: F) -> F:
-    """Return ``frame`` with its key columns and index levels under their neutral names."""
+    """Return ``frame`` with its key columns and index levels under their neutral names.
+
+    Anything but a DataFrame or Series (a count of rows read...) is returned as it is.
+    """
+    if not isinstance(frame, (pd.DataFrame, pd.Series)):
+        return frame
     out = frame.rename_axis(index=[NAMES.get(n, n) if n else n for n in frame.index.names])
     if isinstance(out, pd.DataFrame):
         out = out.rename(columns=lambda c: NAMES.get(c, c) if isinstance(c, str) else c)
