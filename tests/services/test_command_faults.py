@@ -85,7 +85,7 @@ def _fault(kind: str, data: Path, shared: Path) -> tuple[Path, str]:
         return t, "no le_male column"
     if kind == "mistyped column":
         t = _replace(data, LAYOUT["population"])
-        pop = neutral(pd.read_csv(shared / LAYOUT["population"], dtype=str))
+        pop = pd.read_csv(shared / LAYOUT["population"], dtype=str)
         pop.loc[pop.index[5], "population_mid2017"] = "about 1,500"
         pop.to_csv(t, index=False)
         return t, "column 'population_mid2017' has text that is not a number"
@@ -157,7 +157,7 @@ def _fault_2025(kind: str, data: Path, shared: Path) -> tuple[Path, str]:
         return t, "of England's 33,755 LSOAs missing"
     if kind == "mistyped census residents":
         t = _replace(data, LAYOUT["census2021_residents"])
-        pop = neutral(pd.read_csv(shared / LAYOUT["census2021_residents"], dtype=str))
+        pop = pd.read_csv(shared / LAYOUT["census2021_residents"], dtype=str)
         pop.loc[pop.index[5], "total_residents"] = "about 1,500"
         pop.to_csv(t, index=False)
         return t, "has text that is not a number"
