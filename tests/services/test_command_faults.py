@@ -29,8 +29,6 @@ from healthgap.services.api import create_app
 from healthgap.services.cli import app as cli_app
 from healthgap.services.settings import Settings
 
-from tests._names import neutral
-
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
@@ -79,7 +77,7 @@ def _fault(kind: str, data: Path, shared: Path) -> tuple[Path, str]:
     """Write fault ``kind`` into ``data``; return the faulty file and the phrase expected."""
     if kind == "renamed column":
         t = _replace(data, LAYOUT["life_expectancy"])
-        le = neutral(pd.read_csv(shared / LAYOUT["life_expectancy"], dtype=str))
+        le = pd.read_csv(shared / LAYOUT["life_expectancy"], dtype=str)
         le.rename(columns={"le_birth_male_2015_19": "le_birth_male_2015_2019"}).to_csv(
             t, index=False)
         return t, "no le_male column"
@@ -103,7 +101,7 @@ def _fault(kind: str, data: Path, shared: Path) -> tuple[Path, str]:
         return t, "the GeoJSON document is not closed"
     if kind == "incomplete imd":
         t = _replace(data, LAYOUT["imd"])
-        imd = neutral(pd.read_csv(shared / LAYOUT["imd"], dtype=str, keep_default_na=False))
+        imd = pd.read_csv(shared / LAYOUT["imd"], dtype=str, keep_default_na=False)
         imd[~imd["lsoa11cd"].str.startswith("E0100")].to_csv(t, index=False)
         return t, "of England's 32,844 LSOAs missing"
     if kind == "truncated pbf":
@@ -152,7 +150,7 @@ def _fault_2025(kind: str, data: Path, shared: Path) -> tuple[Path, str]:
     """Faults in the default (2025) vintage's own files: IoD 2025, Census 2021, 2021 LSOAs."""
     if kind == "incomplete imd 2025":
         t = _replace(data, LAYOUT["imd2025"])
-        imd = neutral(pd.read_csv(shared / LAYOUT["imd2025"], dtype=str, keep_default_na=False))
+        imd = pd.read_csv(shared / LAYOUT["imd2025"], dtype=str, keep_default_na=False)
         imd[~imd["lsoa21_code"].str.startswith("E0100")].to_csv(t, index=False)
         return t, "of England's 33,755 LSOAs missing"
     if kind == "mistyped census residents":
@@ -199,7 +197,7 @@ def test_neighbourhoods_refuses_faults_before_computing(fault, shared_data, tmp_
     extra: list[str] = []
     if fault == "renamed imd column":
         bad = _replace(data, LAYOUT["imd"])
-        imd = neutral(pd.read_csv(shared_data / LAYOUT["imd"], dtype=str))
+        imd = pd.read_csv(shared_data / LAYOUT["imd"], dtype=str)
         imd.rename(columns={"imd_score": "imd_scor"}).to_csv(bad, index=False)
         phrase = "missing column(s) imd_score"
     elif fault == "truncated geojson":
@@ -352,8 +350,8 @@ def test_allow_incomplete_reports_the_gap_in_join_report_manifest_and_story(shar
                                                                             tmp_path):
     data = _data_copy(shared_data, tmp_path)
     bad, _ = _fault("incomplete imd", data, shared_data)
-    imd = neutral(pd.read_csv(shared_data / LAYOUT["imd"], dtype=str, usecols=["lsoa11cd"]))
-    missing = sorted(c for c in imd["lsoa_code"] if c.startswith("E0100"))
+    imd = pd.read_csv(shared_data / LAYOUT["imd"], dtype=str, usecols=["lsoa11cd"])
+    missing = sorted(c for c in imd["lsoa11cd"] if c.startswith("E0100"))
     out = tmp_path / "out"
     run = _cli("build", "--area", RUTLAND, "--data", str(data), "--out", str(out),
                "--no-access", "--no-models", "--permutations", "99", "--allow-incomplete",
