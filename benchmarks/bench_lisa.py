@@ -93,7 +93,7 @@ def load(data: Path) -> tuple[gpd.GeoDataFrame, pd.Series]:
         columns=["LSOA11CD"],
     )
     lsoa = lsoa[lsoa["LSOA11CD"].str.startswith("E01")].set_index("LSOA11CD").to_crs(27700)
-    lsoa.index.name = "lsoa11cd"
+    lsoa.index.name = "lsoa_code"
     imd = pd.read_csv(data / "imd2019" / "imd2019_lsoa11_england.csv",
                       usecols=["lsoa11cd", "imd_score"]).set_index("lsoa11cd")["imd_score"]
     return lsoa, imd.reindex(lsoa.index)

@@ -53,10 +53,11 @@ def england(data: Path) -> gpd.GeoDataFrame:
     gdf = gpd.read_file(data / "geography" / "lsoa11_boundaries_ew_super_generalised.geojson",
                         columns=["LSOA11CD", "LSOA11NM"], engine="pyogrio")
     gdf = gdf[gdf["LSOA11CD"].str.startswith("E")]
-    gdf = gdf.rename(columns={"LSOA11CD": "lsoa11cd", "LSOA11NM": "lsoa11nm"})
-    gdf = gdf.set_index("lsoa11cd").to_crs(27700)
+    gdf = gdf.rename(columns={"LSOA11CD": "lsoa_code", "LSOA11NM": "lsoa_name"})
+    gdf = gdf.set_index("lsoa_code").to_crs(27700)
     imd = pd.read_csv(data / "imd2019" / "imd2019_lsoa11_england.csv",
                       usecols=["lsoa11cd", "imd_score"]).set_index("lsoa11cd")
+    imd.index.name = "lsoa_code"
     return gdf.join(imd)
 
 
@@ -66,8 +67,8 @@ def naive(gdf: gpd.GeoDataFrame) -> str:
     folium.Choropleth(
         geo_data=web,
         data=web,
-        columns=["lsoa11cd", "imd_score"],
-        key_on="feature.properties.lsoa11cd",
+        columns=["lsoa_code", "imd_score"],
+        key_on="feature.properties.lsoa_code",
         fill_color="YlGnBu",
         legend_name="IMD 2019 score",
     ).add_to(m)
@@ -163,9 +164,9 @@ def main() -> None:
     )
     lookup = lookup[lookup["icb22_code"] == FRIMLEY].set_index("lsoa11_code")
     ics = gdf.loc[lookup.index].join(lookup[["ltla22_code", "ltla22_name"]])
-    places = ics.rename(columns={"ltla22_code": "lad22cd", "ltla22_name": "lad22nm"})[
-        ["lad22cd", "lad22nm", "geometry"]].dissolve(by="lad22cd")
-    system = ics[["geometry"]].dissolve().set_index(pd.Index([FRIMLEY], name="icb22cd"))
+    places = ics.rename(columns={"ltla22_code": "place_code", "ltla22_name": "place_name"})[
+        ["place_code", "place_name", "geometry"]].dissolve(by="place_code")
+    system = ics[["geometry"]].dissolve().set_index(pd.Index([FRIMLEY], name="system_code"))
     print(f"ICS map (Frimley, {len(ics)} LSOAs, place and system outlines):")
     ics_html = timed("build + render", lambda: choropleth(
         ics, "imd_score", indicator=imd,

@@ -63,7 +63,7 @@ def run_peer(units: pd.DataFrame, pairs: tuple[np.ndarray, np.ndarray],
              limit: float) -> tuple[float, float, int, list[float], int]:
     """Return (wall seconds, seconds of finished places, finished, populations, unfinished)."""
     total, finished_s, done, unfinished, pops = 0.0, 0.0, 0, 0, []
-    for _lad, grp in units.groupby("lad22cd"):
+    for _lad, grp in units.groupby("place_code"):
         pos = units.index.get_indexer(grp.index)
         local = {p: k for k, p in enumerate(pos)}
         neighbours: dict[int, list[int]] = {k: [] for k in range(len(grp))}
@@ -101,7 +101,8 @@ def main() -> None:
     area = with_imd(load_area(data, h.resolve(GM), h, ring=0),
                     read_cached(readers.read_imd, data.path("imd")))
     print(f"Greater Manchester: {len(area.inside)} LSOAs, "
-          f"{area.inside['msoa11cd'].nunique()} MSOAs, {area.inside['lad22cd'].nunique()} places")
+          f"{area.inside['msoa_code'].nunique()} MSOAs, "
+          f"{area.inside['place_code'].nunique()} places")
 
     t0 = time.perf_counter()
     nb = generate_neighbourhoods(area, seed=2019)

@@ -104,13 +104,13 @@ def rutland_lsoa(data: Path) -> gpd.GeoDataFrame:
     frame = gpd.read_file(
         data / "geography/lsoa11_boundaries_ew_super_generalised.geojson", where=where
     )
-    frame = frame.to_crs(27700).rename(columns={"LSOA11CD": "lsoa11cd"}).set_index("lsoa11cd")
+    frame = frame.to_crs(27700).rename(columns={"LSOA11CD": "lsoa_code"}).set_index("lsoa_code")
     pw = pd.read_csv(
         data / "population/lsoa11_postcode_centroids_ew_derived.csv", index_col="lsoa11cd"
     )
     frame["pw_x"] = pw["easting"].reindex(frame.index)
     frame["pw_y"] = pw["northing"].reindex(frame.index)
-    return frame[["pw_x", "pw_y", "geometry"]].sort_index()
+    return frame[["pw_x", "pw_y", "geometry"]].sort_index()  # indexed by lsoa_code
 
 
 def main() -> int:

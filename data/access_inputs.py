@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from healthgap.data import readers
 
-from healthgap.errors import InputError, MissingColumnError
+from healthgap.errors import DuplicateCodeError, InputError, MissingColumnError, preview
 
 
 def normalise_postcode(values: pd.Series) -> pd.Series:
@@ -170,26 +171,30 @@ def read_imd_indicators(
     Parameters
     ----------
     path
-        ``imd2019_lsoa11_england_indicators.csv`` (column names as in :data:`IMD_INDICATORS`).
+        ``imd2019_lsoa11_england_indicators.csv``: the LSOA code first, then the columns of
+        :data:`IMD_INDICATORS`.
     codes
         LSOA codes to keep; every code asked for must be present.
 
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``lsoa11cd``, columns renamed per :data:`IMD_INDICATORS`.
+        Indexed by ``lsoa_code``, columns renamed per :data:`IMD_INDICATORS`.
     """
     p = Path(path)
     if not p.is_file():
         raise InputError(f"IMD indicators file not found: {p}")
     head = pd.read_csv(p, nrows=0)
-    need = ["lsoa11cd", *IMD_INDICATORS]
+    if len(head.columns) == 0:
+        raise MissingColumnError(f"{p}: no columns")
+    key = str(head.columns[0])  # the file's LSOA code column comes first, as published
+    need = [key, *IMD_INDICATORS]
     missing = [c for c in need if c not in head.columns]
     if missing:
         raise MissingColumnError(f"{p}: missing column(s) {missing}; found {list(head.columns)}")
-    frame = pd.read_csv(p, usecols=need, dtype={"lsoa11cd": str}).set_index("lsoa11cd")
+    frame = pd.read_csv(p, usecols=need, dtype={key: str}).set_index(key)
     if not frame.index.is_unique:
-        raise InputError(f"{p}: lsoa11cd repeats")
+        raise InputError(f"{p}: {key} repeats")
     frame = frame.rename(columns=IMD_INDICATORS)[list(IMD_INDICATORS.values())]
     if codes is not None:
         wanted = pd.Index(codes)
@@ -199,7 +204,7 @@ def read_imd_indicators(
 
             raise UnknownAreaError(f"{p}: {len(absent)} LSOA code(s) not found: {preview(absent)}")
         frame = frame.loc[wanted]
-    frame.index.name = "lsoa11cd"
+    frame.index.name = "lsoa_code"
     return frame
 
 
@@ -236,3 +241,29 @@ def read_scenario_file(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{p}: a scenario is a mapping of keys (name, close, open, move, "
                          f"supply), got {type(spec).__name__}")
     return spec
+
+
+def read_practice_list_sizes(path: str | Path) -> pd.Series:
+    """Read NHS Digital "Patients registered at a GP practice" (practice level) list sizes.
+
+    Only rows for all sexes and ages (``SEX == ALL``, ``AGE == ALL`` where those columns exist)
+    are read; a practice given twice is an error naming it.
+
+    Returns
+    -------
+    pandas.Series
+        ``list_size`` indexed by ``practice_code``.
+    """
+    frame = readers.read_table(path, required=("CODE", "NUMBER_OF_PATIENTS"), dtype={"CODE": str})
+    for col in ("SEX", "AGE"):
+        if col in frame.columns:
+            frame = frame[frame[col].astype(str).str.strip().str.upper() == "ALL"]
+    code = frame["CODE"].astype(str).str.strip()
+    dup = code[code.duplicated()].unique()
+    if len(dup):
+        raise DuplicateCodeError(f"{path}: practice code(s) given more than once: "
+                                 f"{preview(dup)}")
+    size = readers.to_numbers(frame["NUMBER_OF_PATIENTS"], source=str(path),
+                      column="NUMBER_OF_PATIENTS", codes=code)
+    return pd.Series(size.to_numpy(), index=pd.Index(code.to_numpy(), name="practice_code"),
+                     name="list_size")

@@ -99,7 +99,7 @@ class Universe:
 
 
 def universe_from(lookup: pd.DataFrame, *, area_lsoas: Iterable[str] = (),
-                  msoa_column: str = "msoa11cd") -> Universe:
+                  msoa_column: str = "msoa_code") -> Universe:
     """Return England's LSOAs and MSOAs as a lookup gives them (and the area's, if known).
 
     Parameters

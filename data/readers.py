@@ -51,9 +51,17 @@ CODE_COLUMNS: dict[str, tuple[str, ...]] = {
     "msoa": ("msoa11cd", "msoa21cd", "msoa11_code", "msoa21_code", "msoa_code", "msoacd"),
 }
 
-#: The index name each level's frames carry.
-INDEX_NAMES = {"lsoa": "lsoa11cd", "msoa": "msoa11cd", "lad": "lad22cd",
-               "sicb": "sicbl22cd", "icb": "icb22cd"}
+#: The index name each level's frames carry (neutral: `healthgap.data.vintages.NEUTRAL_KEYS`).
+INDEX_NAMES = {"lsoa": "lsoa_code", "msoa": "msoa_code", "lad": "place_code",
+               "sicb": "subicb_code", "icb": "system_code"}
+
+#: The name column each level's boundary frame carries.
+NAME_COLUMNS = {"lsoa": "lsoa_name", "msoa": "msoa_name"}
+
+#: Column names of the 2019 vintage's ONS files (LSOA/MSOA 2011, local authority 2022) -> the
+#: neutral names the readers return.
+FILE_2019_COLUMNS = {"lsoa11cd": "lsoa_code", "lsoa11nm": "lsoa_name", "msoa11cd": "msoa_code",
+                     "msoa11nm": "msoa_name", "lad22cd": "place_code", "lad22nm": "place_name"}
 
 
 @dataclass
@@ -263,7 +271,7 @@ def read_boundaries(path: str | Path, *, level: str, codes: list[str] | None = N
     Returns
     -------
     tuple
-        The frame indexed by ``lsoa11cd`` / ``msoa11cd`` with a name column and geometry in
+        The frame indexed by ``lsoa_code`` / ``msoa_code`` with a name column and geometry in
         EPSG:27700, and a `ReadReport` of what was repaired or dropped.
     """
     if level not in CODE_COLUMNS:
@@ -310,7 +318,7 @@ def read_boundaries(path: str | Path, *, level: str, codes: list[str] | None = N
     check_codes(gdf[index_name], level=level, source=source, column=code_col)
     name_col = _find_name_column(list(gdf.columns), level)
     out = gdf.set_index(index_name)
-    out = out.rename(columns={name_col: f"{level}11nm"}) if name_col else out
+    out = out.rename(columns={name_col: NAME_COLUMNS[level]}) if name_col else out
     if gdf.crs is None:  # pragma: no cover - read_info checked above
         raise CRSError(f"{source}: the file has no CRS")
     out = _clean_geometries(out, source=source, report=report)
@@ -318,7 +326,7 @@ def read_boundaries(path: str | Path, *, level: str, codes: list[str] | None = N
     if out.crs is not None and not out.crs.equals(BNG):
         out = out.to_crs(BNG)
     _check_extent(out, source=source)
-    keep = [c for c in (f"{level}11nm",) if c in out.columns]
+    keep = [c for c in (NAME_COLUMNS[level],) if c in out.columns]
     return gpd.GeoDataFrame(out[keep], geometry=out.geometry, crs=BNG), report
 
 
@@ -425,38 +433,41 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry | None:
 def read_lsoa_lookup(path: str | Path) -> pd.DataFrame:
     """Read the ONS LSOA 2011 → MSOA 2011 → local authority (2022) lookup.
 
-    Returns a frame indexed by ``lsoa11cd`` with ``lsoa11nm, msoa11cd, msoa11nm, lad22cd,
-    lad22nm``.
+    Returns a frame indexed by ``lsoa_code`` with ``lsoa_name, msoa_code, msoa_name,
+    place_code, place_name`` (the file's ``lsoa11cd, ..., lad22nm``).
     """
-    cols = ("lsoa11cd", "lsoa11nm", "msoa11cd", "msoa11nm", "lad22cd", "lad22nm")
+    cols = tuple(FILE_2019_COLUMNS)
     frame = read_table(path, required=cols)[list(cols)]
     check_codes(frame["lsoa11cd"], level="lsoa", source=str(path), column="lsoa11cd")
-    return frame.set_index("lsoa11cd")
+    return frame.rename(columns=FILE_2019_COLUMNS).set_index("lsoa_code")
 
 
-#: Column names of the ONS LSOA11 → SICBL22 → ICB22 → LAD22 lookup, and ours.
+#: Column names of the ONS LSOA11 → SICBL22 → ICB22 → LAD22 lookup, and ours (the lookup's
+#: own local authority is kept as ``lookup_place_*`` to cross-check the LSOA lookup's).
 _ICB_LOOKUP_COLUMNS = {
-    "lsoa11_code": "lsoa11cd", "sicbl22_code": "sicbl22cd", "sicbl22_name": "sicbl22nm",
-    "sicbl22_code_h": "sicbl22cdh", "icb22_code": "icb22cd", "icb22_name": "icb22nm",
-    "icb22_code_h": "icb22cdh", "ltla22_code": "ltla22cd", "ltla22_name": "ltla22nm",
+    "lsoa11_code": "lsoa_code", "sicbl22_code": "subicb_code", "sicbl22_name": "subicb_name",
+    "sicbl22_code_h": "subicb_nhs_code", "icb22_code": "system_code",
+    "icb22_name": "system_name", "icb22_code_h": "system_nhs_code",
+    "ltla22_code": "lookup_place_code", "ltla22_name": "lookup_place_name",
 }
 
 
 def read_icb_lookup(path: str | Path) -> pd.DataFrame:
     """Read the ONS LSOA 2011 → sub-ICB location → ICB (2022) lookup for England.
 
-    Returns a frame indexed by ``lsoa11cd`` with ``sicbl22cd, sicbl22nm, sicbl22cdh, icb22cd,
-    icb22nm, icb22cdh, ltla22cd, ltla22nm`` (``cdh`` = the NHS short code, e.g. ``QNQ``).
+    Returns a frame indexed by ``lsoa_code`` with ``subicb_code, subicb_name,
+    subicb_nhs_code, system_code, system_name, system_nhs_code, lookup_place_code,
+    lookup_place_name`` (``nhs_code`` = the NHS short code, e.g. ``QNQ``).
     """
     frame = read_table(path, required=tuple(_ICB_LOOKUP_COLUMNS))
-    frame = frame[list(_ICB_LOOKUP_COLUMNS)].rename(columns=_ICB_LOOKUP_COLUMNS)
-    check_codes(frame["lsoa11cd"], level="lsoa", source=str(path), column="lsoa11_code")
-    for col, level in (("sicbl22cd", "sicb"), ("icb22cd", "icb")):
+    frame = frame[list(_ICB_LOOKUP_COLUMNS)]
+    check_codes(frame["lsoa11_code"], level="lsoa", source=str(path), column="lsoa11_code")
+    for col, level in (("sicbl22_code", "sicb"), ("icb22_code", "icb")):
         bad = ~frame[col].astype(str).str.match(CODE_PATTERNS[level].pattern)
         if bad.any():
             raise CodeFormatError(f"{path}: column {col!r} has malformed code(s): "
                                   f"{preview(frame.loc[bad, col].unique())}")
-    return frame.set_index("lsoa11cd")
+    return frame.rename(columns=_ICB_LOOKUP_COLUMNS).set_index("lsoa_code")
 
 
 #: IMD 2019 columns every build needs; the domain and sub-domain columns are kept as found.
@@ -466,12 +477,12 @@ IMD_REQUIRED = ("lsoa11cd", "imd_score", "imd_rank", "imd_decile")
 def read_imd(path: str | Path) -> pd.DataFrame:
     """Read IMD 2019 for English LSOAs: score, rank, decile, domain and sub-domain ranks/deciles.
 
-    Returns a frame indexed by ``lsoa11cd`` with every numeric column of the file, names as
-    published (``imd_score``, ``income_rank``, ``sub_indoors_decile``, ...).
+    Returns a frame indexed by ``lsoa_code`` (the file's ``lsoa11cd``) with every numeric
+    column of the file, names as published (``imd_score``, ``income_rank``, ...).
     """
     frame = read_table(path, required=IMD_REQUIRED)
     check_codes(frame["lsoa11cd"], level="lsoa", source=str(path), column="lsoa11cd")
-    frame = frame.set_index("lsoa11cd")
+    frame = frame.set_index("lsoa11cd").rename_axis("lsoa_code")
     keep = [c for c in frame.columns
             if c.startswith(("imd_", "sub_")) or c.endswith(("_rank", "_decile", "_approx"))]
     out = pd.DataFrame({c: to_numbers(frame[c], source=str(path), column=c, codes=frame.index)
@@ -498,14 +509,14 @@ def read_life_expectancy(path: str | Path) -> pd.DataFrame:
     them. Confidence limits are read when the file gives them as ``<col>_lci`` / ``<col>_uci``
     (or ``_lower`` / ``_upper``) and named ``le_male_lci`` etc.
 
-    Returns a frame indexed by ``msoa11cd`` with ``msoa11nm, le_male, le_female`` (years),
+    Returns a frame indexed by ``msoa_code`` with ``msoa_name, le_male, le_female`` (years),
     ``le_male_suppressed, le_female_suppressed`` and any confidence limits found.
     """
     frame = read_table(path, required=("msoa11cd",))
     check_codes(frame["msoa11cd"], level="msoa", source=str(path), column="msoa11cd")
-    out = pd.DataFrame(index=pd.Index(frame["msoa11cd"], name="msoa11cd"))
+    out = pd.DataFrame(index=pd.Index(frame["msoa11cd"], name="msoa_code"))
     if "msoa11nm" in frame.columns:
-        out["msoa11nm"] = frame["msoa11nm"].to_numpy()
+        out["msoa_name"] = frame["msoa11nm"].to_numpy()
     lower = {c.lower(): c for c in frame.columns}
     found_any = False
     for ours, candidates in _LE_COLUMNS.items():
@@ -547,7 +558,7 @@ def read_life_expectancy(path: str | Path) -> pd.DataFrame:
 def read_population(path: str | Path) -> pd.Series:
     """Read LSOA population (ONS mid-year estimates, or the IoD2019 denominators).
 
-    Returns a Series named ``population`` indexed by ``lsoa11cd``.
+    Returns a Series named ``population`` indexed by ``lsoa_code`` (the file's ``lsoa11cd``).
     """
     frame = read_table(path, required=("lsoa11cd",))
     col = next((c for c in frame.columns if c.startswith(("population", "pop_total",
@@ -561,7 +572,7 @@ def read_population(path: str | Path) -> pd.Series:
     if bad.any():
         raise InputError(f"{path}: column {col!r} is missing, negative or not a number for "
                          f"{preview(frame.loc[bad, 'lsoa11cd'])}")
-    return pd.Series(values.to_numpy(), index=pd.Index(frame["lsoa11cd"], name="lsoa11cd"),
+    return pd.Series(values.to_numpy(), index=pd.Index(frame["lsoa11cd"], name="lsoa_code"),
                      name="population")
 
 
@@ -576,7 +587,7 @@ def read_centroids(path: str | Path) -> pd.DataFrame:
     xy = {k: to_numbers(frame[c], source=str(path), column=c, codes=frame["lsoa11cd"])
           for k, c in (("pw_x", "easting"), ("pw_y", "northing"))}
     out = pd.DataFrame({k: v.to_numpy() for k, v in xy.items()},
-                       index=pd.Index(frame["lsoa11cd"], name="lsoa11cd"))
+                       index=pd.Index(frame["lsoa11cd"], name="lsoa_code"))
     out["centroid_source"] = f"postcode-weighted proxy ({Path(path).name})"
     return out
 
@@ -621,7 +632,7 @@ def read_local_health_outcomes(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``msoa11cd``, one float column per outcome found.
+        Indexed by ``msoa_code`` (the file's ``msoa11cd``), one float column per outcome.
     """
     read_table(path, required=("msoa11cd",), usecols=["msoa11cd"])  # file and heading checks
     # every cell as text, pandas' default NA spellings off: "n/a" in a ratio is an error, and
@@ -630,7 +641,7 @@ def read_local_health_outcomes(path: str | Path) -> pd.DataFrame:
     frame.columns = [c.strip() for c in frame.columns]
     check_codes(frame["msoa11cd"], level="msoa", source=str(path), column="msoa11cd")
     keys = {_heading_key(c): c for c in frame.columns}
-    out = pd.DataFrame(index=pd.Index(frame["msoa11cd"], name="msoa11cd"))
+    out = pd.DataFrame(index=pd.Index(frame["msoa11cd"], name="msoa_code"))
     for ours, heading in LOCAL_HEALTH_OUTCOMES.items():
         col = keys.get(heading)
         if col is None:
@@ -689,7 +700,7 @@ def read_gp_registrations(path: str | Path) -> tuple[pd.DataFrame, ReadReport]:
     Returns
     -------
     tuple
-        A frame with ``practice_code``, ``practice_name``, ``lsoa11cd``, ``patients`` and
+        A frame with ``practice_code``, ``practice_name``, ``lsoa_code``, ``patients`` and
         ``extract_date``, and a `ReadReport` (``dropped`` maps each non-LSOA code to its
         patients).
     """
@@ -715,11 +726,11 @@ def read_gp_registrations(path: str | Path) -> tuple[pd.DataFrame, ReadReport]:
         report.dropped[str(code)] = f"not an LSOA code; {int(n)} patient(s)"
     out = pd.DataFrame({"practice_code": frame["PRACTICE_CODE"].astype(str).str.strip(),
                         "practice_name": frame.get("PRACTICE_NAME", pd.Series(dtype=str)),
-                        "lsoa11cd": lsoa, "patients": patients,
+                        "lsoa_code": lsoa, "patients": patients,
                         "extract_date": frame.get("EXTRACT_DATE", pd.Series(dtype=str))})[ok]
-    dup = out.duplicated(["practice_code", "lsoa11cd"])
+    dup = out.duplicated(["practice_code", "lsoa_code"])
     if dup.any():
-        pairs = out.loc[dup, "practice_code"] + "/" + out.loc[dup, "lsoa11cd"]
+        pairs = out.loc[dup, "practice_code"] + "/" + out.loc[dup, "lsoa_code"]
         raise DuplicateCodeError(f"{path}: {int(dup.sum())} (PRACTICE_CODE, LSOA_CODE) pair(s) "
                                  f"repeated for SEX == 'ALL': {preview(pairs)}")
     return out.reset_index(drop=True), report
@@ -775,41 +786,23 @@ def read_epcn(path: str | Path) -> pd.DataFrame:
 
 
 def read_neighbourhood_lookup(path: str | Path) -> pd.DataFrame:
-    """Read a neighbourhood lookup (``lsoa11cd,nbhd_cd,nbhd_nm``) as written, unvalidated.
+    """Read a neighbourhood lookup (``lsoa_code,nbhd_cd,nbhd_nm``) as written, unvalidated.
 
-    The rows are returned as they are (duplicates and bad codes included) so that
-    `geo.neighbourhoods.validate_lookup` can report every problem at once.
+    The LSOA column may be spelt ``lsoa_code`` or as a published build names it (``lsoa11cd``,
+    ``lsoa21cd``); it is returned as ``lsoa_code``. The rows are returned as they are
+    (duplicates and bad codes included) so that `geo.neighbourhoods.validate_lookup` can report
+    every problem at once.
     """
-    frame = read_table(path, required=("lsoa11cd", "nbhd_cd"),
-                       dtype={"nbhd_cd": str, "nbhd_nm": str})
+    header: list[str] = []
+    if Path(path).is_file():
+        header = [c.strip() for c in read_csv(path, nrows=0, encoding="utf-8-sig").columns]
+    lsoa = next((c for c in CODE_COLUMNS["lsoa"] if c in header), "lsoa_code")
+    frame = read_table(path, required=(lsoa, "nbhd_cd"),
+                       dtype={"nbhd_cd": str, "nbhd_nm": str}).rename(columns={lsoa: "lsoa_code"})
     frame.attrs["source"] = str(path)
     return frame
 
 
-def read_practice_list_sizes(path: str | Path) -> pd.Series:
-    """Read NHS Digital "Patients registered at a GP practice" (practice level) list sizes.
-
-    Only rows for all sexes and ages (``SEX == ALL``, ``AGE == ALL`` where those columns exist)
-    are read; a practice given twice is an error naming it.
-
-    Returns
-    -------
-    pandas.Series
-        ``list_size`` indexed by ``practice_code``.
-    """
-    frame = read_table(path, required=("CODE", "NUMBER_OF_PATIENTS"), dtype={"CODE": str})
-    for col in ("SEX", "AGE"):
-        if col in frame.columns:
-            frame = frame[frame[col].astype(str).str.strip().str.upper() == "ALL"]
-    code = frame["CODE"].astype(str).str.strip()
-    dup = code[code.duplicated()].unique()
-    if len(dup):
-        raise DuplicateCodeError(f"{path}: practice code(s) given more than once: "
-                                 f"{preview(dup)}")
-    size = to_numbers(frame["NUMBER_OF_PATIENTS"], source=str(path),
-                      column="NUMBER_OF_PATIENTS", codes=code)
-    return pd.Series(size.to_numpy(), index=pd.Index(code.to_numpy(), name="practice_code"),
-                     name="list_size")
 def read_ward_names(ward_path: str | Path, lsoa_codes: list[str], *,
                     bridge_path: str | Path | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Return the electoral ward of each LSOA of a build, by the build's own LSOA codes.
@@ -860,7 +853,7 @@ def read_ward_names(ward_path: str | Path, lsoa_codes: list[str], *,
 
 
 def read_area_postcodes(path: str | Path, lsoa_codes: list[str]) -> pd.DataFrame:
-    """Return the live postcodes of some LSOAs: ``pcds`` (e.g. ``LE15 6AA``) and ``lsoa11cd``.
+    """Return the live postcodes of some LSOAs: ``pcds`` (e.g. ``LE15 6AA``) and ``lsoa_code``.
 
     Parameters
     ----------
@@ -871,6 +864,7 @@ def read_area_postcodes(path: str | Path, lsoa_codes: list[str]) -> pd.DataFrame
     """
     frame = read_table(path, usecols=["pcds", "lsoa11cd"])
     frame = frame[frame["lsoa11cd"].isin(set(lsoa_codes)) & frame["pcds"].notna()]
+    frame = frame.rename(columns={"lsoa11cd": "lsoa_code"})
     frame = frame.assign(pcds=frame["pcds"].str.upper().str.strip())
     return frame.sort_values("pcds", kind="mergesort").reset_index(drop=True)
 

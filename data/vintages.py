@@ -6,11 +6,19 @@ on 2011 MSOAs, Local Health 2015-19) reaches the vintage's areas. Everything tha
 between two vintages is a field of `Vintage`; code outside this module and its readers
 (`healthgap.services.vintage_inputs`) asks the declaration instead of naming a year.
 
-Inside healthgap every frame keeps one set of key column names whatever the vintage
-(``lsoa11cd``, ``msoa11cd``, ``lad22cd``, ``sicbl22cd``, ``icb22cd``: the historical spelling of
-the code's neutral keys). `Vintage.key_meaning` says what each key holds in a vintage, and every
-output (manifest, GeoPackage layer metadata, atlas story page, API area info) carries the
-vintage's label, so a 2021 LSOA code is never presented as a 2011 one without saying so.
+Inside healthgap every frame uses one set of neutral key column names whatever the vintage
+(`NEUTRAL_KEYS`: ``lsoa_code, lsoa_name, msoa_code, msoa_name, place_code, place_name,
+subicb_code, subicb_name, subicb_nhs_code, system_code, system_name, system_nhs_code``; the
+local authority is the default place, the ICB the system). Only this declaration and the readers
+name the vintage-specific columns: `Vintage.lookup_columns` maps a lookup file's columns to the
+neutral names, and `Vintage.published` maps the neutral names to the columns a build's
+GeoPackage carries (the ONS names of the vintage's era: ``lsoa11cd, lad22cd, icb22cd`` in 2019,
+``lsoa21cd, lad24cd, icb24cd`` in 2025). `healthgap.services.store.BuildStore` renames on write
+and back to neutral on read (`neutral_name` knows every vintage's published names), so a QGIS
+user sees the vintage's ONS names and every reader of a build (API, atlas, report, what-if) the
+neutral ones. `Vintage.key_meaning` says what each key holds in a vintage, and every output
+(manifest, GeoPackage layer metadata, atlas story page, API area info) carries the vintage's
+label, so a 2021 LSOA code is never presented as a 2011 one without saying so.
 """
 
 from __future__ import annotations
@@ -29,6 +37,12 @@ ROLES = ("lsoa_boundaries", "msoa_boundaries", "lsoa_lookup", "icb_lookup", "imd
          "imd_indicators", "population", "centroids", "life_expectancy")
 
 
+#: The neutral key columns every frame uses inside healthgap, whatever the vintage.
+NEUTRAL_KEYS = ("lsoa_code", "lsoa_name", "msoa_code", "msoa_name", "place_code", "place_name",
+                "subicb_code", "subicb_name", "subicb_nhs_code", "system_code", "system_name",
+                "system_nhs_code")
+
+
 def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(d))
 
@@ -45,9 +59,12 @@ class Vintage:
         One line naming everything the vintage fixes (printed on every output).
     files
         Role (`ROLES`, and the vintage's extra roles) -> data-file key in `LAYOUT`.
+    published
+        Neutral key column (`NEUTRAL_KEYS`) -> the column name a build's GeoPackage carries
+        (the ONS name of the vintage's era). Every neutral key has one.
     lookup_columns
-        The lookup file's column -> the internal key or name column it becomes (empty for a
-        vintage read by the historical readers, whose files already use the internal names).
+        The lookup file's column -> the neutral key or name column it becomes (empty for a
+        vintage read by the historical readers, `healthgap.data.readers`).
     boundary_code_column
         The code column of the LSOA boundary file.
     imd_columns
@@ -55,7 +72,8 @@ class Vintage:
     population_column
         Column of the population file that holds the weight.
     key_meaning
-        Internal key column -> what it holds in this vintage (written to the manifest).
+        Neutral column -> what it holds in this vintage (written to the manifest and the layer
+        metadata under its published name, `published_meaning`).
     deprivation, deprivation_period
         The deprivation source and the period most of its data describe.
     population_label, population_period
@@ -85,6 +103,7 @@ class Vintage:
     population_period: str
     life_expectancy: str
     lsoa_count_england: int
+    published: Mapping[str, str] = field(default_factory=dict)
     lookup_columns: Mapping[str, str] = field(default_factory=dict)
     imd_columns: Mapping[str, str] = field(default_factory=dict)
     key_meaning: Mapping[str, str] = field(default_factory=dict)
@@ -93,12 +112,29 @@ class Vintage:
     wording: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("files", "lookup_columns", "imd_columns", "key_meaning", "imd_summaries",
-                     "wording"):
+        for name in ("files", "published", "lookup_columns", "imd_columns", "key_meaning",
+                     "imd_summaries", "wording"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         missing = [r for r in ROLES if r not in self.files]
         if missing:
             raise ParameterError(f"vintage {self.name}: no file for role(s) {', '.join(missing)}")
+        unnamed = [k for k in NEUTRAL_KEYS if k not in self.published]
+        if unnamed:
+            raise ParameterError(f"vintage {self.name}: no published name for {', '.join(unnamed)}")
+
+    def published_name(self, column: str) -> str:
+        """Return the GeoPackage column name of ``column`` (itself unless it is a neutral key)."""
+        return self.published.get(column, column)
+
+    def published_meaning(self) -> dict[str, str]:
+        """Return `key_meaning` under the published column names (what a QGIS user sees)."""
+        return {self.published_name(k): v for k, v in self.key_meaning.items()}
+
+    def key_columns(self) -> dict[str, dict[str, str]]:
+        """Return each neutral key column: its published name and what it holds (the API's)."""
+        return {k: {"published_as": self.published[k],
+                    **({"holds": self.key_meaning[k]} if k in self.key_meaning else {})}
+                for k in NEUTRAL_KEYS}
 
     @property
     def core20_definition(self) -> str:
@@ -120,7 +156,7 @@ class Vintage:
                 "population_period": self.population_period,
                 "life_expectancy": self.life_expectancy,
                 "life_expectancy_carry": self.carry or "none",
-                "columns": dict(self.key_meaning)}
+                "columns": self.published_meaning()}
 
 
 V2019 = Vintage(
@@ -140,10 +176,15 @@ V2019 = Vintage(
     population_period="mid-2017",
     life_expectancy="Local Health 2015-19, MSOA 2011 (as published)",
     lsoa_count_england=32_844,
-    key_meaning={"lsoa11cd": "LSOA 2011 code", "msoa11cd": "MSOA 2011 code",
-                 "lad22cd": "local authority code (April 2022)",
-                 "sicbl22cd": "sub-ICB location code (July 2022)",
-                 "icb22cd": "ICB code (July 2022)"},
+    published={"lsoa_code": "lsoa11cd", "lsoa_name": "lsoa11nm", "msoa_code": "msoa11cd",
+               "msoa_name": "msoa11nm", "place_code": "lad22cd", "place_name": "lad22nm",
+               "subicb_code": "sicbl22cd", "subicb_name": "sicbl22nm",
+               "subicb_nhs_code": "sicbl22cdh", "system_code": "icb22cd",
+               "system_name": "icb22nm", "system_nhs_code": "icb22cdh"},
+    key_meaning={"lsoa_code": "LSOA 2011 code", "msoa_code": "MSOA 2011 code",
+                 "place_code": "local authority code (April 2022)",
+                 "subicb_code": "sub-ICB location code (July 2022)",
+                 "system_code": "ICB code (July 2022)"},
 )
 
 V2025 = Vintage(
@@ -168,12 +209,17 @@ V2025 = Vintage(
     life_expectancy="Local Health 2015-19 on 2011 MSOAs carried to 2021 areas (ONS LSOA "
                     "2011 to 2021 exact-fit lookup; see the join report)",
     lsoa_count_england=33_755,
-    lookup_columns={"lsoa21_code": "lsoa11cd", "lsoa21_name": "lsoa11nm",
-                    "msoa21_code": "msoa11cd", "msoa21_name": "msoa11nm",
-                    "ltla24_code": "lad22cd", "ltla24_name": "lad22nm",
-                    "sicbl24_code": "sicbl22cd", "sicbl24_name": "sicbl22nm",
-                    "sicbl24_code_nhs": "sicbl22cdh", "icb24_code": "icb22cd",
-                    "icb24_name": "icb22nm", "icb24_code_nhs": "icb22cdh"},
+    published={"lsoa_code": "lsoa21cd", "lsoa_name": "lsoa21nm", "msoa_code": "msoa21cd",
+               "msoa_name": "msoa21nm", "place_code": "lad24cd", "place_name": "lad24nm",
+               "subicb_code": "sicbl24cd", "subicb_name": "sicbl24nm",
+               "subicb_nhs_code": "sicbl24cdh", "system_code": "icb24cd",
+               "system_name": "icb24nm", "system_nhs_code": "icb24cdh"},
+    lookup_columns={"lsoa21_code": "lsoa_code", "lsoa21_name": "lsoa_name",
+                    "msoa21_code": "msoa_code", "msoa21_name": "msoa_name",
+                    "ltla24_code": "place_code", "ltla24_name": "place_name",
+                    "sicbl24_code": "subicb_code", "sicbl24_name": "subicb_name",
+                    "sicbl24_code_nhs": "subicb_nhs_code", "icb24_code": "system_code",
+                    "icb24_name": "system_name", "icb24_code_nhs": "system_nhs_code"},
     imd_columns={"IMD_score": "imd_score", "IMD_rank": "imd_rank", "IMD_decile": "imd_decile",
                  "Income_score": "income_score_rate_approx",
                  "Employment_score": "employment_score_rate_approx",
@@ -184,10 +230,10 @@ V2025 = Vintage(
                                       ("Housing_and_Services", "housing_and_access"),
                                       ("Environment", "environment"))
                     for kind in ("rank", "decile")}},
-    key_meaning={"lsoa11cd": "LSOA 2021 code", "msoa11cd": "MSOA 2021 code",
-                 "lad22cd": "local authority code (April 2024)",
-                 "sicbl22cd": "sub-ICB location code (April 2024)",
-                 "icb22cd": "ICB code (April 2024)",
+    key_meaning={"lsoa_code": "LSOA 2021 code", "msoa_code": "MSOA 2021 code",
+                 "place_code": "local authority code (April 2024)",
+                 "subicb_code": "sub-ICB location code (April 2024)",
+                 "system_code": "ICB code (April 2024)",
                  "income_score_rate_approx": "IoD 2025 income domain rate (as published)",
                  "employment_score_rate_approx": "IoD 2025 employment domain rate (as "
                                                  "published)"},
@@ -202,6 +248,17 @@ V2025 = Vintage(
 
 #: Every vintage by name; the first is the default.
 VINTAGES: dict[str, Vintage] = {"2025": V2025, "2019": V2019}
+
+#: Every published key column name of any vintage -> its neutral name. The 2019 names also
+#: cover the 2025 builds made before the published names (their ``lsoa11cd`` held 2021 codes).
+PUBLISHED_TO_NEUTRAL: dict[str, str] = {pub: neutral for v in VINTAGES.values()
+                                        for neutral, pub in v.published.items()}
+
+
+def neutral_name(column: str) -> str:
+    """Return the neutral name of a published key column (any vintage); others unchanged."""
+    return PUBLISHED_TO_NEUTRAL.get(column, column)
+
 
 #: The vintage a build uses unless told otherwise (or the data directory declares its own).
 DEFAULT_VINTAGE = "2025"
@@ -218,6 +275,13 @@ def get_vintage(name: str | Vintage) -> Vintage:
         return VINTAGES[str(name)]
     except KeyError:
         raise ParameterError(f"--vintage {name!r}: allowed {', '.join(VINTAGES)}") from None
+
+
+def build_vintage(manifest: Mapping[str, Any]) -> Vintage:
+    """Return the vintage a build's manifest names (2019 for builds made before vintages)."""
+    v = manifest.get("vintage")
+    name = v.get("name") if isinstance(v, dict) else v
+    return get_vintage(str(name) if name else "2019")
 
 
 def declared_vintage(data_dir: str | Path) -> str | None:

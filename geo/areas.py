@@ -56,7 +56,7 @@ class StudyArea:
         the order they arose.
     members
         Every English LSOA of every MSOA in ``msoa`` (not only those of the area and ring),
-        indexed by ``lsoa11cd``: ``msoa11cd, lad22cd, icb22cd, population, pw_x, pw_y,
+        indexed by ``lsoa_code``: ``msoa_code, place_code, system_code, population, pw_x, pw_y,
         in_area`` and, once joined, the LSOA indicators. MSOA values are built from these
         (`SPLIT_MSOA_RULE`), so an MSOA's figures never depend on where the area's boundary
         or ring cuts it.
@@ -117,12 +117,12 @@ def select_area(hierarchy: Hierarchy, boundaries: gpd.GeoDataFrame, ref: AreaRef
     hierarchy
         The LSOA hierarchy.
     boundaries
-        LSOA polygons in EPSG:27700 indexed by ``lsoa11cd``, covering the area and its
+        LSOA polygons in EPSG:27700 indexed by ``lsoa_code``, covering the area and its
         surroundings (more is fine).
     ref
         The area, from `Hierarchy.resolve`.
     population
-        LSOA population indexed by ``lsoa11cd``.
+        LSOA population indexed by ``lsoa_code``.
     centroids
         Population-weighted LSOA centres (``pw_x``, ``pw_y``, ``centroid_source``); LSOAs
         without one get a representative point, flagged in ``centroid_source``.
@@ -173,9 +173,9 @@ def select_area(hierarchy: Hierarchy, boundaries: gpd.GeoDataFrame, ref: AreaRef
                          "(IMD and the ICS lookups cover England only)")
 
     lsoa = gpd.GeoDataFrame(boundaries.loc[codes, ["geometry"]], geometry="geometry", crs=BNG)
-    lsoa.index.name = "lsoa11cd"
-    hier_cols = ["lsoa11nm", "msoa11cd", "msoa11nm", "lad22cd", "lad22nm", "sicbl22cd",
-                 "sicbl22nm", "icb22cd", "icb22nm"]
+    lsoa.index.name = "lsoa_code"
+    hier_cols = ["lsoa_name", "msoa_code", "msoa_name", "place_code", "place_name", "subicb_code",
+                 "subicb_name", "system_code", "system_name"]
     lsoa = lsoa.join(hierarchy.frame[hier_cols])
     lsoa["in_area"] = lsoa.index.isin(inside_codes)
 
@@ -203,7 +203,7 @@ def select_area(hierarchy: Hierarchy, boundaries: gpd.GeoDataFrame, ref: AreaRef
             notes.append(f"{int((~has).sum())} LSOA(s) use a representative point instead of "
                          f"a population-weighted centre: {preview(lsoa.index[~has])}")
 
-    members = msoa_members(hierarchy, lsoa["msoa11cd"].unique(), population=population,
+    members = msoa_members(hierarchy, lsoa["msoa_code"].unique(), population=population,
                            centroids=centroids, inside=inside_codes, fallback=lsoa)
     if (members["centroid_source"] == "none").any():
         lacking = members.index[members["centroid_source"] == "none"]
@@ -216,8 +216,8 @@ def select_area(hierarchy: Hierarchy, boundaries: gpd.GeoDataFrame, ref: AreaRef
                      "their values come from all their LSOAs and they count in the area's "
                      "figures weighted by their population inside (the split-MSOA rule)")
     area_lsoa = lsoa[lsoa["in_area"]]
-    place = _dissolve(area_lsoa, "lad22cd", "lad22nm")
-    system = _dissolve(area_lsoa, "icb22cd", "icb22nm")
+    place = _dissolve(area_lsoa, "place_code", "place_name")
+    system = _dissolve(area_lsoa, "system_code", "system_name")
     report = pd.concat([p for p in report_parts if len(p)] or
                        [pd.DataFrame(columns=REPORT_COLUMNS)], ignore_index=True)
     return StudyArea(ref=ref, lsoa=lsoa, msoa=msoa, place=place, system=system,
@@ -239,8 +239,8 @@ SPLIT_MSOA_RULE = (
 )
 """The one rule for MSOAs split by a boundary, applied in every build (methods text)."""
 
-MEMBER_COLUMNS = ("msoa11cd", "msoa11nm", "lad22cd", "lad22nm", "icb22cd", "icb22nm",
-                  "population", "pw_x", "pw_y", "centroid_source", "in_area")
+MEMBER_COLUMNS = ("msoa_code", "msoa_name", "place_code", "place_name", "system_code",
+                  "system_name", "population", "pw_x", "pw_y", "centroid_source", "in_area")
 
 
 def msoa_members(hierarchy: Hierarchy, msoa_codes: Iterable[str], *, population: pd.Series,
@@ -256,7 +256,7 @@ def msoa_members(hierarchy: Hierarchy, msoa_codes: Iterable[str], *, population:
     msoa_codes
         The MSOAs wanted.
     population
-        National LSOA population indexed by ``lsoa11cd``; an LSOA without one weighs 0.
+        National LSOA population indexed by ``lsoa_code``; an LSOA without one weighs 0.
     centroids
         Population-weighted LSOA centres (``pw_x``, ``pw_y``, ``centroid_source``).
     inside
@@ -268,18 +268,18 @@ def msoa_members(hierarchy: Hierarchy, msoa_codes: Iterable[str], *, population:
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``lsoa11cd``, columns `MEMBER_COLUMNS`; ``centroid_source == "none"``
+        Indexed by ``lsoa_code``, columns `MEMBER_COLUMNS`; ``centroid_source == "none"``
         where no centre was found (left out of centres, kept in populations).
     """
     wanted = pd.Index(pd.unique(pd.Index(list(msoa_codes), dtype=object)))
-    unknown = wanted.difference(pd.Index(hierarchy.frame["msoa11cd"].unique()))
+    unknown = wanted.difference(pd.Index(hierarchy.frame["msoa_code"].unique()))
     if len(unknown):
         raise JoinError(f"MSOA code(s) not in the LSOA lookup: {preview(unknown)}")
     h = hierarchy.frame
-    rows = h[h["msoa11cd"].isin(wanted)]
-    out = pd.DataFrame(rows[["msoa11cd", "msoa11nm", "lad22cd", "lad22nm", "icb22cd",
-                             "icb22nm"]])
-    out.index.name = "lsoa11cd"
+    rows = h[h["msoa_code"].isin(wanted)]
+    out = pd.DataFrame(rows[["msoa_code", "msoa_name", "place_code", "place_name", "system_code",
+                             "system_name"]])
+    out.index.name = "lsoa_code"
     out["population"] = pd.to_numeric(population.reindex(out.index),
                                        errors="coerce").fillna(0.0).astype(float)
     out["pw_x"] = np.nan
@@ -308,32 +308,33 @@ def msoa_from_members(members: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``msoa11cd``: ``msoa11nm, lad22cd, lad22nm, icb22cd, icb22nm, population,
-        population_in_area, share_in_area, n_lsoa, n_lsoa_in_area, in_area, pw_x, pw_y``.
+        Indexed by ``msoa_code``: ``msoa_name, place_code, place_name, system_code,
+        system_name, population, population_in_area, share_in_area, n_lsoa, n_lsoa_in_area,
+        in_area, pw_x, pw_y``.
         The local authority and ICB are those holding most of the MSOA's population (ties to
         the lower code); membership of every area it touches is kept in ``members``.
     """
-    g = members.groupby("msoa11cd", sort=True)
+    g = members.groupby("msoa_code", sort=True)
     pop_in = members["population"].where(members["in_area"], 0.0)
     stats = pd.DataFrame({
-        "msoa11nm": g["msoa11nm"].first(),
+        "msoa_name": g["msoa_name"].first(),
         "population": g["population"].sum(),
-        "population_in_area": pop_in.groupby(members["msoa11cd"]).sum(),
+        "population_in_area": pop_in.groupby(members["msoa_code"]).sum(),
         "n_lsoa": g.size(),
-        "n_lsoa_in_area": members["in_area"].astype(int).groupby(members["msoa11cd"]).sum(),
+        "n_lsoa_in_area": members["in_area"].astype(int).groupby(members["msoa_code"]).sum(),
         "in_area": g["in_area"].any(),
     })
-    for code, name in (("lad22cd", "lad22nm"), ("icb22cd", "icb22nm")):
-        by = members.groupby(["msoa11cd", code, name])["population"].sum().reset_index()
-        by = by.sort_values(["msoa11cd", "population", code], ascending=[True, False, True])
-        top = by.drop_duplicates("msoa11cd").set_index("msoa11cd")
+    for code, name in (("place_code", "place_name"), ("system_code", "system_name")):
+        by = members.groupby(["msoa_code", code, name])["population"].sum().reset_index()
+        by = by.sort_values(["msoa_code", "population", code], ascending=[True, False, True])
+        top = by.drop_duplicates("msoa_code").set_index("msoa_code")
         stats[code] = top[code]
         stats[name] = top[name]
     share = stats["population_in_area"] / stats["population"].replace(0, np.nan)
     stats["share_in_area"] = share.fillna(stats["n_lsoa_in_area"] / stats["n_lsoa"])
     located = members[members["centroid_source"] != "none"]
-    stats = stats.join(weighted_centre(located, by="msoa11cd"))
-    stats.index.name = "msoa11cd"
+    stats = stats.join(weighted_centre(located, by="msoa_code"))
+    stats.index.name = "msoa_code"
     return stats
 
 
@@ -349,9 +350,9 @@ def _msoa_frame(members: pd.DataFrame, boundaries: gpd.GeoDataFrame,
         report_parts.append(joined.report)
         return gpd.GeoDataFrame(joined.frame, geometry="geometry", crs=BNG)
     have = members.index.intersection(boundaries.index)
-    parts = gpd.GeoDataFrame(members.loc[have, ["msoa11cd"]],
+    parts = gpd.GeoDataFrame(members.loc[have, ["msoa_code"]],
                              geometry=boundaries.geometry.reindex(have), crs=BNG)
-    geom = parts.dissolve(by="msoa11cd").geometry
+    geom = parts.dissolve(by="msoa_code").geometry
     return gpd.GeoDataFrame(stats, geometry=geom.reindex(stats.index), crs=BNG)
 
 

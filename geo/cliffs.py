@@ -337,7 +337,7 @@ class BorderDifferences(FittedModel):
     seed
         Seed of ``numpy.random.default_rng`` for that sample.
     group
-        Optional column (e.g. ``icb22cd``): when present in the frame, the noise pool of a
+        Optional column (e.g. ``system_code``): when present in the frame, the noise pool of a
         pair is the non-adjacent pairs of its own group (of its two groups for a pair across
         a group border), so a national build judges a border against its own system's spread
         rather than England's. A pool with too few pairs for the bins falls back to all areas

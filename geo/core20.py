@@ -56,7 +56,8 @@ def core20_rollup(lsoa: pd.DataFrame, *, by: str, population: str = "population"
     lsoa
         LSOAs with a ``core20`` column (from `core20_flag`), the group column and population.
     by
-        The column holding the group code (``msoa11cd``, ``nbhd_cd``, ``lad22cd``, ``icb22cd``).
+        The column holding the group code (``msoa_code``, ``nbhd_cd``, ``place_code``,
+        ``system_code``).
     population
         The population column (the build's population).
 
@@ -124,9 +125,9 @@ def core20_life_expectancy(lsoa: pd.DataFrame, msoa: pd.DataFrame, *, by: str,
     Parameters
     ----------
     lsoa
-        LSOAs with ``core20``, ``msoa11cd``, the group column and population.
+        LSOAs with ``core20``, ``msoa_code``, the group column and population.
     msoa
-        MSOAs indexed by ``msoa11cd`` with the life-expectancy columns.
+        MSOAs indexed by ``msoa_code`` with the life-expectancy columns.
     by
         The group column of ``lsoa``.
     le_columns
@@ -134,7 +135,7 @@ def core20_life_expectancy(lsoa: pd.DataFrame, msoa: pd.DataFrame, *, by: str,
     population
         The population column of ``lsoa``.
     """
-    for col in ("core20", "msoa11cd", by, population):
+    for col in ("core20", "msoa_code", by, population):
         if col not in lsoa.columns:
             raise MissingColumnError(f"core20 life expectancy: column {col!r} not found")
     pop = pd.to_numeric(lsoa[population], errors="coerce").fillna(0.0)
@@ -144,7 +145,7 @@ def core20_life_expectancy(lsoa: pd.DataFrame, msoa: pd.DataFrame, *, by: str,
     for col in le_columns:
         if col not in msoa.columns:
             continue
-        le = lsoa["msoa11cd"].map(msoa[col])
+        le = lsoa["msoa_code"].map(msoa[col])
         for name, member in (("core20", flag.fillna(False)), ("noncore20", ~flag.fillna(True))):
             w = pop.where(member & le.notna(), 0.0)
             wsum = w.groupby(groups).sum()
@@ -152,7 +153,7 @@ def core20_life_expectancy(lsoa: pd.DataFrame, msoa: pd.DataFrame, *, by: str,
             out[COLUMNS.of(f"{col}_{name}", "pwmean")] = mean
             if name == "core20" and "core20_share" in msoa.columns:
                 # how Core20 the MSOAs behind the figure are, weighted as the figure is
-                share = lsoa["msoa11cd"].map(msoa["core20_share"])
+                share = lsoa["msoa_code"].map(msoa["core20_share"])
                 ws = w.where(share.notna(), 0.0)
                 wsum_s = ws.groupby(groups).sum()
                 out[f"{col}_core20_basis_share"] = ((ws * share.fillna(0.0)).groupby(groups)
@@ -171,8 +172,8 @@ def _members_core20(area: StudyArea) -> pd.DataFrame:
 
 
 #: Levels above the LSOA with their code column, in the order they are rolled up.
-CORE20_LEVELS = (("msoa", "msoa11cd"), ("neighbourhood", "nbhd_cd"), ("place", "lad22cd"),
-                 ("system", "icb22cd"))
+CORE20_LEVELS = (("msoa", "msoa_code"), ("neighbourhood", "nbhd_cd"), ("place", "place_code"),
+                 ("system", "system_code"))
 
 
 def with_core20(area: StudyArea) -> StudyArea:

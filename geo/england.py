@@ -77,14 +77,14 @@ def sii_tables(msoa: pd.DataFrame, members: pd.DataFrame, *,
     Parameters
     ----------
     msoa
-        MSOA values (life expectancy, ``score``) indexed by ``msoa11cd``, each built from all of
+        MSOA values (life expectancy, ``score``) indexed by ``msoa_code``, each built from all of
         its LSOAs.
     members
         The LSOAs of those MSOAs with ``in_area`` and the area code columns
         (`healthgap.geo.areas.msoa_members`).
     levels
         ``{level: (code column in members, codes to report)}``, e.g.
-        ``{"system": ("icb22cd", ["E54000034"])}``.
+        ``{"system": ("system_code", ["E54000034"])}``.
     values
         Life-expectancy columns (``le_male``, ``le_female``).
     seed
@@ -142,7 +142,7 @@ def england_sii(msoa: pd.DataFrame, members: pd.DataFrame, *, values: Iterable[s
     values, seed
         As in `sii_tables`.
     """
-    missing = members["msoa11cd"].drop_duplicates().pipe(pd.Index).difference(msoa.index)
+    missing = members["msoa_code"].drop_duplicates().pipe(pd.Index).difference(msoa.index)
     if len(missing):
         raise InputError(f"england_sii: {len(missing)} MSOA(s) of the members have no row in "
                          "the MSOA frame")
@@ -224,7 +224,7 @@ def compare_gradient_with_england(sii: pd.DataFrame, msoa: pd.DataFrame, *, seed
         ``model_sii`` rows of the areas (with the `le_gradient` columns).
     msoa
         England's MSOA frame (`healthgap.geo.layers.national_msoa`): ``score``, ``population``,
-        ``lad22cd`` and the ``le_*`` columns.
+        ``place_code`` and the ``le_*`` columns.
     seed
         Seed of England's bootstrap.
 
@@ -249,7 +249,7 @@ def compare_gradient_with_england(sii: pd.DataFrame, msoa: pd.DataFrame, *, seed
             raise ParameterError(f"compare_gradient_with_england: England's MSOA frame has no "
                                  f"{value!r}")
         if value not in frames:  # England's MSOAs with a value, once per sex
-            cols = [c for c in (score, value, "population", "lad22cd", "pw_x", "pw_y")
+            cols = [c for c in (score, value, "population", "place_code", "pw_x", "pw_y")
                     if c in msoa.columns]
             frames[value] = msoa.loc[msoa[value].notna() & msoa[score].notna(), cols]
         have = frames[value]
@@ -373,7 +373,7 @@ def expected_attenuation(members: pd.DataFrame, *, score: str = "imd_score",
     Parameters
     ----------
     members
-        Every English LSOA (``msoa11cd``, ``population``, ``score``).
+        Every English LSOA (``msoa_code``, ``population``, ``score``).
     score
         The LSOA IMD score column.
     n_quantiles
@@ -386,9 +386,9 @@ def expected_attenuation(members: pd.DataFrame, *, score: str = "imd_score",
     cum = pop.reindex(order).cumsum()
     lsoa_rank = ((cum - pop.reindex(order) / 2.0) / pop.sum()).reindex(m.index)
     g = m.assign(r=lsoa_rank, w=pop)
-    msoa_pop = g.groupby("msoa11cd")["w"].sum()
-    msoa_r = (g["r"] * g["w"]).groupby(g["msoa11cd"]).sum() / msoa_pop
-    msoa_score = (g[score] * g["w"]).groupby(g["msoa11cd"]).sum() / msoa_pop
+    msoa_pop = g.groupby("msoa_code")["w"].sum()
+    msoa_r = (g["r"] * g["w"]).groupby(g["msoa_code"]).sum() / msoa_pop
+    msoa_score = (g[score] * g["w"]).groupby(g["msoa_code"]).sum() / msoa_pop
     q = quantile_groups(msoa_score, msoa_pop, n=n_quantiles)
     dpop = msoa_pop.groupby(q).sum()
     dmean = (msoa_r * msoa_pop).groupby(q).sum() / dpop

@@ -63,10 +63,10 @@ class Footprint:
                 .sort_index())
 
     def neighbourhood_lookup(self) -> pd.DataFrame | None:
-        """Return the neighbourhood columns as a lookup (``lsoa11cd,nbhd_cd,nbhd_nm``)."""
+        """Return the neighbourhood columns as a lookup (``lsoa_code,nbhd_cd,nbhd_nm``)."""
         if "neighbourhood_code" not in self.frame:
             return None
-        out = pd.DataFrame({"lsoa11cd": self.frame.index,
+        out = pd.DataFrame({"lsoa_code": self.frame.index,
                             "nbhd_cd": self.frame["neighbourhood_code"].to_numpy(),
                             "nbhd_nm": self.frame.get("neighbourhood_name",
                                                       self.frame["neighbourhood_code"])
@@ -146,7 +146,7 @@ def validate_footprint(raw: pd.DataFrame, hierarchy: Hierarchy, *, source: str,
         raise ValidationError(source, problems)
     cols = [c for c in (*REQUIRED, *NEIGHBOURHOOD) if c in raw.columns]
     frame = raw[cols].astype(str).apply(lambda s: s.str.strip()).set_index("lsoa_code")
-    frame.index.name = "lsoa11cd"
+    frame.index.name = "lsoa_code"
     return Footprint(frame=frame, source=source, notes=tuple(_left_out(frame, hierarchy)))
 
 
@@ -154,7 +154,7 @@ def _left_out(frame: pd.DataFrame, hierarchy: Hierarchy) -> list[str]:
     """Sentences on local authorities and ICBs that the footprint takes only part of."""
     h = hierarchy.frame
     notes = []
-    for col, what in (("lad22cd", "local authority"), ("icb22cd", "ICB")):
+    for col, what in (("place_code", "local authority"), ("system_code", "ICB")):
         touched = h.loc[frame.index, col].unique()
         for code in sorted(touched):
             all_lsoa = h.index[h[col] == code]
@@ -194,15 +194,14 @@ def apply_footprint(hierarchy: Hierarchy, footprint: Footprint) -> FootprintHier
     """
     frame = hierarchy.frame.copy()
     fp = footprint.frame
-    for ours, theirs in (("icb22cd", "system_code"), ("icb22nm", "system_name"),
-                         ("lad22cd", "place_code"), ("lad22nm", "place_name")):
-        frame.loc[fp.index, ours] = fp[theirs].to_numpy()
-    frame.loc[fp.index, "icb22cdh"] = fp["system_code"].to_numpy()
+    for col in ("system_code", "system_name", "place_code", "place_name"):  # same names
+        frame.loc[fp.index, col] = fp[col].to_numpy()
+    frame.loc[fp.index, "system_nhs_code"] = fp["system_code"].to_numpy()
     out = FootprintHierarchy(frame=frame, report=hierarchy.report, footprint=footprint)
     return replace(out)
 
 
-def contiguity_notes(lsoa: pd.DataFrame, *, place_column: str = "lad22cd") -> list[str]:
+def contiguity_notes(lsoa: pd.DataFrame, *, place_column: str = "place_code") -> list[str]:
     """Sentences naming the places whose LSOAs form more than one piece (queen contiguity).
 
     Parameters

@@ -15,11 +15,11 @@ from healthgap.errors import JoinError, ParameterError, UnknownAreaError, previe
 
 #: Hierarchy levels, finest first, with the columns that hold their code and name.
 LEVELS: dict[str, tuple[str, str]] = {
-    "lsoa": ("lsoa11cd", "lsoa11nm"),
-    "msoa": ("msoa11cd", "msoa11nm"),
-    "lad": ("lad22cd", "lad22nm"),
-    "sicb": ("sicbl22cd", "sicbl22nm"),
-    "icb": ("icb22cd", "icb22nm"),
+    "lsoa": ("lsoa_code", "lsoa_name"),
+    "msoa": ("msoa_code", "msoa_name"),
+    "lad": ("place_code", "place_name"),
+    "sicb": ("subicb_code", "subicb_name"),
+    "icb": ("system_code", "system_name"),
 }
 
 #: What each level is called in ICS planning.
@@ -65,8 +65,8 @@ class Hierarchy:
     Attributes
     ----------
     frame
-        Indexed by ``lsoa11cd`` with code and name columns of every level (see `LEVELS`) and
-        the NHS short codes ``sicbl22cdh``, ``icb22cdh``.
+        Indexed by ``lsoa_code`` with code and name columns of every level (see `LEVELS`) and
+        the NHS short codes ``subicb_nhs_code``, ``system_nhs_code``.
     report
         Codes that did not match between the two lookups (``side``, ``code``, ``reason``).
     """
@@ -100,12 +100,12 @@ class Hierarchy:
         if len(english) and lost / len(english) > max_loss:
             raise JoinError(f"hierarchy: {lost} English LSOA(s) have no sub-ICB/ICB: "
                             f"{preview(report['code'])}")
-        mismatch = joined["lad22cd"] != joined["ltla22cd"]
+        mismatch = joined["place_code"] != joined["lookup_place_code"]
         if mismatch.any():
             for code in joined.index[mismatch]:
                 rows.append(("both", code, "local authority differs between the lookups"))
             report = pd.DataFrame(rows, columns=["side", "code", "reason"])
-        joined = joined.drop(columns=["ltla22cd", "ltla22nm"])
+        joined = joined.drop(columns=["lookup_place_code", "lookup_place_name"])
         return cls(frame=joined, report=report)
 
     def areas(self, level: str) -> pd.DataFrame:
@@ -143,7 +143,7 @@ class Hierarchy:
         for pattern, level in _CODE_LEVEL:
             if pattern.match(q.upper()):
                 return self._resolve_code(q.upper(), level)
-        for col, level in (("icb22cdh", "icb"), ("sicbl22cdh", "sicb")):
+        for col, level in (("system_nhs_code", "icb"), ("subicb_nhs_code", "sicb")):
             hit = self.frame.loc[self.frame[col].str.upper() == q.upper()]
             if not hit.empty:
                 code_col, name_col = _level_columns(level)
@@ -153,7 +153,7 @@ class Hierarchy:
     def _resolve_code(self, code: str, level: str) -> AreaRef:
         if level in ("lsoa", "msoa"):
             rows = (self.frame.loc[[code]] if level == "lsoa" and code in self.frame.index
-                    else self.frame.loc[self.frame["msoa11cd"] == code])
+                    else self.frame.loc[self.frame["msoa_code"] == code])
             role = LEVEL_ROLES[level]
             if rows.empty:
                 raise UnknownAreaError(f"area {code!r}: no {role} with that code in the "
@@ -162,9 +162,9 @@ class Hierarchy:
             r = rows.iloc[0]
             raise UnknownAreaError(
                 f"area {code!r} is a {role}; a build covers an ICB, sub-ICB or local "
-                f"authority (or england). It lies in local authority {r['lad22cd']} "
-                f"{r['lad22nm']}, sub-ICB {r['sicbl22cd']} and ICB {r['icb22cd']} "
-                f"{r['icb22nm']}: for example --area {r['lad22cd']}")
+                f"authority (or england). It lies in local authority {r['place_code']} "
+                f"{r['place_name']}, sub-ICB {r['subicb_code']} and ICB {r['system_code']} "
+                f"{r['system_name']}: for example --area {r['place_code']}")
         code_col, name_col = _level_columns(level)
         hit = self.frame.loc[self.frame[code_col] == code, name_col]
         if hit.empty:

@@ -433,9 +433,9 @@ def _blocks(grp: pd.DataFrame) -> tuple[np.ndarray, str] | None:
         if np.isfinite(xy).all():
             n = n_tiles_for(len(grp))
             return spatial_tiles(xy[:, 0], xy[:, 1], n), "contiguous tiles of about equal count"
-    if "lad22cd" in grp.columns and grp["lad22cd"].notna().all() \
-            and grp["lad22cd"].nunique() >= BOOTSTRAP_MIN_BLOCKS:
-        return pd.factorize(grp["lad22cd"])[0], "local authorities"
+    if "place_code" in grp.columns and grp["place_code"].notna().all() \
+            and grp["place_code"].nunique() >= BOOTSTRAP_MIN_BLOCKS:
+        return pd.factorize(grp["place_code"])[0], "local authorities"
     return None
 
 
@@ -488,7 +488,7 @@ def sii_table(
     code
         Code of the single group when ``by`` is None (e.g. ``"E92000001"`` for England).
     by
-        Column whose values are the codes of the groups (e.g. ``"lad22cd"``).
+        Column whose values are the codes of the groups (e.g. ``"place_code"``).
     values
         Value columns; ``sex`` is the column name without its ``le_`` prefix.
     population, score
@@ -624,7 +624,7 @@ class TheilDecomposition(FittedModel):
         *,
         value: str = "le",
         population: str = "population",
-        levels: Sequence[str] = ("lad22cd", "icb22cd"),
+        levels: Sequence[str] = ("place_code", "system_code"),
         labels: Sequence[str] | None = None,
     ) -> None:
         if not levels:

@@ -133,13 +133,13 @@ def with_rollups(area: StudyArea) -> StudyArea:
     # every MSOA from all its LSOAs (geo.areas.SPLIT_MSOA_RULE), by the one roll-up function
     area = area.with_columns("msoa", lsoa_to_msoa(area.members, area.lsoa, cols),
                              source="LSOA indicators rolled up to msoa")
-    for level, code in (("place", "lad22cd"), ("system", "icb22cd")):
+    for level, code in (("place", "place_code"), ("system", "system_code")):
         up = weighted_rollup(pd.DataFrame(inside), cols, by=code)  # LSOAs are never split
         area = area.with_columns(level, up.drop(columns=["population", "n_children"]),
                                  source=f"LSOA indicators rolled up to {level}")
     le_cols = [c for c in LE_COLUMNS if c in area.msoa.columns]
     if le_cols:
-        for level, code in (("place", "lad22cd"), ("system", "icb22cd")):
+        for level, code in (("place", "place_code"), ("system", "system_code")):
             area = area.with_columns(level, msoa_rollup(area, area.frame(level), le_cols,
                                                         by=code, ranges=True),
                                      source=f"MSOA life expectancy rolled up to {level}")
@@ -159,9 +159,9 @@ def msoa_rollup(area: StudyArea, frame: pd.DataFrame, columns: list[str], *, by:
         rows = membership(area.members, by=by)
     else:  # a frame built without members: each MSOA in the area of its own label
         msoa_in = area.msoa[area.msoa["in_area"]]
-        rows = pd.DataFrame({by: msoa_in[by], "msoa11cd": msoa_in.index,
+        rows = pd.DataFrame({by: msoa_in[by], "msoa_code": msoa_in.index,
                              "population_in_group": msoa_in["population_in_area"]})
-    vals = pd.DataFrame(area.msoa[columns]).reindex(rows["msoa11cd"])
+    vals = pd.DataFrame(area.msoa[columns]).reindex(rows["msoa_code"])
     vals.index = rows.index
     src = pd.concat([rows, vals], axis=1)
     up = weighted_rollup(src, columns, by=by, weight="population_in_group")
@@ -201,7 +201,7 @@ def england_comparators(imd: pd.DataFrame, le: pd.DataFrame, population: pd.Seri
         out["core20_share"] = float(pop[ok][flag].sum() / pop[ok].sum())
     for name in OUTCOME_COLUMNS:  # standardised ratios: England = 100 by definition
         out[name] = 100.0
-    msoa_of = hierarchy.frame["msoa11cd"]
+    msoa_of = hierarchy.frame["msoa_code"]
     msoa_pop = population.reindex(msoa_of.index).groupby(msoa_of).sum()
     for col in LE_COLUMNS:
         if col in le.columns:
@@ -243,12 +243,12 @@ def national_msoa(hierarchy: Any, imd: pd.DataFrame, le: pd.DataFrame, populatio
     """
     from healthgap.geo.areas import msoa_from_members, msoa_members
 
-    codes = hierarchy.frame["msoa11cd"].unique()
+    codes = hierarchy.frame["msoa_code"].unique()
     members = msoa_members(hierarchy, codes, population=population, centroids=centroids)
     members = _join_members(members, imd)
     msoa = msoa_from_members(members)
     cols = [c for c in LSOA_ROLLUP if c in members.columns]
-    up = weighted_rollup(pd.DataFrame(members), cols, by="msoa11cd")
+    up = weighted_rollup(pd.DataFrame(members), cols, by="msoa_code")
     msoa = msoa.join(up.drop(columns=["population", "n_children"]))
     le_cols = [c for c in le.columns if c.startswith("le_")]
     # an MSOA absent from the file gets a missing value, left out of (and counted in) the SII

@@ -74,7 +74,7 @@ class ModelPlan:
     min_distance_models: int = 12
     min_in_area_statistics: int = 8
     min_cluster_stability: int = 30
-    cliff_noise_group: str = "icb22cd"
+    cliff_noise_group: str = "system_code"
     global_permutations: int = 999
     correlogram_permutations: int = 99
     stat_indicators: dict[str, tuple[str, ...]] = field(default_factory=lambda: {

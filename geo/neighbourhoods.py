@@ -50,10 +50,10 @@ NBHD_MIN = 30_000
 NBHD_MAX = 50_000
 
 #: Columns of a neighbourhood lookup file (the ``--neighbourhoods`` format).
-LOOKUP_COLUMNS = ("lsoa11cd", "nbhd_cd", "nbhd_nm")
+LOOKUP_COLUMNS = ("lsoa_code", "nbhd_cd", "nbhd_nm")
 
 #: Columns of the exceptions table.
-EXCEPTION_COLUMNS = ["nbhd_cd", "nbhd_nm", "lad22cd", "population", "reason"]
+EXCEPTION_COLUMNS = ["nbhd_cd", "nbhd_nm", "place_code", "population", "reason"]
 
 #: LSOA indicators rolled up to neighbourhoods (as to the other levels).
 NBHD_ROLLUP = ("imd_score", "income_score_rate_approx", "employment_score_rate_approx")
@@ -70,7 +70,7 @@ class Neighbourhoods:
     source
         ``supplied``, ``pcn`` or ``generated``.
     lookup
-        One row per in-area LSOA assigned, indexed by ``lsoa11cd``: ``nbhd_cd``, ``nbhd_nm``.
+        One row per in-area LSOA assigned, indexed by ``lsoa_code``: ``nbhd_cd``, ``nbhd_nm``.
     exceptions
         Neighbourhoods outside 30-50k residents, straddling places or not contiguous, with why
         (`EXCEPTION_COLUMNS`).
@@ -152,7 +152,7 @@ def validate_lookup(lookup: pd.DataFrame, area: StudyArea, *, source: str = "sup
     Parameters
     ----------
     lookup
-        Columns ``lsoa11cd``, ``nbhd_cd`` and optionally ``nbhd_nm`` (the code is used as the
+        Columns ``lsoa_code``, ``nbhd_cd`` and optionally ``nbhd_nm`` (the code is used as the
         name where it is missing).
     area
         The study area (its in-area LSOAs with population and geometry).
@@ -169,7 +169,7 @@ def validate_lookup(lookup: pd.DataFrame, area: StudyArea, *, source: str = "sup
     if missing:
         raise MissingColumnError(f"{name}: missing column(s) {', '.join(missing)}; found: "
                                  f"{', '.join(map(str, lookup.columns))}")
-    frame = pd.DataFrame({"lsoa11cd": lookup["lsoa11cd"].astype("string").str.strip(),
+    frame = pd.DataFrame({"lsoa_code": lookup["lsoa_code"].astype("string").str.strip(),
                           "nbhd_cd": lookup["nbhd_cd"].astype("string").str.strip()})
     names = (lookup["nbhd_nm"].astype("string").str.strip() if "nbhd_nm" in lookup.columns
              else pd.Series(pd.NA, index=lookup.index, dtype="string"))
@@ -182,8 +182,8 @@ def validate_lookup(lookup: pd.DataFrame, area: StudyArea, *, source: str = "sup
     known = area.lsoa.index
     report: list[tuple[str, str, str, str]] = []
     notes: list[str] = []
-    out_mask = ~frame["lsoa11cd"].isin(inside.index)
-    outside = frame.loc[out_mask, "lsoa11cd"]
+    out_mask = ~frame["lsoa_code"].isin(inside.index)
+    outside = frame.loc[out_mask, "lsoa_code"]
     for code in outside:
         why = ("LSOA outside the study area" if code in known
                else "LSOA outside the study area (not among the area's LSOAs or its ring)")
@@ -196,14 +196,14 @@ def validate_lookup(lookup: pd.DataFrame, area: StudyArea, *, source: str = "sup
     if empty:
         notes.append(f"{name}: {len(empty)} neighbourhood(s) have no LSOA inside the area: "
                      f"{preview(empty)}")
-    unassigned = inside.index.difference(pd.Index(frame["lsoa11cd"]))
+    unassigned = inside.index.difference(pd.Index(frame["lsoa_code"]))
     for code in unassigned:
         report.append((name, "area_only", str(code), "in-area LSOA not assigned to a "
                                                       "neighbourhood"))
     if len(unassigned):
         notes.append(f"{name}: {len(unassigned)} in-area LSOA(s) not assigned to any "
                      f"neighbourhood: {preview(unassigned)}")
-    table = frame.set_index("lsoa11cd")
+    table = frame.set_index("lsoa_code")
     pop = inside["population"].reindex(table.index)
     zero = pop.groupby(table["nbhd_cd"]).sum()
     zero = zero[zero <= 0]
@@ -224,15 +224,15 @@ def validate_lookup(lookup: pd.DataFrame, area: StudyArea, *, source: str = "sup
 
 def _format_problems(frame: pd.DataFrame) -> list[str]:
     problems: list[str] = []
-    for col in ("lsoa11cd", "nbhd_cd"):
+    for col in ("lsoa_code", "nbhd_cd"):
         blank = frame[col].isna() | (frame[col] == "")
         if blank.any():
             rows = (np.flatnonzero(blank.to_numpy()) + 2).tolist()
             problems.append(f"column {col!r} is empty on line(s) {preview(rows)}")
-    codes = frame["lsoa11cd"].dropna()
+    codes = frame["lsoa_code"].dropna()
     bad = codes[~codes.str.match(_LSOA) & (codes != "")]
     if len(bad):
-        problems.append(f"{len(bad)} code(s) in 'lsoa11cd' are not English LSOA codes "
+        problems.append(f"{len(bad)} code(s) in 'lsoa_code' are not English LSOA codes "
                         f"(E01 and 6 digits): {preview(bad.unique())}")
     dup = codes[codes.duplicated() & (codes != "")].unique()
     if len(dup):
@@ -253,9 +253,9 @@ def _check_shapes(table: pd.DataFrame, inside: gpd.GeoDataFrame,
     for code, grp in table.groupby("nbhd_cd", sort=True):
         members = lsoa.loc[grp.index]
         pop = float(members["population"].sum())
-        by_place = members.groupby("lad22cd")["population"].sum().sort_values(ascending=False)
+        by_place = members.groupby("place_code")["population"].sum().sort_values(ascending=False)
         base = {"nbhd_cd": code, "nbhd_nm": str(grp["nbhd_nm"].iloc[0]),
-                "lad22cd": str(by_place.index[0]), "population": pop}
+                "place_code": str(by_place.index[0]), "population": pop}
         if len(by_place) > 1:
             rows.append({**base, "reason": f"straddles {len(by_place)} places "
                                            f"({', '.join(by_place.index)}); counted with "
@@ -286,7 +286,7 @@ def pcn_lookup(registrations: pd.DataFrame, practice_pcn: pd.DataFrame, area: St
     Parameters
     ----------
     registrations
-        Registered patients, one row per (practice, LSOA): ``practice_code``, ``lsoa11cd``,
+        Registered patients, one row per (practice, LSOA): ``practice_code``, ``lsoa_code``,
         ``patients`` (from `data.readers.read_gp_registrations`).
     practice_pcn
         Current practice-to-PCN membership indexed by ``practice_code`` with ``pcn_code`` and
@@ -303,28 +303,28 @@ def pcn_lookup(registrations: pd.DataFrame, practice_pcn: pd.DataFrame, area: St
         PCN's share of the LSOA's registered patients. Ties go to the PCN code first in order.
         Patients of practices without a current PCN are reported and counted in no PCN.
     """
-    for frame, cols, what in ((registrations, ("practice_code", "lsoa11cd", "patients"), name),
+    for frame, cols, what in ((registrations, ("practice_code", "lsoa_code", "patients"), name),
                               (practice_pcn, ("pcn_code", "pcn_name"), "practice to PCN")):
         missing = [c for c in cols if c not in frame.columns]
         if missing:
             raise MissingColumnError(f"{what}: missing column(s) {', '.join(missing)}")
     inside = area.inside
-    reg = registrations[registrations["lsoa11cd"].isin(inside.index)]
+    reg = registrations[registrations["lsoa_code"].isin(inside.index)]
     reg = reg.join(practice_pcn[["pcn_code", "pcn_name"]], on="practice_code")
     no_pcn = reg[reg["pcn_code"].isna()]
     report = [("epcn", "registrations_only", str(p),
                f"practice has no current PCN in ePCN; {int(n)} in-area patient(s) not "
                "attributed") for p, n in no_pcn.groupby("practice_code")["patients"].sum().items()]
     reg = reg.dropna(subset=["pcn_code"])
-    shares = (reg.groupby(["lsoa11cd", "pcn_code"], sort=True)
+    shares = (reg.groupby(["lsoa_code", "pcn_code"], sort=True)
               .agg(pcn_name=("pcn_name", "first"), patients=("patients", "sum")).reset_index())
-    total = shares.groupby("lsoa11cd")["patients"].transform("sum")
+    total = shares.groupby("lsoa_code")["patients"].transform("sum")
     shares["share"] = shares["patients"] / total.where(total > 0)
-    best = (shares.sort_values(["lsoa11cd", "patients", "pcn_code"],
+    best = (shares.sort_values(["lsoa_code", "patients", "pcn_code"],
                                ascending=[True, False, True])
-            .drop_duplicates("lsoa11cd"))
+            .drop_duplicates("lsoa_code"))
     lookup = best.rename(columns={"pcn_code": "nbhd_cd", "pcn_name": "nbhd_nm"})
-    nb = validate_lookup(lookup[["lsoa11cd", "nbhd_cd", "nbhd_nm"]], area, source="pcn",
+    nb = validate_lookup(lookup[["lsoa_code", "nbhd_cd", "nbhd_nm"]], area, source="pcn",
                          name=name, allow_noncontiguous=True)
     said = ((f"{len(report)} practice(s) with in-area patients have no current PCN in ePCN; "
              "their patients are not attributed",) if report else ())
@@ -375,7 +375,7 @@ def generate_neighbourhoods(area: StudyArea, *, seed: int = 2019, min_pop: int =
     exceptions: list[dict[str, Any]] = []
     state = np.random.get_state()
     try:
-        for lad, grp in units.groupby("lad22cd", sort=True):
+        for lad, grp in units.groupby("place_code", sort=True):
             for piece in parts(pd.Index(grp.index), pairs, units.index):
                 regions = _regionalise(units.loc[piece], pairs, units.index, seed=seed,
                                        min_pop=min_pop, max_pop=max_pop,
@@ -387,12 +387,12 @@ def generate_neighbourhoods(area: StudyArea, *, seed: int = 2019, min_pop: int =
         np.random.set_state(state)
     inside = area.inside
     msoa_code = pd.Series(labels).rename("nbhd_cd")
-    lookup = pd.DataFrame({"nbhd_cd": inside["msoa11cd"].map(msoa_code)}, index=inside.index)
-    names = {v: f"{units.loc[k, 'msoa11nm']} neighbourhood"
+    lookup = pd.DataFrame({"nbhd_cd": inside["msoa_code"].map(msoa_code)}, index=inside.index)
+    names = {v: f"{units.loc[k, 'msoa_name']} neighbourhood"
              for k, v in _largest(units, msoa_code).items()}
     lookup["nbhd_nm"] = lookup["nbhd_cd"].map(names)
     lookup = lookup.sort_values(["nbhd_cd"], kind="stable")
-    lookup.index.name = "lsoa11cd"
+    lookup.index.name = "lsoa_code"
     exc = pd.DataFrame(exceptions, columns=EXCEPTION_COLUMNS)
     exc["nbhd_nm"] = exc["nbhd_cd"].map(names)
     note = (f"{lookup['nbhd_cd'].nunique()} neighbourhoods generated from {len(units)} MSOAs "
@@ -411,13 +411,13 @@ def _msoa_units(area: StudyArea) -> pd.DataFrame:
     if "imd_score" not in inside.columns:
         raise MissingColumnError("generate neighbourhoods: the LSOAs have no 'imd_score'; "
                                  "join IMD 2019 first")
-    up = weighted_rollup(inside, ["imd_score"], by="msoa11cd")
-    lad = (inside.groupby(["msoa11cd", "lad22cd"])["population"].sum().reset_index()
-           .sort_values(["msoa11cd", "population", "lad22cd"], ascending=[True, False, True])
-           .drop_duplicates("msoa11cd").set_index("msoa11cd")["lad22cd"])
+    up = weighted_rollup(inside, ["imd_score"], by="msoa_code")
+    lad = (inside.groupby(["msoa_code", "place_code"])["population"].sum().reset_index()
+           .sort_values(["msoa_code", "population", "place_code"], ascending=[True, False, True])
+           .drop_duplicates("msoa_code").set_index("msoa_code")["place_code"])
     units = pd.DataFrame({"population": up["population"], "imd_score": up["imd_score"],
-                          "lad22cd": lad,
-                          "msoa11nm": inside.groupby("msoa11cd")["msoa11nm"].first()})
+                          "place_code": lad,
+                          "msoa_name": inside.groupby("msoa_code")["msoa_name"].first()})
     units["imd_score"] = units["imd_score"].fillna(units["imd_score"].mean())
     return units.sort_index()
 
@@ -426,7 +426,7 @@ def _unit_adjacency(area: StudyArea, units: pd.Index) -> tuple[np.ndarray, np.nd
     """MSOA adjacency from LSOA adjacency (two MSOAs touch when any of their LSOAs do)."""
     inside = area.inside
     i, j = lsoa_adjacency(inside)
-    pos = units.get_indexer(inside["msoa11cd"])
+    pos = units.get_indexer(inside["msoa_code"])
     a, b = pos[i], pos[j]
     keep = a != b
     a, b = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
@@ -514,7 +514,7 @@ def _largest(units: pd.DataFrame, code: pd.Series) -> pd.Series:
     frame = units.join(code).sort_values(["nbhd_cd", "population"], ascending=[True, False],
                                          kind="stable")
     first = frame.reset_index().drop_duplicates("nbhd_cd")
-    return pd.Series(first["nbhd_cd"].to_numpy(), index=first["msoa11cd"].to_numpy())
+    return pd.Series(first["nbhd_cd"].to_numpy(), index=first["msoa_code"].to_numpy())
 
 
 def _size_exceptions(units: pd.DataFrame, labels: dict[str, str], lad: str,
@@ -538,7 +538,7 @@ def _size_exceptions(units: pd.DataFrame, labels: dict[str, str], lad: str,
         else:
             why = (f"{pop:,.0f} residents in {n_parts} MSOA(s): max-p found no contiguous split "
                    f"with every part at least {min_pop:,}")
-        rows.append({"nbhd_cd": nb, "nbhd_nm": "", "lad22cd": lad, "population": float(pop),
+        rows.append({"nbhd_cd": nb, "nbhd_nm": "", "place_code": lad, "population": float(pop),
                      "reason": why})
     return rows
 
@@ -549,8 +549,8 @@ def _size_exceptions(units: pd.DataFrame, labels: dict[str, str], lad: str,
 def with_neighbourhoods(area: StudyArea, nb: Neighbourhoods) -> StudyArea:
     """Return a new area whose LSOAs carry their ``nbhd_cd``, with the ``neighbourhood`` level.
 
-    The neighbourhood frame is indexed by ``nbhd_cd`` with ``nbhd_nm``, ``lad22cd`` (the place
-    with most of its residents), ``lad22nm``, ``icb22cd``, ``population``, ``n_lsoa``,
+    The neighbourhood frame is indexed by ``nbhd_cd`` with ``nbhd_nm``, ``place_code`` (the place
+    with most of its residents), ``place_name``, ``system_code``, ``population``, ``n_lsoa``,
     ``in_area``, population-weighted centre, the LSOA indicators rolled up by population
     weight, and ``le_<sex>_pwmean``: the mean of its LSOAs' MSOA life expectancy weighted by
     LSOA population (an approximation, as at place and system). Ring LSOAs get no
@@ -562,16 +562,16 @@ def with_neighbourhoods(area: StudyArea, nb: Neighbourhoods) -> StudyArea:
     if members.empty:
         raise ValidationError("neighbourhoods", ["no in-area LSOA is assigned to a "
                                                  "neighbourhood"])
-    place = (members.groupby(["nbhd_cd", "lad22cd"])["population"].sum().reset_index()
-             .sort_values(["nbhd_cd", "population", "lad22cd"], ascending=[True, False, True])
-             .drop_duplicates("nbhd_cd").set_index("nbhd_cd")["lad22cd"])
-    lad_names = members.groupby("lad22cd")["lad22nm"].first()
+    place = (members.groupby(["nbhd_cd", "place_code"])["population"].sum().reset_index()
+             .sort_values(["nbhd_cd", "population", "place_code"], ascending=[True, False, True])
+             .drop_duplicates("nbhd_cd").set_index("nbhd_cd")["place_code"])
+    lad_names = members.groupby("place_code")["place_name"].first()
     geom = gpd.GeoDataFrame(members[["nbhd_cd", "geometry"]], geometry="geometry",
                             crs=BNG).dissolve(by="nbhd_cd").geometry
     frame = pd.DataFrame({
         "nbhd_nm": nb.lookup.groupby("nbhd_cd")["nbhd_nm"].first(),
-        "lad22cd": place, "lad22nm": place.map(lad_names),
-        "icb22cd": members.groupby("nbhd_cd")["icb22cd"].first(),
+        "place_code": place, "place_name": place.map(lad_names),
+        "system_code": members.groupby("nbhd_cd")["system_code"].first(),
         "population": members.groupby("nbhd_cd")["population"].sum(),
         "n_lsoa": members.groupby("nbhd_cd").size()}).reindex(geom.index)
     frame["in_area"] = True
@@ -582,7 +582,7 @@ def with_neighbourhoods(area: StudyArea, nb: Neighbourhoods) -> StudyArea:
         frame = frame.join(up.drop(columns=["population", "n_children"]))
     for sex in ("le_male", "le_female"):
         if sex in area.msoa.columns:
-            members[sex] = members["msoa11cd"].map(area.msoa[sex])
+            members[sex] = members["msoa_code"].map(area.msoa[sex])
             le = weighted_rollup(members, [sex], by="nbhd_cd")
             frame[COLUMNS.of(sex, "pwmean")] = le[sex]
     frame.index.name = "nbhd_cd"
@@ -602,7 +602,7 @@ def neighbourhood_sii_groups(area: StudyArea) -> list[tuple[str, pd.DataFrame, i
     if nb is None or "imd_score" not in nb.columns:
         return []
     out = []
-    for code, grp in nb.groupby("icb22cd"):
+    for code, grp in nb.groupby("system_code"):
         n = len(grp)
         n_q = 10 if n >= 40 else 5 if n >= 15 else 0
         if n_q:

@@ -82,7 +82,7 @@ def with_outcomes(area: StudyArea, outcomes: pd.DataFrame, *,
             for c in cols for code in inside.index[inside[c].isna()]]
     if rows:
         area = area.with_report(pd.DataFrame(rows, columns=REPORT_COLUMNS))
-    for level, by in (("place", "lad22cd"), ("system", "icb22cd")):
+    for level, by in (("place", "place_code"), ("system", "system_code")):
         area = area.with_columns(level, msoa_rollup(area, area.frame(level), cols, by=by),
                                  source=f"outcomes rolled up to {level}")
     return area
@@ -92,7 +92,7 @@ def _core20_population(members: pd.DataFrame) -> pd.Series:
     """People of each MSOA living in Core20 LSOAs inside the area (national IMD decile 1-2)."""
     inside = members[members["in_area"].astype(bool)]
     flag = core20_flag(inside).fillna(False).astype(bool)
-    return inside["population"].where(flag, 0.0).groupby(inside["msoa11cd"]).sum()
+    return inside["population"].where(flag, 0.0).groupby(inside["msoa_code"]).sum()
 
 
 def _gap_row(sums: np.ndarray, boot: np.ndarray, prefix: str) -> dict[str, float]:
@@ -137,7 +137,7 @@ def outcome_gap(msoa: pd.DataFrame, members: pd.DataFrame, *, columns: Iterable[
     Parameters
     ----------
     msoa
-        MSOA values indexed by ``msoa11cd`` (outcomes and ``score``).
+        MSOA values indexed by ``msoa_code`` (outcomes and ``score``).
     members
         The MSOAs' LSOAs with ``in_area``, ``population`` and the national ``imd_decile``.
     columns
@@ -165,7 +165,7 @@ def outcome_gap(msoa: pd.DataFrame, members: pd.DataFrame, *, columns: Iterable[
     if n_boot < 99:
         raise ParameterError(f"n_boot={n_boot}: at least 99 bootstrap replicates")
     rows_in = membership(members.assign(_all="all"), by="_all")
-    pop = rows_in.set_index("msoa11cd")["population_in_group"]
+    pop = rows_in.set_index("msoa_code")["population_in_group"]
     core = _core20_population(members).reindex(pop.index).fillna(0.0)
     frame = msoa.reindex(pop.index)
     have_score = frame[score].notna() & (pop > 0)

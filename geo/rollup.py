@@ -24,7 +24,7 @@ def weighted_rollup(frame: pd.DataFrame, columns: list[str], *, by: str,
     columns
         Numeric indicator columns to roll up.
     by
-        The column holding the parent code (``msoa11cd``, ``lad22cd``, ``icb22cd``...).
+        The column holding the parent code (``msoa_code``, ``place_code``, ``system_code``...).
     weight
         The weight column (population); must be non-negative.
 
@@ -65,7 +65,7 @@ def weighted_centre(frame: pd.DataFrame, *, by: str, x: str = "pw_x", y: str = "
                          y: (frame[y] * w).groupby(g).sum() / tot})
 
 
-def membership(members: pd.DataFrame, *, by: str, parent: str = "msoa11cd",
+def membership(members: pd.DataFrame, *, by: str, parent: str = "msoa_code",
                weight: str = "population") -> pd.DataFrame:
     """Return which MSOAs make up each area of ``by``, with how many people (split-MSOA rule).
 
@@ -77,7 +77,7 @@ def membership(members: pd.DataFrame, *, by: str, parent: str = "msoa11cd",
     members
         LSOAs of the MSOAs (`healthgap.geo.areas.msoa_members`), with ``in_area``.
     by
-        The area code column (``lad22cd``, ``icb22cd``, ``nbhd_cd``...).
+        The area code column (``place_code``, ``system_code``, ``nbhd_cd``...).
     parent
         The MSOA code column.
     weight
@@ -102,7 +102,7 @@ def membership(members: pd.DataFrame, *, by: str, parent: str = "msoa11cd",
 
 
 def group_frame(msoa: pd.DataFrame, member_rows: pd.DataFrame, *, by: str, code: str,
-                parent: str = "msoa11cd") -> pd.DataFrame:
+                parent: str = "msoa_code") -> pd.DataFrame:
     """Return the MSOAs of one area with their values and their population inside it.
 
     Parameters
@@ -129,7 +129,7 @@ def group_frame(msoa: pd.DataFrame, member_rows: pd.DataFrame, *, by: str, code:
 
 
 def lsoa_to_msoa(members: pd.DataFrame, lsoa: pd.DataFrame, columns: list[str], *,
-                 parent: str = "msoa11cd", weight: str = "population") -> pd.DataFrame:
+                 parent: str = "msoa_code", weight: str = "population") -> pd.DataFrame:
     """Roll LSOA indicators up to MSOAs from *all* of each MSOA's LSOAs (split-MSOA rule).
 
     The one LSOA -> MSOA roll-up of a build (`healthgap.geo.areas.SPLIT_MSOA_RULE`): an MSOA's
@@ -173,7 +173,7 @@ def lsoa_to_msoa(members: pd.DataFrame, lsoa: pd.DataFrame, columns: list[str], 
 
 
 def place_units(msoa: pd.DataFrame, members: pd.DataFrame, columns: list[str], *,
-                place: str = "lad22cd", system: str = "icb22cd") -> pd.DataFrame:
+                place: str = "place_code", system: str = "system_code") -> pd.DataFrame:
     """Return each MSOA's part in each place, by the split-MSOA rule (the Theil units).
 
     A split MSOA counts in every (place, system) holding one of its in-area LSOAs, with its
@@ -184,7 +184,7 @@ def place_units(msoa: pd.DataFrame, members: pd.DataFrame, columns: list[str], *
     Parameters
     ----------
     msoa
-        MSOA values indexed by ``msoa11cd``.
+        MSOA values indexed by ``msoa_code``.
     members
         The LSOAs of those MSOAs with ``in_area``, ``population``, ``place`` and ``system``.
     columns
@@ -195,17 +195,17 @@ def place_units(msoa: pd.DataFrame, members: pd.DataFrame, columns: list[str], *
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``msoa11cd|place_in_system``: ``columns``, ``place_in_system``,
+        Indexed by ``msoa_code|place_in_system``: ``columns``, ``place_in_system``,
         ``system`` and ``population_in_group``.
     """
     keyed = members.assign(place_in_system=members[place].astype(str) + "|"
                            + members[system].astype(str))
     rows = membership(keyed, by="place_in_system")
     rows = rows[rows["population_in_group"] > 0]
-    units = msoa[list(columns)].reindex(rows["msoa11cd"]).reset_index(drop=True)
+    units = msoa[list(columns)].reindex(rows["msoa_code"]).reset_index(drop=True)
     units["place_in_system"] = rows["place_in_system"].to_numpy()
     units[system] = units["place_in_system"].str.split("|").str[1]
     units["population_in_group"] = rows["population_in_group"].to_numpy()
-    units.index = pd.Index(rows["msoa11cd"].to_numpy() + "|" + units["place_in_system"],
+    units.index = pd.Index(rows["msoa_code"].to_numpy() + "|" + units["place_in_system"],
                            name="unit")
     return units

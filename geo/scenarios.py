@@ -522,7 +522,7 @@ def _sii(frame: pd.DataFrame, value: str, seed: int) -> dict[str, Any]:
 
 def _levels(lsoa: pd.DataFrame) -> list[tuple[str, str]]:
     """Return ``(level, code column)`` for the levels present: place, then neighbourhood."""
-    return [(lvl, col) for lvl, col in (("neighbourhood", "nbhd_cd"), ("place", "lad22cd"))
+    return [(lvl, col) for lvl, col in (("neighbourhood", "nbhd_cd"), ("place", "place_code"))
             if col in lsoa]
 
 
@@ -536,7 +536,7 @@ def summarise(result: ScenarioResult, lsoa: pd.DataFrame, *, seed: int = 2019
         From :meth:`AccessScenarios.evaluate`.
     lsoa
         The LSOA frame: ``population``, ``in_area``, ``imd_score`` and ``imd_decile`` (for the
-        access gap and Core20, see :func:`geo.core20.core20_flag`), ``lad22cd`` (places) and
+        access gap and Core20, see :func:`geo.core20.core20_flag`), ``place_code`` (places) and
         ``nbhd_cd`` when the build has neighbourhoods.
     seed
         Seed of the SII's simulated interval.

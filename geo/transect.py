@@ -233,7 +233,7 @@ def headline_gradients(
     graph: Graph,
     *,
     values: Sequence[str] = ("le_male", "le_female"),
-    names: str | None = "msoa11nm",
+    names: str | None = "msoa_name",
     threshold_years_per_mile: float = 1.0,
     half_width_m: float = 2000.0,
     weights: str | None = "population",

@@ -41,21 +41,21 @@ from healthgap.errors import (
 logger = logging.getLogger(__name__)
 
 NAME_COLUMNS = {
-    "lsoa11cd": "lsoa11nm",
-    "msoa11cd": "msoa11nm",
-    "lad22cd": "lad22nm",
-    "sicbl22cd": "sicbl22nm",
-    "icb22cd": "icb22nm",
+    "lsoa_code": "lsoa_name",
+    "msoa_code": "msoa_name",
+    "place_code": "place_name",
+    "subicb_code": "subicb_name",
+    "system_code": "system_name",
     "nbhd_cd": "nbhd_nm",
 }
 """Name column of each area-code index."""
 
 LEVEL_NAMES = {
-    "lsoa11cd": "Neighbourhoods (LSOA)",
-    "msoa11cd": "Neighbourhoods (MSOA)",
-    "lad22cd": "Places (local authorities)",
-    "sicbl22cd": "Sub-ICB locations",
-    "icb22cd": "System (integrated care board)",
+    "lsoa_code": "Neighbourhoods (LSOA)",
+    "msoa_code": "Neighbourhoods (MSOA)",
+    "place_code": "Places (local authorities)",
+    "subicb_code": "Sub-ICB locations",
+    "system_code": "System (integrated care board)",
     "nbhd_cd": "Neighbourhoods",
 }
 """Plain-English layer name of each area-code index."""
@@ -208,8 +208,8 @@ def resolve_name_column(gdf: gpd.GeoDataFrame, name_col: str | None, *, what: st
     gdf
         The frame, indexed by area code.
     name_col
-        ``"auto"`` to use the name column that goes with the index (``lsoa11cd`` →
-        ``lsoa11nm``) when present; a column name to require it; None for no names.
+        ``"auto"`` to use the name column that goes with the index (``lsoa_code`` →
+        ``lsoa_name``) when present; a column name to require it; None for no names.
     what
         How the frame is called in messages.
 

@@ -49,7 +49,7 @@ SYNTHETIC_BANNER = "SYNTHETIC DEMO DATA"
 PLACE_LABEL_ZOOM = 8
 """Zoom level from which place (local authority) names are written on the map."""
 
-LABEL_ZOOMS = {"lad22cd": PLACE_LABEL_ZOOM, "nbhd_cd": 11}
+LABEL_ZOOMS = {"place_code": PLACE_LABEL_ZOOM, "nbhd_cd": 11}
 """Zoom level from which the names of boundary outlines are written, by their code index."""
 
 AREA_LABEL_ZOOM = 13
@@ -551,7 +551,7 @@ def add_boundaries(
         The map.
     boundaries
         Polygon frames in EPSG:27700 (e.g. ``[place_gdf, system_gdf]``), or a mapping of layer
-        name → frame. Layer names default to the level of the frame's index (``lad22cd`` →
+        name → frame. Layer names default to the level of the frame's index (``place_code`` →
         "Places (local authorities)").
     simplify
         Passed to :func:`maps._geometry.web_geometries`.

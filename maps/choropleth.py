@@ -318,7 +318,7 @@ def choropleth(
     ci_level
         Confidence level of ``ci`` in percent (tooltip label).
     name_col
-        Name column; ``"auto"`` uses the one matching the index (``lsoa11cd`` → ``lsoa11nm``).
+        Name column; ``"auto"`` uses the one matching the index (``lsoa_code`` → ``lsoa_name``).
     page
         The page options (boundaries, title, subtitle, attribution, banner, basemap,
         simplification, precision, renderer).

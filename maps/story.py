@@ -37,10 +37,10 @@ class StoryInputs:
     level_word
         What the area is, in words ("integrated care system", "local authority").
     msoa
-        The ``msoa`` layer (rows inside the area are used), with ``msoa11nm`` and ``le_male`` /
+        The ``msoa`` layer (rows inside the area are used), with ``msoa_name`` and ``le_male`` /
         ``le_female`` where built.
     place
-        The ``place`` layer (``lad22nm``, ``le_<sex>_pwmean``).
+        The ``place`` layer (``place_name``, ``le_<sex>_pwmean``).
     system
         The ``system`` layer (one row; ``core20_pop`` / ``core20_share`` where built).
     sii
@@ -63,7 +63,7 @@ class StoryInputs:
         The ``model_sii_vs_england`` table (each area's SII against England's, same method,
         with the difference's interval), or None.
     place_population
-        Residents of each whole local authority (by ``lad22cd``), to label the places only
+        Residents of each whole local authority (by ``place_code``), to label the places only
         partly inside the area; empty when unknown.
     ons_reference
         ONS's published England SII (``sii_male``, ``sii_female``, ``period``), from
@@ -124,7 +124,7 @@ def le_range(s: StoryInputs) -> str:
             continue
         v = msoa[col].dropna()
         lo_code, hi_code = v.idxmin(), v.idxmax()
-        name = msoa["msoa11nm"] if "msoa11nm" in msoa.columns else pd.Series(dtype=object)
+        name = msoa["msoa_name"] if "msoa_name" in msoa.columns else pd.Series(dtype=object)
         lo_name, hi_name = name.get(lo_code, lo_code), name.get(hi_code, hi_code)
         src = "layer:msoa"
         parts.append(
@@ -284,14 +284,14 @@ def places_chart(s: StoryInputs) -> str:
     """Return a ranked bar chart of places' life expectancy, with a table as its text."""
     place = s.place
     cols = [c for c in (f"le_{sex}_pwmean" for sex in SEXES) if c in place.columns]
-    if not cols or place[cols].notna().sum().max() == 0 or "lad22nm" not in place.columns:
+    if not cols or place[cols].notna().sum().max() == 0 or "place_name" not in place.columns:
         return _missing("Places ranked by life expectancy")
     order = place.sort_values(cols[0])
     pop = order["population"] if "population" in order.columns else None
     names = [place_label(str(n), str(code),
                          float(pop[code]) if pop is not None and pd.notna(pop[code]) else None,
                          s.place_population.get(str(code)))
-             for code, n in order["lad22nm"].items()]
+             for code, n in order["place_name"].items()]
     parts = sum(1 for n in names if "(part:" in n)
     with matplotlib.rc_context(_STYLE):  # type: ignore[arg-type]
         fig = Figure(figsize=(6.4, 0.5 + 0.42 * len(order) * len(cols)))
@@ -347,7 +347,7 @@ def _lowest_items(frame: pd.DataFrame, n: int, *, column: str, name_col: str, le
 
 def lowest(s: StoryInputs, n: int = 5) -> str:
     """Return the paragraph: the small areas and neighbourhoods with the lowest life expectancy."""
-    items = _lowest_items(_inside(s.msoa), n, column="le_{sex}", name_col="msoa11nm",
+    items = _lowest_items(_inside(s.msoa), n, column="le_{sex}", name_col="msoa_name",
                           level="msoa", key="lowest", with_code=True)
     if not items:
         return _missing("Small areas with the lowest life expectancy")
@@ -427,7 +427,7 @@ def caveats(s: StoryInputs) -> str:
                          "the residents who live inside.")
     place = s.place
     if "population" in place.columns and s.place_population:
-        parts = [str(n) for code, n in place.get("lad22nm", pd.Series(dtype=object)).items()
+        parts = [str(n) for code, n in place.get("place_name", pd.Series(dtype=object)).items()
                  if "(part:" in place_label(str(n), str(code), float(place["population"][code]),
                                             s.place_population.get(str(code)))]
         if parts:

@@ -112,7 +112,7 @@ def whatif_page(
     if kind not in kinds:
         kind = kinds[0]
     cols = {w: f"{kind}_time_min_{w}" for w in ("before", "after", "change")}
-    name_col = ["lsoa11nm"] if "lsoa11nm" in lsoa else []
+    name_col = ["lsoa_name"] if "lsoa_name" in lsoa else []
     gj = _feature_collection(lsoa, [*name_col, "population", *cols.values(),
                                     f"{kind}_nearest_code_before",
                                     f"{kind}_nearest_code_after", "access_reason"])
@@ -267,7 +267,7 @@ function make(which, scale) {
                   color: '#555', weight: 0.5}),
     onEachFeature: (f, l) => {
       const p = f.properties; const v = p[col];
-      const nm = CFG.name ? p[CFG.name] : p.lsoa11cd;
+      const nm = CFG.name ? p[CFG.name] : p.lsoa_code;
       const b = p[`${CFG.kind}_nearest_code_before`], a = p[`${CFG.kind}_nearest_code_after`];
       l.bindTooltip(`${esc(nm)}<br>${which}: ${v === null ? 'not routed (' +
         esc(p.access_reason) + ')' : v.toFixed(1) + ' min'}<br>nearest before ${name(b)},

@@ -374,7 +374,7 @@ def core20_slide(deck: Deck) -> None:
         deck.text(s, f"Core20: {NOT_COMPUTED}.", Inches(0.6), Inches(2), Inches(10), Inches(1))
         return
     p = place.sort_values("core20_share", ascending=False)
-    cats = [str(n) for n in p["lad22nm"]] + [d.name, "England"]
+    cats = [str(n) for n in p["place_name"]] + [d.name, "England"]
     vals = [100 * float(v) for v in p["core20_share"]] + [
         share if share is not None else math.nan, eng if eng is not None else math.nan]
     deck.chart(s, XL_CHART_TYPE.BAR_CLUSTERED, cats[::-1], {"Core20 share (%)": vals[::-1]},
@@ -393,11 +393,11 @@ def places_slide(deck: Deck) -> None:
         return
     p = place.sort_values(cols[0])
     low = p.iloc[0]
-    s = deck.slide(f"{low['lad22nm']} has the lowest male life expectancy of the {len(p)} "
+    s = deck.slide(f"{low['place_name']} has the lowest male life expectancy of the {len(p)} "
                    f"places: {low[cols[0]]:.1f} years",
                    "Place life expectancy is the population-weighted mean of its MSOAs' values "
                    "(an approximation to the life expectancy of the combined population).")
-    deck.chart(s, XL_CHART_TYPE.BAR_CLUSTERED, [str(n) for n in p["lad22nm"]][::-1],
+    deck.chart(s, XL_CHART_TYPE.BAR_CLUSTERED, [str(n) for n in p["place_name"]][::-1],
                {c.split("_")[1].capitalize(): p[c].tolist()[::-1] for c in cols},
                axis_title="Life expectancy at birth (years)",
                axis_min=float(math.floor(p[cols].min().min() / 5) * 5))
@@ -414,15 +414,15 @@ def lowest_slide(deck: Deck, n: int = 8) -> None:
     if low.empty:
         return
     first = low.iloc[0]
-    s = deck.slide(f"{first.get('msoa11nm', low.index[0])} has the lowest male life expectancy: "
+    s = deck.slide(f"{first.get('msoa_name', low.index[0])} has the lowest male life expectancy: "
                    f"{first['le_male']:.1f} years",
                    "MSOAs (about 7,500 people) with the lowest male life expectancy, "
                    f"{describe('le_male').period}. The source gives no interval for MSOA "
                    "figures in this build; small-area values move from year to year.")
-    cols = [("msoa11nm", "MSOA", None), ("lad22nm", "Place", None),
+    cols = [("msoa_name", "MSOA", None), ("place_name", "Place", None),
             ("le_male", "Male LE (years)", 1), ("le_female", "Female LE (years)", 1),
             ("imd_score", "IMD 2019 score", 1)]
-    cols = [c for c in cols if c[0] in low.columns or c[0] == "msoa11nm"]
+    cols = [c for c in cols if c[0] in low.columns or c[0] == "msoa_name"]
     table = s.shapes.add_table(len(low) + 1, len(cols) + 1, Inches(0.6), Inches(1.8),
                                Inches(12.1), Inches(0.45 * (len(low) + 1))).table
     heads = ["Code", *[h for _, h, _ in cols]]

@@ -12,8 +12,8 @@ import pandas as pd
 #: Tables the API never serves as data (the manifest has its own, path-free endpoint).
 PRIVATE_LAYERS = frozenset({"manifest"})
 #: The code column of each layer whose features are areas or facilities.
-CODE_COLUMNS = {"lsoa": "lsoa11cd", "msoa": "msoa11cd", "place": "lad22cd", "system": "icb22cd",
-                "neighbourhood": "nbhd_cd", "facilities": "code"}
+CODE_COLUMNS = {"lsoa": "lsoa_code", "msoa": "msoa_code", "place": "place_code",
+                "system": "system_code", "neighbourhood": "nbhd_cd", "facilities": "code"}
 #: Layers whose features are identified by several columns together (joined with ``~``).
 KEY_COLUMNS = {"cliffs": ("sex", "code_a", "code_b")}
 #: Name of the index made from `KEY_COLUMNS` (written as the first property).

@@ -207,10 +207,7 @@ def _slim(data: ReportData) -> ReportData:
 
 
 def _columns(store: BuildStore, name: str) -> list[str]:
-    import pyogrio
-
-    info = pyogrio.read_info(store.path, layer=name)
-    return [str(c) for c in info["fields"]]
+    return store.fields(name)
 
 
 __all__ = ["StaticSpec", "static_specs", "write_static_maps"]

@@ -163,7 +163,8 @@ def _sex_col() -> Col:
 
 def _names(data: ReportData) -> dict[str, str]:
     out: dict[str, str] = {data.code: data.name, "E92000001": "England"}
-    for layer, col in (("place", "lad22nm"), ("msoa", "msoa11nm"), ("neighbourhood", "nbhd_nm")):
+    for layer, col in (("place", "place_name"), ("msoa", "msoa_name"),
+                       ("neighbourhood", "nbhd_nm")):
         frame = data.table(layer)
         if frame is not None and col in frame.columns:
             out.update({str(k): str(v) for k, v in frame[col].items()})
@@ -301,7 +302,8 @@ def _level_sheet(wb: Workbook, title: str, frame: pd.DataFrame | None, ids: list
 
 def _core20(data: ReportData) -> pd.DataFrame:
     rows = []
-    for level, code, name in (("system", "icb22cd", "icb22nm"), ("place", "lad22cd", "lad22nm"),
+    for level, code, name in (("system", "system_code", "system_name"),
+                              ("place", "place_code", "place_name"),
                               ("neighbourhood", "nbhd_cd", "nbhd_nm")):
         frame = data.table(level)
         if frame is None or "core20_pop" not in frame.columns:
@@ -367,13 +369,13 @@ def write_workbook(data: ReportData, path: Path) -> Path:
         g = _named(groups, names).assign(lo=groups["value"] - 1.96 * groups["se"],
                                          hi=groups["value"] + 1.96 * groups["se"])
         write_table(wb, "By deprivation tenth", g, GROUPS, d)
-    _level_sheet(wb, "Places", data.table("place"), [Col("lad22cd", "Place code", TEXT),
-                                                    Col("lad22nm", "Place", TEXT)], d)
+    _level_sheet(wb, "Places", data.table("place"), [Col("place_code", "Place code", TEXT),
+                                                    Col("place_name", "Place", TEXT)], d)
     _level_sheet(wb, "Neighbourhoods", data.table("neighbourhood"),
                  [Col("nbhd_cd", "Neighbourhood code", TEXT),
-                  Col("nbhd_nm", "Neighbourhood", TEXT), Col("lad22nm", "Place", TEXT)], d)
-    _level_sheet(wb, "MSOAs", data.table("msoa"), [Col("msoa11cd", "MSOA code", TEXT),
-                                                  Col("msoa11nm", "MSOA", TEXT)], d)
+                  Col("nbhd_nm", "Neighbourhood", TEXT), Col("place_name", "Place", TEXT)], d)
+    _level_sheet(wb, "MSOAs", data.table("msoa"), [Col("msoa_code", "MSOA code", TEXT),
+                                                  Col("msoa_name", "MSOA", TEXT)], d)
     core = _core20(data)
     if len(core):
         write_table(wb, "Core20", core, [Col("level", "Level", TEXT), Col("code", "Code", TEXT),

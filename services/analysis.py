@@ -67,7 +67,7 @@ def msoa_determinants(area: StudyArea) -> pd.DataFrame:
     to all the members); a column known only for the area and ring LSOAs (a routed drive time)
     uses those it has.
 
-    Returns the columns ``area.msoa`` lacks, indexed by ``msoa11cd`` (join them with
+    Returns the columns ``area.msoa`` lacks, indexed by ``msoa_code`` (join them with
     `StudyArea.with_columns`).
     """
     have = set(area.lsoa.columns) | set(area.members.columns)
@@ -168,7 +168,7 @@ def _inequality(out: Outputs, area: StudyArea, inside: gpd.GeoDataFrame, sexes: 
         frame = units[units[sex].notna() & units["imd_score"].notna()]
         if len(frame) >= PLAN.min_values:
             th = TheilDecomposition(value=sex, population="population_in_group",
-                                    levels=("place_in_system", "icb22cd"),
+                                    levels=("place_in_system", "system_code"),
                                     labels=("neighbourhood", "place", "system")).fit(frame)
             out.append("model_theil", th.components_, sex=sex)
             out.results[f"theil_{sex}"] = th.to_dict()
@@ -181,8 +181,8 @@ def theil_units(area: StudyArea) -> pd.DataFrame:
     members = area.members
     if not len(members):  # a frame built without members: each MSOA where its label puts it
         m = area.msoa[area.msoa["in_area"]]
-        members = pd.DataFrame({"msoa11cd": m.index, "lad22cd": m["lad22cd"],
-                                "icb22cd": m["icb22cd"], "in_area": True,
+        members = pd.DataFrame({"msoa_code": m.index, "place_code": m["place_code"],
+                                "system_code": m["system_code"], "in_area": True,
                                 "population": m["population_in_area"]}, index=m.index)
     cols = [c for c in (*SEXES, "imd_score") if c in area.msoa.columns]
     return place_units(area.msoa, members, cols)
@@ -396,13 +396,13 @@ def area_sii(area: StudyArea, sexes: list[str], *, seed: int) -> dict[str, Any]:
     members = area.members
     if not len(members):  # a frame built without members: each MSOA is its own member
         m = area.msoa[area.msoa["in_area"]]
-        members = pd.DataFrame({"msoa11cd": m.index, "lad22cd": m["lad22cd"],
-                                "icb22cd": m["icb22cd"], "in_area": True,
+        members = pd.DataFrame({"msoa_code": m.index, "place_code": m["place_code"],
+                                "system_code": m["system_code"], "in_area": True,
                                 "population": m["population_in_area"]}, index=m.index)
     # a system is reported only when the build holds all of it (an ICB or England build)
-    levels = {"system": ("icb22cd", list(area.system.index)
+    levels = {"system": ("system_code", list(area.system.index)
                          if area.ref.level in ("icb", "england") else []),
-              "place": ("lad22cd", list(area.place.index))}
+              "place": ("place_code", list(area.place.index))}
     return sii_tables(area.msoa, members, levels=levels, values=sexes, seed=seed)
 
 

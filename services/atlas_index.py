@@ -38,7 +38,7 @@ def place_population(data: Any, codes: Iterable[str]) -> dict[str, float]:
     data
         The build's :class:`~healthgap.data.layout.DataDir`, or None (then empty).
     codes
-        Local authority codes (``lad22cd``).
+        Local authority codes (``place_code``).
     """
     from healthgap.data.readers import read_lsoa_lookup, read_population
 
@@ -47,9 +47,9 @@ def place_population(data: Any, codes: Iterable[str]) -> dict[str, float]:
         return {}
     wanted = set(map(str, codes))
     lk = read_lsoa_lookup(lookup)
-    lk = lk[lk["lad22cd"].isin(wanted)]
+    lk = lk[lk["place_code"].isin(wanted)]
     people = read_population(pop).reindex(lk.index)
-    return {str(k): float(v) for k, v in people.groupby(lk["lad22cd"]).sum().items()}
+    return {str(k): float(v) for k, v in people.groupby(lk["place_code"]).sum().items()}
 
 
 def _wards(area: StudyArea, data: Any) -> list[list[Any]]:
@@ -109,7 +109,7 @@ def _postcodes(area: StudyArea, data: Any, lsoa_codes: list[str]) -> dict[str, s
     if path is not None:
         pcs = read_area_postcodes(path, lsoa_codes)
         compact = pcs["pcds"].str.replace(" ", "", regex=False)
-        groups = {str(k): list(v) for k, v in compact.groupby(pcs["lsoa11cd"].to_numpy())}
+        groups = {str(k): list(v) for k, v in compact.groupby(pcs["lsoa_code"].to_numpy())}
     missing = [c for c in lsoa_codes if c not in groups]
     if missing and (points := _path(data, "postcodes")) is not None:
         groups.update(_postcodes_by_position(area, points, missing))
@@ -143,12 +143,12 @@ def search_index(area: StudyArea, data: Any, facilities: pd.DataFrame | None) ->
     ``neighbourhood`` ([name, code, bbox]), ``practices`` ([name, code, lat, lon]) and
     ``postcodes`` ({index of the LSOA in ``lsoa``: "LE156AA LE156AB ..."}).
     """
-    lsoa = _areas(area.lsoa, "lsoa11nm")
+    lsoa = _areas(area.lsoa, "lsoa_name")
     nbhd = getattr(area, "neighbourhood", None)
     out: dict[str, Any] = {
         "wards": _wards(area, data),
         "lsoa": lsoa,
-        "msoa": _areas(area.msoa, "msoa11nm"),
+        "msoa": _areas(area.msoa, "msoa_name"),
         "neighbourhood": _areas(nbhd, "nbhd_nm"),
         "practices": _practices(facilities),
         "postcodes": _postcodes(area, data, [r[1] for r in lsoa]),

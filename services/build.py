@@ -169,7 +169,7 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
         ("write the HTML atlas", _stage_atlas),
         ("check the build and swap it into place", _stage_commit),
     ]
-    with StagedBuild(options.out_dir) as staged, _sigterm_raises():
+    with StagedBuild(options.out_dir, vintage=vin.vintage) as staged, _sigterm_raises():
         setup = _Setup(options=options, data=data, hierarchy=hierarchy, ref=ref, staged=staged,
                        extra_manifest=dict(extra_manifest or {}), vin=vin,
                        shortfalls=tuple(shortfalls))

@@ -53,7 +53,7 @@ class BuildOptions:
     facility_buffer_m
         Facilities this far outside the area are kept, so trips across the boundary count.
     neighbourhoods
-        A CSV of LSOA to neighbourhood (``lsoa11cd,nbhd_cd,nbhd_nm``); without it, PCN
+        A CSV of LSOA to neighbourhood (``lsoa_code,nbhd_cd,nbhd_nm``); without it, PCN
         catchments when the data directory has the registrations and ePCN files, else
         generated neighbourhoods.
     vintage

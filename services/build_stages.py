@@ -571,7 +571,7 @@ def _stage_write(ctx: _Ctx) -> _Ctx:
     vintage = ctx.vin.vintage
     meta = {"healthgap_vintage": vintage.label,
             "healthgap_key_columns": "; ".join(f"{k} = {v}" for k, v in
-                                               vintage.key_meaning.items())}
+                                               vintage.published_meaning().items())}
     for i, (name, frame) in enumerate(layers.items()):
         store.write_layer(name, frame, metadata=meta)
         if i == 0:

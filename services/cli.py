@@ -90,7 +90,7 @@ def build(area: Annotated[str, typer.Option("--area", help="ICB, sub-ICB or loca
           models: Annotated[bool, typer.Option(help="Fit the life-expectancy models.")] = True,
           maps: Annotated[bool, typer.Option(help="Write the HTML atlas.")] = True,
           neighbourhoods: Annotated[Path | None, typer.Option(
-              "--neighbourhoods", help="CSV of lsoa11cd,nbhd_cd,nbhd_nm (e.g. from `healthgap "
+              "--neighbourhoods", help="CSV of lsoa_code,nbhd_cd,nbhd_nm (e.g. from `healthgap "
               "neighbourhoods`); default: PCN catchments if their files are in --data, else "
               "generated.")] = None,
           vintage: Annotated[str | None, typer.Option(
@@ -640,7 +640,8 @@ def _headline_core20(st: object, layers: dict[str, str | None], man: dict[str, o
     for c in ("level", "code", "name", "people", "Core20", "share",
               "male LE Core20 / other (approx.)"):
         table.add_column(c, overflow="fold")
-    for level, code, name in (("system", "icb22cd", "icb22nm"), ("place", "lad22cd", "lad22nm"),
+    for level, code, name in (("system", "system_code", "system_name"),
+                              ("place", "place_code", "place_name"),
                               ("neighbourhood", "nbhd_cd", "nbhd_nm")):
         if level not in layers:
             continue
@@ -718,10 +719,10 @@ def neighbourhoods_command(
     nb.to_csv_frame().to_csv(target / "neighbourhoods.csv", index=False)
     gpkg = target / "neighbourhoods.gpkg"
     gpkg.unlink(missing_ok=True)
-    store = BuildStore(gpkg)
+    store = BuildStore(gpkg, vintage=vin.vintage)
     neighbourhood = study.frame("neighbourhood")
     store.write_layer("neighbourhood", neighbourhood)
-    store.write_layer("lsoa", study.inside[["lsoa11nm", "msoa11cd", "lad22cd", "nbhd_cd",
+    store.write_layer("lsoa", study.inside[["lsoa_name", "msoa_code", "place_code", "nbhd_cd",
                                             "population", "geometry"]])
     store.write_layer("neighbourhood_exceptions", nb.exceptions)
     pops = neighbourhood["population"]

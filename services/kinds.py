@@ -23,7 +23,7 @@ _Column = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", max_length=63)
 #: A seed of ``numpy.random.default_rng``, as every kind that draws takes it.
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
 
-_CODES = {"lsoa": "lsoa11cd", "msoa": "msoa11cd"}
+_CODES = {"lsoa": "lsoa_code", "msoa": "msoa_code"}
 
 
 def _inside(frame: pd.DataFrame) -> pd.DataFrame:

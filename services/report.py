@@ -282,7 +282,7 @@ def load_report(directory: str | Path, *, complete: bool = True) -> ReportData:
     manifest = store.read_manifest()
     present = store.layers()
     layers: dict[str, pd.DataFrame] = {}
-    for name, code in (("msoa", "msoa11cd"), ("place", "lad22cd"), ("system", "icb22cd"),
+    for name, code in (("msoa", "msoa_code"), ("place", "place_code"), ("system", "system_code"),
                        ("neighbourhood", "nbhd_cd")):
         if name in present:
             layers[name] = _indexed(store.read_layer(name), code)

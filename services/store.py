@@ -2,6 +2,12 @@
 
 Openable in QGIS as it is. Spatial layers are in EPSG:27700; attribute tables (``manifest``,
 ``stats_global``, ``join_report``...) are GeoPackage attribute tables.
+
+Frames use neutral key column names (``lsoa_code``, ``place_code``, ``system_code``...,
+`healthgap.data.vintages.NEUTRAL_KEYS`); the GeoPackage carries the build's vintage's published
+names (the ONS names of its era, `healthgap.data.vintages.Vintage.published`), so QGIS shows
+them. `BuildStore.write_layer` renames neutral -> published and `BuildStore.read_layer` renames
+back, so the translation is made here and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -26,6 +33,13 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+from healthgap.data.vintages import (
+    PUBLISHED_TO_NEUTRAL,
+    Vintage,
+    build_vintage,
+    get_vintage,
+    neutral_name,
+)
 
 from healthgap.errors import (
     BuildLockedError,
@@ -50,11 +64,35 @@ class BuildStore:
     ----------
     path
         The GeoPackage file, or the build directory that holds ``healthgap.gpkg``.
+    vintage
+        The build's geography vintage, whose published column names `write_layer` writes;
+        None = the vintage the store's manifest names (a build without one: 2019), or, with no
+        manifest yet, the neutral names as they are.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, vintage: str | Vintage | None = None) -> None:
         p = Path(path)
         self.path = p / STORE_NAME if p.suffix != ".gpkg" else p
+        self._vintage = None if vintage is None else get_vintage(vintage)
+
+    @property
+    def vintage(self) -> Vintage | None:
+        """The vintage whose column names the store writes (see the class parameters)."""
+        if self._vintage is None and self.exists and "manifest" in self.layers():
+            self._vintage = build_vintage(self.read_manifest())
+        return self._vintage
+
+    def fields(self, name: str) -> list[str]:
+        """Return the attribute columns of layer ``name`` under their neutral names."""
+        self._check_layer(name)
+        return [neutral_name(str(f)) for f in pyogrio.read_info(self.path, layer=name)["fields"]]
+
+    def _check_layer(self, name: str) -> dict[str, str | None]:
+        known = self.layers()
+        if name not in known:
+            raise UnknownLayerError(f"layer {name!r} is not in {self.path.name}; known: "
+                                    f"{', '.join(sorted(known))}")
+        return known
 
     @property
     def exists(self) -> bool:
@@ -77,11 +115,16 @@ class BuildStore:
         """Write (replace) a layer; the index (area codes) becomes a column.
 
         ``metadata`` is written as the layer's GDAL metadata (QGIS shows it under the layer's
-        properties, Information): the build records the geography vintage there.
+        properties, Information): the build records the geography vintage there. Neutral key
+        columns are written under the vintage's published names (`Vintage.published`).
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        vintage = self.vintage if name != "manifest" else None
         out = frame.reset_index() if frame.index.name else frame.reset_index(drop=True)
         out = _storable(out)
+        if vintage is not None:
+            out = out.rename(columns={c: vintage.published[c] for c in out.columns
+                                      if c in vintage.published})
         extra = {"layer_metadata": metadata} if metadata else {}
         if isinstance(out, gpd.GeoDataFrame):
             out.to_file(self.path, layer=name, driver="GPKG", engine="pyogrio", **extra)
@@ -92,6 +135,10 @@ class BuildStore:
                    bbox: tuple[float, float, float, float] | None = None,
                    where: str | None = None, index: str | None = None) -> pd.DataFrame:
         """Read a layer (GeoDataFrame for spatial layers, DataFrame for tables).
+
+        Key columns come back under their neutral names whatever the vintage that wrote them
+        (`healthgap.data.vintages.neutral_name`); ``columns``, ``where`` and ``index`` may
+        name them either way.
 
         Parameters
         ----------
@@ -106,10 +153,15 @@ class BuildStore:
         index
             Set this column as the index.
         """
-        known = self.layers()
-        if name not in known:
-            raise UnknownLayerError(f"layer {name!r} is not in {self.path.name}; known: "
-                                    f"{', '.join(sorted(known))}")
+        known = self._check_layer(name)
+        if columns is not None or where:
+            on_disk = {neutral_name(str(f)): str(f)
+                       for f in pyogrio.read_info(self.path, layer=name)["fields"]}
+            if columns is not None:
+                columns = [on_disk.get(neutral_name(c), c) for c in columns]
+            if where:
+                where = _KEY_TOKEN.sub(lambda m: on_disk.get(neutral_name(m.group(0)),
+                                                             m.group(0)), where)
         try:
             if known[name] is None:
                 frame = pyogrio.read_dataframe(self.path, layer=name, columns=columns,
@@ -120,19 +172,46 @@ class BuildStore:
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
             raise StoreUnreadableError(f"{self.path}: layer {name!r} is not readable ({exc}); "
                                        "rebuild it with `healthgap build`") from None
+        frame = frame.rename(columns={c: neutral_name(c) for c in frame.columns
+                                      if neutral_name(c) != c})
+        index = neutral_name(index) if index else index
         if index and index in frame.columns:
             frame = frame.set_index(index)
         return frame
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        """Write the run manifest as a ``manifest`` table of key / JSON value rows."""
-        rows = [(k, json.dumps(v, sort_keys=True, default=str)) for k, v in manifest.items()]
+        """Write the run manifest as a ``manifest`` table of key / JSON value rows.
+
+        A value naming a neutral key column (a model's ``levels``) is written under the
+        column's published name, as the layers carry it.
+        """
+        vintage = self._vintage or (get_vintage(manifest["vintage"]["name"])
+                                    if isinstance(manifest.get("vintage"), dict) else None)
+        rename = dict(vintage.published) if vintage is not None else {}
+        rows = [(k, json.dumps(_renamed_values(v, rename), sort_keys=True, default=str))
+                for k, v in manifest.items()]
         self.write_layer("manifest", pd.DataFrame(rows, columns=["key", "value"]))
 
     def read_manifest(self) -> dict[str, Any]:
-        """Return the manifest as a dict."""
+        """Return the manifest as a dict (values naming a key column under its neutral name)."""
         table = self.read_layer("manifest")
-        return {str(k): json.loads(v) for k, v in zip(table["key"], table["value"], strict=True)}
+        return {str(k): _renamed_values(json.loads(v), PUBLISHED_TO_NEUTRAL)
+                for k, v in zip(table["key"], table["value"], strict=True)}
+
+
+def _renamed_values(value: Any, rename: dict[str, str]) -> Any:
+    """Return ``value`` with every string value (not dict keys) in ``rename`` renamed."""
+    if isinstance(value, str):
+        return rename.get(value, value)
+    if isinstance(value, dict):
+        return {k: _renamed_values(v, rename) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_renamed_values(v, rename) for v in value]
+    return value
+
+
+#: A bare identifier in an OGR SQL filter (a column name, neutral or published, or a keyword).
+_KEY_TOKEN = re.compile(r"(?<![\w'])[A-Za-z_]\w*(?![\w'])")
 
 
 def _storable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -288,10 +367,14 @@ class StagedBuild:
         writer is told who holds the folder.
     option
         The command-line option that named the folder (in messages).
+    vintage
+        The build's vintage (the published column names its store writes); None = the one
+        named by the manifest of the copied build (a what-if).
     """
 
     def __init__(self, out_dir: str | Path, *, kind: str = "build",
-                 option: str = "--out") -> None:
+                 option: str = "--out", vintage: str | Vintage | None = None) -> None:
+        self.vintage = None if vintage is None else get_vintage(vintage)
         self.final = Path(out_dir)
         self.staging = self.final.parent / f".{self.final.name}.tmp-{os.getpid()}"
         self.lock_path = self.final.parent / f".{self.final.name}.lock"
@@ -304,7 +387,7 @@ class StagedBuild:
     @property
     def store(self) -> BuildStore:
         """The store in the temporary folder (where every stage writes)."""
-        return BuildStore(self.staging)
+        return BuildStore(self.staging, vintage=self.vintage)
 
     def __enter__(self) -> StagedBuild:
         check_output_dir(self.final)

@@ -20,6 +20,7 @@ import pandas as pd
 from cachetools import LRUCache, cached
 from cachetools.keys import hashkey
 from healthgap.data import readers
+from healthgap.data.access_inputs import read_practice_list_sizes
 from healthgap.data.cache import read_cached
 from healthgap.data.layout import DataDir
 from healthgap.data.vintages import Vintage, get_vintage
@@ -48,18 +49,19 @@ def read_lookup_2021(path: Path, columns: tuple[tuple[str, str], ...]
     """
     rename = dict(columns)
     frame = readers.read_table(path, required=tuple(rename))[list(rename)].rename(columns=rename)
-    readers.check_codes(frame["lsoa11cd"], level="lsoa", source=str(path), column="lsoa21_code")
-    for col, level in (("msoa11cd", "msoa"), ("lad22cd", "lad"), ("sicbl22cd", "sicb"),
-                       ("icb22cd", "icb")):
+    readers.check_codes(frame["lsoa_code"], level="lsoa", source=str(path), column="lsoa21_code")
+    for col, level in (("msoa_code", "msoa"), ("place_code", "lad"), ("subicb_code", "sicb"),
+                       ("system_code", "icb")):
         bad = ~frame[col].astype(str).str.match(readers.CODE_PATTERNS[level].pattern)
         if bad.any():
             raise CodeFormatError(f"{path}: {int(bad.sum())} malformed {level.upper()} code(s) "
                                   f"in the column that becomes {col}: "
                                   f"{preview(frame.loc[bad, col].unique())}")
-    frame = frame.set_index("lsoa11cd")
-    lsoa = frame[["lsoa11nm", "msoa11cd", "msoa11nm", "lad22cd", "lad22nm"]]
-    icb = frame[["sicbl22cd", "sicbl22nm", "sicbl22cdh", "icb22cd", "icb22nm", "icb22cdh"]].assign(
-        ltla22cd=frame["lad22cd"], ltla22nm=frame["lad22nm"])
+    frame = frame.set_index("lsoa_code")
+    lsoa = frame[["lsoa_name", "msoa_code", "msoa_name", "place_code", "place_name"]]
+    icb = frame[["subicb_code", "subicb_name", "subicb_nhs_code", "system_code", "system_name",
+                 "system_nhs_code"]].assign(
+        lookup_place_code=frame["place_code"], lookup_place_name=frame["place_name"])
     return lsoa, icb
 
 
@@ -74,7 +76,7 @@ def read_population_column(path: Path, code: str, column: str) -> pd.Series:
     if bad.any():
         raise InputError(f"{path}: column {column!r} is missing, negative or not a number for "
                          f"{preview(frame.loc[bad, code])}")
-    return pd.Series(values.to_numpy(), index=pd.Index(frame[code], name="lsoa11cd"),
+    return pd.Series(values.to_numpy(), index=pd.Index(frame[code], name="lsoa_code"),
                      name="population")
 
 
@@ -88,7 +90,7 @@ def read_imd_renamed(path: Path, columns: tuple[tuple[str, str], ...]) -> pd.Dat
     out = pd.DataFrame({ours: readers.to_numbers(frame[src], source=str(path), column=src,
                                                  codes=frame["lsoa21_code"]).to_numpy()
                         for src, ours in rename.items()},
-                       index=pd.Index(frame["lsoa21_code"], name="lsoa11cd"))
+                       index=pd.Index(frame["lsoa21_code"], name="lsoa_code"))
     bad = out["imd_score"].isna()
     if bad.any():
         raise InputError(f"{path}: IMD_score missing for {preview(out.index[bad])}")
@@ -105,7 +107,7 @@ def centres_2021(boundaries: Path, carry_lookup: Path, centroids11: Path) -> pd.
     gdf, _ = readers.read_boundaries(boundaries, level="lsoa")
     inner = gdf.geometry.representative_point()
     out = pd.DataFrame({"pw_x": inner.x.to_numpy(), "pw_y": inner.y.to_numpy()},
-                       index=pd.Index(gdf.index, name="lsoa11cd"))
+                       index=pd.Index(gdf.index, name="lsoa_code"))
     out["centroid_source"] = f"point inside the LSOA 2021 polygon ({boundaries.name})"
     look = readers.read_table(carry_lookup, required=("lsoa11_code", "lsoa21_code",
                                                       "change_code"))
@@ -129,15 +131,15 @@ def _carried(le: Path, lookup11: Path, carry: Path, pop11: Path, lookup21: Path,
     except MissingColumnError:
         outcomes = pd.DataFrame(index=life.index)
     values = life.drop(columns=[c for c in life.columns if c.endswith("_suppressed")
-                                or c == "msoa11nm"]).join(outcomes, how="left")
+                                or c == "msoa_name"]).join(outcomes, how="left")
     values = values.astype(float)
     look = readers.read_table(carry, required=("lsoa11_code", "lsoa21_code", "change_code"))
     look = look[look["lsoa21_code"].str.startswith("E01")]
     lsoa21, _ = read_lookup_2021(lookup21, lookup_cols)
     lsoa11 = read_cached(readers.read_lsoa_lookup, lookup11)
-    carried = carry_to_2021(values, lsoa11_msoa11=lsoa11["msoa11cd"],
+    carried = carry_to_2021(values, lsoa11_msoa11=lsoa11["msoa_code"],
                             lookup=look, population11=read_cached(readers.read_population, pop11),
-                            lsoa21_msoa21=lsoa21["msoa11cd"],
+                            lsoa21_msoa21=lsoa21["msoa_code"],
                             population21=read_population_column(pop21, "lsoa21_code", pop_col))
     return carried, outcomes
 
@@ -222,7 +224,7 @@ class VintageInputs:
         for sex in ("le_male", "le_female"):
             if sex in out:
                 out[f"{sex}_suppressed"] = out[sex].isna()
-        out.index.name = "msoa11cd"
+        out.index.name = "msoa_code"
         return out
 
     def outcomes(self) -> pd.DataFrame:
@@ -233,7 +235,7 @@ class VintageInputs:
         if not len(outcomes.columns):
             raise MissingColumnError(f"{self.path('life_expectancy')}: no Local Health outcome")
         out = carried.msoa[[c for c in outcomes.columns if c in carried.msoa.columns]].copy()
-        out.index.name = "msoa11cd"
+        out.index.name = "msoa_code"
         return out
 
     def boundaries(self, level: str, *, bbox: tuple[float, float, float, float] | None = None
@@ -263,7 +265,7 @@ class VintageInputs:
             read = read_gp_practices(path)
         else:
             frame, _ = read_facility_table(path)
-            sizes = readers.read_practice_list_sizes(sizes_path)
+            sizes = read_practice_list_sizes(sizes_path)
             frame["list_size"] = frame["org_code"].str.strip().map(sizes)
             read = read_gp_practices(frame, supply="list_size")
             rep = read.report.copy()

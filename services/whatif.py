@@ -102,7 +102,7 @@ class Outcome:
             "gap": self.summary.gap,
             "shares": self.summary.shares,
             "sentences": list(self.summary.sentences),
-            "lsoa": table.reset_index().rename(columns={"index": "lsoa11cd"}),
+            "lsoa": table.reset_index().rename(columns={"index": "lsoa_code"}),
             "written": list(self.written),
         })
 
@@ -298,7 +298,7 @@ def load_baseline(build_dir: str | Path, *, straight_line: bool = False,
         if key in _BASELINES:
             _BASELINES.move_to_end(key)
             return _BASELINES[key]
-    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa = store.read_layer("lsoa", index="lsoa_code")
     lsoa["in_area"] = lsoa["in_area"].astype(bool)
     fac = _facilities(store, manifest, data_dir=data_dir, straight_line=straight_line,
                       lsoa=lsoa)
@@ -418,10 +418,10 @@ def write_whatif(staged: StagedBuild, base: Baseline, result: ScenarioResult,
     copy = staged.store
     originals = [n for n in copy.layers() if not n.startswith("whatif_")]
     lsoa = gpd.GeoDataFrame(
-        base.lsoa[["lsoa11nm", "in_area", "population", "geometry"]
-                  if "lsoa11nm" in base.lsoa else ["in_area", "population", "geometry"]]
+        base.lsoa[["lsoa_name", "in_area", "population", "geometry"]
+                  if "lsoa_name" in base.lsoa else ["in_area", "population", "geometry"]]
         .join(result.table), geometry="geometry", crs=base.lsoa.crs)
-    lsoa.index.name = "lsoa11cd"
+    lsoa.index.name = "lsoa_code"
     tables = {
         "whatif_lsoa": lsoa,
         "whatif_facilities": _changed_facilities(base, result.scenario),
@@ -494,7 +494,7 @@ def write_page(build_dir: str | Path, *, kind: str = "gp") -> Path:
     atlas = Path(build_dir) / "atlas"
     page = write_whatif_page(
         atlas,
-        store.read_layer("whatif_lsoa", index="lsoa11cd"),
+        store.read_layer("whatif_lsoa", index="lsoa_code"),
         changed,
         scenario=json.loads(meta["scenario"]), sentences=json.loads(meta["sentences"]),
         method=str(meta["method"]), shares=store.read_layer("whatif_shares"), kind=kind,
@@ -507,9 +507,7 @@ def write_page(build_dir: str | Path, *, kind: str = "gp") -> Path:
 
 
 def _columns(store: BuildStore) -> set[str]:
-    import pyogrio
-
-    return set(pyogrio.read_info(store.path, layer="lsoa")["fields"])
+    return set(store.fields("lsoa"))
 
 
 def _link_from_index(index: Path, name: str) -> None:

@@ -70,7 +70,7 @@ def test_two_builds_from_the_same_inputs_are_the_same(builds):
 
 def test_a_changed_value_is_found_with_its_row(builds, copy):
     lsoa = BuildStore(copy).read_layer("lsoa")
-    code = lsoa["lsoa11cd"].iloc[3]
+    code = lsoa["lsoa_code"].iloc[3]  # BuildStore reads neutral names (published: lsoa11cd)
     lsoa.loc[lsoa.index[3], "imd_score"] += 1e-4
     BuildStore(copy).write_layer("lsoa", lsoa)
     report = compare_builds(builds[0], copy)

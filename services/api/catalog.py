@@ -23,6 +23,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 from cachetools import LRUCache
+from healthgap.data.vintages import neutral_name
 from healthgap.services._layers import (  # noqa: F401 (re-exported)
     CODE_COLUMNS,
     PRIVATE_LAYERS,
@@ -350,8 +351,8 @@ class LayerCache:
                     continue
                 info = pyogrio.read_info(build.store.path, layer=name)
                 geom = info.get("geometry_type")
-                fields = [(str(f), str(t)) for f, t in zip(info["fields"], info["dtypes"],
-                                                            strict=True)]
+                fields = [(neutral_name(str(f)), str(t))  # as `BuildStore.read_layer` gives them
+                          for f, t in zip(info["fields"], info["dtypes"], strict=True)]
                 bounds = info.get("total_bounds")
                 out[name] = LayerInfo(
                     name=name, geometry_type=None if geom is None else str(geom), fields=fields,

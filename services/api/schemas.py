@@ -65,6 +65,10 @@ class AreaPublic(AreaBase):
     vintage: str | None = Field(default=None, description="The build's geography vintage "
                                 "(boundaries, lookups, deprivation, population), from its "
                                 "manifest; None for builds made before vintages.")
+    key_columns: dict[str, dict[str, str]] | None = Field(
+        default=None, description="Each key column the API serves (neutral names, the same in "
+        "every vintage) -> ``published_as``: its name in the build's GeoPackage (the ONS name "
+        "of the vintage's era) and ``holds``: what it holds in this vintage.")
     parents: list[AreaRef]
     children: list[AreaRef]
     links: list[Link]
@@ -77,6 +81,10 @@ class BuildPublic(AreaBase):
     synthetic: bool = Field(description="True for the generated demo (describes no real place).")
     vintage: str | None = Field(default=None, description="The build's geography vintage, from "
                                 "its manifest; None for builds made before vintages.")
+    key_columns: dict[str, dict[str, str]] | None = Field(
+        default=None, description="Each key column the API serves (neutral names, the same in "
+        "every vintage) -> ``published_as``: its name in the build's GeoPackage (the ONS name "
+        "of the vintage's era) and ``holds``: what it holds in this vintage.")
     links: list[Link]
 
 
@@ -102,6 +110,9 @@ class FieldPublic(BaseModel):
     source: str
     higher_is_worse: bool | None = None
     kind: str
+    published_as: str | None = Field(default=None, description="A key column's name in the "
+                                     "build's GeoPackage (the vintage's ONS name); None for "
+                                     "other columns, stored as served.")
 
 
 class LayerBase(BaseModel):

@@ -46,9 +46,9 @@ def test_boundaries_read_from_each_format(tmp_path, small, suffix, driver):
     path = _write(small, tmp_path / f"b{suffix}", driver)
     gdf, report = readers.read_boundaries(path, level="lsoa")
     assert list(gdf.index) == ["E01000001", "E01000002"]
-    assert gdf.index.name == "lsoa11cd"
+    assert gdf.index.name == "lsoa_code"
     assert gdf.crs.equals(BNG)
-    assert gdf.loc["E01000002", "lsoa11nm"] == "A 001B"
+    assert gdf.loc["E01000002", "lsoa_name"] == "A 001B"
     assert report.repaired == []
 
 

@@ -30,7 +30,7 @@ def test_registrations_keep_all_persons_rows_and_report_non_lsoa(tmp_path):
     path.write_text(REG)
     frame, report = readers.read_gp_registrations(path)
     assert len(frame) == 3  # ALL rows with an LSOA code; MALE/FEMALE would double count
-    got = frame.set_index(["practice_code", "lsoa11cd"])["patients"]
+    got = frame.set_index(["practice_code", "lsoa_code"])["patients"]
     assert got[("A81001", "E01011959")] == 7
     assert got[("A81001", "E01012000")] == 1204  # thousands separator as published
     assert report.dropped == {"NO2011": "not an LSOA code; 12 patient(s)"}

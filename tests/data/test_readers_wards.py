@@ -35,5 +35,5 @@ def test_wards_by_2011_or_2021_codes(shared_data: Path) -> None:
 
 def test_area_postcodes_only(shared_data: Path) -> None:
     pcs = read_area_postcodes(shared_data / LAYOUT["postcode_lookup"], ["E01013790"])
-    assert len(pcs) > 10 and set(pcs["lsoa11cd"]) == {"E01013790"}
+    assert len(pcs) > 10 and set(pcs["lsoa_code"]) == {"E01013790"}
     assert pcs["pcds"].str.match(r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}$").all()

@@ -76,9 +76,9 @@ def test_the_data_directory_declares_its_vintage(tmp_path: Path, shared_data: Pa
 def test_2025_hierarchy_is_the_april_2024_lookup(shared_data: Path) -> None:
     h = load_hierarchy(DataDir(shared_data), "2025")
     assert len(h.frame) == V2025.lsoa_count_england == 33_755
-    assert h.frame["icb22cd"].nunique() == 42
-    assert h.frame["lad22cd"].nunique() == 296
-    assert (h.frame["icb22cd"] == FRIMLEY).sum() == 455  # SOURCES.md
+    assert h.frame["system_code"].nunique() == 42
+    assert h.frame["place_code"].nunique() == 296
+    assert (h.frame["system_code"] == FRIMLEY).sum() == 455  # SOURCES.md
     assert len(load_hierarchy(DataDir(shared_data), "2019").frame) == 32_844
 
 
@@ -116,14 +116,14 @@ def test_imd2025_average_score_matches_mhclg_summaries(raw: dict[str, pd.DataFra
     ~8,600 residents whose population changed most between 2021 and 2022). Tolerances: ICB
     0.1 points; local authority 0.35 points, and 90 % of them within 0.1 (92 % are).
     """
-    icb = _pw_imd(vin, shared_data, "icb22cd")
+    icb = _pw_imd(vin, shared_data, "system_code")
     pub = raw["icb_summary"].set_index("icb24_code")["imd_average_score"]
     assert len(icb) == len(pub) == 42
     diff = (icb - pub.reindex(icb.index)).abs()
     assert diff.max() <= 0.1
     assert pub[FRIMLEY] == 12.359 and icb[FRIMLEY] == pytest.approx(12.359, abs=0.05)
     assert pub[GM] == 29.600 and icb[GM] == pytest.approx(29.600, abs=0.001)
-    lad = _pw_imd(vin, shared_data, "lad22cd")
+    lad = _pw_imd(vin, shared_data, "place_code")
     pub = raw["ltla_summary"].set_index("ltla24_code")["imd_average_score"]
     diff = (lad - pub.reindex(lad.index)).abs()
     assert len(lad) == 296 and diff.notna().all()

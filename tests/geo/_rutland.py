@@ -12,6 +12,8 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from tests._names import neutral
+
 RUTLAND = "E06000017"
 
 
@@ -22,32 +24,32 @@ def rutland_lsoa(data: Path, ring_m: float = 0.0) -> gpd.GeoDataFrame:
     With ``ring_m > 0``, English LSOAs within that distance of Rutland are added with
     ``in_area = False``.
     """
-    lookup = pd.read_csv(data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv", dtype=str)
-    codes = lookup.loc[lookup["lad22cd"] == RUTLAND, "lsoa11cd"].tolist()
+    lookup = neutral(pd.read_csv(data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv", dtype=str))
+    codes = lookup.loc[lookup["place_code"] == RUTLAND, "lsoa_code"].tolist()
     path = data / "geography/lsoa11_boundaries_ew_super_generalised.geojson"
     if ring_m > 0:
-        core = gpd.read_file(
+        core = neutral(gpd.read_file(
             path, where="LSOA11CD IN ({})".format(",".join(f"'{c}'" for c in codes))
-        )
+        ))
         box = tuple(core.to_crs(27700).buffer(ring_m).to_crs(4326).total_bounds)
-        frame = gpd.read_file(path, bbox=box)
+        frame = neutral(gpd.read_file(path, bbox=box))
         frame = frame[frame["LSOA11CD"].str.startswith("E01")]
     else:
-        frame = gpd.read_file(
+        frame = neutral(gpd.read_file(
             path, where="LSOA11CD IN ({})".format(",".join(f"'{c}'" for c in codes))
-        )
+        ))
     frame = frame.to_crs(27700)
-    frame = frame.rename(columns={"LSOA11CD": "lsoa11cd"}).set_index("lsoa11cd")[["geometry"]]
+    frame = frame.rename(columns={"LSOA11CD": "lsoa_code"}).set_index("lsoa_code")[["geometry"]]
     frame["in_area"] = frame.index.isin(codes)
     if ring_m > 0:
         core_union = frame[frame["in_area"]].union_all().buffer(ring_m)
         frame = frame[frame["in_area"] | frame.intersects(core_union)]
-    pw = pd.read_csv(
+    pw = neutral(pd.read_csv(
         data / "population/lsoa11_postcode_centroids_ew_derived.csv", index_col="lsoa11cd"
-    )
-    pop = pd.read_csv(
+    ))
+    pop = neutral(pd.read_csv(
         data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv", index_col="lsoa11cd"
-    )
+    ))
     frame["pw_x"] = pw["easting"].reindex(frame.index)
     frame["pw_y"] = pw["northing"].reindex(frame.index)
     frame["centroid_source"] = "postcode_proxy"

@@ -17,33 +17,36 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from tests._names import neutral
+
 FRIMLEY = "E54000034"
 SCILLY = "E01019077"
 
 
 @functools.lru_cache(maxsize=1)
 def england_lsoa(data: Path) -> gpd.GeoDataFrame:
-    gdf = pyogrio.read_dataframe(
+    gdf = neutral(pyogrio.read_dataframe(
         data / "geography" / "lsoa11_boundaries_ew_super_generalised.geojson",
         columns=["LSOA11CD"],
         where="LSOA11CD LIKE 'E01%'",
-    )
+    ))
     gdf = gdf.set_index("LSOA11CD").to_crs(27700)
-    gdf.index.name = "lsoa11cd"
+    gdf.index.name = "lsoa_code"
     return gdf
 
 
 @functools.lru_cache(maxsize=1)
 def imd_score(data: Path) -> pd.Series:
-    imd = pd.read_csv(data / "imd2019" / "imd2019_lsoa11_england.csv",
-                      usecols=["lsoa11cd", "imd_score"])
-    return imd.set_index("lsoa11cd")["imd_score"]
+    imd = neutral(pd.read_csv(data / "imd2019" / "imd2019_lsoa11_england.csv",
+                      usecols=["lsoa11cd", "imd_score"]))
+    return imd.set_index("lsoa_code")["imd_score"]
 
 
 @functools.lru_cache(maxsize=1)
 def frimley_lsoa(data: Path) -> gpd.GeoDataFrame:
-    lookup = pd.read_csv(data / "geography" / "lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
-                         usecols=["lsoa11_code", "icb22_code"])
+    lookup = neutral(
+        pd.read_csv(data / "geography" / "lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
+                         usecols=["lsoa11_code", "icb22_code"]))
     codes = lookup.loc[lookup["icb22_code"] == FRIMLEY, "lsoa11_code"]
     england = england_lsoa(data)
     inside = england.loc[england.index.isin(codes)]
@@ -72,7 +75,7 @@ def columbus() -> gpd.GeoDataFrame:
     one, so it is labelled EPSG:27700 only to satisfy the frame contract."""
     from libpysal import examples
 
-    gdf = gpd.read_file(examples.get_path("columbus.shp"))
+    gdf = neutral(gpd.read_file(examples.get_path("columbus.shp")))
     gdf = gdf.set_crs(27700, allow_override=True)
     gdf.index = pd.Index([f"C{p:02d}" for p in gdf["POLYID"]], name="polyid")
     return gdf

@@ -209,7 +209,7 @@ def test_origins_prefer_population_weighted_and_flag_fallback():
         {"pw_x": [50.0, np.nan], "pw_y": [50.0, np.nan], "population": [100, 100]},
         geometry=[shapely.box(0, 0, 100, 100), shapely.box(200, 0, 300, 100)],
         crs=BNG,
-        index=pd.Index(["E01000001", "E01000002"], name="lsoa11cd"),
+        index=pd.Index(["E01000001", "E01000002"], name="lsoa_code"),
     )
     o = lsoa_origins(frame)
     assert o.loc["E01000001", "centroid_source"] == "population_weighted"
@@ -325,7 +325,7 @@ def test_imd_indicators_layer(shared_data):
     lsoa = rutland_lsoa(shared_data)
     layer = read_imd_indicators(path, codes=lsoa.index)
     assert list(layer.columns) == list(IMD_INDICATORS.values())
-    assert layer.index.name == "lsoa11cd" and layer.index.equals(lsoa.index)
+    assert layer.index.name == "lsoa_code" and layer.index.equals(lsoa.index)
     with open(path, newline="") as f:
         raw = {
             row["lsoa11cd"]: row for row in csv.DictReader(f) if row["lsoa11cd"] in set(lsoa.index)

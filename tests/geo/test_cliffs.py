@@ -87,15 +87,15 @@ def test_sampled_null_is_seeded_and_errors_are_named(frimley):
 def test_grouped_noise_pools_match_brute_force(frimley):
     """Issue #13: a national build judges each border against its own group's noise.
 
-    Groups here are Frimley's places (lad22cd). Reference: the brute-force pool of every
+    Groups here are Frimley's places (place_code). Reference: the brute-force pool of every
     non-adjacent pair among the areas of the pair's group(s), binned by numpy quantiles.
     """
     f, g = frimley
-    bd = BorderDifferences(value="le_female", seed=1, group="lad22cd").fit(f, g)
+    bd = BorderDifferences(value="le_female", seed=1, group="place_code").fit(f, g)
     have = f[f["le_female"].notna() & f["imd_score"].notna()]
     adj = {tuple(sorted(p)) for p in g.adjacency.index if p[0] != p[1]}
     le, dep = have["le_female"].to_dict(), have["imd_score"].to_dict()
-    grp = have["lad22cd"].astype(str).to_dict()
+    grp = have["place_code"].astype(str).to_dict()
     assert bd.summary_["n_noise_pools"] > 1
     checked = 0
     for row in bd.pairs_.itertuples():

@@ -30,6 +30,7 @@ from healthgap.geo.rollup import membership
 from healthgap.services.analysis import area_sii
 from healthgap.services.build import load_hierarchy, read_cached
 
+from tests._names import neutral
 from tests.geo._areas import joined_area
 
 FRIMLEY = "E54000034"
@@ -59,20 +60,22 @@ def frimley(data):
 @pytest.fixture(scope="module")
 def raw(shared_data):
     """Every English LSOA with its MSOA, ICB, population and IMD score, from the raw CSVs."""
-    lk = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv")
-    icb = pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv")
-    pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
-    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
-    frame = (lk.merge(icb[["lsoa11_code", "icb22_code"]], left_on="lsoa11cd",
+    lk = neutral(pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv"))
+    icb = neutral(
+        pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv"))
+    pop = neutral(
+        pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv"))
+    imd = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv"))
+    frame = (lk.merge(icb[["lsoa11_code", "icb22_code"]], left_on="lsoa_code",
                       right_on="lsoa11_code")
-             .merge(pop, on="lsoa11cd").merge(imd[["lsoa11cd", "imd_score"]], on="lsoa11cd"))
+             .merge(pop, on="lsoa_code").merge(imd[["lsoa_code", "imd_score"]], on="lsoa_code"))
     return frame.rename(columns={"population_mid2017": "pop"})
 
 
 def test_split_msoa_imd_is_the_weighted_mean_over_all_its_lsoas(frimley, raw):
     msoa = frimley.msoa
     for code in SPLIT:
-        lsoas = raw[raw["msoa11cd"] == code]
+        lsoas = raw[raw["msoa_code"] == code]
         assert len(lsoas) == 6
         inside = lsoas[lsoas["icb22_code"] == FRIMLEY]
         expected = float((lsoas["pop"] * lsoas["imd_score"]).sum() / lsoas["pop"].sum())
@@ -84,11 +87,11 @@ def test_split_msoa_imd_is_the_weighted_mean_over_all_its_lsoas(frimley, raw):
         assert msoa.loc[code, "share_in_area"] == pytest.approx(
             inside["pop"].sum() / lsoas["pop"].sum(), rel=1e-12)
     # the ring MSOAs too: every MSOA of the frame is built from all its LSOAs
-    counts = raw.groupby("msoa11cd").size()
+    counts = raw.groupby("msoa_code").size()
     assert (msoa["n_lsoa"] == counts.reindex(msoa.index)).all()
     ring = msoa[~msoa["in_area"]]
     assert len(ring) > 20
-    pw = raw.groupby("msoa11cd").apply(
+    pw = raw.groupby("msoa_code").apply(
         lambda g: (g["pop"] * g["imd_score"]).sum() / g["pop"].sum(), include_groups=False)
     np.testing.assert_allclose(ring["imd_score"], pw.reindex(ring.index), rtol=1e-12)
 
@@ -97,7 +100,7 @@ def test_frimley_alone_and_inside_england_give_the_same_sii(frimley, national):
     """The system's SII from the area build equals the one from the national MSOA frame."""
     alone = pd.DataFrame(area_sii(frimley, ["le_male", "le_female"], seed=2019)["rows"])
     msoa, members = national
-    inside = sii_tables(msoa, members, levels={"system": ("icb22cd", [FRIMLEY])},
+    inside = sii_tables(msoa, members, levels={"system": ("system_code", [FRIMLEY])},
                         values=["le_male", "le_female"], seed=2019)
     inside_rows = pd.DataFrame(inside["rows"])
     a = alone[alone["level"] == "system"].set_index("sex")
@@ -106,7 +109,7 @@ def test_frimley_alone_and_inside_england_give_the_same_sii(frimley, national):
     pd.testing.assert_frame_equal(a[cols].sort_index(), b[cols].sort_index(), rtol=1e-12)
     assert a.loc["male", "n_areas"] == 88  # 89 MSOAs touch Frimley, one male LE suppressed
     # and a place wholly inside: Bracknell Forest
-    inside_p = pd.DataFrame(sii_tables(msoa, members, levels={"place": ("lad22cd",
+    inside_p = pd.DataFrame(sii_tables(msoa, members, levels={"place": ("place_code",
                                                                          ["E06000036"])},
                                        values=["le_male"], seed=2019)["rows"])
     p = alone[(alone["level"] == "place") & (alone["code"] == "E06000036")
@@ -116,7 +119,7 @@ def test_frimley_alone_and_inside_england_give_the_same_sii(frimley, national):
 
 def _hand_sii(raw: pd.DataFrame, le: pd.Series) -> tuple[float, float, float]:
     """PHE SII over population-weighted deciles of MSOA IMD, written out with numpy."""
-    g = raw.groupby("msoa11cd")
+    g = raw.groupby("msoa_code")
     m = pd.DataFrame({"pop": g["pop"].sum(),
                       "score": g.apply(lambda x: (x["pop"] * x["imd_score"]).sum()
                                        / x["pop"].sum(), include_groups=False)})
@@ -143,10 +146,10 @@ def test_england_sii_recomputed_by_hand(national, raw, shared_data):
     eng = england_sii(msoa, members, values=["le_male", "le_female"], seed=2019)
     rows = pd.DataFrame(eng["rows"]).set_index("sex")
     assert set(rows["level"]) == {"england"} and set(rows["code"]) == {ENGLAND_CODE}
-    le = pd.read_csv(shared_data / "life_expectancy/"
+    le = neutral(pd.read_csv(shared_data / "life_expectancy/"
                      "msoa11_life_expectancy_mortality_localhealth_england.csv",
                      usecols=["msoa11cd", "le_birth_male_2015_19", "le_birth_female_2015_19"],
-                     index_col="msoa11cd")
+                     index_col="msoa11cd"))
     for sex, col in (("male", "le_birth_male_2015_19"), ("female", "le_birth_female_2015_19")):
         sii, rii, gap = _hand_sii(raw, le[col])
         assert rows.loc[sex, "sii"] == pytest.approx(sii, abs=1e-9)
@@ -190,12 +193,12 @@ def test_england_sii_stays_in_the_band_of_the_approximation(national):
 
 def test_membership_by_hand():
     members = pd.DataFrame({
-        "msoa11cd": ["M1", "M1", "M1", "M2", "M2", "M3"],
-        "icb22cd": ["A", "A", "B", "B", "B", "A"],
+        "msoa_code": ["M1", "M1", "M1", "M2", "M2", "M3"],
+        "system_code": ["A", "A", "B", "B", "B", "A"],
         "population": [100.0, 200.0, 300.0, 50.0, 50.0, 10.0],
         "in_area": [True, True, True, True, True, False],
     }, index=[f"L{i}" for i in range(6)])
-    m = membership(members, by="icb22cd").set_index(["icb22cd", "msoa11cd"])
+    m = membership(members, by="system_code").set_index(["system_code", "msoa_code"])
     assert m.loc[("A", "M1"), "population_in_group"] == 300.0
     assert m.loc[("A", "M1"), "share_of_msoa"] == pytest.approx(0.5)
     assert m.loc[("B", "M1"), "population_in_group"] == 300.0
@@ -237,9 +240,10 @@ def test_england_comparators_core20_share_by_hand(data, shared_data):
                                            data.path("life_expectancy")),
                                read_cached(readers.read_population, data.path("population")),
                                load_hierarchy(data))
-    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
-    pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
-    f = imd.merge(pop, on="lsoa11cd")
+    imd = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv"))
+    pop = neutral(
+        pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv"))
+    f = imd.merge(pop, on="lsoa_code")
     expected = f.loc[f["imd_decile"] <= 2, "population_mid2017"].sum() / f[
         "population_mid2017"].sum()
     assert comp["core20_share"] == pytest.approx(expected, rel=1e-12)
@@ -263,20 +267,20 @@ def test_gradient_against_england_over_frimleys_own_imd_range(national, raw, sha
     from healthgap.geo.verdicts import steepness_verdict
 
     msoa, members = national
-    rows = pd.DataFrame(sii_tables(msoa, members, levels={"system": ("icb22cd", [FRIMLEY])},
+    rows = pd.DataFrame(sii_tables(msoa, members, levels={"system": ("system_code", [FRIMLEY])},
                                    values=["le_male", "le_female"], seed=2019)["rows"])
     eng = pd.DataFrame(england_sii(msoa, members, values=["le_male", "le_female"],
                                    seed=2019)["rows"]).set_index("sex")
     grad = compare_gradient_with_england(rows, msoa, seed=2019).set_index("sex")
-    le = pd.read_csv(shared_data / "life_expectancy/"
+    le = neutral(pd.read_csv(shared_data / "life_expectancy/"
                      "msoa11_life_expectancy_mortality_localhealth_england.csv",
                      usecols=["msoa11cd", "le_birth_male_2015_19", "le_birth_female_2015_19"],
-                     index_col="msoa11cd")
-    g = raw.groupby("msoa11cd")
+                     index_col="msoa11cd"))
+    g = raw.groupby("msoa_code")
     m = pd.DataFrame({"pop": g["pop"].sum(),
                       "score": g.apply(lambda x: (x["pop"] * x["imd_score"]).sum()
                                        / x["pop"].sum(), include_groups=False),
-                      "pop_in": raw[raw["icb22_code"] == FRIMLEY].groupby("msoa11cd")["pop"]
+                      "pop_in": raw[raw["icb22_code"] == FRIMLEY].groupby("msoa_code")["pop"]
                       .sum()})
     for sex, col in (("male", "le_birth_male_2015_19"), ("female", "le_birth_female_2015_19")):
         d = m.assign(le=le[col].reindex(m.index)).dropna(subset=["le", "score"])

@@ -22,11 +22,11 @@ def h2025(shared_data: Path):
 
 
 def _footprint(h, lads: tuple[str, ...]) -> pd.DataFrame:
-    rows = h.frame[h.frame["lad22cd"].isin(lads)]
+    rows = h.frame[h.frame["place_code"].isin(lads)]
     return pd.DataFrame({"lsoa_code": rows.index, "system_code": SYSTEM,
                          "system_name": "East Berkshire test system",
-                         "place_code": rows["lad22cd"].to_numpy(),
-                         "place_name": rows["lad22nm"].to_numpy()})
+                         "place_code": rows["place_code"].to_numpy(),
+                         "place_name": rows["place_name"].to_numpy()})
 
 
 def test_footprint_replaces_systems_and_places(h2025) -> None:
@@ -37,7 +37,7 @@ def test_footprint_replaces_systems_and_places(h2025) -> None:
     assert (ref.level, ref.code) == ("icb", SYSTEM)
     assert len(h.lsoas_in(ref)) == 82 + 84 + 89  # SOURCES.md lookup counts by LAD
     # the rest of Frimley keeps its ICB (they are the ring of a build of the new system)
-    assert (h.frame["icb22cd"] == FRIMLEY).sum() == 455 - 255
+    assert (h.frame["system_code"] == FRIMLEY).sum() == 455 - 255
     # Frimley is split: the notes say how many of its LSOAs were left out
     assert any(f"ICB {FRIMLEY}" in n and "200 left out" in n for n in fp.notes)
 
@@ -71,5 +71,5 @@ def test_neighbourhood_columns_become_a_lookup(h2025) -> None:
     raw["neighbourhood_code"] = ["N1" if i % 2 else "N2" for i in range(len(raw))]
     fp = validate_footprint(raw, h2025, source="fp.csv", vintage="2025")
     lk = fp.neighbourhood_lookup()
-    assert lk is not None and list(lk.columns) == ["lsoa11cd", "nbhd_cd", "nbhd_nm"]
+    assert lk is not None and list(lk.columns) == ["lsoa_code", "nbhd_cd", "nbhd_nm"]
     assert set(lk["nbhd_cd"]) == {"N1", "N2"} and len(lk) == 82

@@ -31,6 +31,7 @@ from healthgap.errors import (
     ParameterError,
     UnknownAreaError,
 )
+from tests._names import neutral
 from tests.geo._frimley import FRIMLEY, frimley_msoa
 
 MILE_KM = 1.609344
@@ -170,7 +171,7 @@ def _line_points(seed: int = 1, n: int = 60) -> gpd.GeoDataFrame:
     frame = pd.DataFrame({"pw_x": xy[:, 0], "pw_y": xy[:, 1], "le": le, "population": pop,
                           "lci": le - half, "uci": le + half, "_along": along,
                           "_across": across},
-                         index=pd.Index([f"E02{i:06d}" for i in range(n)], name="msoa11cd"))
+                         index=pd.Index([f"E02{i:06d}" for i in range(n)], name="msoa_code"))
     return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=27700)
 
 
@@ -227,15 +228,17 @@ def test_headline_gradients_frimley(frimley, frimley_graph, shared_data):
     head = headline_gradients(frimley, frimley_graph, values=("le_male", "le_female"))
 
     # independent: straight from the source CSVs with pandas
-    icb = pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
-                      dtype=str)
-    lk = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv", dtype=str)
-    le = pd.read_csv(
-        shared_data / "life_expectancy/msoa11_life_expectancy_mortality_localhealth_england.csv")
-    msoas = lk.loc[lk["lsoa11cd"].isin(icb.loc[icb["icb22_code"] == FRIMLEY, "lsoa11_code"]),
-                   "msoa11cd"].unique()
+    icb = neutral(
+        pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
+                      dtype=str))
+    lk = neutral(
+        pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv", dtype=str))
+    le = neutral(pd.read_csv(
+        shared_data / "life_expectancy/msoa11_life_expectancy_mortality_localhealth_england.csv"))
+    msoas = lk.loc[lk["lsoa_code"].isin(icb.loc[icb["icb22_code"] == FRIMLEY, "lsoa11_code"]),
+                   "msoa_code"].unique()
     assert len(msoas) == 89
-    sub = le[le["msoa11cd"].isin(msoas)].set_index("msoa11cd")
+    sub = le[le["msoa_code"].isin(msoas)].set_index("msoa_code")
     for ours, src in (("le_male", "le_birth_male_2015_19"),
                       ("le_female", "le_birth_female_2015_19")):
         got = head.by_value[ours]
@@ -252,9 +255,9 @@ def test_headline_gradients_frimley(frimley, frimley_graph, shared_data):
     # the per-mile claim, checked against pairs found by shapely (not libpysal)
     pairs = gpd.sjoin(frimley[["geometry"]].reset_index(), frimley[["geometry"]].reset_index(),
                       predicate="intersects")
-    pairs = pairs[pairs["msoa11cd_left"] < pairs["msoa11cd_right"]]
-    a = frimley.loc[pairs["msoa11cd_left"]]
-    b = frimley.loc[pairs["msoa11cd_right"]]
+    pairs = pairs[pairs["msoa_code_left"] < pairs["msoa_code_right"]]
+    a = frimley.loc[pairs["msoa_code_left"]]
+    b = frimley.loc[pairs["msoa_code_right"]]
     miles = np.hypot(a["pw_x"].to_numpy() - b["pw_x"].to_numpy(),
                      a["pw_y"].to_numpy() - b["pw_y"].to_numpy()) / 1000 / MILE_KM
     for col in ("le_male", "le_female"):

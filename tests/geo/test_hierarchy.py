@@ -20,8 +20,8 @@ def hierarchy(shared_data):
 def test_every_english_lsoa_has_a_system(hierarchy):
     assert len(hierarchy.frame) == 32844
     assert hierarchy.report.empty
-    assert hierarchy.frame["icb22cd"].nunique() == 42
-    assert hierarchy.frame["sicbl22cd"].nunique() == 106
+    assert hierarchy.frame["system_code"].nunique() == 42
+    assert hierarchy.frame["subicb_code"].nunique() == 106
 
 
 @pytest.mark.parametrize("query", ["E54000034", "e54000034", "Frimley", "QNQ",
@@ -43,8 +43,8 @@ def test_resolve_other_levels(hierarchy):
 def test_frimley_places(hierarchy):
     # SOURCES.md: Windsor & Maidenhead 89, Slough 80, Bracknell Forest 75, Rushmoor 58,
     # Surrey Heath 47, Hart 43, Waverley 29, Guildford 13, Runnymede 6
-    f = hierarchy.frame[hierarchy.frame["icb22cd"] == "E54000034"]
-    counts = f["lad22nm"].value_counts().to_dict()
+    f = hierarchy.frame[hierarchy.frame["system_code"] == "E54000034"]
+    counts = f["place_name"].value_counts().to_dict()
     assert counts == {"Windsor and Maidenhead": 89, "Slough": 80, "Bracknell Forest": 75,
                       "Rushmoor": 58, "Surrey Heath": 47, "Hart": 43, "Waverley": 29,
                       "Guildford": 13, "Runnymede": 6}

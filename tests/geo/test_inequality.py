@@ -251,8 +251,8 @@ def test_theil_reports_missing_and_rejects_bad_nesting():
 
 def test_theil_frimley_places(shared_data):
     f = frimley_msoa(shared_data)
-    td = TheilDecomposition(value="le_female", levels=("lad22cd", "icb22cd")).fit(f)
-    assert td.components_.loc["between icb22cd", "theil_t"] == pytest.approx(0.0, abs=1e-15)
+    td = TheilDecomposition(value="le_female", levels=("place_code", "system_code")).fit(f)
+    assert td.components_.loc["between system_code", "theil_t"] == pytest.approx(0.0, abs=1e-15)
     assert td.components_["theil_t"].sum() == pytest.approx(td.total_["theil_t"])
     assert td.report_["n_used"] == 88
 
@@ -373,7 +373,7 @@ def test_pooled_standard_error_never_zero_on_a_frimley_place(shared_data):
     """
     f = frimley_msoa(shared_data)
     found = None
-    for lad, grp in f[f["le_male"].notna()].groupby("lad22cd"):
+    for lad, grp in f[f["le_male"].notna()].groupby("place_code"):
         if len(grp) < 15:
             continue
         q = quantile_groups(grp["imd_score"], grp["population"], n=5)
@@ -423,10 +423,10 @@ def test_sii_table_any_level_follows_the_contract(shared_data):
     assert "not PHE's life tables" in male["method"] and "sii_pooled_lo" in male["method"]
     assert male["n_areas"] == 88
     # grouped by a column, any level name flows through; small groups are skipped and named
-    nb = sii_table(f, level="neighbourhood", by="lad22cd", values=("le_male",),
+    nb = sii_table(f, level="neighbourhood", by="place_code", values=("le_male",),
                    population="population", seed=2019)
     assert set(nb.table["level"]) == {"neighbourhood"}
-    n_with_value = f[f["le_male"].notna()].groupby("lad22cd").size()
+    n_with_value = f[f["le_male"].notna()].groupby("place_code").size()
     assert set(nb.table["code"]) == set(n_with_value.index[n_with_value >= 15])
     assert nb.notes and "fewer than 15" in nb.notes[-1]
     assert quantiles_for(14) == 0 and quantiles_for(15) == 5 and quantiles_for(40) == 10

@@ -26,6 +26,7 @@ from healthgap.geo.neighbourhoods import (
 )
 
 from healthgap.errors import ValidationError
+from tests._names import neutral
 from tests.geo._areas import joined_area
 
 FRIMLEY, GM = "E54000034", "E54000057"
@@ -40,13 +41,14 @@ def frimley(shared_data):
 
 def _core20_reference(data: Path, icb: str) -> float:
     """Core20 residents of an ICB from the raw CSVs (no healthgap code)."""
-    icb_lookup = pd.read_csv(data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
-                             dtype=str)
+    icb_lookup = neutral(
+        pd.read_csv(data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
+                             dtype=str))
     codes = set(icb_lookup.loc[icb_lookup["icb22_code"] == icb, "lsoa11_code"])
-    imd = pd.read_csv(data / "imd2019/imd2019_lsoa11_england.csv", dtype={"lsoa11cd": str})
+    imd = neutral(pd.read_csv(data / "imd2019/imd2019_lsoa11_england.csv", dtype={"lsoa11cd": str}))
     dec_col = next(c for c in imd.columns if c == "imd_decile")
-    pop = pd.read_csv(data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
-    frame = imd[imd["lsoa11cd"].isin(codes)].merge(pop, on="lsoa11cd")
+    pop = neutral(pd.read_csv(data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv"))
+    frame = imd[imd["lsoa_code"].isin(codes)].merge(pop, on="lsoa_code")
     assert len(frame) == len(codes)
     return float(frame.loc[frame[dec_col].isin([1, 2]), "population_mid2017"].sum())
 
@@ -57,16 +59,16 @@ def _check_generated(area, nb) -> None:
     excepted = set(nb.exceptions["nbhd_cd"])
     assert nb.exceptions["reason"].str.len().gt(10).all()
     for code, grp in inside.groupby("nbhd_cd"):
-        assert grp["lad22cd"].nunique() == 1, f"{code} straddles places"
+        assert grp["place_code"].nunique() == 1, f"{code} straddles places"
         union = shapely.union_all(grp.geometry.buffer(1.0).values)
         assert union.geom_type == "Polygon" or code in excepted, f"{code} not contiguous"
         pop = grp["population"].sum()
         assert NBHD_MIN <= pop <= NBHD_MAX or code in excepted, f"{code}: {pop}"
         # named after its largest MSOA
-        largest = grp.groupby("msoa11nm")["population"].sum().idxmax()
+        largest = grp.groupby("msoa_name")["population"].sum().idxmax()
         assert area.neighbourhood.loc[code, "nbhd_nm"] == f"{largest} neighbourhood"
     # nested in MSOAs: each MSOA's in-area LSOAs share one neighbourhood
-    assert inside.groupby("msoa11cd")["nbhd_cd"].nunique().max() == 1
+    assert inside.groupby("msoa_code")["nbhd_cd"].nunique().max() == 1
     assert len(excepted) <= 0.2 * inside["nbhd_cd"].nunique()
 
 
@@ -87,7 +89,7 @@ def test_frimley_generated_neighbourhoods_are_valid(frimley):
     _check_generated(area, nb)
     n = area.neighbourhood
     assert n.index.name == "nbhd_cd"
-    assert {"nbhd_nm", "lad22cd", "population", "in_area", "core20_pop", "core20_share",
+    assert {"nbhd_nm", "place_code", "population", "in_area", "core20_pop", "core20_share",
             "imd_score", "le_male_pwmean"} <= set(n.columns)
     assert n["population"].sum() == area.inside["population"].sum()
     assert area.lsoa.loc[~area.lsoa["in_area"], "nbhd_cd"].isna().all()
@@ -107,13 +109,13 @@ def test_generation_is_deterministic_for_a_seed(frimley, shared_data):
 def test_core20_life_expectancy_by_hand(frimley):
     area, _ = frimley
     inside = pd.DataFrame(area.inside)
-    place = inside.groupby("lad22cd")["core20"].sum().idxmax()  # the place with most Core20
-    rows = inside[inside["lad22cd"] == place]
-    le = rows["msoa11cd"].map(area.msoa["le_male"])
+    place = inside.groupby("place_code")["core20"].sum().idxmax()  # the place with most Core20
+    rows = inside[inside["place_code"] == place]
+    le = rows["msoa_code"].map(area.msoa["le_male"])
     core = rows["core20"].astype(bool) & le.notna()
     assert core.sum() >= 3
     expected = (le[core] * rows.loc[core, "population"]).sum() / rows.loc[core, "population"].sum()
-    got = core20_life_expectancy(inside, area.msoa, by="lad22cd").loc[place]
+    got = core20_life_expectancy(inside, area.msoa, by="place_code").loc[place]
     assert got["le_male_core20_pwmean"] == pytest.approx(expected, abs=1e-9)
     assert got["le_male_core20_gap"] == pytest.approx(
         got["le_male_noncore20_pwmean"] - expected, abs=1e-9)
@@ -124,13 +126,13 @@ def test_core20_life_expectancy_by_hand(frimley):
     # issue #23: how Core20 the MSOAs behind the Core20 figure are, from ALL their LSOAs
     m = pd.DataFrame(area.members)
     flag = pd.to_numeric(m["imd_decile"], errors="coerce").isin((1, 2))
-    msoa_share = ((m["population"] * flag).groupby(m["msoa11cd"]).sum()
-                  / m["population"].groupby(m["msoa11cd"]).sum())
+    msoa_share = ((m["population"] * flag).groupby(m["msoa_code"]).sum()
+                  / m["population"].groupby(m["msoa_code"]).sum())
     np.testing.assert_allclose(area.msoa["core20_share"].to_numpy(dtype=float),
                                msoa_share.reindex(area.msoa.index).to_numpy(), rtol=1e-12)
     w = rows.loc[core, "population"]
-    basis = float((w * rows.loc[core, "msoa11cd"].map(msoa_share)).sum() / w.sum())
-    got = core20_life_expectancy(inside, area.msoa, by="lad22cd").loc[place]
+    basis = float((w * rows.loc[core, "msoa_code"].map(msoa_share)).sum() / w.sum())
+    got = core20_life_expectancy(inside, area.msoa, by="place_code").loc[place]
     assert got["le_male_core20_basis_share"] == pytest.approx(basis, abs=1e-12)
     assert 0 < basis <= 1
 
@@ -144,14 +146,14 @@ def test_supplied_lookup_bad_input_is_named(frimley):
     area, _ = frimley
     good = _lookup(area)
     dup = pd.concat([good, good.iloc[[0]]])
-    with pytest.raises(ValidationError, match=good["lsoa11cd"].iloc[0]):
+    with pytest.raises(ValidationError, match=good["lsoa_code"].iloc[0]):
         validate_lookup(dup, area)
     bad = good.copy()
-    bad.loc[0, "lsoa11cd"] = "E02000001"
+    bad.loc[0, "lsoa_code"] = "E02000001"
     with pytest.raises(ValidationError, match="E02000001"):
         validate_lookup(bad, area)
     zero = good.copy()
-    first = zero["lsoa11cd"].iloc[0]
+    first = zero["lsoa_code"].iloc[0]
     zero.loc[0, "nbhd_cd"] = "ZERO"
     pop = area.lsoa["population"].where(area.lsoa.index != first, 0.0)
     with pytest.raises(ValidationError, match="ZERO"):
@@ -162,9 +164,9 @@ def test_supplied_lookup_reports_out_of_area_unassigned_and_noncontiguous(frimle
     area, _ = frimley
     good = _lookup(area)
     ring = area.lsoa.index[~area.lsoa["in_area"]][0]
-    extra = pd.DataFrame({"lsoa11cd": [ring, "E01999999"], "nbhd_cd": ["X", "X"],
+    extra = pd.DataFrame({"lsoa_code": [ring, "E01999999"], "nbhd_cd": ["X", "X"],
                           "nbhd_nm": ["x", "x"]})
-    dropped = good["lsoa11cd"].iloc[-1]
+    dropped = good["lsoa_code"].iloc[-1]
     nb = validate_lookup(pd.concat([good.iloc[:-1], extra]), area)
     rep = nb.report.set_index("code")
     assert {ring, "E01999999", dropped} <= set(rep.index)
@@ -176,7 +178,7 @@ def test_supplied_lookup_reports_out_of_area_unassigned_and_noncontiguous(frimle
     a = inside.index[inside["pw_x"].argmin()]
     b = inside.index[inside["pw_x"].argmax()]
     split = good.copy()
-    split.loc[split["lsoa11cd"].isin([a, b]), ["nbhd_cd", "nbhd_nm"]] = "APART"
+    split.loc[split["lsoa_code"].isin([a, b]), ["nbhd_cd", "nbhd_nm"]] = "APART"
     with pytest.raises(ValidationError, match="APART.*pieces"):
         validate_lookup(split, area)
     allowed = validate_lookup(split, area, allow_noncontiguous=True)
@@ -189,7 +191,7 @@ def test_pcn_catchments_take_the_majority_pcn(frimley):
     # LSOA 0: 60 patients at P1 (PCN A), 40 at P2 (PCN B) -> A, share 0.6
     # LSOA 1: 10 at P1, 30 at P3 (PCN B) -> B, share 0.75 ; LSOA 2: only P4 (no PCN) -> none
     reg = pd.DataFrame({"practice_code": ["P1", "P2", "P1", "P3", "P4"],
-                        "lsoa11cd": [codes[0], codes[0], codes[1], codes[1], codes[2]],
+                        "lsoa_code": [codes[0], codes[0], codes[1], codes[1], codes[2]],
                         "patients": [60, 40, 10, 30, 5]})
     pcn = pd.DataFrame({"pcn_code": ["U1", "U2", "U2"], "pcn_name": ["A", "B", "B"]},
                        index=pd.Index(["P1", "P2", "P3"], name="practice_code"))
@@ -197,7 +199,7 @@ def test_pcn_catchments_take_the_majority_pcn(frimley):
     assert nb.lookup.loc[codes[0], "nbhd_cd"] == "U1"
     assert nb.lookup.loc[codes[1], "nbhd_cd"] == "U2"
     assert codes[2] not in nb.lookup.index
-    s = nb.shares.set_index(["lsoa11cd", "pcn_code"])["share"]
+    s = nb.shares.set_index(["lsoa_code", "pcn_code"])["share"]
     assert s[(codes[0], "U1")] == pytest.approx(0.6)
     assert s[(codes[1], "U2")] == pytest.approx(0.75)
     assert "P4" in set(nb.report["code"])

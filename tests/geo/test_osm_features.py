@@ -103,7 +103,7 @@ def hand_file(tmp_path_factory):
             shapely.box(X + 50_000, Y, X + 51_000, Y + 1000),  # outside the file's bounds
         ],
         crs=BNG,
-        index=pd.Index(["E01000001", "E01000002", "E01000003"], name="lsoa11cd"),
+        index=pd.Index(["E01000001", "E01000002", "E01000003"], name="lsoa_code"),
     )
     return path, lsoa
 

@@ -21,6 +21,7 @@ from healthgap.geo.outcomes import OUTCOMES, outcome_gap, with_outcomes
 from healthgap.services.build import load_area, load_hierarchy, read_cached
 
 from healthgap.errors import InputError
+from tests._names import neutral
 
 FRIMLEY = "E54000034"
 LE_FILE = "life_expectancy/msoa11_life_expectancy_mortality_localhealth_england.csv"
@@ -80,11 +81,12 @@ def test_msoa_layers_equal_the_source_and_roll_up_by_the_rule(frimley, source, s
             got = msoa.loc[code, ours]
             assert (np.isnan(got) if raw == "" else got == float(raw)), (code, ours)
     # system value: MSOA ratios weighted by the population of their LSOAs inside Frimley
-    lk = pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv")
-    msoa_of = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv",
-                          index_col="lsoa11cd")["msoa11cd"]
-    pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv",
-                      index_col="lsoa11cd")["population_mid2017"]
+    lk = neutral(
+        pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv"))
+    msoa_of = neutral(pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv",
+                          index_col="lsoa11cd")["msoa11cd"])
+    pop = neutral(pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv",
+                      index_col="lsoa11cd")["population_mid2017"])
     codes = lk.loc[lk["icb22_code"] == FRIMLEY, "lsoa11_code"]
     w = pop.reindex(codes).groupby(msoa_of.reindex(codes).to_numpy()).sum()
     y = pd.Series({c: float(source[c][LOCAL_HEALTH_OUTCOMES["smr_chd"]]) for c in w.index})
@@ -96,22 +98,24 @@ def test_msoa_layers_equal_the_source_and_roll_up_by_the_rule(frimley, source, s
 
 def _hand_gap(shared_data, source, outcome: str) -> dict[str, float]:
     """Fifths and Core20 against the rest for Frimley, from the raw CSVs."""
-    lk = pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv")
-    lsoa = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv")
-    pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
-    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
-    f = (lsoa.merge(pop, on="lsoa11cd").merge(imd[["lsoa11cd", "imd_score", "imd_decile"]],
-                                              on="lsoa11cd"))
-    f["inside"] = f["lsoa11cd"].isin(lk.loc[lk["icb22_code"] == FRIMLEY, "lsoa11_code"])
-    touched = f.loc[f["inside"], "msoa11cd"].unique()
-    f = f[f["msoa11cd"].isin(touched)]
+    lk = neutral(
+        pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv"))
+    lsoa = neutral(pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv"))
+    pop = neutral(
+        pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv"))
+    imd = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv"))
+    f = (lsoa.merge(pop, on="lsoa_code").merge(imd[["lsoa_code", "imd_score", "imd_decile"]],
+                                              on="lsoa_code"))
+    f["inside"] = f["lsoa_code"].isin(lk.loc[lk["icb22_code"] == FRIMLEY, "lsoa11_code"])
+    touched = f.loc[f["inside"], "msoa_code"].unique()
+    f = f[f["msoa_code"].isin(touched)]
     p = f["population_mid2017"]
     m = pd.DataFrame({
-        "score": (p * f["imd_score"]).groupby(f["msoa11cd"]).sum()
-                 / p.groupby(f["msoa11cd"]).sum(),
-        "w": p.where(f["inside"], 0).groupby(f["msoa11cd"]).sum(),
+        "score": (p * f["imd_score"]).groupby(f["msoa_code"]).sum()
+                 / p.groupby(f["msoa_code"]).sum(),
+        "w": p.where(f["inside"], 0).groupby(f["msoa_code"]).sum(),
         "core": p.where(f["inside"] & f["imd_decile"].isin([1, 2]), 0)
-                 .groupby(f["msoa11cd"]).sum()})
+                 .groupby(f["msoa_code"]).sum()})
     m["y"] = [float(source[c][LOCAL_HEALTH_OUTCOMES[outcome]]) for c in m.index]
     m = m.sort_values("score", ascending=False)
     mid = (m["w"].cumsum() - m["w"] / 2) / m["w"].sum()

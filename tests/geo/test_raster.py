@@ -15,6 +15,7 @@ from healthgap.geo.raster import grid_csv_to_geotiff, zonal_stats
 from pyproj import Transformer
 
 from healthgap.errors import CRSError, DuplicateCodeError, InputError, ParameterError
+from tests._names import neutral
 
 NODATA = -9999.0
 
@@ -40,7 +41,7 @@ def write(path, values, *, x0=0.0, y1=400.0, cell=100.0, crs=BNG, nodata=NODATA,
 
 def zones(*geoms, codes=None):
     codes = codes or [f"Z{i}" for i in range(len(geoms))]
-    return gpd.GeoDataFrame(geometry=list(geoms), crs=BNG, index=pd.Index(codes, name="lsoa11cd"))
+    return gpd.GeoDataFrame(geometry=list(geoms), crs=BNG, index=pd.Index(codes, name="lsoa_code"))
 
 
 # 4 x 4 grid of 100 m cells, origin top-left (0, 400); value = 10 * row + col
@@ -177,7 +178,7 @@ def test_bad_inputs(tmp_path):
 def test_defra_csv_to_geotiff(shared_data, tmp_path):
     csv = shared_data / "environment/defra_pcm_nox_2013_london_1km.csv"
     tif = grid_csv_to_geotiff(csv, tmp_path / "nox.tif", value="nox2013")
-    raw = pd.read_csv(csv)
+    raw = neutral(pd.read_csv(csv))
     with rasterio.open(tif) as ds:
         assert ds.crs.to_epsg() == 27700
         assert ds.res == (1000.0, 1000.0)

@@ -21,6 +21,7 @@ from healthgap.geo.scenarios import (
 )
 
 from healthgap.errors import ParameterError, ValidationError
+from tests._names import neutral
 from tests.geo._rutland import rutland_drive, rutland_gps, rutland_lsoa
 
 SNAP = 1500.0  # the build's default max_snap_m (rural postcode-based centres)
@@ -208,10 +209,10 @@ def test_summary_counts_shares_and_gap_by_hand(rutland, shared_data):
     from healthgap.geo.scenarios import summarise
 
     lsoa, gps, _, engine = rutland
-    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv",
-                      usecols=["lsoa11cd", "imd_score", "imd_decile"], index_col="lsoa11cd")
+    imd = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv",
+                      usecols=["lsoa11cd", "imd_score", "imd_decile"], index_col="lsoa11cd"))
     frame = lsoa.join(imd)
-    frame["lad22cd"] = np.where(frame["in_area"], "E06000017", "ring")
+    frame["place_code"] = np.where(frame["in_area"], "E06000017", "ring")
     # Rutland has no Core20 LSOA: flag two by hand to check the Core20 sums
     frame["core20"] = frame.index.isin([CHOSEN, "E01013805"])
     _, code = _nearest_of(engine, CHOSEN)

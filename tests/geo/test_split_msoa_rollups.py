@@ -16,6 +16,7 @@ from healthgap.geo.layers import LSOA_ROLLUP, with_lsoa_indicators
 from healthgap.geo.model_plan import PLAN
 from healthgap.services.analysis import msoa_determinants, theil_units
 
+from tests._names import neutral
 from tests.geo._areas import joined_area
 
 FRIMLEY = "E54000034"
@@ -39,15 +40,16 @@ def area(shared_data):
 
 @pytest.fixture(scope="module")
 def raw(shared_data):
-    lk = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv")
-    pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
-    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
-    ind = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england_indicators.csv")
+    lk = neutral(pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv"))
+    pop = neutral(
+        pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv"))
+    imd = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv"))
+    ind = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england_indicators.csv"))
     ind = ind.rename(columns=IMD_INDICATORS)
-    keep = ["lsoa11cd", *[c for c in ROLLED_UP if c in ind.columns]]
-    imd_keep = ["lsoa11cd", *[c for c in ROLLED_UP if c in imd.columns and c not in keep]]
-    return (lk[["lsoa11cd", "msoa11cd"]].merge(pop, on="lsoa11cd")
-            .merge(imd[imd_keep], on="lsoa11cd").merge(ind[keep], on="lsoa11cd"))
+    keep = ["lsoa_code", *[c for c in ROLLED_UP if c in ind.columns]]
+    imd_keep = ["lsoa_code", *[c for c in ROLLED_UP if c in imd.columns and c not in keep]]
+    return (lk[["lsoa_code", "msoa_code"]].merge(pop, on="lsoa_code")
+            .merge(imd[imd_keep], on="lsoa_code").merge(ind[keep], on="lsoa_code"))
 
 
 def test_every_rolled_up_column_uses_all_lsoas_of_a_split_msoa(area, raw):
@@ -57,10 +59,10 @@ def test_every_rolled_up_column_uses_all_lsoas_of_a_split_msoa(area, raw):
     got = area.msoa.join(determinants[[c for c in determinants.columns
                                        if c not in area.msoa.columns]])
     for code in SPLIT:
-        lsoas = raw[raw["msoa11cd"] == code]
+        lsoas = raw[raw["msoa_code"] == code]
         assert len(lsoas) == 6
         inside = area.lsoa.index[area.lsoa["in_area"]]
-        assert 0 < lsoas["lsoa11cd"].isin(inside).sum() < 6  # really split
+        assert 0 < lsoas["lsoa_code"].isin(inside).sum() < 6  # really split
         for col in ROLLED_UP:
             has = lsoas[lsoas[col].notna()]  # a missing value is left out, not zero
             w = has["population_mid2017"]
@@ -70,17 +72,17 @@ def test_every_rolled_up_column_uses_all_lsoas_of_a_split_msoa(area, raw):
     ring = got.index[~got["in_area"]]
     for col in ROLLED_UP:
         has = raw[raw[col].notna()]
-        wv = (has["population_mid2017"] * has[col]).groupby(has["msoa11cd"]).sum()
-        ref = wv / has.groupby("msoa11cd")["population_mid2017"].sum()
+        wv = (has["population_mid2017"] * has[col]).groupby(has["msoa_code"]).sum()
+        ref = wv / has.groupby("msoa_code")["population_mid2017"].sum()
         pd.testing.assert_series_equal(got.loc[ring, col], ref.reindex(ring), rtol=1e-12,
                                        check_names=False)
 
 
 def test_theil_units_keep_split_msoas_in_the_area(area):
     units = theil_units(area)
-    assert set(units["icb22cd"]) == {FRIMLEY}  # no second system invented
+    assert set(units["system_code"]) == {FRIMLEY}  # no second system invented
     for code in SPLIT:
         mine = units[units.index.str.startswith(code + "|")]
-        inside = area.members[(area.members["msoa11cd"] == code) & area.members["in_area"]]
+        inside = area.members[(area.members["msoa_code"] == code) & area.members["in_area"]]
         assert mine["population_in_group"].sum() == pytest.approx(inside["population"].sum())
     assert units.index.is_unique

@@ -203,7 +203,7 @@ def test_band_threshold_is_the_quantile_of_nearest_neighbour_distances():
     xs = np.array([0.0, 100.0, 300.0, 700.0, 5000.0])  # nearest distances 100,100,200,400,4300
     gdf = gpd.GeoDataFrame({"pw_x": xs, "pw_y": 0.0},
                            geometry=[shapely.Point(x, 0).buffer(10) for x in xs],
-                           index=pd.Index([f"E0100000{i}" for i in range(5)], name="lsoa11cd"),
+                           index=pd.Index([f"E0100000{i}" for i in range(5)], name="lsoa_code"),
                            crs=27700)
     assert band_threshold(gdf, quantile=0.8) == pytest.approx(np.quantile(
         [100, 100, 200, 400, 4300], 0.8))

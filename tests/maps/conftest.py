@@ -12,41 +12,43 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
+from tests._names import neutral
+
 FRIMLEY = "E54000034"
 
 
 def read_lsoa_boundaries(data: Path, codes: set[str] | None = None) -> gpd.GeoDataFrame:
     path = data / "geography" / "lsoa11_boundaries_ew_super_generalised.geojson"
-    gdf = gpd.read_file(path, columns=["LSOA11CD", "LSOA11NM"], engine="pyogrio")
+    gdf = neutral(gpd.read_file(path, columns=["LSOA11CD", "LSOA11NM"], engine="pyogrio"))
     gdf = gdf[gdf["LSOA11CD"].str.startswith("E")]
     if codes is not None:
         gdf = gdf[gdf["LSOA11CD"].isin(codes)]
-    gdf = gdf.rename(columns={"LSOA11CD": "lsoa11cd", "LSOA11NM": "lsoa11nm"})
-    return gdf.set_index("lsoa11cd").to_crs(27700)
+    gdf = gdf.rename(columns={"LSOA11CD": "lsoa_code", "LSOA11NM": "lsoa_name"})
+    return gdf.set_index("lsoa_code").to_crs(27700)
 
 
 def england_lsoa_imd(data: Path) -> gpd.GeoDataFrame:
     """Every English LSOA with IMD 2019 score and decile (EPSG:27700)."""
     gdf = read_lsoa_boundaries(data)
-    imd = pd.read_csv(data / "imd2019" / "imd2019_lsoa11_england.csv",
-                      usecols=["lsoa11cd", "imd_score", "imd_rank", "imd_decile"])
-    return gdf.join(imd.set_index("lsoa11cd"), how="left")
+    imd = neutral(pd.read_csv(data / "imd2019" / "imd2019_lsoa11_england.csv",
+                      usecols=["lsoa11cd", "imd_score", "imd_rank", "imd_decile"]))
+    return gdf.join(imd.set_index("lsoa_code"), how="left")
 
 
 @pytest.fixture(scope="session")
 def frimley_lsoa(shared_data: Path) -> gpd.GeoDataFrame:
     geography = shared_data / "geography"
-    lookup = pd.read_csv(geography / "lsoa11_sicbl22_icb22_ltla22_lookup_england.csv")
+    lookup = neutral(pd.read_csv(geography / "lsoa11_sicbl22_icb22_ltla22_lookup_england.csv"))
     lookup = lookup[lookup["icb22_code"] == FRIMLEY]
     assert len(lookup) == 440  # documented in shared/data/SOURCES.md
     gdf = read_lsoa_boundaries(shared_data, set(lookup["lsoa11_code"]))
     lk = lookup.set_index("lsoa11_code")[["ltla22_code", "ltla22_name", "icb22_code", "icb22_name"]]
-    lk.columns = ["lad22cd", "lad22nm", "icb22cd", "icb22nm"]
-    msoa = pd.read_csv(shared_data / "geography" / "lsoa11_msoa11_lad22_lookup_ew.csv",
-                       usecols=["lsoa11cd", "msoa11cd"]).set_index("lsoa11cd")
-    imd = pd.read_csv(shared_data / "imd2019" / "imd2019_lsoa11_england.csv",
+    lk.columns = ["place_code", "place_name", "system_code", "system_name"]
+    msoa = neutral(pd.read_csv(shared_data / "geography" / "lsoa11_msoa11_lad22_lookup_ew.csv",
+                       usecols=["lsoa11cd", "msoa11cd"]).set_index("lsoa11cd"))
+    imd = neutral(pd.read_csv(shared_data / "imd2019" / "imd2019_lsoa11_england.csv",
                       usecols=["lsoa11cd", "imd_score", "imd_rank", "imd_decile",
-                               "health_decile"]).set_index("lsoa11cd")
+                               "health_decile"]).set_index("lsoa11cd"))
     gdf = gdf.join(lk).join(msoa).join(imd)
     assert len(gdf) == 440 and gdf["imd_score"].notna().all()
     return gdf
@@ -54,26 +56,27 @@ def frimley_lsoa(shared_data: Path) -> gpd.GeoDataFrame:
 
 @pytest.fixture(scope="session")
 def frimley_places(frimley_lsoa: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    places = frimley_lsoa[["lad22cd", "lad22nm", "geometry"]].dissolve(by="lad22cd")
+    places = frimley_lsoa[["place_code", "place_name", "geometry"]].dissolve(by="place_code")
     return places
 
 
 @pytest.fixture(scope="session")
 def frimley_system(frimley_lsoa: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    return frimley_lsoa[["icb22cd", "icb22nm", "geometry"]].dissolve(by="icb22cd")
+    return frimley_lsoa[["system_code", "system_name", "geometry"]].dissolve(by="system_code")
 
 
 @pytest.fixture(scope="session")
 def frimley_msoa(shared_data: Path, frimley_lsoa: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    codes = set(frimley_lsoa["msoa11cd"])
-    gdf = gpd.read_file(shared_data / "geography" / "msoa11_boundaries_ew_generalised.geojson",
-                        engine="pyogrio")
-    gdf = gdf[gdf["msoa11cd"].isin(codes)].set_index("msoa11cd").to_crs(27700)
-    le = pd.read_csv(
+    codes = set(frimley_lsoa["msoa_code"])
+    gdf = neutral(
+        gpd.read_file(shared_data / "geography" / "msoa11_boundaries_ew_generalised.geojson",
+                        engine="pyogrio"))
+    gdf = gdf[gdf["msoa_code"].isin(codes)].set_index("msoa_code").to_crs(27700)
+    le = neutral(pd.read_csv(
         shared_data / "life_expectancy"
         / "msoa11_life_expectancy_mortality_localhealth_england.csv",
         usecols=["msoa11cd", "le_birth_male_2015_19", "le_birth_female_2015_19"],
-    ).set_index("msoa11cd")
+    ).set_index("msoa11cd"))
     gdf = gdf.join(le)
     assert len(gdf) == len(codes)
     return gdf

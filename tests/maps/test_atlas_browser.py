@@ -22,6 +22,7 @@ from healthgap.maps._classify import WORSE_COLOUR
 from healthgap.maps._layers import OSM_ATTRIBUTION
 
 from tests import _builds
+from tests._names import neutral
 from tests.maps.test_browser import browser, open_offline  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -56,7 +57,8 @@ def test_the_static_pages_and_the_bivariate_maps(browser, demo_build):  # noqa: 
 
 
 def read(root: Path, layer: str) -> pd.DataFrame:
-    return pyogrio.read_dataframe(root / "healthgap.gpkg", layer=layer, read_geometry=False)
+    return neutral(
+        pyogrio.read_dataframe(root / "healthgap.gpkg", layer=layer, read_geometry=False))
 
 
 WORST_JS = """() => hg.registry.filter(r => r.spec.column).map(r => {
@@ -203,9 +205,9 @@ def test_story_numbers_equal_the_geopackage(browser, demo_build):  # noqa: F811
         assert problems == []
     finally:
         context.close()
-    msoa = read(demo_build, "msoa").set_index("msoa11cd")
+    msoa = read(demo_build, "msoa").set_index("msoa_code")
     msoa = msoa[msoa["in_area"] == 1]
-    place = read(demo_build, "place").set_index("lad22cd")
+    place = read(demo_build, "place").set_index("place_code")
     sii = read(demo_build, "model_sii")
     nbhd = read(demo_build, "neighbourhood").set_index("nbhd_cd")
     nbhd = nbhd[nbhd["in_area"] == 1] if "in_area" in nbhd.columns else nbhd
@@ -274,7 +276,7 @@ def test_csv_download_is_what_the_page_draws(browser, demo_build):  # noqa: F811
     finally:
         context.close()
     rows = list(csv.DictReader(io.StringIO(text)))
-    msoa = read(demo_build, "msoa").set_index("msoa11cd")
+    msoa = read(demo_build, "msoa").set_index("msoa_code")
     msoa = msoa[msoa["in_area"] == 1]
     assert len(rows) == len(msoa)
     label = f"{INDICATORS['le_male'].label} (years)"
@@ -285,13 +287,13 @@ def test_csv_download_is_what_the_page_draws(browser, demo_build):  # noqa: F811
             assert r[label] == "" and r["map class"] == "Suppressed / no data"
         else:
             assert float(r[label]) == pytest.approx(v, abs=0.051)
-        assert r["name"] == msoa.loc[r["code"], "msoa11nm"]
+        assert r["name"] == msoa.loc[r["code"], "msoa_name"]
 
 
 def test_search_finds_a_neighbourhood_by_code_and_by_name(browser, demo_build):  # noqa: F811
-    msoa = read(demo_build, "msoa").set_index("msoa11cd")
+    msoa = read(demo_build, "msoa").set_index("msoa_code")
     code = msoa[msoa["in_area"] == 1]["le_male"].idxmin()
-    name = msoa.loc[code, "msoa11nm"]
+    name = msoa.loc[code, "msoa_name"]
     context, page, _, problems = open_offline(browser, demo_build / "atlas" / "msoa-le-male.html")
     try:
         map_js = "window[document.querySelector('.folium-map').id]"

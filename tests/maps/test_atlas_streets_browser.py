@@ -18,6 +18,7 @@ import pytest
 from healthgap.services import whatif as wi
 from healthgap.services.build import BuildOptions, build
 
+from tests._names import neutral
 from tests.maps.test_atlas_browser import SCROLL_JS, labels_at_zooms, overlapping
 from tests.maps.test_browser import browser, open_offline  # noqa: F401 (fixture)
 
@@ -33,8 +34,9 @@ def rutland(shared_data, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("rutland-atlas") / RUTLAND
     build(BuildOptions(area=RUTLAND, data_dir=shared_data, out_dir=root, models=False,
                        maps=True))
-    lsoa = pyogrio.read_dataframe(root / "healthgap.gpkg", layer="lsoa", read_geometry=False)
-    nearest = str(lsoa.set_index("lsoa11cd").loc[CHOSEN, "gp_nearest_code"])
+    lsoa = neutral(
+        pyogrio.read_dataframe(root / "healthgap.gpkg", layer="lsoa", read_geometry=False))
+    nearest = str(lsoa.set_index("lsoa_code").loc[CHOSEN, "gp_nearest_code"])
     wi.run_whatif(root, {"close": [nearest]})
     wi.write_page(root)
     return root
@@ -43,12 +45,12 @@ def rutland(shared_data, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def expected(shared_data) -> dict[str, str]:
     """The chosen small area's ward and a postcode, from the ONS lookups themselves."""
-    wards = pd.read_csv(shared_data / "geography" / "lsoa21_ward24_ltla24_lookup_ew.csv")
+    wards = neutral(pd.read_csv(shared_data / "geography" / "lsoa21_ward24_ltla24_lookup_ew.csv"))
     ward = wards.loc[wards["lsoa21_code"] == CHOSEN, "ward24_name"].iloc[0]
-    pcs = pd.read_csv(shared_data / "postcodes"
+    pcs = neutral(pd.read_csv(shared_data / "postcodes"
                       / "postcode_oa11_lsoa11_msoa11_lad22_lookup_ew_live_may22.csv.gz",
-                      usecols=["pcds", "lsoa11cd"])
-    postcode = sorted(pcs.loc[pcs["lsoa11cd"] == CHOSEN, "pcds"])[0]
+                      usecols=["pcds", "lsoa11cd"]))
+    postcode = sorted(pcs.loc[pcs["lsoa_code"] == CHOSEN, "pcds"])[0]
     return {"ward": ward, "postcode": postcode}
 
 
@@ -76,13 +78,13 @@ def test_search_finds_a_ward_a_postcode_and_a_practice(browser, rutland, expecte
             return {MAP_JS}.getBounds().contains(hit.getBounds().getCenter()); }}""")
         assert inside
         assert "not in this area" in _search(page, "SW1A 1AA")
-        fac = pyogrio.read_dataframe(rutland / "healthgap.gpkg", layer="facilities",
-                                     read_geometry=False)
+        fac = neutral(pyogrio.read_dataframe(rutland / "healthgap.gpkg", layer="facilities",
+                                     read_geometry=False))
         name = str(fac[fac["kind"] == "gp"]["name"].iloc[0])
         assert "GP practice" in _search(page, name.lower())
         # a neighbourhood (30-50k people) and a small area by their names
-        nb = pyogrio.read_dataframe(rutland / "healthgap.gpkg", layer="neighbourhood",
-                                    read_geometry=False)
+        nb = neutral(pyogrio.read_dataframe(rutland / "healthgap.gpkg", layer="neighbourhood",
+                                    read_geometry=False))
         assert str(nb["nbhd_nm"].iloc[0]) in _search(page, str(nb["nbhd_nm"].iloc[0]))
         assert "E02002863" in _search(page, "Rutland 001")
         assert problems == [] and all(u.startswith("file://") for u in requests)
@@ -110,8 +112,8 @@ def test_ward_labels_appear_from_their_zoom_without_overlap(browser, rutland):  
 
 def test_whatif_page_names_the_practice_area_and_mode(browser, rutland):  # noqa: F811
     store = rutland / "healthgap.gpkg"
-    changed = pyogrio.read_dataframe(store, layer="whatif_facilities", read_geometry=False)
-    fac = pyogrio.read_dataframe(store, layer="facilities", read_geometry=False)
+    changed = neutral(pyogrio.read_dataframe(store, layer="whatif_facilities", read_geometry=False))
+    fac = neutral(pyogrio.read_dataframe(store, layer="facilities", read_geometry=False))
     code = str(changed["code"].iloc[0])
     name = str(fac.loc[fac["code"].astype(str) == code, "name"].iloc[0])
     context, page, _, problems = open_offline(browser, rutland / "atlas" / "whatif.html")

@@ -26,6 +26,8 @@ from healthgap.maps.charts import add_chart_panel, sii_chart
 from healthgap.maps.choropleth import choropleth, reworded
 from healthgap.maps.clusters import lisa_map, lisa_styles
 
+from tests._names import neutral
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -76,11 +78,11 @@ def atlas(tmp_path_factory, frimley_msoa, frimley_lisa, frimley_places, frimley_
                     page=PageOptions(boundaries=boundaries, basemap=True,
                                      weights="Queen contiguity, row-standardised",
                                      permutations=999, correction="none", alpha=0.05))
-    gp = pd.read_csv(
+    gp = neutral(pd.read_csv(
         shared_data / "health_services" / "gp_practices_epraccur_dec2023_geocoded.csv"
-    )
+    ))
     gp = gp[(gp.status_code == "A") & (gp.prescribing_setting == 4)
-            & gp.lsoa11cd.isin(frimley_lisa.index) & gp.easting.notna()]
+            & gp.lsoa_code.isin(frimley_lisa.index) & gp.easting.notna()]
     facilities = gpd.GeoDataFrame({"code": gp.org_code, "name": gp.name, "kind": "GP practice"},
                                   geometry=gpd.points_from_xy(gp.easting, gp.northing),
                                   crs=27700)
@@ -182,7 +184,7 @@ def test_choropleth_page_draws_classes_legend_and_tooltip(browser, atlas):
     point = le.loc[[code]].geometry.representative_point().to_crs(4326).iloc[0]
     tip = hover_tooltip(page, point.y, point.x)
     value = le.loc[code, LE]
-    assert le.loc[code, "msoa11nm"] in tip and code in tip
+    assert le.loc[code, "msoa_name"] in tip and code in tip
     assert f"Male life expectancy: {value:.1f} years" in tip
     assert f"(95% CI {value - 1.1:.1f}–{value + 1.1:.1f})" in tip
     assert "England: 79.6 years" in tip

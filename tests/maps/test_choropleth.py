@@ -48,7 +48,7 @@ def test_every_area_is_drawn_with_its_class(le_map, le_frame):
     counts = np.bincount([c for c in data["p"]["c"] if c >= 0])
     assert counts.max() - counts.min() <= 1
     # names travel for the tooltip
-    assert data["p"]["n"] == le_frame["msoa11nm"].tolist()
+    assert data["p"]["n"] == le_frame["msoa_name"].tolist()
 
 
 def test_legend_has_units_classes_counts_and_missing(le_map, le_frame):
@@ -150,7 +150,7 @@ def test_bad_input_is_named(le_frame, frimley_lsoa):
         choropleth(swapped, "le_birth_male_2015_19",
                    indicator=reworded("le_birth_male_2015_19", label="x"), ci=("lci", "uci"))
     with pytest.raises(InputError, match="must hold numbers"):
-        choropleth(frimley_lsoa, "lsoa11nm", indicator=reworded("lsoa11nm", label="x"))
+        choropleth(frimley_lsoa, "lsoa_name", indicator=reworded("lsoa_name", label="x"))
     with pytest.raises(ParameterError, match="compare\\['England'\\]"):
         choropleth(frimley_lsoa, "imd_score", indicator=reworded("imd_score", label="x"),
                    compare={"England": "high"})

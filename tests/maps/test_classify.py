@@ -9,6 +9,7 @@ from healthgap.maps._classify import bimodality_coefficient, classify, palette
 from scipy import stats
 
 from healthgap.errors import InputError, ParameterError
+from tests._names import neutral
 
 
 @pytest.fixture(scope="module")
@@ -20,15 +21,15 @@ def mapclassify():
 
 @pytest.fixture(scope="module")
 def england_imd(shared_data):
-    return pd.read_csv(shared_data / "imd2019" / "imd2019_lsoa11_england.csv",
-                       usecols=["lsoa11cd", "imd_score", "imd_rank", "imd_decile"])
+    return neutral(pd.read_csv(shared_data / "imd2019" / "imd2019_lsoa11_england.csv",
+                       usecols=["lsoa11cd", "imd_score", "imd_rank", "imd_decile"]))
 
 
 @pytest.fixture(scope="module")
 def england_le(shared_data):
     name = "msoa11_life_expectancy_mortality_localhealth_england.csv"
     path = shared_data / "life_expectancy" / name
-    return pd.read_csv(path, usecols=["msoa11cd", "le_birth_male_2015_19"])
+    return neutral(pd.read_csv(path, usecols=["msoa11cd", "le_birth_male_2015_19"]))
 
 
 def test_quantile_classes_match_mapclassify(frimley_lsoa, mapclassify):

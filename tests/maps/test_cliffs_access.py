@@ -12,6 +12,7 @@ from healthgap.maps.choropleth import reworded
 from healthgap.maps.cliffs import CLIFF_COLOUR, cliffs_map, steepest
 
 from healthgap.errors import DuplicateCodeError, GeometryError, MissingColumnError, ParameterError
+from tests._names import neutral
 from tests.maps.helpers import layers, legend, payload
 
 LE = "le_birth_male_2015_19"
@@ -47,7 +48,7 @@ def test_cliffs_map_draws_top_lines_over_the_choropleth(frimley_msoa, frimley_cl
     assert "Area A" in rows and "Distance between centres" in rows
     first = data["p"]["ea"][0]
     code = top["code_a"].iloc[0]
-    assert first == f"{frimley_msoa.loc[code, 'msoa11nm']} ({code})"
+    assert first == f"{frimley_msoa.loc[code, 'msoa_name']} ({code})"
     text = legend(m)
     assert "Steepest 20 gaps between neighbours" in text
     assert f"top 20 of {len(frimley_cliffs):,} neighbour pairs" in text
@@ -64,9 +65,9 @@ def test_cliffs_input_errors(frimley_msoa, frimley_cliffs):
 @pytest.fixture(scope="module")
 def gp_practices(shared_data, frimley_lsoa):
     path = shared_data / "health_services" / "gp_practices_epraccur_dec2023_geocoded.csv"
-    gp = pd.read_csv(path)
+    gp = neutral(pd.read_csv(path))
     gp = gp[(gp.status_code == "A") & (gp.prescribing_setting == 4)
-            & gp.lsoa11cd.isin(frimley_lsoa.index) & gp.easting.notna()]
+            & gp.lsoa_code.isin(frimley_lsoa.index) & gp.easting.notna()]
     return gpd.GeoDataFrame({"code": gp.org_code, "name": gp.name, "kind": "GP practice"},
                             geometry=gpd.points_from_xy(gp.easting, gp.northing), crs=27700)
 

@@ -30,7 +30,7 @@ def _grid(n: int = 4, size: float = 2000.0) -> gpd.GeoDataFrame:
     values = np.linspace(72.0, 86.0, len(cells))
     values[3] = np.nan  # a suppressed value
     return gpd.GeoDataFrame({"le_male": values}, geometry=cells, crs=27700,
-                            index=pd.Index(codes, name="msoa11cd"))
+                            index=pd.Index(codes, name="msoa_code"))
 
 
 @pytest.mark.parametrize(("width_m", "km"), [(8_000, 1), (30_000, 5), (60_000, 10),

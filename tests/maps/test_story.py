@@ -18,20 +18,20 @@ def numbers(text: str) -> dict[str, float]:
 
 def frames(with_ci: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     msoa = pd.DataFrame(
-        {"msoa11nm": ["A 001", "A 002", "B 001", "Ring 001"],
+        {"msoa_name": ["A 001", "A 002", "B 001", "Ring 001"],
          "in_area": [True, True, True, False],
          "le_male": [75.0, 80.5, 83.2, 60.0], "le_female": [80.0, 84.0, 86.0, 60.0]},
-        index=pd.Index(["E02000001", "E02000002", "E02000003", "E02000009"], name="msoa11cd"))
+        index=pd.Index(["E02000001", "E02000002", "E02000003", "E02000009"], name="msoa_code"))
     if with_ci:
         msoa["le_male_lo"] = msoa["le_male"] - 1.0
         msoa["le_male_hi"] = msoa["le_male"] + 1.0
-    place = pd.DataFrame({"lad22nm": ["A", "B"], "le_male_pwmean": [78.0, 83.2],
+    place = pd.DataFrame({"place_name": ["A", "B"], "le_male_pwmean": [78.0, 83.2],
                           "le_female_pwmean": [82.1, 86.0]},
-                         index=pd.Index(["E06000001", "E06000002"], name="lad22cd"))
-    system = pd.DataFrame({"icb22nm": ["Test ICB"], "core20_pop": [12345.0],
+                         index=pd.Index(["E06000001", "E06000002"], name="place_code"))
+    system = pd.DataFrame({"system_name": ["Test ICB"], "core20_pop": [12345.0],
                            "core20_share": [0.2061], "le_male_pwmean": [80.1],
                            "le_female_pwmean": [83.6]},
-                          index=pd.Index(["E54000099"], name="icb22cd"))
+                          index=pd.Index(["E54000099"], name="system_code"))
     return msoa, place, system
 
 

@@ -27,6 +27,7 @@ from healthgap.services.settings import Settings
 from healthgap.services.store import BuildStore
 from shapely.geometry import box, shape
 
+from tests._names import neutral
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
@@ -64,9 +65,9 @@ def store(root) -> BuildStore:
 @pytest.fixture(scope="module")
 def lookups(shared_data) -> pd.DataFrame:
     geo = shared_data / "geography"
-    lk = pd.read_csv(geo / "lsoa11_msoa11_lad22_lookup_ew.csv", index_col="lsoa11cd")
-    icb = pd.read_csv(geo / "lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
-                      index_col="lsoa11_code")
+    lk = neutral(pd.read_csv(geo / "lsoa11_msoa11_lad22_lookup_ew.csv", index_col="lsoa11cd"))
+    icb = neutral(pd.read_csv(geo / "lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
+                      index_col="lsoa11_code"))
     return lk.join(icb[["sicbl22_code", "icb22_code"]], how="inner")
 
 
@@ -116,10 +117,10 @@ def test_system_children_are_its_places(client, lookups):
     body = client.get(B).json()
     inside = lookups[lookups["icb22_code"] == FRIMLEY]
     assert body["level"] == "icb" and body["in_area"] is True and body["parents"] == []
-    assert [c["code"] for c in body["children"]] == sorted(inside["lad22cd"].unique())
+    assert [c["code"] for c in body["children"]] == sorted(inside["place_code"].unique())
     assert all(c["role"] == "place" for c in body["children"])
     places = client.get(f"{B}/places").json()
-    assert [p["code"] for p in places["items"]] == sorted(inside["lad22cd"].unique())
+    assert [p["code"] for p in places["items"]] == sorted(inside["place_code"].unique())
 
 
 def test_place_msoa_lsoa_family_matches_lookups(client, lookups):
@@ -129,29 +130,29 @@ def test_place_msoa_lsoa_family_matches_lookups(client, lookups):
     assert body["level"] == "lad" and body["name"] == "Bracknell Forest"
     assert body["build"] == FRIMLEY
     assert [c["code"] for c in body["children"]] == sorted(
-        inside.loc[inside["lad22cd"] == place, "msoa11cd"].unique())
+        inside.loc[inside["place_code"] == place, "msoa_code"].unique())
     assert {p["level"]: p["code"] for p in body["parents"]} == {
-        "sicb": inside.loc[inside["lad22cd"] == place, "sicbl22_code"].iloc[0],
+        "sicb": inside.loc[inside["place_code"] == place, "sicbl22_code"].iloc[0],
         "icb": FRIMLEY}
 
-    msoa = inside.loc[inside["lad22cd"] == place, "msoa11cd"].iloc[0]
+    msoa = inside.loc[inside["place_code"] == place, "msoa_code"].iloc[0]
     body = client.get(f"/areas/{msoa}").json()
     assert body["level"] == "msoa"
-    assert [c["code"] for c in body["children"]] == sorted(inside.index[inside["msoa11cd"]
+    assert [c["code"] for c in body["children"]] == sorted(inside.index[inside["msoa_code"]
                                                                         == msoa])
     assert {p["level"] for p in body["parents"]} == {"lad", "sicb", "icb"}
 
-    lsoa = inside.index[inside["msoa11cd"] == msoa][0]
+    lsoa = inside.index[inside["msoa_code"] == msoa][0]
     body = client.get(f"/areas/{lsoa}").json()
     row = inside.loc[lsoa]
     assert body["children"] == [] and body["in_area"] is True
     assert {p["level"]: p["code"] for p in body["parents"]} == {
-        "msoa": row["msoa11cd"], "lad": row["lad22cd"], "sicb": row["sicbl22_code"],
+        "msoa": row["msoa_code"], "lad": row["place_code"], "sicb": row["sicbl22_code"],
         "icb": FRIMLEY}
 
 
 def test_ring_lsoa_is_flagged_outside(client, store):
-    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa = store.read_layer("lsoa", index="lsoa_code")
     ring_code = lsoa.index[lsoa["in_area"] == 0][0]
     body = client.get(f"/areas/{ring_code}").json()
     assert body["in_area"] is False and body["build"] == FRIMLEY
@@ -166,10 +167,10 @@ def test_neighbourhoods_paged_with_links(client, lookups):
         assert body["numberReturned"] == len(body["items"]) <= 25
         codes += [i["code"] for i in body["items"]]
         url = next((lk["href"] for lk in body["links"] if lk["rel"] == "next"), None)
-    assert codes == sorted(inside["msoa11cd"].unique()) and len(codes) == 89
+    assert codes == sorted(inside["msoa_code"].unique()) and len(codes) == 89
     lsoas = client.get(f"{B}/neighbourhoods", params={"level": "lsoa", "place": "E06000039",
                                                       "limit": 300}).json()
-    assert {i["code"] for i in lsoas["items"]} == set(inside.index[inside["lad22cd"]
+    assert {i["code"] for i in lsoas["items"]} == set(inside.index[inside["place_code"]
                                                                    == "E06000039"])
     assert client.get(f"{B}/neighbourhoods", params={"level": "lsoa", "ring": True,
                                                      "limit": 1}).json()["numberMatched"] > 440
@@ -209,7 +210,7 @@ def test_layers_list_fields_units_sources(client):
 def test_geojson_default_4326_matches_store(client, store):
     feats, pages = _all_items(client, f"{B}/layers/lsoa/items")
     assert pages == 3  # 440 in-area LSOAs, 200 per page by default here
-    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa = store.read_layer("lsoa", index="lsoa_code")
     inside = lsoa[lsoa["in_area"] == 1].to_crs("EPSG:4326")
     assert [f["id"] for f in feats] == sorted(inside.index)
     by_id = {f["id"]: f for f in feats}
@@ -227,7 +228,7 @@ def test_geojson_default_4326_matches_store(client, store):
 
 
 def test_ring_included_on_request(client, store):
-    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa = store.read_layer("lsoa", index="lsoa_code")
     body = client.get(f"{B}/layers/lsoa/items", params={"ring": True, "limit": 1}).json()
     assert body["numberMatched"] == len(lsoa) > 440
 
@@ -238,7 +239,7 @@ def test_geojson_27700_has_crs_member(client, store):
     assert body["crs"] == {"type": "name",
                            "properties": {"name": "urn:ogc:def:crs:EPSG::27700"}}
     assert r.headers["content-crs"] == "<http://www.opengis.net/def/crs/EPSG/0/27700>"
-    msoa = store.read_layer("msoa", index="msoa11cd")
+    msoa = store.read_layer("msoa", index="msoa_code")
     for f in body["features"][::10]:
         ref = msoa.geometry[f["id"]]
         g = shape(f["geometry"])
@@ -247,7 +248,7 @@ def test_geojson_27700_has_crs_member(client, store):
 
 
 def test_bbox_filter_in_both_crs(client, store):
-    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa = store.read_layer("lsoa", index="lsoa_code")
     inside = lsoa[lsoa["in_area"] == 1]
     wgs = inside.to_crs("EPSG:4326")
     bb = (-0.8, 51.3, -0.7, 51.4)
@@ -309,7 +310,7 @@ def test_simplify_reduces_vertices_in_metres(client, store):
     coarser = client.get(f"{B}/layers/msoa/items", params={"crs": "EPSG:27700", "limit": 300,
                                                              "simplify": 1000}).json()
     assert vertices(coarser) < vertices(simple) < vertices(full)
-    msoa = store.read_layer("msoa", index="msoa11cd")
+    msoa = store.read_layer("msoa", index="msoa_code")
     for f in simple["features"][::9]:
         g, ref = shape(f["geometry"]), msoa.geometry[f["id"]]
         assert g.is_valid
@@ -331,7 +332,7 @@ def test_property_selection(client):
     body = client.get(f"{B}/layers/msoa/items", params={"properties": "le_male,imd_score",
                                                           "limit": 5}).json()
     for f in body["features"]:
-        assert list(f["properties"]) == ["msoa11cd", "le_male", "imd_score"]
+        assert list(f["properties"]) == ["msoa_code", "le_male", "imd_score"]
     # an unknown property is like an unknown layer or indicator: 404 naming what there is
     body = _problem(client.get(f"{B}/layers/msoa/items",
                                params={"properties": "le_male,../../etc"}), 404)
@@ -364,8 +365,8 @@ def test_paging_limits_and_links(client):
 
 def test_within_place(client, lookups):
     got, _ = _all_items(client, f"{B}/layers/lsoa/items", within="E06000039",
-                        properties="lad22cd")
-    assert {f["id"] for f in got} == set(lookups.index[lookups["lad22cd"] == "E06000039"])
+                        properties="place_code")
+    assert {f["id"] for f in got} == set(lookups.index[lookups["place_code"] == "E06000039"])
     body = _problem(client.get(f"{B}/layers/lsoa/items", params={"within": "E06000001"}), 404)
     assert "E06000001" in body["detail"]
 
@@ -436,8 +437,8 @@ def test_gzip(client):
 def test_csv_table_matches_store(client, store):
     r = client.get(f"{B}/layers/msoa/table", params={"properties": "le_male,le_female,in_area"})
     assert r.headers["content-type"].startswith("text/csv")
-    got = pd.read_csv(io.StringIO(r.text), index_col="msoa11cd")
-    msoa = store.read_layer("msoa", index="msoa11cd")
+    got = pd.read_csv(io.StringIO(r.text), index_col="msoa_code")
+    msoa = store.read_layer("msoa", index="msoa_code")
     inside = msoa[msoa["in_area"] == 1].sort_index()
     assert list(got.columns) == ["le_male", "le_female", "in_area"]
     assert list(got.index) == list(inside.index)

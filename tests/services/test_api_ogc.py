@@ -24,6 +24,7 @@ from healthgap.services.errors import redact_paths
 from healthgap.services.settings import Settings
 from shapely.geometry import box
 
+from tests._names import neutral
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
@@ -51,7 +52,7 @@ def client(root):
 
 @pytest.fixture(scope="module")
 def lsoa(root) -> gpd.GeoDataFrame:
-    return gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio")
+    return neutral(gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio"))
 
 
 def _ids(client, url: str, **params) -> list[str]:
@@ -100,7 +101,7 @@ def test_bbox_with_any_number_of_decimals(client, lsoa, digits):
     x0, y0, x1, y1 = -0.8, 51.25, -0.6, 51.45
     text = ",".join(f"{v:.{digits}f}" for v in (x0, y0, x1, y1))
     expected = sorted(lsoa.loc[lsoa.to_crs(4326).intersects(box(x0, y0, x1, y1)),
-                               "lsoa11cd"])
+                               "lsoa_code"])
     assert 20 < len(expected) < len(lsoa)
     assert sorted(_ids(client, f"{C}/items", bbox=text)) == expected
     # an exponent is a valid float too
@@ -142,8 +143,8 @@ def test_unknown_collection_or_feature_is_404(client, url):
 
 
 def test_feature_ids_are_codes(client, root):
-    nb = gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="neighbourhood",
-                       engine="pyogrio")
+    nb = neutral(gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="neighbourhood",
+                       engine="pyogrio"))
     got = _ids(client, f"/collections/{FRIMLEY}_neighbourhood/items")
     assert got == sorted(nb["nbhd_cd"])
     one = client.get(f"/collections/{FRIMLEY}_neighbourhood/items/{got[3]}").json()
@@ -177,7 +178,7 @@ def test_queryables_are_typed_from_the_layer(client, lsoa):
     q = client.get(f"{C}/queryables")
     assert q.headers["content-type"].startswith("application/schema+json")
     props = q.json()["properties"]
-    assert props["lsoa11cd"]["type"] == "string" and props["population"]["type"] == "number"
+    assert props["lsoa_code"]["type"] == "string" and props["population"]["type"] == "number"
     assert props["in_area"]["type"] == "boolean"
     assert props["geometry"]["$ref"].endswith("Polygon.json")
     assert set(props) == {*lsoa.columns.drop("geometry"), "geometry"}
@@ -186,21 +187,21 @@ def test_queryables_are_typed_from_the_layer(client, lsoa):
 
 
 def _expected(lsoa: gpd.GeoDataFrame, mask) -> list[str]:
-    return sorted(lsoa.loc[np.asarray(mask, dtype=bool), "lsoa11cd"])
+    return sorted(lsoa.loc[np.asarray(mask, dtype=bool), "lsoa_code"])
 
 
 def test_cql2_text_operators_match_pandas(client, lsoa):
-    pop, lad = lsoa["population"], lsoa["lad22nm"]
+    pop, lad = lsoa["population"], lsoa["place_name"]
     cases = {
-        "population > 2000 AND lad22nm LIKE 'Sl%'": (pop > 2000) & lad.str.startswith("Sl"),
-        "population <= 1400 OR lad22nm = 'Hart'": (pop <= 1400) | (lad == "Hart"),
-        "NOT (lad22nm <> 'Slough')": lad == "Slough",
-        "lad22nm IN ('Slough', 'Bracknell Forest')": lad.isin(["Slough", "Bracknell Forest"]),
+        "population > 2000 AND place_name LIKE 'Sl%'": (pop > 2000) & lad.str.startswith("Sl"),
+        "population <= 1400 OR place_name = 'Hart'": (pop <= 1400) | (lad == "Hart"),
+        "NOT (place_name <> 'Slough')": lad == "Slough",
+        "place_name IN ('Slough', 'Bracknell Forest')": lad.isin(["Slough", "Bracknell Forest"]),
         "population BETWEEN 1500 AND 1600": pop.between(1500, 1600),
         "in_area = false": ~lsoa["in_area"].astype(bool),
         "imd_decile >= 9 AND in_area = true": (lsoa["imd_decile"] >= 9)
         & lsoa["in_area"].astype(bool),
-        "lsoa11nm LIKE '%001_'": lsoa["lsoa11nm"].str.match(r"^.*001.$"),
+        "lsoa_name LIKE '%001_'": lsoa["lsoa_name"].str.match(r"^.*001.$"),
     }
     for text, mask in cases.items():
         want = _expected(lsoa, mask)
@@ -241,21 +242,21 @@ def test_spatial_filters_text_and_json_match_shapely(client, lsoa):
 
 
 def test_property_equality_and_sortby(client, lsoa):
-    assert sorted(_ids(client, f"{C}/items", lad22nm="Slough")) == \
-        _expected(lsoa, lsoa["lad22nm"] == "Slough")
-    assert sorted(_ids(client, f"{C}/items", in_area="false", lad22nm="Slough")) == \
-        _expected(lsoa, (lsoa["lad22nm"] == "Slough") & ~lsoa["in_area"].astype(bool))
-    got = _ids(client, f"{C}/items", sortby="-population,+lsoa11cd", limit=25)
-    want = lsoa.sort_values(["population", "lsoa11cd"], ascending=[False, True])
-    assert got == list(want["lsoa11cd"][:25])
-    page2 = _ids(client, f"{C}/items", sortby="-population,+lsoa11cd", limit=25, offset=25)
-    assert page2 == list(want["lsoa11cd"][25:50])
+    assert sorted(_ids(client, f"{C}/items", place_name="Slough")) == \
+        _expected(lsoa, lsoa["place_name"] == "Slough")
+    assert sorted(_ids(client, f"{C}/items", in_area="false", place_name="Slough")) == \
+        _expected(lsoa, (lsoa["place_name"] == "Slough") & ~lsoa["in_area"].astype(bool))
+    got = _ids(client, f"{C}/items", sortby="-population,+lsoa_code", limit=25)
+    want = lsoa.sort_values(["population", "lsoa_code"], ascending=[False, True])
+    assert got == list(want["lsoa_code"][:25])
+    page2 = _ids(client, f"{C}/items", sortby="-population,+lsoa_code", limit=25, offset=25)
+    assert page2 == list(want["lsoa_code"][25:50])
 
 
 @pytest.mark.parametrize("params,words", [
     ({"filter": "population >"}, "not valid"),
     ({"filter": "nosuch > 3"}, "unknown property 'nosuch'"),
-    ({"filter": "lad22nm > 3"}, "cannot be applied"),
+    ({"filter": "place_name > 3"}, "cannot be applied"),
     ({"filter": "{", "filter-lang": "cql2-json"}, "not JSON"),
     ({"filter": "x", "filter-lang": "ecql"}, "filter-lang"),
     ({"filter-lang": "cql2-text"}, "without filter"),
@@ -273,14 +274,14 @@ def test_bad_filters_are_400_naming_the_fault(client, params, words):
 
 def test_html_views(client, lsoa):
     for url, headers in [("/?f=html", {}), ("/collections", {"Accept": "text/html,*/*"}),
-                         (f"{C}?f=html", {}), (f"{C}/items?f=html&lad22nm=Hart", {}),
+                         (f"{C}?f=html", {}), (f"{C}/items?f=html&place_name=Hart", {}),
                          (f"{C}/items/E01016468", {"Accept": "text/html"})]:
         r = client.get(url, headers=headers)
         assert r.status_code == 200, url
         assert r.headers["content-type"].startswith("text/html"), url
         assert r.text.startswith("<!doctype html>")
-    page = client.get(f"{C}/items", params={"f": "html", "lad22nm": "Hart"}).text
-    assert page.count("<tr>") - 1 == (lsoa["lad22nm"] == "Hart").sum()
+    page = client.get(f"{C}/items", params={"f": "html", "place_name": "Hart"}).text
+    assert page.count("<tr>") - 1 == (lsoa["place_name"] == "Hart").sum()
     # JSON stays the default for clients that do not ask for HTML first
     assert client.get(C, headers={"Accept": "application/json"}).json()["id"].endswith("lsoa")
 

@@ -33,7 +33,7 @@ def root(shared_data, tmp_path_factory):
     copy = tmp_path_factory.mktemp("runs") / "root"
     shutil.copytree(frimley_root(shared_data), copy)
     store = BuildStore(copy / FRIMLEY)
-    msoa = store.read_layer("msoa", index="msoa11cd")
+    msoa = store.read_layer("msoa", index="msoa_code")
     km = np.hypot(msoa["pw_x"] - 487_000.0, msoa["pw_y"] - 158_000.0) / 1000.0
     msoa["drive_min"] = km / 30.0 * 60.0
     store.write_layer("msoa", msoa)
@@ -66,7 +66,7 @@ def _wait(client, url, timeout=120.0):
 
 
 def _msoa(root):
-    m = BuildStore(root / FRIMLEY).read_layer("msoa", index="msoa11cd")
+    m = BuildStore(root / FRIMLEY).read_layer("msoa", index="msoa_code")
     return m[m["in_area"] == 1]
 
 
@@ -115,8 +115,8 @@ def test_lisa_run_matches_esda_local_values(client, root):
                                        "permutations": 99})
     done = _wait(client, r.headers["location"])
     assert done["status"] == "succeeded", done
-    areas = pd.DataFrame(done["result"]["areas"]).set_index("msoa11cd")
-    m = BuildStore(root / FRIMLEY).read_layer("msoa", index="msoa11cd")
+    areas = pd.DataFrame(done["result"]["areas"]).set_index("msoa_code")
+    m = BuildStore(root / FRIMLEY).read_layer("msoa", index="msoa_code")
     # esda over every MSOA (the ring supplies neighbours), reported for those inside
     g = Graph.build_contiguity(m.geometry, rook=False).transform("R")
     ref = esda.Moran_Local(m["imd_score"].to_numpy(), g.to_W(), permutations=0)
@@ -169,9 +169,9 @@ def test_sii_and_decay_runs_match_geo(client, root):
 def test_bad_run_requests(client):
     body = _problem(client.post(f"{B}/runs", json={"kind": "nope"}), 422)
     assert "kind" in body["detail"]
-    body = _problem(client.post(f"{B}/runs", json={"kind": "moran", "indicator": "lsoa11nm",
+    body = _problem(client.post(f"{B}/runs", json={"kind": "moran", "indicator": "lsoa_name",
                                                    "level": "lsoa"}), 422)
-    assert "'lsoa11nm'" in body["detail"] and "imd_score" in body["detail"]
+    assert "'lsoa_name'" in body["detail"] and "imd_score" in body["detail"]
     body = _problem(client.post(f"{B}/runs", json={"kind": "moran", "permutations": 50_000}),
                     422)
     assert "at most 9999" in body["detail"]

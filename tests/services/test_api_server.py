@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from healthgap import BNG
+from tests._names import neutral
 from tests.services._api_helpers import FRIMLEY, frimley_root, load_bench
 
 
@@ -52,11 +53,12 @@ def test_gdal_opens_the_collections_and_copies_a_layer(bench, root, tmp_path):
                                f"{FRIMLEY}_lsoa", "-nln", "lsoa"], capture_output=True,
                               text=True, timeout=300)
         assert copy.returncode == 0, copy.stderr
-    got = gpd.read_file(out, layer="lsoa", engine="pyogrio")
-    stored = gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio")
+    got = neutral(gpd.read_file(out, layer="lsoa", engine="pyogrio"))
+    stored = neutral(
+        gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio"))
     assert len(got) == len(stored) == 503  # 440 in Frimley and its edge ring of 63
-    assert sorted(got["lsoa11cd"]) == sorted(stored["lsoa11cd"])
-    got = got.set_index("lsoa11cd").loc[stored["lsoa11cd"]]
+    assert sorted(got["lsoa_code"]) == sorted(stored["lsoa_code"])
+    got = got.set_index("lsoa_code").loc[stored["lsoa_code"]]
     np.testing.assert_allclose(got["population"], stored["population"])
     assert got["in_area"].astype(bool).sum() == 440
     # geometry: the copy is CRS84 at 1e-6 degrees (about 0.1 m); back in British National Grid
@@ -184,32 +186,33 @@ def _ogr_ids(base: str, *args: str) -> list[str]:
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return sorted(line.split("=", 1)[1].strip() for line in out.stdout.splitlines()
-                  if line.strip().startswith("lsoa11cd (String) ="))
+                  if line.strip().startswith("lsoa_code (String) ="))
 
 
 def test_gdal_spat_and_where_get_exactly_the_matching_features(bench, root, tmp_path):
     """GDAL's -spat (bbox with 16-18 decimals) and -where (sent as a CQL text filter)."""
     if shutil.which("ogrinfo") is None:
         pytest.fail("ogrinfo not found: `make test` installs Debian's gdal-bin")
-    stored = gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio")
+    stored = neutral(
+        gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio"))
     ll = stored.to_crs(4326)
     from shapely.geometry import box
 
     env = {"HEALTHGAP_RUNS_DB": str(tmp_path / "runs.sqlite"), "HEALTHGAP_LOG_LEVEL": "INFO"}
     with bench.server(root, port=bench.free_port(), env=env) as (base, proc):
         got = _ogr_ids(base, "-spat", "-0.8", "51.25", "-0.6", "51.45")
-        assert got == sorted(ll.loc[ll.intersects(box(-0.8, 51.25, -0.6, 51.45)), "lsoa11cd"])
+        assert got == sorted(ll.loc[ll.intersects(box(-0.8, 51.25, -0.6, 51.45)), "lsoa_code"])
         cases = {
-            "lad22nm = 'Slough' AND population > 2000":
-                (stored["lad22nm"] == "Slough") & (stored["population"] > 2000),
-            "population < 1300 OR lad22nm = 'Hart'":
-                (stored["population"] < 1300) | (stored["lad22nm"] == "Hart"),
-            "lad22nm IN ('Rushmoor', 'Surrey Heath') AND imd_decile >= 8":
-                stored["lad22nm"].isin(["Rushmoor", "Surrey Heath"])
+            "place_name = 'Slough' AND population > 2000":
+                (stored["place_name"] == "Slough") & (stored["population"] > 2000),
+            "population < 1300 OR place_name = 'Hart'":
+                (stored["population"] < 1300) | (stored["place_name"] == "Hart"),
+            "place_name IN ('Rushmoor', 'Surrey Heath') AND imd_decile >= 8":
+                stored["place_name"].isin(["Rushmoor", "Surrey Heath"])
                 & (stored["imd_decile"] >= 8),
         }
         for where, mask in cases.items():
-            want = sorted(stored.loc[mask, "lsoa11cd"])
+            want = sorted(stored.loc[mask, "lsoa_code"])
             assert want, where
             assert _ogr_ids(base, "-where", where) == want, where
     log = proc.stderr.read() if proc.stderr else ""
@@ -222,7 +225,8 @@ def test_owslib_gets_the_right_features(bench, root, tmp_path):
     from owslib.ogcapi.features import Features
     from shapely.geometry import box
 
-    stored = gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio")
+    stored = neutral(
+        gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio"))
     ll = stored.to_crs(4326)
     x0, y0, x1, y1 = -0.8 + 1 / 3e3, 51.25 + 1 / 7e3, -0.6 - 1 / 9e3, 51.45
     with bench.server(root, port=bench.free_port(),
@@ -230,12 +234,12 @@ def test_owslib_gets_the_right_features(bench, root, tmp_path):
         api = Features(base)
         cid = f"{FRIMLEY}_lsoa"
         got = api.collection_items(cid, bbox=[x0, y0, x1, y1], limit=1000)
-        want = sorted(ll.loc[ll.intersects(box(x0, y0, x1, y1)), "lsoa11cd"])
+        want = sorted(ll.loc[ll.intersects(box(x0, y0, x1, y1)), "lsoa_code"])
         assert sorted(f["id"] for f in got["features"]) == want
-        hart = api.collection_items(cid, filter="lad22nm = 'Hart' AND population > 1600",
+        hart = api.collection_items(cid, filter="place_name = 'Hart' AND population > 1600",
                                     limit=1000)
-        mask = (stored["lad22nm"] == "Hart") & (stored["population"] > 1600)
-        assert sorted(f["id"] for f in hart["features"]) == sorted(stored.loc[mask, "lsoa11cd"])
+        mask = (stored["place_name"] == "Hart") & (stored["population"] > 1600)
+        assert sorted(f["id"] for f in hart["features"]) == sorted(stored.loc[mask, "lsoa_code"])
         top = api.collection_items(cid, sortby=("population", "desc"), limit=5)
         assert [f["properties"]["population"] for f in top["features"]] == \
             sorted(stored["population"], reverse=True)[:5]

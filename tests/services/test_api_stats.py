@@ -32,7 +32,7 @@ def built(shared_data, tmp_path_factory):
     copy = tmp_path_factory.mktemp("stats") / "root"
     shutil.copytree(frimley_root(shared_data), copy)
     store = BuildStore(copy / FRIMLEY)
-    msoa = store.read_layer("msoa", index="msoa11cd")
+    msoa = store.read_layer("msoa", index="msoa_code")
     m = msoa[(msoa["in_area"] == 1) & msoa["le_male"].notna()]
     g = Graph.build_contiguity(m.geometry, rook=False).transform("R")
     rows = []
@@ -46,7 +46,7 @@ def built(shared_data, tmp_path_factory):
     msoa["lisa_le_male_q"] = pd.Series(lisa_m.q, index=m.index)
     msoa["gi_le_male_z"] = np.nan
     store.write_layer("msoa", msoa)
-    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa = store.read_layer("lsoa", index="lsoa_code")
     gl = Graph.build_contiguity(lsoa.geometry, rook=False).transform("R")
     lisa = esda.Moran_Local(lsoa["imd_score"].to_numpy(), gl.to_W(), permutations=0)
     lsoa["imd_score_lisa_i"] = lisa.Is
@@ -90,14 +90,14 @@ def test_local_rows_are_inside_the_area(built):
     client, _, ref_is, lsoa = built
     body = client.get(f"{B}/stats/local", params={"level": "lsoa",
                                                    "indicator": "imd_score"}).json()
-    got = pd.DataFrame(body["rows"]).set_index("lsoa11cd")
+    got = pd.DataFrame(body["rows"]).set_index("lsoa_code")
     inside = lsoa.index[lsoa["in_area"] == 1]
     assert sorted(got.index) == sorted(inside) and body["numberMatched"] == 440
     np.testing.assert_allclose(got["imd_score_lisa_i"], ref_is[got.index], rtol=1e-12)
     body = client.get(f"{B}/stats/local", params={"level": "msoa",
                                                    "indicator": "le_male"}).json()
     assert body["numberMatched"] == 89
-    assert {"msoa11cd", "le_male", "lisa_le_male_q", "gi_le_male_z"} <= set(body["rows"][0])
+    assert {"msoa_code", "le_male", "lisa_le_male_q", "gi_le_male_z"} <= set(body["rows"][0])
     r = client.get(f"{B}/stats/local", params={"level": "msoa", "indicator": "population"})
     assert r.status_code == 404 and "lsoa/imd_score" in r.json()["detail"]
 
@@ -125,7 +125,7 @@ def test_statistics_of_a_real_build_match_esda(shared_data):
         (row,) = r.json()["rows"]
         local = c.get(f"{B}/stats/local", params={"level": "msoa",
                                                    "indicator": "le_male"}).json()
-    msoa = BuildStore(root / FRIMLEY).read_layer("msoa", index="msoa11cd")
+    msoa = BuildStore(root / FRIMLEY).read_layer("msoa", index="msoa_code")
     m = msoa[(msoa["in_area"] == 1) & msoa["le_male"].notna()]
     g = Graph.build_contiguity(m.geometry, rook=False).transform("R")
     ref = esda.Moran(m["le_male"].to_numpy(), g.to_W(), permutations=0)

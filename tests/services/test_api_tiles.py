@@ -20,6 +20,7 @@ from healthgap.services.api import create_app
 from healthgap.services.settings import Settings
 from shapely.geometry import box, shape
 
+from tests._names import neutral
 from tests.services._api_helpers import FRIMLEY, frimley_root
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
@@ -49,8 +50,9 @@ def client(root, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lsoa(root) -> gpd.GeoDataFrame:
-    frame = gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio")
-    return frame.to_crs(3857).set_index("lsoa11cd", drop=False)
+    frame = neutral(
+        gpd.read_file(root / FRIMLEY / "healthgap.gpkg", layer="lsoa", engine="pyogrio"))
+    return frame.to_crs(3857).set_index("lsoa_code", drop=False)
 
 
 def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -78,7 +80,7 @@ def test_tiles_hold_exactly_the_features_that_meet_them(client, lsoa, z):
     row, col = _tile_of(-0.75, 51.33, z)
     square = _square(z, row, col)
     layer = _decode(client, z, row, col)
-    got = {f["properties"]["lsoa11cd"] for f in layer["features"]}
+    got = {f["properties"]["lsoa_code"] for f in layer["features"]}
     inside = set(lsoa.index[lsoa.intersects(square)])
     near = set(lsoa.index[lsoa.intersects(square.buffer(square.length / 4 / 64 + 1))])
     assert inside <= got <= near  # the tile and its 1/64 buffer
@@ -86,8 +88,8 @@ def test_tiles_hold_exactly_the_features_that_meet_them(client, lsoa, z):
     # attributes: the GeoPackage's values (nulls left out, flags as booleans)
     for feat in layer["features"][:25]:
         props = feat["properties"]
-        row_ = lsoa.loc[props["lsoa11cd"]]
-        assert props["lad22nm"] == row_["lad22nm"]
+        row_ = lsoa.loc[props["lsoa_code"]]
+        assert props["place_name"] == row_["place_name"]
         assert props["population"] == pytest.approx(row_["population"])
         assert props["in_area"] is bool(row_["in_area"])
         nulls = [c for c in lsoa.columns if c != "geometry" and row_[c] is None
@@ -97,11 +99,11 @@ def test_tiles_hold_exactly_the_features_that_meet_them(client, lsoa, z):
     size = 2 * HALF / 2 ** z
     x0, y0 = square.bounds[0], square.bounds[1]
     whole = [f for f in layer["features"] if square.contains(lsoa.loc[
-        f["properties"]["lsoa11cd"], "geometry"])]
+        f["properties"]["lsoa_code"], "geometry"])]
     for feat in whole[:10]:
         g = shape(feat["geometry"])
         cx, cy = g.centroid.x / 4096 * size + x0, g.centroid.y / 4096 * size + y0
-        ref = lsoa.loc[feat["properties"]["lsoa11cd"], "geometry"].centroid
+        ref = lsoa.loc[feat["properties"]["lsoa_code"], "geometry"].centroid
         assert math.hypot(cx - ref.x, cy - ref.y) < 3 * size / 4096
 
 
@@ -110,7 +112,7 @@ def test_tiles_are_generalised_per_zoom(client, lsoa):
     for z in (6, 14):
         row, col = _tile_of(-0.7484, 51.2465, z)
         for f in _decode(client, z, row, col)["features"]:
-            code = f["properties"]["lsoa11cd"]
+            code = f["properties"]["lsoa_code"]
             if _square(z, row, col).contains(lsoa.loc[code, "geometry"]):
                 counts.setdefault(code, {})[z] = len(np.ravel(
                     shape(f["geometry"]).exterior.coords if f["geometry"]["type"] == "Polygon"

@@ -13,6 +13,7 @@ from healthgap.services.build import BuildOptions, build
 from healthgap.services.store import BuildStore
 
 from tests import _builds
+from tests._names import neutral
 
 
 @pytest.fixture(scope="module")
@@ -27,11 +28,12 @@ def test_frimley_counts(frimley, shared_data):
     assert len(inside) == 440
     assert int(area.msoa["in_area"].sum()) == 89
     # reconcile with the lookups directly
-    icb = pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv")
+    icb = neutral(
+        pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv"))
     codes = set(icb.loc[icb["icb22_code"] == "E54000034", "lsoa11_code"])
     assert set(inside.index) == codes
-    lk = pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv")
-    msoas = set(lk.loc[lk["lsoa11cd"].isin(codes), "msoa11cd"])
+    lk = neutral(pd.read_csv(shared_data / "geography/lsoa11_msoa11_lad22_lookup_ew.csv"))
+    msoas = set(lk.loc[lk["lsoa_code"].isin(codes), "msoa_code"])
     assert set(area.msoa.index[area.msoa["in_area"]]) == msoas
     # every LSOA has IMD; every MSOA has LE or is listed as suppressed
     assert inside["imd_score"].notna().all()
@@ -60,8 +62,8 @@ def test_rollup_matches_independent_pandas(frimley, shared_data):
     inside = frimley.area.inside
     pop = readers.read_population(shared_data / "population/"
                                   "lsoa11_population_mid2017_sape20dt1_ew.csv")
-    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv",
-                      index_col="lsoa11cd")["imd_score"]
+    imd = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv",
+                      index_col="lsoa11cd")["imd_score"])
     w = pop.reindex(inside.index)
     expected = float(np.average(imd.reindex(inside.index), weights=w))
     assert frimley.area.system["imd_score"].iloc[0] == pytest.approx(expected, rel=1e-12)
@@ -77,7 +79,7 @@ def test_store_and_manifest(frimley, shared_data):
     for name in ("lsoa", "msoa", "place", "system"):
         assert layers[name] in ("Polygon", "MultiPolygon", "Unknown")
     assert layers["manifest"] is None and layers["join_report"] is None
-    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa = store.read_layer("lsoa", index="lsoa_code")
     assert len(lsoa) == len(frimley.area.lsoa) and lsoa.crs.to_epsg() == 27700
     man = store.read_manifest()
     assert man["area"]["code"] == "E54000034"
@@ -114,8 +116,8 @@ def test_rutland_build_routes_real_gps_on_the_real_network(shared_data, tmp_path
     assert {"gp", "hospital"} <= set(fac["kind"])
     # the facility reports account for every row of the national files
     rep = store.read_layer("facility_report_gp")
-    n_rows = len(pd.read_csv(shared_data / "health_services/"
-                             "gp_practices_epraccur_dec2023_geocoded.csv"))
+    n_rows = neutral(len(pd.read_csv(shared_data / "health_services/"
+                             "gp_practices_epraccur_dec2023_geocoded.csv")))
     from healthgap.geo.facilities import read_gp_practices
 
     read = read_gp_practices(shared_data / "health_services/"
@@ -132,7 +134,7 @@ def test_assembly_refuses_a_clashing_column_by_name():
     from healthgap.errors import LayerClashError
 
     lsoa = pd.DataFrame({"centroid_source": ["proxy", "proxy"], "imd_score": [10.0, 20.0]},
-                        index=pd.Index(["E01000001", "E01000002"], name="lsoa11cd"))
+                        index=pd.Index(["E01000001", "E01000002"], name="lsoa_code"))
     # the same values carried through (another dtype) are accepted, new columns joined
     same = pd.DataFrame({"centroid_source": pd.Series(["proxy", "proxy"], dtype="string",
                                                       index=lsoa.index),
@@ -151,18 +153,20 @@ def test_frimley_store_has_neighbourhoods_and_core20(frimley, shared_data):
     store = BuildStore(frimley.store.path)
     layers = store.layers()
     assert {"neighbourhood", "neighbourhood_exceptions"} <= set(layers)
-    icb = pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
-                      dtype=str)
+    icb = neutral(
+        pd.read_csv(shared_data / "geography/lsoa11_sicbl22_icb22_ltla22_lookup_england.csv",
+                      dtype=str))
     codes = set(icb.loc[icb["icb22_code"] == "E54000034", "lsoa11_code"])
-    imd = pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv")
-    pop = pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv")
-    raw = imd[imd["lsoa11cd"].isin(codes)].merge(pop, on="lsoa11cd")
+    imd = neutral(pd.read_csv(shared_data / "imd2019/imd2019_lsoa11_england.csv"))
+    pop = neutral(
+        pd.read_csv(shared_data / "population/lsoa11_population_mid2017_sape20dt1_ew.csv"))
+    raw = imd[imd["lsoa_code"].isin(codes)].merge(pop, on="lsoa_code")
     expected = raw.loc[raw["imd_decile"].isin([1, 2]), "population_mid2017"].sum()
     for level in ("system", "place", "neighbourhood"):
         frame = store.read_layer(level)
         assert {"core20_pop", "core20_share"} <= set(frame.columns)
         assert frame["core20_pop"].sum() == pytest.approx(expected, abs=0.5), level
-    lsoa = store.read_layer("lsoa", columns=["lsoa11cd", "nbhd_cd", "core20", "in_area"])
+    lsoa = store.read_layer("lsoa", columns=["lsoa_code", "nbhd_cd", "core20", "in_area"])
     assert lsoa.loc[lsoa["in_area"].astype(bool), "nbhd_cd"].notna().all()
     man = store.read_manifest()
     assert man["results"]["neighbourhoods"]["source"] == "generated"

@@ -63,13 +63,13 @@ def test_england_rows_and_the_comparison_are_written(bracknell):
 @pytest.mark.slow
 def test_outcome_layers_statistics_and_gap_table(bracknell):
     st = bracknell.store
-    msoa = st.read_layer("msoa", index="msoa11cd")
+    msoa = st.read_layer("msoa", index="msoa_code")
     assert set(OUTCOMES) <= set(msoa.columns)
     for col in OUTCOME_STATS:
         assert f"lisa_{col}" in msoa.columns
     stats = st.read_layer("stats_global")
     assert set(OUTCOME_STATS) <= set(stats["indicator"])
-    place = st.read_layer("place", index="lad22cd")
+    place = st.read_layer("place", index="place_code")
     assert "smr_all_causes_pwmean" in place.columns
     gap = st.read_layer("outcome_gap")
     assert set(gap["level"]) == {"place", "england"}

@@ -12,6 +12,7 @@ from healthgap.services.atlas import _periods, _vintage_methods
 from healthgap.services.build import BuildOptions, build
 
 from tests import _builds
+from tests._names import neutral
 
 FRIMLEY = "E54000034"
 
@@ -27,8 +28,8 @@ def frimley2025(shared_data: Path):
 def test_frimley_2025_counts_core20_and_vintage(frimley2025, shared_data: Path) -> None:
     area = frimley2025.area
     assert len(area.inside) == 455
-    lk = pd.read_csv(shared_data / "geography/"
-                     "lsoa21_msoa21_ltla24_sicbl24_icb24_lookup_england_derived.csv")
+    lk = neutral(pd.read_csv(shared_data / "geography/"
+                     "lsoa21_msoa21_ltla24_sicbl24_icb24_lookup_england_derived.csv"))
     assert set(area.inside.index) == set(lk.loc[lk["icb24_code"] == FRIMLEY, "lsoa21_code"])
     core = frimley2025.manifest["results"]["core20"]
     assert core["area_core20_pop"] == 21_672  # SOURCES.md: 21,672 of 764,343
@@ -37,7 +38,7 @@ def test_frimley_2025_counts_core20_and_vintage(frimley2025, shared_data: Path) 
     assert round(100 * core["england_core20_share"], 2) == 20.21
     assert frimley2025.manifest["vintage"]["name"] == "2025"
     # the carry: every LSOA not carried one-to-one is in the join report, with its parents
-    look = pd.read_csv(shared_data / "geography/lsoa11_lsoa21_ltla22_lookup_ew.csv")
+    look = neutral(pd.read_csv(shared_data / "geography/lsoa11_lsoa21_ltla22_lookup_ew.csv"))
     not_u = set(look.loc[look["lsoa21_code"].isin(area.inside.index)
                          & (look["change_code"] != "U"), "lsoa21_code"])
     rep = area.report[area.report["join"] == "life_expectancy_carry"]
@@ -52,7 +53,7 @@ def test_every_layer_says_its_vintage(frimley2025) -> None:
     for layer in ("lsoa", "msoa", "system", "join_report"):
         meta = pyogrio.read_info(path, layer=layer)["layer_metadata"]
         assert meta["healthgap_vintage"] == V2025.label
-        assert "lsoa11cd = LSOA 2021 code" in meta["healthgap_key_columns"]
+        assert "lsoa21cd = LSOA 2021 code" in meta["healthgap_key_columns"]
 
 
 def test_story_and_methods_say_how_life_expectancy_was_carried() -> None:
@@ -74,19 +75,19 @@ def test_rutland_2025_practice_lists_and_pcns_reach_facilities_and_whatif(
 
     res = build(BuildOptions(area="E06000017", data_dir=shared_data, out_dir=tmp_path / "r",
                              models=False, maps=False, permutations=99))
-    fac = pyogrio.read_dataframe(res.store.path, layer="facilities")
+    fac = neutral(pyogrio.read_dataframe(res.store.path, layer="facilities"))
     gp = fac[fac["kind"] == "gp"].set_index("code")
-    lists = pd.read_csv(shared_data / "health_services/"
-                        "gp_patients_registered_by_practice_jan2021.csv", dtype={"CODE": str})
+    lists = neutral(pd.read_csv(shared_data / "health_services/"
+                        "gp_patients_registered_by_practice_jan2021.csv", dtype={"CODE": str}))
     assert (gp["supply"] == lists.set_index("CODE")["NUMBER_OF_PATIENTS"]
             .reindex(gp.index)).all()
-    pcn = pd.read_csv(shared_data / "health_services/epcn_core_partner_details_feb2023.csv",
-                      dtype=str, keep_default_na=False)
+    pcn = neutral(pd.read_csv(shared_data / "health_services/epcn_core_partner_details_feb2023.csv",
+                      dtype=str, keep_default_na=False))
     oakham = pcn[(pcn["Partner Organisation Code"] == "C82010")
                  & (pcn["Practice to PCN Relationship End Date"] == "")]["PCN Code"].item()
     assert gp.loc["C82010", "pcn_code"] == oakham
     wi.run_whatif(tmp_path / "r", {"close": ["C82010"]})
-    out = pyogrio.read_dataframe(res.store.path, layer="whatif_facilities")
+    out = neutral(pyogrio.read_dataframe(res.store.path, layer="whatif_facilities"))
     assert out.set_index("code").loc["C82010", "pcn_code"] == oakham
 
 
@@ -98,8 +99,8 @@ def test_rutland_2025_practice_lists_and_pcns_reach_facilities_and_whatif(
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in divide:RuntimeWarning")
 def test_a_footprint_builds_as_a_system(shared_data: Path, tmp_path: Path) -> None:
     """East Berkshire as its own system (the part of Frimley that joined Thames Valley)."""
-    lk = pd.read_csv(shared_data / "geography/"
-                     "lsoa21_msoa21_ltla24_sicbl24_icb24_lookup_england_derived.csv", dtype=str)
+    lk = neutral(pd.read_csv(shared_data / "geography/"
+                     "lsoa21_msoa21_ltla24_sicbl24_icb24_lookup_england_derived.csv", dtype=str))
     east = lk[lk["ltla24_code"].isin(["E06000036", "E06000039", "E06000040"])]
     fp = tmp_path / "east_berkshire.csv"
     pd.DataFrame({"lsoa_code": east["lsoa21_code"], "system_code": "E54999001",

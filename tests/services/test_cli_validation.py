@@ -20,6 +20,7 @@ import pytest
 from healthgap.data.layout import LAYOUT
 from healthgap.data.vintages import get_vintage
 
+from tests._names import neutral
 from tests.services._processes import read_only_dir
 
 RUTLAND = "E06000017"
@@ -127,10 +128,11 @@ def test_text_in_life_expectancy_stops_the_build(shared_data, tmp_path):
 def test_boundaries_without_crs_are_a_crs_error(shared_data, tmp_path):
     data, target = _data_copy(shared_data, tmp_path, "lsoa_boundaries")
     src = shared_data / LAYOUT["lsoa_boundaries"]
-    lookup = pd.read_csv(shared_data / LAYOUT["lsoa_lookup"], usecols=["lsoa11cd", "lad22cd"])
-    codes = lookup.loc[lookup["lad22cd"] == RUTLAND, "lsoa11cd"]
+    lookup = neutral(
+        pd.read_csv(shared_data / LAYOUT["lsoa_lookup"], usecols=["lsoa11cd", "lad22cd"]))
+    codes = lookup.loc[lookup["place_code"] == RUTLAND, "lsoa_code"]
     where = "LSOA11CD IN ({})".format(",".join(f"'{c}'" for c in codes))
-    bng = gpd.read_file(src, where=where, engine="pyogrio").to_crs(27700)
+    bng = neutral(gpd.read_file(src, where=where, engine="pyogrio").to_crs(27700))
     doc = json.loads(bng.to_json(to_wgs84=False, drop_id=True))
     doc.pop("crs")  # metres with no CRS member: RFC 7946 readers take them as lon/lat
     target.write_text(json.dumps(doc))

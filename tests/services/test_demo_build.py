@@ -44,7 +44,7 @@ def test_stored_sii_equals_a_direct_fit(demo):
     store = BuildStore(demo.store.path)
     sii = store.read_layer("model_sii")
     row = sii[(sii["sex"] == "male") & (sii["level"] == "system")].iloc[0]
-    msoa = store.read_layer("msoa", index="msoa11cd")
+    msoa = store.read_layer("msoa", index="msoa_code")
     inside = msoa[(msoa["in_area"] == 1) & msoa["le_male"].notna()]
     direct = SlopeIndex(value="le_male", population="population_in_area", score="imd_score",
                         n_quantiles=10, repetitions=20_000, seed=2019).fit(inside)
@@ -71,7 +71,7 @@ def test_statistics_in_the_store_match_a_direct_fit(demo):
     table = store.read_layer("stats_global")
     row = table[(table["level"] == "lsoa") & (table["indicator"] == "imd_score")
                 & (table["statistic"] == "moran_i")].iloc[0]
-    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa = store.read_layer("lsoa", index="lsoa_code")
     lsoa["in_area"] = lsoa["in_area"].astype(bool)
     direct = GlobalMoran(permutations=999, seed=2019).fit(lsoa["imd_score"],
                                                           build_weights(lsoa, kind="queen"))

@@ -99,7 +99,7 @@ def test_new_indicator_reaches_the_api_statistics_filter(computed, shared_data, 
     root = tmp_path / "root"
     shutil.copytree(frimley_root(shared_data), root)
     store = BuildStore(root / FRIMLEY)
-    lsoa = store.read_layer("lsoa", index="lsoa11cd")
+    lsoa = store.read_layer("lsoa", index="lsoa_code")
     new_cols = [c for c in area.lsoa.columns if c not in lsoa.columns]
     store.write_layer("lsoa", lsoa.join(area.lsoa[new_cols]))
     store.write_layer("stats_global", out.tables["stats_global"])
@@ -115,7 +115,7 @@ def test_new_indicator_reaches_the_api_statistics_filter(computed, shared_data, 
                          params={"level": "lsoa", "indicator": NEW.name}).json()
     inside = area.lsoa[area.lsoa["in_area"]]
     assert got["numberMatched"] == len(inside)
-    frame = pd.DataFrame(got["rows"]).set_index("lsoa11cd")
+    frame = pd.DataFrame(got["rows"]).set_index("lsoa_code")
     np.testing.assert_allclose(frame[NEW.name], inside.loc[frame.index, NEW.name], rtol=0)
 
 

@@ -18,6 +18,7 @@ from healthgap.services.store import BuildStore
 from pptx import Presentation
 
 from tests import _builds
+from tests._names import neutral
 
 FRIMLEY = "E54000034"
 
@@ -33,13 +34,13 @@ def test_frimley_workbook_and_deck_equal_the_geopackage(frimley, tmp_path):
     folder = frimley.store.path.parent
     paths = report_paths(folder, FRIMLEY)
     store = BuildStore(folder)
-    sheets = pd.read_excel(paths["xlsx"], sheet_name=None)
+    sheets = neutral(pd.read_excel(paths["xlsx"], sheet_name=None))
     sii = store.read_layer("model_sii")
     np.testing.assert_allclose(sheets["Inequality by level"]["Slope index of inequality (years)"],
                                sii["sii"], rtol=1e-12)
-    place = store.read_layer("place").set_index("lad22cd")
+    place = store.read_layer("place").set_index("place_code")
     got = sheets["Places"].set_index("Place code").loc[place.index]
-    assert list(got["Place"]) == list(place["lad22nm"])
+    assert list(got["Place"]) == list(place["place_name"])
     ind = INDICATORS["core20_pop"]
     np.testing.assert_allclose(got[f"{ind.label} ({ind.units})"], place["core20_pop"],
                                rtol=1e-12)

@@ -66,7 +66,7 @@ def _cli(*args):
 
 
 def _nearest(store_dir):
-    lsoa = BuildStore(store_dir).read_layer("lsoa", index="lsoa11cd")
+    lsoa = BuildStore(store_dir).read_layer("lsoa", index="lsoa_code")
     return str(lsoa.loc[CHOSEN, "gp_nearest_code"]), lsoa
 
 
@@ -87,7 +87,7 @@ def test_cli_closure_writes_layers_page_and_the_issue_numbers(closure):
     store = BuildStore(build_dir)
     assert set(wi.WHATIF_LAYERS) <= set(store.layers())
     assert {"lsoa", "facilities", "manifest"} <= set(store.layers())
-    table = store.read_layer("whatif_lsoa", index="lsoa11cd")
+    table = store.read_layer("whatif_lsoa", index="lsoa_code")
     # the chosen LSOA now goes to its second-nearest practice: the build's router without it
     from healthgap.geo.access import ServiceAccess
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
+from healthgap.data.vintages import build_vintage
 from healthgap.geo.hierarchy import LEVEL_ROLES, LEVELS
 from healthgap.services.api.catalog import CODE_PATTERN, Build, Catalog, LayerCache, check_code
 from healthgap.services.api.deps import (
@@ -61,11 +62,17 @@ def _vintage(b: Build) -> str | None:
     return str(v["label"]) if isinstance(v, dict) and "label" in v else None
 
 
+def _key_columns(b: Build) -> dict[str, dict[str, str]]:
+    """Return what each served key column holds in the build's vintage (2019 before vintages)."""
+    return build_vintage(b.manifest).key_columns()
+
+
 def _build_public(request: Request, b: Build) -> BuildPublic:
     url = url_for(request, "get_area", area=b.code)
     return BuildPublic(code=b.code, name=b.name, level=b.level,
                        role=LEVEL_ROLES.get(b.level, b.level), created_utc=b.created_utc,
                        synthetic=b.synthetic, vintage=_vintage(b),
+                       key_columns=_key_columns(b),
                        links=[Link(href=url, rel="self"),
                               Link(href=url_for(request, "list_layers", area=b.code),
                                    rel="layers"),
@@ -128,21 +135,22 @@ def _children(request: Request, layers: LayerCache, build: Build, level: str, co
     if level == "icb":
         place = _frame(layers, build, "lad")
         if place is not None:
-            children = [_ref(request, "lad", str(c), r.get("lad22nm"))
+            children = [_ref(request, "lad", str(c), r.get("place_name"))
                         for c, r in place.iterrows()]
     elif level == "sicb":
-        pairs = rows[["lad22cd", "lad22nm"]].drop_duplicates("lad22cd").sort_values("lad22cd")
+        pairs = (rows[["place_code", "place_name"]].drop_duplicates("place_code")
+                 .sort_values("place_code"))
         children = [_ref(request, "lad", c, n) for c, n in pairs.itertuples(index=False)]
     elif level == "lad":
         msoa = _frame(layers, build, "msoa")
-        if msoa is not None and "lad22cd" in msoa.columns:
-            kids = msoa[(msoa["lad22cd"] == code) & _inside(msoa)].sort_index()
+        if msoa is not None and "place_code" in msoa.columns:
+            kids = msoa[(msoa["place_code"] == code) & _inside(msoa)].sort_index()
             children = [_ref(request, "msoa", str(c), n)
-                        for c, n in kids.get("msoa11nm", pd.Series(index=kids.index)).items()]
+                        for c, n in kids.get("msoa_name", pd.Series(index=kids.index)).items()]
     elif level == "msoa":
         kids = rows.sort_index()
         children = [_ref(request, "lsoa", str(c), n)
-                    for c, n in kids.get("lsoa11nm", pd.Series(index=kids.index)).items()]
+                    for c, n in kids.get("lsoa_name", pd.Series(index=kids.index)).items()]
     return children
 
 
@@ -219,7 +227,7 @@ def get_area(request: Request, area: AreaPath, catalog: CatalogDep,
         name, inside, population = build.name, True, None
         place = _frame(layers, build, "lad")
         if place is not None:
-            children = [_ref(request, "lad", str(c), r.get("lad22nm"))
+            children = [_ref(request, "lad", str(c), r.get("place_name"))
                         for c, r in place.iterrows()]
     else:
         name, inside, population, parents, children = _family(request, layers, build, level,
@@ -233,7 +241,8 @@ def get_area(request: Request, area: AreaPath, catalog: CatalogDep,
                           rel="layers"))
     return AreaPublic(code=code, name=name, level=level, role=LEVEL_ROLES.get(level, level),
                       build=build.code, in_area=inside, population=population, parents=parents,
-                      children=children, links=links, vintage=_vintage(build))
+                      children=children, links=links, vintage=_vintage(build),
+                      key_columns=_key_columns(build))
 
 
 @router.get("/areas/{area}/places", response_model=AreaList, name="list_places",
@@ -241,7 +250,7 @@ def get_area(request: Request, area: AreaPath, catalog: CatalogDep,
 def list_places(request: Request, build: BuildDep, layers: LayersDep) -> AreaList:
     """List the places of a build's area."""
     place = _frame(layers, build, "lad")
-    items = [] if place is None else [_ref(request, "lad", str(c), r.get("lad22nm"))
+    items = [] if place is None else [_ref(request, "lad", str(c), r.get("place_name"))
                                       for c, r in place.sort_index().iterrows()]
     return AreaList(items=items, numberMatched=len(items), numberReturned=len(items),
                     links=[Link(href=public_url(request), rel="self")])
@@ -269,9 +278,9 @@ def list_neighbourhoods(
     rows = frame if ring else frame[_inside(frame)]
     if place is not None:
         place = check_code(place)
-        if "lad22cd" not in rows.columns or not (rows["lad22cd"] == place).any():
+        if "place_code" not in rows.columns or not (rows["place_code"] == place).any():
             raise UnknownAreaError(f"place {place!r} has no {level} in build {build.code}")
-        rows = rows[rows["lad22cd"] == place]
+        rows = rows[rows["place_code"] == place]
     rows = rows.sort_index()
     start, stop = page_slice(offset, limit, default=settings.default_page_size,
                              most=settings.max_page_size)

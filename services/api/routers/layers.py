@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
-from healthgap.data.vintages import VINTAGES
+from healthgap.data.vintages import VINTAGES, build_vintage
 from healthgap.geo import BNG, WGS84
 from healthgap.geo.indicators import describe, vintage_wording
 from healthgap.services import _geojson
@@ -75,7 +75,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 CONTENT_CRS = {"EPSG:4326": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
                "EPSG:27700": "http://www.opengis.net/def/crs/EPSG/0/27700"}
 #: Columns that may restrict features to one containing area (``within=``).
-WITHIN_COLUMNS = ("lad22cd", "msoa11cd", "sicbl22cd", "icb22cd")
+WITHIN_COLUMNS = ("place_code", "msoa_code", "subicb_code", "system_code")
 #: The largest simplification tolerance the schema admits (metres); the service clamps to its
 #: own ``max_simplify_m``.
 SIMPLIFY_MAX = 5000.0
@@ -98,12 +98,14 @@ def _layer_public(request: Request, build: Build, info: LayerInfo) -> LayerPubli
     vintage = build.manifest.get("vintage")
     name_ = vintage.get("name") if isinstance(vintage, dict) else None
     wording = VINTAGES[name_].wording if name_ in VINTAGES else {}
+    keys = build_vintage(build.manifest)
     with vintage_wording(wording):  # the catalogue in the words of the build's vintage
         for name, dtype in info.fields:
             d = describe(name)
-            fields.append(FieldPublic(name=name, type=dtype, label=d.label, units=d.units,
+            fields.append(FieldPublic(name=name, type=dtype,
+                                      label=keys.key_meaning.get(name, d.label), units=d.units,
                                       source=d.source, higher_is_worse=d.higher_is_worse,
-                                      kind=d.kind))
+                                      kind=d.kind, published_as=keys.published.get(name)))
     bbox = None
     if info.bounds is not None and all(math.isfinite(b) for b in info.bounds):
         t = Transformer.from_crs(info.crs or BNG, WGS84, always_xy=True)

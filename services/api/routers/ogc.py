@@ -12,8 +12,8 @@ unknown collection or feature 404, as the standard asks.
 The API definition is OpenAPI 3.1 (what FastAPI writes), so the Part 1 class ``oas30`` is not
 declared. Part 3: ``/collections/{id}/queryables``, ``filter`` in CQL2 text or JSON (comparison,
 logical, ``LIKE``, ``IN``, ``BETWEEN``, ``IS NULL``, spatial predicates such as
-``S_INTERSECTS``), ``filter-crs``, property equality filters (``?lad22nm=Slough``) and
-``sortby`` (``-population,+lsoa11cd``).
+``S_INTERSECTS``), ``filter-crs``, property equality filters (``?place_name=Slough``) and
+``sortby`` (``-population,+lsoa_code``).
 """
 
 from __future__ import annotations
@@ -399,7 +399,7 @@ async def items(
         "describes one period), so any value is answered with 400 saying so."))] = None,
     filter_: Annotated[str | None, Query(alias="filter", max_length=20_000, description=(
         "A CQL2 filter (see /collections/{collection}/queryables), e.g. "
-        "population > 2000 AND lad22nm LIKE 'Sl%'."))] = None,
+        "population > 2000 AND place_name LIKE 'Sl%'."))] = None,
     filter_lang: Annotated[Literal["cql2-text", "cql2-json", "cql-text"] | None, Query(
         alias="filter-lang", description="cql2-text (default) or cql2-json; cql-text (the "
         "draft's name, sent by GDAL 3.6) is read as cql2-text.")] = None,
