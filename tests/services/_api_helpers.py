@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,6 +19,17 @@ def frimley_root(data_dir: Path) -> Path:
     before changing it.
     """
     return _builds.frimley_2019(data_dir).store.path.parent.parent
+
+
+def frimley_copy(data_dir: Path, where: Path) -> Path:
+    """Copy the run's shared Frimley store root to ``where/root`` and return the copy.
+
+    The API keeps its runs (``runs.sqlite``) in the store root, so an app that may start a run
+    serves a copy.
+    """
+    copy = where / "root"
+    shutil.copytree(frimley_root(data_dir), copy)
+    return copy
 
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_api_load.py"

@@ -28,7 +28,7 @@ from healthgap.services.store import BuildStore
 from shapely.geometry import box, shape
 
 from tests._names import neutral
-from tests.services._api_helpers import FRIMLEY, frimley_root
+from tests.services._api_helpers import FRIMLEY, frimley_copy
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
@@ -39,10 +39,7 @@ B = f"/areas/{FRIMLEY}"
 
 @pytest.fixture(scope="module")
 def root(shared_data, tmp_path_factory) -> Path:
-    # a copy of the run's shared build: the app keeps its runs (runs.sqlite) in the store root
-    copy = tmp_path_factory.mktemp("root") / "root"
-    shutil.copytree(frimley_root(shared_data), copy)
-    return copy
+    return frimley_copy(shared_data, tmp_path_factory.mktemp("root"))
 
 
 @pytest.fixture(scope="module")

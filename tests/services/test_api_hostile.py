@@ -22,19 +22,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.services._api_helpers import FRIMLEY, frimley_root, load_bench
+from tests.services._api_helpers import FRIMLEY
 
 TIMEOUT_S = 2.0
-
-
-@pytest.fixture(scope="module")
-def bench():
-    return load_bench()
-
-
-@pytest.fixture(scope="module")
-def root(shared_data):
-    return frimley_root(shared_data)
 
 
 def _trickle(port: int, out: list[tuple[float, bytes]], stop: threading.Event) -> None:

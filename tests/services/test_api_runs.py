@@ -3,7 +3,6 @@ answering while a run works. Results are checked against esda and statsmodels co
 
 from __future__ import annotations
 
-import shutil
 import time
 import warnings
 
@@ -17,7 +16,7 @@ from healthgap.services.settings import Settings
 from healthgap.services.store import BuildStore
 from libpysal.graph import Graph
 
-from tests.services._api_helpers import FRIMLEY, frimley_root
+from tests.services._api_helpers import FRIMLEY, frimley_copy
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
@@ -30,8 +29,7 @@ B = f"/areas/{FRIMLEY}"
 def root(shared_data, tmp_path_factory):
     # a copy with a travel-time column for the decay kind (distance to Frimley Park Hospital
     # at 30 km/h; a stand-in for the access stage's output)
-    copy = tmp_path_factory.mktemp("runs") / "root"
-    shutil.copytree(frimley_root(shared_data), copy)
+    copy = frimley_copy(shared_data, tmp_path_factory.mktemp("runs"))
     store = BuildStore(copy / FRIMLEY)
     msoa = store.read_layer("msoa", index="msoa_code")
     km = np.hypot(msoa["pw_x"] - 487_000.0, msoa["pw_y"] - 158_000.0) / 1000.0

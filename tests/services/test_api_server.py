@@ -24,17 +24,7 @@ import pytest
 
 from healthgap import BNG
 from tests._names import neutral
-from tests.services._api_helpers import FRIMLEY, frimley_root, load_bench
-
-
-@pytest.fixture(scope="module")
-def bench():
-    return load_bench()
-
-
-@pytest.fixture(scope="module")
-def root(shared_data):
-    return frimley_root(shared_data)
+from tests.services._api_helpers import FRIMLEY
 
 
 def test_gdal_opens_the_collections_and_copies_a_layer(bench, root, tmp_path):

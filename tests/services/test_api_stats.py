@@ -6,7 +6,6 @@ API serves can be checked against an independent value.
 
 from __future__ import annotations
 
-import shutil
 import warnings
 
 import esda
@@ -18,7 +17,7 @@ from healthgap.services.settings import Settings
 from healthgap.services.store import BuildStore
 from libpysal.graph import Graph
 
-from tests.services._api_helpers import FRIMLEY, frimley_root
+from tests.services._api_helpers import FRIMLEY, frimley_copy, frimley_root
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
@@ -29,8 +28,7 @@ B = f"/areas/{FRIMLEY}"
 
 @pytest.fixture(scope="module")
 def built(shared_data, tmp_path_factory):
-    copy = tmp_path_factory.mktemp("stats") / "root"
-    shutil.copytree(frimley_root(shared_data), copy)
+    copy = frimley_copy(shared_data, tmp_path_factory.mktemp("stats"))
     store = BuildStore(copy / FRIMLEY)
     msoa = store.read_layer("msoa", index="msoa_code")
     m = msoa[(msoa["in_area"] == 1) & msoa["le_male"].notna()]

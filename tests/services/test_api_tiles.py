@@ -9,7 +9,6 @@ coordinates.
 from __future__ import annotations
 
 import math
-import shutil
 import warnings
 
 import geopandas as gpd
@@ -21,7 +20,7 @@ from healthgap.services.settings import Settings
 from shapely.geometry import box, shape
 
 from tests._names import neutral
-from tests.services._api_helpers import FRIMLEY, frimley_root
+from tests.services._api_helpers import FRIMLEY, frimley_copy
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
@@ -34,10 +33,7 @@ HALF = math.pi * 6378137.0
 
 @pytest.fixture(scope="module")
 def root(shared_data, tmp_path_factory):
-    # a copy of the run's shared build: the app keeps its runs (runs.sqlite) in the store root
-    copy = tmp_path_factory.mktemp("root") / "root"
-    shutil.copytree(frimley_root(shared_data), copy)
-    return copy
+    return frimley_copy(shared_data, tmp_path_factory.mktemp("root"))
 
 
 @pytest.fixture(scope="module")
