@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 from cachetools import LRUCache
 from numba import njit, prange
+from numba.np.random.random_methods import buffered_bounded_lemire_uint32, gen_mask
 
 from healthgap.errors import ParameterError
 
@@ -106,23 +107,87 @@ def resolve_seed(seed: int | None) -> int:
 
 
 @njit(cache=True)
-def _rows_with_duplicates(draws: np.ndarray, n_values: int) -> np.ndarray:  # pragma: no cover
-    """Flag the rows of ``draws`` (values in ``range(n_values)``) holding a value twice.
+def _bounded(bitgen: object, hi: int) -> int:  # pragma: no cover - numba
+    """Draw as numpy's ``random_bounded_uint64(bitgen, 0, hi, 0, False)`` does (``hi < 2**32 - 1``).
 
-    O(size) per row: the last row each value was seen in is stamped in one array, so nothing
-    is sorted and nothing is cleared between rows.
+    The draw behind ``Generator.integers`` (Lemire's rejection on 32-bit outputs), taken
+    from the generator's own bit stream so that numpy and this module consume it alike.
     """
-    n_rows, size = draws.shape
-    bad = np.zeros(n_rows, dtype=np.bool_)
-    seen = np.full(n_values, -1, dtype=np.int64)
-    for p in range(n_rows):
+    if hi == 0:
+        return np.int64(0)
+    return np.int64(buffered_bounded_lemire_uint32(bitgen, hi))  # signed: no float promotion
+
+
+@njit(cache=True)
+def _sample_without_replacement(bitgen: object, n: int, size: int, idx: np.ndarray,
+                                hash_set: np.ndarray, mask: int) -> None:
+    # pragma: no cover - numba
+    """Write into ``idx`` what ``Generator.choice(n, size, replace=False)`` returns.
+
+    The same algorithm on the same bit stream as numpy's: a tail shuffle of ``range(n)`` when
+    ``n > 10000`` and ``size > n // 50``, otherwise Floyd's algorithm with an open-addressing
+    set of ``mask + 1`` slots followed by a Fisher-Yates shuffle of the sample.
+    """
+    if n > 10000 and size > n // 50:
+        full = np.arange(n)
+        for i in range(n - 1, max(n - size, 1) - 1, -1):
+            j = _bounded(bitgen, i)
+            full[i], full[j] = full[j], full[i]
+        idx[:] = full[n - size:]
+        return
+    hash_set[:] = -1
+    for j in range(n - size, n):
+        val = _bounded(bitgen, j)
+        loc = val & mask
+        while hash_set[loc] != -1 and hash_set[loc] != val:
+            loc = (loc + 1) & mask
+        if hash_set[loc] == -1:
+            hash_set[loc] = val
+            idx[j - n + size] = val
+        else:  # val was drawn before: take j itself, which cannot have been
+            loc = j & mask
+            while hash_set[loc] != -1:
+                loc = (loc + 1) & mask
+            hash_set[loc] = j
+            idx[j - n + size] = j
+    for i in range(size - 1, 0, -1):
+        j = _bounded(bitgen, i)
+        idx[i], idx[j] = idx[j], idx[i]
+
+
+@njit(cache=True)
+def _draw_rows(rng: np.random.Generator, n_others: int, size: int,
+               permutations: int) -> np.ndarray:  # pragma: no cover - numba
+    """Make the draws of `draw_neighbour_samples` from its stream, in one compiled pass.
+
+    Row values are drawn as ``rng.integers(0, n_others, (permutations, size))`` draws them;
+    then each row holding a value twice (found in O(size) by stamping the row number of the
+    last sighting of each value) is redrawn, in row order, as
+    ``rng.choice(n_others, size, replace=False)`` draws.
+    """
+    bitgen = rng.bit_generator
+    out = np.empty((permutations, size), dtype=np.int32)
+    for p in range(permutations):
         for c in range(size):
-            v = draws[p, c]
+            out[p, c] = _bounded(bitgen, n_others - 1)
+    seen = np.full(n_others, -1, dtype=np.int64)
+    bad = np.zeros(permutations, dtype=np.bool_)
+    for p in range(permutations):
+        for c in range(size):
+            v = out[p, c]
             if seen[v] == p:
                 bad[p] = True
                 break
             seen[v] = p
-    return bad
+    mask = np.int64(gen_mask(np.uint64(1.2 * size)))  # numpy's set size: 2**k > 1.2 size
+    hash_set = np.empty(mask + 1, dtype=np.int64)
+    idx = np.empty(size, dtype=np.int64)
+    for p in range(permutations):
+        if bad[p]:
+            _sample_without_replacement(bitgen, n_others, size, idx, hash_set, mask)
+            for c in range(size):
+                out[p, c] = idx[c]
+    return out
 
 
 def draw_neighbour_samples(
@@ -130,9 +195,12 @@ def draw_neighbour_samples(
 ) -> np.ndarray:
     """Draw ``permutations`` ordered samples of ``size`` distinct integers from ``range(n_others)``.
 
-    Rows are drawn as independent uniform integers; the (rare, when ``size**2 << n_others``)
-    rows that contain a repeat are redrawn with ``rng.choice(replace=False)``. Both kinds of
-    row are uniform over ordered samples without replacement, so the mixture is too.
+    Rows are drawn as independent uniform integers (``rng.integers``); the rows that contain
+    a repeat are redrawn as ``rng.choice(replace=False)`` draws. Both kinds of row are uniform
+    over ordered samples without replacement, so the mixture is too. The draws are made in
+    one compiled pass over the generator's own bit stream, by numpy's very algorithms, so
+    they equal the two numpy calls value for value and leave ``rng`` in the same state
+    (`tests/geo/test_permutation_engine.py` checks both against numpy).
 
     Parameters
     ----------
@@ -156,10 +224,9 @@ def draw_neighbour_samples(
         )
     if size == 0:
         return np.zeros((permutations, 0), dtype=np.int32)
-    draws = rng.integers(0, n_others, size=(permutations, size), dtype=np.int64)
-    for p in np.flatnonzero(_rows_with_duplicates(draws, n_others)):
-        draws[p] = rng.choice(n_others, size=size, replace=False)
-    return draws.astype(np.int32)
+    if n_others >= 2**31 - 1:
+        raise ParameterError(f"at most 2**31 - 2 areas can be drawn from; got {n_others}")
+    return _draw_rows(rng, int(n_others), int(size), int(permutations))
 
 
 _draws: ContextVar[LRUCache[tuple[object, ...], np.ndarray] | None] = ContextVar(

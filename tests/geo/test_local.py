@@ -206,6 +206,34 @@ def test_draws_are_uniform_samples_without_replacement():
         assert chi2 < 70  # P(chi2_29 > 70) ~ 3e-5
 
 
+def _numpy_draws(n_others, size, permutations, rng):
+    """The draws as two numpy calls make them: uniform integers, repeats redrawn by choice."""
+    draws = rng.integers(0, n_others, size=(permutations, size), dtype=np.int64)
+    for p in range(permutations):
+        if len(set(draws[p].tolist())) < size:
+            draws[p] = rng.choice(n_others, size=size, replace=False)
+    return draws.astype(np.int32)
+
+
+@pytest.mark.parametrize("n_others, size, permutations", [
+    (33_754, 250, 400),   # England's LSOAs, a wide distance band: most rows redrawn (Floyd)
+    (12_000, 300, 200),   # size > n // 50 above 10,000 areas: numpy's tail-shuffle branch
+    (500, 30, 999),       # an ICB
+    (20, 19, 50),         # nearly every other area is a neighbour
+    (1, 1, 10),           # a single other area: nothing random is drawn
+    (100, 1, 30),
+])
+def test_compiled_draws_equal_numpys_and_leave_the_generator_alike(n_others, size, permutations):
+    """The compiled sampler is numpy's integers-then-choice draw, value for value."""
+    ours, theirs = np.random.default_rng(11), np.random.default_rng(11)
+    got = draw_neighbour_samples(n_others, size, permutations, ours)
+    want = _numpy_draws(n_others, size, permutations, theirs)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, want)
+    # the generator is left in the same state: the next draws agree too
+    assert ours.integers(0, 2**40, size=4).tolist() == theirs.integers(0, 2**40, size=4).tolist()
+
+
 # --------------------------------------------------------------------------------------
 # Against esda on Columbus
 # --------------------------------------------------------------------------------------
