@@ -107,7 +107,7 @@ def resolve_seed(seed: int | None) -> int:
 
 
 @njit(cache=True)
-def _bounded(bitgen: object, hi: int) -> int:  # pragma: no cover - numba
+def _bounded(bitgen: object, hi: int) -> np.int64:  # pragma: no cover - numba
     """Draw as numpy's ``random_bounded_uint64(bitgen, 0, hi, 0, False)`` does (``hi < 2**32 - 1``).
 
     The draw behind ``Generator.integers`` (Lemire's rejection on 32-bit outputs), taken
@@ -120,7 +120,7 @@ def _bounded(bitgen: object, hi: int) -> int:  # pragma: no cover - numba
 
 @njit(cache=True)
 def _sample_without_replacement(bitgen: object, n: int, size: int, idx: np.ndarray,
-                                hash_set: np.ndarray, mask: int) -> None:
+                                hash_set: np.ndarray, mask: np.int64) -> None:
     # pragma: no cover - numba
     """Write into ``idx`` what ``Generator.choice(n, size, replace=False)`` returns.
 
@@ -131,8 +131,8 @@ def _sample_without_replacement(bitgen: object, n: int, size: int, idx: np.ndarr
     if n > 10000 and size > n // 50:
         full = np.arange(n)
         for i in range(n - 1, max(n - size, 1) - 1, -1):
-            j = _bounded(bitgen, i)
-            full[i], full[j] = full[j], full[i]
+            k = _bounded(bitgen, i)
+            full[i], full[k] = full[k], full[i]
         idx[:] = full[n - size:]
         return
     hash_set[:] = -1
@@ -151,8 +151,8 @@ def _sample_without_replacement(bitgen: object, n: int, size: int, idx: np.ndarr
             hash_set[loc] = j
             idx[j - n + size] = j
     for i in range(size - 1, 0, -1):
-        j = _bounded(bitgen, i)
-        idx[i], idx[j] = idx[j], idx[i]
+        k = _bounded(bitgen, i)
+        idx[i], idx[k] = idx[k], idx[i]
 
 
 @njit(cache=True)
