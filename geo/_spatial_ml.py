@@ -6,7 +6,8 @@ log-determinant, then build the information matrix from three traces of ``W A^-1
 at England's 6,791 MSOAs that sparse inverse (n sparse solves, building a dense result column by
 column) plus two dense products dominate the whole build. Here the estimation is the same
 (spreg's own concentrated log-likelihoods and the same bounded optimiser and tolerance), and the
-traces come from one LAPACK inverse and O(n^2) sums:
+traces come from one LAPACK inverse and O(n^2) sums over one triangle of it, with no matrix
+product (`sparse_traces`):
 
 * ``tr1 = tr(M)``, ``tr2 = tr(M M)`` and ``tr3 = tr(M' M)`` for ``M = W A^-1``;
 * ``tr(A^-1)`` and ``mean(A^-1 1)``, the direct and total impact multipliers of the lag model
@@ -44,13 +45,23 @@ class Traces:
     mean_row_sum: float
 
 
-def sparse_traces(w: sparse.spmatrix | sparse.sparray, coef: float) -> Traces:
-    """Return the traces of ``W A^-1`` and ``A^-1`` (``A = I - coef W``) from one dense inverse.
+#: Below this |coef| the traces come from the product ``W A^-1`` (see `sparse_traces`).
+_SMALL_COEF = 0.01
 
-    ``A^-1`` is formed once by LAPACK (`dense_inverse`); ``M = W A^-1`` is a sparse-times-dense
-    product, and the traces are O(n^2) sums with no further matrix product:
-    ``tr(M M) = sum_ij M_ij M_ji``, ``tr(M' M) = sum_ij M_ij^2``. spreg reaches the same numbers
-    through ``scipy.sparse.linalg.inv`` (n sparse solves) and two dense matrix products.
+
+def sparse_traces(w: sparse.spmatrix | sparse.sparray, coef: float) -> Traces:
+    """Return the traces of ``M = W A^-1`` and of ``A^-1`` (``A = I - coef W``).
+
+    For row-standardised weights of a symmetric graph (every default of the build),
+    ``A^-1 = S D`` with ``S = (D - coef C)^-1`` symmetric (`dense_inverse`), and since
+    ``A^-1 = I + coef W A^-1`` the off-diagonal entries of ``M`` are ``S_ij d_j / coef``: no
+    matrix product. Its diagonal ``M_ii = sum_j W_ij S_ji d_i`` is summed over the sparse
+    rows (exact, no cancellation), and the traces are sums over one triangle of ``S``
+    (`_symmetric_trace_sums`): ``tr(M M) = sum_ij M_ij M_ji`` and ``tr(M' M) = sum_ij M_ij^2``.
+    Any other ``W``, or ``|coef| < 0.01`` (where dividing by ``coef`` would lose digits),
+    forms ``M = W A^-1`` as a sparse-times-dense product. spreg reaches the same numbers
+    through ``scipy.sparse.linalg.inv`` (n sparse solves) and two dense matrix products; the
+    two routes agree to rounding (`tests/geo/test_regression.py`).
 
     Parameters
     ----------
@@ -60,11 +71,63 @@ def sparse_traces(w: sparse.spmatrix | sparse.sparray, coef: float) -> Traces:
         rho (lag) or lambda (error).
     """
     wm = sparse.csr_matrix(w)
+    wm.sort_indices()
+    d = symmetric_scaling(wm)
+    if d is not None and _SMALL_COEF <= abs(coef) < 1.0:
+        low = _symmetric_inverse(wm, d, coef)
+        if low is not None:
+            sums = _symmetric_trace_sums(low, d, wm.indptr.astype(np.int64),
+                                         wm.indices.astype(np.int64), wm.data, coef)
+            n = wm.shape[0]
+            return Traces(tr1=float(sums[0]), tr2=float(sums[1]), tr3=float(sums[2]),
+                          tr_inverse=float(sums[3]), mean_row_sum=float(sums[4] / n))
     a_inv = dense_inverse(wm, coef)
     m = np.asarray(wm @ a_inv)
     return Traces(tr1=float(np.trace(m)), tr2=float(np.einsum("ij,ji->", m, m)),
                   tr3=float(np.einsum("ij,ij->", m, m)), tr_inverse=float(np.trace(a_inv)),
                   mean_row_sum=float(a_inv.sum(axis=1).mean()))
+
+
+@njit(cache=True)
+def _symmetric_trace_sums(low: np.ndarray, d: np.ndarray, indptr: np.ndarray,
+                          indices: np.ndarray, data: np.ndarray,
+                          coef: float) -> np.ndarray:  # pragma: no cover - numba
+    """``tr M, tr MM, tr M'M, tr A^-1, sum A^-1 1`` from the lower triangle of symmetric ``S``.
+
+    ``low[i, j]`` (``i >= j``, Fortran order: walked down columns) holds ``S_ij``; ``A^-1 = S D``
+    and ``M_ij = S_ij d_j / coef`` off the diagonal.
+    """
+    n = d.shape[0]
+    out = np.zeros(5)
+    rows = np.zeros(n)
+    off2 = 0.0
+    off3 = 0.0
+    for j in range(n):
+        dj = d[j]
+        for i in range(j + 1, n):
+            s = low[i, j]
+            t = s * s
+            di = d[i]
+            off2 += t * (2.0 * di * dj)
+            off3 += t * (di * di + dj * dj)
+            rows[i] += s * dj
+            rows[j] += s * di
+        rows[j] += low[j, j] * dj
+        out[3] += low[j, j] * dj
+    c2 = coef * coef
+    diag2 = 0.0
+    for i in range(n):
+        m = 0.0
+        for jj in range(indptr[i], indptr[i + 1]):
+            j = indices[jj]
+            s = low[i, j] if i >= j else low[j, i]
+            m += data[jj] * s * d[i]
+        out[0] += m
+        diag2 += m * m
+    out[1] = off2 / c2 + diag2
+    out[2] = off3 / c2 + diag2
+    out[4] = rows.sum()
+    return out
 
 
 def dense_inverse(w: sparse.csr_matrix, coef: float) -> np.ndarray:
@@ -73,7 +136,7 @@ def dense_inverse(w: sparse.csr_matrix, coef: float) -> np.ndarray:
     Row-standardised weights of a symmetric graph (contiguity, distance band: every default
     of the build) are ``W = D^-1 C`` with ``C`` symmetric and ``D`` its row sums, so
     ``D (I - coef W) = D - coef C`` is symmetric, and positive definite for ``|coef| < 1``
-    (strictly diagonally dominant). Its inverse ``S`` by Cholesky (LAPACK ``potrf`` + ``potri``,
+    (strictly diagonally dominant). Its inverse ``S`` by Cholesky (`_symmetric_inverse`,
     about n^3 flops) gives ``(I - coef W)^-1 = S D``: at n = 6,791 about 3.5 s against 9 s for
     the general LU inverse (about 2 n^3 flops), to the same rounding (both backward stable;
     tested against ``numpy.linalg.inv``). Any other ``W``, or a Cholesky that fails, takes the
@@ -87,28 +150,39 @@ def dense_inverse(w: sparse.csr_matrix, coef: float) -> np.ndarray:
         rho (lag) or lambda (error).
     """
     from scipy import linalg
-    from scipy.linalg import lapack
 
     d = symmetric_scaling(w)
     if d is not None and abs(coef) < 1.0:
-        # D - coef C scattered into zeros (the same products as densifying D W, scaling every
-        # entry and adding D, without two passes over the n x n array)
-        c = sparse.csr_matrix(sparse.diags(d) @ w)
-        c.sum_duplicates()
-        b = np.zeros(w.shape)
-        b[np.repeat(np.arange(w.shape[0]), np.diff(c.indptr)), c.indices] = c.data * -coef
-        b[np.diag_indices_from(b)] += d
-        # b is symmetric, so its transpose (a Fortran-ordered view, no copy) is b itself
-        chol, info = lapack.dpotrf(b.T, lower=1, overwrite_a=1, clean=0)
-        if info == 0:
-            inv, info = lapack.dpotri(chol, lower=1, overwrite_c=1)
-            if info == 0:
-                full = np.ascontiguousarray(inv.T)  # upper triangle of the C view is filled
-                _mirror_upper(full)
-                full *= d[None, :]
-                return full
+        low = _symmetric_inverse(w, d, coef)
+        if low is not None:
+            full = np.ascontiguousarray(low.T)  # upper triangle of the C view is filled
+            _mirror_upper(full)
+            full *= d[None, :]
+            return full
     a = np.eye(w.shape[0]) - coef * w.toarray()
     return np.asarray(linalg.inv(a, overwrite_a=True, check_finite=False))
+
+
+def _symmetric_inverse(w: sparse.csr_matrix, d: np.ndarray, coef: float) -> np.ndarray | None:
+    """Return ``S = (D - coef C)^-1`` (``C = D W``) by LAPACK Cholesky, or None if not PD.
+
+    Only the lower triangle of the returned Fortran-ordered array is filled (``potri``).
+    """
+    from scipy.linalg import lapack
+
+    # D - coef C scattered into zeros (the same products as densifying D W, scaling every
+    # entry and adding D, without two passes over the n x n array)
+    c = sparse.csr_matrix(sparse.diags(d) @ w)
+    c.sum_duplicates()
+    b = np.zeros(w.shape)
+    b[np.repeat(np.arange(w.shape[0]), np.diff(c.indptr)), c.indices] = c.data * -coef
+    b[np.diag_indices_from(b)] += d
+    # b is symmetric, so its transpose (a Fortran-ordered view, no copy) is b itself
+    chol, info = lapack.dpotrf(b.T, lower=1, overwrite_a=1, clean=0)
+    if info != 0:
+        return None
+    inv, info = lapack.dpotri(chol, lower=1, overwrite_c=1)
+    return np.asarray(inv) if info == 0 else None
 
 
 def symmetric_scaling(w: sparse.csr_matrix) -> np.ndarray | None:

@@ -352,3 +352,30 @@ def test_dense_inverse_by_cholesky_equals_numpy(shared_data):
         for coef in (-0.4, 0.0, 0.55, 0.93):
             ref = np.linalg.inv(np.eye(w.shape[0]) - coef * w.toarray())
             np.testing.assert_allclose(dense_inverse(w, coef), ref, rtol=0, atol=1e-12)
+
+
+def test_traces_from_one_triangle_equal_dense_definitions(shared_data):
+    """The triangle sums of `sparse_traces` (symmetric graphs) equal the dense definitions.
+
+    Reference: numpy on the dense matrices of Frimley's MSOA queen weights (row-standardised,
+    so the symmetric route) and, for k-nearest weights (not symmetric), the product route;
+    coefficients on both sides of the 0.01 switch.
+    """
+    from healthgap.geo._spatial_ml import sparse_traces
+    from scipy import sparse
+
+    f = frimley_msoa(shared_data)
+    queen = sparse.csr_matrix(Graph.build_contiguity(f, rook=False).transform("r").sparse)
+    knn = sparse.csr_matrix(Graph.build_knn(f.centroid.get_coordinates().to_numpy(), k=4)
+                            .transform("r").sparse)
+    for w in (queen, knn):
+        wd = w.toarray()
+        for coef in (-0.45, -0.004, 0.003, 0.011, 0.6, 0.95):
+            t = sparse_traces(w, coef)
+            a_inv = np.linalg.inv(np.eye(len(wd)) - coef * wd)
+            m = wd @ a_inv
+            assert t.tr1 == pytest.approx(np.trace(m), rel=1e-10, abs=1e-12)
+            assert t.tr2 == pytest.approx(np.trace(m @ m), rel=1e-10)
+            assert t.tr3 == pytest.approx(np.sum(m * m), rel=1e-10)
+            assert t.tr_inverse == pytest.approx(np.trace(a_inv), rel=1e-12)
+            assert t.mean_row_sum == pytest.approx(a_inv.sum(axis=1).mean(), rel=1e-12)
