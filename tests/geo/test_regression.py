@@ -379,3 +379,26 @@ def test_traces_from_one_triangle_equal_dense_definitions(shared_data):
             assert t.tr3 == pytest.approx(np.sum(m * m), rel=1e-10)
             assert t.tr_inverse == pytest.approx(np.trace(a_inv), rel=1e-12)
             assert t.mean_row_sum == pytest.approx(a_inv.sum(axis=1).mean(), rel=1e-12)
+
+
+def test_graph_to_w_builds_libpysals_w(shared_data):
+    """`graph_to_w` gives libpysal's ``Graph.to_W()`` exactly: dicts, order and matrix.
+
+    On Frimley's MSOA queen weights, row-standardised, and a graph with an isolate (Frimley
+    cut to two far-apart MSOAs and their neighbours).
+    """
+    from healthgap.geo.regression import graph_to_w
+
+    f = frimley_msoa(shared_data)
+    queen = Graph.build_contiguity(f, rook=False)
+    far = [f.index[0], f.index[-1], *queen.neighbors[f.index[0]]]
+    cut = Graph.build_contiguity(f.loc[far], rook=False)
+    assert len(cut.isolates) >= 1
+    for g in (queen, queen.transform("r"), cut, cut.transform("r")):
+        ours, theirs = graph_to_w(g), g.to_W()
+        assert list(ours.neighbors) == list(theirs.neighbors)
+        assert ours.neighbors == theirs.neighbors and ours.weights == theirs.weights
+        assert ours.id_order == theirs.id_order
+        a, b = ours.sparse.tocsr(), theirs.sparse.tocsr()
+        for attr in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))
