@@ -274,6 +274,7 @@ class SlopeIndex(FittedModel):
         used = data[~missing]
         pooled_sd = self._pooled_sd(used) if var is None and self.se_method == "pooled" else None
         rows = []
+        miss = data.loc[missing, "q"].value_counts().to_dict() if bool(missing.any()) else {}
         pop_a, value_a, var_a = (used[c].to_numpy() for c in ("pop", "value", "var"))
         for label, at in group_positions(used["q"]):  # rows in frame order, as groupby's
             w, x = pop_a[at], value_a[at]
@@ -289,7 +290,7 @@ class SlopeIndex(FittedModel):
                 se = self._within_se(label, w, x, mean, total)
             rows.append({"quantile": label, "population": float(total), "value": mean,
                          "se": se, "n_areas": int(len(at)),
-                         "n_missing": int((data.loc[missing, "q"] == label).sum())})
+                         "n_missing": int(miss.get(label, 0))})
         groups = pd.DataFrame(rows).set_index("quantile")
         if len(groups) < 3:
             raise InputError(f"{name}: only {len(groups)} quantile(s) with data; at least 3")

@@ -123,6 +123,8 @@ def test_sii_from_areas_aggregates_and_reports_missing():
     assert sii.report_["missing_codes"] == list(areas.index[:4])
     assert sii.report_["n_missing"] == 4
     assert sii.groups_["n_missing"].sum() == 4
+    per_group = q[~ok].value_counts().reindex(sii.groups_.index, fill_value=0)
+    assert sii.groups_["n_missing"].tolist() == per_group.tolist()
     # 0.12 years per score point over a score range of ~58: SII roughly 0.12 * 58 = 7
     assert 5 < sii.sii_ < 9
     assert sii.sii_ci_[0] < sii.sii_ < sii.sii_ci_[1]
