@@ -206,6 +206,18 @@ def test_draws_are_uniform_samples_without_replacement():
         assert chi2 < 70  # P(chi2_29 > 70) ~ 3e-5
 
 
+@pytest.mark.parametrize("n, permutations", [(33_755, 20), (6_856, 99), (2, 50), (1, 3)])
+def test_compiled_shuffles_equal_numpys_permuted(n, permutations):
+    """The global statistics' permutations are numpy's ``Generator.permuted``, value for value."""
+    from healthgap.geo._permutation import _permutations
+
+    want = np.random.default_rng(5).permuted(
+        np.broadcast_to(np.arange(n, dtype=np.int32), (permutations, n)), axis=1)
+    got = _permutations(n, permutations, 5)
+    assert got.dtype == np.int32
+    np.testing.assert_array_equal(got, want)
+
+
 def _numpy_draws(n_others, size, permutations, rng):
     """The draws as two numpy calls make them: uniform integers, repeats redrawn by choice."""
     draws = rng.integers(0, n_others, size=(permutations, size), dtype=np.int64)
