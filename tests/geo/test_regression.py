@@ -321,14 +321,18 @@ def test_sparse_traces_equal_dense_definitions(columbus):
     w = graph.transform("r").sparse
     wd = w.toarray()
     for coef in (-0.3, 0.0, 0.42, 0.8):
-        t = sparse_traces(w, coef)
-        a_inv = np.linalg.inv(np.eye(len(wd)) - coef * wd)
-        m = wd @ a_inv
-        assert t.tr1 == pytest.approx(np.trace(m), rel=1e-10, abs=1e-12)
-        assert t.tr2 == pytest.approx(np.trace(m @ m), rel=1e-10)
-        assert t.tr3 == pytest.approx(np.sum(m * m), rel=1e-10)
-        assert t.tr_inverse == pytest.approx(np.trace(a_inv), rel=1e-12)
-        assert t.mean_row_sum == pytest.approx(a_inv.sum(axis=1).mean(), rel=1e-12)
+        _assert_traces_by_definition(sparse_traces(w, coef), wd, coef)
+
+
+def _assert_traces_by_definition(t, wd, coef):
+    """The traces ``t`` equal numpy's from the dense ``W`` and ``(I - coef W)^-1``."""
+    a_inv = np.linalg.inv(np.eye(len(wd)) - coef * wd)
+    m = wd @ a_inv
+    assert t.tr1 == pytest.approx(np.trace(m), rel=1e-10, abs=1e-12)
+    assert t.tr2 == pytest.approx(np.trace(m @ m), rel=1e-10)
+    assert t.tr3 == pytest.approx(np.sum(m * m), rel=1e-10)
+    assert t.tr_inverse == pytest.approx(np.trace(a_inv), rel=1e-12)
+    assert t.mean_row_sum == pytest.approx(a_inv.sum(axis=1).mean(), rel=1e-12)
 
 
 def test_dense_inverse_by_cholesky_equals_numpy(shared_data):
@@ -371,14 +375,7 @@ def test_traces_from_one_triangle_equal_dense_definitions(shared_data):
     for w in (queen, knn):
         wd = w.toarray()
         for coef in (-0.45, -0.004, 0.003, 0.011, 0.6, 0.95):
-            t = sparse_traces(w, coef)
-            a_inv = np.linalg.inv(np.eye(len(wd)) - coef * wd)
-            m = wd @ a_inv
-            assert t.tr1 == pytest.approx(np.trace(m), rel=1e-10, abs=1e-12)
-            assert t.tr2 == pytest.approx(np.trace(m @ m), rel=1e-10)
-            assert t.tr3 == pytest.approx(np.sum(m * m), rel=1e-10)
-            assert t.tr_inverse == pytest.approx(np.trace(a_inv), rel=1e-12)
-            assert t.mean_row_sum == pytest.approx(a_inv.sum(axis=1).mean(), rel=1e-12)
+            _assert_traces_by_definition(sparse_traces(w, coef), wd, coef)
 
 
 def test_graph_to_w_builds_libpysals_w(shared_data):
