@@ -20,7 +20,7 @@ explicitly when building the weights (``build_weights(..., include=...)``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -96,6 +96,32 @@ class _GlobalStatistic:
         self.n_isolates_ = int((np.diff(w.indptr) == 0).sum())
         self.codes_ = graph.unique_ids
         return values, w, label
+
+    def fit(self, y: pd.Series | np.ndarray, weights: Graph | WeightsResult, *,
+            report: Report = None) -> Self:
+        """Compute the statistic of ``y`` on ``weights`` and its permutation inference.
+
+        Parameters
+        ----------
+        y
+            Indicator, a Series indexed by area code (non-negative for General G).
+        weights
+            Weights from :func:`geo.weights.build_weights` (or a Graph with the same codes).
+        report
+            Areas the statistic describes (default: the weights' ``in_area``, else all).
+
+        Returns
+        -------
+        Self
+            The fitted instance.
+        """
+        values, w, label = self._prepare(y, weights, report, None)
+        self._compute(values, w, label)
+        return self
+
+    def _compute(self, values: np.ndarray, w: sparse.csr_array, label: str) -> None:
+        """Set the fitted attributes from the aligned ``values`` and transformed ``w``."""
+        raise NotImplementedError
 
     def _store_sim(self, observed: float, sims: np.ndarray) -> None:
         summary = simulation_summary(observed, sims)
@@ -177,30 +203,7 @@ class GlobalMoran(_GlobalStatistic):
 
     statistic_name = "moran_i"
 
-    def fit(
-        self,
-        y: pd.Series | np.ndarray,
-        weights: Graph | WeightsResult,
-        *,
-        report: Report = None,
-    ) -> GlobalMoran:
-        """Compute Moran's I of ``y`` on ``weights``.
-
-        Parameters
-        ----------
-        y
-            Indicator, a Series indexed by area code.
-        weights
-            Weights from :func:`geo.weights.build_weights` (or a Graph with the same codes).
-        report
-            Areas the statistic describes (default: the weights' ``in_area``, else all).
-
-        Returns
-        -------
-        GlobalMoran
-            The fitted instance.
-        """
-        values, w, _ = self._prepare(y, weights, report, None)
+    def _compute(self, values: np.ndarray, w: sparse.csr_array, label: str) -> None:
         n = values.size
         z = values - values.mean()
         z2ss = float(z @ z)
@@ -223,7 +226,6 @@ class GlobalMoran(_GlobalStatistic):
         self.p_rand_ = _two_sided(self.z_rand_)
         forms = total_randomization(w, z, permutations=self.permutations_, seed=self.seed_)
         self._store_sim(self.I_, n / s0 * forms[:, 0] / z2ss)
-        return self
 
     def _core(self) -> dict[str, Any]:
         return {
@@ -268,30 +270,7 @@ class GlobalGeary(_GlobalStatistic):
 
     statistic_name = "geary_c"
 
-    def fit(
-        self,
-        y: pd.Series | np.ndarray,
-        weights: Graph | WeightsResult,
-        *,
-        report: Report = None,
-    ) -> GlobalGeary:
-        """Compute Geary's C of ``y`` on ``weights``.
-
-        Parameters
-        ----------
-        y
-            Indicator, a Series indexed by area code.
-        weights
-            Weights from :func:`geo.weights.build_weights` (or a Graph with the same codes).
-        report
-            Areas the statistic describes (default: the weights' ``in_area``, else all).
-
-        Returns
-        -------
-        GlobalGeary
-            The fitted instance.
-        """
-        values, w, _ = self._prepare(y, weights, report, None)
+    def _compute(self, values: np.ndarray, w: sparse.csr_array, label: str) -> None:
         n = values.size
         s0, s1, s2 = _weight_sums(w)
         yd = values - values.mean()
@@ -318,7 +297,6 @@ class GlobalGeary(_GlobalStatistic):
         forms = total_randomization(w, values, permutations=self.permutations_,
                                     seed=self.seed_, d=d)  # fmt: skip
         self._store_sim(self.C_, (n - 1) * (forms[:, 2] - 2.0 * forms[:, 0]) / den)
-        return self
 
     def _core(self) -> dict[str, Any]:
         return {
@@ -361,30 +339,7 @@ class GlobalGetisOrdG(_GlobalStatistic):
     statistic_name = "getis_ord_g"
     _default_transformation = "b"
 
-    def fit(
-        self,
-        y: pd.Series | np.ndarray,
-        weights: Graph | WeightsResult,
-        *,
-        report: Report = None,
-    ) -> GlobalGetisOrdG:
-        """Compute General G of ``y`` on ``weights``.
-
-        Parameters
-        ----------
-        y
-            Non-negative indicator, a Series indexed by area code.
-        weights
-            Weights from :func:`geo.weights.build_weights` (or a Graph with the same codes).
-        report
-            Areas the statistic describes (default: the weights' ``in_area``, else all).
-
-        Returns
-        -------
-        GlobalGetisOrdG
-            The fitted instance.
-        """
-        values, w, label = self._prepare(y, weights, report, None)
+    def _compute(self, values: np.ndarray, w: sparse.csr_array, label: str) -> None:
         if (values < 0).any():
             raise InputError(
                 f"General G needs a non-negative indicator; {label!r} has "
@@ -410,7 +365,6 @@ class GlobalGetisOrdG(_GlobalStatistic):
         self.p_norm_ = _two_sided(self.z_norm_)
         forms = total_randomization(w, values, permutations=self.permutations_, seed=self.seed_)
         self._store_sim(self.G_, forms[:, 0] / den)
-        return self
 
     def _core(self) -> dict[str, Any]:
         return {
@@ -448,31 +402,12 @@ class BivariateMoran(_GlobalStatistic):
 
     statistic_name = "bivariate_moran_i"
 
-    def fit(  # type: ignore[override]
-        self,
-        x: pd.Series | np.ndarray,
-        y: pd.Series | np.ndarray,
-        weights: Graph | WeightsResult,
-        *,
-        report: Report = None,
-    ) -> BivariateMoran:
-        """Compute bivariate Moran's I of ``x`` against the lag of ``y``.
+    def fit(self, x: pd.Series | np.ndarray, y: pd.Series | np.ndarray,  # type: ignore[override]
+            weights: Graph | WeightsResult, *, report: Report = None) -> Self:
+        """Compute bivariate Moran's I of ``x`` against the lag of ``y``; return self.
 
-        Parameters
-        ----------
-        x
-            The focal indicator, a Series indexed by area code.
-        y
-            The indicator whose spatial lag is taken.
-        weights
-            Weights from :func:`geo.weights.build_weights` (or a Graph with the same codes).
-        report
-            Areas the statistic describes (default: the weights' ``in_area``, else all).
-
-        Returns
-        -------
-        BivariateMoran
-            The fitted instance.
+        ``x`` (focal) and ``y`` are Series indexed by area code; ``weights`` and ``report`` as in
+        `GlobalMoran.fit`.
         """
         yv, w, ylabel = self._prepare(y, weights, report, None)
         graph, _, in_area = resolve_weights(weights)

@@ -456,31 +456,12 @@ class BivariateLocalMoran(LocalMoran):
 
     statistic_name = "bivariate_local_moran"
 
-    def fit(  # type: ignore[override]
-        self,
-        x: pd.Series | np.ndarray,
-        y: pd.Series | np.ndarray,
-        weights: Graph | WeightsResult,
-        *,
-        report: Report = None,
-    ) -> BivariateLocalMoran:
-        """Compute bivariate local Moran's I of ``x`` against the lag of ``y``.
+    def fit(self, x: pd.Series | np.ndarray, y: pd.Series | np.ndarray,  # type: ignore[override]
+            weights: Graph | WeightsResult, *, report: Report = None) -> Self:
+        """Compute bivariate local Moran's I of ``x`` against the lag of ``y``; return self.
 
-        Parameters
-        ----------
-        x
-            Focal indicator, a Series indexed by area code.
-        y
-            Indicator whose spatial lag is taken.
-        weights
-            Weights from :func:`geo.weights.build_weights` (or a Graph with the same codes).
-        report
-            Areas to report (default: the weights' ``in_area``, else all).
-
-        Returns
-        -------
-        BivariateLocalMoran
-            The fitted instance.
+        ``x`` (focal) and ``y`` are Series indexed by area code; ``weights`` and ``report`` as in
+        `LocalMoran.fit`.
         """
         self._run([x, y], weights, report)
         return self
