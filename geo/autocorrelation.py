@@ -54,7 +54,17 @@ def _weight_sums(w: sparse.csr_array) -> tuple[float, float, float]:
 
 
 class _GlobalStatistic:
-    """Shared plumbing: options, weights and value alignment, permutation summary, to_dict."""
+    """Shared plumbing: options, weights and value alignment, permutation summary, to_dict.
+
+    Parameters
+    ----------
+    permutations
+        Number of random permutations of the values (>= 1).
+    seed
+        Seed for the permutations; None draws one from OS entropy (stored as ``seed_``).
+    transformation
+        Weights transformation applied before computing (default: the statistic's own).
+    """
 
     statistic_name = ""
     _default_transformation = "r"
@@ -171,17 +181,43 @@ class _GlobalStatistic:
         return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in row.items()}
 
 
-class GlobalMoran(_GlobalStatistic):
+class _RandomisationMoments(_GlobalStatistic):
+    """A statistic with moments under normality and under randomisation (Moran's I, Geary's C).
+
+    ``_compute`` sets ``expected_``, ``var_norm_`` and ``var_rand_``, then `_set_z`.
+    """
+
+    expected_: float
+    var_norm_: float
+    var_rand_: float
+
+    def _set_z(self, value: float) -> None:
+        """Set the z-scores and two-sided p-values of ``value`` under both assumptions."""
+        self.z_norm_ = float((value - self.expected_) / np.sqrt(self.var_norm_))
+        self.z_rand_ = float((value - self.expected_) / np.sqrt(self.var_rand_))
+        self.p_norm_ = _two_sided(self.z_norm_)
+        self.p_rand_ = _two_sided(self.z_rand_)
+
+    def _randomisation_core(self, value: float) -> dict[str, Any]:
+        """Return the ``to_dict`` core: inference under randomisation, normality beside it."""
+        return {
+            "value": value,
+            "expected": self.expected_,
+            "variance": self.var_rand_,
+            "z": self.z_rand_,
+            "p_value": self.p_rand_,
+            "inference": "randomisation",
+            "var_norm": self.var_norm_,
+            "z_norm": self.z_norm_,
+            "p_norm": self.p_norm_,
+        }
+
+
+class GlobalMoran(_RandomisationMoments):
     """Moran's I with analytical (normality, randomisation) and permutation inference.
 
-    Parameters
-    ----------
-    permutations
-        Number of random permutations of the values (>= 1).
-    seed
-        Seed for the permutations; None draws one from OS entropy (stored as ``seed_``).
-    transformation
-        Weights transformation applied before computing (default ``"r"``, row-standardised).
+    Options (``permutations``, ``seed``, ``transformation``) as in `_GlobalStatistic`; weights
+    are row-standardised (``"r"``) by default.
 
     Attributes
     ----------
@@ -220,41 +256,22 @@ class GlobalMoran(_GlobalStatistic):
         self.var_rand_ = float(
             (a - b) / ((n - 1) * (n - 2) * (n - 3) * s02) - self.expected_**2
         )
-        self.z_norm_ = float((self.I_ - self.expected_) / np.sqrt(self.var_norm_))
-        self.z_rand_ = float((self.I_ - self.expected_) / np.sqrt(self.var_rand_))
-        self.p_norm_ = _two_sided(self.z_norm_)
-        self.p_rand_ = _two_sided(self.z_rand_)
+        self._set_z(self.I_)
         forms = total_randomization(w, z, permutations=self.permutations_, seed=self.seed_)
         self._store_sim(self.I_, n / s0 * forms[:, 0] / z2ss)
 
     def _core(self) -> dict[str, Any]:
-        return {
-            "value": self.I_,
-            "expected": self.expected_,
-            "variance": self.var_rand_,
-            "z": self.z_rand_,
-            "p_value": self.p_rand_,
-            "inference": "randomisation",
-            "var_norm": self.var_norm_,
-            "z_norm": self.z_norm_,
-            "p_norm": self.p_norm_,
-        }
+        return self._randomisation_core(self.I_)
 
 
-class GlobalGeary(_GlobalStatistic):
+class GlobalGeary(_RandomisationMoments):
     """Geary's C with analytical (normality, randomisation) and permutation inference.
 
     ``C < 1`` means positive spatial autocorrelation. z-scores are ``(C - 1) / sd`` as in esda
     (R's ``geary.test`` reports the opposite sign).
 
-    Parameters
-    ----------
-    permutations
-        Number of random permutations of the values (>= 1).
-    seed
-        Seed for the permutations; None draws one from OS entropy (stored as ``seed_``).
-    transformation
-        Weights transformation applied before computing (default ``"r"``).
+    Options (``permutations``, ``seed``, ``transformation``) as in `_GlobalStatistic`; weights
+    are row-standardised (``"r"``) by default.
 
     Attributes
     ----------
@@ -288,10 +305,7 @@ class GlobalGeary(_GlobalStatistic):
         c = s02 * (n2 - 3 - (n - 1) ** 2 * kurt)
         self.var_rand_ = float((a - b + c) / (n * (n - 2) * (n - 3) * s02))
         self.var_norm_ = float((1 / (2 * (n + 1) * s02)) * ((2 * s1 + s2) * (n - 1) - 4 * s02))
-        self.z_norm_ = float((self.C_ - 1.0) / np.sqrt(self.var_norm_))
-        self.z_rand_ = float((self.C_ - 1.0) / np.sqrt(self.var_rand_))
-        self.p_norm_ = _two_sided(self.z_norm_)
-        self.p_rand_ = _two_sided(self.z_rand_)
+        self._set_z(self.C_)
         # sum_ij w_ij (y_i - y_j)^2 = sum_i (r_i + c_i) y_i^2 - 2 y'Wy for a permuted y
         d = np.asarray(w.sum(axis=1)).ravel() + np.asarray(w.sum(axis=0)).ravel()
         forms = total_randomization(w, values, permutations=self.permutations_,
@@ -299,30 +313,14 @@ class GlobalGeary(_GlobalStatistic):
         self._store_sim(self.C_, (n - 1) * (forms[:, 2] - 2.0 * forms[:, 0]) / den)
 
     def _core(self) -> dict[str, Any]:
-        return {
-            "value": self.C_,
-            "expected": self.expected_,
-            "variance": self.var_rand_,
-            "z": self.z_rand_,
-            "p_value": self.p_rand_,
-            "inference": "randomisation",
-            "var_norm": self.var_norm_,
-            "z_norm": self.z_norm_,
-            "p_norm": self.p_norm_,
-        }
+        return self._randomisation_core(self.C_)
 
 
 class GlobalGetisOrdG(_GlobalStatistic):
     """Getis–Ord General G on binary weights (as esda's ``G``), for non-negative indicators.
 
-    Parameters
-    ----------
-    permutations
-        Number of random permutations of the values (>= 1).
-    seed
-        Seed for the permutations; None draws one from OS entropy (stored as ``seed_``).
-    transformation
-        Weights transformation (default ``"b"``, binary, which the analytical moments assume).
+    Options (``permutations``, ``seed``, ``transformation``) as in `_GlobalStatistic`; weights
+    are binary (``"b"``) by default, which the analytical moments assume.
 
     Attributes
     ----------
@@ -383,14 +381,8 @@ class BivariateMoran(_GlobalStatistic):
     ``I = zx' W zy / (n - 1)`` with both variables standardised (``ddof=1``), as esda's
     ``Moran_BV``. Inference is by permutation of ``y`` only (there is no analytical variance).
 
-    Parameters
-    ----------
-    permutations
-        Number of random permutations of ``y`` (>= 1).
-    seed
-        Seed for the permutations; None draws one from OS entropy (stored as ``seed_``).
-    transformation
-        Weights transformation applied before computing (default ``"r"``).
+    Options (``permutations``, ``seed``, ``transformation``) as in `_GlobalStatistic`; weights
+    are row-standardised (``"r"``) by default.
 
     Attributes
     ----------
