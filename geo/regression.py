@@ -22,7 +22,7 @@ import io
 import logging
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import geopandas as gpd
 import numpy as np
@@ -189,6 +189,29 @@ class _SpatialBase(FittedModel):
         self.transform = transform
         self._params: dict[str, Any] = {"y": y, "x": self.x, "transform": transform}
 
+    def fit(self, frame: pd.DataFrame, graph: Graph) -> Self:
+        """Fit the model (and its diagnostics or impacts) to ``frame`` on ``graph``.
+
+        Parameters
+        ----------
+        frame
+            Areas indexed by code with the y and x columns.
+        graph
+            Spatial weights indexed by the same codes.
+
+        Returns
+        -------
+        Self
+            ``self``, fitted.
+        """
+        yv, xv, w = self._prepare(frame, graph)
+        self._fit(yv, xv, w)
+        return self
+
+    def _fit(self, yv: np.ndarray, xv: np.ndarray, w: Any) -> None:
+        """Fit on the design (``yv``, ``xv``) and libpysal ``W`` that `_prepare` made."""
+        raise NotImplementedError
+
     def _prepare(self, frame: pd.DataFrame, graph: Graph) -> tuple[np.ndarray, np.ndarray, Any]:
         used, report = _design(frame, self.y, self.x, name=f"{type(self).__name__} frame")
         w, order, raw = _weights(graph, used.index, report, transform=self.transform)
@@ -235,24 +258,10 @@ class OLSDiagnostics(_SpatialBase):
     _results = ("coefficients_", "r2_", "adj_r2_", "aic_", "log_likelihood_", "sigma2_",
                 "diagnostics_", "report_")
 
-    def fit(self, frame: pd.DataFrame, graph: Graph) -> OLSDiagnostics:
-        """Fit OLS and compute the spatial diagnostics.
-
-        Parameters
-        ----------
-        frame
-            Areas indexed by code with the y and x columns.
-        graph
-            Spatial weights indexed by the same codes.
-
-        Returns
-        -------
-        OLSDiagnostics
-            ``self``, fitted.
-        """
+    def _fit(self, yv: np.ndarray, xv: np.ndarray, w: Any) -> None:
+        """Fit OLS and compute the spatial diagnostics."""
         import spreg
 
-        yv, xv, w = self._prepare(frame, graph)
         m = _spreg_quiet(spreg.OLS, yv, xv, w=w, spat_diag=True, moran=True,
                          name_y=self.y, name_x=self.x)
         names = ["CONSTANT", *self.x]
@@ -285,7 +294,6 @@ class OLSDiagnostics(_SpatialBase):
         )
         self.diagnostics_.index.name = "test"
         self.residuals_ = pd.Series(np.ravel(m.u), index=self.codes_, name="residual")
-        return self
 
 
 class SpatialLagModel(_SpatialBase):
@@ -355,24 +363,10 @@ class SpatialLagModel(_SpatialBase):
         self._params.update({"method": method, "impact_draws": self.impact_draws, "seed": seed,
                              "confidence": self.confidence})
 
-    def fit(self, frame: pd.DataFrame, graph: Graph) -> SpatialLagModel:
-        """Fit the lag model by maximum likelihood and compute the impacts.
-
-        Parameters
-        ----------
-        frame
-            Areas indexed by code with the y and x columns.
-        graph
-            Spatial weights indexed by the same codes.
-
-        Returns
-        -------
-        SpatialLagModel
-            ``self``, fitted.
-        """
+    def _fit(self, yv: np.ndarray, xv: np.ndarray, w: Any) -> None:
+        """Fit the lag model by maximum likelihood and compute the impacts."""
         import spreg
 
-        yv, xv, w = self._prepare(frame, graph)
         wmat = sparse.csr_matrix(w.sparse)
         n = wmat.shape[0]
         if self.method == "LU":
@@ -415,7 +409,6 @@ class SpatialLagModel(_SpatialBase):
             imp = imp.join(self._simulate(m, multipliers))
         self.impacts_ = imp
         self.residuals_ = pd.Series(np.ravel(m.u), index=self.codes_, name="residual")
-        return self
 
     def _simulate(self, m: Any, multipliers: Any) -> pd.DataFrame:
         rng = np.random.default_rng(self.seed)
@@ -471,24 +464,10 @@ class SpatialErrorModel(_SpatialBase):
         self.method = method
         self._params["method"] = method
 
-    def fit(self, frame: pd.DataFrame, graph: Graph) -> SpatialErrorModel:
-        """Fit the error model by maximum likelihood.
-
-        Parameters
-        ----------
-        frame
-            Areas indexed by code with the y and x columns.
-        graph
-            Spatial weights indexed by the same codes.
-
-        Returns
-        -------
-        SpatialErrorModel
-            ``self``, fitted.
-        """
+    def _fit(self, yv: np.ndarray, xv: np.ndarray, w: Any) -> None:
+        """Fit the error model by maximum likelihood."""
         import spreg
 
-        yv, xv, w = self._prepare(frame, graph)
         if self.method == "LU":
             m: Any = ml_fit("error", yv, xv, w.sparse)
         else:
@@ -503,7 +482,6 @@ class SpatialErrorModel(_SpatialBase):
         self.aic_ = float(m.aic)
         self.pseudo_r2_ = float(m.pr2)
         self.residuals_ = pd.Series(np.ravel(m.u), index=self.codes_, name="residual")
-        return self
 
 
 class LocalRegression(FittedModel):
