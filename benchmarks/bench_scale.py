@@ -154,6 +154,62 @@ def peers(area: StudyArea) -> None:
     print(f"  (I - rho W)^-1 at n = {w.shape[0]:,}: ours (Cholesky) {t_chol:.1f} s, "
           f"scipy.linalg.inv (LU) {t_lu:.1f} s ({t_lu / t_chol:.1f}x); "
           f"max |difference| {float(np.abs(chol - lu).max()):.1e}")
+    del chol, lu
+    traces_and_draws(area, w, rho)
+
+
+def traces_and_draws(area: StudyArea, w: Any, rho: float) -> None:
+    """Time the ML traces and the random draws against their plain numpy computation.
+
+    Traces: ours sums one triangle of the symmetric inverse; the peer forms ``W A^-1`` as a
+    sparse-times-dense product. Draws: ours is one compiled pass over the generator's bit
+    stream; the peer is numpy's ``integers`` then ``choice`` for each row holding a repeat
+    (sized as the LSOA Gi* band); shuffles: ours against ``Generator.permuted``.
+    """
+    import numpy as np
+    from healthgap.geo import _permutation
+    from healthgap.geo._spatial_ml import dense_inverse, sparse_traces
+    from healthgap.geo.local import hotspot_band
+    from healthgap.geo.weights import build_weights
+
+    ours, t_ours = _timed(lambda: sparse_traces(w, rho))
+
+    def product() -> tuple[float, ...]:
+        a_inv = dense_inverse(w, rho)
+        m = np.asarray(w @ a_inv)
+        return (float(np.trace(m)), float(np.einsum("ij,ji->", m, m)),
+                float(np.einsum("ij,ij->", m, m)), float(np.trace(a_inv)))
+
+    plain, t_plain = _timed(product)
+    gap = max(abs(a / b - 1.0) for a, b in zip((ours.tr1, ours.tr2, ours.tr3, ours.tr_inverse),
+                                                plain, strict=True))
+    print(f"  ML traces at n = {w.shape[0]:,}: ours (one triangle) {t_ours:.1f} s, "
+          f"W A^-1 product {t_plain:.1f} s ({t_plain / t_ours:.1f}x); "
+          f"max relative difference {gap:.1e}")
+    lsoa = area.lsoa[area.lsoa["in_area"]]
+    band = build_weights(lsoa, kind="distance_band", threshold=hotspot_band(lsoa))
+    size = int(np.diff(band.graph.sparse.tocsr().indptr).max())
+    n, perms = len(lsoa) - 1, 50_000
+
+    def numpy_draws() -> np.ndarray:
+        rng = np.random.default_rng(7)
+        d = rng.integers(0, n, size=(perms, size), dtype=np.int64)
+        for p in range(perms):
+            if len(set(d[p].tolist())) < size:
+                d[p] = rng.choice(n, size=size, replace=False)
+        return d.astype(np.int32)
+
+    mine, t_mine = _timed(lambda: _permutation.draw_neighbour_samples(
+        n, size, perms, np.random.default_rng(7)))
+    ref, t_ref = _timed(numpy_draws)
+    print(f"  neighbour draws ({perms:,} x {size} from {n:,}): ours {t_mine:.2f} s, numpy "
+          f"integers + choice {t_ref:.2f} s ({t_ref / t_mine:.1f}x); identical: "
+          f"{np.array_equal(mine, ref)}")
+    shuffled, t_sh = _timed(lambda: _permutation._permutations(n + 1, 999, 7))
+    want, t_np = _timed(lambda: np.random.default_rng(7).permuted(
+        np.broadcast_to(np.arange(n + 1, dtype=np.int32), (999, n + 1)), axis=1))
+    print(f"  global shuffles (999 x {n + 1:,}): ours {t_sh:.2f} s, Generator.permuted "
+          f"{t_np:.2f} s ({t_np / t_sh:.1f}x); identical: {np.array_equal(shuffled, want)}")
 
 
 def main() -> None:
