@@ -452,7 +452,7 @@ def _point_graph(
             )
         params["threshold"] = float(threshold)
         _check_density(tree, xy, float(threshold), "threshold")
-        return _relabel(Graph.build_distance_band(xy, float(threshold), binary=True), ids)
+        return _binary_band(tree, ids, float(threshold))
     # kernel
     if kernel not in KERNELS:
         raise ParameterError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}")
@@ -468,6 +468,21 @@ def _point_graph(
         xy, float(bandwidth), binary=False, kernel=kernel, bandwidth=float(bandwidth)
     )
     return _relabel(graph, ids)
+
+
+def _binary_band(tree: cKDTree, ids: pd.Index, threshold: float) -> Graph:
+    """Binary distance-band graph: every other area within ``threshold`` (``<=``) weighs 1.
+
+    The graph libpysal's ``Graph.build_distance_band(xy, threshold, binary=True)`` gives,
+    from the same KD-tree search (``sparse_distance_matrix``) collected as COO arrays rather
+    than a dictionary-of-keys matrix, which scipy converts slowly (about 1 s a call at
+    England's LSOAs); areas with no other area in the band are isolates.
+    `tests/geo/test_weights.py` compares the two graphs.
+    """
+    d = tree.sparse_distance_matrix(tree, threshold, output_type="coo_matrix")
+    off = d.row != d.col
+    return _from_positions(ids, d.row[off].astype(np.int64), d.col[off].astype(np.int64),
+                           np.ones(int(off.sum())))
 
 
 def _check_density(tree: cKDTree, xy: np.ndarray, radius: float, name: str) -> None:

@@ -96,6 +96,25 @@ def test_distance_band_default_threshold_and_members(frimley):
     assert wr.islands == []
 
 
+def test_binary_band_is_libpysals_distance_band_graph(frimley):
+    """`_binary_band` gives libpysal's binary ``build_distance_band`` graph, entry for entry.
+
+    On Frimley's LSOA centres at three thresholds: the default (every area a neighbour), a
+    wide band, and one so narrow that most areas are isolates.
+    """
+    from healthgap.geo.weights import _binary_band, _relabel
+
+    xy = centroids(frimley)
+    ids = frimley.index
+    tree = cKDTree(xy)
+    nn = tree.query(xy, k=2)[0][:, 1]
+    for threshold in (float(nn.max()) * (1 + 1e-9), 4_000.0, float(np.median(nn)) * 0.5):
+        ours = _binary_band(tree, ids, threshold)
+        theirs = _relabel(Graph.build_distance_band(xy, threshold, binary=True), ids)
+        pd.testing.assert_series_equal(ours.adjacency, theirs.adjacency)
+        assert list(ours.isolates) == list(theirs.isolates)
+
+
 def test_kernel_fixed_bandwidth_triangular_weights(frimley):
     bw = 3000.0
     wr = build_weights(frimley, kind="kernel", bandwidth=bw, transform="o")
