@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from healthgap.geo import BNG
 from libpysal.graph import Graph
+from numba import njit
 from pyproj import CRS
 from scipy.spatial import cKDTree
 
@@ -173,7 +174,8 @@ def build_weights(
     ids = frame.index
 
     if kind in ("queen", "rook"):
-        raw = Graph.build_contiguity(frame.geometry, rook=(kind == "rook"), strict=False)
+        raw = (_queen_graph(frame) if kind == "queen" else
+               Graph.build_contiguity(frame.geometry, rook=True, strict=False))
         points_source = None
     else:
         xy, points_source = _points(frame)
@@ -470,6 +472,58 @@ def _point_graph(
     return _relabel(graph, ids)
 
 
+def _queen_graph(frame: gpd.GeoDataFrame) -> Graph:
+    """Queen contiguity: areas sharing at least one boundary vertex (binary int weights).
+
+    libpysal's ``Graph.build_contiguity(geometry, rook=False, strict=False)`` by the same
+    rule (exactly equal vertex coordinates), with the vertex-to-area map built by hashing
+    the coordinate pairs (``pandas.factorize``) and the shared-vertex pairs listed by a
+    compiled loop (`_shared_vertex_pairs`) instead of Python sets: about half the time at
+    England's LSOAs. `tests/geo/test_weights.py` compares the two graphs.
+    """
+    import shapely
+
+    xy, owner = shapely.get_coordinates(frame.geometry.to_numpy(), return_index=True)
+    vertex = pd.factorize(np.ascontiguousarray(xy).view(np.complex128).ravel())[0]
+    m = np.int64(len(frame))
+    # one row per (vertex, area), sorted by vertex
+    key = np.unique(vertex.astype(np.int64) * m + owner.astype(np.int64))
+    focal, neighbor = _shared_vertex_pairs(key // m, key % m)
+    pair = np.unique(focal * m + neighbor)
+    return _from_positions(frame.index, pair // m, pair % m, np.ones(len(pair), dtype=np.int64))
+
+
+@njit(cache=True)
+def _shared_vertex_pairs(vertex: np.ndarray,
+                         area: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Every ordered pair of distinct areas in each run of equal ``vertex`` (sorted)."""
+    n = vertex.shape[0]
+    count = 0
+    i = 0
+    while i < n:
+        j = i
+        while j < n and vertex[j] == vertex[i]:
+            j += 1
+        count += (j - i) * (j - i - 1)
+        i = j
+    focal = np.empty(count, np.int64)
+    neighbor = np.empty(count, np.int64)
+    k = 0
+    i = 0
+    while i < n:
+        j = i
+        while j < n and vertex[j] == vertex[i]:
+            j += 1
+        for a in range(i, j):
+            for b in range(i, j):
+                if a != b:
+                    focal[k] = area[a]
+                    neighbor[k] = area[b]
+                    k += 1
+        i = j
+    return focal, neighbor
+
+
 def _binary_band(tree: cKDTree, ids: pd.Index, threshold: float) -> Graph:
     """Binary distance-band graph: every other area within ``threshold`` (``<=``) weighs 1.
 
@@ -520,7 +574,7 @@ def _from_positions(
     iso = np.flatnonzero(~present)
     focal = np.concatenate([focal, iso])
     neighbor = np.concatenate([neighbor, iso])
-    weight = np.concatenate([weight, np.zeros(len(iso))])
+    weight = np.concatenate([weight, np.zeros(len(iso), dtype=weight.dtype)])
     order = np.lexsort((neighbor, focal))
     index = pd.MultiIndex.from_arrays(
         [ids[focal[order]], ids[neighbor[order]]], names=["focal", "neighbor"]

@@ -96,6 +96,21 @@ def test_distance_band_default_threshold_and_members(frimley):
     assert wr.islands == []
 
 
+def test_queen_graph_is_libpysals_contiguity_graph(frimley, shared_data):
+    """`_queen_graph` gives libpysal's queen ``build_contiguity`` graph, entry for entry.
+
+    On Frimley's LSOAs (one connected set) and the Isles of Scilly cut with a few mainland
+    Cornish LSOAs (islands: isolates in both).
+    """
+    from healthgap.geo.weights import _queen_graph
+
+    for frame in (frimley, scilly_frame(shared_data)):
+        ours = _queen_graph(frame)
+        theirs = Graph.build_contiguity(frame.geometry, rook=False, strict=False)
+        pd.testing.assert_series_equal(ours.adjacency, theirs.adjacency)
+        assert list(ours.isolates) == list(theirs.isolates)
+
+
 def test_binary_band_is_libpysals_distance_band_graph(frimley):
     """`_binary_band` gives libpysal's binary ``build_distance_band`` graph, entry for entry.
 
