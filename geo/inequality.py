@@ -99,14 +99,21 @@ def quantile_groups(
         raise InputError(f"quantile_groups: missing score or population for {preview(bad)}")
     if (frame["population"] < 0).any():
         raise InputError("quantile_groups: negative population")
-    frame["_code"] = frame.index.astype(str)
-    frame = frame.sort_values(
-        ["score", "_code"], ascending=[not high_is_deprived, True], kind="mergesort"
-    )
-    cum = frame["population"].cumsum()
-    mid = (cum - frame["population"] / 2.0) / frame["population"].sum()
-    q = np.minimum(np.floor(mid.to_numpy() * n).astype(int) + 1, n)
-    return pd.Series(q, index=frame.index, name="quantile").reindex(score.index)
+    codes = frame.index.astype(str).to_numpy()
+    if frame.index.is_unique:  # the order is then fully determined: one lexsort gives it
+        s = frame["score"].to_numpy(dtype=float)
+        order = np.lexsort((codes, -s if high_is_deprived else s))
+        pop = frame["population"].to_numpy()[order]
+        index = frame.index[order]
+    else:  # repeated codes: pandas' stable two-key sort decides between equal rows
+        frame["_code"] = codes
+        frame = frame.sort_values(
+            ["score", "_code"], ascending=[not high_is_deprived, True], kind="mergesort"
+        )
+        pop, index = frame["population"].to_numpy(), frame.index
+    mid = (np.cumsum(pop) - pop / 2.0) / pop.sum()
+    q = np.minimum(np.floor(mid * n).astype(int) + 1, n)
+    return pd.Series(q, index=index, name="quantile").reindex(score.index)
 
 
 # --------------------------------------------------------------------------- SII / RII
