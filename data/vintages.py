@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -41,6 +41,9 @@ ROLES = ("lsoa_boundaries", "msoa_boundaries", "lsoa_lookup", "icb_lookup", "imd
 NEUTRAL_KEYS = ("lsoa_code", "lsoa_name", "msoa_code", "msoa_name", "place_code", "place_name",
                 "subicb_code", "subicb_name", "subicb_nhs_code", "system_code", "system_name",
                 "system_nhs_code")
+#: The key columns a footprint file sets for its LSOAs (`healthgap.geo.footprint`): a footprint
+#: build publishes them under these neutral names (`Vintage.for_footprint`).
+FOOTPRINT_KEYS = ("place_code", "place_name", "system_code", "system_name", "system_nhs_code")
 
 
 def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -110,6 +113,7 @@ class Vintage:
     carry: str | None = None
     imd_summaries: Mapping[str, str] = field(default_factory=dict)
     wording: Mapping[str, str] = field(default_factory=dict)
+    footprint: bool = False
 
     def __post_init__(self) -> None:
         for name in ("files", "published", "lookup_columns", "imd_columns", "key_meaning",
@@ -121,6 +125,20 @@ class Vintage:
         unnamed = [k for k in NEUTRAL_KEYS if k not in self.published]
         if unnamed:
             raise ParameterError(f"vintage {self.name}: no published name for {', '.join(unnamed)}")
+
+    def for_footprint(self) -> Vintage:
+        """Return this vintage for a build whose systems and places come from a footprint file.
+
+        The footprint's LSOAs take its system and place codes, which need not be the ICB or
+        local authority codes of the vintage's era (an April 2026 ICB, a proposed merger), so
+        those columns are published under their neutral names (`FOOTPRINT_KEYS`), not the
+        vintage's ONS names, and say where they come from.
+        """
+        era = {k: self.key_meaning.get(k) for k in ("system_code", "place_code")}
+        meaning = {k: f"the footprint file's code for its LSOAs; for the others, "
+                      f"{v or 'the vintage'}" for k, v in era.items()}
+        return replace(self, published={**self.published, **{k: k for k in FOOTPRINT_KEYS}},
+                       key_meaning={**self.key_meaning, **meaning}, footprint=True)
 
     def published_name(self, column: str) -> str:
         """Return the GeoPackage column name of ``column`` (itself unless it is a neutral key)."""
@@ -156,7 +174,8 @@ class Vintage:
                 "population_period": self.population_period,
                 "life_expectancy": self.life_expectancy,
                 "life_expectancy_carry": self.carry or "none",
-                "columns": self.published_meaning()}
+                "columns": self.published_meaning(),
+                **({"footprint": True} if self.footprint else {})}
 
 
 V2019 = Vintage(
@@ -278,10 +297,15 @@ def get_vintage(name: str | Vintage) -> Vintage:
 
 
 def build_vintage(manifest: Mapping[str, Any]) -> Vintage:
-    """Return the vintage a build's manifest names (2019 for builds made before vintages)."""
+    """Return the vintage a build's manifest names (2019 for builds made before vintages).
+
+    A footprint build's (``"footprint": true``) publishes its system and place columns under
+    their neutral names (`Vintage.for_footprint`).
+    """
     v = manifest.get("vintage")
     name = v.get("name") if isinstance(v, dict) else v
-    return get_vintage(str(name) if name else "2019")
+    vintage = get_vintage(str(name) if name else "2019")
+    return vintage.for_footprint() if isinstance(v, dict) and v.get("footprint") else vintage
 
 
 def declared_vintage(data_dir: str | Path) -> str | None:

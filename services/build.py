@@ -152,6 +152,8 @@ def build(options: BuildOptions, *, on_stage: StageCallback | None = None,
     vin = VintageInputs(data, resolve_vintage(options.vintage, data.root))
     vin.require()
     hierarchy = load_hierarchy(data, vin.vintage, options.footprint)
+    if options.footprint is not None:  # its systems and places, under their neutral names
+        vin = replace(vin, vintage=vin.vintage.for_footprint())
     ref = hierarchy.resolve(options.area)
     shortfalls = check_build_inputs(data, hierarchy, options, vin)
     if shortfalls:

@@ -115,3 +115,18 @@ def test_a_footprint_builds_as_a_system(shared_data: Path, tmp_path: Path) -> No
     assert any("200 left out" in n for n in res.area.notes)  # the rest of Frimley
     assert res.manifest["inputs"]["footprint"]["file"] == fp.name
     assert res.manifest["parameters"]["footprint"] == str(fp)
+    # the footprint's codes are not April 2024 ICB or local authority codes: the GeoPackage
+    # calls them system_code and place_code, and says where they come from
+    fields = set(pyogrio.read_info(tmp_path / "b" / "healthgap.gpkg", layer="lsoa")["fields"])
+    assert {"lsoa21cd", "system_code", "place_code", "sicbl24cd"} <= fields
+    assert not {"icb24cd", "lad24cd", "icb24cdh"} & fields
+    vintage = res.manifest["vintage"]
+    assert vintage["footprint"] is True and "footprint file" in vintage["columns"]["system_code"]
+    from healthgap.data.vintages import build_vintage
+    from healthgap.services.store import BuildStore
+
+    keys = build_vintage(BuildStore(tmp_path / "b").read_manifest()).key_columns()
+    assert keys["system_code"]["published_as"] == "system_code"
+    assert keys["lsoa_code"]["published_as"] == "lsoa21cd"
+    lsoa = BuildStore(tmp_path / "b").read_layer("lsoa")  # read back under the neutral names
+    assert set(lsoa.loc[lsoa["in_area"].astype(bool), "system_code"]) == {"E54999001"}
