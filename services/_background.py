@@ -3,10 +3,13 @@
 At England scale the two analysis stages are independent (both read the study area as the
 layers stage left it; neither reads the other's output) and each spends much of its time on
 one core (pandas, the sparse LU log-determinant, the seeded random draws). On two cores the
-build starts `services.analysis.run_models` in a child Python process before the statistics
-and collects its result in the models stage. The models are the same computation on the same
-inputs (the area crosses by pickle, exactly; each model seeds its own generator), so the
-results are identical to fitting them in turn; only the wall time changes.
+build starts the first parts of `services.analysis.run_models` (`services.build_stages.
+BACKGROUND_PARTS`: cliffs, inequality, Shapley) in a child Python process before the
+statistics; the models stage fits the spatial regression in the build's own process once the
+statistics are done (its dense inverses then have both cores) and joins it after the child's
+result (`Outputs.extend`). The models are the same computation on the same inputs (the area
+crosses by pickle, exactly; each model seeds its own generator), so the results are identical
+to fitting them in turn; only the wall time changes.
 
 The child is a fresh interpreter (``python -c``), not a fork: numba's and OpenBLAS's thread
 pools are not safe across ``fork``, and unlike ``multiprocessing``'s spawn it never re-runs the
@@ -49,10 +52,11 @@ def _child() -> None:  # pragma: no cover - runs in the child process
 
     src, dst = Path(sys.argv[1]), Path(sys.argv[2])
     with src.open("rb") as fh:
-        area, seed, weights, wording = pickle.load(fh)
+        area, seed, weights, wording, parts = pickle.load(fh)
     try:
         with vintage_wording(wording):
-            result: tuple[bool, Any] = (True, run_models(area, seed=seed, weights=weights))
+            result: tuple[bool, Any] = (True, run_models(area, seed=seed, weights=weights,
+                                                         parts=parts))
     except Exception as exc:  # handed to the parent, which raises it
         result = (False, exc)
     tmp = dst.with_suffix(".part")
@@ -68,19 +72,21 @@ class BackgroundModels:
     ----------
     area
         The study area the models stage would be given.
-    seed, weights
-        As `services.analysis.run_models`.
+    seed, weights, parts
+        As `services.analysis.run_models` (default: every part).
     wording
         The build's vintage wording (`healthgap.data.vintages.Vintage.wording`).
     """
 
     def __init__(self, area: StudyArea, *, seed: int, weights: str,
-                 wording: Mapping[str, str]) -> None:
+                 wording: Mapping[str, str], parts: tuple[str, ...] | None = None) -> None:
+        from healthgap.services.analysis import MODEL_PARTS
+
         self._dir = Path(tempfile.mkdtemp(prefix="healthgap-models-"))
         src = self._dir / "in.pickle"
         self._out = self._dir / "out.pickle"
         with src.open("wb") as fh:
-            pickle.dump((area, seed, weights, dict(wording)), fh,
+            pickle.dump((area, seed, weights, dict(wording), parts or MODEL_PARTS), fh,
                         protocol=pickle.HIGHEST_PROTOCOL)
         self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(src), str(self._out)],
                                       stdin=subprocess.DEVNULL)

@@ -52,6 +52,30 @@ class Outputs:
         old = self.columns.get(level)
         self.columns[level] = table if old is None else pd.concat([old, table], axis=1)
 
+    def extend(self, later: Outputs) -> Outputs:
+        """Return these outputs followed by ``later``'s, as if one stage had made both in turn.
+
+        Layers, tables and results keep their order (these first); notes are joined; level
+        columns are joined side by side. Raises if both hold the same layer, table, result or
+        level column.
+        """
+        for what in ("layers", "tables", "results"):
+            both = set(getattr(self, what)) & set(getattr(later, what))
+            if both:
+                raise ValueError(f"both outputs hold the {what} {sorted(both)}")
+        out = Outputs(layers={**self.layers, **later.layers},
+                      tables={**self.tables, **later.tables},
+                      results={**self.results, **later.results},
+                      notes=[*self.notes, *later.notes], columns=dict(self.columns),
+                      statistics=self.statistics or later.statistics)
+        for level, table in later.columns.items():
+            both = set(self.columns[level].columns) & set(table.columns) \
+                if level in self.columns else set()
+            if both:
+                raise ValueError(f"both outputs hold the {level} columns {sorted(both)}")
+            out.add_columns(level, table)
+        return out
+
     def append(self, name: str, frame: pd.DataFrame, *, sex: str) -> None:
         """Add ``frame`` (index kept as a column) to table ``name``, tagged with the sex."""
         part = frame.reset_index()
@@ -329,8 +353,12 @@ def _distance_models(out: Outputs, inside: gpd.GeoDataFrame, sexes: list[str],
         out.tables["model_decay"] = pd.concat(drows, ignore_index=True)
 
 
+#: The parts of `run_models`, in the order their outputs are assembled.
+MODEL_PARTS = ("cliffs", "inequality", "shapley", "regression", "distance")
+
+
 def run_models(area: StudyArea, *, seed: int, weights: str = "queen",
-               plan: ModelPlan = PLAN) -> Outputs:
+               plan: ModelPlan = PLAN, parts: tuple[str, ...] = MODEL_PARTS) -> Outputs:
     """Fit the life-expectancy models for an area at MSOA level.
 
     Health cliffs and headline gradients, SII/RII and the decile gap per level, Theil/MLD
@@ -339,10 +367,19 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen",
     The area is left as it was: the determinants rolled up to MSOA and GWR's local estimates
     are returned in ``Outputs.columns["msoa"]``. The correlogram's permutations are
     ``plan.correlogram_permutations``.
+
+    ``parts`` (of `MODEL_PARTS`) fits only those; no part reads another's output, so fitting
+    the parts in two processes and joining the results in `MODEL_PARTS` order
+    (`Outputs.extend`) gives what fitting them in turn gives. The determinants' columns come
+    with the part that includes the first of `MODEL_PARTS`.
     """
+    unknown = sorted(set(parts) - set(MODEL_PARTS))
+    if unknown:
+        raise ValueError(f"unknown model part(s) {unknown}; known: {', '.join(MODEL_PARTS)}")
     out = Outputs()
     determinants = msoa_determinants(area)
-    out.add_columns("msoa", determinants)
+    if MODEL_PARTS[0] in parts:
+        out.add_columns("msoa", determinants)
     # the models see the determinants; the caller's area is left as it was
     area = area.with_columns("msoa", determinants, source="determinants rolled up to MSOA")
     msoa = area.msoa
@@ -350,11 +387,16 @@ def run_models(area: StudyArea, *, seed: int, weights: str = "queen",
     sexes = [s for s in SEXES if s in msoa.columns and msoa[s].notna().sum() >= PLAN.min_values]
     big = PLAN.is_big(len(inside))
 
-    _cliffs_and_headline(out, msoa, inside, sexes, seed, national=area.ref.level == "england")
-    _inequality(out, area, inside, sexes, seed)
-    _shapley(out, inside, sexes)
-    _regression(out, inside, sexes, seed, weights, big)
-    if not big:
+    if "cliffs" in parts:
+        _cliffs_and_headline(out, msoa, inside, sexes, seed,
+                             national=area.ref.level == "england")
+    if "inequality" in parts:
+        _inequality(out, area, inside, sexes, seed)
+    if "shapley" in parts:
+        _shapley(out, inside, sexes)
+    if "regression" in parts:
+        _regression(out, inside, sexes, seed, weights, big)
+    if "distance" in parts and not big:
         _distance_models(out, inside, sexes, seed, plan)
     return out
 

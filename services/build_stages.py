@@ -469,15 +469,24 @@ def _osm_features(ctx: _Ctx, osm: Path) -> _Ctx:
     return ctx.add(area=area)
 
 
+#: The model parts (`services.analysis.MODEL_PARTS`) a large build fits in its second process,
+#: beside the statistics: the first ones, so that its outputs come first when joined. The rest
+#: (the spatial regression: two dense inverses, which OpenBLAS runs on both cores) is fitted in
+#: the build's own process once the statistics are done.
+BACKGROUND_PARTS = ("cliffs", "inequality", "shapley")
+
+
 def _stage_statistics(ctx: _Ctx) -> _Ctx:
     """Global and local autocorrelation (geo/autocorrelation, geo/local)."""
     from healthgap.services import _background
     from healthgap.services.analysis import run_statistics
 
     o = ctx.options
-    # at England scale the models run in a second process meanwhile (identical results)
+    # at England scale the models but the spatial regression run in a second process meanwhile;
+    # this process fits the regression after the statistics (identical results, see
+    # `_stage_models`)
     bg = (_background.BackgroundModels(ctx.area, seed=o.seed, weights=o.weights,
-                                       wording=ctx.vin.vintage.wording)
+                                       wording=ctx.vin.vintage.wording, parts=BACKGROUND_PARTS)
           if o.models and _background.wanted(ctx.area) else None)
     try:
         out = run_statistics(ctx.area, weights=o.weights, permutations=o.permutations,
@@ -493,12 +502,19 @@ def _stage_statistics(ctx: _Ctx) -> _Ctx:
 
 def _stage_models(ctx: _Ctx) -> _Ctx:
     """Fit the life-expectancy models (geo/gradients, inequality, regression)."""
-    from healthgap.services.analysis import run_models
+    from healthgap.services.analysis import MODEL_PARTS, run_models
 
     if not ctx.options.models:
         return ctx.add(notes=["life-expectancy models not fitted (--no-models)"])
-    out = (ctx.background.result() if ctx.background is not None else
-           run_models(ctx.area, seed=ctx.options.seed, weights=ctx.options.weights))
+    o = ctx.options
+    if ctx.background is not None:
+        # the parts the child did not take, fitted here while it finishes, then joined after
+        # its outputs in the order fitting every part in turn gives
+        here = run_models(ctx.area, seed=o.seed, weights=o.weights,
+                          parts=tuple(p for p in MODEL_PARTS if p not in BACKGROUND_PARTS))
+        out = ctx.background.result().extend(here)
+    else:
+        out = run_models(ctx.area, seed=o.seed, weights=o.weights)
     ctx = replace(ctx, columns=(*ctx.columns, ("life-expectancy models", out.columns)),
                   background=None)
     ctx = ctx.add(layers=out.layers, tables=out.tables, results={"models": out.results},

@@ -30,16 +30,32 @@ def _same(a: object, b: object) -> None:
         assert repr(a) == repr(b)
 
 
+def _same_outputs(here: object, there: object) -> None:
+    for name in ("layers", "tables", "results", "notes", "columns"):
+        _same(getattr(here, name), getattr(there, name))
+    assert list(here.tables) == list(there.tables)  # type: ignore[attr-defined]
+
+
 @pytest.mark.slow
 def test_child_process_models_equal_in_process_models(area):
+    """All parts in the child, and the build's split (the first parts in the child, the rest
+    here, joined), each equal every part fitted in turn, table order included."""
+    from healthgap.services.analysis import MODEL_PARTS
+    from healthgap.services.build_stages import BACKGROUND_PARTS
+
+    assert MODEL_PARTS[:len(BACKGROUND_PARTS)] == BACKGROUND_PARTS  # joined in order
     wording = get_vintage("2025").wording  # the child must word notes as the parent does
     with vintage_wording(wording):
         here = run_models(area, seed=7, weights="queen")
+        rest = run_models(area, seed=7, weights="queen",
+                          parts=MODEL_PARTS[len(BACKGROUND_PARTS):])
     there = _background.BackgroundModels(area, seed=7, weights="queen",
                                          wording=wording).result()
-    for name in ("layers", "tables", "results", "notes", "columns"):
-        _same(getattr(here, name), getattr(there, name))
-    assert list(here.tables) == list(there.tables)  # same order of tables as written
+    _same_outputs(here, there)
+    first = _background.BackgroundModels(area, seed=7, weights="queen", wording=wording,
+                                         parts=BACKGROUND_PARTS).result()
+    assert "model_regression" in rest.tables and "model_regression" not in first.tables
+    _same_outputs(here, first.extend(rest))
 
 
 def test_an_error_in_the_child_is_raised_in_the_parent():
