@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import pytest
 
-from tests.services._processes import FAST, rutland_build
+from tests.services._processes import QUICK, rutland_build
 
 T = TypeVar("T")
 
@@ -35,8 +35,8 @@ T = TypeVar("T")
 ROOT: Path | None = None
 
 FRIMLEY = "E54000034"
-#: The Rutland store the fault and what-if safety tests start from: `rutland_build` with FAST.
-RUTLAND_FAST = FAST
+#: The Rutland store the fault and what-if safety tests start from: `rutland_build` with QUICK.
+RUTLAND_QUICK = QUICK
 
 
 def run_root(factory: pytest.TempPathFactory) -> Path:
@@ -132,7 +132,7 @@ def frimley_2025_report(data_dir: Path):
 
 
 def rutland_cli(data_dir: Path) -> Path:
-    """Rutland (E06000017) built by the command line with `RUTLAND_FAST`; returns the folder."""
+    """Rutland (E06000017) built by the command line with `RUTLAND_QUICK`; returns the folder."""
 
     def make(folder: Path) -> Path:
         return rutland_build(data_dir, folder / "rutland")
