@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from healthgap.geo._osm import write_network_xml
+from healthgap.data.osm import write_network_xml
 from healthgap.services import whatif as wi
 from healthgap.services.store import PAUSE_ENV, BuildStore, check_build
 
