@@ -63,20 +63,16 @@ PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 
 # The suite runs on every core (pytest-xdist, JOBS=auto; JOBS=0 runs in one process). Each module
 # stays on one worker (--dist loadscope), so no module fixture is built twice, and the builds
-# several modules read are made once per run for every worker (tests/_builds.py).
-# tests/services/test_schemathesis.py runs on its own afterwards, in one process: under
-# --dist loadscope (pytest-xdist 3.8, schemathesis 4.29) its fuzzing stops after about 90 of
-# its 1000+ requests, and its own test of that count fails.
+# several modules read are made once per run for every worker (tests/_builds.py). The
+# schemathesis module runs with the rest: its operations' tests get their own node ids
+# (tests/services/conftest.py), without which xdist ran only the first of them.
 JOBS   ?= auto
 XDIST  := -n $(JOBS) --dist loadscope
-ALONE  := tests/services/test_schemathesis.py
 
 ## Install everything the tests need, then run the whole suite. The last lines give the
-## start-up, collection and test times (tests/conftest.py) and pytest's total, for the parallel
-## run and then for the module that runs alone.
+## start-up, collection and test times (tests/conftest.py) and pytest's total.
 test: install-test browser
-	$(PYTEST) -q $(XDIST) --ignore=$(ALONE)
-	$(PYTEST) -q $(ALONE)
+	$(PYTEST) -q $(XDIST)
 
 ## The quick subset a developer runs before a commit (about 110 s of CPU, spread over every core:
 ## about a minute on 2 idle cores): the science, the data readers and the package checks, without

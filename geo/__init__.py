@@ -10,15 +10,14 @@ from healthgap import BNG, WGS84, lazy_exports
 
 if TYPE_CHECKING:
     from healthgap.geo._models import package_versions
-    from healthgap.geo._osm import file_bounds
     from healthgap.geo._permutation import reusing_draws
     from healthgap.geo._validation import require_bng
 
 #: Helpers of geo's private modules that the other layers use, imported on first use (the
 #: permutation engine brings numba; importing ``healthgap.geo`` should not).
-_PUBLIC = {"package_versions": "healthgap.geo._models", "file_bounds": "healthgap.geo._osm",
+_PUBLIC = {"package_versions": "healthgap.geo._models",
            "reusing_draws": "healthgap.geo._permutation",
            "require_bng": "healthgap.geo._validation"}
 __getattr__ = lazy_exports(__name__, _PUBLIC)
 
-__all__ = ["BNG", "WGS84", "file_bounds", "package_versions", "require_bng", "reusing_draws"]
+__all__ = ["BNG", "WGS84", "package_versions", "require_bng", "reusing_draws"]

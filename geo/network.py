@@ -2,8 +2,9 @@
 
 The graph is built with osmnx 2.x from a **local** file only: the ways of the travel mode that
 touch the study area's box plus a buffer (default 5 km, so trips that leave the area and come back
-are routed) are written to an OSM XML file with pyosmium (:mod:`geo._osm`, which reproduces osmnx's
-``drive``/``walk`` way filters) and read with ``osmnx.graph_from_xml``, which parses the local
+are routed) are written to an OSM XML file with pyosmium (:mod:`healthgap.data.osm`, which
+reproduces osmnx's ``drive``/``walk`` way filters) and read with ``osmnx.graph_from_xml``, which
+parses the local
 file and makes no Overpass or Nominatim call. osmnx's global settings are never changed (they
 are process-wide and not thread-safe). Why the XML round trip stays: see ARCHITECTURE.md.
 
@@ -48,8 +49,8 @@ import networkx as nx
 import numba
 import numpy as np
 import scipy.sparse as sp
+from healthgap.data.osm import MODES, write_network_xml
 from healthgap.geo import BNG
-from healthgap.geo._osm import MODES, write_network_xml
 from numpy.typing import NDArray
 from pyproj import Transformer
 from scipy.sparse.csgraph import connected_components, dijkstra

@@ -38,8 +38,8 @@ import numpy as np
 import osmium
 import pandas as pd
 import shapely
+from healthgap.data.osm import check_osm_file, file_bounds
 from healthgap.geo import BNG
-from healthgap.geo._osm import check_osm_file, file_bounds
 from healthgap.geo._validation import require_bng, require_unique_index
 from pyproj import Transformer
 

@@ -36,6 +36,7 @@ import rasterio
 import shapely
 from affine import Affine
 from healthgap.data.access_inputs import read_grid_csv
+from healthgap.data.rasters import open_raster
 from healthgap.geo import BNG
 from healthgap.geo._validation import require_bng, require_unique_index
 from pyproj import CRS
@@ -52,17 +53,6 @@ log = logging.getLogger(__name__)
 
 STATS = ("mean", "max", "min", "sum", "median")
 """Unweighted statistics :func:`zonal_stats` accepts (``coverage`` is always reported)."""
-
-
-def _open(path: str | Path, label: str) -> rasterio.DatasetReader:
-    """Open a raster or raise InputError naming it."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{label} raster not found: {p}")
-    try:
-        return rasterio.open(p)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"{label} raster {p} cannot be read: {exc}") from None
 
 
 def _check_zone_args(
@@ -149,8 +139,8 @@ def zonal_stats(
 
     _check_zone_args(zones, stats, max_cells_in_memory)
 
-    ds = _open(raster, "value")
-    wds = _open(weights, "weights") if weights is not None else None
+    ds = open_raster(raster, "value")
+    wds = open_raster(weights, "weights") if weights is not None else None
     try:
         rcrs = _check_rasters(ds, wds, raster, weights, band)
         geoms = zones.geometry

@@ -365,7 +365,7 @@ def _stage_neighbourhoods(ctx: _Ctx, imd: pd.DataFrame, population: pd.Series) -
 
 def _covering_osm(data: DataDir, area: StudyArea) -> Path | None:
     """Return the first OSM extract whose header box covers the area, if any."""
-    from healthgap.geo import file_bounds
+    from healthgap.data.osm import file_bounds
 
     box = area.inside.to_crs("EPSG:4326").total_bounds
     for path in data.osm_files():

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import pytest
 
-from tests.services._processes import FAST, rutland_build
+from tests.services._processes import QUICK, rutland_build
 
 T = TypeVar("T")
 
@@ -35,8 +35,8 @@ T = TypeVar("T")
 ROOT: Path | None = None
 
 FRIMLEY = "E54000034"
-#: The Rutland store the fault and what-if safety tests start from: `rutland_build` with FAST.
-RUTLAND_FAST = FAST
+#: The Rutland store the fault and what-if safety tests start from: `rutland_build` with QUICK.
+RUTLAND_QUICK = QUICK
 
 
 def run_root(factory: pytest.TempPathFactory) -> Path:
@@ -80,6 +80,24 @@ def shared(name: str, make: Callable[[Path], T]) -> T:
             part.replace(done)
             return value
     return pickle.loads(done.read_bytes())
+
+
+def demo_without_maps():
+    """The synthetic demo (seed 2019) with every stage but the atlas (no board pack).
+
+    Returns the `BuildResult`; the inputs are in ``<folder>/data`` (generated again, not the
+    ones of `demo_build`: the same seed gives the same files), the build in ``<folder>/one``.
+    A second build of these options from ``<folder>/data`` must be the same build.
+    """
+    from healthgap.data.demo import DEMO_ICB, generate_demo
+    from healthgap.services.build import BuildOptions, build
+
+    def make(folder: Path):
+        generate_demo(folder / "data", seed=2019)
+        return build(BuildOptions(area=DEMO_ICB, data_dir=folder / "data",
+                                  out_dir=folder / "one", synthetic=True, maps=False))
+
+    return shared("demo-without-maps", make)
 
 
 def _key(data_dir: Path) -> str:
@@ -131,8 +149,32 @@ def frimley_2025_report(data_dir: Path):
     return shared(f"frimley-2025-{_key(data_dir)}", make)
 
 
+def rutland_2019_access(data_dir: Path):
+    """Rutland (E06000017) on the 2019 vintage with access (the bundled OSM extract), without
+    models or atlas. Returns the `BuildResult`; the build is ``<folder>/E06000017``."""
+    from healthgap.services.build import BuildOptions, build
+
+    def make(folder: Path):
+        return build(BuildOptions(area="E06000017", data_dir=data_dir, vintage="2019",
+                                  out_dir=folder / "E06000017", models=False, maps=False))
+
+    return shared(f"rutland-2019-access-{_key(data_dir)}", make)
+
+
+def rutland_2025_atlas(data_dir: Path):
+    """Rutland (E06000017) on the default (2025) vintage with access and the atlas, without
+    models. Returns the `BuildResult`; the build is ``<folder>/E06000017``."""
+    from healthgap.services.build import BuildOptions, build
+
+    def make(folder: Path):
+        return build(BuildOptions(area="E06000017", data_dir=data_dir,
+                                  out_dir=folder / "E06000017", models=False, maps=True))
+
+    return shared(f"rutland-2025-atlas-{_key(data_dir)}", make)
+
+
 def rutland_cli(data_dir: Path) -> Path:
-    """Rutland (E06000017) built by the command line with `RUTLAND_FAST`; returns the folder."""
+    """Rutland (E06000017) built by the command line with `RUTLAND_QUICK`; returns the folder."""
 
     def make(folder: Path) -> Path:
         return rutland_build(data_dir, folder / "rutland")

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from healthgap.data.demo import DEMO_ICB, generate_demo
+from healthgap.data.demo import DEMO_ICB
 from healthgap.services.build import BuildOptions, build
 from healthgap.services.store import BuildStore
 
 from scripts.compare_builds import Tolerance, compare_builds
+from tests import _builds
 from tests.conftest import REPO
 
 SCRIPT = REPO / "scripts" / "compare_builds.py"
@@ -30,14 +31,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("compare")
-    generate_demo(root / "data", seed=2019)
-    outs = []
-    for name in ("one", "two"):
-        opts = BuildOptions(area=DEMO_ICB, data_dir=root / "data", out_dir=root / name,
-                            synthetic=True, maps=False)
-        outs.append(build(opts).store.path)
-    return outs[0], outs[1]
+    # two builds of the demo with the same options from the same inputs: the first is the one
+    # the run shares (tests/_builds.py, also read by test_demo_build.py), the second made here
+    one = _builds.demo_without_maps()
+    data = Path(one.manifest["parameters"]["data_dir"])
+    two = build(BuildOptions(area=DEMO_ICB, data_dir=data,
+                             out_dir=tmp_path_factory.mktemp("compare") / "two",
+                             synthetic=True, maps=False))
+    return one.store.path, two.store.path
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import pytest
 from healthgap.data import contracts, readers
 from healthgap.data.access_inputs import lookup_postcodes
 from healthgap.data.layout import LAYOUT, DataDir
-from healthgap.geo._osm import file_bounds
+from healthgap.data.osm import file_bounds
 from healthgap.geo.facilities import read_facilities, read_gp_practices
 from healthgap.services.build import load_hierarchy
 from healthgap.services.store import require_build

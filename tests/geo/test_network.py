@@ -9,8 +9,8 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
+from healthgap.data.osm import WAY_FILTERS, _passes, write_network_xml
 from healthgap.geo import BNG
-from healthgap.geo._osm import WAY_FILTERS, _passes, write_network_xml
 from healthgap.geo.network import (
     DRIVE_SPEEDS_KPH,
     RoutingNetwork,

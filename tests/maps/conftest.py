@@ -86,7 +86,18 @@ def frimley_msoa(shared_data: Path, frimley_lsoa: gpd.GeoDataFrame) -> gpd.GeoDa
 def frimley_lisa(frimley_lsoa: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """IMD score with real local Moran's I labels from esda (queen, row-standardised, 999
     permutations, seed 1, alpha 0.05, no correction) and Gi* z-scores with two-sided normal
-    p-values (binary queen weights with self-weight 1)."""
+    p-values (binary queen weights with self-weight 1).
+
+    Computed once per run for every xdist worker (tests/_builds.py): esda's kernels are
+    compiled afresh in each process (about 25 s here), and test_browser.py and
+    test_clusters.py may run on different workers.
+    """
+    from tests import _builds
+
+    return _builds.shared("frimley-lisa", lambda _folder: _esda_lisa(frimley_lsoa))
+
+
+def _esda_lisa(frimley_lsoa: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     import esda
     import numpy as np
     from libpysal.graph import Graph

@@ -10,14 +10,15 @@ classes and colours, and the two pages link to each other.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
 import pyogrio
 import pytest
 from healthgap.services import whatif as wi
-from healthgap.services.build import BuildOptions, build
 
+from tests import _builds
 from tests._names import neutral
 from tests.maps.test_atlas_browser import SCROLL_JS, labels_at_zooms, overlapping
 from tests.maps.test_browser import browser, open_offline  # noqa: F401 (fixture)
@@ -31,9 +32,9 @@ MAP_JS = "window[document.querySelector('.folium-map').id]"
 
 @pytest.fixture(scope="module")
 def rutland(shared_data, tmp_path_factory) -> Path:
+    # the run's shared Rutland atlas build (tests/_builds.py), copied: the what-if writes into it
     root = tmp_path_factory.mktemp("rutland-atlas") / RUTLAND
-    build(BuildOptions(area=RUTLAND, data_dir=shared_data, out_dir=root, models=False,
-                       maps=True))
+    shutil.copytree(_builds.rutland_2025_atlas(shared_data).store.path.parent, root)
     lsoa = neutral(
         pyogrio.read_dataframe(root / "healthgap.gpkg", layer="lsoa", read_geometry=False))
     nearest = str(lsoa.set_index("lsoa_code").loc[CHOSEN, "gp_nearest_code"])

@@ -20,8 +20,12 @@ import pytest
 
 #: Rutland, the smallest real local authority in the lookups.
 RUTLAND = "E06000017"
-#: The options of a fast build: no access, models or maps, 99 permutations.
+#: The options of a fast build: no access, models or maps, 99 permutations (default vintage).
 FAST = ["--no-access", "--no-models", "--no-maps", "--permutations", "99"]
+#: `FAST` on the 2019 vintage, the quickest real build (a Rutland one in about 10 s here
+#: against 15 s on the default vintage, which carries 2011 values to 2021 areas): the fault and
+#: safety tests, whose point is how a build or a what-if writes, not what it computes.
+QUICK = [*FAST, "--vintage", "2019"]
 
 
 def cli_args(*args: str) -> list[str]:
@@ -37,8 +41,8 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300
 
 
 def rutland_build(data: Path, out: Path) -> Path:
-    """Build Rutland the fast way into ``out`` (run from its parent folder); return ``out``."""
-    run = run_cli("build", "--area", RUTLAND, "--data", str(data), "--out", str(out), *FAST,
+    """Build Rutland with `QUICK` into ``out`` (run from its parent folder); return ``out``."""
+    run = run_cli("build", "--area", RUTLAND, "--data", str(data), "--out", str(out), *QUICK,
                   cwd=out.parent)
     assert run.returncode == 0, run.stderr
     return out

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from healthgap.data import readers
-from healthgap.services.build import BuildOptions, build
 from healthgap.services.store import BuildStore
 
 from tests import _builds
@@ -102,9 +101,8 @@ def test_cli_unknown_area_is_one_clear_line(shared_data, tmp_path):
 
 def test_rutland_build_routes_real_gps_on_the_real_network(shared_data, tmp_path):
     """Rutland (E06000017) is covered by the bundled Geofabrik extract: access is built."""
-    res = build(BuildOptions(area="E06000017", data_dir=shared_data, vintage="2019",
-                             out_dir=tmp_path,
-                             models=False, maps=False))
+    # 2019 vintage, access, no models or atlas: made once per run (tests/_builds.py)
+    res = _builds.rutland_2019_access(shared_data)
     inside = res.area.inside
     assert len(inside) == 23
     t = inside["gp_time_min"]

@@ -1,9 +1,9 @@
 """Fault injection on real `healthgap build` processes: a rebuild never destroys a good build.
 
-Each case rebuilds Rutland (E06000017, the smallest real local authority in the lookups) over a
-copy of a finished build, stops the process with SIGINT or SIGTERM at a named point (the
-test-only hook ``HEALTHGAP_TEST_PAUSE_AT`` makes the process wait there), and checks that the
-previous build is byte-identical (or, once the swap is done, that the new one is complete) and
+Each case rebuilds Rutland (E06000017, a small real local authority; the 2019 vintage, the quickest
+real build) over a copy of a finished build, stops the process with SIGINT or SIGTERM at a named
+point (the test-only hook ``HEALTHGAP_TEST_PAUSE_AT`` makes the process wait there), and checks that
+the previous build is byte-identical (or, once the swap is done, that the new one is complete) and
 that no temporary folder or lock is left behind. A full disk is a small tmpfs (root only).
 """
 
@@ -21,13 +21,13 @@ import pytest
 from healthgap.services.store import PAUSE_ENV, BuildStore, check_build
 
 from tests import _builds
-from tests.services._processes import FAST, RUTLAND, copy_build, tree, wait_paused
+from tests.services._processes import QUICK, RUTLAND, copy_build, tree, wait_paused
 
 pytestmark = pytest.mark.slow
 
 def _cli(out: Path, data: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "healthgap.services.cli", "build", "--area", RUTLAND,
-            "--data", str(data), "--out", str(out), *FAST, *extra]
+            "--data", str(data), "--out", str(out), *QUICK, *extra]
 
 
 def _leftovers(out: Path) -> list[str]:
@@ -36,7 +36,7 @@ def _leftovers(out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def baseline(shared_data, tmp_path_factory) -> Path:
-    # the CLI build of Rutland (FAST), made once per run (tests/_builds.py) and copied here
+    # the CLI build of Rutland (QUICK), made once per run (tests/_builds.py) and copied here
     out = tmp_path_factory.mktemp("faults") / "base"
     shutil.copytree(_builds.rutland_cli(shared_data), out)
     # an atlas from an earlier build with maps: a --no-maps rebuild must not leave it behind

@@ -28,7 +28,7 @@ from healthgap.services.cli import app as cli_app
 from healthgap.services.settings import Settings
 
 from tests import _builds
-from tests.services._processes import FAST, RUTLAND, run_cli
+from tests.services._processes import FAST, QUICK, RUTLAND, run_cli
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
@@ -230,7 +230,7 @@ def test_build_refuses_a_missing_neighbourhoods_file_at_once(shared_data, tmp_pa
 @pytest.fixture(scope="module")
 def good_build(shared_data, tmp_path_factory) -> Path:
     """A real Rutland build (no access, models or maps: what counts here is the store)."""
-    # `build --area RUTLAND ... *FAST`, built once per run (tests/_builds.py); tests copy it
+    # `build --area RUTLAND ... *QUICK`, built once per run (tests/_builds.py); tests copy it
     return _builds.rutland_cli(shared_data)
 
 
@@ -314,7 +314,7 @@ def test_a_corrupt_out_is_rebuilt_by_build(good_build, shared_data, tmp_path):
     # `build` is the one command a damaged build is no fault for: it replaces it whole
     store = _damaged(good_build, tmp_path, "truncated gpkg")
     run = run_cli("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(store),
-               *FAST, cwd=tmp_path)
+               *QUICK, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     from healthgap.services.store import check_build
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from healthgap.data.demo import DEMO_ICB
 from healthgap.geo.inequality import SlopeIndex
-from healthgap.services.build import BuildOptions, build
 from healthgap.services.store import BuildStore
 
 from tests import _builds
@@ -54,9 +52,10 @@ def test_stored_sii_equals_a_direct_fit(demo):
     assert row["le_range"] == pytest.approx(inside["le_male"].max() - inside["le_male"].min())
 
 
-def test_same_seed_same_numbers(demo, tmp_path):
-    again = build(BuildOptions(area=DEMO_ICB, data_dir=demo.manifest["parameters"]["data_dir"],
-                               out_dir=tmp_path, synthetic=True, maps=False))
+def test_same_seed_same_numbers(demo):
+    # a second build of the demo, without the atlas, from inputs generated again with the same
+    # seed (shared with test_compare_builds.py)
+    again = _builds.demo_without_maps()
     a = BuildStore(demo.store.path).read_layer("model_sii")
     b = BuildStore(again.store.path).read_layer("model_sii")
     assert np.array_equal(a[["sii", "sii_lo", "sii_hi", "rii", "rii_lo", "rii_hi"]].to_numpy(),

@@ -25,11 +25,11 @@ from healthgap.data.access_inputs import read_scenario_file
 from healthgap.maps._assets import remote_resources
 from healthgap.services import whatif as wi
 from healthgap.services.api import create_app
-from healthgap.services.build import BuildOptions, build
 from healthgap.services.settings import Settings
 from healthgap.services.store import BuildStore
 
 from healthgap.errors import InputError, ValidationError
+from tests import _builds
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
     warnings.simplefilter("ignore")
@@ -44,9 +44,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def root(shared_data, tmp_path_factory):
     """A store root holding a real Rutland build (no models, no atlas: access is what counts)."""
+    # the run's shared build (tests/_builds.py), copied: the app here keeps its runs in the root
     root = tmp_path_factory.mktemp("whatif")
-    build(BuildOptions(area=RUTLAND, data_dir=shared_data, vintage="2019", out_dir=root / RUTLAND,
-                       models=False, maps=False))
+    shutil.copytree(_builds.rutland_2019_access(shared_data).store.path.parent, root / RUTLAND)
     return root
 
 

@@ -1,10 +1,10 @@
 """What-if as safe as build, and a build folder that belongs to the build (issue #28).
 
-Real processes on a real Rutland build (E06000017, no access, models or maps, so a what-if runs
-on the straight-line estimate from the data directory's practices): a what-if during a build is
-refused, and a build during a what-if; SIGTERM and SIGINT at the what-if's write leave the build
-byte-identical and no file behind; a SIGKILLed what-if's staging folder is removed when the next
-one starts; the messages give the real reason a build cannot be routed; a rebuild keeps the
+Real processes on a real Rutland build (E06000017, 2019 vintage, no access, models or maps, so a
+what-if runs on the straight-line estimate from the data directory's practices): a what-if during a
+build is refused, and a build during a what-if; SIGTERM and SIGINT at the what-if's write leave the
+build byte-identical and no file behind; a SIGKILLed what-if's staging folder is removed when the
+next one starts; the messages give the real reason a build cannot be routed; a rebuild keeps the
 files a user added; the OSM temporary extract lives in the folder it is given and goes with a
 failure.
 """
@@ -17,14 +17,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from healthgap.geo._osm import write_network_xml
+from healthgap.data.osm import write_network_xml
 from healthgap.services import whatif as wi
 from healthgap.services.store import PAUSE_ENV, BuildStore, check_build
 
 from healthgap.errors import InputError
 from tests import _builds
 from tests.services._processes import (
-    FAST,
+    QUICK,
     RUTLAND,
     cli_args,
     copy_build,
@@ -46,7 +46,7 @@ def _leftovers(out: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def good(shared_data, tmp_path_factory) -> Path:
-    # `build --area RUTLAND ... *FAST`, built once per run (tests/_builds.py); tests copy it
+    # `build --area RUTLAND ... *QUICK`, built once per run (tests/_builds.py); tests copy it
     return _builds.rutland_cli(shared_data)
 
 
@@ -99,7 +99,7 @@ def test_a_whatif_during_a_build_is_refused_and_a_build_during_a_whatif(good, sh
                                                                           tmp_path):
     out = copy_build(good, tmp_path)
     build = _paused(["build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(out),
-                     *FAST], "before-write", tmp_path)
+                     *QUICK], "before-write", tmp_path)
     try:
         before = tree(out)
         run = run_cli("whatif", "--store", str(out), "--close", PRACTICE, "--straight-line",
@@ -114,7 +114,7 @@ def test_a_whatif_during_a_build_is_refused_and_a_build_during_a_whatif(good, sh
                      "whatif-during-write", tmp_path)
     try:
         run = run_cli("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(out),
-                   *FAST, cwd=tmp_path)
+                   *QUICK, cwd=tmp_path)
         assert run.returncode == 2
         assert f"another what-if (pid {whatif.pid})" in " ".join(run.stderr.split())
     finally:
@@ -154,7 +154,7 @@ def test_a_rebuild_keeps_the_files_a_user_added(good, shared_data, tmp_path):
     (out / "extra").mkdir()
     (out / "extra" / "lookup.csv").write_text("a,b\n1,2\n")
     run = run_cli("build", "--area", RUTLAND, "--data", str(shared_data), "--out", str(out),
-               *FAST, cwd=tmp_path)
+               *QUICK, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert (out / "notes.txt").read_text() == "board paper draft"
     assert (out / "extra" / "lookup.csv").read_text() == "a,b\n1,2\n"

@@ -1,6 +1,8 @@
-"""Private helpers for reading local OpenStreetMap files with pyosmium.
+"""Reading local OpenStreetMap files with pyosmium, for geo/network.py and geo/osm_features.py.
 
-Nothing here touches the network: every function reads a local ``.osm.pbf`` or ``.osm`` (XML) file.
+Nothing here touches the network: every function reads a local ``.osm.pbf`` or ``.osm`` (XML)
+file, and `write_network_xml` writes the ways of one travel mode to an XML extract that
+`healthgap.geo.network.read_network` reads.
 
 The way filters reproduce osmnx 2.x's Overpass filters for ``network_type="drive"`` and ``"walk"``
 (``osmnx._overpass._get_network_filter``), because ``osmnx.graph_from_xml`` builds a graph from
