@@ -1,8 +1,10 @@
 """Query parameters shared by the layer and OGC routers: the bounding box and properties.
 
-The schema admits any decimal number (any number of digits, as GDAL, QGIS and OWSLib print
-them, with an optional exponent), four (``minx,miny,maxx,maxy``) or six (with heights, which are
-ignored); a number too large to be finite is refused with a 400. A box that covers nothing
+The schema admits decimal numbers as GDAL, QGIS and OWSLib print them (any number of decimals,
+up to 15 digits before the point, an optional exponent of one or two digits: every such number
+is finite), four (``minx,miny,maxx,maxy``) or six (with heights, which are ignored); anything
+else, such as a number too large to be finite, is refused by the schema (400 on the OGC
+endpoints, 422 on the others, as every invalid parameter there). A box that covers nothing
 (``miny > maxy``, or ``minx > maxx`` in British National Grid) selects no feature; in
 longitude/latitude ``minx > maxx`` crosses the antimeridian, as OGC API - Features says.
 """
@@ -16,7 +18,8 @@ import shapely
 from healthgap import BNG
 from healthgap.errors import ParameterError, UnknownLayerError
 
-_NUMBER = r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*"
+#: A finite decimal: at most 15 digits before the point and 2 in the exponent (below 1e115).
+_NUMBER = r"\s*[-+]?(\d{1,15}(\.\d*)?|\.\d+)([eE][-+]?\d{1,2})?\s*"
 #: Four or six comma-separated plain decimals.
 BBOX_PATTERN = rf"^{_NUMBER}(,{_NUMBER}){{3}}((,{_NUMBER}){{2}})?$"
 BBOX_HELP = ("minx,miny,maxx,maxy (decimal numbers; six numbers with heights also accepted, "

@@ -267,7 +267,9 @@ def test_bbox_filter_in_both_crs(client, store):
     assert all(abs(c) < 90 for c in np.ravel(got[0]["geometry"]["coordinates"][0]))
 
 
-@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "-0.8,51,nan,52", "1e400,0,1,1"])
+@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "-0.8,51,nan,52", "1e400,0,1,1",
+                                  "+.67552837e+0450097,0,1,1",  # found by schemathesis
+                                  "1" + "0" * 400 + ",0,1,1"])
 def test_bad_bbox_is_422_naming_it(client, bbox):
     body = _problem(client.get(f"{B}/layers/lsoa/items", params={"bbox": bbox}), 422)
     assert "bbox" in body["detail"]
