@@ -137,10 +137,10 @@ def dense_inverse(w: sparse.csr_matrix, coef: float) -> np.ndarray:
     of the build) are ``W = D^-1 C`` with ``C`` symmetric and ``D`` its row sums, so
     ``D (I - coef W) = D - coef C`` is symmetric, and positive definite for ``|coef| < 1``
     (strictly diagonally dominant). Its inverse ``S`` by Cholesky (`_symmetric_inverse`,
-    about n^3 flops) gives ``(I - coef W)^-1 = S D``: at n = 6,791 about 3.5 s against 9 s for
-    the general LU inverse (about 2 n^3 flops), to the same rounding (both backward stable;
-    tested against ``numpy.linalg.inv``). Any other ``W``, or a Cholesky that fails, takes the
-    LU inverse.
+    about n^3 flops) gives ``(I - coef W)^-1 = S D``: at n = 6,797 about 5 s against 18 s for
+    the general LU inverse (about 2 n^3 flops; two threads), to the same rounding (both
+    backward stable; tested against ``numpy.linalg.inv``). Any other ``W``, or a Cholesky that
+    fails, takes the LU inverse.
 
     Parameters
     ----------
