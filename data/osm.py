@@ -19,6 +19,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import osmium
 
@@ -203,3 +204,21 @@ def file_bounds(src: str | Path) -> tuple[float, float, float, float] | None:
     if not box.valid():
         return None
     return (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
+
+
+def read_network_graph(src: str | Path, *, mode: str, bbox: tuple[float, float, float, float],
+                       simplify: bool, cache_dir: str | Path,
+                       tmp_dir: str | Path | None = None) -> Any:
+    """Read the street graph of one travel mode around a lon/lat box from a local OSM file.
+
+    The mode's ways are written to a cached XML extract (`write_network_xml`), which
+    ``osmnx.graph_from_xml`` reads (a local file only; osmnx's global settings, process-wide
+    and not thread-safe, are left alone). Walk graphs are bidirectional; every weakly
+    connected part is kept. Returns the ``networkx.MultiDiGraph`` in longitude/latitude, as
+    osmnx builds it.
+    """
+    import osmnx as ox
+
+    extract = write_network_xml(src, mode=mode, bbox=bbox, cache_dir=cache_dir, tmp_dir=tmp_dir)
+    return ox.graph_from_xml(extract.path, bidirectional=(mode == "walk"), simplify=simplify,
+                             retain_all=True)

@@ -62,13 +62,8 @@ CHR_REFERENCE: dict[str, float] = {
 # --------------------------------------------------------------------------- quantiles
 
 
-def quantile_groups(
-    score: pd.Series,
-    population: pd.Series,
-    *,
-    n: int = 10,
-    high_is_deprived: bool = True,
-) -> pd.Series:
+def quantile_groups(score: pd.Series, population: pd.Series, *, n: int = 10,
+                    high_is_deprived: bool = True) -> pd.Series:
     """Assign population-weighted quantiles of deprivation, 1 = most deprived.
 
     Areas are sorted from most to least deprived and cut where the cumulative population
@@ -103,14 +98,10 @@ def quantile_groups(
     if frame.index.is_unique:  # the order is then fully determined: one lexsort gives it
         s = frame["score"].to_numpy(dtype=float)
         order = np.lexsort((codes, -s if high_is_deprived else s))
-        pop = frame["population"].to_numpy()[order]
-        index = frame.index[order]
     else:  # repeated codes: pandas' stable two-key sort decides between equal rows
-        frame["_code"] = codes
-        frame = frame.sort_values(
-            ["score", "_code"], ascending=[not high_is_deprived, True], kind="mergesort"
-        )
-        pop, index = frame["population"].to_numpy(), frame.index
+        order = frame.assign(_code=codes).reset_index(drop=True).sort_values(
+            ["score", "_code"], ascending=[not high_is_deprived, True], kind="mergesort").index
+    pop, index = frame["population"].to_numpy()[order], frame.index[order]
     mid = (np.cumsum(pop) - pop / 2.0) / pop.sum()
     q = np.minimum(np.floor(mid * n).astype(int) + 1, n)
     return pd.Series(q, index=index, name="quantile").reindex(score.index)

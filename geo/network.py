@@ -2,11 +2,11 @@
 
 The graph is built with osmnx 2.x from a **local** file only: the ways of the travel mode that
 touch the study area's box plus a buffer (default 5 km, so trips that leave the area and come back
-are routed) are written to an OSM XML file with pyosmium (:mod:`healthgap.data.osm`, which
-reproduces osmnx's ``drive``/``walk`` way filters) and read with ``osmnx.graph_from_xml``, which
-parses the local
-file and makes no Overpass or Nominatim call. osmnx's global settings are never changed (they
-are process-wide and not thread-safe). Why the XML round trip stays: see ARCHITECTURE.md.
+are routed) are written to an OSM XML file with pyosmium and read with ``osmnx.graph_from_xml``
+(`healthgap.data.osm.read_network_graph`, which reproduces osmnx's ``drive``/``walk`` way
+filters), which parses the local file and makes no Overpass or Nominatim call. osmnx's global
+settings are never changed (they are process-wide and not thread-safe). Why the XML round trip
+stays: see ARCHITECTURE.md.
 
 Travel time
 -----------
@@ -49,7 +49,7 @@ import networkx as nx
 import numba
 import numpy as np
 import scipy.sparse as sp
-from healthgap.data.osm import MODES, write_network_xml
+from healthgap.data.osm import MODES, read_network_graph
 from healthgap.geo import BNG
 from numpy.typing import NDArray
 from pyproj import Transformer
@@ -279,16 +279,10 @@ def read_network(
     folder = (
         Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "healthgap-osm"
     )
-    extract = write_network_xml(
-        osm_path, mode=mode, bbox=(west, south, east, north), cache_dir=folder, tmp_dir=tmp_dir
-    )
+    G = read_network_graph(osm_path, mode=mode, bbox=(west, south, east, north),
+                           simplify=simplify, cache_dir=folder, tmp_dir=tmp_dir)
     import osmnx as ox
 
-    # graph_from_xml reads the local file only; osmnx's global settings are left alone (they
-    # are process-wide and not thread-safe)
-    G = ox.graph_from_xml(
-        extract.path, bidirectional=(mode == "walk"), simplify=simplify, retain_all=True
-    )
     G = ox.project_graph(G, to_crs=BNG)
     G.graph["mode"] = mode
     G.graph["source"] = str(osm_path)

@@ -478,7 +478,7 @@ def _queen_graph(frame: gpd.GeoDataFrame) -> Graph:
     libpysal's ``Graph.build_contiguity(geometry, rook=False, strict=False)`` by the same
     rule (exactly equal vertex coordinates), with the vertex-to-area map built by hashing
     the coordinate pairs (``pandas.factorize``) and the shared-vertex pairs listed by a
-    compiled loop (`_shared_vertex_pairs`) instead of Python sets: about half the time at
+    compiled loop (`_run_pairs`) instead of Python sets: about half the time at
     England's LSOAs. `tests/geo/test_weights.py` compares the two graphs.
     """
     import shapely
@@ -488,39 +488,28 @@ def _queen_graph(frame: gpd.GeoDataFrame) -> Graph:
     m = np.int64(len(frame))
     # one row per (vertex, area), sorted by vertex
     key = np.unique(vertex.astype(np.int64) * m + owner.astype(np.int64))
-    focal, neighbor = _shared_vertex_pairs(key // m, key % m)
+    vertex_of, area_of = key // m, key % m
+    runs = np.flatnonzero(np.r_[True, vertex_of[1:] != vertex_of[:-1], True])  # run bounds
+    focal, neighbor = _run_pairs(area_of, runs)
     pair = np.unique(focal * m + neighbor)
     return _from_positions(frame.index, pair // m, pair % m, np.ones(len(pair), dtype=np.int64))
 
 
 @njit(cache=True)
-def _shared_vertex_pairs(vertex: np.ndarray,
-                         area: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    """Every ordered pair of distinct areas in each run of equal ``vertex`` (sorted)."""
-    n = vertex.shape[0]
-    count = 0
-    i = 0
-    while i < n:
-        j = i
-        while j < n and vertex[j] == vertex[i]:
-            j += 1
-        count += (j - i) * (j - i - 1)
-        i = j
-    focal = np.empty(count, np.int64)
-    neighbor = np.empty(count, np.int64)
+def _run_pairs(area: np.ndarray,
+               bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    """Every ordered pair of distinct entries of ``area`` in each run ``bounds[r]:bounds[r+1]``."""
+    sizes = bounds[1:] - bounds[:-1]
+    focal = np.empty(int((sizes * (sizes - 1)).sum()), np.int64)
+    neighbor = np.empty_like(focal)
     k = 0
-    i = 0
-    while i < n:
-        j = i
-        while j < n and vertex[j] == vertex[i]:
-            j += 1
-        for a in range(i, j):
-            for b in range(i, j):
+    for r in range(sizes.shape[0]):
+        for a in range(bounds[r], bounds[r + 1]):
+            for b in range(bounds[r], bounds[r + 1]):
                 if a != b:
                     focal[k] = area[a]
                     neighbor[k] = area[b]
                     k += 1
-        i = j
     return focal, neighbor
 
 

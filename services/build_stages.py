@@ -459,7 +459,8 @@ def _network_access(ctx: _Ctx, osm: Path) -> _Ctx:
 
 def _osm_features(ctx: _Ctx, osm: Path) -> _Ctx:
     """Join each LSOA's green-space share and outlet density from the OSM extract."""
-    from healthgap.geo.osm_features import green_space_share, outlet_density, read_osm_features
+    from healthgap.data.osm_features import read_osm_features
+    from healthgap.geo.osm_features import green_space_share, outlet_density
 
     feats = read_osm_features(osm)
     area = ctx.area

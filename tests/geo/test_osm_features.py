@@ -8,8 +8,9 @@ import osmium
 import pandas as pd
 import pytest
 import shapely
+from healthgap.data.osm_features import read_osm_features
 from healthgap.geo import BNG
-from healthgap.geo.osm_features import green_space_share, outlet_density, read_osm_features
+from healthgap.geo.osm_features import green_space_share, outlet_density
 from pyproj import Transformer
 
 from healthgap.errors import CRSError, InputError, MissingColumnError
