@@ -511,8 +511,12 @@ def _stage_models(ctx: _Ctx) -> _Ctx:
     if ctx.background is not None:
         # the parts the child did not take, fitted here while it finishes, then joined after
         # its outputs in the order fitting every part in turn gives
-        here = run_models(ctx.area, seed=o.seed, weights=o.weights,
-                          parts=tuple(p for p in MODEL_PARTS if p not in BACKGROUND_PARTS))
+        try:
+            here = run_models(ctx.area, seed=o.seed, weights=o.weights,
+                              parts=tuple(p for p in MODEL_PARTS if p not in BACKGROUND_PARTS))
+        except BaseException:  # the child's work is of no use now: stop it, remove its folder
+            ctx.background.cancel()
+            raise
         out = ctx.background.result().extend(here)
     else:
         out = run_models(ctx.area, seed=o.seed, weights=o.weights)
