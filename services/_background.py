@@ -1,15 +1,19 @@
 """The life-expectancy models of a large build, fitted in a second process beside the statistics.
 
 At England scale the two analysis stages are independent (both read the study area as the
-layers stage left it; neither reads the other's output) and each spends much of its time on
-one core (pandas, the sparse LU log-determinant, the seeded random draws). On two cores the
-build starts the first parts of `services.analysis.run_models` (`services.build_stages.
-BACKGROUND_PARTS`: cliffs, inequality, Shapley) in a child Python process before the
-statistics; the models stage fits the spatial regression in the build's own process once the
-statistics are done (its dense inverses then have both cores) and joins it after the child's
-result (`Outputs.extend`). The models are the same computation on the same inputs (the area
-crosses by pickle, exactly; each model seeds its own generator), so the results are identical
-to fitting them in turn; only the wall time changes.
+layers stage left it; neither reads the other's output). On two cores the build starts the
+last parts of `services.analysis.run_models` (`services.build_stages.BACKGROUND_PARTS`: SII
+tables, Shapley, the spatial regression) in a child Python process before the statistics; once
+the statistics are done the build's own process writes the layers no model changes
+(`services.build_stages.AHEAD_LAYERS`), fits the first part (cliffs) and joins the child's
+result after its own (`Outputs.extend`). The models are the same computation on the same
+inputs (the area crosses by pickle, exactly; each model seeds its own generator), so the
+results are identical to fitting them in turn; only the wall time changes.
+
+Each process keeps to one core while both compute: the child's thread pools (OpenBLAS, OpenMP,
+numba) are set to one thread, and the statistics run numba's loops on one thread
+(`one_thread`). A second thread beside the other process's work only made a parallel loop wait
+for its share on the core both used.
 
 The child is a fresh interpreter (``python -c``), not a fork: numba's and OpenBLAS's thread
 pools are not safe across ``fork``, and unlike ``multiprocessing``'s spawn it never re-runs the
@@ -27,22 +31,44 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from healthgap.geo.areas import StudyArea
 from healthgap.geo.model_plan import PLAN
 
-__all__ = ["BackgroundModels", "wanted"]
+__all__ = ["BackgroundModels", "one_thread", "wanted"]
 
 _CHILD = "from healthgap.services._background import _child; _child()"
+#: The thread pools the child is held to one thread by (OpenBLAS, OpenMP, MKL, numba).
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                     "NUMBA_NUM_THREADS")
 
 
 def wanted(area: StudyArea) -> bool:
     """Say whether ``area`` is large enough (`PLAN.is_big`) and the machine has 2+ cores."""
     n_in = int(area.msoa["in_area"].sum()) if "in_area" in area.msoa.columns else 0
     return PLAN.is_big(n_in) and (os.cpu_count() or 1) > 1
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run numba's parallel loops on one thread in this block (the child takes the other core).
+
+    On two cores, two threads of this process beside the child's one leave a loop's share of
+    work waiting on the core they share; the kernels' results do not depend on the thread
+    count (each iteration writes its own output).
+    """
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _child() -> None:  # pragma: no cover - runs in the child process
@@ -88,8 +114,10 @@ class BackgroundModels:
         with src.open("wb") as fh:
             pickle.dump((area, seed, weights, dict(wording), parts or MODEL_PARTS), fh,
                         protocol=pickle.HIGHEST_PROTOCOL)
+        # one thread each: the build's own process computes beside it (`one_thread`)
+        env = {**os.environ, **dict.fromkeys(_THREAD_VARIABLES, "1")}
         self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(src), str(self._out)],
-                                      stdin=subprocess.DEVNULL)
+                                      stdin=subprocess.DEVNULL, env=env)
 
     def result(self) -> Any:
         """Wait for the models and return their `services.analysis.Outputs`.

@@ -11,6 +11,7 @@ import logging
 import platform
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,6 +156,8 @@ class _Ctx(_Setup):
     peak_mb: Mapping[str, float] = field(default_factory=dict)
     #: the models running beside the statistics at England scale (services._background)
     background: Any = None
+    #: layers already written (`_write_ahead`) and how many ``columns`` entries they hold
+    ahead: tuple[tuple[str, ...], int] = ((), 0)
 
     def add(self, *, area: StudyArea | None = None, inputs: Mapping[str, Path] | None = None,
             tables: Mapping[str, pd.DataFrame] | None = None,
@@ -470,11 +473,16 @@ def _osm_features(ctx: _Ctx, osm: Path) -> _Ctx:
     return ctx.add(area=area)
 
 
-#: The model parts (`services.analysis.MODEL_PARTS`) a large build fits in its second process,
-#: beside the statistics: the first ones, so that its outputs come first when joined. The rest
-#: (the spatial regression: two dense inverses, which OpenBLAS runs on both cores) is fitted in
-#: the build's own process once the statistics are done.
-BACKGROUND_PARTS = ("cliffs", "inequality", "shapley")
+#: The layers no model changes (the models add columns to MSOAs only). A large build writes
+#: them, with their GeoJSON, while its models' child finishes (`_write_ahead`); the write stage
+#: writes the rest in the same order, so the GeoPackage is the one writing in turn gives.
+AHEAD_LAYERS = ("lsoa",)
+#: How a large build splits `services.analysis.MODEL_PARTS`: the child started beside the
+#: statistics fits the last parts (SII tables, Shapley, the spatial regression); this process
+#: fits the first (cliffs) after the statistics and `AHEAD_LAYERS`, so both finish about
+#: together, and joins them in order (`services.analysis.Outputs.extend`).
+HERE_PARTS = ("cliffs",)
+BACKGROUND_PARTS = ("inequality", "shapley", "regression", "distance")
 
 
 def _stage_statistics(ctx: _Ctx) -> _Ctx:
@@ -483,15 +491,15 @@ def _stage_statistics(ctx: _Ctx) -> _Ctx:
     from healthgap.services.analysis import run_statistics
 
     o = ctx.options
-    # at England scale the models but the spatial regression run in a second process meanwhile;
-    # this process fits the regression after the statistics (identical results, see
-    # `_stage_models`)
+    # at England scale the models run in a second process meanwhile (identical results); this
+    # process writes the layers they leave alone once the statistics are done (`_stage_models`)
     bg = (_background.BackgroundModels(ctx.area, seed=o.seed, weights=o.weights,
                                        wording=ctx.vin.vintage.wording, parts=BACKGROUND_PARTS)
           if o.models and _background.wanted(ctx.area) else None)
     try:
-        out = run_statistics(ctx.area, weights=o.weights, permutations=o.permutations,
-                             seed=o.seed, alpha=o.alpha, correction=o.correction)
+        with _background.one_thread() if bg is not None else nullcontext():
+            out = run_statistics(ctx.area, weights=o.weights, permutations=o.permutations,
+                                 seed=o.seed, alpha=o.alpha, correction=o.correction)
     except BaseException:
         if bg is not None:
             bg.cancel()
@@ -502,22 +510,25 @@ def _stage_statistics(ctx: _Ctx) -> _Ctx:
 
 
 def _stage_models(ctx: _Ctx) -> _Ctx:
-    """Fit the life-expectancy models (geo/gradients, inequality, regression)."""
-    from healthgap.services.analysis import MODEL_PARTS, run_models
+    """Fit the life-expectancy models (geo/gradients, inequality, regression).
+
+    At England scale the child the statistics stage started fits `BACKGROUND_PARTS`; this
+    process writes `AHEAD_LAYERS` and fits `HERE_PARTS` meanwhile, so this stage's time
+    includes that part of the writing.
+    """
+    from healthgap.services.analysis import run_models
 
     if not ctx.options.models:
         return ctx.add(notes=["life-expectancy models not fitted (--no-models)"])
     o = ctx.options
     if ctx.background is not None:
-        # the parts the child did not take, fitted here while it finishes, then joined after
-        # its outputs in the order fitting every part in turn gives
-        try:
-            here = run_models(ctx.area, seed=o.seed, weights=o.weights,
-                              parts=tuple(p for p in MODEL_PARTS if p not in BACKGROUND_PARTS))
+        try:  # the layers the models leave alone are written while the child fits its parts
+            ctx = _write_ahead(ctx)
+            here = run_models(ctx.area, seed=o.seed, weights=o.weights, parts=HERE_PARTS)
         except BaseException:  # the child's work is of no use now: stop it, remove its folder
             ctx.background.cancel()
             raise
-        out = ctx.background.result().extend(here)
+        out = here.extend(ctx.background.result())
     else:
         out = run_models(ctx.area, seed=o.seed, weights=o.weights)
     ctx = replace(ctx, columns=(*ctx.columns, ("life-expectancy models", out.columns)),
@@ -589,11 +600,11 @@ def _stage_write(ctx: _Ctx) -> _Ctx:
     store = ctx.staged.store
     layers = assemble_layers(area, ctx.layers, ctx.tables)
     pause_point("before-write")
-    vintage = ctx.vin.vintage
-    meta = {"healthgap_vintage": vintage.label,
-            "healthgap_key_columns": "; ".join(f"{k} = {v}" for k, v in
-                                               vintage.published_meaning().items())}
-    for i, (name, frame) in enumerate(layers.items()):
+    meta = _layer_metadata(ctx.vin.vintage)
+    # a layer written ahead is written again if a later stage added columns to it
+    later = {level for _, cols in ctx.columns[ctx.ahead[1]:] for level in cols}
+    ahead = [name for name in ctx.ahead[0] if name not in later]
+    for i, (name, frame) in enumerate((n, f) for n, f in layers.items() if n not in ahead):
         store.write_layer(name, frame, metadata=meta)
         if i == 0:
             pause_point("during-write")
@@ -630,8 +641,27 @@ def _stage_write(ctx: _Ctx) -> _Ctx:
     }
     store.write_manifest(manifest)
     # whole-layer GeoJSON for the API, staged with the build so it is swapped in with it
-    write_feature_files(ctx.staged.staging, store)
-    return replace(ctx, area=area, columns=(), manifest=manifest)
+    write_feature_files(ctx.staged.staging, store, skip=ahead)
+    return replace(ctx, area=area, columns=(), manifest=manifest, ahead=((), 0))
+
+
+def _layer_metadata(vintage: Vintage) -> dict[str, str]:
+    """Return the GDAL metadata of every layer: the vintage and what its key columns mean."""
+    return {"healthgap_vintage": vintage.label,
+            "healthgap_key_columns": "; ".join(f"{k} = {v}" for k, v in
+                                               vintage.published_meaning().items())}
+
+
+def _write_ahead(ctx: _Ctx) -> _Ctx:
+    """Write `AHEAD_LAYERS` and their GeoJSON now, with the columns computed so far."""
+    area = join_computed_columns(ctx.area, ctx.columns)
+    store = ctx.staged.store
+    names = tuple(n for n in AHEAD_LAYERS if getattr(area, n, None) is not None)
+    meta = _layer_metadata(ctx.vin.vintage)
+    for name in names:
+        store.write_layer(name, getattr(area, name), metadata=meta)
+    write_feature_files(ctx.staged.staging, store, only=names)
+    return replace(ctx, ahead=(names, len(ctx.columns)))
 
 
 def join_computed_columns(area: StudyArea,

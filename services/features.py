@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,9 @@ def feature_bytes(frame: gpd.GeoDataFrame, name: str) -> bytes:
     return _geojson.feature_collection(out, crs=WGS84, members=members, name=name)
 
 
-def write_feature_files(out_dir: Path, store: BuildStore) -> Path:
+def write_feature_files(out_dir: Path, store: BuildStore, *,
+                        only: Collection[str] | None = None,
+                        skip: Collection[str] = ()) -> Path:
     """Write every spatial layer of ``store`` as GeoJSON and gzip under ``out_dir/features``.
 
     Parameters
@@ -53,6 +56,9 @@ def write_feature_files(out_dir: Path, store: BuildStore) -> Path:
         The build directory being written (the one holding ``healthgap.gpkg``).
     store
         The build's store, already written.
+    only, skip
+        Write only these layers (default: all), and not these (a large build writes its LSOA
+        layer's files ahead of the others, see `services.build_stages`).
 
     Returns
     -------
@@ -66,7 +72,8 @@ def write_feature_files(out_dir: Path, store: BuildStore) -> Path:
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gzip") as pool:
         pending = []
         for name, geometry in store.layers().items():
-            if geometry is None or name in PRIVATE_LAYERS:
+            if (geometry is None or name in PRIVATE_LAYERS or name in skip
+                    or (only is not None and name not in only)):
                 continue
             frame = with_feature_ids(name, store.read_layer(name))
             body = feature_bytes(frame, name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from healthgap.data.vintages import get_vintage
@@ -38,24 +40,23 @@ def _same_outputs(here: object, there: object) -> None:
 
 @pytest.mark.slow
 def test_child_process_models_equal_in_process_models(area):
-    """All parts in the child, and the build's split (the first parts in the child, the rest
-    here, joined), each equal every part fitted in turn, table order included."""
+    """All parts in the child, and the build's split (the first parts here, the rest in the
+    child, joined), each equal every part fitted in turn, table order included."""
     from healthgap.services.analysis import MODEL_PARTS
-    from healthgap.services.build_stages import BACKGROUND_PARTS
+    from healthgap.services.build_stages import BACKGROUND_PARTS, HERE_PARTS
 
-    assert MODEL_PARTS[:len(BACKGROUND_PARTS)] == BACKGROUND_PARTS  # joined in order
+    assert HERE_PARTS + BACKGROUND_PARTS == MODEL_PARTS  # joined in order
     wording = get_vintage("2025").wording  # the child must word notes as the parent does
     with vintage_wording(wording):
-        here = run_models(area, seed=7, weights="queen")
-        rest = run_models(area, seed=7, weights="queen",
-                          parts=MODEL_PARTS[len(BACKGROUND_PARTS):])
+        whole = run_models(area, seed=7, weights="queen")
+        first = run_models(area, seed=7, weights="queen", parts=HERE_PARTS)
     there = _background.BackgroundModels(area, seed=7, weights="queen",
                                          wording=wording).result()
-    _same_outputs(here, there)
-    first = _background.BackgroundModels(area, seed=7, weights="queen", wording=wording,
-                                         parts=BACKGROUND_PARTS).result()
+    _same_outputs(whole, there)
+    rest = _background.BackgroundModels(area, seed=7, weights="queen", wording=wording,
+                                        parts=BACKGROUND_PARTS).result()
     assert "model_regression" in rest.tables and "model_regression" not in first.tables
-    _same_outputs(here, first.extend(rest))
+    _same_outputs(whole, first.extend(rest))
 
 
 def test_an_error_in_the_child_is_raised_in_the_parent():
@@ -68,3 +69,31 @@ def test_an_error_in_the_child_is_raised_in_the_parent():
 
 def test_only_large_areas_use_a_second_process(area):
     assert not _background.wanted(area)  # Frimley: 200-odd MSOAs, far below PLAN.max_dense
+
+
+@pytest.mark.slow
+def test_a_build_using_the_child_equals_one_fitting_in_turn(shared_data, tmp_path, monkeypatch):
+    """The England path (models in the child, the LSOA layer written ahead, cliffs here) on
+    Rutland: the same GeoPackage layers, value for value, and the same GeoJSON files."""
+    from healthgap.services.build import BuildOptions, build
+
+    from scripts.compare_builds import Tolerance, compare_builds
+
+    def run(name: str) -> Path:
+        out = tmp_path / name
+        build(BuildOptions(area="E06000017", data_dir=shared_data, out_dir=out, maps=False))
+        return out
+
+    in_turn = run("in_turn")
+    started: list[object] = []
+    monkeypatch.setattr(_background, "wanted", lambda area: started.append(area) or True)
+    beside = run("beside")
+    assert len(started) == 1  # the statistics stage started the child once
+    report = compare_builds(in_turn, beside, tol=Tolerance(rtol=0.0, atol=0.0, geom=0.0))
+    assert report.same, report.differences
+    files = sorted(p.name for p in (in_turn / "features").iterdir())
+    assert files == sorted(p.name for p in (beside / "features").iterdir())
+    assert "lsoa.geojson" in files
+    for name in files:
+        assert (in_turn / "features" / name).read_bytes() == \
+            (beside / "features" / name).read_bytes(), name
