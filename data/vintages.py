@@ -182,11 +182,7 @@ V2019 = Vintage(
     name="2019",
     label="2019 vintage: LSOA/MSOA 2011, ICB/sub-ICB/local authority 2022, IMD 2019, "
           "ONS mid-2017 population",
-    files={"lsoa_boundaries": "lsoa_boundaries", "msoa_boundaries": "msoa_boundaries",
-           "lsoa_lookup": "lsoa_lookup", "icb_lookup": "icb_lookup", "imd": "imd",
-           "imd_indicators": "imd_indicators", "population": "population",
-           "centroids": "centroids", "life_expectancy": "life_expectancy",
-           "rural_urban": "rural_urban"},
+    files={role: role for role in (*ROLES, "rural_urban")},  # its files bear the roles' names
     boundary_code_column="lsoa11cd",
     population_column="population_mid2017",
     deprivation="IMD 2019",

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import geopandas as gpd
 import pandas as pd
 from healthgap.geo import BNG
 
-from healthgap.errors import CRSError, InputError, MissingColumnError, ValidationError, preview
+from healthgap.errors import (
+    CRSError,
+    InputError,
+    MissingColumnError,
+    ParameterError,
+    ValidationError,
+    preview,
+)
 
 
 def require_bng(gdf: object, *, name: str = "frame") -> gpd.GeoDataFrame:
@@ -46,3 +54,14 @@ def require_unique_index(frame: pd.DataFrame, *, name: str = "frame") -> None:
     if len(dup):
         raise DuplicateCodeError(f"{name}: {len(dup)} duplicated code(s) in the index "
                                  f"{frame.index.name!r}: {preview(dup)}")
+
+
+def number_above_zero(value: object, message: str) -> float:
+    """Return ``value`` as a float; raise `ParameterError` with ``message`` unless finite > 0."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ParameterError(message) from None
+    if not math.isfinite(number) or number <= 0:
+        raise ParameterError(message)
+    return number

@@ -49,11 +49,7 @@ from healthgap.geo._validation import require_bng
 from healthgap.geo.decay import decay_function
 from healthgap.geo.network import WALK_SPEED_KPH, RoutingNetwork
 
-from healthgap.errors import (
-    InputError,
-    MissingColumnError,
-    ParameterError,
-)
+from healthgap.errors import InputError, MissingColumnError, ParameterError
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ access measures in :mod:`geo.access` take their decay.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from healthgap.geo._validation import number_above_zero
 from numpy.typing import ArrayLike, NDArray
 
 from healthgap.errors import ParameterError
@@ -40,15 +40,9 @@ DECAYS = ("exponential", "gaussian", "power", "linear", "step")
 
 def _positive(name: str, value: float, function: str) -> float:
     """Return ``value`` as a float, or raise if it is not a finite number above zero."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(
-            f"{function}: parameter {name!r} must be a number > 0, got {value!r}"
-        ) from None
-    if not math.isfinite(number) or number <= 0:
-        raise ParameterError(f"{function}: parameter {name!r} must be a number > 0, got {value!r}")
-    return number
+    return number_above_zero(
+        value, f"{function}: parameter {name!r} must be a number > 0, got {value!r}"
+    )
 
 
 def _costs(t: ArrayLike) -> NDArray[np.float64]:
@@ -60,6 +54,11 @@ def _costs(t: ArrayLike) -> NDArray[np.float64]:
 def _out(weights: NDArray[np.float64], t: ArrayLike) -> Any:
     """Return a Python float for scalar input, else the array."""
     return float(weights) if np.ndim(t) == 0 else weights
+
+
+def _weigh(t: ArrayLike, weight: Callable[[NDArray[np.float64]], NDArray[np.float64]]) -> Any:
+    """Return ``weight`` of the costs ``t`` (negative ones NaN), a float for a scalar ``t``."""
+    return _out(weight(_costs(t)), t)
 
 
 def exponential(t: ArrayLike, *, beta: float) -> Any:
@@ -78,8 +77,7 @@ def exponential(t: ArrayLike, *, beta: float) -> Any:
         Weights in (0, 1]; NaN where ``t`` is NaN or negative.
     """
     b = _positive("beta", beta, "exponential")
-    arr = _costs(t)
-    return _out(np.exp(-b * arr), t)
+    return _weigh(t, lambda costs: np.exp(-b * costs))
 
 
 def gaussian(t: ArrayLike, *, sigma: float) -> Any:
@@ -98,8 +96,7 @@ def gaussian(t: ArrayLike, *, sigma: float) -> Any:
         Weights in (0, 1]; NaN where ``t`` is NaN or negative.
     """
     s = _positive("sigma", sigma, "gaussian")
-    arr = _costs(t)
-    return _out(np.exp(-(arr**2) / (2.0 * s**2)), t)
+    return _weigh(t, lambda costs: np.exp(-(costs**2) / (2.0 * s**2)))
 
 
 def power(t: ArrayLike, *, beta: float, t_min: float = 1.0) -> Any:
@@ -122,8 +119,7 @@ def power(t: ArrayLike, *, beta: float, t_min: float = 1.0) -> Any:
     """
     b = _positive("beta", beta, "power")
     floor = _positive("t_min", t_min, "power")
-    arr = _costs(t)
-    return _out(np.power(np.maximum(arr, floor), -b), t)
+    return _weigh(t, lambda costs: np.power(np.maximum(costs, floor), -b))
 
 
 def linear(t: ArrayLike, *, threshold: float) -> Any:
@@ -142,8 +138,7 @@ def linear(t: ArrayLike, *, threshold: float) -> Any:
         Weights in [0, 1]; NaN where ``t`` is NaN or negative.
     """
     d0 = _positive("threshold", threshold, "linear")
-    arr = _costs(t)
-    return _out(np.clip(1.0 - arr / d0, 0.0, None), t)
+    return _weigh(t, lambda costs: np.clip(1.0 - costs / d0, 0.0, None))
 
 
 def _check_steps(steps: Mapping[float, float]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

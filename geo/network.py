@@ -51,6 +51,7 @@ import numpy as np
 import scipy.sparse as sp
 from healthgap.data.osm import MODES, read_network_graph
 from healthgap.geo import BNG
+from healthgap.geo._validation import number_above_zero
 from numpy.typing import NDArray
 from pyproj import Transformer
 from scipy.sparse.csgraph import connected_components, dijkstra
@@ -126,15 +127,9 @@ def _check_speeds(speeds: Mapping[str, float] | None) -> dict[str, float]:
     """Return the default drive speeds updated with ``speeds``, each checked to be > 0."""
     table = dict(DRIVE_SPEEDS_KPH)
     for key, value in (speeds or {}).items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ParameterError(
-                f"speeds[{key!r}] must be a number of km/h > 0, got {value!r}"
-            ) from None
-        if not np.isfinite(number) or number <= 0:
-            raise ParameterError(f"speeds[{key!r}] must be a number of km/h > 0, got {value!r}")
-        table[str(key)] = number
+        table[str(key)] = number_above_zero(
+            value, f"speeds[{key!r}] must be a number of km/h > 0, got {value!r}"
+        )
     return table
 
 

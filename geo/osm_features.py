@@ -111,15 +111,11 @@ def outlet_density(
 
     Parameters
     ----------
-    features
-        From `healthgap.data.osm_features.read_osm_features`.
-    lsoa
-        Polygons in EPSG:27700 indexed by code, with a population column.
+    features, lsoa, min_coverage
+        As for :func:`green_space_share`; ``lsoa`` also has the ``population`` column.
     population
         Name of the population column (residents, >= 0). Where it is 0 or missing the counts are
         given and the rates are NaN.
-    min_coverage
-        LSOAs with less of their area inside the extract's coverage get NaN.
 
     Returns
     -------

@@ -167,11 +167,13 @@ def _spreg_quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
 
 
-def _coef_table(names: Sequence[str], betas: np.ndarray, se: np.ndarray,
-                stat: np.ndarray, p: np.ndarray, kind: str) -> pd.DataFrame:
+def _coef_table(names: Sequence[str], m: Any, kind: str) -> pd.DataFrame:
+    """Return the coefficient table of spreg result ``m``; ``kind`` ("t" or "z"): its tests."""
+    pairs = getattr(m, f"{kind}_stat")
     out = pd.DataFrame(
-        {"estimate": np.ravel(betas), "std_error": np.ravel(se), kind: np.ravel(stat),
-         "p_value": np.ravel(p)},
+        {"estimate": np.ravel(m.betas), "std_error": np.ravel(m.std_err),
+         kind: np.ravel(np.array([stat for stat, _ in pairs])),
+         "p_value": np.ravel(np.array([p for _, p in pairs]))},
         index=pd.Index(list(names), name="variable"),
     )
     return out
@@ -211,6 +213,18 @@ class _SpatialBase(FittedModel):
     def _fit(self, yv: np.ndarray, xv: np.ndarray, w: Any) -> None:
         """Fit on the design (``yv``, ``xv``) and libpysal ``W`` that `_prepare` made."""
         raise NotImplementedError
+
+    def _store_ml_fit(self, m: Any, spatial: str) -> float:
+        """Store an ML fit's coefficients, log-likelihood, AIC and pseudo R²; return ``spatial``.
+
+        ``spatial`` names the spatial coefficient, the last of ``m.betas``.
+        """
+        names = ["CONSTANT", *self.x, spatial]
+        self.coefficients_ = _coef_table(names, m, "z")
+        self.log_likelihood_ = float(m.logll)
+        self.aic_ = float(m.aic)
+        self.pseudo_r2_ = float(m.pr2)
+        return float(np.ravel(m.betas)[-1])
 
     def _prepare(self, frame: pd.DataFrame, graph: Graph) -> tuple[np.ndarray, np.ndarray, Any]:
         used, report = _design(frame, self.y, self.x, name=f"{type(self).__name__} frame")
@@ -265,9 +279,7 @@ class OLSDiagnostics(_SpatialBase):
         m = _spreg_quiet(spreg.OLS, yv, xv, w=w, spat_diag=True, moran=True,
                          name_y=self.y, name_x=self.x)
         names = ["CONSTANT", *self.x]
-        self.coefficients_ = _coef_table(names, m.betas, m.std_err,
-                                         np.array([t for t, _ in m.t_stat]),
-                                         np.array([p for _, p in m.t_stat]), "t")
+        self.coefficients_ = _coef_table(names, m, "t")
         self.r2_ = float(m.r2)
         self.adj_r2_ = float(m.ar2)
         self.aic_ = float(m.aic)
@@ -374,14 +386,7 @@ class SpatialLagModel(_SpatialBase):
         else:
             m = _spreg_quiet(spreg.ML_Lag, yv, xv, w=w, method=self.method, name_y=self.y,
                              name_x=self.x, spat_impacts=None, spat_diag=False)
-        names = ["CONSTANT", *self.x, "W_y"]
-        self.coefficients_ = _coef_table(names, m.betas, m.std_err,
-                                         np.array([z for z, _ in m.z_stat]),
-                                         np.array([p for _, p in m.z_stat]), "z")
-        self.rho_ = float(np.ravel(m.betas)[-1])
-        self.log_likelihood_ = float(m.logll)
-        self.aic_ = float(m.aic)
-        self.pseudo_r2_ = float(m.pr2)
+        self.rho_ = self._store_ml_fit(m, "W_y")
         ones = np.ones(n)
         ident = sparse.identity(n, format="csc")
         eig: np.ndarray | None = None
@@ -473,14 +478,7 @@ class SpatialErrorModel(_SpatialBase):
         else:
             m = _spreg_quiet(spreg.ML_Error, yv, xv, w=w, method=self.method, name_y=self.y,
                              name_x=self.x, spat_diag=False)
-        names = ["CONSTANT", *self.x, "lambda"]
-        self.coefficients_ = _coef_table(names, m.betas, m.std_err,
-                                         np.array([z for z, _ in m.z_stat]),
-                                         np.array([p for _, p in m.z_stat]), "z")
-        self.lambda_ = float(np.ravel(m.betas)[-1])
-        self.log_likelihood_ = float(m.logll)
-        self.aic_ = float(m.aic)
-        self.pseudo_r2_ = float(m.pr2)
+        self.lambda_ = self._store_ml_fit(m, "lambda")
         self.residuals_ = pd.Series(np.ravel(m.u), index=self.codes_, name="residual")
 
 

@@ -115,7 +115,7 @@ def decay_chart(
     Returns
     -------
     Chart
-        The chart as inline SVG.
+        The curves, and any observed points, as inline SVG.
     """
     if not curves:
         raise ParameterError("curves: expected at least one curve name → (distances, weights)")
@@ -195,7 +195,8 @@ def sii_chart(
     Returns
     -------
     Chart
-        The chart as inline SVG.
+        The groups' values (with their intervals where given) and the fitted line, as inline
+        SVG; the default title gives the SII and its interval.
     """
     if not isinstance(points, pd.DataFrame):
         raise InputError(f"sii_chart points: expected DataFrame, got {type(points).__name__}")

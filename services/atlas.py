@@ -342,18 +342,23 @@ class _Pages:
         skipped: list[str] = []
         if statistics is None:
             return skipped
+
+        def method_page(col: str, title: str, weights: WeightsUsed,
+                        permutations: int) -> PageOptions:
+            """Return the page options of a cluster map, with the method behind its statistic."""
+            return self.page([col], title).with_(
+                weights=_weights_words(weights), permutations=permutations,
+                correction=correction, alpha=alpha)
+
         for frame, col, level in _cluster_targets(self.area):
             lab = COLUMNS.of(col, "lisa")
             run = statistics.find(level.lower(), col)
             if lab not in frame.columns or col not in frame.columns or run is None:
                 continue
             ind = describe(col)
-            p_col = COLUMNS.of(col, "lisa_p")
-            p_col = p_col if p_col in frame.columns else None
+            p_col = _column_if_present(frame, COLUMNS.of(col, "lisa_p"))
             title = f"Clusters of {ind.words} ({level}s)"
-            page = self.page([col], title).with_(
-                weights=_weights_words(run.weights), permutations=run.permutations,
-                correction=correction, alpha=alpha)
+            page = method_page(col, title, run.weights, run.permutations)
             m = lisa_map(frame, lab, indicator=ind, value_col=col, p_col=p_col, page=page)
             slug = f"lisa-{level.lower()}-{col.replace('_', '-')}"
             self.pages.append(Page(slug=slug, title=title, map=m,
@@ -368,12 +373,9 @@ class _Pages:
                 skipped.append(f"Gi* hot and cold spots of {ind.words} ({level}s) are not drawn: "
                                "they mark exactly the areas of the local Moran's I clusters.")
                 continue
-            gp = COLUMNS.of(col, "gi_p")
-            gp = gp if gp in frame.columns else None
+            gp = _column_if_present(frame, COLUMNS.of(col, "gi_p"))
             title = f"Hot and cold spots of {ind.words} ({level}s)"
-            page = self.page([col], title).with_(
-                weights=_weights_words(run.gi_weights), permutations=run.gi_permutations,
-                correction=correction, alpha=alpha)
+            page = method_page(col, title, run.gi_weights, run.gi_permutations)
             m = gistar_map(frame, gz, indicator=ind, label_col=gi, p_col=gp, value_col=col,
                            page=page)
             self.pages.append(Page(slug=f"gistar-{level.lower()}-{col.replace('_', '-')}",
@@ -484,6 +486,11 @@ def _cluster_targets(area: StudyArea) -> list[tuple[pd.DataFrame, str, str]]:
         if frame is not None:
             out.append((frame, col, level.upper()))
     return out
+
+
+def _column_if_present(frame: pd.DataFrame, column: str) -> str | None:
+    """Return ``column`` if ``frame`` has it, else None."""
+    return column if column in frame.columns else None
 
 
 def _weights_words(w: WeightsUsed) -> str:

@@ -27,6 +27,7 @@ from typing import TypeVar
 
 import pytest
 
+from tests._codes import FRIMLEY
 from tests.services._processes import QUICK, rutland_build
 
 T = TypeVar("T")
@@ -34,7 +35,6 @@ T = TypeVar("T")
 #: The run's shared temporary directory (set by the session fixture in tests/conftest.py).
 ROOT: Path | None = None
 
-FRIMLEY = "E54000034"
 #: The Rutland store the fault and what-if safety tests start from: `rutland_build` with QUICK.
 RUTLAND_QUICK = QUICK
 

@@ -15,6 +15,13 @@ CRS_NAMES = ("EPSG:4326", "EPSG:27700")
 CrsName = Literal["EPSG:4326", "EPSG:27700"]
 
 
+KeyColumns = Annotated[dict[str, dict[str, str]] | None, Field(
+    description="Each key column the API serves (neutral names, the same in every vintage) -> "
+    "``published_as``: its name in the build's GeoPackage (the ONS name of the vintage's era) "
+    "and ``holds``: what it holds in this vintage.")]
+"""A build's key columns, as an area and a build show them."""
+
+
 class Link(BaseModel):
     """A link to a related resource."""
 
@@ -65,10 +72,7 @@ class AreaPublic(AreaBase):
     vintage: str | None = Field(default=None, description="The build's geography vintage "
                                 "(boundaries, lookups, deprivation, population), from its "
                                 "manifest; None for builds made before vintages.")
-    key_columns: dict[str, dict[str, str]] | None = Field(
-        default=None, description="Each key column the API serves (neutral names, the same in "
-        "every vintage) -> ``published_as``: its name in the build's GeoPackage (the ONS name "
-        "of the vintage's era) and ``holds``: what it holds in this vintage.")
+    key_columns: KeyColumns = None
     parents: list[AreaRef]
     children: list[AreaRef]
     links: list[Link]
@@ -81,10 +85,7 @@ class BuildPublic(AreaBase):
     synthetic: bool = Field(description="True for the generated demo (describes no real place).")
     vintage: str | None = Field(default=None, description="The build's geography vintage, from "
                                 "its manifest; None for builds made before vintages.")
-    key_columns: dict[str, dict[str, str]] | None = Field(
-        default=None, description="Each key column the API serves (neutral names, the same in "
-        "every vintage) -> ``published_as``: its name in the build's GeoPackage (the ONS name "
-        "of the vintage's era) and ``holds``: what it holds in this vintage.")
+    key_columns: KeyColumns = None
     links: list[Link]
 
 

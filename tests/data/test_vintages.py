@@ -27,8 +27,7 @@ from healthgap.services.build import load_hierarchy
 from healthgap.services.vintage_inputs import VintageInputs
 
 from healthgap.errors import ParameterError
-
-FRIMLEY, GM = "E54000034", "E54000057"
+from tests._codes import FRIMLEY, GM
 
 
 @pytest.fixture(scope="module")

@@ -15,39 +15,25 @@ import numpy as np
 import pandas as pd
 import pytest
 from healthgap.geo.autocorrelation import BivariateMoran, GlobalGeary, GlobalGetisOrdG, GlobalMoran
-from healthgap.geo.weights import build_weights
 
 from healthgap.errors import InputError, JoinError, ParameterError
-from tests.geo._stats_data import columbus, frimley_lsoa
 
 P = 999
 SEED = 20240517
-
-
-@pytest.fixture(scope="module")
-def col():
-    gdf = columbus()
-    return gdf, build_weights(gdf), gdf["CRIME"].rename("crime"), gdf["INC"].rename("inc")
-
-
-@pytest.fixture(scope="module")
-def frimley(shared_data):
-    frame = frimley_lsoa(shared_data)
-    return frame, build_weights(frame), frame["imd_score"]
 
 
 def mc_close(ours: float, ref: float, sd: float, permutations: int = P) -> bool:
     return abs(ours - ref) <= 5 * np.sqrt(2) * sd / np.sqrt(permutations)
 
 
-def test_moran_columbus_matches_published_r_spdep(col):
+def test_moran_columbus_matches_published_r_spdep(columbus_case):
     # R spdep, poly2nb(columbus) queen contiguity, nb2listw(style="W"):
     #   moran.test(col_sf$CRIME, lw) -> I = 0.500188557, E = -0.020833333,
     #   Var (randomisation) = 0.008689289, standard deviate = 5.5894, p (greater) = 1.139e-08
     # Published by Roger Bivand in rsbivand/ectqg19-workshop, sources/s4b_py.md
     # (commit f9831996dab0fe10c6bfd43a12b3150215d1e569); libpysal's columbus.shp is the same
     # data and its queen neighbours are poly2nb's (236 links).
-    _, wr, crime, _ = col
+    _, wr, crime, _ = columbus_case
     m = GlobalMoran(permutations=P, seed=SEED).fit(crime, wr)
     assert m.I_ == pytest.approx(0.500188557, abs=5e-10)
     assert m.expected_ == pytest.approx(-0.020833333, abs=5e-10)
@@ -57,8 +43,8 @@ def test_moran_columbus_matches_published_r_spdep(col):
     assert int(wr.graph.cardinalities.sum()) == 236
 
 
-def test_moran_matches_esda(col):
-    _, wr, crime, _ = col
+def test_moran_matches_esda(columbus_case):
+    _, wr, crime, _ = columbus_case
     m = GlobalMoran(permutations=P, seed=SEED).fit(crime, wr)
     np.random.seed(SEED)
     e = esda.Moran(crime.to_numpy(), wr.graph, permutations=P)
@@ -74,8 +60,8 @@ def test_moran_matches_esda(col):
     assert m.p_sim_two_sided_ == 2 / (P + 1)
 
 
-def test_geary_getis_ord_and_bivariate_match_esda(col):
-    _, wr, crime, inc = col
+def test_geary_getis_ord_and_bivariate_match_esda(columbus_case):
+    _, wr, crime, inc = columbus_case
     y = crime.to_numpy()
     g = GlobalGeary(permutations=P, seed=SEED).fit(crime, wr)
     e = esda.Geary(y, wr.graph, permutations=P)
@@ -101,8 +87,8 @@ def test_geary_getis_ord_and_bivariate_match_esda(col):
     assert b.indicator_ == "inc ~ lag(crime)"
 
 
-def test_frimley_imd_reports_in_area_only(frimley):
-    frame, wr, imd = frimley
+def test_frimley_imd_reports_in_area_only(frimley_case):
+    frame, wr, imd = frimley_case
     m = GlobalMoran(permutations=P, seed=SEED).fit(imd, wr)
     inside = frame.index[frame["in_area"]]
     sub = wr.graph.subgraph(inside)  # the ring is left out of a global statistic
@@ -121,8 +107,8 @@ def test_frimley_imd_reports_in_area_only(frimley):
                                  rel=1e-9)  # fmt: skip
 
 
-def test_to_dict_is_json_row(col):
-    _, wr, crime, inc = col
+def test_to_dict_is_json_row(columbus_case):
+    _, wr, crime, inc = columbus_case
     for stat in (GlobalMoran(seed=1).fit(crime, wr), GlobalGeary(seed=1).fit(crime, wr),
                  GlobalGetisOrdG(seed=1).fit(crime, wr),
                  BivariateMoran(seed=1).fit(inc, crime, wr)):  # fmt: skip
@@ -140,8 +126,8 @@ def test_to_dict_is_json_row(col):
         assert row["edge_ring"] == "none"
 
 
-def test_seed_determinism(col):
-    _, wr, crime, _ = col
+def test_seed_determinism(columbus_case):
+    _, wr, crime, _ = columbus_case
     a = GlobalMoran(permutations=199, seed=7).fit(crime, wr).to_dict()
     b = GlobalMoran(permutations=199, seed=7).fit(crime, wr).to_dict()
     c = GlobalMoran(permutations=199, seed=8).fit(crime, wr).to_dict()
@@ -152,8 +138,8 @@ def test_seed_determinism(col):
     assert unseeded.to_dict() == again.to_dict()  # the drawn seed reproduces the run
 
 
-def test_errors_name_the_problem(col):
-    gdf, wr, crime, _ = col
+def test_errors_name_the_problem(columbus_case):
+    gdf, wr, crime, _ = columbus_case
     bad = crime.copy()
     bad.iloc[[4, 9]] = np.nan
     with pytest.raises(InputError, match=r"'crime' is missing .* 2 area\(s\): C05, C10"):

@@ -146,9 +146,8 @@ def test_plain_csv_postcodes_supply_and_england_polygon(tmp_path, postcodes):
         "e,Grid only,2,,486000,308000\n"
         "f,Far grid,2,,486000,9999999\n"
     )
-    read = read_facilities(
-        path, kind="clinic", name="clinic", code="id", supply="staff", postcodes=postcodes
-    )
+    columns = {"kind": "clinic", "name": "clinic", "code": "id", "supply": "staff"}
+    read = read_facilities(path, **columns, postcodes=postcodes)
     reasons = dict(zip(read.report.code, read.report.reason, strict=True))
     assert reasons == {
         "b": "invalid_supply",
@@ -162,26 +161,10 @@ def test_plain_csv_postcodes_supply_and_england_polygon(tmp_path, postcodes):
     assert fac.loc["a", "country_checked"] and not fac.loc["e", "country_checked"]
     # an England polygon decides rows the postcode cannot
     polygon = shapely.box(480_000, 300_000, 490_000, 310_000)
-    with_poly = read_facilities(
-        path,
-        kind="clinic",
-        name="clinic",
-        code="id",
-        supply="staff",
-        postcodes=postcodes,
-        england=polygon,
-    )
+    with_poly = read_facilities(path, **columns, postcodes=postcodes, england=polygon)
     assert with_poly.facilities.set_index("code").loc["e", "country_checked"]
     away = shapely.box(0, 0, 10, 10)
-    moved = read_facilities(
-        path,
-        kind="clinic",
-        name="clinic",
-        code="id",
-        supply="staff",
-        postcodes=postcodes,
-        england=away,
-    )
+    moved = read_facilities(path, **columns, postcodes=postcodes, england=away)
     assert dict(zip(moved.report.code, moved.report.reason, strict=True))["e"] == "outside_england"
 
 

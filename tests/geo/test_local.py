@@ -37,7 +37,7 @@ from libpysal.graph import Graph
 from scipy import sparse
 
 from healthgap.errors import InputError, JoinError, MissingColumnError, ParameterError
-from tests.geo._stats_data import SCILLY, columbus, frimley_lsoa, scilly_frame
+from tests.geo._stats_data import SCILLY, scilly_frame
 
 P = 9999
 SEED = 12345
@@ -72,18 +72,6 @@ ESDA_P_COUNTS = {
 
 def esda_p(name: str) -> np.ndarray:
     return np.asarray(ESDA_P_COUNTS[name]) / (P + 1)
-
-
-@pytest.fixture(scope="module")
-def col():
-    gdf = columbus()
-    return gdf, build_weights(gdf), gdf["CRIME"].rename("crime"), gdf["INC"].rename("inc")
-
-
-@pytest.fixture(scope="module")
-def frimley(shared_data):
-    frame = frimley_lsoa(shared_data)
-    return frame, build_weights(frame), frame["imd_score"]
 
 
 def esda_quiet(cls, *args, **kwargs):
@@ -251,8 +239,8 @@ def test_compiled_draws_equal_numpys_and_leave_the_generator_alike(n_others, siz
 # --------------------------------------------------------------------------------------
 
 
-def test_local_moran_matches_esda(col):
-    _, wr, crime, _ = col
+def test_local_moran_matches_esda(columbus_case):
+    _, wr, crime, _ = columbus_case
     m = LocalMoran(permutations=P, seed=SEED, correction=None).fit(crime, wr)
     e = esda_quiet(esda.Moran_Local, crime.to_numpy(), wr.graph, permutations=0)
     np.testing.assert_allclose(m.Is_, e.Is, rtol=1e-9, atol=1e-12)
@@ -284,8 +272,8 @@ def test_local_moran_matches_esda(col):
     assert list(m.Is_.index) == list(crime.index)
 
 
-def test_gi_star_matches_esda(col):
-    _, wr, crime, _ = col
+def test_gi_star_matches_esda(columbus_case):
+    _, wr, crime, _ = columbus_case
     g = LocalGetisOrdGStar(permutations=P, seed=SEED, correction=None).fit(crime, wr)
     e = esda_quiet(esda.G_Local, crime.to_numpy(), wr.graph, transform="B", star=True,
                    permutations=0)  # fmt: skip
@@ -301,8 +289,8 @@ def test_gi_star_matches_esda(col):
     np.testing.assert_allclose(rowstd.Gs_, e_r.Gs, rtol=1e-9)
 
 
-def test_local_geary_matches_esda(col):
-    _, wr, crime, _ = col
+def test_local_geary_matches_esda(columbus_case):
+    _, wr, crime, _ = columbus_case
     c = LocalGeary(permutations=P, seed=SEED, correction=None).fit(crime, wr)
     # esda's Geary_Local re-orders its output by sorted id when ids are strings, so it is
     # given the same weights with positional ids
@@ -314,8 +302,8 @@ def test_local_geary_matches_esda(col):
     assert set(c.labels_) <= allowed and (c.labels_ != "Not significant").sum() > 0
 
 
-def test_bivariate_local_moran_matches_esda(col):
-    _, wr, crime, inc = col
+def test_bivariate_local_moran_matches_esda(columbus_case):
+    _, wr, crime, inc = columbus_case
     b = BivariateLocalMoran(permutations=P, seed=SEED, correction=None).fit(inc, crime, wr)
     e = esda_quiet(esda.Moran_Local_BV, inc.to_numpy(), crime.to_numpy(), wr.graph,
                    permutations=0)  # fmt: skip
@@ -327,8 +315,8 @@ def test_bivariate_local_moran_matches_esda(col):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("HEALTHGAP_SLOW"), reason="set HEALTHGAP_SLOW=1 (~1 min)")
-def test_stored_esda_p_values_are_current(col):
-    _, wr, crime, inc = col
+def test_stored_esda_p_values_are_current(columbus_case):
+    _, wr, crime, inc = columbus_case
     y = crime.to_numpy()
     live = {
         "moran": esda_quiet(esda.Moran_Local, y, wr.graph, permutations=P, seed=SEED).p_sim,
@@ -351,8 +339,8 @@ def test_stored_esda_p_values_are_current(col):
 # --------------------------------------------------------------------------------------
 
 
-def test_frimley_ring_used_as_neighbours_but_not_reported(frimley):
-    frame, wr, imd = frimley
+def test_frimley_ring_used_as_neighbours_but_not_reported(frimley_case):
+    frame, wr, imd = frimley_case
     m = LocalMoran(permutations="auto", seed=SEED).fit(imd, wr)
     inside = frame["in_area"].to_numpy()
     e = esda_quiet(esda.Moran_Local, imd.to_numpy(), wr.graph, permutations=0)
@@ -374,8 +362,8 @@ def test_frimley_ring_used_as_neighbours_but_not_reported(frimley):
     assert frame_out.shape[0] == 440 and {"Is", "p_sim", "labels"} <= set(frame_out.columns)
 
 
-def test_determinism_byte_for_byte(frimley):
-    _, wr, imd = frimley
+def test_determinism_byte_for_byte(frimley_case):
+    _, wr, imd = frimley_case
     a = LocalMoran(permutations=999, seed=3).fit(imd, wr)
     b = LocalMoran(permutations=999, seed=3).fit(imd, wr)
     c = LocalMoran(permutations=999, seed=4).fit(imd, wr)
@@ -394,14 +382,14 @@ def test_determinism_byte_for_byte(frimley):
         numba.set_num_threads(threads)
     for attr in ("p_sim_", "expected_sim_", "var_sim_"):
         assert getattr(a, attr).to_numpy().tobytes() == getattr(single, attr).to_numpy().tobytes()
-    kernel = build_weights(frimley[0], kind="kernel", k=8)  # unequal weights: direct-sum path
+    kernel = build_weights(frimley_case[0], kind="kernel", k=8)  # unequal weights: direct-sum path
     k1 = LocalGeary(permutations=499, seed=9).fit(imd, kernel)
     k2 = LocalGeary(permutations=499, seed=9).fit(imd, kernel)
     assert k1.p_sim_.to_numpy().tobytes() == k2.p_sim_.to_numpy().tobytes()
 
 
-def test_two_sided_p_and_bonferroni(frimley):
-    _, wr, imd = frimley
+def test_two_sided_p_and_bonferroni(frimley_case):
+    _, wr, imd = frimley_case
     m = LocalMoran(permutations=999, seed=3, correction="bonferroni", p_value="two-sided")
     m.fit(imd, wr)
     two, folded = m.p_sim_two_sided_.to_numpy(), m.p_sim_.to_numpy()
@@ -421,8 +409,8 @@ def test_island_kept_is_reported_not_tested(shared_data):
     assert joined.labels_[SCILLY] != "No neighbours" and joined.n_tests_ == len(frame)
 
 
-def test_cluster_stability(frimley):
-    frame, wr, imd = frimley
+def test_cluster_stability(frimley_case):
+    frame, wr, imd = frimley_case
     res = cluster_stability(frame, "imd_score", permutations=999, seed=2,
                             weights_options={"knn": {"k": 6}})  # fmt: skip
     assert list(res.labels.columns) == ["queen", "knn", "distance_band"]
@@ -437,8 +425,8 @@ def test_cluster_stability(frimley):
     assert s["weights"]["knn"]["params"]["k"] == 6 and s["n_areas"] == 440
 
 
-def test_errors_name_the_problem(col):
-    gdf, wr, crime, _ = col
+def test_errors_name_the_problem(columbus_case):
+    gdf, wr, crime, _ = columbus_case
     for bad in (0, -1, 1.5, "lots"):
         with pytest.raises(ParameterError, match="permutations"):
             LocalMoran(permutations=bad, seed=1).fit(crime, wr)  # type: ignore[arg-type]
@@ -464,7 +452,7 @@ def test_errors_name_the_problem(col):
         LocalMoran().to_frame()
 
 
-def test_gi_star_has_its_own_band_and_differs_from_lisa(frimley):
+def test_gi_star_has_its_own_band_and_differs_from_lisa(frimley_case):
     """Gi* on a fixed band including the area (hot-spot practice) is no copy of the LISA map.
 
     Issue #13: under the same queen weights and draws the Gi* hot/cold map equalled the LISA
@@ -473,7 +461,7 @@ def test_gi_star_has_its_own_band_and_differs_from_lisa(frimley):
     """
     from scipy.spatial.distance import cdist
 
-    frame, wr, imd = frimley
+    frame, wr, imd = frimley_case
     band = hotspot_band(frame)
     xy = np.column_stack([frame.centroid.x, frame.centroid.y])  # no pw_x/pw_y in this frame
     d = np.sort(cdist(xy, xy), axis=1)[:, 8]  # column 0 is the area itself

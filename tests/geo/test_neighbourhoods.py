@@ -26,10 +26,9 @@ from healthgap.geo.neighbourhoods import (
 )
 
 from healthgap.errors import ValidationError
+from tests._codes import FRIMLEY, GM
 from tests._names import neutral
 from tests.geo._areas import joined_area
-
-FRIMLEY, GM = "E54000034", "E54000057"
 
 
 @pytest.fixture(scope="module")

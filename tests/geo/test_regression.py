@@ -60,6 +60,22 @@ def test_columbus_neighbours_are_r_queen_list(columbus):
         == {k: set(v) for k, v in graph.neighbors.items()}
 
 
+# R's values of the OLS diagnostics, (value, tolerance) by row and column of ``diagnostics_``
+R_OLS_DIAGNOSTICS = {
+    # lm.morantest: I = 0.222109407, standard deviate 2.8393
+    "moran_res": {"statistic": (0.222109407, 1e-9), "z": (2.8393, 5e-5)},
+    # lm.LMtests: LMerr 5.2062, LMlag 8.898, RLMerr 0.043906, RLMlag 3.7357, SARMA 8.9419
+    "lm_error": {"statistic": (5.2062, 5e-5), "p_value": (0.02251, 5e-6)},
+    "lm_lag": {"statistic": (8.898, 5e-4), "p_value": (0.002855, 5e-7)},
+    "robust_lm_error": {"statistic": (0.043906, 5e-7)},
+    "robust_lm_lag": {"statistic": (3.7357, 5e-5)},
+    "lm_sarma": {"statistic": (8.9419, 5e-5)},
+    # bptest(ols): studentized BP = 7.2166, p = 0.0271; jarque.bera.test: 1.8358, p = 0.3994
+    "breusch_pagan_studentized": {"statistic": (7.2166, 5e-5), "p_value": (0.0271, 5e-5)},
+    "jarque_bera": {"statistic": (1.8358, 5e-5), "p_value": (0.3994, 5e-5)},
+}
+
+
 def test_ols_diagnostics_match_r(columbus):
     frame, graph = columbus
     ols = OLSDiagnostics(y="CRIME", x=X).fit(frame, graph)
@@ -70,40 +86,47 @@ def test_ols_diagnostics_match_r(columbus):
                                atol=5e-5)
     assert ols.r2_ == pytest.approx(0.5524, abs=5e-5)
     d = ols.diagnostics_
-    # lm.morantest: I = 0.222109407, standard deviate 2.8393
-    assert d.loc["moran_res", "statistic"] == pytest.approx(0.222109407, abs=1e-9)
-    assert d.loc["moran_res", "z"] == pytest.approx(2.8393, abs=5e-5)
-    # lm.LMtests: LMerr 5.2062, LMlag 8.898, RLMerr 0.043906, RLMlag 3.7357, SARMA 8.9419
-    assert d.loc["lm_error", "statistic"] == pytest.approx(5.2062, abs=5e-5)
-    assert d.loc["lm_error", "p_value"] == pytest.approx(0.02251, abs=5e-6)
-    assert d.loc["lm_lag", "statistic"] == pytest.approx(8.898, abs=5e-4)
-    assert d.loc["lm_lag", "p_value"] == pytest.approx(0.002855, abs=5e-7)
-    assert d.loc["robust_lm_error", "statistic"] == pytest.approx(0.043906, abs=5e-7)
-    assert d.loc["robust_lm_lag", "statistic"] == pytest.approx(3.7357, abs=5e-5)
-    assert d.loc["lm_sarma", "statistic"] == pytest.approx(8.9419, abs=5e-5)
-    # bptest(ols): studentized BP = 7.2166, p = 0.0271; jarque.bera.test: 1.8358, p = 0.3994
-    assert d.loc["breusch_pagan_studentized", "statistic"] == pytest.approx(7.2166, abs=5e-5)
-    assert d.loc["breusch_pagan_studentized", "p_value"] == pytest.approx(0.0271, abs=5e-5)
-    assert d.loc["jarque_bera", "statistic"] == pytest.approx(1.8358, abs=5e-5)
-    assert d.loc["jarque_bera", "p_value"] == pytest.approx(0.3994, abs=5e-5)
+    for row, checks in R_OLS_DIAGNOSTICS.items():
+        for column, (value, tol) in checks.items():
+            assert d.loc[row, column] == pytest.approx(value, abs=tol), f"{row} {column}"
     # R AIC(lm) counts sigma as a parameter: 382.75; spreg does not, so it is 2 lower
     assert ols.aic_ + 2 == pytest.approx(382.75, abs=5e-3)
     assert ols.residuals_.index.equals(frame.index)
 
 
-def test_spatial_lag_matches_r_lagsarlm(columbus):
+# R's printed ML fits: estimates and SEs of the constant, INC and HOVAL (6 decimals); the
+# spatial coefficient (fitted attribute, coefficient row, value and SE to 5 decimals); the
+# log-likelihood and its tolerance
+R_LAGSARLM = {
+    "estimate": [45.603250, -1.048728, -0.266335], "std_error": [7.257404, 0.307406, 0.089096],
+    "spatial": ("rho_", "W_y", 0.42333, 0.11951), "log_likelihood": (-182.674, 5e-4),
+}
+R_ERRORSARLM = {
+    "estimate": [60.279469, -0.957305, -0.304559], "std_error": [5.365594, 0.334231, 0.092047],
+    "spatial": ("lambda_", "lambda", 0.54675, 0.13805), "log_likelihood": (-183.7494, 5e-5),
+}
+
+
+def _fit_matches_r(model_class, columbus, r):
+    """Fit ``model_class`` on Columbus, check it against R's values ``r``, return it."""
     frame, graph = columbus
-    lag = SpatialLagModel(y="CRIME", x=X).fit(frame, graph)
-    c = lag.coefficients_
-    np.testing.assert_allclose(c["estimate"].iloc[:3], [45.603250, -1.048728, -0.266335],
-                               atol=5e-6)
-    np.testing.assert_allclose(c["std_error"].iloc[:3], [7.257404, 0.307406, 0.089096],
-                               atol=5e-6)
-    assert lag.rho_ == pytest.approx(0.42333, abs=5e-6)
-    assert c.loc["W_y", "std_error"] == pytest.approx(0.11951, abs=5e-6)
-    assert lag.log_likelihood_ == pytest.approx(-182.674, abs=5e-4)
+    model = model_class(y="CRIME", x=X).fit(frame, graph)
+    c = model.coefficients_
+    np.testing.assert_allclose(c["estimate"].iloc[:3], r["estimate"], atol=5e-6)
+    np.testing.assert_allclose(c["std_error"].iloc[:3], r["std_error"], atol=5e-6)
+    attribute, row, value, se = r["spatial"]
+    assert getattr(model, attribute) == pytest.approx(value, abs=5e-6)
+    assert c.loc[row, "std_error"] == pytest.approx(se, abs=5e-6)
+    loglik, tol = r["log_likelihood"]
+    assert model.log_likelihood_ == pytest.approx(loglik, abs=tol)
+    return model
+
+
+def test_spatial_lag_matches_r_lagsarlm(columbus):
+    lag = _fit_matches_r(SpatialLagModel, columbus, R_LAGSARLM)
     assert lag.aic_ + 2 == pytest.approx(375.35, abs=5e-3)  # R counts sigma
     # LR test against OLS: R "LR test value: 9.4065"
+    frame, graph = columbus
     ols = OLSDiagnostics(y="CRIME", x=X).fit(frame, graph)
     lr = likelihood_ratio(ols.log_likelihood_, lag.log_likelihood_)
     assert lr["statistic"] == pytest.approx(9.4065, abs=5e-4)
@@ -146,16 +169,7 @@ def test_lag_impact_draws_are_seeded(columbus):
 
 
 def test_spatial_error_matches_r_errorsarlm(columbus):
-    frame, graph = columbus
-    err = SpatialErrorModel(y="CRIME", x=X).fit(frame, graph)
-    c = err.coefficients_
-    np.testing.assert_allclose(c["estimate"].iloc[:3], [60.279469, -0.957305, -0.304559],
-                               atol=5e-6)
-    np.testing.assert_allclose(c["std_error"].iloc[:3], [5.365594, 0.334231, 0.092047],
-                               atol=5e-6)
-    assert err.lambda_ == pytest.approx(0.54675, abs=5e-6)
-    assert c.loc["lambda", "std_error"] == pytest.approx(0.13805, abs=5e-6)
-    assert err.log_likelihood_ == pytest.approx(-183.7494, abs=5e-5)
+    _fit_matches_r(SpatialErrorModel, columbus, R_ERRORSARLM)
 
 
 def test_missing_rows_cut_the_graph_and_are_reported(columbus):
@@ -273,6 +287,16 @@ def _spreg_lu(kind, frame, graph, y, x):
                    spat_diag=False, **extra)
 
 
+def _assert_equals_spreg(model, ref):
+    """``model`` (fitted) has spreg's coefficients, SEs, log-likelihood and pseudo R²."""
+    np.testing.assert_allclose(model.coefficients_["estimate"], np.ravel(ref.betas), rtol=1e-6,
+                               atol=1e-9)
+    np.testing.assert_allclose(model.coefficients_["std_error"], np.ravel(ref.std_err),
+                               rtol=1e-6)
+    assert model.log_likelihood_ == pytest.approx(float(np.ravel(ref.logll)[0]), rel=1e-9)
+    assert model.pseudo_r2_ == pytest.approx(float(ref.pr2), rel=1e-9)
+
+
 @pytest.mark.parametrize("where", ["columbus", "frimley"])
 def test_lu_path_equals_spreg_lu_and_dense_impacts(where, columbus, shared_data):
     """The sparse-solve fit (geo._spatial_ml) equals spreg.ML_Lag/ML_Error(method='LU').
@@ -290,13 +314,8 @@ def test_lu_path_equals_spreg_lu_and_dense_impacts(where, columbus, shared_data)
         y, x = "le_female", ["imd_income", "imd_health", "imd_environment"]
     lag = SpatialLagModel(y=y, x=x, method="LU").fit(frame, graph)
     ref = _spreg_lu("lag", frame, graph, y, x)
-    np.testing.assert_allclose(lag.coefficients_["estimate"], np.ravel(ref.betas), rtol=1e-6,
-                               atol=1e-9)
-    np.testing.assert_allclose(lag.coefficients_["std_error"], np.ravel(ref.std_err),
-                               rtol=1e-6)
-    assert lag.log_likelihood_ == pytest.approx(float(ref.logll), rel=1e-9)
+    _assert_equals_spreg(lag, ref)
     assert lag.aic_ == pytest.approx(float(ref.aic), rel=1e-9)
-    assert lag.pseudo_r2_ == pytest.approx(float(ref.pr2), rel=1e-9)
     w = graph.transform("r").sparse.toarray()
     s = np.linalg.inv(np.eye(len(w)) - lag.rho_ * w)
     assert lag.multipliers_["direct"] == pytest.approx(np.trace(s) / len(w), rel=1e-10)
@@ -305,13 +324,7 @@ def test_lu_path_equals_spreg_lu_and_dense_impacts(where, columbus, shared_data)
     np.testing.assert_allclose(lag.impacts_[["direct", "indirect", "total"]],
                                dense.impacts_[["direct", "indirect", "total"]], rtol=1e-6)
     err = SpatialErrorModel(y=y, x=x, method="LU").fit(frame, graph)
-    ref_e = _spreg_lu("error", frame, graph, y, x)
-    np.testing.assert_allclose(err.coefficients_["estimate"], np.ravel(ref_e.betas),
-                               rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(err.coefficients_["std_error"], np.ravel(ref_e.std_err),
-                               rtol=1e-6)
-    assert err.log_likelihood_ == pytest.approx(float(np.ravel(ref_e.logll)[0]), rel=1e-9)
-    assert err.pseudo_r2_ == pytest.approx(float(ref_e.pr2), rel=1e-9)
+    _assert_equals_spreg(err, _spreg_lu("error", frame, graph, y, x))
 
 
 def test_sparse_traces_equal_dense_definitions(columbus):

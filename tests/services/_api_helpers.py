@@ -5,9 +5,20 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
+
+from healthgap.services.store import BuildStore
 
 from tests import _builds
+
+with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+__all__ = ["FRIMLEY", "TestClient", "frimley_copy", "frimley_msoa_copy", "frimley_root",
+           "load_bench"]
 
 FRIMLEY = _builds.FRIMLEY
 
@@ -30,6 +41,13 @@ def frimley_copy(data_dir: Path, where: Path) -> Path:
     copy = where / "root"
     shutil.copytree(frimley_root(data_dir), copy)
     return copy
+
+
+def frimley_msoa_copy(data_dir: Path, where: Path) -> tuple[Path, BuildStore, Any]:
+    """Return a copy of the store root (`frimley_copy`), its Frimley store and MSOA layer."""
+    copy = frimley_copy(data_dir, where)
+    store = BuildStore(copy / FRIMLEY)
+    return copy, store, store.read_layer("msoa", index="msoa_code")
 
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_api_load.py"

@@ -14,7 +14,6 @@ import json
 import logging
 import re
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +27,7 @@ from healthgap.services.store import BuildStore
 from shapely.geometry import box, shape
 
 from tests._names import neutral
-from tests.services._api_helpers import FRIMLEY, frimley_copy
-
-with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from tests.services._api_helpers import FRIMLEY, TestClient, frimley_copy
 
 B = f"/areas/{FRIMLEY}"
 

@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -24,11 +23,7 @@ from healthgap.services.settings import Settings
 from shapely.geometry import box
 
 from tests._names import neutral
-from tests.services._api_helpers import FRIMLEY, frimley_copy
-
-with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from tests.services._api_helpers import FRIMLEY, TestClient, frimley_copy
 
 C = f"/collections/{FRIMLEY}_lsoa"
 

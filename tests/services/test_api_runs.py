@@ -4,7 +4,6 @@ answering while a run works. Results are checked against esda and statsmodels co
 from __future__ import annotations
 
 import time
-import warnings
 
 import esda
 import numpy as np
@@ -16,11 +15,7 @@ from healthgap.services.settings import Settings
 from healthgap.services.store import BuildStore
 from libpysal.graph import Graph
 
-from tests.services._api_helpers import FRIMLEY, frimley_copy
-
-with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from tests.services._api_helpers import FRIMLEY, TestClient, frimley_msoa_copy
 
 B = f"/areas/{FRIMLEY}"
 
@@ -29,9 +24,7 @@ B = f"/areas/{FRIMLEY}"
 def root(shared_data, tmp_path_factory):
     # a copy with a travel-time column for the decay kind (distance to Frimley Park Hospital
     # at 30 km/h; a stand-in for the access stage's output)
-    copy = frimley_copy(shared_data, tmp_path_factory.mktemp("runs"))
-    store = BuildStore(copy / FRIMLEY)
-    msoa = store.read_layer("msoa", index="msoa_code")
+    copy, store, msoa = frimley_msoa_copy(shared_data, tmp_path_factory.mktemp("runs"))
     km = np.hypot(msoa["pw_x"] - 487_000.0, msoa["pw_y"] - 158_000.0) / 1000.0
     msoa["drive_min"] = km / 30.0 * 60.0
     store.write_layer("msoa", msoa)

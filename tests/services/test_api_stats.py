@@ -6,8 +6,6 @@ API serves can be checked against an independent value.
 
 from __future__ import annotations
 
-import warnings
-
 import esda
 import numpy as np
 import pandas as pd
@@ -17,20 +15,14 @@ from healthgap.services.settings import Settings
 from healthgap.services.store import BuildStore
 from libpysal.graph import Graph
 
-from tests.services._api_helpers import FRIMLEY, frimley_copy, frimley_root
-
-with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from tests.services._api_helpers import FRIMLEY, TestClient, frimley_msoa_copy, frimley_root
 
 B = f"/areas/{FRIMLEY}"
 
 
 @pytest.fixture(scope="module")
 def built(shared_data, tmp_path_factory):
-    copy = frimley_copy(shared_data, tmp_path_factory.mktemp("stats"))
-    store = BuildStore(copy / FRIMLEY)
-    msoa = store.read_layer("msoa", index="msoa_code")
+    copy, store, msoa = frimley_msoa_copy(shared_data, tmp_path_factory.mktemp("stats"))
     m = msoa[(msoa["in_area"] == 1) & msoa["le_male"].notna()]
     g = Graph.build_contiguity(m.geometry, rook=False).transform("R")
     rows = []

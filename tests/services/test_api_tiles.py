@@ -9,7 +9,6 @@ coordinates.
 from __future__ import annotations
 
 import math
-import warnings
 
 import geopandas as gpd
 import mapbox_vector_tile
@@ -20,11 +19,7 @@ from healthgap.services.settings import Settings
 from shapely.geometry import box, shape
 
 from tests._names import neutral
-from tests.services._api_helpers import FRIMLEY, frimley_copy
-
-with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from tests.services._api_helpers import FRIMLEY, TestClient, frimley_copy
 
 C = f"/collections/{FRIMLEY}_lsoa"
 #: WebMercatorQuad: the world is a square of this half-width in EPSG:3857 metres.

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,11 +27,8 @@ from healthgap.services.cli import app as cli_app
 from healthgap.services.settings import Settings
 
 from tests import _builds
+from tests.services._api_helpers import TestClient
 from tests.services._processes import FAST, QUICK, RUTLAND, run_cli
-
-with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,6 @@ tested at), and every name on its way comes from `geo.columns.COLUMNS`.
 from __future__ import annotations
 
 import shutil
-import warnings
 from dataclasses import replace
 
 import esda
@@ -28,11 +27,7 @@ from healthgap.services.store import BuildStore
 from libpysal.graph import Graph
 
 from tests.geo._areas import joined_area
-from tests.services._api_helpers import FRIMLEY, frimley_root
-
-with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from tests.services._api_helpers import FRIMLEY, TestClient, frimley_root
 
 NEW = Indicator("test_walkability", "Walkability (test indicator)", "score",
                 "healthgap test suite", False, period="2026", stat_levels=("lsoa",))

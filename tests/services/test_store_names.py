@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -128,13 +127,10 @@ def test_2025_and_2019_builds_publish_their_own_names(shared_data: Path,
 @pytest.mark.slow
 def test_api_key_columns_are_neutral_and_say_what_they_hold(shared_data: Path) -> None:
     """The API serves neutral key names and says each one's GeoPackage name and meaning."""
-    with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
-        warnings.simplefilter("ignore")
-        from fastapi.testclient import TestClient
     from healthgap.services.api import create_app
     from healthgap.services.settings import Settings
 
-    from tests.services._api_helpers import FRIMLEY, frimley_root
+    from tests.services._api_helpers import FRIMLEY, TestClient, frimley_root
 
     root = frimley_root(shared_data)
     store, b = BuildStore(root / FRIMLEY), f"/areas/{FRIMLEY}"

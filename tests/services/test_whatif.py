@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -30,10 +29,7 @@ from healthgap.services.store import BuildStore
 
 from healthgap.errors import InputError, ValidationError
 from tests import _builds
-
-with warnings.catch_warnings():  # starlette asks for httpx2, not installed here
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+from tests.services._api_helpers import TestClient
 
 RUTLAND = "E06000017"
 CHOSEN = "E01013790"
