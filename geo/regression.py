@@ -455,7 +455,9 @@ class SpatialErrorModel(_SpatialBase):
     coefficients_ : pandas.DataFrame
         ``estimate, std_error, z, p_value``; ``lambda`` is the error coefficient.
     lambda_, log_likelihood_, aic_, pseudo_r2_ : float
-        Spatial error coefficient and fit statistics.
+        Spatial error coefficient and fit statistics. The AIC counts the coefficients and
+        ``lambda``, as the lag model's counts ``rho`` (spreg's ``ML_Error`` leaves ``lambda``
+        out; R's ``AIC(errorsarlm)`` also counts sigma², so it is 2 higher).
     report_ : dict
         Rows left out, isolates.
     """
@@ -479,6 +481,10 @@ class SpatialErrorModel(_SpatialBase):
             m = _spreg_quiet(spreg.ML_Error, yv, xv, w=w, method=self.method, name_y=self.y,
                              name_x=self.x, spat_diag=False)
         self.lambda_ = self._store_ml_fit(m, "lambda")
+        if self.method != "LU":
+            # spreg's ML_Error leaves lambda out of the AIC's parameter count (its ML_Lag counts
+            # rho); it is counted here as for the lag model, so the two AICs compare fairly
+            self.aic_ += 2.0
         self.residuals_ = pd.Series(np.ravel(m.u), index=self.codes_, name="residual")
 
 

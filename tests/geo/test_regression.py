@@ -169,7 +169,12 @@ def test_lag_impact_draws_are_seeded(columbus):
 
 
 def test_spatial_error_matches_r_errorsarlm(columbus):
-    _fit_matches_r(SpatialErrorModel, columbus, R_ERRORSARLM)
+    err = _fit_matches_r(SpatialErrorModel, columbus, R_ERRORSARLM)
+    # R's AIC(errorsarlm) counts the 3 coefficients, lambda and sigma: -2 * -183.7494 + 2 * 5
+    # = 377.4988; sigma is not counted here (as for the lag model above), lambda is
+    assert err.aic_ + 2 == pytest.approx(377.4988, abs=5e-3)
+    lu = SpatialErrorModel(y="CRIME", x=X, method="LU").fit(*columbus)
+    assert lu.aic_ == pytest.approx(err.aic_, rel=1e-9)  # both routes count alike
 
 
 def test_missing_rows_cut_the_graph_and_are_reported(columbus):
