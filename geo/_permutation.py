@@ -194,6 +194,40 @@ def _draw_rows(rng: np.random.Generator, n_others: int, size: int,
     return out
 
 
+@njit(cache=True)
+def _count_rows(rng: np.random.Generator, n: int,
+                reps: int) -> np.ndarray:  # pragma: no cover - numba
+    """Count, per row, the values ``rng.integers(0, n, (reps, n))`` draws (same stream)."""
+    bitgen = rng.bit_generator
+    out = np.zeros((reps, n))
+    for r in range(reps):
+        row = out[r]
+        for _ in range(n):
+            row[_bounded(bitgen, n - 1)] += 1.0
+    return out
+
+
+def resample_counts(n: int, reps: int, seed: int) -> np.ndarray:
+    """How often each of ``n`` units is drawn in each of ``reps`` resamples with replacement.
+
+    Row ``r`` counts the values of row ``r`` of ``default_rng(seed).integers(0, n, (reps,
+    n))``, value for value, drawn and counted in one compiled pass: no ``reps x n`` array of
+    draws is made (at England's 6,856 MSOAs and 999 resamples, numpy's draws, offsets and
+    ``bincount`` filled four 55 MB arrays).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(reps, n)`` float counts; each row sums to ``n``.
+    """
+    rng = np.random.default_rng(seed)
+    if n < 1 or n >= 2**32 - 1:
+        picks = rng.integers(0, n, size=(reps, n))
+        flat = (picks + n * np.arange(reps)[:, None]).ravel()
+        return np.bincount(flat, minlength=reps * n).reshape(reps, n).astype(float)
+    return _count_rows(rng, n, reps)
+
+
 def draw_neighbour_samples(
     n_others: int, size: int, permutations: int, rng: np.random.Generator
 ) -> np.ndarray:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+from healthgap.geo._permutation import resample_counts
 
 from healthgap.errors import InputError, ParameterError
 
@@ -118,13 +119,9 @@ def block_counts(n_blocks: int, *, reps: int, seed: int) -> np.ndarray:
 
     Each resample draws ``n_blocks`` blocks uniformly with replacement
     (``rng.integers``, seeded ``numpy.random.default_rng``); returns a (reps, n_blocks) float
-    array of counts.
+    array of counts (`geo._permutation.resample_counts`).
     """
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n_blocks, size=(int(reps), n_blocks))
-    flat = (picks + n_blocks * np.arange(int(reps))[:, None]).ravel()
-    return np.bincount(flat, minlength=int(reps) * n_blocks).reshape(
-        int(reps), n_blocks).astype(float)
+    return resample_counts(int(n_blocks), int(reps), seed)
 
 
 def fast_sii(score: np.ndarray, pop: np.ndarray, value: np.ndarray,

@@ -90,15 +90,19 @@ def carry_weights(lookup: pd.DataFrame, population11: pd.Series) -> pd.DataFrame
 
 def _weighted(values: pd.DataFrame, weights: pd.Series, by: pd.Series) -> pd.DataFrame:
     """Weighted mean of each column by group, over the rows with a value."""
-    out = {}
-    for col in values.columns:
-        v = values[col].to_numpy(dtype=float)
-        has = ~np.isnan(v)
-        w = np.where(has, weights.to_numpy(dtype=float), 0.0)
-        num = pd.Series(np.where(has, v, 0.0) * w, index=values.index).groupby(by).sum()
-        den = pd.Series(w, index=values.index).groupby(by).sum()
-        out[col] = (num / den).where(den > 0)
-    return pd.DataFrame(out)
+    v = values.to_numpy(dtype=float)
+    has = ~np.isnan(v)
+    w = np.where(has, weights.to_numpy(dtype=float)[:, None], 0.0)
+    # one grouping for every column (pandas sums each column as a Series groupby would)
+    sums = pd.DataFrame(np.hstack([np.where(has, v, 0.0) * w, w]), index=values.index)
+    sums = sums.groupby(by.to_numpy()).sum()
+    k = v.shape[1]
+    num, den = sums.iloc[:, :k].to_numpy(), sums.iloc[:, k:].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    out = pd.DataFrame(mean, index=sums.index, columns=values.columns)
+    out.index.name = by.name
+    return out
 
 
 def carry_to_2021(msoa11_values: pd.DataFrame, *, lsoa11_msoa11: pd.Series,
@@ -140,11 +144,20 @@ def carry_to_2021(msoa11_values: pd.DataFrame, *, lsoa11_msoa11: pd.Series,
     msoa.index.name = "msoa21_code"
     g = w.groupby("lsoa21_code")
     how = pd.DataFrame({"change_code": g["change_code"].first(),
-                        "parents": g["lsoa11_code"].agg(lambda s: ";".join(sorted(s)))})
+                        "parents": _parents(w)})
     how["rule"] = np.where(how["change_code"].isin(["U", "S"]),
                            "value of the 2011 parent's MSOA",
                            "population-weighted over 2011 parents' MSOAs")
     return Carried(lsoa=lsoa, msoa=msoa, how=how)
+
+
+def _parents(w: pd.DataFrame) -> pd.Series:
+    """Each 2021 LSOA's 2011 parents, sorted and joined by ``;`` (by 2021 code)."""
+    rows = w[["lsoa21_code", "lsoa11_code"]].sort_values(["lsoa21_code", "lsoa11_code"])
+    many = rows["lsoa21_code"].duplicated(keep=False).to_numpy()
+    one = rows[~many].set_index("lsoa21_code")["lsoa11_code"]
+    joined = rows[many].groupby("lsoa21_code")["lsoa11_code"].agg(";".join)
+    return pd.concat([one, joined]).sort_index()
 
 
 def carry_report(how: pd.DataFrame, codes: pd.Index, *, join: str) -> pd.DataFrame:

@@ -373,15 +373,18 @@ def generate_neighbourhoods(area: StudyArea, *, seed: int = 2019, min_pop: int =
     pairs = _unit_adjacency(area, units.index)
     labels: dict[str, str] = {}
     exceptions: list[dict[str, Any]] = []
+    # a region is coded <place code>-N<k>, k counting the place's regions in the order found
     state = np.random.get_state()
     try:
         for lad, grp in units.groupby("place_code", sort=True):
+            found = 0  # the place's regions so far, in the order found
             for piece in parts(pd.Index(grp.index), pairs, units.index):
                 regions = _regionalise(units.loc[piece], pairs, units.index, seed=seed,
                                        min_pop=min_pop, max_pop=max_pop,
                                        iterations=iterations)
                 for members in regions:
-                    _name_region(members, str(lad), labels)
+                    found += 1
+                    labels.update(dict.fromkeys(members, f"{lad}-N{found:02d}"))
             exceptions.extend(_size_exceptions(units, labels, str(lad), grp, min_pop, max_pop))
     finally:
         np.random.set_state(state)
@@ -501,12 +504,6 @@ def _maxp(units: pd.DataFrame, pairs: tuple[np.ndarray, np.ndarray], index: pd.I
     if best is None or (best <= 0).any():
         return np.zeros(len(units), dtype=int)
     return best
-
-
-def _name_region(members: list[str], lad: str, labels: dict[str, str]) -> None:
-    """Code a region ``<place code>-N<k>`` (k counts the place's regions in the order found)."""
-    taken = {v for v in labels.values() if v.startswith(f"{lad}-N")}
-    labels.update(dict.fromkeys(members, f"{lad}-N{len(taken) + 1:02d}"))
 
 
 def _largest(units: pd.DataFrame, code: pd.Series) -> pd.Series:

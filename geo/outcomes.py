@@ -21,6 +21,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 from healthgap.geo.areas import StudyArea
+from healthgap.geo.bootstrap import block_counts
 from healthgap.geo.core20 import core20_flag
 from healthgap.geo.inequality import quantile_groups
 from healthgap.geo.joins import REPORT_COLUMNS, join_on_code
@@ -114,14 +115,6 @@ def _gap_row(sums: np.ndarray, boot: np.ndarray, prefix: str) -> dict[str, float
             f"{prefix}_difference_hi": float(dhi)}
 
 
-def _resample_counts(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """How often each of ``n`` MSOAs is drawn in each of ``n_boot`` resamples (rows)."""
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n, size=(n_boot, n))
-    flat = (draws + np.arange(n_boot)[:, None] * n).ravel()
-    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(float)
-
-
 def outcome_gap(msoa: pd.DataFrame, members: pd.DataFrame, *, columns: Iterable[str],
                 seed: int, level: str, code: str, score: str = "imd_score",
                 n_boot: int = BOOTSTRAP) -> pd.DataFrame:
@@ -193,7 +186,7 @@ def outcome_gap(msoa: pd.DataFrame, members: pd.DataFrame, *, columns: Iterable[
     if used:
         v = np.column_stack(vectors)
         # one set of resamples of the area's MSOAs for every outcome (a missing value weighs 0)
-        boot = _resample_counts(len(pop), n_boot, seed) @ v
+        boot = block_counts(len(pop), reps=n_boot, seed=seed) @ v
         sums = v.sum(axis=0)
         for i, (col, n_used, share, basis) in enumerate(used):
             j = 8 * i

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from healthgap.geo.bootstrap import (
+    block_counts,
     block_resamples,
     bootstrap_sii,
     bootstrap_slopes,
@@ -160,3 +161,15 @@ def test_bootstrap_sii_resamples_equal_refitting_the_weighted_areas():
         assert sii[r] == pytest.approx(ref[0], abs=1e-9)
         assert intercept[r] == pytest.approx(ref[1], abs=1e-9)
         assert gap[r] == pytest.approx(ref[2], abs=1e-9)
+
+
+@pytest.mark.parametrize(("n", "reps", "seed"), [(1, 5, 0), (2, 7, 1), (7, 999, 3),
+                                                 (1001, 13, 9), (6856, 40, 2019)])
+def test_block_counts_count_numpys_draws(n, reps, seed):
+    """The compiled counts equal counting ``default_rng(seed).integers(0, n, (reps, n))``."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n, size=(reps, n))
+    expected = np.stack([np.bincount(row, minlength=n) for row in picks]).astype(float)
+    got = block_counts(n, reps=reps, seed=seed)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, expected)
