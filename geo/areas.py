@@ -17,7 +17,7 @@ from healthgap.geo import BNG
 from healthgap.geo._validation import require_bng
 from healthgap.geo.hierarchy import AreaRef, Hierarchy
 from healthgap.geo.joins import REPORT_COLUMNS, join_columns, join_on_code
-from healthgap.geo.rollup import weighted_centre
+from healthgap.geo.rollup import dissolved, weighted_centre
 
 from healthgap.errors import JoinError, ParameterError, preview
 
@@ -352,15 +352,16 @@ def _msoa_frame(members: pd.DataFrame, boundaries: gpd.GeoDataFrame,
     have = members.index.intersection(boundaries.index)
     parts = gpd.GeoDataFrame(members.loc[have, ["msoa_code"]],
                              geometry=boundaries.geometry.reindex(have), crs=BNG)
-    geom = parts.dissolve(by="msoa_code").geometry
+    geom = dissolved(parts, by="msoa_code")
     return gpd.GeoDataFrame(stats, geometry=geom.reindex(stats.index), crs=BNG)
 
 
 def _dissolve(lsoa: gpd.GeoDataFrame, code: str, name: str) -> gpd.GeoDataFrame:
     if lsoa.empty:
         raise JoinError(f"no LSOA inside the area to dissolve into {code}")
-    out = lsoa[[code, name, "population", "geometry"]].dissolve(
-        by=code, aggfunc={name: "first", "population": "sum"})
+    grouped = lsoa.groupby(code)
+    attrs = pd.DataFrame({name: grouped[name].first(), "population": grouped["population"].sum()})
+    out = gpd.GeoDataFrame(dissolved(lsoa, by=code).to_frame(), crs=BNG).join(attrs)
     out["n_lsoa"] = lsoa.groupby(code).size()
     centre = weighted_centre(lsoa, by=code)
     return gpd.GeoDataFrame(out.join(centre), geometry="geometry", crs=BNG)

@@ -34,7 +34,7 @@ from healthgap.geo import BNG
 from healthgap.geo.areas import StudyArea
 from healthgap.geo.columns import COLUMNS
 from healthgap.geo.joins import REPORT_COLUMNS
-from healthgap.geo.rollup import weighted_centre, weighted_rollup
+from healthgap.geo.rollup import dissolved, weighted_centre, weighted_rollup
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -563,8 +563,8 @@ def with_neighbourhoods(area: StudyArea, nb: Neighbourhoods) -> StudyArea:
              .sort_values(["nbhd_cd", "population", "place_code"], ascending=[True, False, True])
              .drop_duplicates("nbhd_cd").set_index("nbhd_cd")["place_code"])
     lad_names = members.groupby("place_code")["place_name"].first()
-    geom = gpd.GeoDataFrame(members[["nbhd_cd", "geometry"]], geometry="geometry",
-                            crs=BNG).dissolve(by="nbhd_cd").geometry
+    geom = dissolved(gpd.GeoDataFrame(members[["nbhd_cd", "geometry"]], geometry="geometry",
+                                      crs=BNG), by="nbhd_cd")
     frame = pd.DataFrame({
         "nbhd_nm": nb.lookup.groupby("nbhd_cd")["nbhd_nm"].first(),
         "place_code": place, "place_name": place.map(lad_names),

@@ -161,3 +161,18 @@ def test_statistics_return_columns_and_one_step_joins_them(joined):
     changed = {"lsoa": lsoa_cols.assign(gi_imd_score_z=lsoa_cols["gi_imd_score_z"] + 1)}
     with pytest.raises(LayerClashError, match="recomputed: column.*gi_imd_score_z"):
         join_computed_columns(done, [("recomputed", changed)])
+
+
+@pytest.mark.parametrize("by", ["msoa_code", "place_code"])
+def test_dissolved_equals_geopandas_dissolve(selected, by):
+    """The threaded unions are geopandas' dissolve, WKB for WKB (rows without a key left out)."""
+    import numpy as np
+    from healthgap.geo.rollup import dissolved
+
+    lsoa = selected.lsoa[[by, "geometry"]].copy()
+    lsoa.iloc[::7, 0] = np.nan  # rows without a key
+    expected = lsoa.dissolve(by=by).geometry
+    got = dissolved(lsoa, by=by, threads=2)
+    pd.testing.assert_index_equal(got.index, expected.index)
+    assert got.name == expected.name and got.crs == expected.crs
+    assert [g.wkb for g in got.array] == [g.wkb for g in expected.array]
