@@ -3,7 +3,8 @@
 At England scale the two analysis stages are independent (both read the study area as the
 layers stage left it; neither reads the other's output). On two cores the build starts the
 last parts of `services.analysis.run_models` (`services.build_stages.BACKGROUND_PARTS`: SII
-tables, Shapley, the spatial regression) in a child Python process before the statistics; once
+tables, Shapley, the spatial regression) in a child Python process, started as the join stage
+begins (it imports the models' code meanwhile) and handed the area before the statistics; once
 the statistics are done the build's own process writes the layers no model changes
 (`services.build_stages.AHEAD_LAYERS`), fits the first part (cliffs) and joins the child's
 result after its own (`Outputs.extend`). The models are the same computation on the same
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +73,19 @@ def one_thread() -> Iterator[None]:
 
 
 def _child() -> None:  # pragma: no cover - runs in the child process
-    """Read the job from ``argv[1]``, fit the models, write ``(ok, result)`` to ``argv[2]``."""
+    """Import the models, wait for the job's path on stdin, fit, write ``(ok, result)``.
+
+    The result goes to ``argv[1]``. Standard input closed with no path (the build failed or
+    stopped before its statistics) ends the child.
+    """
     from healthgap.geo.indicators import vintage_wording
     from healthgap.services.analysis import run_models
 
-    src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-    with src.open("rb") as fh:
+    job = sys.stdin.buffer.read().decode().strip()
+    if not job:
+        return
+    dst = Path(sys.argv[1])
+    with Path(job).open("rb") as fh:
         area, seed, weights, wording, parts = pickle.load(fh)
     try:
         with vintage_wording(wording):
@@ -94,30 +102,44 @@ def _child() -> None:  # pragma: no cover - runs in the child process
 class BackgroundModels:
     """`services.analysis.run_models` running in a child Python process.
 
-    Parameters
-    ----------
-    area
-        The study area the models stage would be given.
-    seed, weights, parts
-        As `services.analysis.run_models` (default: every part).
-    wording
-        The build's vintage wording (`healthgap.data.vintages.Vintage.wording`).
+    Creating one starts the child, which imports the models' code (about 2.5 s) and then
+    waits; `submit` hands it the study area. A build starts it when its join stage begins, so
+    the imports run on the core the join leaves idle.
     """
 
-    def __init__(self, area: StudyArea, *, seed: int, weights: str,
-                 wording: Mapping[str, str], parts: tuple[str, ...] | None = None) -> None:
+    def __init__(self) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="healthgap-models-"))
+        self._out = self._dir / "out.pickle"
+        # one thread each: the build's own process computes beside it (`one_thread`)
+        env = {**os.environ, **dict.fromkeys(_THREAD_VARIABLES, "1")}
+        self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(self._out)],
+                                      stdin=subprocess.PIPE, env=env)
+
+    def submit(self, area: StudyArea, *, seed: int, weights: str, wording: Mapping[str, str],
+               parts: tuple[str, ...] | None = None) -> BackgroundModels:
+        """Hand the child its job and return this handle.
+
+        Parameters
+        ----------
+        area
+            The study area the models stage would be given.
+        seed, weights, parts
+            As `services.analysis.run_models` (default: every part).
+        wording
+            The build's vintage wording (`healthgap.data.vintages.Vintage.wording`).
+        """
         from healthgap.services.analysis import MODEL_PARTS
 
-        self._dir = Path(tempfile.mkdtemp(prefix="healthgap-models-"))
         src = self._dir / "in.pickle"
-        self._out = self._dir / "out.pickle"
         with src.open("wb") as fh:
             pickle.dump((area, seed, weights, dict(wording), parts or MODEL_PARTS), fh,
                         protocol=pickle.HIGHEST_PROTOCOL)
-        # one thread each: the build's own process computes beside it (`one_thread`)
-        env = {**os.environ, **dict.fromkeys(_THREAD_VARIABLES, "1")}
-        self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(src), str(self._out)],
-                                      stdin=subprocess.DEVNULL, env=env)
+        stdin = self._proc.stdin
+        if stdin is None:  # pragma: no cover - always a pipe
+            raise RuntimeError("the models process has no standard input")
+        stdin.write(str(src).encode())
+        stdin.close()
+        return self
 
     def result(self) -> Any:
         """Wait for the models and return their `services.analysis.Outputs`.
@@ -140,6 +162,9 @@ class BackgroundModels:
 
     def cancel(self) -> None:
         """Stop the child if it still runs and remove the temporary folder."""
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            with suppress(OSError):  # a child that died has no reader left
+                self._proc.stdin.close()
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()

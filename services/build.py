@@ -213,7 +213,12 @@ def _run_stages(setup: _Setup, first: tuple[str, Callable[[_Setup], _Ctx]],
 
     ctx = timed(0, first[0], partial(first[1], setup))
     for i, (name, stage) in enumerate(stages, start=1):
-        ctx = timed(i, name, partial(stage, ctx))
+        try:
+            ctx = timed(i, name, partial(stage, ctx))
+        except BaseException:  # the models' child of an England build is of no use now
+            if ctx.background is not None:
+                ctx.background.cancel()
+            raise
     if on_stage:
         on_stage("done", total, total)
     return ctx

@@ -201,6 +201,20 @@ def _stage_area(setup: _Setup) -> _Ctx:
 
 
 def _stage_layers(ctx: _Ctx) -> _Ctx:
+    from healthgap.services import _background
+
+    if ctx.options.models and _background.wanted(ctx.area):
+        # England: the models' child starts now and imports while this stage joins
+        ctx = replace(ctx, background=_background.BackgroundModels())
+    try:
+        return _join_layers(ctx)
+    except BaseException:
+        if ctx.background is not None:
+            ctx.background.cancel()
+        raise
+
+
+def _join_layers(ctx: _Ctx) -> _Ctx:
     o, vin = ctx.options, ctx.vin
     ctx = ctx.add(inputs={"imd": vin.path("imd"),
                           "life_expectancy": vin.path("life_expectancy")})
@@ -493,17 +507,14 @@ def _stage_statistics(ctx: _Ctx) -> _Ctx:
     o = ctx.options
     # at England scale the models run in a second process meanwhile (identical results); this
     # process writes the layers they leave alone once the statistics are done (`_stage_models`)
-    bg = (_background.BackgroundModels(ctx.area, seed=o.seed, weights=o.weights,
-                                       wording=ctx.vin.vintage.wording, parts=BACKGROUND_PARTS)
-          if o.models and _background.wanted(ctx.area) else None)
-    try:
-        with _background.one_thread() if bg is not None else nullcontext():
-            out = run_statistics(ctx.area, weights=o.weights, permutations=o.permutations,
-                                 seed=o.seed, alpha=o.alpha, correction=o.correction)
-    except BaseException:
-        if bg is not None:
-            bg.cancel()
-        raise
+    # (a failure in any stage stops the child: `services.build._run_stages`)
+    bg = ctx.background
+    if bg is not None:
+        bg.submit(ctx.area, seed=o.seed, weights=o.weights, wording=ctx.vin.vintage.wording,
+                  parts=BACKGROUND_PARTS)
+    with _background.one_thread() if bg is not None else nullcontext():
+        out = run_statistics(ctx.area, weights=o.weights, permutations=o.permutations,
+                             seed=o.seed, alpha=o.alpha, correction=o.correction)
     ctx = replace(ctx, columns=(*ctx.columns, ("spatial statistics", out.columns)),
                   statistics=out.statistics, background=bg)
     return ctx.add(tables=out.tables, results={"statistics": out.results}, notes=out.notes)

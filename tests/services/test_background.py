@@ -50,21 +50,34 @@ def test_child_process_models_equal_in_process_models(area):
     with vintage_wording(wording):
         whole = run_models(area, seed=7, weights="queen")
         first = run_models(area, seed=7, weights="queen", parts=HERE_PARTS)
-    there = _background.BackgroundModels(area, seed=7, weights="queen",
-                                         wording=wording).result()
+    there = _background.BackgroundModels().submit(area, seed=7, weights="queen",
+                                                  wording=wording).result()
     _same_outputs(whole, there)
-    rest = _background.BackgroundModels(area, seed=7, weights="queen", wording=wording,
-                                        parts=BACKGROUND_PARTS).result()
+    rest = _background.BackgroundModels().submit(area, seed=7, weights="queen", wording=wording,
+                                                 parts=BACKGROUND_PARTS).result()
     assert "model_regression" in rest.tables and "model_regression" not in first.tables
     _same_outputs(whole, first.extend(rest))
 
 
 def test_an_error_in_the_child_is_raised_in_the_parent():
-    bg = _background.BackgroundModels(None, seed=7, weights="queen",  # type: ignore[arg-type]
-                                      wording={})
+    bg = _background.BackgroundModels()
+    bg.submit(None, seed=7, weights="queen", wording={})  # type: ignore[arg-type]
     with pytest.raises(AttributeError):
         bg.result()
     assert not bg._dir.exists()
+
+
+def test_a_child_given_no_job_ends_and_cancel_cleans_up():
+    """A build that fails before its statistics closes the child's input: the child ends."""
+    bg = _background.BackgroundModels()
+    assert bg._proc.stdin is not None
+    bg._proc.stdin.close()
+    assert bg._proc.wait(timeout=120) == 0
+    bg.cancel()
+    assert not bg._dir.exists()
+    waiting = _background.BackgroundModels()  # cancelled while it imports or waits
+    waiting.cancel()
+    assert waiting._proc.poll() is not None and not waiting._dir.exists()
 
 
 def test_only_large_areas_use_a_second_process(area):
