@@ -41,6 +41,23 @@ ROLES = ("lsoa_boundaries", "msoa_boundaries", "lsoa_lookup", "icb_lookup", "imd
 NEUTRAL_KEYS = ("lsoa_code", "lsoa_name", "msoa_code", "msoa_name", "place_code", "place_name",
                 "subicb_code", "subicb_name", "subicb_nhs_code", "system_code", "system_name",
                 "system_nhs_code")
+#: Each neutral key's published name (the ONS column name of the era) in the vintages of
+#: `PUBLISHED_VINTAGES`, one key a row, so that a key's names in every vintage are read together.
+PUBLISHED_VINTAGES = ("2019", "2025")
+PUBLISHED_NAMES: Mapping[str, tuple[str, str]] = {
+    "lsoa_code": ("lsoa11cd", "lsoa21cd"),
+    "lsoa_name": ("lsoa11nm", "lsoa21nm"),
+    "msoa_code": ("msoa11cd", "msoa21cd"),
+    "msoa_name": ("msoa11nm", "msoa21nm"),
+    "place_code": ("lad22cd", "lad24cd"),
+    "place_name": ("lad22nm", "lad24nm"),
+    "subicb_code": ("sicbl22cd", "sicbl24cd"),
+    "subicb_name": ("sicbl22nm", "sicbl24nm"),
+    "subicb_nhs_code": ("sicbl22cdh", "sicbl24cdh"),
+    "system_code": ("icb22cd", "icb24cd"),
+    "system_name": ("icb22nm", "icb24nm"),
+    "system_nhs_code": ("icb22cdh", "icb24cdh"),
+}
 #: The key columns a footprint file sets for its LSOAs (`healthgap.geo.footprint`): a footprint
 #: build publishes them under these neutral names (`Vintage.for_footprint`).
 FOOTPRINT_KEYS = ("place_code", "place_name", "system_code", "system_name", "system_nhs_code")
@@ -48,6 +65,12 @@ FOOTPRINT_KEYS = ("place_code", "place_name", "system_code", "system_name", "sys
 
 def _frozen(d: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(d))
+
+
+def _published(vintage: str) -> dict[str, str]:
+    """Return the published name of every neutral key in ``vintage`` (`PUBLISHED_NAMES`)."""
+    era = PUBLISHED_VINTAGES.index(vintage)
+    return {key: names[era] for key, names in PUBLISHED_NAMES.items()}
 
 
 @dataclass(frozen=True)
@@ -191,11 +214,7 @@ V2019 = Vintage(
     population_period="mid-2017",
     life_expectancy="Local Health 2015-19, MSOA 2011 (as published)",
     lsoa_count_england=32_844,
-    published={"lsoa_code": "lsoa11cd", "lsoa_name": "lsoa11nm", "msoa_code": "msoa11cd",
-               "msoa_name": "msoa11nm", "place_code": "lad22cd", "place_name": "lad22nm",
-               "subicb_code": "sicbl22cd", "subicb_name": "sicbl22nm",
-               "subicb_nhs_code": "sicbl22cdh", "system_code": "icb22cd",
-               "system_name": "icb22nm", "system_nhs_code": "icb22cdh"},
+    published=_published("2019"),
     key_meaning={"lsoa_code": "LSOA 2011 code", "msoa_code": "MSOA 2011 code",
                  "place_code": "local authority code (April 2022)",
                  "subicb_code": "sub-ICB location code (July 2022)",
@@ -224,11 +243,7 @@ V2025 = Vintage(
     life_expectancy="Local Health 2015-19 on 2011 MSOAs carried to 2021 areas (ONS LSOA "
                     "2011 to 2021 exact-fit lookup; see the join report)",
     lsoa_count_england=33_755,
-    published={"lsoa_code": "lsoa21cd", "lsoa_name": "lsoa21nm", "msoa_code": "msoa21cd",
-               "msoa_name": "msoa21nm", "place_code": "lad24cd", "place_name": "lad24nm",
-               "subicb_code": "sicbl24cd", "subicb_name": "sicbl24nm",
-               "subicb_nhs_code": "sicbl24cdh", "system_code": "icb24cd",
-               "system_name": "icb24nm", "system_nhs_code": "icb24cdh"},
+    published=_published("2025"),
     lookup_columns={"lsoa21_code": "lsoa_code", "lsoa21_name": "lsoa_name",
                     "msoa21_code": "msoa_code", "msoa21_name": "msoa_name",
                     "ltla24_code": "place_code", "ltla24_name": "place_name",

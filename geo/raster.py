@@ -41,13 +41,7 @@ from healthgap.geo import BNG
 from healthgap.geo._validation import require_bng, require_unique_index
 from pyproj import CRS
 
-from healthgap.errors import (
-    CRSError,
-    DuplicateCodeError,
-    InputError,
-    MissingColumnError,
-    ParameterError,
-)
+from healthgap import errors
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +56,15 @@ def _check_zone_args(
     require_unique_index(require_bng(zones, name="zones"), name="zones")
     bad = [s for s in stats if s not in STATS]
     if bad or not stats:
-        raise ParameterError(f"stats must be a non-empty subset of {STATS}, got {list(stats)}")
+        raise errors.ParameterError(
+            f"stats must be a non-empty subset of {STATS}, got {list(stats)}")
     if int(max_cells_in_memory) < 1:
-        raise ParameterError(f"max_cells_in_memory must be >= 1, got {max_cells_in_memory!r}")
+        raise errors.ParameterError(
+            f"max_cells_in_memory must be >= 1, got {max_cells_in_memory!r}")
     empty = zones.geometry.isna() | zones.geometry.is_empty
     if empty.any():
-        raise InputError(f"zones: empty or missing geometry for {list(zones.index[empty][:10])}")
+        raise errors.InputError(
+            f"zones: empty or missing geometry for {list(zones.index[empty][:10])}")
 
 
 def _check_rasters(
@@ -79,17 +76,18 @@ def _check_rasters(
 ) -> CRS:
     """Validate the value (and weights) raster of :func:`zonal_stats`; return the raster CRS."""
     if not 1 <= band <= ds.count:
-        raise ParameterError(f"band must be in 1..{ds.count} for {raster}, got {band}")
+        raise errors.ParameterError(f"band must be in 1..{ds.count} for {raster}, got {band}")
     if ds.crs is None:
-        raise CRSError(f"{raster}: raster has no CRS")
+        raise errors.CRSError(f"{raster}: raster has no CRS")
     if abs(ds.transform.b) > 0 or abs(ds.transform.d) > 0:
-        raise InputError(f"{raster}: rotated rasters are not supported")
+        raise errors.InputError(f"{raster}: rotated rasters are not supported")
     rcrs = CRS.from_user_input(ds.crs.to_wkt())
     if wds is not None:
         if wds.crs is None or not CRS.from_user_input(wds.crs.to_wkt()).equals(rcrs):
-            raise CRSError(f"weights {weights}: CRS {wds.crs} differs from the raster's {ds.crs}")
+            raise errors.CRSError(
+                f"weights {weights}: CRS {wds.crs} differs from the raster's {ds.crs}")
         if not (np.allclose(wds.res, ds.res, rtol=1e-6) and _aligned(wds.transform, ds.transform)):
-            raise InputError(
+            raise errors.InputError(
                 f"weights {weights}: grid (res {wds.res}, origin "
                 f"{wds.transform.c, wds.transform.f}) does not match the raster's (res "
                 f"{ds.res}, origin {ds.transform.c, ds.transform.f}); "
@@ -238,22 +236,22 @@ def grid_csv_to_geotiff(
         frame = read_grid_csv(csv)
     missing = [c for c in (x, y, value) if c not in frame.columns]
     if missing:
-        raise MissingColumnError(
+        raise errors.MissingColumnError(
             f"{label}: missing column(s) {missing}; found {list(frame.columns)}"
         )
     size = float(cell)
     if not np.isfinite(size) or size <= 0:
-        raise ParameterError(f"cell must be > 0, got {cell!r}")
+        raise errors.ParameterError(f"cell must be > 0, got {cell!r}")
     xs = pd.to_numeric(frame[x], errors="coerce").to_numpy(dtype=float)
     ys = pd.to_numeric(frame[y], errors="coerce").to_numpy(dtype=float)
     vs = pd.to_numeric(frame[value], errors="coerce").to_numpy(dtype=float)
     bad_xy = ~(np.isfinite(xs) & np.isfinite(ys))
     if bad_xy.any():
-        raise InputError(
+        raise errors.InputError(
             f"{label}: non-numeric {x}/{y} in row(s) {list(np.flatnonzero(bad_xy)[:10])}"
         )
     if len(xs) == 0:
-        raise InputError(f"{label}: no rows")
+        raise errors.InputError(f"{label}: no rows")
     x0 = xs.min() - size / 2
     y1 = ys.max() + size / 2
     col_f = (xs - x0) / size - 0.5
@@ -261,7 +259,7 @@ def grid_csv_to_geotiff(
     off = (np.abs(col_f - np.round(col_f)) > 1e-6) | (np.abs(row_f - np.round(row_f)) > 1e-6)
     if off.any():
         rows = list(np.flatnonzero(off)[:10])
-        raise InputError(f"{label}: cell centres not on a {size:g} grid in row(s) {rows}")
+        raise errors.InputError(f"{label}: cell centres not on a {size:g} grid in row(s) {rows}")
     col = np.round(col_f).astype(np.int64)
     row = np.round(row_f).astype(np.int64)
     width, height = int(col.max()) + 1, int(row.max()) + 1
@@ -273,7 +271,7 @@ def grid_csv_to_geotiff(
             (float(x0 + (d % width + 0.5) * size), float(y1 - (d // width + 0.5) * size))
             for d in dup
         ]
-        raise DuplicateCodeError(
+        raise errors.DuplicateCodeError(
             f"{label}: {int((counts > 1).sum())} cell(s) appear more than once, e.g. at {where}"
         )
     grid = np.full((height, width), nodata, dtype="float32")

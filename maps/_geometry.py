@@ -29,14 +29,7 @@ import pandas as pd
 import shapely
 from healthgap.geo import WGS84, require_bng
 
-from healthgap.errors import (
-    DuplicateCodeError,
-    GeometryError,
-    InputError,
-    MissingColumnError,
-    ParameterError,
-    preview,
-)
+from healthgap import errors
 
 logger = logging.getLogger(__name__)
 
@@ -123,33 +116,35 @@ def _check_contents(
     unique_index: bool,
 ) -> gpd.GeoDataFrame:
     if len(gdf) == 0:
-        raise InputError(f"{what}: the frame has no rows")
+        raise errors.InputError(f"{what}: the frame has no rows")
     missing = [c for c in columns if c not in gdf.columns]
     if missing:
         found = [str(c) for c in gdf.columns if c != gdf.geometry.name]
-        raise MissingColumnError(
+        raise errors.MissingColumnError(
             f"{what}: missing column(s) {', '.join(map(repr, missing))}; found: "
-            f"{preview(found, most=20)}"
+            f"{errors.preview(found, most=20)}"
         )
     dupes = gdf.index[gdf.index.duplicated()] if unique_index else []
     if len(dupes):
-        raise DuplicateCodeError(
-            f"{what}: {len(dupes)} repeated code(s) in index {gdf.index.name!r}: {preview(dupes)}"
+        raise errors.DuplicateCodeError(
+            f"{what}: {len(dupes)} repeated code(s) in index {gdf.index.name!r}: "
+            f"{errors.preview(dupes)}"
         )
     geoms = gdf.geometry.values
     bad = gdf.index[shapely.is_missing(geoms) | shapely.is_empty(geoms)]
     if len(bad):
-        raise GeometryError(
-            f"{what}: {len(bad)} area(s) without geometry cannot be drawn: {preview(bad)}"
+        raise errors.GeometryError(
+            f"{what}: {len(bad)} area(s) without geometry cannot be drawn: {errors.preview(bad)}"
         )
     if geom_types is not None:
         types = pd.Series(shapely.get_type_id(geoms), index=gdf.index)
         names = types.map(_TYPE_NAMES)
         wrong = names[~names.isin(list(geom_types))]
         if len(wrong):
-            raise GeometryError(
+            raise errors.GeometryError(
                 f"{what}: expected {' or '.join(geom_types)} geometries, got "
-                f"{', '.join(sorted(set(wrong)))} for {len(wrong)} row(s): {preview(wrong.index)}"
+                f"{', '.join(sorted(set(wrong)))} for {len(wrong)} row(s): "
+                f"{errors.preview(wrong.index)}"
             )
     return gdf
 
@@ -188,12 +183,12 @@ def in_area_only(gdf: gpd.GeoDataFrame, *, what: str) -> gpd.GeoDataFrame:
         return gdf
     flag = gdf["in_area"]
     if flag.isna().any() or not pd.api.types.is_bool_dtype(flag.dtype):
-        raise InputError(
+        raise errors.InputError(
             f"{what}: column 'in_area' must be True/False without gaps, got dtype {flag.dtype}"
         )
     kept = gdf[flag.to_numpy(dtype=bool)]
     if len(kept) == 0:
-        raise InputError(f"{what}: no row has in_area True; nothing inside the area to draw")
+        raise errors.InputError(f"{what}: no row has in_area True; nothing inside the area to draw")
     if len(kept) < len(gdf):
         logger.info("%s: %d edge-ring area(s) outside the study area are not drawn", what,
                     len(gdf) - len(kept))
@@ -259,7 +254,7 @@ def web_geometries(
     elif isinstance(simplify, int | float) and not isinstance(simplify, bool) and simplify >= 0:
         tolerance = float(simplify)
     else:
-        raise ParameterError(
+        raise errors.ParameterError(
             f"simplify: expected 'auto', None or a tolerance in metres >= 0, got {simplify!r}"
         )
     values = geoms.values
@@ -300,22 +295,24 @@ def topology(
         A TopoJSON ``Topology`` with one ``GeometryCollection``.
     """
     if not isinstance(precision, int) or isinstance(precision, bool) or not 1 <= precision <= 7:
-        raise ParameterError(f"precision: expected an integer from 1 to 7, got {precision!r}")
+        raise errors.ParameterError(
+            f"precision: expected an integer from 1 to 7, got {precision!r}"
+        )
     if properties is not None and len(properties) != len(geoms):
-        raise ParameterError(
+        raise errors.ParameterError(
             f"properties: expected one mapping per geometry ({len(geoms)}), got {len(properties)}"
         )
     values = np.asarray(geoms.values)
     coords = shapely.get_coordinates(values)
     if len(coords) == 0:
-        raise GeometryError("topology: no coordinates to encode")
+        raise errors.GeometryError("topology: no coordinates to encode")
     origin = _quantize(coords, precision).min(axis=0)
     scale = 10.0**-precision
     types = shapely.get_type_id(values)
     unsupported = ~np.isin(types, [0, 1, 3, 5, 6])
     if unsupported.any():
         i = int(np.flatnonzero(unsupported)[0])
-        raise GeometryError(
+        raise errors.GeometryError(
             f"topology: cannot encode a {_TYPE_NAMES.get(int(types[i]), types[i])} for "
             f"{geoms.index[i]}"
         )
@@ -353,7 +350,7 @@ def topology(
             "%d polygon(s) collapsed at %d decimal places and are drawn without geometry: %s",
             len(dropped),
             precision,
-            preview(dropped),
+            errors.preview(dropped),
         )
     arcs = builder.resolve()
     return {
@@ -503,7 +500,7 @@ def _pair_key(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = np.asarray(b, dtype=np.int64)
     width = int(b.max()) + 1 if len(b) else 1
     if len(a) and int(a.max()) >= np.iinfo(np.int64).max // width:
-        raise GeometryError("topology: coordinates too large to encode; lower the precision")
+        raise errors.GeometryError("topology: coordinates too large to encode; lower the precision")
     return a * width + b
 
 

@@ -28,6 +28,7 @@ from healthgap.maps._geometry import (
     LEVEL_NAMES,
     bounds_latlon,
     check_frame,
+    in_area_only,
     resolve_name_column,
     to_js,
     topology,
@@ -652,6 +653,60 @@ def fill_style(colour: str, *, canvas: bool) -> dict[str, Any]:
     """
     return {"fillColor": colour, "fillOpacity": 0.85, "color": colour if canvas else "#ffffff",
             "weight": 0.5, "opacity": 1.0}
+
+
+@dataclass(frozen=True)
+class Areas:
+    """The neighbourhoods a builder fills by class: its checked in-area rows and their names.
+
+    Made by :func:`areas_to_draw`, the common front of the choropleth, cluster, bivariate and
+    England-relative builders.
+
+    Attributes
+    ----------
+    gdf
+        The rows inside the area (the edge ring left out).
+    names
+        The column of their names, or None.
+    """
+
+    gdf: gpd.GeoDataFrame
+    names: str | None
+
+    def columns(self) -> dict[str, list[Any]]:
+        """Return the page's columns: the names (``"n"``) where there are any, else none."""
+        return {"n": clean(self.gdf[self.names])} if self.names else {}
+
+    def tip(self, *, missing: str, rows: Sequence[Mapping[str, Any]],
+            extra: Sequence[str] = ()) -> dict[str, Any]:
+        """Return a tooltip: titled by the name where there is one, then the code and ``rows``."""
+        return {"title": "n" if self.names else None, "code": True, "missing": missing,
+                "rows": list(rows), "extra": list(extra)}
+
+
+def areas_to_draw(gdf: gpd.GeoDataFrame, *, what: str, columns: Sequence[str],
+                  name_col: str | None) -> Areas:
+    """Check a builder's polygons and return the rows it draws with their name column.
+
+    Parameters
+    ----------
+    gdf
+        Neighbourhoods in EPSG:27700, indexed by area code.
+    what
+        How the frame is called in messages.
+    columns
+        The columns the builder needs.
+    name_col
+        ``"auto"``, a column or None (see :func:`maps._geometry.resolve_name_column`).
+
+    Returns
+    -------
+    Areas
+        The rows with ``in_area`` True (all rows without the column) and their names.
+    """
+    check_frame(gdf, what=what, columns=list(columns), geom_types=("Polygon", "MultiPolygon"))
+    kept = in_area_only(gdf, what=what)
+    return Areas(kept, resolve_name_column(kept, name_col, what=what))
 
 
 def draw_classes(

@@ -11,18 +11,10 @@ from collections.abc import Mapping
 import geopandas as gpd
 import pandas as pd
 from healthgap.geo.indicators import Indicator, is_catalogued
+from healthgap.maps import _layers
 from healthgap.maps._classify import palette
 from healthgap.maps._geometry import check_frame
-from healthgap.maps._layers import (
-    DEFAULT_PAGE,
-    AtlasMap,
-    PageOptions,
-    TopoLayer,
-    check_options,
-    clean,
-    dot_row,
-    encode,
-)
+from healthgap.maps._layers import DEFAULT_PAGE, AtlasMap, PageOptions, TopoLayer
 from healthgap.maps.choropleth import Classing, add_choropleth, entry_of, legend_title, reworded
 
 from healthgap.errors import DuplicateCodeError, ParameterError, preview
@@ -52,7 +44,7 @@ def access_map(
     Parameters
     ----------
     lsoa_gdf
-        Neighbourhoods in EPSG:27700, indexed by code, with ``column``.
+        Neighbourhoods with ``column``.
     column
         The access indicator (e.g. travel time to the nearest GP practice).
     facilities_gdf
@@ -64,17 +56,13 @@ def access_map(
         Facility columns.
     kind_colours
         Marker colour per kind; default colours from :data:`KIND_COLOURS`.
-    classing, compare, name_col
+    classing, compare
         As in :func:`maps.choropleth.choropleth`.
-    page
-        The page options; the default title is the indicator's label.
-
-    Returns
-    -------
-    AtlasMap
-        A folium map whose page opens offline.
+    name_col, page
+        As for every builder (:mod:`healthgap.maps`); the default title is the indicator's
+        label.
     """
-    page = check_options(page)
+    page = _layers.check_options(page)
     if indicator is None and not is_catalogued(column):
         indicator = reworded(column, direction="worse")
     ind = entry_of(column, indicator)
@@ -111,8 +99,9 @@ def access_map(
         sub = facilities_gdf[kinds.astype(str) == kd]
         web = sub.geometry.to_crs(4326)
         web.index = pd.Index([str(c) for c in sub[code_col]])
-        payload = encode(web, {"n": clean(sub[name_col_facilities]), "k": [kd] * len(sub)},
-                         precision=5)
+        payload = _layers.encode(
+            web, {"n": _layers.clean(sub[name_col_facilities]), "k": [kd] * len(sub)}, precision=5
+        )
         style = {"radius": 5, "fillColor": colours[kd], "fillOpacity": 0.95, "color": "#ffffff",
                  "weight": 1.5, "opacity": 1}
         TopoLayer(
@@ -123,7 +112,7 @@ def access_map(
             name=f"{kd} ({len(sub):,})",
             points=True,
         ).add_to(m)
-        rows.append(dot_row(kd, colours[kd], count=len(sub)))
+        rows.append(_layers.dot_row(kd, colours[kd], count=len(sub)))
     page.finish(m, legend_title=legend_title(ind), rows=rows, notes=drawn.notes,
                 subtitle=ind.scale)
     return m

@@ -15,17 +15,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo.indicators import Indicator, describe
+from healthgap.maps import _layers
 from healthgap.maps._classify import classify
-from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column
-from healthgap.maps._layers import (
-    DEFAULT_PAGE,
-    AtlasMap,
-    PageOptions,
-    check_options,
-    clean,
-    draw_classes,
-    missing_row,
-)
+from healthgap.maps._layers import DEFAULT_PAGE, AtlasMap, PageOptions
 
 from healthgap.errors import InputError
 
@@ -60,28 +52,25 @@ def bivariate_map(
 ) -> AtlasMap:
     """Map deprivation (``x_col``) against an outcome (``y_col``) in a 3 × 3 grid of classes.
 
+    Each measure is cut into thirds of the area's small areas, counted from its worse end (its
+    catalogue entry says which); a measure with no worse end, or too many ties for three
+    classes, is refused.
+
     Parameters
     ----------
     gdf
-        Neighbourhoods in EPSG:27700, indexed by code, with both columns.
+        Neighbourhoods with both columns.
     x_col
         The deprivation measure (its catalogue entry says which end is worse).
     y_col
         The outcome (e.g. male life expectancy).
-    name_col
-        Name column (``"auto"``: matching the index).
-    page
-        The page options.
-
-    Returns
-    -------
-    AtlasMap
-        A folium map whose page opens offline.
+    name_col, page
+        As for every builder (:mod:`healthgap.maps`); the default title names both measures.
     """
-    page = check_options(page)
+    page = _layers.check_options(page)
     what = f"bivariate map of {x_col!r} and {y_col!r}"
-    check_frame(gdf, what=what, columns=[x_col, y_col], geom_types=("Polygon", "MultiPolygon"))
-    gdf = in_area_only(gdf, what=what)
+    areas = _layers.areas_to_draw(gdf, what=what, columns=[x_col, y_col], name_col=name_col)
+    gdf = areas.gdf
     xi, yi = describe(x_col), describe(y_col)
     for ind in (xi, yi):
         if ind.direction == "neutral":
@@ -94,19 +83,18 @@ def bivariate_map(
              for r in range(3) for c in range(3)]
     m = page.new_map(default_title=f"{xi.words.capitalize()} and {yi.words}",
                      n_features=len(gdf), osm=xi.uses_osm or yi.uses_osm)
-    names = resolve_name_column(gdf, name_col, what=what)
-    columns = {"x": clean(gdf[x_col], 1), "y": clean(gdf[y_col], 1), "c": cell.tolist()}
-    if names:
-        columns["n"] = clean(gdf[names])
-    tip = {"title": "n" if names else None, "code": True, "missing": "No value",
-           "rows": [{"label": xi.label, "key": "x", "dec": 1, "units": xi.units},
-                    {"label": yi.label, "key": "y", "dec": 1, "units": yi.units}], "extra": []}
-    _, canvas = draw_classes(m, gdf, columns=columns, colours=colours, class_labels=words,
-                             tip=tip, name=f"{xi.words.capitalize()} and {yi.words}", page=page,
-                             meta={"bivariate": [x_col, y_col]})
+    columns = {"x": _layers.clean(gdf[x_col], 1), "y": _layers.clean(gdf[y_col], 1),
+               "c": cell.tolist(), **areas.columns()}
+    tip = areas.tip(missing="No value",
+                    rows=[{"label": xi.label, "key": "x", "dec": 1, "units": xi.units},
+                          {"label": yi.label, "key": "y", "dec": 1, "units": yi.units}])
+    _, canvas = _layers.draw_classes(m, gdf, columns=columns, colours=colours,
+                                     class_labels=words, tip=tip,
+                                     name=f"{xi.words.capitalize()} and {yi.words}", page=page,
+                                     meta={"bivariate": [x_col, y_col]})
     counts = np.bincount(cell[cell >= 0], minlength=9)
     rows = [_grid(counts, xi, yi),
-            *missing_row("No value for one of the two", int((cell < 0).sum()), canvas)]
+            *_layers.missing_row("No value for one of the two", int((cell < 0).sum()), canvas)]
     notes = [f"Thirds of the area's small areas for each measure. Darkest: the worse third "
              f"for both ({'high' if xi.direction == 'worse' else 'low'} {xi.words}, "
              f"{'high' if yi.direction == 'worse' else 'low'} {yi.words})."]

@@ -16,19 +16,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo.indicators import DIRECTIONS, Indicator, describe
+from healthgap.maps import _layers
 from healthgap.maps._classify import Classification, classify, fmt, grammar_palette
-from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column
-from healthgap.maps._layers import (
-    DEFAULT_PAGE,
-    AtlasMap,
-    PageOptions,
-    TopoLayer,
-    check_options,
-    clean,
-    draw_classes,
-    missing_row,
-    swatch_row,
-)
+from healthgap.maps._geometry import check_frame
+from healthgap.maps._layers import DEFAULT_PAGE, AtlasMap, PageOptions, TopoLayer
 
 from healthgap.errors import InputError, ParameterError, preview
 
@@ -158,15 +149,18 @@ def add_choropleth(
     column: str,
     *,
     indicator: Indicator,
+    page: PageOptions,
     classing: Classing = Classing(),
     compare: Mapping[str, float] | None = None,
     ci: tuple[str, str] | None = None,
     ci_level: int = 95,
     name_col: str | None = "auto",
-    page: PageOptions = DEFAULT_PAGE,
     layer_name: str | None = None,
 ) -> ChoroplethLayer:
     """Draw a classed indicator layer on a map (see :func:`choropleth` for the parameters).
+
+    ``page`` is required: it must be the options ``m`` was made with (renderer, precision,
+    simplification), so the layer is drawn as the page is.
 
     Returns
     -------
@@ -174,9 +168,8 @@ def add_choropleth(
         The layer, classes, colours and legend rows, for builders that add more on top.
     """
     what = f"choropleth of {column!r}"
-    check_frame(gdf, what=what, columns=[column], geom_types=("Polygon", "MultiPolygon"))
-    gdf = in_area_only(gdf, what=what)
-    names_col = resolve_name_column(gdf, name_col, what=what)
+    areas = _layers.areas_to_draw(gdf, what=what, columns=[column], name_col=name_col)
+    gdf = areas.gdf
     values = gdf[column]
     if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         raise InputError(f"{what}: column {column!r} must hold numbers, got dtype {values.dtype}")
@@ -194,32 +187,30 @@ def add_choropleth(
         pivot=classing.pivot,
     )
     colours = grammar_palette(classes.k, indicator.direction)
-    columns: dict[str, list[Any]] = {}
-    if names_col:
-        columns["n"] = clean(gdf[names_col])
-    columns["v"] = clean(values, dec)
+    columns = areas.columns()
+    columns["v"] = _layers.clean(values, dec)
     columns["c"] = classes.index.tolist()
     row: dict[str, Any] = {"label": label, "key": "v", "dec": dec, "units": units}
     if ci is not None:
         lci, uci = _check_ci(gdf, column, ci, what=what)
-        columns["l"] = clean(gdf[lci], dec)
-        columns["u"] = clean(gdf[uci], dec)
+        columns["l"] = _layers.clean(gdf[lci], dec)
+        columns["u"] = _layers.clean(gdf[uci], dec)
         row.update(ci=["l", "u"], ciLabel=f"{ci_level}% CI")
     elif indicator.kind == "continuous":
         row["noCi"] = NO_INTERVAL
     extra = _comparisons(compare, dec, units)
-    tip = {"title": "n" if names_col else None, "code": True, "missing": MISSING_LABEL,
-           "rows": [row], "extra": extra}
+    tip = areas.tip(missing=MISSING_LABEL, rows=[row], extra=extra)
 
-    layer, canvas = draw_classes(m, gdf, columns=columns, colours=colours,
-                                 class_labels=classes.labels, tip=tip,
-                                 name=layer_name or label, page=page,
-                                 meta={"column": column, "direction": indicator.direction})
+    layer, canvas = _layers.draw_classes(
+        m, gdf, columns=columns, colours=colours, class_labels=classes.labels, tip=tip,
+        name=layer_name or label, page=page,
+        meta={"column": column, "direction": indicator.direction},
+    )
     rows = [
-        swatch_row(lab, colour, count=n)
+        _layers.swatch_row(lab, colour, count=n)
         for lab, colour, n in zip(classes.labels, colours, classes.counts, strict=True)
     ]
-    rows += missing_row(MISSING_LABEL, classes.n_missing, canvas)
+    rows += _layers.missing_row(MISSING_LABEL, classes.n_missing, canvas)
     notes = [worse_end_note(indicator), classes.note]
     if extra:
         notes.append("For comparison: " + "; ".join(extra) + ".")
@@ -300,8 +291,7 @@ def choropleth(
     Parameters
     ----------
     gdf
-        Neighbourhoods in EPSG:27700, indexed by area code, with ``column`` (NaN = suppressed).
-        Rows with ``in_area`` False (the edge ring of a study area) are not drawn.
+        Neighbourhoods with ``column`` (NaN = suppressed).
     column
         The indicator.
     indicator
@@ -317,18 +307,11 @@ def choropleth(
         ``(lower_column, upper_column)`` of a confidence interval shown in tooltips.
     ci_level
         Confidence level of ``ci`` in percent (tooltip label).
-    name_col
-        Name column; ``"auto"`` uses the one matching the index (``lsoa_code`` → ``lsoa_name``).
-    page
-        The page options (boundaries, title, subtitle, attribution, banner, basemap,
-        simplification, precision, renderer).
-
-    Returns
-    -------
-    AtlasMap
-        A folium map whose page opens offline.
+    name_col, page
+        As for every builder (:mod:`healthgap.maps`); the default title is the indicator's
+        label.
     """
-    page = check_options(page)
+    page = _layers.check_options(page)
     ind = entry_of(column, indicator)
     n = len(gdf) if hasattr(gdf, "__len__") else 0
     m = page.new_map(default_title=ind.label, n_features=n, osm=ind.uses_osm)

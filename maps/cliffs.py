@@ -17,17 +17,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo.indicators import Indicator
+from healthgap.maps import _layers
 from healthgap.maps._classify import fmt
 from healthgap.maps._geometry import check_frame, resolve_name_column
-from healthgap.maps._layers import (
-    DEFAULT_PAGE,
-    AtlasMap,
-    PageOptions,
-    TopoLayer,
-    check_options,
-    clean,
-    encode,
-)
+from healthgap.maps._layers import DEFAULT_PAGE, AtlasMap, PageOptions, TopoLayer
 from healthgap.maps.choropleth import Classing, add_choropleth, entry_of, legend_title, reworded
 
 from healthgap.errors import InputError, ParameterError
@@ -134,7 +127,7 @@ def cliffs_map(
     Parameters
     ----------
     areas_gdf
-        Neighbourhoods in EPSG:27700, indexed by code, with ``column``.
+        Neighbourhoods with ``column``.
     cliffs_gdf
         Lines (LineString / MultiLineString) in EPSG:27700 with ``gradient_col``.
     column
@@ -149,11 +142,11 @@ def cliffs_map(
         Further columns of ``cliffs_gdf`` shown in line tooltips, as column → label. Default: the
         two areas (``code_a``, ``code_b`` with their names from ``areas_gdf``) and the columns of
         :data:`CLIFF_FIELDS` that are present; if none of those is present, every other column.
-    classing, compare, ci, name_col
+    classing, compare, ci
         As in :func:`maps.choropleth.choropleth`, for the areas.
-    page
-        The page options; the default title is "Life-expectancy cliffs: the <top> steepest gaps
-        between neighbours".
+    name_col, page
+        As for every builder (:mod:`healthgap.maps`); the default title is "Life-expectancy
+        cliffs: the <top> steepest gaps between neighbours".
     cliff_col
         Optional boolean column of ``cliffs_gdf``: True for borders that pass the false
         discovery rate (`healthgap.geo.cliffs.BorderDifferences`). Only those are drawn as
@@ -165,13 +158,8 @@ def cliffs_map(
 
     A gradient column whose name contains ``per_mile`` is labelled in years per mile; any
     other (a difference such as ``abs_diff``) in years.
-
-    Returns
-    -------
-    AtlasMap
-        A folium map whose page opens offline.
     """
-    page = check_options(page)
+    page = _layers.check_options(page)
     ind = entry_of(column, indicator)
     if not ind.units:  # cliffs are gaps in life expectancy: years unless told otherwise
         ind = reworded(ind, units="years")
@@ -221,7 +209,7 @@ def cliffs_map(
         web.index = pd.Index([f"cliff-{i + 1}" for i in range(n_drawn)])
         columns: dict[str, list[Any]] = {
             "c": list(range(n_drawn)),
-            "g": clean(chosen[gradient_col], 2),
+            "g": _layers.clean(chosen[gradient_col], 2),
             "r": list(range(1, n_drawn + 1)),
         }
         rows: list[dict[str, Any]] = [
@@ -247,17 +235,17 @@ def cliffs_map(
                         columns[key] = [None if pd.isna(v) else ("yes" if v else "no")
                                         for v in values]
                     else:
-                        columns[key] = clean(values, dec)
+                        columns[key] = _layers.clean(values, dec)
                     rows.append({"label": col_label, "key": key, "dec": dec,
                                  "units": units if col_units is None else col_units})
         for i, (col, col_label) in enumerate(shown.items()):
             values = chosen[col]
             numeric = pd.api.types.is_numeric_dtype(values.dtype)
             key = f"x{i}"
-            columns[key] = clean(values, 2 if numeric else None)
+            columns[key] = _layers.clean(values, 2 if numeric else None)
             rows.append({"label": col_label, "key": key, "dec": 2 if numeric else None,
                          "units": ""})
-        payload = encode(web, columns, precision=5)
+        payload = _layers.encode(web, columns, precision=5)
         n_cliffs = int(is_cliff.sum())
         layer_name = (f"Steepest {n_drawn} cliffs" if cliff_col is None else
                       f"{n_cliffs} cliffs passing the false discovery rate, "

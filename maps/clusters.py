@@ -16,17 +16,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo.indicators import Indicator
-from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column
-from healthgap.maps._layers import (
-    DEFAULT_PAGE,
-    AtlasMap,
-    PageOptions,
-    check_options,
-    clean,
-    draw_classes,
-    missing_row,
-    swatch_row,
-)
+from healthgap.maps import _layers
+from healthgap.maps._layers import DEFAULT_PAGE, AtlasMap, PageOptions
 from healthgap.maps.choropleth import entry_of
 
 from healthgap.errors import InputError, ParameterError, preview
@@ -282,7 +273,7 @@ def empty_note(correction: str | None, alpha: float | None, what: str = "cluster
 
 
 def _category_map(
-    gdf: gpd.GeoDataFrame,
+    areas: _layers.Areas,
     labels: pd.Series,
     styles: Mapping[str, ClusterClass],
     *,
@@ -290,14 +281,13 @@ def _category_map(
     legend_title: str,
     extra_columns: Mapping[str, tuple[str, pd.Series, int | None, str]],
     notes: list[str],
-    name_col: str | None,
     page: PageOptions,
     default_title: str,
     layer_name: str,
     empty: str,
     osm: bool,
 ) -> AtlasMap:
-    gdf = in_area_only(gdf, what=what)
+    gdf = areas.gdf
     labels = labels.loc[gdf.index]
     styles = dict(styles)
     if (labels == NO_NEIGHBOURS).any():
@@ -313,7 +303,6 @@ def _category_map(
             f"{what}: unknown label(s) {sorted(set(map(str, bad)))} for {len(bad)} area(s) "
             f"({preview(bad.index)}); allowed: {', '.join(order)}"
         )
-    names_col = resolve_name_column(gdf, name_col, what=what)
     significant = labels.isin([k for k in order if k not in ("Not significant", NO_NEIGHBOURS,
                                                              TOO_FEW_NEIGHBOURS)])
     if not significant.any():
@@ -324,25 +313,22 @@ def _category_map(
     lookup = {lab: i for i, lab in enumerate(order)}
     index = np.array([lookup.get(v, -1) if isinstance(v, str) else -1 for v in labels],
                      dtype=np.int64)
-    columns: dict[str, list[Any]] = {}
-    if names_col:
-        columns["n"] = clean(gdf[names_col])
+    columns = areas.columns()
     columns["k"] = [styles[order[i]].words if i >= 0 else None for i in index]
     columns["c"] = index.tolist()
     rows: list[dict[str, Any]] = [{"label": "Result", "key": "k"}]
     for key, (row_label, values, dec, units) in extra_columns.items():
-        columns[key] = clean(values.loc[gdf.index], dec)
+        columns[key] = _layers.clean(values.loc[gdf.index], dec)
         rows.append({"label": row_label, "key": key, "dec": dec, "units": units})
-    tip = {"title": "n" if names_col else None, "code": True, "missing": NOT_TESTED,
-           "rows": rows, "extra": []}
-    _, canvas = draw_classes(m, gdf, columns=columns,
-                             colours=[styles[lab].colour for lab in order],
-                             class_labels=[styles[lab].words for lab in order], tip=tip,
-                             name=layer_name, page=page)
+    tip = areas.tip(missing=NOT_TESTED, rows=rows)
+    _, canvas = _layers.draw_classes(m, gdf, columns=columns,
+                                     colours=[styles[lab].colour for lab in order],
+                                     class_labels=[styles[lab].words for lab in order], tip=tip,
+                                     name=layer_name, page=page)
     counts = np.bincount(index[index >= 0], minlength=len(order))
-    legend_rows = [swatch_row(styles[lab].words, styles[lab].colour, count=int(n))
+    legend_rows = [_layers.swatch_row(styles[lab].words, styles[lab].colour, count=int(n))
                    for lab, n in zip(order, counts, strict=True)]
-    legend_rows += missing_row(NOT_TESTED, int((index < 0).sum()), canvas)
+    legend_rows += _layers.missing_row(NOT_TESTED, int((index < 0).sum()), canvas)
     if not significant.any():
         legend_rows.insert(0, f'<p class="hg-empty">{html.escape(empty)}.</p>')
     page.finish(m, legend_title=legend_title, rows=legend_rows, notes=notes)
@@ -362,10 +348,13 @@ def lisa_map(
 ) -> AtlasMap:
     """Map local Moran's I clusters, said in words ("cluster of low life expectancy").
 
+    The labels come from geo/ (``geo.local``); this builder only draws them, and its legend
+    states the weights, permutations and multiple-testing rule of ``page`` behind them.
+
     Parameters
     ----------
     gdf
-        Neighbourhoods in EPSG:27700, indexed by area code.
+        Neighbourhoods with the columns named below.
     label_col
         Column of labels: ``"High-High"``, ``"Low-Low"``, ``"High-Low"``, ``"Low-High"``,
         ``"Not significant"`` or ``"No neighbours"`` (islands, drawn white); missing = not
@@ -379,22 +368,15 @@ def lisa_map(
         The pseudo p-values (after any correction), shown in tooltips.
     decimals
         Decimals of ``value_col`` in tooltips.
-    name_col
-        Name column (``"auto"``: matching the index).
-    page
-        The page options, with the method behind the labels: ``weights`` (in words, required),
-        ``permutations``, ``correction`` and ``alpha``; the default title is "Clusters of
-        <indicator> (local Moran's I)".
-
-    Returns
-    -------
-    AtlasMap
-        A folium map whose page opens offline.
+    name_col, page
+        As for every builder (:mod:`healthgap.maps`); ``page`` carries the method behind the
+        labels: ``weights`` (in words, required), ``permutations``, ``correction`` and
+        ``alpha``; the default title is "Clusters of <indicator> (local Moran's I)".
     """
-    page = check_options(page)
+    page = _layers.check_options(page)
     what = f"lisa_map of {label_col!r}"
     needed = [label_col] + [c for c in (value_col, p_col) if c]
-    check_frame(gdf, what=what, columns=needed, geom_types=("Polygon", "MultiPolygon"))
+    areas = _layers.areas_to_draw(gdf, what=what, columns=needed, name_col=name_col)
     ind = entry_of(value_col or label_col, indicator)
     notes = [LISA_DETECTS, *_method_notes(page)]
     extra: dict[str, tuple[str, pd.Series, int | None, str]] = {}
@@ -403,9 +385,9 @@ def lisa_map(
     if p_col:
         extra["p"] = ("p-value", gdf[p_col], 3, "")
     return _category_map(
-        gdf, gdf[label_col], lisa_styles(ind), what=what,
+        areas, gdf[label_col], lisa_styles(ind), what=what,
         legend_title=f"Clusters of {ind.words} (local Moran's I)", extra_columns=extra,
-        notes=notes, name_col=name_col, page=page,
+        notes=notes, page=page,
         default_title=f"Clusters of {ind.words} (local Moran's I)",
         layer_name=f"Clusters: {ind.label}", empty=empty_note(page.correction, page.alpha),
         osm=ind.uses_osm,
@@ -465,10 +447,14 @@ def gistar_map(
 ) -> AtlasMap:
     """Map Getis–Ord Gi* hot and cold spots, said in words, with z-score and p-value.
 
+    Given p-values and no labels, the classes are the confidence levels of
+    :func:`gistar_labels`; a page that would only repeat the LISA page is left out by the atlas
+    (:func:`same_pattern`).
+
     Parameters
     ----------
     gdf
-        Neighbourhoods in EPSG:27700, indexed by area code.
+        Neighbourhoods with ``z_col`` and the other columns named.
     z_col
         Gi* z-scores (shown in tooltips; their sign makes hot or cold).
     indicator
@@ -482,25 +468,19 @@ def gistar_map(
         ``"Not significant"``, ``"No neighbours"``: significant at the level used there).
     value_col
         The indicator's values, shown in tooltips.
-    name_col
-        Name column (``"auto"``: matching the index).
-    page
-        The page options, with the method behind the p-values: ``weights`` (required),
-        ``permutations`` (None: analytical p-values), ``correction`` and ``alpha`` (behind plain
-        ``label_col`` labels); the default title is "Hot and cold spots of <indicator> (Gi*)".
-
-    Returns
-    -------
-    AtlasMap
-        A folium map whose page opens offline.
+    name_col, page
+        As for every builder (:mod:`healthgap.maps`); ``page`` carries the method behind the
+        p-values: ``weights`` (required), ``permutations`` (None: analytical p-values),
+        ``correction`` and ``alpha`` (behind plain ``label_col`` labels); the default title is
+        "Hot and cold spots of <indicator> (Gi*)".
     """
-    page = check_options(page)
+    page = _layers.check_options(page)
     what = f"gistar_map of {z_col!r}"
     if p_col is None and label_col is None:
         raise ParameterError("gistar_map: give p_col (p-values) or label_col (ready-made "
                              f"labels); got p_col={p_col!r}, label_col={label_col!r}")
     needed = [z_col] + [c for c in (p_col, label_col, value_col) if c]
-    check_frame(gdf, what=what, columns=needed, geom_types=("Polygon", "MultiPolygon"))
+    areas = _layers.areas_to_draw(gdf, what=what, columns=needed, name_col=name_col)
     ind = entry_of(value_col or z_col, indicator)
     labels = gdf[label_col] if label_col else gistar_labels(gdf[z_col], gdf[str(p_col)])
     notes = [GISTAR_DETECTS, *_method_notes(page)]
@@ -515,9 +495,9 @@ def gistar_map(
     else:
         notes.append("p-values were not stored with these labels.")
     return _category_map(
-        gdf, labels, gistar_styles(ind, labels), what=what,
+        areas, labels, gistar_styles(ind, labels), what=what,
         legend_title=f"Hot and cold spots of {ind.words} (Gi*)", extra_columns=extra,
-        notes=notes, name_col=name_col, page=page,
+        notes=notes, page=page,
         default_title=f"Hot and cold spots of {ind.words} (Gi*)",
         layer_name=f"Hot and cold spots: {ind.label}",
         empty=empty_note(page.correction, page.alpha, "hot or cold spots"), osm=ind.uses_osm,

@@ -11,24 +11,14 @@ wholly on one side (otherwise that no interval was published, so no verdict is d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from healthgap.geo.indicators import Indicator
+from healthgap.maps import _layers
 from healthgap.maps._classify import WORSE_COLOUR, fmt
-from healthgap.maps._geometry import check_frame, in_area_only, resolve_name_column
-from healthgap.maps._layers import (
-    DEFAULT_PAGE,
-    AtlasMap,
-    PageOptions,
-    check_options,
-    clean,
-    draw_classes,
-    missing_row,
-    swatch_row,
-)
+from healthgap.maps._layers import DEFAULT_PAGE, AtlasMap, PageOptions
 from healthgap.maps._verdicts import level_verdict
 from healthgap.maps.choropleth import MISSING_LABEL, legend_title
 
@@ -115,8 +105,7 @@ def england_relative_map(
     Parameters
     ----------
     gdf
-        Areas in EPSG:27700, indexed by code, with ``column`` (rows with ``in_area`` False are
-        left out).
+        Areas with ``column`` (and the ``ci`` columns when given).
     column
         Life expectancy or a standardised ratio.
     indicator
@@ -126,22 +115,20 @@ def england_relative_map(
     ci
         ``(lower, upper)`` columns of the 95% interval, when the build has them; only then is
         an area called significantly different from England.
-    name_col
-        Name column (``"auto"``: from the index).
     steps
         Near and far class edges either side of England (default 1 and 3 years for life
         expectancy, 5 and 20 points for ratios).
-    page
-        Page options.
+    name_col, page
+        As for every builder (:mod:`healthgap.maps`); the default title is "<indicator>
+        compared with England".
     """
-    page = check_options(page)
+    page = _layers.check_options(page)
     if indicator.direction == "neutral":
         raise ParameterError(f"indicator {indicator.name!r}: a neutral indicator has no worse "
                              "side to compare with England")
     what = f"England-relative map of {column!r}"
-    check_frame(gdf, what=what, columns=[column, *(ci or ())],
-                geom_types=("Polygon", "MultiPolygon"))
-    gdf = in_area_only(gdf, what=what)
+    areas = _layers.areas_to_draw(gdf, what=what, columns=[column, *(ci or ())], name_col=name_col)
+    gdf = areas.gdf
     edges = tuple(float(x) for x in steps) if steps is not None else _steps(indicator)
     if len(edges) != 2 or not 0 < edges[0] < edges[1]:
         raise ParameterError(f"steps: expected two increasing positive edges, got {steps!r}")
@@ -151,7 +138,6 @@ def england_relative_map(
     cls = relative_classes(diff, near_far, indicator.direction == "worse")
     labels = _labels(indicator, near_far, float(england))
     colours = [WORSE_SIDE[0], WORSE_SIDE[1], SIMILAR, BETTER_SIDE[1], BETTER_SIDE[0]]
-    names_col = resolve_name_column(gdf, name_col, what=what)
     verdicts: list[str | None] = []
     for i, code in enumerate(gdf.index):
         if not np.isfinite(values[i]):
@@ -162,27 +148,26 @@ def england_relative_map(
             interval = (float(gdf.at[code, ci[0]]), float(gdf.at[code, ci[1]]))
         verdicts.append(level_verdict(values[i], float(england), interval))
     dec = 0 if near_far == RATIO_STEPS else 1
-    columns: dict[str, list[Any]] = {}
-    if names_col:
-        columns["n"] = clean(gdf[names_col])
-    columns |= {"v": clean(gdf[column], 1), "d": clean(pd.Series(diff), 1), "c": cls.tolist(),
-                "s": verdicts}
+    columns = areas.columns() | {"v": _layers.clean(gdf[column], 1),
+                                 "d": _layers.clean(pd.Series(diff), 1), "c": cls.tolist(),
+                                 "s": verdicts}
     units = indicator.units
     rows = [{"label": indicator.label, "key": "v", "dec": 1, "units": units},
             {"label": "Difference from England", "key": "d", "dec": 1, "units": units},
             {"label": "Against England", "key": "s"}]
-    tip = {"title": "n" if names_col else None, "code": True, "missing": MISSING_LABEL,
-           "rows": rows, "extra": [f"England: {fmt(float(england), dec)} {units}".strip()]}
+    tip = areas.tip(missing=MISSING_LABEL, rows=rows,
+                    extra=[f"England: {fmt(float(england), dec)} {units}".strip()])
     title = f"{indicator.label} compared with England"
     m = page.new_map(default_title=title, n_features=len(gdf), osm=indicator.uses_osm)
-    _, canvas = draw_classes(m, gdf, columns=columns, colours=colours, class_labels=labels,
-                             tip=tip, name=f"{indicator.label}: difference from England",
-                             page=page, meta={"relative_to": "England",
-                                              "england": float(england)})
+    _, canvas = _layers.draw_classes(m, gdf, columns=columns, colours=colours,
+                                     class_labels=labels, tip=tip,
+                                     name=f"{indicator.label}: difference from England",
+                                     page=page,
+                                     meta={"relative_to": "England", "england": float(england)})
     counts = [int((cls == k).sum()) for k in range(5)]
-    legend_rows = [swatch_row(lab, c, count=n) for lab, c, n in zip(labels, colours, counts,
-                                                                    strict=True)]
-    legend_rows += missing_row(MISSING_LABEL, int((cls < 0).sum()), canvas)
+    legend_rows = [_layers.swatch_row(lab, c, count=n)
+                   for lab, c, n in zip(labels, colours, counts, strict=True)]
+    legend_rows += _layers.missing_row(MISSING_LABEL, int((cls < 0).sum()), canvas)
     has_ci = ci is not None
     notes = [
         f"Coloured by the difference from England ({fmt(float(england), dec)} {units}), on the "

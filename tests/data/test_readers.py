@@ -12,14 +12,7 @@ import shapely
 from healthgap.data import readers
 from healthgap.geo import BNG
 
-from healthgap.errors import (
-    CodeFormatError,
-    CRSError,
-    DuplicateCodeError,
-    GeometryError,
-    InputError,
-    MissingColumnError,
-)
+from healthgap import errors
 
 
 def _square(x: float, y: float, s: float = 100.0) -> shapely.Polygon:
@@ -75,25 +68,25 @@ def test_missing_crs_is_an_error(tmp_path, small):
     # GeoJSON without "crs" is WGS84 by RFC 7946; a shapefile without .prj has no CRS
     shp = _write(small, tmp_path / "n.shp", "ESRI Shapefile")
     shp.with_suffix(".prj").unlink()
-    with pytest.raises(CRSError, match=r"n\.shp: the file has no CRS"):
+    with pytest.raises(errors.CRSError, match=r"n\.shp: the file has no CRS"):
         readers.read_boundaries(shp, level="lsoa")
 
 
 def test_duplicate_codes(tmp_path, small):
     small["LSOA11CD"] = ["E01000001", "E01000001"]
-    with pytest.raises(DuplicateCodeError, match=r"b\.gpkg.*'LSOA11CD'.*E01000001"):
+    with pytest.raises(errors.DuplicateCodeError, match=r"b\.gpkg.*'LSOA11CD'.*E01000001"):
         readers.read_boundaries(_write(small, tmp_path / "b.gpkg", "GPKG"), level="lsoa")
 
 
 def test_malformed_codes(tmp_path, small):
     small["LSOA11CD"] = ["E01000001", "E02000002"]
-    with pytest.raises(CodeFormatError, match="E02000002"):
+    with pytest.raises(errors.CodeFormatError, match="E02000002"):
         readers.read_boundaries(_write(small, tmp_path / "b.gpkg", "GPKG"), level="lsoa")
 
 
 def test_missing_code_column(tmp_path, small):
     small = small.rename(columns={"LSOA11CD": "code"})
-    with pytest.raises(MissingColumnError, match=r"no LSOA code column.*found: code"):
+    with pytest.raises(errors.MissingColumnError, match=r"no LSOA code column.*found: code"):
         readers.read_boundaries(_write(small, tmp_path / "b.gpkg", "GPKG"), level="lsoa")
 
 
@@ -110,7 +103,7 @@ def test_invalid_geometry_repaired_and_reported(tmp_path, small):
 
 def test_empty_geometry_is_an_error(tmp_path, small):
     small.loc[1, "geometry"] = shapely.Polygon()
-    with pytest.raises(GeometryError, match="E01000002"):
+    with pytest.raises(errors.GeometryError, match="E01000002"):
         readers.read_boundaries(_write(small, tmp_path / "b.gpkg", "GPKG"), level="lsoa")
 
 
@@ -125,13 +118,13 @@ def test_csv_with_bom_and_thousands_separators(tmp_path):
 def test_csv_missing_column_names_file_and_found_columns(tmp_path):
     path = tmp_path / "imd.csv"
     path.write_text("lsoa11cd,imd_score\nE01000001,3.2\n")
-    with pytest.raises(MissingColumnError, match=r"imd\.csv: missing column\(s\) imd_rank, "
+    with pytest.raises(errors.MissingColumnError, match=r"imd\.csv: missing column\(s\) imd_rank, "
                        r"imd_decile; found: lsoa11cd, imd_score"):
         readers.read_imd(path)
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(InputError, match="nope.csv: file not found"):
+    with pytest.raises(errors.InputError, match="nope.csv: file not found"):
         readers.read_imd(tmp_path / "nope.csv")
 
 
@@ -151,7 +144,7 @@ def test_implausible_life_expectancy(tmp_path):
     path = tmp_path / "le.csv"
     path.write_text("msoa11cd,le_birth_male_2015_19,le_birth_female_2015_19\n"
                     "E02000001,801,83.0\n")
-    with pytest.raises(InputError, match="le_male outside 40-110 years for E02000001"):
+    with pytest.raises(errors.InputError, match="le_male outside 40-110 years for E02000001"):
         readers.read_life_expectancy(path)
 
 
@@ -174,37 +167,37 @@ def test_real_files(shared_data):
 def test_wrong_crs_declared(tmp_path, small):
     # BNG metres labelled as longitude/latitude: a classic download mistake
     wrong = small.set_crs(4326, allow_override=True)
-    with pytest.raises(CRSError, match="cannot be longitude/latitude.*EPSG:4326"):
+    with pytest.raises(errors.CRSError, match="cannot be longitude/latitude.*EPSG:4326"):
         readers.read_boundaries(_write(wrong, tmp_path / "b.gpkg", "GPKG"), level="lsoa")
 
 
 def test_geo_functions_refuse_frames_not_in_bng(small):
     from healthgap.geo._validation import require_bng
 
-    with pytest.raises(CRSError, match="CRS is EPSG:4326; expected EPSG:27700"):
+    with pytest.raises(errors.CRSError, match="CRS is EPSG:4326; expected EPSG:27700"):
         require_bng(small.to_crs(4326), name="LSOA boundaries")
-    with pytest.raises(CRSError, match="no CRS set"):
+    with pytest.raises(errors.CRSError, match="no CRS set"):
         require_bng(small.set_crs(None, allow_override=True))
-    with pytest.raises(InputError, match="expected GeoDataFrame, got DataFrame"):
+    with pytest.raises(errors.InputError, match="expected GeoDataFrame, got DataFrame"):
         require_bng(pd.DataFrame(small.drop(columns="geometry")))
 
 
 def test_geojson_in_metres_without_crs_is_a_crs_error_through_the_bbox_read(tmp_path, small):
     # A GeoJSON with no "crs" member is longitude/latitude by RFC 7946, so BNG metres written
     # without one are declared EPSG:4326; the build reads with a box around the area, which
-    # then matched nothing ("327 of 327 rows found no match"). Now: CRSError naming the file.
+    # then matched nothing ("327 of 327 rows found no match"). Now: errors.CRSError naming the file.
     path = tmp_path / "nocrs.geojson"
     doc = json.loads(small.to_json(to_wgs84=False, drop_id=True))
     doc.pop("crs")
     path.write_text(json.dumps(doc))
-    with pytest.raises(CRSError, match=r"nocrs\.geojson: coordinates .* cannot be "
+    with pytest.raises(errors.CRSError, match=r"nocrs\.geojson: coordinates .* cannot be "
                        r"longitude/latitude"):
         readers.read_boundaries(path, level="lsoa", bbox=(529000, 179000, 531000, 181000))
 
 
 def test_no_feature_in_the_box_names_the_file(tmp_path, small):
     path = _write(small, tmp_path / "b.gpkg", "GPKG")
-    with pytest.raises(InputError, match=r"b\.gpkg: no LSOA feature inside the box"):
+    with pytest.raises(errors.InputError, match=r"b\.gpkg: no LSOA feature inside the box"):
         readers.read_boundaries(path, level="lsoa", bbox=(400000, 400000, 401000, 401000))
 
 
@@ -218,7 +211,7 @@ def _le_file(tmp_path, male_value):
 
 
 def test_text_in_a_number_column_is_an_error_naming_file_column_rows_and_codes(tmp_path):
-    with pytest.raises(InputError, match=r"le\.csv: column 'le_birth_male_2015_19' has text "
+    with pytest.raises(errors.InputError, match=r"le\.csv: column 'le_birth_male_2015_19' has text "
                        r"that is not a number in 1 row\(s\): E02000002 \('abc'\)"):
         readers.read_life_expectancy(_le_file(tmp_path, "abc"))
 
@@ -235,6 +228,7 @@ def test_text_in_an_imd_decile_is_an_error(tmp_path, shared_data):
     src.loc[3, "income_decile"] = "abc"
     path = tmp_path / "imd.csv"
     src.to_csv(path, index=False)
-    with pytest.raises(InputError, match=rf"imd\.csv: column 'income_decile' has text that is "
-                       rf"not a number in 1 row\(s\): {src.loc[3, 'lsoa11cd']} \('abc'\)"):
+    with pytest.raises(errors.InputError,
+                       match=rf"imd\.csv: column 'income_decile' has text that is "
+                             rf"not a number in 1 row\(s\): {src.loc[3, 'lsoa11cd']} \('abc'\)"):
         readers.read_imd(path)
