@@ -575,20 +575,20 @@ def _nearest_links(
     frame: gpd.GeoDataFrame, isolated: list[str], kind: str
 ) -> list[tuple[str, str]]:
     ids = frame.index
-    links: set[tuple[str, str]] = set()
-    ordered: list[tuple[str, str]] = []
-    contiguity = kind in ("queen", "rook")
-    xy = None if contiguity else _points(frame)[0]  # once, not once per island
-    tree = None if xy is None else cKDTree(xy)
-    for code in isolated:
-        pos = ids.get_loc(code)
-        if xy is None or tree is None:
+    positions = ids.get_indexer(isolated)
+    if kind in ("queen", "rook"):
+        nearest = np.empty(len(positions), dtype=np.int64)
+        for i, pos in enumerate(positions.tolist()):
             dist = frame.geometry.distance(frame.geometry.iloc[pos]).to_numpy(copy=True)
             dist[pos] = np.inf
-            nearest = str(ids[int(np.argmin(dist))])  # first in frame order on ties
-        else:
-            nearest = str(ids[_nearest_point(tree, xy, pos)])
-        pair = (code, nearest)
+            nearest[i] = int(np.argmin(dist))  # first in frame order on ties
+    else:
+        xy = _points(frame)[0]
+        nearest = _nearest_points(cKDTree(xy), xy, positions)
+    links: set[tuple[str, str]] = set()
+    ordered: list[tuple[str, str]] = []
+    for code, other in zip(isolated, ids[nearest].astype(str), strict=True):
+        pair = (code, other)
         key = (min(pair), max(pair))
         if key not in links:
             links.add(key)
@@ -596,19 +596,27 @@ def _nearest_links(
     return ordered
 
 
-def _nearest_point(tree: cKDTree, xy: np.ndarray, pos: int) -> int:
-    """Position of the point nearest ``xy[pos]`` (not itself), the first in order on ties.
+def _nearest_points(tree: cKDTree, xy: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Position of the point nearest each ``xy[pos]`` (not itself), the first in order on ties.
 
     The same answer as the ``argmin`` of ``np.hypot`` to every point: the tree proposes the
-    points within a hair of the nearest distance, and those are compared by the same ``hypot``
-    in position order, so rounding in the tree's distances cannot change the choice.
+    points within a hair of the nearest distance (one query for every position), and those are
+    compared by the same ``hypot`` in position order, so rounding in the tree's distances
+    cannot change the choice.
     """
-    near, _ = tree.query(xy[pos], k=2)  # itself at 0, then the nearest other point
-    radius = float(near[1]) * (1 + 1e-9) + 1e-9
-    cand = np.asarray(sorted(tree.query_ball_point(xy[pos], r=radius)), dtype=np.int64)
-    cand = cand[cand != pos]
-    dist = np.hypot(*(xy[cand] - xy[pos]).T)
-    return int(cand[int(np.argmin(dist))])
+    positions = np.asarray(positions, dtype=np.int64)
+    out = np.empty(len(positions), dtype=np.int64)
+    if not len(positions):
+        return out
+    points = xy[positions]
+    near, _ = tree.query(points, k=2)  # itself at 0, then the nearest other point
+    radius = near[:, 1] * (1 + 1e-9) + 1e-9
+    for i, (pos, cand) in enumerate(zip(positions.tolist(),
+                                        tree.query_ball_point(points, r=radius), strict=True)):
+        c = np.asarray(sorted(cand), dtype=np.int64)
+        c = c[c != pos]
+        out[i] = c[int(np.argmin(np.hypot(*(xy[c] - xy[pos]).T)))]
+    return out
 
 
 def _add_links(graph: Graph, ids: pd.Index, links: list[tuple[str, str]], weight: float) -> Graph:

@@ -247,13 +247,15 @@ def test_band_threshold_is_the_quantile_of_nearest_neighbour_distances():
 
 def test_nearest_point_is_the_brute_force_nearest_first_in_order_on_ties():
     """The tree's answer equals the argmin of hypot to every point (ties on a grid included)."""
-    from healthgap.geo.weights import _nearest_point
+    from healthgap.geo.weights import _nearest_points
     from scipy.spatial import cKDTree
 
     rng = np.random.default_rng(11)
     xy = np.round(rng.uniform(0, 300, size=(3000, 2)))  # a coarse grid: ties and coincidences
     tree = cKDTree(xy)
-    for pos in rng.choice(len(xy), 300, replace=False).tolist():
+    positions = rng.choice(len(xy), 300, replace=False)
+    got = _nearest_points(tree, xy, positions)
+    for pos, nearest in zip(positions.tolist(), got.tolist(), strict=True):
         dist = np.hypot(*(xy - xy[pos]).T)
         dist[pos] = np.inf
-        assert _nearest_point(tree, xy, pos) == int(np.argmin(dist))
+        assert nearest == int(np.argmin(dist))
