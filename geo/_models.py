@@ -17,8 +17,9 @@ from typing import Any, Self
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from healthgap.geo._validation import require_bng, require_columns, require_unique_index
+from statsmodels.regression.linear_model import WLS
+from statsmodels.tools.tools import add_constant
 
 from healthgap.errors import InputError, MissingColumnError, ParameterError, preview
 
@@ -194,8 +195,8 @@ def wls_slope(
     position_km: np.ndarray, y: np.ndarray, w: np.ndarray, confidence: float
 ) -> dict[str, float]:
     """Weighted least squares of ``y`` on position: slope per km and per mile with CI."""
-    design = sm.add_constant(position_km, has_constant="add")
-    res = sm.WLS(y, design, weights=w).fit()
+    design = add_constant(position_km, has_constant="add")
+    res = WLS(y, design, weights=w).fit()
     lo, hi = res.conf_int(alpha=1.0 - confidence)[1]
     slope = float(res.params[1])
     return {

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from healthgap.geo._models import (
     WEIGHTINGS,
     FittedModel,
@@ -22,6 +21,8 @@ from healthgap.geo._models import (
     regression_weights,
 )
 from scipy import optimize, stats
+from statsmodels.regression.linear_model import WLS
+from statsmodels.tools.tools import add_constant
 
 from healthgap.errors import InputError, ParameterError, preview
 
@@ -161,8 +162,8 @@ class TravelTimeFit(FittedModel):
         n = len(y)
         if form == "linear":
             a, b, rss = self._ls(t, y, w)
-            design = sm.add_constant(t, has_constant="add")
-            res = sm.WLS(y, design, weights=w).fit()
+            design = add_constant(t, has_constant="add")
+            res = WLS(y, design, weights=w).fit()
             lo, hi = res.conf_int(alpha=1.0 - self.confidence)[1]
             return {"a": a, "b": b, "theta": np.nan, "theta_lo": np.nan, "theta_hi": np.nan,
                     "b_lo": float(lo), "b_hi": float(hi), "rss": rss, "k": 3}

@@ -135,7 +135,7 @@ def _error_text(exc: BaseException | None) -> str:
 
 
 def check_batch_options(*, n_workers: int, retries: int, scheduler: str | None,
-                        out_root: Path) -> None:
+                        out_root: Path, scheduler_timeout_s: float = 10.0) -> None:
     """Raise naming the first option a batch cannot run with (before anything is scheduled).
 
     ``--workers`` must be >= 1 (a LocalCluster of none waits for ever), ``--retries`` >= 0,
@@ -148,6 +148,8 @@ def check_batch_options(*, n_workers: int, retries: int, scheduler: str | None,
         raise ParameterError(f"--retries {retries!r}: a whole number >= 0")
     if scheduler is not None and ("://" not in scheduler or not scheduler.split("://", 1)[1]):
         raise ParameterError(f"--scheduler {scheduler!r}: an address like tcp://host:8786")
+    if not scheduler_timeout_s > 0 or scheduler_timeout_s == float("inf"):
+        raise ParameterError(f"--scheduler-timeout {scheduler_timeout_s!r}: seconds, above 0")
     check_writable(Path(out_root), "--out")
 
 
@@ -174,7 +176,7 @@ def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
               template: BuildOptions | None = None, scheduler: str | None = None,
               n_workers: int = 2, retries: int = 1, force: bool = False,
               on_done: Callable[[TaskOutcome], None] | None = None,
-              verbose: bool = False) -> BatchReport:
+              verbose: bool = False, scheduler_timeout_s: float = 10.0) -> BatchReport:
     """Build every area in ``areas`` as a Dask task.
 
     Parameters
@@ -202,11 +204,13 @@ def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
     outcomes.
     verbose
         Let Dask log at INFO (quiet otherwise: the report says what failed and why).
+    scheduler_timeout_s
+        How long to wait for ``scheduler`` to answer before refusing it (default 10 s).
     """
     from distributed import Client, LocalCluster, as_completed
 
     check_batch_options(n_workers=n_workers, retries=retries, scheduler=scheduler,
-                        out_root=Path(out_root))
+                        out_root=Path(out_root), scheduler_timeout_s=scheduler_timeout_s)
     t0 = time.perf_counter()
     data_dir, out_root = Path(data_dir).resolve(), Path(out_root).resolve()
     data = DataDir(data_dir)
@@ -231,7 +235,7 @@ def run_batch(areas: list[str], *, data_dir: Path, out_root: Path,
         threads = max(1, (os.cpu_count() or 1) // max(1, n_workers))
         cluster = None
         if scheduler:
-            client = connect(scheduler)
+            client = connect(scheduler, timeout_s=scheduler_timeout_s)
         else:
             env = {"NUMBA_NUM_THREADS": str(threads),
                    "DASK_LOGGING__DISTRIBUTED": logging.getLevelName(level).lower()}

@@ -232,6 +232,8 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
           Path("out/batch"),
           scheduler: Annotated[str | None, typer.Option(help="tcp://host:port of an existing "
                                                         "Dask scheduler.")] = None,
+          scheduler_timeout: Annotated[float, typer.Option(
+              help="Seconds to wait for --scheduler to answer.")] = 10.0,
           workers: Annotated[int, typer.Option(help="LocalCluster worker processes.")] = 2,
           retries: Annotated[int, typer.Option(help="Retries of a failing ICB.")] = 1,
           force: Annotated[bool, typer.Option(help="Rebuild up-to-date ICBs too.")] = False,
@@ -255,7 +257,7 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
     from healthgap.services.vintage_inputs import VintageInputs
 
     check_batch_options(n_workers=workers, retries=retries, scheduler=scheduler,
-                        out_root=out_dir)
+                        out_root=out_dir, scheduler_timeout_s=scheduler_timeout)
     d = DataDir(data)
     chosen = resolve_vintage(vintage, data)
     vin = VintageInputs(d, chosen)
@@ -283,7 +285,8 @@ def batch(icbs: Annotated[str, typer.Option("--icbs", help="'all' or comma-separ
 
         report = run_batch(codes, data_dir=data, out_root=out_dir, template=template,
                            scheduler=scheduler, n_workers=workers, retries=retries,
-                           force=force, on_done=done, verbose=verbose)
+                           force=force, on_done=done, verbose=verbose,
+                           scheduler_timeout_s=scheduler_timeout)
     table = Table(title=f"batch of {len(codes)} ICB(s) in {report.seconds:.0f} s")
     for c in ("area", "status", "seconds", "attempts"):
         table.add_column(c, no_wrap=True)

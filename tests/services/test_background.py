@@ -40,8 +40,8 @@ def _same_outputs(here: object, there: object) -> None:
 
 @pytest.mark.slow
 def test_child_process_models_equal_in_process_models(area):
-    """All parts in the child, and the build's split (the first parts here, the rest in the
-    child, joined), each equal every part fitted in turn, table order included."""
+    """The build's split (the first parts here, the rest in the child, joined) equals every
+    part fitted in turn, table order included."""
     from healthgap.services.analysis import MODEL_PARTS
     from healthgap.services.build_stages import BACKGROUND_PARTS, HERE_PARTS
 
@@ -50,9 +50,6 @@ def test_child_process_models_equal_in_process_models(area):
     with vintage_wording(wording):
         whole = run_models(area, seed=7, weights="queen")
         first = run_models(area, seed=7, weights="queen", parts=HERE_PARTS)
-    there = _background.BackgroundModels().submit(area, seed=7, weights="queen",
-                                                  wording=wording).result()
-    _same_outputs(whole, there)
     rest = _background.BackgroundModels().submit(area, seed=7, weights="queen", wording=wording,
                                                  parts=BACKGROUND_PARTS).result()
     assert "model_regression" in rest.tables and "model_regression" not in first.tables
@@ -94,7 +91,8 @@ def test_a_build_using_the_child_equals_one_fitting_in_turn(shared_data, tmp_pat
 
     def run(name: str) -> Path:
         out = tmp_path / name
-        build(BuildOptions(area="E06000017", data_dir=shared_data, out_dir=out, maps=False))
+        build(BuildOptions(area="E06000017", data_dir=shared_data, out_dir=out, maps=False,
+                           access=False))  # access precedes the statistics: not compared here
         return out
 
     in_turn = run("in_turn")

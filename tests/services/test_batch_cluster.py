@@ -141,8 +141,9 @@ def _batch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     (["--workers", "0"], "--workers 0: a whole number >= 1"),
     (["--retries", "-1"], "--retries -1: a whole number >= 0"),
     (["--scheduler", "nonsense"], "--scheduler 'nonsense': an address like tcp://host:8786"),
-    (["--scheduler", "tcp://127.0.0.1:9"], "--scheduler tcp://127.0.0.1:9: no Dask scheduler "
-                                           "answered within 10 s"),
+    (["--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "2"],
+     "--scheduler tcp://127.0.0.1:9: no Dask scheduler answered within 2 s"),
+    (["--scheduler-timeout", "0"], "--scheduler-timeout 0.0: seconds, above 0"),
 ])
 def test_bad_options_are_refused_before_scheduling(args, expected, shared_data, tmp_path):
     t0 = time.monotonic()
