@@ -28,20 +28,14 @@ import numpy as np
 import pandas as pd
 import shapely
 from healthgap.geo import WGS84, require_bng
+from healthgap.geo.hierarchy import LEVELS
 
 from healthgap import errors
 
 logger = logging.getLogger(__name__)
 
-NAME_COLUMNS = {
-    "lsoa_code": "lsoa_name",
-    "msoa_code": "msoa_name",
-    "place_code": "place_name",
-    "subicb_code": "subicb_name",
-    "system_code": "system_name",
-    "nbhd_cd": "nbhd_nm",
-}
-"""Name column of each area-code index."""
+NAME_COLUMNS = {**dict(LEVELS.values()), "nbhd_cd": "nbhd_nm"}
+"""Name column of each area-code index (the hierarchy's levels and the neighbourhoods)."""
 
 LEVEL_NAMES = {
     "lsoa_code": "Neighbourhoods (LSOA)",
