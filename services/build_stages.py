@@ -652,7 +652,7 @@ def _stage_write(ctx: _Ctx) -> _Ctx:
     }
     store.write_manifest(manifest)
     # whole-layer GeoJSON for the API, staged with the build so it is swapped in with it
-    write_feature_files(ctx.staged.staging, store, skip=ahead)
+    write_feature_files(ctx.staged.staging, store, skip=ahead, compress_written=ahead)
     return replace(ctx, area=area, columns=(), manifest=manifest, ahead=((), 0))
 
 
@@ -671,7 +671,8 @@ def _write_ahead(ctx: _Ctx) -> _Ctx:
     meta = _layer_metadata(ctx.vin.vintage)
     for name in names:
         store.write_layer(name, getattr(area, name), metadata=meta)
-    write_feature_files(ctx.staged.staging, store, only=names)
+    # their gzip waits for the write stage, when the child no longer needs the other core
+    write_feature_files(ctx.staged.staging, store, only=names, compress=False)
     return replace(ctx, ahead=(names, len(ctx.columns)))
 
 

@@ -47,7 +47,8 @@ def feature_bytes(frame: gpd.GeoDataFrame, name: str) -> bytes:
 
 def write_feature_files(out_dir: Path, store: BuildStore, *,
                         only: Collection[str] | None = None,
-                        skip: Collection[str] = ()) -> Path:
+                        skip: Collection[str] = (), compress: bool = True,
+                        compress_written: Collection[str] = ()) -> Path:
     """Write every spatial layer of ``store`` as GeoJSON and gzip under ``out_dir/features``.
 
     Parameters
@@ -59,6 +60,11 @@ def write_feature_files(out_dir: Path, store: BuildStore, *,
     only, skip
         Write only these layers (default: all), and not these (a large build writes its LSOA
         layer's files ahead of the others, see `services.build_stages`).
+    compress
+        Also write each layer's gzip (False: the GeoJSON only).
+    compress_written
+        Layers whose GeoJSON an earlier call wrote without its gzip: compressed now, on the
+        second core while the other layers are serialised.
 
     Returns
     -------
@@ -70,7 +76,8 @@ def write_feature_files(out_dir: Path, store: BuildStore, *,
     written = 0
     # zlib releases the GIL: each layer is compressed in a thread while the next is serialised
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="gzip") as pool:
-        pending = []
+        pending = [pool.submit(_gzip_file, folder / f"{name}.geojson")
+                   for name in compress_written]
         for name, geometry in store.layers().items():
             if (geometry is None or name in PRIVATE_LAYERS or name in skip
                     or (only is not None and name not in only)):
@@ -78,7 +85,8 @@ def write_feature_files(out_dir: Path, store: BuildStore, *,
             frame = with_feature_ids(name, store.read_layer(name))
             body = feature_bytes(frame, name)
             (folder / f"{name}.geojson").write_bytes(body)
-            pending.append(pool.submit(_write_gzip, folder / f"{name}.geojson.gz", body))
+            if compress:
+                pending.append(pool.submit(_write_gzip, folder / f"{name}.geojson.gz", body))
             written += 1
         for job in pending:
             job.result()  # re-raises a failed write (e.g. a full disk)
@@ -88,6 +96,10 @@ def write_feature_files(out_dir: Path, store: BuildStore, *,
 
 def _write_gzip(path: Path, body: bytes) -> None:
     path.write_bytes(gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0))
+
+
+def _gzip_file(path: Path) -> None:
+    _write_gzip(path.with_name(path.name + ".gz"), path.read_bytes())
 
 
 @dataclass(frozen=True)
