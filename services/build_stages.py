@@ -533,12 +533,10 @@ def _stage_models(ctx: _Ctx) -> _Ctx:
         return ctx.add(notes=["life-expectancy models not fitted (--no-models)"])
     o = ctx.options
     if ctx.background is not None:
-        try:  # the layers the models leave alone are written while the child fits its parts
-            ctx = _write_ahead(ctx)
-            here = run_models(ctx.area, seed=o.seed, weights=o.weights, parts=HERE_PARTS)
-        except BaseException:  # the child's work is of no use now: stop it, remove its folder
-            ctx.background.cancel()
-            raise
+        # the layers the models leave alone are written while the child fits its parts (a
+        # failure here stops the child: `services.build._run_stages`)
+        ctx = _write_ahead(ctx)
+        here = run_models(ctx.area, seed=o.seed, weights=o.weights, parts=HERE_PARTS)
         out = here.extend(ctx.background.result())
     else:
         out = run_models(ctx.area, seed=o.seed, weights=o.weights)

@@ -108,3 +108,28 @@ def test_a_build_using_the_child_equals_one_fitting_in_turn(shared_data, tmp_pat
     for name in files:
         assert (in_turn / "features" / name).read_bytes() == \
             (beside / "features" / name).read_bytes(), name
+
+
+def test_a_failing_stage_stops_the_child(shared_data, tmp_path, monkeypatch):
+    """A build that fails after starting the models' child leaves no child and no folder."""
+    from healthgap.services import analysis
+    from healthgap.services.build import BuildOptions, build
+
+    started: list[_background.BackgroundModels] = []
+    real_init = _background.BackgroundModels.__init__
+
+    def recording_init(self: _background.BackgroundModels) -> None:
+        real_init(self)
+        started.append(self)
+
+    def failing_statistics(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("statistics failed on purpose")
+
+    monkeypatch.setattr(_background, "wanted", lambda area: True)
+    monkeypatch.setattr(_background.BackgroundModels, "__init__", recording_init)
+    monkeypatch.setattr(analysis, "run_statistics", failing_statistics)
+    with pytest.raises(RuntimeError, match="on purpose"):
+        build(BuildOptions(area="E06000017", data_dir=shared_data, out_dir=tmp_path / "out",
+                           maps=False, access=False))
+    assert len(started) == 1
+    assert started[0]._proc.poll() is not None and not started[0]._dir.exists()
